@@ -1,0 +1,34 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { KeyturnError } from './errors.js';
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+/** Every environment variable keyturn reads; the README's table mirrors this schema. */
+const EnvSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  TEMPORAL_ADDRESS: z.string().min(3).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  KEYTURN_TASK_QUEUE: z.string().min(1).default('keyturn'),
+  KEYTURN_TEMPORAL_PORT: port.default(7233),
+  KEYTURN_TEMPORAL_UI_PORT: port.default(8233),
+  KEYTURN_TEMPORAL_UI_URL: z.string().url().optional(),
+  KEYTURN_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  KEYTURN_HTTP_PORT: port.default(8080),
+  KEYTURN_PG_PORT: port.default(5433),
+  KEYTURN_DATA_DIR: z.string().min(1).default('.keyturn'),
+  KEYTURN_POLICY: z.string().min(1).default('policy.md'),
+  KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof EnvSchema> & { dataDir: string };
+
+/** Parses configuration from the environment; a bad value is refused with the variable's name. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new KeyturnError('CONFIG_INVALID', `environment variable ${issue.path.join('.')} is invalid: ${issue.message}`, 'Fix or unset it; the README lists every variable and its default.');
+  }
+  return { ...parsed.data, dataDir: resolve(parsed.data.KEYTURN_DATA_DIR) };
+}

