@@ -2,29 +2,37 @@ import { Client, Connection } from '@temporalio/client';
 import { loadEnv, type Env } from '../config/env.js';
 import { KeyturnError } from '../config/errors.js';
 import { createPool, type Pool } from '../db/pool.js';
+import { readRuntimeInfo, type RuntimeInfo } from '../infra/runtime/runtime-file.js';
 
 /** Connections a command needs, opened lazily and closed by `close()`. */
 export class CliContext {
   readonly env: Env = loadEnv();
+  /** A running `npm run dev` on this machine, used when DATABASE_URL / TEMPORAL_ADDRESS are unset. */
+  readonly local: RuntimeInfo | undefined = readRuntimeInfo(this.env.dataDir);
   private pool?: Pool;
   private connection?: Connection;
 
   db(): Pool {
-    if (!this.env.DATABASE_URL) {
-      throw new KeyturnError('DATABASE_URL_MISSING', 'DATABASE_URL is not set', 'Export the URL that `npm run dev` prints, or your own server\'s.');
+    const url = this.env.DATABASE_URL ?? this.local?.databaseUrl;
+    if (!url) {
+      throw new KeyturnError('DATABASE_URL_MISSING', 'DATABASE_URL is not set and no `npm run dev` is running here', 'Start `npm run dev`, or export DATABASE_URL.');
     }
-    this.pool ??= createPool(this.env.DATABASE_URL, 2);
+    this.pool ??= createPool(url, 2);
     return this.pool;
   }
 
   async temporal(): Promise<Client> {
-    const address = this.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${this.env.KEYTURN_TEMPORAL_PORT}`;
+    const address = this.env.TEMPORAL_ADDRESS ?? this.local?.temporalAddress ?? `127.0.0.1:${this.env.KEYTURN_TEMPORAL_PORT}`;
     try {
       this.connection ??= await Connection.connect({ address, connectTimeout: 3000 });
     } catch {
       throw new KeyturnError('TEMPORAL_UNREACHABLE', `cannot reach Temporal at ${address}`, 'Start it with `npm run dev` or set TEMPORAL_ADDRESS.');
     }
     return new Client({ connection: this.connection, namespace: this.env.TEMPORAL_NAMESPACE });
+  }
+
+  webUiUrl(): string | undefined {
+    return this.env.KEYTURN_TEMPORAL_UI_URL ?? this.local?.temporalUiUrl ?? (this.env.TEMPORAL_ADDRESS ? undefined : `http://127.0.0.1:${this.env.KEYTURN_TEMPORAL_UI_PORT}`);
   }
 
   async close(): Promise<void> {

@@ -5,10 +5,12 @@ export interface HttpDeps {
   pool: Pool;
   /** Resolves when Temporal answers; rejects otherwise. */
   temporalHealthy: () => Promise<void>;
+  /** Route groups (JWKS, OAuth, metrics, Slack…) added by the process that hosts the server. */
+  routes?: Array<(app: FastifyInstance) => void>;
 }
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true });
 
   app.get('/healthz', async (_req, reply) => {
     const [postgres, temporal] = await Promise.all([
@@ -16,8 +18,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       deps.temporalHealthy().then(() => 'ok', () => 'down'),
     ]);
     const healthy = postgres === 'ok' && temporal === 'ok';
-    return reply.code(healthy ? 200 : 503).send({ status: healthy ? 'ok' : 'degraded', checks: { postgres, temporal } });
+    return reply.code(healthy ? 200 : 503).header('cache-control', 'no-store').send({ status: healthy ? 'ok' : 'degraded', checks: { postgres, temporal } });
   });
 
+  for (const register of deps.routes ?? []) register(app);
   return app;
 }

@@ -12,6 +12,7 @@ import { createPool } from '../db/pool.js';
 import { buildHttpServer } from '../http/server.js';
 import { createLogger } from '../infra/log/logger.js';
 import { startEmbeddedPostgres } from '../infra/postgres/embedded.js';
+import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-file.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
@@ -77,6 +78,8 @@ async function main(): Promise<void> {
   stoppers.push({ name: 'HTTP', stop: () => http.close() });
 
   const httpUrl = `http://${env.KEYTURN_HTTP_HOST}:${env.KEYTURN_HTTP_PORT}`;
+  writeRuntimeInfo(env.dataDir, { databaseUrl, temporalAddress, ...(uiUrl ? { temporalUiUrl: uiUrl } : {}), httpUrl, pid: process.pid });
+  stoppers.push({ name: 'runtime file', stop: async () => removeRuntimeInfo(env.dataDir) });
   process.stdout.write(
     [
       '',

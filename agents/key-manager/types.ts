@@ -15,6 +15,12 @@ export interface KeyRecord {
   createdAt: string;
   activatedAt?: string;
   retiredAt?: string;
+  /** When it stopped signing (active → retiring). */
+  retiringAt?: string;
+  revokedAt?: string;
+  failedAt?: string;
+  /** Why it was revoked or failed. Never secret. */
+  stateReason?: string;
 }
 
 /**

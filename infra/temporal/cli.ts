@@ -9,6 +9,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The tools module pins the CLI release and the patched server it is built against. */
 export const TOOLS_MODULE_DIR = resolve(here, '../../tools/temporal-cli');
 export const CLI_PACKAGE = 'github.com/temporalio/cli/cmd/temporal';
+export const CLI_VERSION = '1.5.1';
 /** Bump together with tools/temporal-cli/go.mod so that caches never mix builds. */
 export const CLI_BUILD_ID = 'cli-1.5.1-server-1.29.1';
 
@@ -67,7 +68,7 @@ export async function ensureTemporalCli(say: Say = (l) => process.stderr.write(`
   const ticker = setInterval(() => say(`[keyturn] still building temporal CLI… ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
   try {
     await run(go, ['mod', 'download'], TOOLS_MODULE_DIR);
-    await run(go, ['build', '-trimpath', '-o', `${target}.partial`, CLI_PACKAGE], TOOLS_MODULE_DIR);
+    await run(go, ['build', '-trimpath', '-ldflags', `-X github.com/temporalio/cli/temporalcli.Version=${CLI_VERSION}`, '-o', `${target}.partial`, CLI_PACKAGE], TOOLS_MODULE_DIR);
     await run('mv', [`${target}.partial`, target], out);
   } finally {
     clearInterval(ticker);

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { KeyturnError } from '../../config/errors.js';
+import type { ApprovalChannel } from '../planner/policy-types.js';
+
+export type Decision = 'approve' | 'reject' | 'rollback';
+
+/**
+ * What an approver signs, through their channel's own key: the decision is bound to one workflow
+ * run and one plan, so it cannot be replayed onto another run or a changed plan.
+ */
+export interface AttestationClaims {
+  channel: ApprovalChannel;
+  approver: string;
+  decision: Decision;
+  workflowId: string;
+  runId: string;
+  planHash: string;
+  reason?: string;
+  /** Set by the Slack app when the approver is allowed through membership of this user group. */
+  viaGroup?: string;
+  /** Seconds since the epoch. */
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+export interface ChannelKey {
+  kid: string;
+  channel: ApprovalChannel;
+  /** For CLI keys: the only approver the key may sign for. Undefined for the Slack app's key. */
+  approver?: string;
+  publicJwk: JWK;
+}
+
+export const ATTESTATION_TYP = 'keyturn-attestation+jws';
+export const ATTESTATION_TTL_SECONDS = 300;
+
+export async function signAttestation(
+  claims: Omit<AttestationClaims, 'iat' | 'exp' | 'jti'>,
+  key: { kid: string; privateJwk: JWK },
+  now: Date = new Date(),
+): Promise<string> {
+  const iat = Math.floor(now.getTime() / 1000);
+  const body: AttestationClaims = { ...claims, iat, exp: iat + ATTESTATION_TTL_SECONDS, jti: randomUUID() };
+  const privateKey = await importJWK(key.privateJwk, 'EdDSA');
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: ATTESTATION_TYP })
+    .sign(privateKey);
+}
+
+export interface AttestationExpectation {
+  workflowId: string;
+  runId: string;
+  planHash: string;
+  allowedChannels: ApprovalChannel[];
+  now: Date;
+}
+
+/** Verifies signature, binding and freshness; throws `ATTESTATION_INVALID` with the reason otherwise. */
+export async function verifyAttestation(
+  jws: string,
+  lookupKey: (kid: string) => Promise<ChannelKey | undefined>,
+  expect: AttestationExpectation,
+): Promise<AttestationClaims> {
+  const invalid = (why: string) => new KeyturnError('ATTESTATION_INVALID', `approval attestation refused: ${why}`, 'Approve again from Slack or with `keyturn approve` using your registered approver key.', { why });
+  if (typeof jws !== 'string' || jws.length > 4096) throw invalid('missing-or-oversized');
+  let header;
+  try {
+    header = decodeProtectedHeader(jws);
+  } catch {
+    throw invalid('malformed');
+  }
+  if (header.alg !== 'EdDSA' || header.typ !== ATTESTATION_TYP || typeof header.kid !== 'string') throw invalid('bad-header');
+  const key = await lookupKey(header.kid);
+  if (!key) throw invalid('unknown-channel-key');
+  let claims: AttestationClaims;
+  try {
+    const { payload } = await compactVerify(jws, await importJWK(key.publicJwk, 'EdDSA'), { algorithms: ['EdDSA'] });
+    claims = JSON.parse(new TextDecoder().decode(payload)) as AttestationClaims;
+  } catch {
+    throw invalid('signature');
+  }
+  const now = Math.floor(expect.now.getTime() / 1000);
+  if (claims.channel !== key.channel) throw invalid('channel-mismatch');
+  if (!expect.allowedChannels.includes(claims.channel)) throw invalid('channel-not-allowed-by-policy');
+  if (key.approver !== undefined && claims.approver !== key.approver) throw invalid('approver-not-key-owner');
+  if (claims.workflowId !== expect.workflowId || claims.runId !== expect.runId) throw invalid('other-run');
+  if (claims.planHash !== expect.planHash) throw invalid('plan-hash-mismatch');
+  if (!['approve', 'reject', 'rollback'].includes(claims.decision)) throw invalid('bad-decision');
+  if (typeof claims.exp !== 'number' || claims.exp < now - 5 || claims.iat > now + 60) throw invalid('expired');
+  return claims;
+}

@@ -1,0 +1,117 @@
+import { compactVerify, type CryptoKey } from 'jose';
+import type { Queryable } from '../shared/db.js';
+import { entryHash } from './chain.js';
+import { ENTRY_COLUMNS, rowToEntry, type AuditRow } from './rows.js';
+
+export type ChainBreakReason = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'checkpoint-invalid';
+
+/** The first broken link. For a checkpoint, expected is the chain's hash at `seq` ('' when the chain has no such entry). */
+export interface ChainBreak {
+  ok: false;
+  seq: number;
+  expectedHash: string;
+  foundHash: string;
+  reason: ChainBreakReason;
+  /** One sentence for people. */
+  message: string;
+  /** The offending checkpoint, for `checkpoint-invalid`. */
+  checkpointId?: number;
+}
+
+export interface ChainPosition {
+  seq: number;
+  hash: string;
+}
+
+export interface CheckpointRow extends Record<string, unknown> {
+  id: string;
+  at: string;
+  seq: string;
+  head_hash: string;
+  jws: string;
+}
+
+export const CHECKPOINT_COLUMNS = `id::text AS id, seq::text AS seq, head_hash, jws,
+  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at`;
+
+const BATCH = 1000;
+
+/**
+ * Walks entries after `start` in seq order, batch by batch, checking each link and every checkpoint
+ * whose seq it passes. Run it inside one REPEATABLE READ transaction for a consistent snapshot.
+ */
+export async function walkChain(
+  db: Queryable,
+  start: ChainPosition,
+  checkpoints: CheckpointRow[],
+  key: CryptoKey | null,
+): Promise<{ head: ChainPosition; entries: number; checkpoints: number } | ChainBreak> {
+  const pending = new Map<number, CheckpointRow[]>();
+  for (const cp of checkpoints) {
+    const s = Number(cp.seq);
+    pending.set(s, [...(pending.get(s) ?? []), cp]);
+  }
+  let prev = start;
+  let entries = 0;
+  let checked = 0;
+  for (;;) {
+    const { rows } = await db.query<AuditRow>(`SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY audit_log.seq LIMIT ${BATCH}`, [prev.seq]);
+    for (const row of rows) {
+      const e = rowToEntry(row);
+      if (e.seq !== prev.seq + 1) {
+        return brk(e.seq, prev.hash, e.prevHash, 'gap', `entries ${prev.seq + 1}..${e.seq - 1} are missing: seq ${e.seq} follows seq ${prev.seq}`);
+      }
+      if (e.prevHash !== prev.hash) {
+        return brk(e.seq, prev.hash, e.prevHash, 'prev-hash-mismatch', `entry ${e.seq} does not point at entry ${prev.seq}'s hash: entry ${prev.seq} was replaced or removed`);
+      }
+      const recomputed = entryHash(e);
+      if (recomputed !== e.hash) {
+        return brk(e.seq, recomputed, e.hash, 'hash-mismatch', `entry ${e.seq}'s content does not match its hash: it was altered`);
+      }
+      prev = { seq: e.seq, hash: e.hash };
+      entries++;
+      for (const cp of pending.get(e.seq) ?? []) {
+        const bad = await checkCheckpoint(cp, e.hash, key);
+        if (bad) return bad;
+        checked++;
+      }
+      pending.delete(e.seq);
+    }
+    if (rows.length < BATCH) break;
+  }
+  for (const cps of pending.values()) {
+    for (const cp of cps) {
+      if (Number(cp.seq) <= start.seq) continue; // before the walk's start: not this walk's business
+      return brk(Number(cp.seq), '', cp.head_hash, 'checkpoint-invalid', `checkpoint ${cp.id} vouches for seq ${cp.seq}, but the chain ends at seq ${prev.seq}: entries were removed from the end`, Number(cp.id));
+    }
+  }
+  return { head: prev, entries, checkpoints: checked };
+}
+
+/** Signature by the audit key (null: none available, so unverifiable), payload equal to the row, head_hash equal to the chain's hash at that seq. */
+export async function checkCheckpoint(cp: CheckpointRow, chainHash: string, key: CryptoKey | null): Promise<ChainBreak | null> {
+  const seq = Number(cp.seq);
+  const id = Number(cp.id);
+  if (key === null) {
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id} at seq ${seq} cannot be verified: no audit public key was given`, id);
+  }
+  let payload: unknown;
+  try {
+    const verified = await compactVerify(cp.jws, key, { algorithms: ['EdDSA'] });
+    payload = JSON.parse(new TextDecoder().decode(verified.payload));
+  } catch {
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id} at seq ${seq} is not signed by the audit key`, id);
+  }
+  const p = payload as { seq?: unknown; headHash?: unknown; at?: unknown };
+  if (p.seq !== seq || p.headHash !== cp.head_hash || p.at !== cp.at) {
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id}'s row differs from what its signature covers`, id);
+  }
+  if (cp.head_hash !== chainHash) {
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id} signed a different head hash for seq ${seq} than the chain has now`, id);
+  }
+  return null;
+}
+
+function brk(seq: number, expectedHash: string, foundHash: string, reason: ChainBreakReason, message: string, checkpointId?: number): ChainBreak {
+  return checkpointId === undefined ? { ok: false, seq, expectedHash, foundHash, reason, message } : { ok: false, seq, expectedHash, foundHash, reason, message, checkpointId };
+}

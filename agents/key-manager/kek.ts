@@ -1,0 +1,154 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyturnError } from '../../config/errors.js';
+import type { KekProvider } from './envelope.js';
+
+const KEK_BYTES = 32;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** First 16 hex characters of sha256(kek): identifies a KEK without revealing it. */
+export function kekId(kek: Buffer): string {
+  return createHash('sha256').update(kek).digest('hex').slice(0, 16);
+}
+
+/**
+ * A KEK held in this process's memory: wraps DEKs with AES-256-GCM (random 12-byte nonce; the
+ * wrapped form is nonce | ciphertext | tag). The key lives in a private field: it is not enumerable,
+ * not serialised and not shown by util.inspect.
+ */
+export class LocalKekProvider implements KekProvider {
+  readonly id: string;
+  readonly #kek: Buffer;
+
+  constructor(kek: Buffer) {
+    if (kek.length !== KEK_BYTES) {
+      throw new KeyturnError('KEK_INVALID', `a KEK must be exactly ${KEK_BYTES} bytes (got ${kek.length})`, 'Generate one with `openssl rand -base64 32`.');
+    }
+    this.#kek = Buffer.from(kek);
+    this.id = kekId(this.#kek);
+  }
+
+  async wrap(dek: Buffer, aad: Buffer): Promise<Buffer> {
+    const nonce = randomBytes(NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.#kek, nonce, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad);
+    return Buffer.concat([nonce, cipher.update(dek), cipher.final(), cipher.getAuthTag()]);
+  }
+
+  async unwrap(wrapped: Buffer, aad: Buffer): Promise<Buffer> {
+    if (wrapped.length < NONCE_BYTES + TAG_BYTES + 1) throw new KeyturnError('KEK_MISMATCH', 'wrapped data key is malformed');
+    const decipher = createDecipheriv('aes-256-gcm', this.#kek, wrapped.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(wrapped.subarray(wrapped.length - TAG_BYTES));
+    try {
+      return Buffer.concat([decipher.update(wrapped.subarray(NONCE_BYTES, wrapped.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw new KeyturnError('KEK_MISMATCH', 'data key did not unwrap under this KEK');
+    }
+  }
+
+  /** KEYTURN_KEK or KEYTURN_KEK_FILE (0600); refuses when neither or both are set. */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): LocalKekProvider {
+    return requireKekFromEnv(env);
+  }
+
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+}
+
+/** Parses a KEK given as base64 (or base64url) text of exactly 32 bytes. Never echoes the input. */
+export function parseKek(text: string, source: string): Buffer {
+  const trimmed = text.trim();
+  const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed) ? Buffer.from(trimmed, 'base64') : Buffer.alloc(0);
+  if (bytes.length !== KEK_BYTES) {
+    throw new KeyturnError('KEK_INVALID', `${source} must hold base64 of exactly ${KEK_BYTES} random bytes`, 'Generate one with `openssl rand -base64 32`.');
+  }
+  return bytes;
+}
+
+/** Refuses a secret file that anyone but its owner can read or write (anything looser than 0600). */
+export function assertOwnerOnly(path: string): void {
+  let mode: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new KeyturnError('SECRET_FILE_INVALID', `${path} is not a regular file`, 'Point KEYTURN_KEK_FILE at the KEK file itself.');
+    mode = st.mode & 0o777;
+  } catch (e) {
+    if (e instanceof KeyturnError) throw e;
+    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot stat ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
+  }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new KeyturnError(
+      'SECRET_FILE_PERMISSIONS',
+      `${path} has mode ${mode.toString(8).padStart(4, '0')}; a KEK file must be readable by its owner only`,
+      `Run \`chmod 600 ${path}\`, and consider rotating the KEK if others could have read it.`,
+    );
+  }
+}
+
+/** Reads a KEK file after checking it is owner-only (0600 or stricter). */
+export function readKekFile(path: string): LocalKekProvider {
+  assertOwnerOnly(path);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
+  }
+  return new LocalKekProvider(parseKek(text, path));
+}
+
+/**
+ * The KEK from the environment: KEYTURN_KEK (base64 of 32 bytes) or KEYTURN_KEK_FILE (a 0600 file
+ * holding the same). Both set is refused (ambiguous); neither returns undefined.
+ */
+export function kekFromEnv(env: NodeJS.ProcessEnv = process.env): LocalKekProvider | undefined {
+  const inline = env.KEYTURN_KEK;
+  const file = env.KEYTURN_KEK_FILE;
+  if (inline && file) {
+    throw new KeyturnError('KEK_CONFIG_AMBIGUOUS', 'both KEYTURN_KEK and KEYTURN_KEK_FILE are set', 'Set exactly one of them.');
+  }
+  if (inline) return new LocalKekProvider(parseKek(inline, 'KEYTURN_KEK'));
+  if (file) return readKekFile(file);
+  return undefined;
+}
+
+/** Like kekFromEnv, but a missing KEK is an error: production must never run without one. */
+export function requireKekFromEnv(env: NodeJS.ProcessEnv = process.env): LocalKekProvider {
+  const kek = kekFromEnv(env);
+  if (!kek) {
+    throw new KeyturnError('KEK_MISSING', 'no key-encryption key configured', 'Set KEYTURN_KEK (base64 of 32 random bytes) or KEYTURN_KEK_FILE (a 0600 file holding it).');
+  }
+  return kek;
+}
+
+export interface DevKek {
+  provider: LocalKekProvider;
+  path: string;
+  /** True when this call generated the file. */
+  created: boolean;
+  /** Always true: a KEK stored beside the data it protects is for local development only; `dev` should say so. */
+  warn: true;
+}
+
+/** Development only: loads `<dataDir>/kek`, generating it (mode 0600, exclusive create) on first use. */
+export function loadOrCreateDevKek(dataDir: string): DevKek {
+  const path = join(dataDir, 'kek');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  let created = false;
+  const fresh = randomBytes(KEK_BYTES);
+  try {
+    writeFileSync(path, `${fresh.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    created = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the data directory is writable.');
+    }
+  } finally {
+    fresh.fill(0);
+  }
+  return { provider: readKekFile(path), path, created, warn: true };
+}

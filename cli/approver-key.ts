@@ -1,0 +1,32 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import type { JWK } from 'jose';
+import { assertOwnerOnly } from '../agents/key-manager/kek.js';
+import { KeyturnError } from '../config/errors.js';
+
+export interface ApproverKeyFile {
+  approver: string;
+  kid: string;
+  privateJwk: JWK;
+}
+
+/** Reads a CLI approver key: refused unless the file is readable by its owner only (0600). */
+export async function readApproverKey(path: string): Promise<ApproverKeyFile> {
+  assertOwnerOnly(path);
+  let parsed: ApproverKeyFile;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8')) as ApproverKeyFile;
+  } catch {
+    throw new KeyturnError('APPROVER_KEY_UNREADABLE', `cannot read approver key ${path}`, 'Create one with `keyturn approvers add-cli-key <cli:name> --out <file>`.');
+  }
+  if (!parsed.approver || !parsed.kid || !parsed.privateJwk?.d) {
+    throw new KeyturnError('APPROVER_KEY_INVALID', `${path} is not a keyturn approver key`, 'Create one with `keyturn approvers add-cli-key`.');
+  }
+  return parsed;
+}
+
+export async function writeApproverKey(path: string, key: ApproverKeyFile): Promise<void> {
+  await writeFile(path, `${JSON.stringify(key)}\n`, { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'EEXIST') throw new KeyturnError('FILE_EXISTS', `${path} already exists`, 'Choose another --out path; keyturn never overwrites a key file.');
+    throw e;
+  });
+}

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { JWK } from 'jose';
+
+/** What the routes need from KeyManager: published public keys, and a counter that moves on local changes. */
+export interface JwksSource {
+  jwks(issuer?: string): Promise<{ keys: JWK[] }>;
+  readonly changeCount?: number;
+}
+
+export interface JwksRouteDeps {
+  keyManager: JwksSource;
+  /** Policy `jwksMaxAgeSeconds` for an issuer; without one, the bound for the combined set (use the smallest). */
+  jwksMaxAgeSeconds: (issuer?: string) => number;
+  /** This server's issuer identifier (https URL, or http on localhost); endpoints are built under it. */
+  issuerBaseUrl: string;
+  /** How long serialised bytes are reused before the database is asked again; at most 1000 ms. Default 1000. */
+  cacheTtlMs?: number;
+}
+
+/** Members a JWKS entry may carry; private (d, p, q, dp, dq, qi, oth) and symmetric (k) members never pass. */
+const PUBLIC_MEMBERS = ['kty', 'use', 'alg', 'kid', 'n', 'e', 'crv', 'x', 'y'] as const;
+const MAX_CACHED_ISSUERS = 64;
+
+interface Cached {
+  body: Buffer;
+  etag: string;
+  headers: Record<string, string>;
+  notModifiedHeaders: Record<string, string>;
+  expiresAt: number;
+  version: number;
+}
+
+function sanitize(jwk: JWK): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of PUBLIC_MEMBERS) {
+    const v = (jwk as Record<string, unknown>)[m];
+    if (typeof v === 'string') out[m] = v;
+  }
+  return out;
+}
+
+function maxAge(n: number): number {
+  // A bad policy value fails closed: clients must not cache what they cannot bound.
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+
+/** RFC 9110 §13.1.2: `*` or any listed entity tag matching under weak comparison. */
+export function ifNoneMatchHits(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const opaque = etag.replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === opaque);
+}
+
+export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): void {
+  const ttl = Math.min(Math.max(deps.cacheTtlMs ?? 1000, 0), 1000);
+  const cache = new Map<string, Cached>();
+  const inflight = new Map<string, Promise<Cached>>();
+  const version = () => deps.keyManager.changeCount ?? 0;
+
+  const build = async (issuer: string | undefined, v: number): Promise<Cached> => {
+    const { keys } = await deps.keyManager.jwks(issuer);
+    const body = Buffer.from(JSON.stringify({ keys: keys.map(sanitize) }), 'utf8');
+    const etag = `"${createHash('sha256').update(body).digest('base64url')}"`;
+    const cacheControl = `public, max-age=${maxAge(deps.jwksMaxAgeSeconds(issuer))}`;
+    const entry: Cached = {
+      body,
+      etag,
+      headers: { 'content-type': 'application/json', etag, 'cache-control': cacheControl },
+      notModifiedHeaders: { etag, 'cache-control': cacheControl },
+      expiresAt: Date.now() + ttl,
+      version: v,
+    };
+    if (cache.size >= MAX_CACHED_ISSUERS) cache.clear();
+    cache.set(issuer ?? '', entry);
+    return entry;
+  };
+
+  const current = (issuer: string | undefined): Cached | Promise<Cached> => {
+    const key = issuer ?? '';
+    const v = version();
+    const hit = cache.get(key);
+    if (hit && hit.version === v && hit.expiresAt > Date.now()) return hit;
+    let pending = inflight.get(key);
+    if (!pending) {
+      pending = build(issuer, v).finally(() => inflight.delete(key));
+      inflight.set(key, pending);
+    }
+    return pending;
+  };
+
+  const respond = (req: FastifyRequest, reply: FastifyReply, entry: Cached): void => {
+    if (ifNoneMatchHits(req.headers['if-none-match'], entry.etag)) {
+      reply.code(304).headers(entry.notModifiedHeaders).send();
+    } else {
+      reply.headers(entry.headers).send(entry.body);
+    }
+  };
+  const unavailable = (reply: FastifyReply): void => {
+    reply.code(503).headers({ 'cache-control': 'no-store', 'content-type': 'application/json' }).send('{"error":"jwks_unavailable"}');
+  };
+
+  // Not async: a cache hit is answered synchronously from pre-serialised bytes.
+  app.get('/.well-known/jwks.json', (req: FastifyRequest<{ Querystring: { issuer?: string } }>, reply: FastifyReply) => {
+    const issuer = typeof req.query.issuer === 'string' && req.query.issuer.length > 0 ? req.query.issuer : undefined;
+    let c: Cached | Promise<Cached>;
+    try {
+      c = current(issuer);
+    } catch {
+      return unavailable(reply);
+    }
+    if (c instanceof Promise) {
+      c.then((entry) => respond(req, reply, entry), () => unavailable(reply));
+    } else {
+      respond(req, reply, c);
+    }
+  });
+
+  const base = deps.issuerBaseUrl.replace(/\/+$/, '');
+  const authMethods = ['client_secret_basic', 'client_secret_post'];
+  // RFC 8414 metadata for what keyturn does: client_credentials only. No authorization endpoint, no
+  // ID tokens and no JWT client authentication, so no id_token_* / *_auth_signing_alg_* fields.
+  const metadata = Buffer.from(
+    JSON.stringify({
+      issuer: base,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      token_endpoint: `${base}/oauth2/token`,
+      introspection_endpoint: `${base}/oauth2/introspect`,
+      revocation_endpoint: `${base}/oauth2/revoke`,
+      grant_types_supported: ['client_credentials'],
+      response_types_supported: [],
+      token_endpoint_auth_methods_supported: authMethods,
+      introspection_endpoint_auth_methods_supported: authMethods,
+      revocation_endpoint_auth_methods_supported: authMethods,
+    }),
+    'utf8',
+  );
+  const sendMetadata = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .headers({ 'content-type': 'application/json', 'cache-control': `public, max-age=${maxAge(deps.jwksMaxAgeSeconds())}` })
+      .send(metadata);
+  app.get('/.well-known/openid-configuration', sendMetadata);
+  app.get('/.well-known/oauth-authorization-server', sendMetadata);
+}

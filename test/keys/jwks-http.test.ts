@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyRecord } from '../../agents/key-manager/types.js';
+import { registerJwksRoutes } from '../../http/jwks.js';
+import { testPool } from '../support/db.js';
+import { keyIn, keyManager, newIssuer, opBase } from './support.js';
+
+const pool = testPool();
+const km = keyManager(pool);
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+let app: FastifyInstance;
+let issuer: string;
+const keys: Partial<Record<'pending' | 'active' | 'retiring' | 'retired' | 'revoked', KeyRecord>> = {};
+const jwksUrl = () => `/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}`;
+
+beforeAll(async () => {
+  issuer = newIssuer();
+  keys.retired = await keyIn(km, 'retired', issuer); // leaves one active key behind
+  keys.retiring = (await km.activeKey(issuer))!;
+  keys.active = await keyIn(km, 'active', issuer); // the previous active becomes retiring
+  keys.pending = await keyIn(km, 'pending', issuer);
+  keys.revoked = await keyIn(km, 'revoked', issuer);
+  app = Fastify({ logger: false });
+  registerJwksRoutes(app, { keyManager: km, jwksMaxAgeSeconds: (iss) => (iss === issuer ? 300 : 60), issuerBaseUrl: 'https://auth.example.test/' });
+  await app.ready();
+});
+afterAll(async () => {
+  await app?.close();
+  await pool.end();
+});
+
+describe('GET /.well-known/jwks.json', () => {
+  it('publishes the pending, active and retiring keys and nothing else', async () => {
+    const res = await app.inject({ url: jwksUrl() });
+    expect(res.statusCode).toBe(200);
+    const kids = (res.json() as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid).sort();
+    expect(kids).toEqual([keys.pending!.kid, keys.active!.kid, keys.retiring!.kid].sort());
+  });
+
+  it('every key has use sig, alg and kid and no private or symmetric member', async () => {
+    const { keys: published } = (await app.inject({ url: jwksUrl() })).json() as { keys: Array<Record<string, unknown>> };
+    expect(published).toHaveLength(3);
+    for (const k of published) {
+      expect(k).toMatchObject({ use: 'sig', alg: 'ES256', kid: expect.any(String) });
+      for (const m of PRIVATE_MEMBERS) expect(k).not.toHaveProperty(m);
+    }
+  });
+
+  it('the unfiltered set includes this issuer\'s keys and no private member of any key', async () => {
+    const res = await app.inject({ url: '/.well-known/jwks.json' });
+    const published = (res.json() as { keys: Array<Record<string, unknown>> }).keys;
+    expect(published.map((k) => k.kid)).toContain(keys.active!.kid);
+    for (const k of published) for (const m of PRIVATE_MEMBERS) expect(k).not.toHaveProperty(m);
+  });
+
+  it('Cache-Control carries the policy max-age', async () => {
+    expect((await app.inject({ url: jwksUrl() })).headers['cache-control']).toBe('public, max-age=300');
+  });
+
+  it('the ETag is the quoted sha256 of the body bytes (a strong validator)', async () => {
+    const res = await app.inject({ url: jwksUrl() });
+    expect(res.headers.etag).toBe(`"${createHash('sha256').update(res.rawPayload).digest('base64url')}"`);
+  });
+
+  it.each([
+    ['the exact tag', (etag: string) => etag],
+    ['a list containing it', (etag: string) => `"nope", ${etag}`],
+    ['its weak form', (etag: string) => `W/${etag}`],
+    ['*', () => '*'],
+  ])('If-None-Match with %s answers 304 without a body', async (_name, header) => {
+    const first = await app.inject({ url: jwksUrl() });
+    const res = await app.inject({ url: jwksUrl(), headers: { 'if-none-match': header(first.headers.etag as string) } });
+    expect(res.statusCode).toBe(304);
+    expect(res.body).toBe('');
+    expect(res.headers.etag).toBe(first.headers.etag);
+  });
+
+  it('If-None-Match with another tag answers 200', async () => {
+    const res = await app.inject({ url: jwksUrl(), headers: { 'if-none-match': '"stale"' } });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('a key change through KeyManager changes the body and ETag at once', async () => {
+    const before = await app.inject({ url: jwksUrl() });
+    await km.revoke({ ...opBase(), kid: keys.pending!.kid, reason: 'test' });
+    const after = await app.inject({ url: jwksUrl(), headers: { 'if-none-match': before.headers.etag as string } });
+    expect(after.statusCode).toBe(200);
+    expect(after.headers.etag).not.toBe(before.headers.etag);
+    expect(after.body).not.toContain(keys.pending!.kid);
+  });
+
+  it('a database failure answers 503 and is not cached', async () => {
+    const broken = Fastify({ logger: false });
+    registerJwksRoutes(broken, { keyManager: { jwks: () => Promise.reject(new Error('db down')) }, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://x.test' });
+    const res = await broken.inject({ url: '/.well-known/jwks.json' });
+    expect([res.statusCode, res.headers['cache-control']]).toEqual([503, 'no-store']);
+    await broken.close();
+  });
+});
+
+describe('GET /.well-known/openid-configuration', () => {
+  it('describes the issuer, its endpoints and client_credentials with client secrets', async () => {
+    const res = await app.inject({ url: '/.well-known/openid-configuration' });
+    expect(res.json()).toMatchObject({
+      issuer: 'https://auth.example.test',
+      jwks_uri: 'https://auth.example.test/.well-known/jwks.json',
+      token_endpoint: 'https://auth.example.test/oauth2/token',
+      introspection_endpoint: 'https://auth.example.test/oauth2/introspect',
+      revocation_endpoint: 'https://auth.example.test/oauth2/revoke',
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    });
+  });
+
+  it('is also served at the RFC 8414 path', async () => {
+    const [a, b] = await Promise.all([app.inject({ url: '/.well-known/openid-configuration' }), app.inject({ url: '/.well-known/oauth-authorization-server' })]);
+    expect(b.body).toBe(a.body);
+  });
+});

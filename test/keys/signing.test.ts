@@ -1,0 +1,53 @@
+import { base64url, importJWK, jwtVerify } from 'jose';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SigningAlgorithm } from '../../agents/planner/policy-types.js';
+import { testPool } from '../support/db.js';
+import { activate, errorCode, generate, keyIn, keyManager, newIssuer, newKek, opBase } from './support.js';
+
+const pool = testPool();
+afterAll(() => pool.end());
+const km = keyManager(pool);
+const enc = new TextEncoder();
+
+describe('signing handles', () => {
+  it.each<SigningAlgorithm>(['RS256', 'PS256', 'ES256', 'EdDSA'])('%s: a JWT signed through the handle verifies with jose against the published JWK', async (alg) => {
+    const key = await activate(km, await generate(km, newIssuer(), alg));
+    const handle = await km.signingHandle(key.issuer);
+    expect([handle.kid, handle.alg, handle.issuer]).toEqual([key.kid, alg, key.issuer]);
+    const input = `${base64url.encode(JSON.stringify({ alg, kid: handle.kid, typ: 'JWT' }))}.${base64url.encode(JSON.stringify({ iss: key.issuer, sub: 'svc' }))}`;
+    const jwt = `${input}.${base64url.encode(await handle.sign(enc.encode(input)))}`;
+    const { jwks } = { jwks: await km.jwks(key.issuer) };
+    const jwk = jwks.keys.find((k) => k.kid === handle.kid)!;
+    const { payload } = await jwtVerify(jwt, await importJWK(jwk, alg), { issuer: key.issuer, algorithms: [alg] });
+    expect(payload.sub).toBe('svc');
+  });
+
+  it('an issuer without an active key has no handle: NO_ACTIVE_KEY', async () => {
+    const key = await keyIn(km, 'pending');
+    expect(await errorCode(km.signingHandle(key.issuer))).toBe('NO_ACTIVE_KEY');
+  });
+
+  it('a handle stops signing once its key is revoked', async () => {
+    const key = await keyIn(km, 'active');
+    const handle = await km.signingHandle(key.issuer);
+    await km.revoke({ ...opBase(), kid: key.kid, reason: 'compromised' });
+    expect(await errorCode(handle.sign(enc.encode('x.y')))).toBe('KEY_NOT_ACTIVE');
+  });
+
+  it('a new handle after another instance rotated signs with the new key, and the old handle stops', async () => {
+    const kek = newKek();
+    const [mine, other] = [keyManager(pool, { kek }), keyManager(pool, { kek })];
+    const key = await keyIn(mine, 'active');
+    const old = await mine.signingHandle(key.issuer);
+    const next = await activate(other, await generate(other, key.issuer));
+    expect((await mine.signingHandle(key.issuer)).kid).toBe(next.kid);
+    expect(await errorCode(old.sign(enc.encode('x.y')))).toBe('KEY_NOT_ACTIVE');
+  });
+
+  it('a handle exposes nothing but kid, alg, issuer and sign', async () => {
+    const key = await keyIn(km, 'active');
+    const handle = await km.signingHandle(key.issuer);
+    expect(Object.keys(handle).sort()).toEqual(['alg', 'issuer', 'kid', 'sign']);
+    expect(JSON.stringify(handle)).not.toMatch(/"d"|BEGIN/);
+  });
+});
