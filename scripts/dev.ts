@@ -14,6 +14,12 @@ import { createLogger } from '../infra/log/logger.js';
 import { startEmbeddedPostgres } from '../infra/postgres/embedded.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-file.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
+import { loadPolicy } from '../agents/planner/policy.js';
+import { startCheckpointer } from '../agents/auditor/checkpoint.js';
+import { registerJwksRoutes } from '../http/jwks.js';
+import { registerOAuthRoutes } from '../http/oauth.js';
+import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
+import { createServices } from '../workers/services.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
 const log = createLogger({ name: 'keyturn-dev' });
@@ -36,6 +42,12 @@ async function main(): Promise<void> {
   if (applied.length) say(`[keyturn] applied migrations: ${applied.join(', ')}`);
   const pool = createPool(databaseUrl);
   stoppers.push({ name: 'database pool', stop: () => pool.end() });
+  const policy = await loadPolicy(env.KEYTURN_POLICY);
+  say(`[keyturn] policy ${env.KEYTURN_POLICY} version ${policy.version.slice(0, 12)} (${policy.issuers.length} issuer(s))`);
+  const services = await createServices({ pool, devDataDir: env.dataDir, warn: (m) => say(`[keyturn] warning: ${m}`) });
+  const stopCheckpointer = startCheckpointer(pool, services.auditSigner, 60_000);
+  stoppers.push({ name: 'audit checkpointer', stop: stopCheckpointer });
+  const httpBase = `http://${env.KEYTURN_HTTP_HOST}:${env.KEYTURN_HTTP_PORT}`;
 
   let temporalAddress = env.TEMPORAL_ADDRESS;
   let uiUrl = env.KEYTURN_TEMPORAL_UI_URL;
@@ -61,6 +73,9 @@ async function main(): Promise<void> {
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.KEYTURN_TASK_QUEUE,
     pool,
+    services,
+    policy: () => policy,
+    jwksUrl: (issuer) => `${httpBase}/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}`,
   });
   const workerRun = worker.run();
   stoppers.push({
@@ -73,11 +88,19 @@ async function main(): Promise<void> {
     },
   });
 
-  const http = buildHttpServer({ pool, temporalHealthy: async () => void (await client.workflowService.getSystemInfo({})) });
+  const maxAge = (issuer?: string) => Math.min(...policy.issuers.filter((p) => !issuer || p.issuer === issuer).map((p) => p.jwksMaxAgeSeconds));
+  const http = buildHttpServer({
+    pool,
+    temporalHealthy: async () => void (await client.workflowService.getSystemInfo({})),
+    routes: [
+      (app) => registerJwksRoutes(app, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: httpBase }),
+      (app) => registerOAuthRoutes(app, { issuer: new TokenIssuer({ pool, signer: services.keyManager, appendAudit: services.appendAudit, clock: services.clock, policy: () => policy }), pool, defaultIssuer: policy.issuers[0]!.issuer, appendAudit: services.appendAudit }),
+    ],
+  });
   await http.listen({ host: env.KEYTURN_HTTP_HOST, port: env.KEYTURN_HTTP_PORT });
   stoppers.push({ name: 'HTTP', stop: () => http.close() });
 
-  const httpUrl = `http://${env.KEYTURN_HTTP_HOST}:${env.KEYTURN_HTTP_PORT}`;
+  const httpUrl = httpBase;
   writeRuntimeInfo(env.dataDir, { databaseUrl, temporalAddress, ...(uiUrl ? { temporalUiUrl: uiUrl } : {}), httpUrl, pid: process.pid });
   stoppers.push({ name: 'runtime file', stop: async () => removeRuntimeInfo(env.dataDir) });
   process.stdout.write(
@@ -87,7 +110,7 @@ async function main(): Promise<void> {
       `  PostgreSQL       ${redactPassword(databaseUrl)}`,
       `  Temporal         ${temporalAddress}  namespace=${env.TEMPORAL_NAMESPACE}  task queue=${env.KEYTURN_TASK_QUEUE}`,
       `  Temporal Web UI  ${uiUrl ?? '(external server: set KEYTURN_TEMPORAL_UI_URL)'}`,
-      `  keyturn HTTP     ${httpUrl}/healthz`,
+      `  keyturn HTTP     ${httpUrl}/healthz  ${httpUrl}/.well-known/jwks.json`,
       `  Slack            ${process.env.SLACK_SIGNING_SECRET ? 'configured' : 'not configured (approvals via CLI only)'}`,
       '  Ctrl-C stops everything.',
       '',

@@ -1,9 +1,22 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createAuditorActivities } from '../activities/auditor.js';
 import { createDoctorActivities } from '../activities/doctor.js';
+import { createKeyManagerActivities } from '../activities/key-manager.js';
+import { createNotifierActivities } from '../activities/notifier.js';
+import { createPlannerActivities } from '../activities/planner.js';
+import { createSignOffActivities } from '../activities/sign-off.js';
+import { createTokenIssuerActivities } from '../activities/token-issuer.js';
+import { createValidatorActivities } from '../activities/validator.js';
+import { channelKeyLookup } from '../agents/approvals/channel-keys.js';
+import { logNotifier, type Notifier } from '../agents/approvals/notifier.js';
+import type { Policy } from '../agents/planner/policy-types.js';
+import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import type { Pool } from '../db/pool.js';
+import { createLogger } from '../infra/log/logger.js';
 import { installTemporalRuntime } from './runtime.js';
+import type { Services } from './services.js';
 
 export const WORKFLOWS_PATH = join(dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
 
@@ -12,6 +25,11 @@ export interface WorkerDeps {
   namespace: string;
   taskQueue: string;
   pool: Pool;
+  /** The agents; absent for the doctor-only worker of the foundation test. */
+  services?: Services;
+  policy?: () => Policy;
+  jwksUrl?: (issuer: string) => string;
+  notifier?: Notifier;
   /** A pre-built bundle saves the few seconds of bundling when many workers start (tests). */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -31,8 +49,21 @@ const quietBundlerLogger = {
 };
 
 export function buildActivities(deps: WorkerDeps) {
+  const doctor = createDoctorActivities({ pool: deps.pool });
+  const s = deps.services;
+  if (!s || !deps.policy || !deps.jwksUrl) return doctor;
+  const policy = deps.policy;
+  const currentPolicy = async () => policy();
+  const tokenIssuer = new TokenIssuer({ pool: s.pool, signer: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, policy });
   return {
-    ...createDoctorActivities({ pool: deps.pool }),
+    ...doctor,
+    ...createPlannerActivities({ pool: s.pool, keyManager: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, currentPolicy }),
+    ...createKeyManagerActivities({ keyManager: s.keyManager, pool: s.pool }),
+    ...createTokenIssuerActivities({ pool: s.pool, tokenIssuer, appendAudit: s.appendAudit }),
+    ...createValidatorActivities({ pool: s.pool, appendAudit: s.appendAudit, currentPolicy, jwksUrl: deps.jwksUrl }),
+    ...createAuditorActivities({ pool: s.pool, appendAudit: s.appendAudit }),
+    ...createSignOffActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey: channelKeyLookup(s.pool) }),
+    ...createNotifierActivities({ notifier: deps.notifier ?? logNotifier(createLogger({ name: 'keyturn-notifier' })) }),
   };
 }
 

@@ -1,1 +1,2 @@
 export { doctorWorkflow } from './doctor.js';
+export { rotationWorkflow } from './rotation.js';

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
+import { registerClients } from './clients.js';
 import { registerDoctor } from './doctor.js';
 import { registerKeys } from './keys.js';
+import { registerPolicy } from './policy.js';
+import { registerRotation } from './rotation.js';
 
 /** Each command module adds its subcommands to the program. */
-export const commandModules: Array<(program: Command) => void> = [registerDoctor, registerKeys, registerAudit];
+export const commandModules: Array<(program: Command) => void> = [registerDoctor, registerPolicy, registerKeys, registerClients, registerAudit, registerRotation];

@@ -1,0 +1,44 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { AuditActor, RosterRole } from '../agents/auditor/types.js';
+import { isKeyturnError } from '../config/errors.js';
+
+/** The audit actor for the running activity: its role plus the workflow/run/activity ids. */
+export function actorFor(role: RosterRole): AuditActor {
+  const info = Context.current().info;
+  return { role, workflowId: info.workflowExecution?.workflowId ?? 'standalone', runId: info.workflowExecution?.runId ?? 'standalone', activityId: info.activityId };
+}
+
+/** A request id stable across retries of the same activity, for idempotent effects. */
+export function requestIdFor(step: string): string {
+  const { workflowId, runId } = actorFor('Orchestrator');
+  return `${workflowId}:${runId}:${step}`;
+}
+
+/** Codes whose cause a retry cannot fix: they fail the activity at once. */
+const NON_RETRYABLE = new Set([
+  'KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'POLICY_INVALID', 'PLAN_IN_FLIGHT', 'PLAN_UNSAFE',
+  'PLAN_UNKNOWN_ISSUER', 'NO_ACTIVE_KEY', 'KEY_BINDING_MISMATCH', 'KEY_CIPHERTEXT_TAMPERED', 'KEK_MISMATCH',
+]);
+
+/** Runs an activity body, turning keyturn's permanent errors into non-retryable failures with their code. */
+export async function asActivity<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isKeyturnError(e) && NON_RETRYABLE.has(e.code)) {
+      throw ApplicationFailure.create({ message: e.message, type: e.code, nonRetryable: true });
+    }
+    throw e;
+  }
+}
+
+/** Audit seqs written under the running activity's identity (any attempt), for the run's seq range. */
+export async function auditSeqsOfThisActivity(db: { query: (text: string, values: unknown[]) => Promise<{ rows: Array<{ seq: string }> }> }): Promise<number[]> {
+  const actor = actorFor('Orchestrator');
+  const res = await db.query(
+    `SELECT seq::text AS seq FROM audit_log WHERE actor->>'workflowId' = $1 AND actor->>'runId' = $2 AND actor->>'activityId' = $3 ORDER BY seq`,
+    [actor.workflowId, actor.runId, actor.activityId],
+  );
+  return res.rows.map((r) => Number(r.seq));
+}

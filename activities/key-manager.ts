@@ -1,0 +1,65 @@
+import type { KeyManager } from '../agents/key-manager/key-manager.js';
+import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
+import type { Pool } from '../db/pool.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor } from './context.js';
+
+export interface KeyManagerActivityDeps {
+  keyManager: KeyManager;
+  pool: Pool;
+}
+
+interface PlanRef {
+  newKey: { alg: SigningAlgorithm; rsaModulusLength?: number };
+  policyVersion: string;
+}
+
+/** KeyManager's activities: ids in, ids out. Key material never crosses into workflow history. */
+export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActivityDeps) {
+  const seqs = (_requestId: string) => auditSeqsOfThisActivity(pool);
+  return {
+    async generateKey(input: { issuer: string; plan: PlanRef }) {
+      return asActivity(async () => {
+        const requestId = requestIdFor('generate');
+        const key = await keyManager.generateKey({ requestId, issuer: input.issuer, alg: input.plan.newKey.alg, ...(input.plan.newKey.rsaModulusLength ? { rsaModulusLength: input.plan.newKey.rsaModulusLength } : {}), policyVersion: input.plan.policyVersion, actor: actorFor('KeyManager') });
+        return { kid: key.kid, state: key.state, auditSeqs: await seqs(requestId) };
+      });
+    },
+    async activateKey(input: { issuer: string; kid: string; policyVersion: string; previousTo?: 'retiring' | 'revoked' }) {
+      return asActivity(async () => {
+        const requestId = requestIdFor(`activate:${input.kid}`);
+        const r = await keyManager.activate({ requestId, issuer: input.issuer, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager'), ...(input.previousTo ? { previousTo: input.previousTo } : {}) });
+        return { kid: r.active.kid, previousKid: r.previous?.kid ?? null, auditSeqs: await seqs(requestId) };
+      });
+    },
+    async restorePreviousKey(input: { issuer: string; previousKid: string; failedKid: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const requestId = requestIdFor(`restore:${input.failedKid}`);
+        await keyManager.restorePrevious({ requestId, issuer: input.issuer, previousKid: input.previousKid, failedKid: input.failedKid, reason: input.reason, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
+        return { auditSeqs: await seqs(requestId) };
+      });
+    },
+    async markKeyFailed(input: { kid: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const requestId = requestIdFor(`fail:${input.kid}`);
+        await keyManager.markFailed({ requestId, kid: input.kid, reason: input.reason, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
+        return { auditSeqs: await seqs(requestId) };
+      });
+    },
+    async retireKey(input: { kid: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const requestId = requestIdFor(`retire:${input.kid}`);
+        await keyManager.retire({ requestId, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
+        return { auditSeqs: await seqs(requestId) };
+      });
+    },
+    async revokeKey(input: { kid: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const requestId = requestIdFor(`revoke:${input.kid}`);
+        await keyManager.revoke({ requestId, kid: input.kid, reason: input.reason, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
+        return { auditSeqs: await seqs(requestId) };
+      });
+    },
+  };
+}
+
+export type KeyManagerActivities = ReturnType<typeof createKeyManagerActivities>;

@@ -1,0 +1,70 @@
+import { planRotation, type RotationPlan } from '../agents/planner/planner.js';
+import { issuerPolicy } from '../agents/planner/policy.js';
+import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
+import type { KeyManager } from '../agents/key-manager/key-manager.js';
+import type { AppendAudit } from '../agents/auditor/types.js';
+import type { Clock } from '../agents/shared/clock.js';
+import { inTransaction, type Pool } from '../db/pool.js';
+import type { RotationInput } from '../workflows/types.js';
+import { actorFor, asActivity, requestIdFor } from './context.js';
+
+export type { RotationPlan };
+
+export interface PlannerDeps {
+  pool: Pool;
+  keyManager: KeyManager;
+  appendAudit: AppendAudit;
+  clock: Clock;
+  /** The policy in force now. */
+  currentPolicy: () => Promise<Policy>;
+}
+
+export interface PlannedRotation {
+  plan: RotationPlan;
+  approvals: ApprovalPolicy;
+  timing: { prePublishLeadSeconds: number; postRetireOverlapSeconds: number; approvalTimeoutSeconds: number };
+  auditSeqs: number[];
+}
+
+/** Planner's activities: plan a run from the policy in force, holding the issuer's in-flight lock. */
+export function createPlannerActivities(deps: PlannerDeps) {
+  return {
+    async planRotation(input: RotationInput): Promise<PlannedRotation> {
+      return asActivity(async () => {
+        const actor = actorFor('Planner');
+        const policy = await deps.currentPolicy();
+        const p = issuerPolicy(policy, input.issuer);
+        const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
+        return inTransaction(deps.pool, async (tx) => {
+          await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
+          const lock = await tx.query<{ workflow_id: string }>('SELECT workflow_id FROM rotation_locks WHERE issuer = $1 FOR UPDATE', [input.issuer]);
+          const inFlight = lock.rows[0]?.workflow_id !== actor.workflowId;
+          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: `${input.requester.kind}:${input.requester.id}`, clock: deps.clock, planId: input.planId });
+          const entry = await deps.appendAudit(tx, {
+            actor,
+            action: 'rotation.planned',
+            subject: { issuer: input.issuer },
+            policyVersion: policy.version,
+            outcome: 'ok',
+            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason },
+            requestId: requestIdFor('plan'),
+          });
+          return {
+            plan,
+            approvals: p.approvals,
+            timing: { prePublishLeadSeconds: p.prePublishLeadSeconds, postRetireOverlapSeconds: p.postRetireOverlapSeconds, approvalTimeoutSeconds: p.approvals.timeoutSeconds },
+            auditSeqs: [entry.seq],
+          };
+        });
+      });
+    },
+
+    async releaseRotationLock(input: { issuer: string }): Promise<void> {
+      const { workflowId } = actorFor('Planner');
+      await deps.pool.query('DELETE FROM rotation_locks WHERE issuer = $1 AND workflow_id = $2', [input.issuer, workflowId]);
+    },
+  };
+}
+
+export type PlannerActivities = ReturnType<typeof createPlannerActivities>;
+

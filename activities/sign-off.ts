@@ -1,0 +1,88 @@
+import { verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
+import { refuseVote, type Vote } from '../agents/approvals/quorum.js';
+import type { AppendAudit } from '../agents/auditor/types.js';
+import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
+import type { Clock } from '../agents/shared/clock.js';
+import { isKeyturnError } from '../config/errors.js';
+import type { Pool } from '../db/pool.js';
+import { actorFor } from './context.js';
+
+export type { ApprovalPolicy };
+
+export interface SignOffDeps {
+  pool: Pool;
+  appendAudit: AppendAudit;
+  clock: Clock;
+  channelKey: (kid: string) => Promise<ChannelKey | undefined>;
+}
+
+export interface CheckDecisionInput {
+  attestation: string;
+  signalName: 'approve' | 'reject' | 'rollback';
+  workflowId: string;
+  runId: string;
+  planHash: string;
+  requester: string;
+  policyVersion: string;
+  approvals: ApprovalPolicy;
+  votes: Array<Omit<Vote, 'decision'> & { decision: 'approve' | 'reject' }>;
+  decided: boolean;
+}
+
+export interface CheckedDecision {
+  accepted: boolean;
+  refusal?: string;
+  vote?: { approver: string; decision: 'approve' | 'reject' | 'rollback'; channel: string; at: string; reason?: string; viaGroup?: string };
+  auditSeqs: number[];
+}
+
+/** The gate's check of one decision signal: attestation first, then the policy's approval rules. */
+export function createSignOffActivities(deps: SignOffDeps) {
+  return {
+    async checkDecision(input: CheckDecisionInput): Promise<CheckedDecision> {
+      const actor = actorFor('Auditor');
+      const refuse = async (refusal: string, approver?: string): Promise<CheckedDecision> => {
+        const entry = await deps.appendAudit(deps.pool, {
+          actor: { ...actor, ...(approver ? { slackUser: approver } : {}) },
+          action: 'approval.ignored',
+          subject: { workflowId: input.workflowId },
+          policyVersion: input.policyVersion,
+          outcome: 'refused',
+          details: { signal: input.signalName, refusal },
+        });
+        return { accepted: false, refusal, auditSeqs: [entry.seq] };
+      };
+      let claims;
+      try {
+        claims = await verifyAttestation(input.attestation, deps.channelKey, {
+          workflowId: input.workflowId,
+          runId: input.runId,
+          planHash: input.planHash,
+          allowedChannels: input.approvals.channels,
+          now: deps.clock.now(),
+        });
+      } catch (e) {
+        if (isKeyturnError(e, 'ATTESTATION_INVALID')) return refuse(`attestation:${String(e.details?.why)}`);
+        throw e;
+      }
+      if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims.approver);
+      const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...(claims.viaGroup ? { viaGroup: claims.viaGroup } : {}) };
+      const refusal = claims.decision === 'rollback'
+        ? refuseVote(vote, { votes: [], requester: '\u0000', decided: false }, input.approvals)
+        : refuseVote(vote, { votes: input.votes, requester: input.requester, decided: input.decided }, input.approvals);
+      if (refusal) return refuse(refusal, claims.approver);
+      const entry = await deps.appendAudit(deps.pool, {
+        actor: { role: 'Human', ...(claims.channel === 'slack' ? { slackUser: claims.approver } : { cliUser: claims.approver }), workflowId: input.workflowId, runId: input.runId },
+        action: `approval.${claims.decision}`,
+        subject: { workflowId: input.workflowId, planHash: input.planHash },
+        policyVersion: input.policyVersion,
+        outcome: 'ok',
+        details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...(claims.viaGroup ? { viaGroup: claims.viaGroup } : {}) },
+        requestId: `attestation:${claims.jti}`,
+      });
+      return { accepted: true, vote: { ...vote, decision: claims.decision }, auditSeqs: [entry.seq] };
+    },
+  };
+}
+
+export type SignOffActivities = ReturnType<typeof createSignOffActivities>;

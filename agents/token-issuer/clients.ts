@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { KeyturnError } from '../../config/errors.js';
+import type { Queryable } from '../shared/db.js';
+import { dummyHash, hashSecret, verifySecret } from './secret-hash.js';
+import { withTransaction, type AuditContext } from './tx.js';
+
+/** What the registry tells about a client: never its secret or hash. */
+export interface ClientRecord {
+  clientId: string;
+  scopes: string[];
+  tenant?: string;
+  disabled: boolean;
+  createdAt: string;
+  secretRotatedAt?: string;
+}
+
+export interface NewClient {
+  clientId: string;
+  scopes: string[];
+  tenant?: string;
+}
+
+export type AuthResult = { ok: true; client: ClientRecord } | { ok: false; reason: 'unknown_client' | 'disabled' | 'bad_secret' };
+
+/** Client ids are URL- and header-safe, and never contain `:` (reserved for keyturn's own subjects, e.g. `keyturn:canary`). */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
+/** RFC 6749 §3.3 scope-token. */
+export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
+
+interface ClientRow extends Record<string, unknown> {
+  client_id: string;
+  scopes: string[];
+  tenant: string | null;
+  disabled: boolean;
+  created_at: Date;
+  secret_rotated_at: Date | null;
+}
+const COLUMNS = 'client_id, scopes, tenant, disabled, created_at, secret_rotated_at';
+
+function toRecord(r: ClientRow): ClientRecord {
+  const rec: ClientRecord = { clientId: r.client_id, scopes: r.scopes, disabled: r.disabled, createdAt: r.created_at.toISOString() };
+  if (r.tenant !== null) rec.tenant = r.tenant;
+  if (r.secret_rotated_at) rec.secretRotatedAt = r.secret_rotated_at.toISOString();
+  return rec;
+}
+
+function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function assertClientId(clientId: unknown): asserts clientId is string {
+  if (typeof clientId !== 'string' || !CLIENT_ID_PATTERN.test(clientId)) {
+    throw new KeyturnError('CLIENT_INVALID', 'a client id is 1–128 characters of letters, digits, `.`, `_`, `~` or `-`, starting with a letter or digit', 'Pick an id such as `billing-api`.');
+  }
+}
+
+function assertScopes(scopes: unknown): asserts scopes is string[] {
+  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => typeof s === 'string' && SCOPE_TOKEN_PATTERN.test(s))) {
+    throw new KeyturnError('CLIENT_INVALID', 'a client needs at least one scope; scopes are printable ASCII without spaces, `"` or `\\`', 'Pass scopes such as `read:keys,write:keys`.');
+  }
+}
+
+function notFound(clientId: string): KeyturnError {
+  return new KeyturnError('CLIENT_NOT_FOUND', `no client ${clientId}`, 'List clients with `keyturn clients list`.', { clientId });
+}
+
+async function audited(db: Queryable, audit: AuditContext | undefined, action: string, clientId: string, details?: Record<string, unknown>): Promise<void> {
+  if (!audit) return;
+  await audit.appendAudit(db, { actor: audit.actor, action, subject: { client: clientId }, policyVersion: audit.policyVersion, outcome: 'ok', details: details ?? {} });
+}
+
+/** Registers a client. The secret is returned here, once; only its scrypt hash is stored. */
+export async function addClient(db: Queryable, input: NewClient, audit?: AuditContext): Promise<{ clientId: string; secret: string }> {
+  assertClientId(input.clientId);
+  assertScopes(input.scopes);
+  if (input.tenant !== undefined && (typeof input.tenant !== 'string' || input.tenant.length < 1 || input.tenant.length > 256)) {
+    throw new KeyturnError('CLIENT_INVALID', 'a tenant is 1–256 characters');
+  }
+  const secret = newSecret();
+  const hash = await hashSecret(secret);
+  const scopes = [...new Set(input.scopes)];
+  await withTransaction(db, async (tx) => {
+    const res = await tx.query(`INSERT INTO clients (client_id, secret_hash, scopes, tenant) VALUES ($1, $2, $3, $4) ON CONFLICT (client_id) DO NOTHING`, [
+      input.clientId,
+      hash,
+      scopes,
+      input.tenant ?? null,
+    ]);
+    if (res.rowCount !== 1) throw new KeyturnError('CLIENT_EXISTS', `client ${input.clientId} already exists`, 'Pick another id, or rotate its secret with `keyturn clients rotate-secret`.', { clientId: input.clientId });
+    await audited(tx, audit, 'client.add', input.clientId, { scopes, tenant: input.tenant ?? null });
+  });
+  return { clientId: input.clientId, secret };
+}
+
+export async function listClients(db: Queryable): Promise<ClientRecord[]> {
+  const res = await db.query<ClientRow>(`SELECT ${COLUMNS} FROM clients ORDER BY client_id`);
+  return res.rows.map(toRecord);
+}
+
+export async function getClient(db: Queryable, clientId: string): Promise<ClientRecord | undefined> {
+  const res = await db.query<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [clientId]);
+  return res.rows[0] ? toRecord(res.rows[0]) : undefined;
+}
+
+/** Disables a client: it can no longer authenticate (tokens it already holds are revoked separately). */
+export async function disableClient(db: Queryable, clientId: string, audit?: AuditContext): Promise<ClientRecord> {
+  return withTransaction(db, async (tx) => {
+    const res = await tx.query<ClientRow>(`UPDATE clients SET disabled = true WHERE client_id = $1 RETURNING ${COLUMNS}`, [clientId]);
+    if (!res.rows[0]) throw notFound(clientId);
+    await audited(tx, audit, 'client.disable', clientId);
+    return toRecord(res.rows[0]);
+  });
+}
+
+/** Replaces a client's secret; the old one stops working at once. The new secret is returned here, once. */
+export async function rotateSecret(db: Queryable, clientId: string, audit?: AuditContext): Promise<{ secret: string }> {
+  const secret = newSecret();
+  const hash = await hashSecret(secret);
+  await withTransaction(db, async (tx) => {
+    const res = await tx.query(`UPDATE clients SET secret_hash = $2, secret_rotated_at = now() WHERE client_id = $1`, [clientId, hash]);
+    if (res.rowCount !== 1) throw notFound(clientId);
+    await audited(tx, audit, 'client.rotate-secret', clientId);
+  });
+  return { secret };
+}
+
+/**
+ * Checks a client's credentials. Every path costs one scrypt hash (unknown ids are checked against a
+ * dummy hash) and compares with timingSafeEqual, so timing tells nothing about which ids exist.
+ * The reason is for the audit log only; callers answer every failure the same way.
+ */
+export async function authenticateClient(db: Queryable, clientId: string, secret: string): Promise<AuthResult> {
+  const known = typeof clientId === 'string' && CLIENT_ID_PATTERN.test(clientId);
+  const res = known
+    ? await db.query<ClientRow & { secret_hash: string }>(`SELECT ${COLUMNS}, secret_hash FROM clients WHERE client_id = $1`, [clientId])
+    : { rows: [] };
+  const row = res.rows[0];
+  const matches = await verifySecret(typeof secret === 'string' ? secret : '', row?.secret_hash ?? (await dummyHash()));
+  if (!row) return { ok: false, reason: 'unknown_client' };
+  if (!matches) return { ok: false, reason: 'bad_secret' };
+  if (row.disabled) return { ok: false, reason: 'disabled' };
+  return { ok: true, client: toRecord(row) };
+}

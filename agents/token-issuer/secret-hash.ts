@@ -1,0 +1,45 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+/** scrypt cost: N=2^15, r=8, p=1 (≈32 MiB, tens of milliseconds): what OWASP suggests for secrets at rest. */
+export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
+const SALT_BYTES = 16;
+const HASH_BYTES = 32;
+const ENCODED = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/;
+
+function derive(secret: string, salt: Buffer, N: number, r: number, p: number, length: number): Promise<Buffer> {
+  const opts: ScryptOptions = { N, r, p, maxmem: 256 * N * r + 1024 * 1024 };
+  return new Promise((resolve, reject) => {
+    scrypt(secret.normalize('NFC'), salt, length, opts, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+/** `scrypt$N$r$p$salt$hash` with a fresh random 16-byte salt (base64url salt and hash). */
+export async function hashSecret(secret: string): Promise<string> {
+  const { N, r, p } = SCRYPT_PARAMS;
+  const salt = randomBytes(SALT_BYTES);
+  const hash = await derive(secret, salt, N, r, p, HASH_BYTES);
+  return `scrypt$${N}$${r}$${p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+/**
+ * True when `secret` hashes to `encoded`; compared with timingSafeEqual. A malformed or
+ * unreasonably expensive encoding is simply false (after a full-cost hash, to keep timing flat).
+ */
+export async function verifySecret(secret: string, encoded: string): Promise<boolean> {
+  const m = ENCODED.exec(encoded);
+  const [N, r, p] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  const sane = m !== null && N >= 2 ** 14 && N <= 2 ** 20 && (N & (N - 1)) === 0 && r >= 1 && r <= 32 && p >= 1 && p <= 16;
+  const expected = sane ? Buffer.from(m[5]!, 'base64url') : Buffer.alloc(HASH_BYTES);
+  const salt = sane ? Buffer.from(m[4]!, 'base64url') : Buffer.alloc(SALT_BYTES);
+  const { N: n0, r: r0, p: p0 } = SCRYPT_PARAMS;
+  const actual = sane ? await derive(secret, salt, N, r, p, expected.length || HASH_BYTES) : await derive(secret, salt, n0, r0, p0, HASH_BYTES);
+  return sane && actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+let dummy: Promise<string> | undefined;
+
+/** A valid hash of a random secret nobody knows: unknown clients are checked against it, costing what a real check costs. */
+export function dummyHash(): Promise<string> {
+  dummy ??= hashSecret(randomBytes(32).toString('base64url'));
+  return dummy;
+}

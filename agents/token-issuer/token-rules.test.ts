@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import type { IssuerPolicy } from '../planner/policy-types.js';
+import { audienceFor, grantScopes } from './token-issuer.js';
+
+const ip = (audiences: string[]) => ({ issuer: 'https://iss.test', audiences }) as IssuerPolicy;
+const code = (f: () => unknown) => {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return (e as { code?: string }).code;
+  }
+};
+
+describe('audienceFor', () => {
+  it('is a string for one policy audience and an array for several', () => {
+    expect(audienceFor(ip(['a']))).toBe('a');
+    expect(audienceFor(ip(['a', 'b']))).toEqual(['a', 'b']);
+  });
+
+  it('is the requested audience when the policy has it, INVALID_TARGET otherwise', () => {
+    expect(audienceFor(ip(['a', 'b']), 'b')).toBe('b');
+    expect(code(() => audienceFor(ip(['a']), 'c'))).toBe('INVALID_TARGET');
+  });
+});
+
+describe('grantScopes', () => {
+  it('grants all client scopes when none are requested', () => {
+    expect(grantScopes(undefined, ['r', 'w'])).toEqual(['r', 'w']);
+  });
+
+  it('grants the requested subset without duplicates', () => {
+    expect(grantScopes(['w', 'w'], ['r', 'w'])).toEqual(['w']);
+  });
+
+  it('refuses any scope outside the client with INVALID_SCOPE', () => {
+    expect(code(() => grantScopes(['r', 'admin'], ['r']))).toBe('INVALID_SCOPE');
+  });
+});

@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
+import { addClient, disableClient, listClients, rotateSecret, type ClientRecord } from '../../agents/token-issuer/clients.js';
+import type { AuditContext } from '../../agents/token-issuer/tx.js';
+import { withContext, type CliContext } from '../context.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const warn = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Registry changes are audited as the CLI user, under the sha256 of the policy file in force (`none` without one). */
+function auditContext(ctx: CliContext): AuditContext {
+  let policyVersion = 'none';
+  try {
+    policyVersion = createHash('sha256').update(readFileSync(ctx.env.KEYTURN_POLICY)).digest('hex');
+  } catch {
+    // No policy file here: the entry still records who changed what.
+  }
+  return { appendAudit, actor: { role: 'Human', cliUser: `cli:${userInfo().username}` }, policyVersion };
+}
+
+/** `CLIENT  SCOPES  TENANT  STATUS  CREATED  SECRET ROTATED`: never a secret or hash. */
+export function formatClientTable(clients: ClientRecord[]): string {
+  const header = ['CLIENT', 'SCOPES', 'TENANT', 'STATUS', 'CREATED', 'SECRET ROTATED'];
+  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', c.createdAt, c.secretRotatedAt ?? '-']);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function printSecret(clientId: string, secret: string): void {
+  out(`client_id:     ${clientId}`);
+  out(`client_secret: ${secret}`);
+  warn('warning: store this secret now (e.g. in your secret manager); keyturn keeps only its hash and cannot show it again.');
+}
+
+export function registerClients(program: Command): void {
+  const clients = program.command('clients').description('manage OAuth clients of the token endpoint (client_credentials)');
+
+  clients
+    .command('add <id>')
+    .description('register a client; prints its secret once')
+    .requiredOption('--scopes <list>', 'comma-separated scopes the client may request, e.g. read,write')
+    .option('--tenant <tenant>', 'tenant claim put in its tokens')
+    .action((id: string, opts: { scopes: string; tenant?: string }) =>
+      withContext(async (ctx) => {
+        const scopes = opts.scopes.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        const created = await addClient(ctx.db(), { clientId: id, scopes, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) }, auditContext(ctx));
+        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''})`);
+        printSecret(created.clientId, created.secret);
+      }),
+    );
+
+  clients
+    .command('list')
+    .description('list clients: id, scopes, tenant, status, dates (never secrets)')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) =>
+      withContext(async (ctx) => {
+        const records = await listClients(ctx.db());
+        if (opts.json) out(JSON.stringify(records, null, 2));
+        else out(records.length === 0 ? 'no clients' : formatClientTable(records));
+      }),
+    );
+
+  clients
+    .command('disable <id>')
+    .description('disable a client: it can no longer get tokens (revoke its live tokens separately)')
+    .action((id: string) =>
+      withContext(async (ctx) => {
+        await disableClient(ctx.db(), id, auditContext(ctx));
+        out(`disabled client ${id}`);
+      }),
+    );
+
+  clients
+    .command('rotate-secret <id>')
+    .description('replace a client secret; the old one stops working at once. Prints the new one once')
+    .action((id: string) =>
+      withContext(async (ctx) => {
+        const { secret } = await rotateSecret(ctx.db(), id, auditContext(ctx));
+        out(`rotated the secret of client ${id}`);
+        printSecret(id, secret);
+      }),
+    );
+}

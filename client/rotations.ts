@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { KeyturnError } from '../config/errors.js';
+import { rotationWorkflowId } from '../workflows/ids.js';
+import { rotationWorkflow, statusQuery } from '../workflows/rotation.js';
+import type { Requester, RunStatus } from '../workflows/types.js';
+
+export interface StartRotationInput {
+  issuer: string;
+  reason: string;
+  requester: Requester;
+  taskQueue: string;
+}
+
+/**
+ * Starts one rotation run. At most one per issuer is in flight: a running rotation for the same
+ * issuer (found through the KeyturnIssuer search attribute) refuses the start; the Planner's lock
+ * in PostgreSQL closes the race between two starters.
+ */
+export async function startRotation(client: Client, input: StartRotationInput): Promise<WorkflowHandle<typeof rotationWorkflow>> {
+  if (!input.reason.trim()) throw new KeyturnError('REASON_REQUIRED', 'a rotation needs a reason', 'Pass --reason "…"; it is shown to the approvers and kept in the audit log.');
+  const running = await runningRotations(client, input.issuer);
+  if (running.length > 0) {
+    throw new KeyturnError('ROTATION_IN_FLIGHT', `a rotation of ${input.issuer} is already in flight: ${running[0]}`, `Follow it with \`keyturn status ${running[0]}\`, or wait for it to end.`);
+  }
+  const planId = randomBytes(6).toString('hex');
+  const workflowId = rotationWorkflowId(input.issuer, planId);
+  try {
+    return await client.workflow.start(rotationWorkflow, {
+      workflowId,
+      taskQueue: input.taskQueue,
+      args: [{ issuer: input.issuer, reason: input.reason, requester: input.requester, planId }],
+      staticSummary: `Rotate signing key of ${input.issuer}`,
+      staticDetails: `**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester.kind}:${input.requester.id}\n\n**Plan id:** ${planId}`,
+      searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [`${input.requester.kind}:${input.requester.id}`], KeyturnPhase: ['planning'] },
+    });
+  } catch (e) {
+    if (e instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new KeyturnError('ROTATION_IN_FLIGHT', `workflow ${workflowId} already exists`, 'Retry; a new plan id is drawn each time.');
+    }
+    throw e;
+  }
+}
+
+export async function runningRotations(client: Client, issuer: string): Promise<string[]> {
+  const ids: string[] = [];
+  const query = `WorkflowType = 'rotationWorkflow' AND ExecutionStatus = 'Running' AND KeyturnIssuer = '${issuer.replace(/'/g, "\\'")}'`;
+  for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+  return ids;
+}
+
+export async function rotationStatus(client: Client, workflowId: string): Promise<RunStatus & { workflowStatus: string; runId: string }> {
+  const handle = client.workflow.getHandle(workflowId);
+  const description = await handle.describe().catch(() => {
+    throw new KeyturnError('RUN_NOT_FOUND', `no run ${workflowId}`, 'List runs with `keyturn status`.');
+  });
+  const status = description.status.name === 'RUNNING'
+    ? await handle.query(statusQuery)
+    : { phase: description.status.name.toLowerCase(), approvals: [], deadlines: {} };
+  return { ...status, workflowStatus: description.status.name, runId: description.runId };
+}
+
+export function webUiLink(uiBase: string | undefined, namespace: string, workflowId: string, runId?: string): string {
+  const base = (uiBase ?? 'http://127.0.0.1:8233').replace(/\/$/, '');
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${encodeURIComponent(runId)}` : ''}`;
+}

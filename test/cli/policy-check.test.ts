@@ -1,0 +1,27 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const keyturn = (...args: string[]) => spawnSync(process.execPath, ['bin/keyturn.mjs', ...args], { encoding: 'utf8', env: { ...process.env, KEYTURN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kt-cli-')) } });
+
+describe('keyturn policy check', () => {
+  it('prints the effective policy of a valid document', () => {
+    const r = keyturn('policy', 'check', 'policy.md');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^policy version [0-9a-f]{64}/);
+    expect(r.stdout).toContain('lead / overlap     2m / 15m');
+  });
+
+  it('refuses an unsafe document with one line naming the field and rule, and a non-zero exit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kt-policy-'));
+    const file = join(dir, 'policy.md');
+    writeFileSync(file, '```yaml\nissuers:\n  - issuer: https://a.example\n    audiences: [x]\n    algorithm: HS256\n    prePublishLead: 1h\n    postRetireOverlap: 1h\n    approvals: { approvers: [U0AAA] }\n```\n');
+    const r = keyturn('policy', 'check', file);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('issuers[0].algorithm');
+    expect(r.stderr).toContain('algorithm-forbidden');
+  });
+});

@@ -1,0 +1,73 @@
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import type { ClientRecord } from '../../agents/token-issuer/clients.js';
+import { authenticateClient } from '../../agents/token-issuer/clients.js';
+import { registerClients } from '../../cli/commands/clients.js';
+import { testPool, unique } from '../support/db.js';
+
+const pool = testPool();
+beforeAll(() => {
+  process.env.DATABASE_URL = inject('databaseUrl');
+});
+afterAll(() => pool.end());
+
+async function run(...args: string[]): Promise<{ out: string; err: string }> {
+  const program = new Command('keyturn').exitOverride();
+  registerClients(program);
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += chunk.toString()), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += chunk.toString()), true));
+  try {
+    await program.parseAsync(['node', 'keyturn', ...args]);
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+  return { out, err };
+}
+
+const secretOf = (out: string): string => /^client_secret: (\S+)$/m.exec(out)![1]!;
+
+describe('keyturn clients', () => {
+  it('add prints a working secret once, with a warning to store it', async () => {
+    const id = unique('cli');
+    const { out, err } = await run('clients', 'add', id, '--scopes', 'read,write', '--tenant', 't1');
+    expect(out).toContain(`client_id:     ${id}`);
+    expect(err).toMatch(/store this secret now/);
+    expect((await authenticateClient(pool, id, secretOf(out))).ok).toBe(true);
+  });
+
+  it('list --json shows the client without any secret or hash', async () => {
+    const id = unique('cli');
+    const { out: added } = await run('clients', 'add', id, '--scopes', 'read');
+    const { out } = await run('clients', 'list', '--json');
+    const mine = (JSON.parse(out) as ClientRecord[]).find((c) => c.clientId === id);
+    expect(mine).toMatchObject({ clientId: id, scopes: ['read'], disabled: false });
+    expect(out).not.toContain(secretOf(added));
+    expect(out).not.toContain('scrypt$');
+  });
+
+  it('disable makes the client fail authentication', async () => {
+    const id = unique('cli');
+    const secret = secretOf((await run('clients', 'add', id, '--scopes', 'read')).out);
+    await run('clients', 'disable', id);
+    expect(await authenticateClient(pool, id, secret)).toEqual({ ok: false, reason: 'disabled' });
+  });
+
+  it('rotate-secret prints a new secret; the old one stops working', async () => {
+    const id = unique('cli');
+    const old = secretOf((await run('clients', 'add', id, '--scopes', 'read')).out);
+    const { out, err } = await run('clients', 'rotate-secret', id);
+    expect(err).toMatch(/store this secret now/);
+    expect((await authenticateClient(pool, id, old)).ok).toBe(false);
+    expect((await authenticateClient(pool, id, secretOf(out))).ok).toBe(true);
+  });
+
+  it('registry changes are audited as the CLI user', async () => {
+    const id = unique('cli');
+    await run('clients', 'add', id, '--scopes', 'read');
+    const res = await pool.query<{ actor: { role: string; cliUser?: string } }>(`SELECT actor FROM audit_log WHERE action = 'client.add' AND subject ->> 'client' = $1`, [id]);
+    expect(res.rows[0]!.actor).toMatchObject({ role: 'Human', cliUser: expect.stringMatching(/^cli:/) });
+  });
+});

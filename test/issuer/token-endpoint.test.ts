@@ -1,0 +1,128 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { disableClient } from '../../agents/token-issuer/clients.js';
+import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
+import { testPool } from '../support/db.js';
+import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, verifyToken, world } from './support.js';
+
+const pool = testPool();
+afterAll(() => pool.end());
+const grant = { grant_type: 'client_credentials' };
+
+describe('POST /oauth2/token', () => {
+  it('issues a token with client_secret_basic', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const res = await post(app(pool, w), '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const body = res.json<{ access_token: string; token_type: string; expires_in: number; scope: string }>();
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: TTL, scope: 'read write' });
+    expect((await verifyToken(w, body.access_token)).sub).toBe(c.clientId);
+  });
+
+  it('issues a token with client_secret_post', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const res = await post(app(pool, w), '/oauth2/token', { ...grant, client_id: c.clientId, client_secret: c.secret, scope: 'read' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ scope: 'read' });
+  });
+
+  it('refuses both methods at once with 400 invalid_request', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const res = await post(app(pool, w), '/oauth2/token', { ...grant, client_id: c.clientId, client_secret: c.secret }, { authorization: basic(c.clientId, c.secret) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('not both') });
+  });
+
+  it('a wrong secret gets 401 invalid_client with WWW-Authenticate: Basic, and an audit entry', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const res = await post(app(pool, w), '/oauth2/token', grant, { authorization: basic(c.clientId, 'wrong') });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ error: 'invalid_client' });
+    expect(res.headers['www-authenticate']).toMatch(/^Basic /);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
+    expect(entries.map((e) => [e.outcome, e.details.reason, e.details.method])).toEqual([['refused', 'bad_secret', 'client_secret_basic']]);
+    expect(JSON.stringify(entries)).not.toContain('wrong');
+  });
+
+  it('a disabled client gets 401 invalid_client', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    await disableClient(pool, c.clientId);
+    const res = await post(app(pool, w), '/oauth2/token', { ...grant, client_id: c.clientId, client_secret: c.secret });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ error: 'invalid_client' });
+  });
+
+  it('no credentials at all gets 401 invalid_client telling how to authenticate', async () => {
+    const w = await world(pool);
+    const res = await post(app(pool, w), '/oauth2/token', grant);
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ error_description: string }>().error_description).toMatch(/client_secret_basic.*client_secret_post/);
+  });
+
+  it('after 10 failures for one client id within a minute answers 429 with Retry-After, even to the right secret', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    for (let i = 0; i < 10; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `bad-${i}`) })).statusCode).toBe(401);
+    const res = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+    expect(res.statusCode).toBe(429);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+  });
+
+  it('after 10 failures from one address answers 429 to any client id from it', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const ip = freshIp();
+    for (let i = 0; i < 10; i++) await post(a, '/oauth2/token', grant, { authorization: basic(`guess-${i}`, 'x'), ip });
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(429);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+  });
+
+  it('a scope outside the client gets 400 invalid_scope naming the allowed scopes', async () => {
+    const w = await world(pool);
+    const c = await client(pool, ['read']);
+    const res = await post(app(pool, w), '/oauth2/token', { ...grant, scope: 'read admin' }, { authorization: basic(c.clientId, c.secret) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_scope', error_description: expect.stringContaining('"admin"') });
+  });
+
+  it('a paused issuer gets 503 temporarily_unavailable and no token is issued', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    await pauseIssuance(pool, w.issuer, 'incident', { role: 'RevocationResponder' });
+    const before = await issuedCount(pool, w.issuer);
+    const res = await post(app(pool, w), '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(await issuedCount(pool, w.issuer)).toBe(before);
+  });
+
+  it('an unsupported grant_type gets 400 unsupported_grant_type', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const res = await post(app(pool, w), '/oauth2/token', { grant_type: 'password' }, { authorization: basic(c.clientId, c.secret) });
+    expect(res.json()).toMatchObject({ error: 'unsupported_grant_type' });
+  });
+
+  it('a repeated parameter gets 400 invalid_request', async () => {
+    const w = await world(pool);
+    const res = await app(pool, w).inject({ method: 'POST', url: '/oauth2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&scope=a&scope=b' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('scope') });
+  });
+
+  it('a JSON body gets 400 invalid_request asking for a form', async () => {
+    const w = await world(pool);
+    const res = await app(pool, w).inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('x-www-form-urlencoded') });
+  });
+});

@@ -1,0 +1,46 @@
+import { appendAudit } from '../agents/auditor/audit-log.js';
+import { loadAuditKey, type AuditSigner } from '../agents/auditor/audit-key.js';
+import type { AppendAudit } from '../agents/auditor/types.js';
+import type { KekProvider } from '../agents/key-manager/envelope.js';
+import { kekFromEnv, loadOrCreateDevKek } from '../agents/key-manager/kek.js';
+import { KeyManager } from '../agents/key-manager/key-manager.js';
+import { systemClock, type Clock } from '../agents/shared/clock.js';
+import { KeyturnError } from '../config/errors.js';
+import type { Pool } from '../db/pool.js';
+
+/** The agents one keyturn process hosts, wired to their dependencies once. */
+export interface Services {
+  pool: Pool;
+  clock: Clock;
+  appendAudit: AppendAudit;
+  keyManager: KeyManager;
+  auditSigner: AuditSigner;
+}
+
+export interface ServiceOptions {
+  pool: Pool;
+  /** Dev mode may create a KEK and an audit key in its data dir; production must be given them. */
+  devDataDir?: string;
+  warn?: (message: string) => void;
+  clock?: Clock;
+}
+
+export async function createServices(opts: ServiceOptions): Promise<Services> {
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`[keyturn] warning: ${m}\n`));
+  const clock = opts.clock ?? systemClock;
+  let kek: KekProvider | undefined = kekFromEnv();
+  if (!kek && opts.devDataDir) {
+    const dev = loadOrCreateDevKek(opts.devDataDir);
+    if (dev.created) warn(`generated a development KEK at ${dev.path} (0600); set KEYTURN_KEK_FILE for anything real`);
+    kek = dev.provider;
+  }
+  if (!kek) throw new KeyturnError('KEK_MISSING', 'no key-encryption key configured', 'Set KEYTURN_KEK_FILE (a 0600 file with base64 of 32 random bytes) or KEYTURN_KEK.');
+  const auditSigner: AuditSigner | null = await loadAuditKey({
+    env: opts.devDataDir ? { ...process.env, KEYTURN_DATA_DIR: process.env.KEYTURN_DATA_DIR ?? opts.devDataDir } : process.env,
+    warn,
+    create: opts.devDataDir !== undefined,
+  });
+  if (!auditSigner) throw new KeyturnError('AUDIT_KEY_MISSING', 'no audit checkpoint key configured', 'Set KEYTURN_AUDIT_KEY_FILE to a 0600 Ed25519 JWK file.');
+  const keyManager = new KeyManager({ pool: opts.pool, kek, appendAudit, clock });
+  return { pool: opts.pool, clock, appendAudit, keyManager, auditSigner };
+}

@@ -1,0 +1,170 @@
+import {
+  CancellationScope,
+  condition,
+  defineQuery,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { AuditorActivities } from '../activities/auditor.js';
+import type { KeyManagerActivities } from '../activities/key-manager.js';
+import type { NotifierActivities } from '../activities/notifier.js';
+import type { PlannerActivities, PlannedRotation } from '../activities/planner.js';
+import type { TokenIssuerActivities } from '../activities/token-issuer.js';
+import type { ValidatorActivities } from '../activities/validator.js';
+import { SignOffGate } from './sign-off.js';
+import { summarise } from './summaries.js';
+import type { RotationInput, RunOutcome, RunResult, RunStatus } from './types.js';
+
+export const statusQuery = defineQuery<RunStatus>('status');
+
+const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 } } as const;
+const planner = proxyActivities<PlannerActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } });
+const keyManager = proxyActivities<KeyManagerActivities>(retryable);
+const tokenIssuer = proxyActivities<TokenIssuerActivities>(retryable);
+const validator = proxyActivities<ValidatorActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 3 } });
+const auditor = proxyActivities<AuditorActivities>(retryable);
+const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+
+/**
+ * One key rotation: plan → sign-off → generate and pre-publish → wait the lead time → activate →
+ * canary-validate → overlap → retire. Any failure after generation, or an attested rollback,
+ * runs the compensations newest-first in a non-cancellable scope.
+ */
+export async function rotationWorkflow(input: RotationInput): Promise<RunResult> {
+  const seqs: number[] = [];
+  const track = <T extends { auditSeqs?: number[] }>(r: T): T => {
+    if (r.auditSeqs) seqs.push(...r.auditSeqs);
+    return r;
+  };
+  const status: RunStatus = { phase: 'planning', approvals: [], deadlines: {} };
+  setHandler(statusQuery, () => status);
+  const phase = (p: string, details?: string) => {
+    status.phase = p;
+    upsertSearchAttributes({ KeyturnPhase: [p] });
+    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+  };
+  const finish = async (outcome: RunOutcome, extra: Partial<RunResult> = {}): Promise<RunResult> => {
+    status.outcome = outcome;
+    phase(outcome, extra.reason);
+    upsertSearchAttributes({ KeyturnOutcome: [outcome] });
+    await CancellationScope.nonCancellable(async () => {
+      track(await auditor.recordHandoff.executeWithOptions({ summary: summarise.finish(outcome) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
+      await planner.releaseRotationLock({ issuer: input.issuer });
+      await notifier.notify({ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) });
+    });
+    return { outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
+  };
+
+  upsertSearchAttributes({ KeyturnIssuer: [input.issuer], KeyturnRequester: [`${input.requester.kind}:${input.requester.id}`] });
+  phase('planning');
+  let planned: PlannedRotation;
+  try {
+    planned = track(await planner.planRotation.executeWithOptions({ summary: summarise.plan(input.issuer) }, [input]));
+  } catch (e) {
+    log.warn('planning refused', { error: (e as Error).message });
+    return finish('failed', { reason: `planning refused: ${(e as Error).message}` });
+  }
+  const { plan, timing } = planned;
+  Object.assign(status, { planHash: plan.planHash, plan, policyVersion: plan.policyVersion, quorum: planned.approvals.quorum });
+
+  // 1. Sign-off.
+  phase('awaiting_sign_off', `Plan ${plan.planHash.slice(0, 12)}: ${plan.reason}`);
+  const gate = new SignOffGate({
+    kind: 'rotation',
+    subject: input.issuer,
+    planHash: plan.planHash,
+    requester: `${input.requester.id}`,
+    policyVersion: plan.policyVersion,
+    approvals: planned.approvals,
+    summary: { issuer: input.issuer, oldKid: plan.replacesKid ?? null, newAlg: plan.newKey.alg, timeline: plan.timeline, reason: plan.reason, requester: input.requester.id },
+  });
+  status.approvals = gate.state.votes;
+  const signOff = await gate.await();
+  seqs.push(...gate.state.auditSeqs);
+  if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;
+  if (signOff.decided === 'rejected') return finish('rejected', { reason: signOff.rejectionReason ?? 'rejected' });
+  if (signOff.decided !== 'approved') return finish('expired', { reason: `no sign-off within ${timing.approvalTimeoutSeconds}s` });
+
+  // 2. Generate and pre-publish; from here on every failure is compensated.
+  phase('publishing');
+  const generated = track(await keyManager.generateKey.executeWithOptions({ summary: summarise.generate(plan.newKey.alg, input.issuer) }, [{ issuer: input.issuer, plan }]));
+  const newKid = generated.kid;
+  const previousKid = plan.replacesKid;
+  upsertSearchAttributes({ KeyturnKid: [newKid] });
+  let activated = false;
+
+  const compensate = async (why: string): Promise<RunResult> => {
+    phase('compensating', why);
+    await CancellationScope.nonCancellable(async () => {
+      let restored = false;
+      if (activated && previousKid) {
+        try {
+          track(await keyManager.restorePreviousKey.executeWithOptions({ summary: summarise.restore(previousKid, newKid) }, [{ issuer: input.issuer, previousKid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+          restored = true;
+        } catch (e) {
+          log.error('restoring the previous key failed', { error: (e as Error).message });
+        }
+      } else {
+        track(await keyManager.markKeyFailed.executeWithOptions({ summary: summarise.markFailed(newKid) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+        restored = !activated;
+      }
+      if (!restored) {
+        track(await tokenIssuer.pauseIssuance.executeWithOptions({ summary: summarise.pause(input.issuer) }, [{ issuer: input.issuer, reason: `rotation rollback could not restore a signing key: ${why}`, policyVersion: plan.policyVersion }]));
+      }
+    });
+    return finish('rolled_back', { reason: why, newKid, ...(previousKid ? { previousKid } : {}) });
+  };
+
+  const rollbackRequested = () => {
+    if (gate.hasQueued()) return true;
+    return gate.state.rollbackRequested !== undefined;
+  };
+  const waitOrRollback = async (seconds: number, summary: string): Promise<string | undefined> => {
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+      const interrupted = await condition(rollbackRequested, deadline - Date.now(), { summary });
+      if (!interrupted) break;
+      await gate.drain('after');
+      if (gate.state.rollbackRequested) return `rollback requested by ${gate.state.rollbackRequested.by}${gate.state.rollbackRequested.reason ? `: ${gate.state.rollbackRequested.reason}` : ''}`;
+    }
+    return undefined;
+  };
+
+  try {
+    await notifier.notify({ type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
+    status.deadlines.activateAt = new Date(Date.now() + timing.prePublishLeadSeconds * 1000).toISOString();
+    phase('pre_publication', `${newKid} is in the JWKS; activation at ${status.deadlines.activateAt}`);
+    const stop = await waitOrRollback(timing.prePublishLeadSeconds, summarise.waitPublish(timing.prePublishLeadSeconds, newKid));
+    if (stop) return compensate(stop);
+
+    // 3. Activate, then canary-validate both keys as a relying party would.
+    phase('activating');
+    const before = previousKid ? track(await tokenIssuer.issueCanary.executeWithOptions({ summary: summarise.canaryBefore(input.issuer) }, [{ issuer: input.issuer, step: 'canary-before' }])) : undefined;
+    track(await keyManager.activateKey.executeWithOptions({ summary: summarise.activate(newKid) }, [{ issuer: input.issuer, kid: newKid, policyVersion: plan.policyVersion }]));
+    activated = true;
+    await notifier.notify({ type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
+
+    phase('canary');
+    const after = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: summarise.canaryAfter(newKid) }, [{ issuer: input.issuer, step: 'canary-after' }]));
+    const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: summarise.validate(input.issuer) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
+    await notifier.notify({ type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash });
+    if (!verdict.ok) return compensate(`canary validation failed: ${verdict.failures.join('; ')}`);
+
+    // 4. Overlap, then retire the previous key from the JWKS.
+    if (previousKid) {
+      status.deadlines.retireAt = new Date(Date.now() + timing.postRetireOverlapSeconds * 1000).toISOString();
+      phase('overlap', `${previousKid} verifies only; leaves the JWKS at ${status.deadlines.retireAt}`);
+      const stopOverlap = await waitOrRollback(timing.postRetireOverlapSeconds, summarise.waitOverlap(timing.postRetireOverlapSeconds, previousKid));
+      if (stopOverlap) return compensate(stopOverlap);
+      phase('retiring');
+      track(await keyManager.retireKey.executeWithOptions({ summary: summarise.retire(previousKid) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
+    }
+  } catch (e) {
+    return compensate(`step failed: ${(e as Error).message}`);
+  }
+  return finish('completed', { newKid, ...(previousKid ? { previousKid } : {}) });
+}

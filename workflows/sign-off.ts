@@ -1,0 +1,142 @@
+import { condition, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { NotifierActivities } from '../activities/notifier.js';
+import type { SignOffActivities } from '../activities/sign-off.js';
+import type { ApprovalPolicy } from '../activities/sign-off.js';
+import { summarise } from './summaries.js';
+import type { RecordedVote } from './types.js';
+
+/** Every decision signal carries an attestation signed by the approval channel's own key. */
+export interface DecisionSignal {
+  attestation: string;
+}
+
+export const approveSignal = defineSignal<[DecisionSignal]>('approve');
+export const rejectSignal = defineSignal<[DecisionSignal]>('reject');
+export const rollbackSignal = defineSignal<[DecisionSignal]>('rollback');
+
+const signOff = proxyActivities<SignOffActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 10 } });
+const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+
+export interface SignOffRequest {
+  kind: 'rotation' | 'revocation' | 'policy';
+  subject: string;
+  planHash: string;
+  requester: string;
+  policyVersion: string;
+  approvals: ApprovalPolicy;
+  /** Shown to approvers: issuer, kids, timeline, diff… (no secrets). */
+  summary: Record<string, unknown>;
+  urgent?: boolean;
+}
+
+export interface SignOffState {
+  votes: RecordedVote[];
+  decided: 'approved' | 'rejected' | 'expired' | undefined;
+  deadline?: string;
+  rejectionReason?: string;
+  rollbackRequested?: { by: string; reason?: string };
+  auditSeqs: number[];
+}
+
+type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string };
+
+/**
+ * The sign-off gate shared by rotations, revocations and policy changes. Signals are only
+ * queued by their handlers; each is checked by an activity (attestation, policy allow-list, no
+ * self-approval, one vote per person) before it counts. The first terminal decision wins.
+ */
+export class SignOffGate {
+  readonly state: SignOffState = { votes: [], decided: undefined, auditSeqs: [] };
+  private readonly queue: Pending[] = [];
+
+  constructor(private readonly request: SignOffRequest) {
+    const enqueue = (decision: Pending['decision']) => (s: DecisionSignal) => {
+      this.queue.push({ decision, attestation: typeof s?.attestation === 'string' ? s.attestation : '' });
+    };
+    setHandler(approveSignal, enqueue('approve'));
+    setHandler(rejectSignal, enqueue('reject'));
+    setHandler(rollbackSignal, enqueue('rollback'));
+  }
+
+  /** Asks for sign-off and waits for quorum, a rejection, or the policy's timeout. */
+  async await(): Promise<SignOffState> {
+    const { approvals } = this.request;
+    const started = Date.now();
+    const deadline = started + approvals.timeoutSeconds * 1000;
+    const interval = Math.max(1, approvals.escalationIntervalSeconds) * 1000;
+    this.state.deadline = new Date(deadline).toISOString();
+    this.track(await notifier.notify.executeWithOptions({ summary: summarise.requestSignOff(this.request) }, [{ type: 'signoff.requested', ...this.event(), deadline: this.state.deadline }]));
+
+    let nextReminder = started + interval;
+    let escalated = false;
+    while (!this.state.decided) {
+      const now = Date.now();
+      if (now >= deadline) {
+        this.state.decided = 'expired';
+        break;
+      }
+      const wake = Math.min(deadline, nextReminder);
+      const woke = await condition(() => this.queue.length > 0, wake - now, { summary: `waiting for ${approvals.quorum} approval(s) until ${this.state.deadline}` });
+      if (woke) {
+        await this.drain('signoff');
+        continue;
+      }
+      if (Date.now() >= nextReminder && Date.now() < deadline) {
+        const escalate: boolean = !escalated && deadline - Date.now() <= interval;
+        escalated ||= escalate;
+        this.track(await notifier.notify.executeWithOptions({ summary: escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder' }, [{ type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline }]));
+        nextReminder += interval;
+      }
+    }
+    return this.state;
+  }
+
+  /** Handles queued signals after the gate: only attested rollbacks matter then. */
+  async drain(phase: 'signoff' | 'after'): Promise<void> {
+    while (this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      const info = workflowInfo();
+      const checked = await signOff.checkDecision({
+        attestation: next.attestation,
+        signalName: next.decision,
+        workflowId: info.workflowId,
+        runId: info.runId,
+        planHash: this.request.planHash,
+        requester: this.request.requester,
+        policyVersion: this.request.policyVersion,
+        approvals: this.request.approvals,
+        votes: this.state.votes,
+        decided: phase === 'after' || this.state.decided !== undefined,
+      });
+      this.track(checked);
+      if (!checked.accepted || !checked.vote) continue;
+      if (checked.vote.decision === 'rollback') {
+        this.state.rollbackRequested ??= { by: checked.vote.approver, ...(checked.vote.reason ? { reason: checked.vote.reason } : {}) };
+        continue;
+      }
+      if (phase === 'after') continue;
+      const vote: RecordedVote = { ...checked.vote, decision: checked.vote.decision };
+      this.state.votes.push(vote);
+      if (vote.decision === 'reject') {
+        this.state.decided = 'rejected';
+        this.state.rejectionReason = vote.reason ?? 'rejected';
+      } else if (new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum) {
+        this.state.decided = 'approved';
+      }
+      this.track(await notifier.notify.executeWithOptions({ summary: `Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}` }, [{ type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null }]));
+    }
+  }
+
+  hasQueued(): boolean {
+    return this.queue.length > 0;
+  }
+
+  private event() {
+    const info = workflowInfo();
+    return { kind: this.request.kind, workflowId: info.workflowId, runId: info.runId, planHash: this.request.planHash, requester: this.request.requester, subject: this.request.subject, urgent: this.request.urgent ?? false, summary: this.request.summary, approvals: { quorum: this.request.approvals.quorum, slackChannel: this.request.approvals.slackChannel ?? null, escalationChannel: this.request.approvals.escalationChannel ?? null, escalationGroup: this.request.approvals.escalationGroup ?? null } };
+  }
+
+  private track(r: { auditSeqs?: number[] } | undefined): void {
+    if (r?.auditSeqs) this.state.auditSeqs.push(...r.auditSeqs);
+  }
+}

@@ -1,0 +1,41 @@
+/** Shapes that cross the workflow boundary: ids, hashes and facts, never key material. */
+export type Requester = { kind: 'cli' | 'slack' | 'schedule'; id: string };
+
+export interface RotationInput {
+  issuer: string;
+  reason: string;
+  requester: Requester;
+  planId: string;
+}
+
+export type RunOutcome = 'completed' | 'rejected' | 'expired' | 'rolled_back' | 'failed';
+
+export interface RecordedVote {
+  approver: string;
+  decision: 'approve' | 'reject';
+  channel: string;
+  at: string;
+  reason?: string;
+  viaGroup?: string;
+}
+
+export interface RunResult {
+  outcome: RunOutcome;
+  reason?: string;
+  newKid?: string;
+  previousKid?: string;
+  approvals: RecordedVote[];
+  /** First and last audit seq this run wrote: the auditor's bridge from Temporal to the log. */
+  auditSeqRange: [number, number] | null;
+}
+
+export interface RunStatus {
+  phase: string;
+  planHash?: string;
+  plan?: unknown;
+  approvals: RecordedVote[];
+  quorum?: number;
+  deadlines: Record<string, string>;
+  policyVersion?: string;
+  outcome?: RunOutcome;
+}
