@@ -1,0 +1,86 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
+import type { SigningAlgorithm } from '../planner/policy-types.js';
+
+/** A verification key, imported once into a KeyObject. */
+export interface VerificationKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  key: KeyObject;
+}
+
+export const KID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const MIN_RSA_BITS = 2048;
+
+const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
+  RSA: ['kty', 'n', 'e'],
+  EC: ['kty', 'crv', 'x', 'y'],
+  OKP: ['kty', 'crv', 'x'],
+};
+
+/** The algorithm a JWK is for: its `alg` when given (and consistent with its type), else implied by EC/OKP curves. RSA keys must say. */
+function algOf(jwk: JWK): SigningAlgorithm | undefined {
+  const implied = jwk.kty === 'EC' && jwk.crv === 'P-256' ? 'ES256' : jwk.kty === 'OKP' && jwk.crv === 'Ed25519' ? 'EdDSA' : undefined;
+  if (jwk.kty === 'RSA') return jwk.alg === 'RS256' ? 'RS256' : jwk.alg === 'PS256' ? 'PS256' : undefined;
+  if (implied === undefined) return undefined;
+  return jwk.alg === undefined || jwk.alg === implied ? implied : undefined;
+}
+
+/**
+ * Imports one JWK as a public verification key, or undefined if it is not usable for signature
+ * verification here: symmetric (`oct`, so HS* can never verify), `use` other than `sig`, no or
+ * malformed kid, an algorithm outside `allowed`, a weak RSA modulus, or material node refuses.
+ */
+export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorithm[]): VerificationKey | undefined {
+  if (jwk === null || typeof jwk !== 'object') return undefined;
+  const members = typeof jwk.kty === 'string' ? PUBLIC_MEMBERS[jwk.kty] : undefined;
+  if (!members || typeof jwk.kid !== 'string' || !KID_PATTERN.test(jwk.kid)) return undefined;
+  if (jwk.use !== undefined && jwk.use !== 'sig') return undefined;
+  const alg = algOf(jwk);
+  if (!alg || !allowed.includes(alg)) return undefined;
+  const bare: Record<string, unknown> = {};
+  for (const m of members) {
+    const v = (jwk as Record<string, unknown>)[m];
+    if (typeof v !== 'string') return undefined;
+    bare[m] = v;
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: bare as JWK & { kty: string }, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
+  if (alg === 'RS256' || alg === 'PS256') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) return undefined;
+  }
+  return { kid: jwk.kid, alg, key };
+}
+
+/**
+ * A kid → key map built from a JWK set. A kid that appears twice is dropped entirely: which key
+ * it names would be ambiguous, so tokens under it are refused rather than guessed at.
+ */
+export function buildKeyMap(jwks: readonly JWK[], allowed: readonly SigningAlgorithm[], previous?: ReadonlyMap<string, VerificationKey>): Map<string, VerificationKey> {
+  const out = new Map<string, VerificationKey>();
+  const seen = new Map<string, number>();
+  for (const jwk of jwks) {
+    const kid = (jwk as { kid?: unknown } | null)?.kid;
+    if (typeof kid === 'string') seen.set(kid, (seen.get(kid) ?? 0) + 1);
+  }
+  for (const jwk of jwks) {
+    if (typeof jwk?.kid !== 'string' || seen.get(jwk.kid) !== 1) continue;
+    const cached = previous?.get(jwk.kid);
+    const imported = cached && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);
+    if (imported) out.set(imported.kid, imported);
+  }
+  return out;
+}
+
+/** Whether an already imported key is the one this JWK describes (so it is reused, not re-imported). */
+function sameMaterial(k: VerificationKey, jwk: JWK): boolean {
+  if (algOf(jwk) !== k.alg) return false;
+  const exported = k.key.export({ format: 'jwk' }) as Record<string, unknown>;
+  const members = PUBLIC_MEMBERS[String(jwk.kty)] ?? [];
+  return members.every((m) => exported[m] === (jwk as Record<string, unknown>)[m]);
+}
