@@ -39,7 +39,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
           await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
           const lock = await tx.query<{ workflow_id: string }>('SELECT workflow_id FROM rotation_locks WHERE issuer = $1 FOR UPDATE', [input.issuer]);
           const inFlight = lock.rows[0]?.workflow_id !== actor.workflowId;
-          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: `${input.requester.kind}:${input.requester.id}`, clock: deps.clock, planId: input.planId });
+          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: `${input.requester.kind}:${input.requester.id}`, clock: deps.clock, runId: input.planId });
           const entry = await deps.appendAudit(tx, {
             actor,
             action: 'rotation.planned',
