@@ -15,13 +15,15 @@ export interface PoolOptions {
 /** A connection pool; callers own it and must `end()` it. */
 export function createPool(databaseUrl: string, opts: PoolOptions | number = {}): pg.Pool {
   const o = typeof opts === 'number' ? { max: opts } : opts;
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: o.max ?? 10, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: o.max ?? 10,
+    connectionTimeoutMillis: 5_000,
+    // The role is a startup parameter, so no query ever runs as the login role.
+    ...(o.appRole !== false ? { options: `-c role=${APP_ROLE}` } : {}),
+  });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
-  if (o.appRole !== false) {
-    // Queued before any caller's query on the same client, so no query ever runs as the login role.
-    pool.on('connect', (client) => void client.query(`SET ROLE ${APP_ROLE}`).catch(() => {}));
-  }
   return pool;
 }
 

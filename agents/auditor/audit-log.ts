@@ -1,6 +1,5 @@
-import pg from 'pg';
 import type { Clock } from '../shared/clock.js';
-import type { Queryable } from '../shared/db.js';
+import { withTransaction, type Queryable } from '../shared/db.js';
 import { normalizeJson } from './canonical-json.js';
 import { entryHash, GENESIS_HASH } from './chain.js';
 import { validateEntryInput } from './entry-schema.js';
@@ -60,23 +59,7 @@ export function createAppendAudit(opts: AppendAuditOptions = {}): AppendAudit {
     return { ...entry, hash };
   };
 
-  return async (db, input) => {
-    if (db instanceof pg.Pool) {
-      const client = await db.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await append(client, input);
-        await client.query('COMMIT');
-        return result;
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw e;
-      } finally {
-        client.release();
-      }
-    }
-    return append(db, input);
-  };
+  return (db, input) => withTransaction(db, (tx) => append(tx, input));
 }
 
 /** Appends one entry inside the caller's transaction (see createAppendAudit); `at` comes from the database clock. */
