@@ -18,10 +18,12 @@ const EnvSchema = z.object({
   KEYTURN_PG_PORT: port.default(5433),
   KEYTURN_DATA_DIR: z.string().min(1).default('.keyturn'),
   KEYTURN_POLICY: z.string().min(1).default('policy.md'),
+  /** Where relying parties reach this deployment's HTTP service; default http://KEYTURN_HTTP_HOST:KEYTURN_HTTP_PORT. */
+  KEYTURN_PUBLIC_URL: z.string().url().optional(),
   KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
-export type Env = z.infer<typeof EnvSchema> & { dataDir: string };
+export type Env = z.infer<typeof EnvSchema> & { dataDir: string; publicUrl: string };
 
 /** Parses configuration from the environment; a bad value is refused with the variable's name. */
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
@@ -30,5 +32,16 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const issue = parsed.error.issues[0]!;
     throw new KeyturnError('CONFIG_INVALID', `environment variable ${issue.path.join('.')} is invalid: ${issue.message}`, 'Fix or unset it; the README lists every variable and its default.');
   }
-  return { ...parsed.data, dataDir: resolve(parsed.data.KEYTURN_DATA_DIR) };
+  const d = parsed.data;
+  const publicUrl = (d.KEYTURN_PUBLIC_URL ?? `http://${d.KEYTURN_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : d.KEYTURN_HTTP_HOST}:${d.KEYTURN_HTTP_PORT}`).replace(/\/$/, '');
+  return { ...d, dataDir: resolve(d.KEYTURN_DATA_DIR), publicUrl };
+}
+
+/** The variables a production process (no embedded parts) cannot start without. */
+export function requireEnv<K extends 'DATABASE_URL' | 'TEMPORAL_ADDRESS'>(env: Env, names: K[]): Env & Record<K, string> {
+  const missing = names.filter((n) => !env[n]);
+  if (missing.length) {
+    throw new KeyturnError('CONFIG_MISSING', `${missing.join(' and ')} must be set`, 'Production processes use no embedded parts; `npm run dev` starts PostgreSQL and Temporal for you.');
+  }
+  return env as Env & Record<K, string>;
 }

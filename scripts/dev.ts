@@ -5,49 +5,35 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { startCheckpointer } from '../agents/auditor/checkpoint.js';
 import { loadEnv } from '../config/env.js';
-import { isKeyturnError } from '../config/errors.js';
-import { migrate } from '../db/migrate.js';
-import { createPool } from '../db/pool.js';
-import { buildHttpServer } from '../http/server.js';
+import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
 import { startEmbeddedPostgres } from '../infra/postgres/embedded.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-file.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
-import { loadPolicy } from '../agents/planner/policy.js';
-import { startCheckpointer } from '../agents/auditor/checkpoint.js';
-import { registerJwksRoutes } from '../http/jwks.js';
-import { registerOAuthRoutes } from '../http/oauth.js';
-import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
-import { createServices } from '../workers/services.js';
+import { bootstrap, jwksUrlFor } from '../workers/bootstrap.js';
+import { createKeyturnHttp } from '../workers/http-app.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
-const log = createLogger({ name: 'keyturn-dev' });
-const stoppers: Array<{ name: string; stop: () => Promise<unknown> }> = [];
 const say = (line: string) => process.stderr.write(`${line}\n`);
+const life = new Lifecycle(say);
 
-async function main(): Promise<void> {
+life.run(async () => {
   const started = Date.now();
   const env = loadEnv();
+  const log = createLogger({ name: 'keyturn-dev', level: env.KEYTURN_LOG_LEVEL });
   mkdirSync(env.dataDir, { recursive: true, mode: 0o755 });
 
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
     say(`[keyturn] starting embedded PostgreSQL on 127.0.0.1:${env.KEYTURN_PG_PORT} (data in ${join(env.dataDir, 'pg')})`);
     const pg = await startEmbeddedPostgres({ dataDir: join(env.dataDir, 'pg', 'data'), port: env.KEYTURN_PG_PORT });
-    stoppers.push({ name: 'PostgreSQL', stop: pg.stop });
+    life.add('PostgreSQL', pg.stop);
     databaseUrl = pg.url;
   }
-  const applied = await migrate(databaseUrl);
-  if (applied.length) say(`[keyturn] applied migrations: ${applied.join(', ')}`);
-  const pool = createPool(databaseUrl);
-  stoppers.push({ name: 'database pool', stop: () => pool.end() });
-  const policy = await loadPolicy(env.KEYTURN_POLICY);
-  say(`[keyturn] policy ${env.KEYTURN_POLICY} version ${policy.version.slice(0, 12)} (${policy.issuers.length} issuer(s))`);
-  const services = await createServices({ pool, devDataDir: env.dataDir, warn: (m) => say(`[keyturn] warning: ${m}`) });
-  const stopCheckpointer = startCheckpointer(pool, services.auditSigner, 60_000);
-  stoppers.push({ name: 'audit checkpointer', stop: stopCheckpointer });
-  const httpBase = `http://${env.KEYTURN_HTTP_HOST}:${env.KEYTURN_HTTP_PORT}`;
+  const { pool, policy, services } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, say });
+  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, 60_000));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;
   let uiUrl = env.KEYTURN_TEMPORAL_UI_URL;
@@ -60,13 +46,13 @@ async function main(): Promise<void> {
       dbFilename: join(env.dataDir, 'temporal.db'),
       say,
     });
-    stoppers.push({ name: 'Temporal', stop: server.stop });
+    life.add('Temporal', server.stop);
     temporalAddress = server.address;
     uiUrl = server.uiUrl;
   }
 
   const client = await Connection.connect({ address: temporalAddress });
-  stoppers.push({ name: 'Temporal client', stop: () => client.close() });
+  life.add('Temporal client', () => client.close());
 
   const { worker, connection } = await createKeyturnWorker({
     temporalAddress,
@@ -75,34 +61,30 @@ async function main(): Promise<void> {
     pool,
     services,
     policy: () => policy,
-    jwksUrl: (issuer) => `${httpBase}/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}`,
+    jwksUrl: jwksUrlFor(env.publicUrl),
   });
   const workerRun = worker.run();
-  stoppers.push({
-    name: 'worker',
-    stop: async () => {
-      // The SDK already begins draining on SIGINT/SIGTERM; only ask when it has not.
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun;
-      await connection.close();
-    },
+  life.add('worker', async () => {
+    // The SDK already begins draining on SIGINT/SIGTERM; only ask when it has not.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun;
+    await connection.close();
   });
 
-  const maxAge = (issuer?: string) => Math.min(...policy.issuers.filter((p) => !issuer || p.issuer === issuer).map((p) => p.jwksMaxAgeSeconds));
-  const http = buildHttpServer({
-    pool,
+  const http = await createKeyturnHttp({
+    services,
+    databaseUrl,
+    policy: () => policy,
+    publicUrl: env.publicUrl,
     temporalHealthy: async () => void (await client.workflowService.getSystemInfo({})),
-    routes: [
-      (app) => registerJwksRoutes(app, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: httpBase }),
-      (app) => registerOAuthRoutes(app, { issuer: new TokenIssuer({ pool, signer: services.keyManager, appendAudit: services.appendAudit, clock: services.clock, policy: () => policy }), pool, defaultIssuer: policy.issuers[0]!.issuer, appendAudit: services.appendAudit }),
-    ],
+    log,
   });
-  await http.listen({ host: env.KEYTURN_HTTP_HOST, port: env.KEYTURN_HTTP_PORT });
-  stoppers.push({ name: 'HTTP', stop: () => http.close() });
+  await http.app.listen({ host: env.KEYTURN_HTTP_HOST, port: env.KEYTURN_HTTP_PORT });
+  life.add('HTTP', () => http.close());
 
-  const httpUrl = httpBase;
+  const httpUrl = env.publicUrl;
   writeRuntimeInfo(env.dataDir, { databaseUrl, temporalAddress, ...(uiUrl ? { temporalUiUrl: uiUrl } : {}), httpUrl, pid: process.pid });
-  stoppers.push({ name: 'runtime file', stop: async () => removeRuntimeInfo(env.dataDir) });
+  life.add('runtime file', async () => removeRuntimeInfo(env.dataDir));
   process.stdout.write(
     [
       '',
@@ -116,34 +98,10 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-}
+});
 
 function redactPassword(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = '***';
   return u.toString();
 }
-
-let stopping = false;
-async function shutdown(code: number): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  say('[keyturn] stopping…');
-  for (const s of stoppers.reverse()) {
-    try {
-      await s.stop();
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, `stopping ${s.name} failed`);
-    }
-  }
-  say('[keyturn] stopped');
-  process.exit(code);
-}
-
-process.on('SIGINT', () => void shutdown(0));
-process.on('SIGTERM', () => void shutdown(0));
-
-main().catch((e: unknown) => {
-  say(isKeyturnError(e) ? e.toLine() : `error: ${(e as Error).stack ?? String(e)}`);
-  void shutdown(1);
-});

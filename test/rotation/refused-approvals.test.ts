@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { result, sleep } from './support.js';
+
+async function ignoredRefusals(stack: RotationStack, workflowId: string, count: number): Promise<string[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { rows } = await stack.pool.query<{ refusal: string }>(
+      `SELECT details ->> 'refusal' AS refusal FROM audit_log WHERE action = 'approval.ignored' AND subject ->> 'workflowId' = $1 ORDER BY seq`,
+      [workflowId],
+    );
+    if (rows.length >= count || Date.now() > deadline) return rows.map((r) => r.refusal);
+    await sleep(100);
+  }
+}
+
+describe('decision signals that must not count', () => {
+  let stack: RotationStack;
+  beforeAll(async () => {
+    stack = await startRotationStack({ name: 'refused' });
+  });
+  afterAll(() => stack?.stop());
+
+  it('a signal without an attestation, as `temporal workflow signal` would send, is ignored and audited', async () => {
+    const handle = await stack.rotate();
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await handle.signal('approve', {} as { attestation: string });
+    await handle.signal('approve', { attestation: 'eyJhbGciOiJub25lIn0.e30.' });
+    expect(await ignoredRefusals(stack, handle.workflowId, 2)).toEqual([expect.stringMatching(/^attestation:/), expect.stringMatching(/^attestation:/)]);
+    expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
+    expect((await stack.status(handle)).approvals).toEqual([]);
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+
+  it('an attestation bound to another run, or to another plan hash, is ignored', async () => {
+    const handle = await stack.rotate();
+    const otherRun = await stack.attest(handle, 'approve', 'cli:alice', { runId: '00000000-0000-4000-8000-000000000000' });
+    const otherPlan = await stack.attest(handle, 'approve', 'cli:alice', { planHash: 'f'.repeat(64) });
+    await handle.signal('approve', { attestation: otherRun });
+    await handle.signal('approve', { attestation: otherPlan });
+    expect(await ignoredRefusals(stack, handle.workflowId, 2)).toHaveLength(2);
+    expect((await stack.status(handle)).approvals).toEqual([]);
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+
+  it('the requester cannot approve their own run', async () => {
+    const handle = await stack.rotate('self-serve', 'cli:carol');
+    await stack.decide(handle, 'approve', 'cli:carol');
+    expect(await ignoredRefusals(stack, handle.workflowId, 1)).toEqual(['self-approval']);
+    expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+
+  it('the first terminal decision wins: an approval after a rejection does not revive the run', async () => {
+    const handle = await stack.rotate();
+    await stack.decide(handle, 'reject', 'cli:bob', 'no');
+    await stack.decide(handle, 'approve', 'cli:alice').catch(() => undefined);
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+});
+
+describe('a quorum of 2', () => {
+  let stack: RotationStack;
+  beforeAll(async () => {
+    stack = await startRotationStack({ name: 'quorum', approvals: { quorum: 2 } });
+  });
+  afterAll(() => stack?.stop());
+
+  it('one approval does not proceed, the same person twice does not count twice, two distinct approvers do', async () => {
+    const handle = await stack.rotate();
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.approvals.length === 1, 'the first approval');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    expect(await ignoredRefusals(stack, handle.workflowId, 1)).toEqual(['already-voted']);
+    const waiting = await stack.status(handle);
+    expect(waiting).toMatchObject({ phase: 'awaiting_sign_off', quorum: 2 });
+    expect(waiting.approvals).toHaveLength(1);
+    await stack.decide(handle, 'approve', 'cli:bob');
+    const r = await result(handle);
+    expect(r.outcome).toBe('completed');
+    expect(r.approvals.map((v) => v.approver)).toEqual(['cli:alice', 'cli:bob']);
+  });
+});

@@ -1,0 +1,82 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { result, seedActiveKey } from './support.js';
+
+/**
+ * A CDN that never refreshes: it serves the JWKS it fetched first, forever. The canary, verifying
+ * as a relying party behind it would, cannot find the new key: a real fault, not a flag.
+ */
+async function staleJwksProxy(): Promise<{ base: string; target: { url?: string }; close(): Promise<void> }> {
+  const target: { url?: string } = {};
+  let frozen: string | undefined;
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      frozen ??= await (await fetch(`${target.url}${req.url}`)).text();
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'max-age=1' }).end(frozen);
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, target, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function keyStates(stack: RotationStack): Promise<Record<string, string>> {
+  const keys = await stack.services.keyManager.listKeys({ issuer: stack.issuer });
+  return Object.fromEntries(keys.map((k) => [k.kid, k.state]));
+}
+
+describe('compensation: a failed canary rolls back to the previous key', () => {
+  let stack: RotationStack;
+  let proxy: Awaited<ReturnType<typeof staleJwksProxy>>;
+  beforeAll(async () => {
+    proxy = await staleJwksProxy();
+    stack = await startRotationStack({ name: 'stalejwks', canaryJwksBase: () => proxy.base });
+    proxy.target.url = stack.httpUrl;
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await proxy?.close();
+  });
+
+  it('ends rolled_back with the reason, the previous key active again, the new one failed and the JWKS back to its previous set', async () => {
+    const oldKid = await seedActiveKey(stack);
+    const jwksBefore = await stack.jwksKids();
+    const handle = await stack.rotate('rotation behind a stale CDN');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    const r = await result(handle);
+    expect(r.outcome).toBe('rolled_back');
+    expect(r.reason).toMatch(/canary validation failed/);
+    expect(await keyStates(stack)).toEqual({ [oldKid]: 'active', [r.newKid!]: 'failed' });
+    expect(await stack.jwksKids()).toEqual(jwksBefore);
+  });
+});
+
+describe('compensation: an attested rollback signal during the overlap', () => {
+  let stack: RotationStack;
+  beforeAll(async () => {
+    stack = await startRotationStack({ name: 'rollbacksig', issuer: { postRetireOverlap: '8s' } });
+  });
+  afterAll(() => stack?.stop());
+
+  it('restores the previous key and withdraws the new one', async () => {
+    const oldKid = await seedActiveKey(stack);
+    const handle = await stack.rotate();
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
+    await stack.decide(handle, 'rollback', 'cli:bob', 'clients report 401s');
+    const r = await result(handle);
+    expect(r).toMatchObject({ outcome: 'rolled_back', reason: expect.stringContaining('clients report 401s') });
+    expect(await keyStates(stack)).toEqual({ [oldKid]: 'active', [r.newKid!]: 'failed' });
+    expect(await stack.jwksKids()).toEqual([oldKid]);
+  });
+
+  it('a rollback signal without a valid attestation is ignored and the run completes', async () => {
+    const handle = await stack.rotate();
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
+    await handle.signal('rollback', { attestation: 'forged' });
+    const r = await result(handle);
+    expect(r.outcome).toBe('completed');
+  });
+});

@@ -1,0 +1,201 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { JWK } from 'jose';
+import { inject } from 'vitest';
+import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
+import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
+import { policyDoc } from '../../agents/planner/policy-fixtures.js';
+import { loadPolicy } from '../../agents/planner/policy.js';
+import type { Policy } from '../../agents/planner/policy-types.js';
+import { addClient } from '../../agents/token-issuer/clients.js';
+import { createValidator } from '../../agents/validator/index.js';
+import type { Validator } from '../../agents/validator/types.js';
+import { startRotation } from '../../client/rotations.js';
+import { createPool, type Pool } from '../../db/pool.js';
+import { createLogger } from '../../infra/log/logger.js';
+import { freePort } from '../../infra/net.js';
+import { jwksUrlFor } from '../../workers/bootstrap.js';
+import { createKeyturnHttp, type KeyturnHttp } from '../../workers/http-app.js';
+import { createServices, type Services } from '../../workers/services.js';
+import { createKeyturnWorker, workflowBundle } from '../../workers/worker.js';
+import type { rotationWorkflow } from '../../workflows/rotation.js';
+import { statusQuery } from '../../workflows/rotation.js';
+import type { RunStatus } from '../../workflows/types.js';
+import { unique } from './db.js';
+
+/** Second-scale durations: the same policy rules, only shorter. Tests override per case. */
+export const FAST_TIMINGS = {
+  algorithm: 'ES256',
+  accessTokenTtl: '4s',
+  clockSkew: '1s',
+  jwksMaxAge: '1s',
+  prePublishLead: '1s',
+  postRetireOverlap: '6s',
+  revocationFreshness: '5s',
+};
+
+export interface RotationStackOptions {
+  name: string;
+  issuer?: Record<string, unknown>;
+  approvals?: Record<string, unknown>;
+  /** Where the worker's canary check fetches the JWKS (default: this stack's HTTP service). */
+  canaryJwksBase?: (httpUrl: string) => string;
+  /** Run no worker in this process (the test starts worker processes itself). */
+  noWorker?: boolean;
+}
+
+export const APPROVERS = ['cli:alice', 'cli:bob', 'cli:carol'] as const;
+export type Approver = (typeof APPROVERS)[number];
+
+/**
+ * One real keyturn deployment on the shared PostgreSQL and Temporal: a policy file with
+ * second-scale durations for a fresh issuer, the agents, a real worker on a private task queue,
+ * the HTTP service on a free port, a registered client, and CLI approver keys for three people.
+ */
+export interface RotationStack {
+  issuer: string;
+  audience: string;
+  policyPath: string;
+  dataDir: string;
+  policy: Policy;
+  pool: Pool;
+  client: Client;
+  services: Services;
+  taskQueue: string;
+  httpUrl: string;
+  databaseUrl: string;
+  temporalAddress: string;
+  namespace: string;
+  oauthClient: { clientId: string; secret: string };
+  rotate(reason?: string, requester?: string): Promise<WorkflowHandle<typeof rotationWorkflow>>;
+  status(handle: WorkflowHandle): Promise<RunStatus>;
+  waitFor(handle: WorkflowHandle, predicate: (s: RunStatus) => boolean, what: string): Promise<RunStatus>;
+  attest(handle: WorkflowHandle, decision: Decision, approver: Approver, overrides?: { runId?: string; planHash?: string; reason?: string }): Promise<string>;
+  decide(handle: WorkflowHandle, decision: Decision, approver: Approver, reason?: string): Promise<void>;
+  token(): Promise<string>;
+  relyingParty(): Validator;
+  jwksKids(): Promise<string[]>;
+  startWorker(): Promise<() => Promise<void>>;
+  stop(): Promise<void>;
+}
+
+export async function startRotationStack(o: RotationStackOptions): Promise<RotationStack> {
+  const databaseUrl = inject('databaseUrl');
+  const temporalAddress = inject('temporalAddress');
+  const namespace = inject('temporalNamespace');
+  const dataDir = mkdtempSync(join(tmpdir(), `keyturn-${o.name}-`));
+  const port = await freePort();
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const issuer = `http://localhost/${unique(o.name)}`;
+  const audience = 'https://api.rotation.test';
+  const policyPath = join(dataDir, 'policy.md');
+  writeFileSync(policyPath, policyDoc({
+    issuer,
+    audiences: [audience],
+    ...FAST_TIMINGS,
+    ...o.issuer,
+    approvals: { approvers: [...APPROVERS], quorum: 1, timeout: '60s', escalationInterval: '30s', channels: ['cli'], ...o.approvals },
+  }));
+  const policy = await loadPolicy(policyPath);
+  const pool = createPool(databaseUrl, { max: 10 });
+  const services = await createServices({ pool, devDataDir: dataDir, warn: () => {} });
+  const log = createLogger({ name: `test-${o.name}`, level: 'warn' });
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection, namespace });
+  const taskQueue = `rotation-${o.name}-${process.pid}-${Date.now()}`;
+
+  const keys = new Map<string, { kid: string; privateJwk: JWK }>();
+  for (const approver of APPROVERS) {
+    const key = await generateChannelKey();
+    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk });
+    keys.set(approver, { kid: key.kid, privateJwk: key.privateJwk });
+  }
+  const oauthClient = await addClient(pool, { clientId: unique('rp'), scopes: ['read'] });
+
+  const http: KeyturnHttp = await createKeyturnHttp({
+    services, databaseUrl, policy: () => policy, publicUrl: httpUrl, log,
+    temporalHealthy: async () => void (await connection.workflowService.getSystemInfo({})),
+  });
+  await http.app.listen({ host: '127.0.0.1', port });
+
+  const startWorker = async () => {
+    const { worker, connection: wc } = await createKeyturnWorker({
+      temporalAddress, namespace, taskQueue, pool, services,
+      policy: () => policy,
+      jwksUrl: jwksUrlFor(o.canaryJwksBase?.(httpUrl) ?? httpUrl),
+      workflowBundle: await workflowBundle(),
+    });
+    const running = worker.run();
+    return async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await wc.close();
+    };
+  };
+  const stopWorker = o.noWorker ? undefined : await startWorker();
+  const validators: Validator[] = [];
+
+  const stack: RotationStack = {
+    issuer, audience, policyPath, dataDir, policy, pool, client, services, taskQueue, httpUrl, databaseUrl, temporalAddress, namespace, oauthClient,
+    rotate: (reason = 'scheduled hygiene', requester = 'cli:requester') =>
+      startRotation(client, { issuer, reason, requester: { kind: 'cli', id: requester }, taskQueue }),
+    status: (handle) => handle.query(statusQuery),
+    async waitFor(handle, predicate, what) {
+      const deadline = Date.now() + 60_000;
+      let last: RunStatus | undefined;
+      while (Date.now() < deadline) {
+        const d = await handle.describe();
+        if (d.status.name !== 'RUNNING') throw new Error(`run ended (${d.status.name}) while waiting for ${what}; last phase ${last?.phase}`);
+        last = await handle.query(statusQuery);
+        if (predicate(last)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`timed out waiting for ${what}; last phase ${last?.phase}`);
+    },
+    async attest(handle, decision, approver, overrides = {}) {
+      const s = await stack.waitFor(handle, (x) => x.planHash !== undefined, 'a plan');
+      const runId = overrides.runId ?? (await handle.describe()).runId;
+      return signAttestation(
+        { channel: 'cli', approver, decision, workflowId: handle.workflowId, runId, planHash: overrides.planHash ?? s.planHash!, ...(overrides.reason ? { reason: overrides.reason } : {}) },
+        keys.get(approver)!,
+      );
+    },
+    async decide(handle, decision, approver, reason) {
+      await handle.signal(decision, { attestation: await stack.attest(handle, decision, approver, reason ? { reason } : {}) });
+    },
+    async token() {
+      const res = await fetch(`${httpUrl}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${oauthClient.clientId}:${oauthClient.secret}`).toString('base64')}` },
+        body: 'grant_type=client_credentials',
+      });
+      const body = (await res.json()) as { access_token?: string; error_description?: string };
+      if (!body.access_token) throw new Error(`token endpoint answered ${res.status}: ${body.error_description}`);
+      return body.access_token;
+    },
+    relyingParty() {
+      const p = policy.issuers[0]!;
+      const v = createValidator({
+        issuer, audience, algorithms: [p.algorithm], jwksUri: jwksUrlFor(httpUrl)(issuer),
+        clockSkewSeconds: p.clockSkewSeconds, maxTokenAgeSeconds: p.maxTokenAgeSeconds, jwksCooldownMs: 0,
+      });
+      validators.push(v);
+      return v;
+    },
+    async jwksKids() {
+      const res = await fetch(jwksUrlFor(httpUrl)(issuer), { headers: { 'cache-control': 'no-cache' } });
+      return ((await res.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid).sort();
+    },
+    startWorker,
+    async stop() {
+      for (const v of validators) v.close();
+      await stopWorker?.();
+      await http.close();
+      await connection.close();
+      await pool.end();
+    },
+  };
+  return stack;
+}

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify';
+import type { Policy } from '../agents/planner/policy-types.js';
+import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
+import { createIssuerValidators } from '../agents/validator/issuer-validators.js';
+import { pgListener, RevocationCache } from '../agents/validator/revocation-list.js';
+import { registerJwksRoutes } from '../http/jwks.js';
+import { registerOAuthRoutes } from '../http/oauth.js';
+import { buildHttpServer } from '../http/server.js';
+import type { Logger } from '../infra/log/logger.js';
+import type { Services } from './services.js';
+
+export interface KeyturnHttpDeps {
+  services: Services;
+  databaseUrl: string;
+  policy: () => Policy;
+  /** The URL this server is reached at; issuer metadata and JWKS links are built under it. */
+  publicUrl: string;
+  temporalHealthy: () => Promise<void>;
+  log: Logger;
+  /** Extra route groups (Slack, metrics) mounted by the hosting process. */
+  routes?: Array<(app: FastifyInstance) => void>;
+}
+
+export interface KeyturnHttp {
+  app: FastifyInstance;
+  /** Stops the revocation listener and closes the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * keyturn's HTTP service: health, JWKS and discovery, and the OAuth endpoints (token, introspection
+ * with the full Validator and its LISTEN/NOTIFY revocation list, revocation).
+ */
+export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnHttp> {
+  const { services, policy } = deps;
+  const revocations = new RevocationCache({
+    db: services.pool,
+    connectListener: pgListener(deps.databaseUrl, 'keyturn-http-revocations'),
+    freshnessSeconds: Math.min(...policy().issuers.map((p) => p.revocationFreshnessSeconds)),
+    onError: (e) => deps.log.warn({ err: (e as Error).message }, 'revocation list refresh failed'),
+  });
+  await revocations.start().catch((e: unknown) => deps.log.error({ err: (e as Error).message }, 'revocation list not loaded yet; introspection fails closed until it is'));
+  const validators = createIssuerValidators({
+    policy,
+    publishedKeys: (issuer) => services.keyManager.jwks(issuer),
+    revocation: () => revocations,
+    onReject: (code) => deps.log.info({ code }, 'token rejected'),
+  });
+  const maxAge = (issuer?: string) => Math.min(...policy().issuers.filter((p) => !issuer || p.issuer === issuer).map((p) => p.jwksMaxAgeSeconds));
+  const issuer = new TokenIssuer({ pool: services.pool, signer: services.keyManager, appendAudit: services.appendAudit, clock: services.clock, policy });
+  const app = buildHttpServer({
+    pool: services.pool,
+    temporalHealthy: deps.temporalHealthy,
+    routes: [
+      (a) => registerJwksRoutes(a, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl }),
+      (a) => registerOAuthRoutes(a, {
+        issuer,
+        pool: services.pool,
+        defaultIssuer: policy().issuers[0]!.issuer,
+        appendAudit: services.appendAudit,
+        validator: { verify: async (token) => ({ ...(await validators.verify(token)).claims }) },
+        onRevoke: async () => revocations.resync(),
+      }),
+      ...(deps.routes ?? []),
+    ],
+  });
+  return {
+    app,
+    async close() {
+      await app.close();
+      validators.close();
+      await revocations.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The keyturn worker process (production / docker-compose): hosts every agent's activities and
+ * the workflows. Needs DATABASE_URL, TEMPORAL_ADDRESS, a KEK and an audit key from the environment.
+ */
+import { loadEnv, requireEnv } from '../config/env.js';
+import { Lifecycle } from '../infra/lifecycle.js';
+import { createLogger } from '../infra/log/logger.js';
+import { bootstrap, jwksUrlFor } from './bootstrap.js';
+import { createKeyturnWorker } from './worker.js';
+
+const life = new Lifecycle();
+
+life.run(async () => {
+  const env = requireEnv(loadEnv(), ['DATABASE_URL', 'TEMPORAL_ADDRESS']);
+  const log = createLogger({ name: 'keyturn-worker', level: env.KEYTURN_LOG_LEVEL });
+  const { pool, policy, services } = await bootstrap(env, life);
+  const { worker, connection } = await createKeyturnWorker({
+    temporalAddress: env.TEMPORAL_ADDRESS,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.KEYTURN_TASK_QUEUE,
+    pool,
+    services,
+    policy: () => policy,
+    jwksUrl: jwksUrlFor(env.publicUrl),
+  });
+  const running = worker.run();
+  life.add('worker', async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await connection.close();
+  });
+  log.info({ taskQueue: env.KEYTURN_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'keyturn worker running');
+  running.catch((e: unknown) => {
+    log.error({ err: (e as Error).message }, 'worker stopped with an error');
+    void life.shutdown(1);
+  });
+});
