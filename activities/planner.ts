@@ -7,6 +7,7 @@ import type { Clock } from '../agents/shared/clock.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
 import { actorFor, asActivity, requestIdFor } from './context.js';
+import { requesterLabel } from '../workflows/ids.js';
 
 export type { RotationPlan };
 
@@ -39,7 +40,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
           await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
           const lock = await tx.query<{ workflow_id: string }>('SELECT workflow_id FROM rotation_locks WHERE issuer = $1 FOR UPDATE', [input.issuer]);
           const inFlight = lock.rows[0]?.workflow_id !== actor.workflowId;
-          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: `${input.requester.kind}:${input.requester.id}`, clock: deps.clock, runId: input.planId });
+          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: requesterLabel(input.requester), clock: deps.clock, runId: input.planId });
           const entry = await deps.appendAudit(tx, {
             actor,
             action: 'rotation.planned',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { KeyturnError } from '../config/errors.js';
-import { rotationWorkflowId } from '../workflows/ids.js';
+import { requesterLabel, rotationWorkflowId } from '../workflows/ids.js';
 import { rotationWorkflow, statusQuery } from '../workflows/rotation.js';
 import type { Requester, RunStatus } from '../workflows/types.js';
 
@@ -31,8 +31,8 @@ export async function startRotation(client: Client, input: StartRotationInput): 
       taskQueue: input.taskQueue,
       args: [{ issuer: input.issuer, reason: input.reason, requester: input.requester, planId }],
       staticSummary: `Rotate signing key of ${input.issuer}`,
-      staticDetails: `**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester.kind}:${input.requester.id}\n\n**Plan id:** ${planId}`,
-      searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [`${input.requester.kind}:${input.requester.id}`], KeyturnPhase: ['planning'] },
+      staticDetails: `**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requesterLabel(input.requester)}\n\n**Plan id:** ${planId}`,
+      searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)], KeyturnPhase: ['planning'] },
     });
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {

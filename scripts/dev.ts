@@ -12,7 +12,7 @@ import { createLogger } from '../infra/log/logger.js';
 import { startEmbeddedPostgres } from '../infra/postgres/embedded.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-file.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
-import { bootstrap, jwksUrlFor } from '../workers/bootstrap.js';
+import { bootstrap, ensureRotationSchedules, jwksUrlFor } from '../workers/bootstrap.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
@@ -70,6 +70,8 @@ life.run(async () => {
     await workerRun;
     await connection.close();
   });
+
+  await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, policy, env.KEYTURN_TASK_QUEUE, say);
 
   const http = await createKeyturnHttp({
     services,

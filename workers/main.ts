@@ -5,7 +5,7 @@
 import { loadEnv, requireEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
-import { bootstrap, jwksUrlFor } from './bootstrap.js';
+import { bootstrap, ensureRotationSchedules, jwksUrlFor } from './bootstrap.js';
 import { createKeyturnWorker } from './worker.js';
 
 const life = new Lifecycle();
@@ -29,6 +29,7 @@ life.run(async () => {
     await running;
     await connection.close();
   });
+  await ensureRotationSchedules(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE, policy, env.KEYTURN_TASK_QUEUE, (l) => process.stderr.write(`${l}\n`));
   log.info({ taskQueue: env.KEYTURN_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'keyturn worker running');
   running.catch((e: unknown) => {
     log.error({ err: (e as Error).message }, 'worker stopped with an error');

@@ -10,3 +10,8 @@ export function rotationWorkflowId(issuer: string, planId: string): string {
 export function revocationWorkflowId(kind: string, value: string, requestId: string): string {
   return `revoke-${kind}-${value.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 60)}-${requestId}`;
 }
+
+/** "cli:alice", "slack:U123", "schedule:https://…": the requester as shown and searched, prefixed once. */
+export function requesterLabel(r: { kind: string; id: string }): string {
+  return r.id.startsWith(`${r.kind}:`) ? r.id : `${r.kind}:${r.id}`;
+}

@@ -1,2 +1,3 @@
 export { doctorWorkflow } from './doctor.js';
 export { rotationWorkflow } from './rotation.js';
+export { scheduledRotationWorkflow } from './scheduled-rotation.js';

@@ -17,6 +17,7 @@ import type { TokenIssuerActivities } from '../activities/token-issuer.js';
 import type { ValidatorActivities } from '../activities/validator.js';
 import { SignOffGate } from './sign-off.js';
 import { summarise } from './summaries.js';
+import { requesterLabel } from './ids.js';
 import type { RotationInput, RunOutcome, RunResult, RunStatus } from './types.js';
 
 export const statusQuery = defineQuery<RunStatus>('status');
@@ -59,7 +60,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     return { outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
   };
 
-  upsertSearchAttributes({ KeyturnIssuer: [input.issuer], KeyturnRequester: [`${input.requester.kind}:${input.requester.id}`] });
+  upsertSearchAttributes({ KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)] });
   phase('planning');
   let planned: PlannedRotation;
   try {

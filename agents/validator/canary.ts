@@ -1,4 +1,4 @@
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import type { IssuerPolicy } from '../planner/policy-types.js';
 
 export interface CanaryVerdict {
@@ -28,9 +28,13 @@ export async function checkCanaries(opts: {
     return { ok: false, failures: [`JWKS ${opts.jwksUrl} unreachable: ${(e as Error).message}`] };
   }
   const keySet = createLocalJWKSet(jwks);
+  // Each canary is checked as of the moment it was minted: the check is about keys and JWKS, and a
+  // run resumed after a crash may reach it after a short-lived canary has expired.
   const verify = async (label: string, token: string) => {
     try {
+      const iat = decodeJwt(token).iat;
       await jwtVerify(token, keySet, {
+        ...(typeof iat === 'number' ? { currentDate: new Date(iat * 1000) } : {}),
         algorithms: [opts.policy.algorithm],
         issuer: opts.policy.issuer,
         audience: opts.policy.audiences,

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -44,6 +44,8 @@ export interface RotationStackOptions {
   canaryJwksBase?: (httpUrl: string) => string;
   /** Run no worker in this process (the test starts worker processes itself). */
   noWorker?: boolean;
+  /** A Temporal server of the test's own (default: the run's shared one). */
+  temporalAddress?: string;
 }
 
 export const APPROVERS = ['cli:alice', 'cli:bob', 'cli:carol'] as const;
@@ -78,12 +80,14 @@ export interface RotationStack {
   relyingParty(): Validator;
   jwksKids(): Promise<string[]>;
   startWorker(): Promise<() => Promise<void>>;
+  /** The environment a `workers/main.ts` process needs to join this stack. */
+  workerProcessEnv(): NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
 
 export async function startRotationStack(o: RotationStackOptions): Promise<RotationStack> {
   const databaseUrl = inject('databaseUrl');
-  const temporalAddress = inject('temporalAddress');
+  const temporalAddress = o.temporalAddress ?? inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const dataDir = mkdtempSync(join(tmpdir(), `keyturn-${o.name}-`));
   const port = await freePort();
@@ -189,12 +193,25 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       return ((await res.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid).sort();
     },
     startWorker,
+    workerProcessEnv: () => ({
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_NAMESPACE: namespace,
+      KEYTURN_TASK_QUEUE: taskQueue,
+      KEYTURN_POLICY: policyPath,
+      KEYTURN_KEK_FILE: join(dataDir, 'kek'),
+      KEYTURN_AUDIT_KEY_FILE: join(dataDir, 'audit-key.jwk'),
+      KEYTURN_PUBLIC_URL: httpUrl,
+      KEYTURN_LOG_LEVEL: 'warn',
+    }),
     async stop() {
       for (const v of validators) v.close();
       await stopWorker?.();
       await http.close();
       await connection.close();
       await pool.end();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return stack;
