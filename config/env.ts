@@ -20,6 +20,14 @@ const EnvSchema = z.object({
   KEYTURN_POLICY: z.string().min(1).default('policy.md'),
   /** Where relying parties reach this deployment's HTTP service; default http://KEYTURN_HTTP_HOST:KEYTURN_HTTP_PORT. */
   KEYTURN_PUBLIC_URL: z.string().url().optional(),
+  SLACK_SIGNING_SECRET: z.string().min(16).optional(),
+  SLACK_BOT_TOKEN: z.string().startsWith('xoxb-').optional(),
+  /** Socket Mode instead of the HTTP receiver when set. */
+  SLACK_APP_TOKEN: z.string().startsWith('xapp-').optional(),
+  SLACK_APP_ID: z.string().min(1).optional(),
+  SLACK_TEAM_ID: z.string().min(1).optional(),
+  /** Web API base URL; only for a stand-in in tests. */
+  SLACK_API_URL: z.string().url().optional(),
   KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

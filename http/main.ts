@@ -2,22 +2,28 @@
  * The keyturn HTTP process (production / docker-compose): health, JWKS, OAuth endpoints.
  * Needs DATABASE_URL, TEMPORAL_ADDRESS (for /healthz), a KEK and an audit key from the environment.
  */
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { loadEnv, requireEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
 import { bootstrap } from '../workers/bootstrap.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
+import { slackAppFor, slackConfigured } from '../workers/slack-wiring.js';
 
 const life = new Lifecycle();
 
 life.run(async () => {
   const env = requireEnv(loadEnv(), ['DATABASE_URL', 'TEMPORAL_ADDRESS']);
   const log = createLogger({ name: 'keyturn-http', level: env.KEYTURN_LOG_LEVEL });
-  const { policy, services } = await bootstrap(env, life);
+  const { pool, policy, services } = await bootstrap(env, life);
   const temporal = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   life.add('Temporal connection', () => temporal.close());
+  const slack = slackConfigured(env)
+    ? await slackAppFor(env, { pool, client: new Client({ connection: temporal, namespace: env.TEMPORAL_NAMESPACE }), policy: () => policy, uiUrl: env.KEYTURN_TEMPORAL_UI_URL, log })
+    : undefined;
+  if (slack) life.add('Slack app', () => slack.app.stop());
   const http = await createKeyturnHttp({
+    ...(slack ? { routes: [slack.routes] } : {}),
     services,
     databaseUrl: env.DATABASE_URL,
     policy: () => policy,

@@ -4,7 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
 import { startCheckpointer } from '../agents/auditor/checkpoint.js';
 import { loadEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
@@ -14,6 +15,7 @@ import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-fi
 import { startDevServer } from '../infra/temporal/dev-server.js';
 import { bootstrap, ensureRotationSchedules, jwksUrlFor } from '../workers/bootstrap.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
+import { slackAppFor, slackConfigured, slackNotifierFor } from '../workers/slack-wiring.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -54,6 +56,7 @@ life.run(async () => {
   const client = await Connection.connect({ address: temporalAddress });
   life.add('Temporal client', () => client.close());
 
+  const slack = slackConfigured(env);
   const { worker, connection } = await createKeyturnWorker({
     temporalAddress,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -62,6 +65,7 @@ life.run(async () => {
     services,
     policy: () => policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
+    ...(slack ? { notifier: fanOut([logNotifier(log), slackNotifierFor(env, pool, uiUrl, log)]) } : {}),
   });
   const workerRun = worker.run();
   life.add('worker', async () => {
@@ -73,7 +77,12 @@ life.run(async () => {
 
   await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, policy, env.KEYTURN_TASK_QUEUE, say);
 
+  const slackApp = slack
+    ? await slackAppFor(env, { pool, client: new Client({ connection: client, namespace: env.TEMPORAL_NAMESPACE }), policy: () => policy, uiUrl, log })
+    : undefined;
+  if (slackApp) life.add('Slack app', () => slackApp.app.stop());
   const http = await createKeyturnHttp({
+    ...(slackApp ? { routes: [slackApp.routes] } : {}),
     services,
     databaseUrl,
     policy: () => policy,
@@ -95,7 +104,7 @@ life.run(async () => {
       `  Temporal         ${temporalAddress}  namespace=${env.TEMPORAL_NAMESPACE}  task queue=${env.KEYTURN_TASK_QUEUE}`,
       `  Temporal Web UI  ${uiUrl ?? '(external server: set KEYTURN_TEMPORAL_UI_URL)'}`,
       `  keyturn HTTP     ${httpUrl}/healthz  ${httpUrl}/.well-known/jwks.json`,
-      `  Slack            ${process.env.SLACK_SIGNING_SECRET ? 'configured' : 'not configured (approvals via CLI only)'}`,
+      `  Slack            ${slack ? `${env.publicUrl}/slack/events${env.SLACK_APP_TOKEN ? ' (Socket Mode)' : ''}` : 'not configured (approvals via CLI only)'}`,
       '  Ctrl-C stops everything.',
       '',
     ].join('\n'),

@@ -6,7 +6,9 @@ import { loadEnv, requireEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
 import { bootstrap, ensureRotationSchedules, jwksUrlFor } from './bootstrap.js';
+import { slackConfigured, slackNotifierFor } from './slack-wiring.js';
 import { createKeyturnWorker } from './worker.js';
+import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
 
 const life = new Lifecycle();
 
@@ -22,6 +24,7 @@ life.run(async () => {
     services,
     policy: () => policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
+    ...(slackConfigured(env) ? { notifier: fanOut([logNotifier(log), slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)]) } : {}),
   });
   const running = worker.run();
   life.add('worker', async () => {

@@ -4,6 +4,7 @@ import { signAttestation, type Decision } from '../../agents/approvals/attestati
 import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { KeyturnError } from '../../config/errors.js';
 import { rotationStatus, startRotation, webUiLink } from '../../client/rotations.js';
+import { createSlackChannelKey } from '../../slack/temporal-port.js';
 import { readApproverKey, writeApproverKey } from '../approver-key.js';
 import { withContext, type CliContext } from '../context.js';
 
@@ -67,9 +68,18 @@ export function registerRotation(program: Command): void {
       );
   }
 
-  program
-    .command('approvers')
-    .description('manage approval channel keys')
+  const approvers = program.command('approvers').description('manage approval channel keys');
+  approvers
+    .command('add-slack-key')
+    .description("create the Slack app's attestation key (private half to a 0600 file for KEYTURN_SLACK_KEY_FILE, public half registered)")
+    .requiredOption('--out <file>', 'where to write the private key (must not exist)')
+    .action((opts: { out: string }) =>
+      withContext(async (ctx) => {
+        const { kid } = await createSlackChannelKey(ctx.db(), opts.out);
+        out(`Slack attestation key ${kid} written to ${opts.out} (0600); set KEYTURN_SLACK_KEY_FILE=${opts.out} for the HTTP service`);
+      }),
+    );
+  approvers
     .command('add-cli-key <approver>')
     .description('create a CLI approver key (private half to a 0600 file, public half registered)')
     .requiredOption('--out <file>', 'where to write the private key (must not exist)')

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
+import type { Notifier } from '../../agents/approvals/notifier.js';
 import { inject } from 'vitest';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
@@ -46,6 +48,12 @@ export interface RotationStackOptions {
   noWorker?: boolean;
   /** A Temporal server of the test's own (default: the run's shared one). */
   temporalAddress?: string;
+  /** Default: a fresh private queue. */
+  taskQueue?: string;
+  /** The worker's notifier (default: the log notifier). */
+  notifier?: (ctx: { pool: Pool }) => Notifier;
+  /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
+  httpRoutes?: (ctx: { pool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
 }
 
 export const APPROVERS = ['cli:alice', 'cli:bob', 'cli:carol'] as const;
@@ -108,7 +116,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const log = createLogger({ name: `test-${o.name}`, level: 'warn' });
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace });
-  const taskQueue = `rotation-${o.name}-${process.pid}-${Date.now()}`;
+  const taskQueue = o.taskQueue ?? `rotation-${o.name}-${process.pid}-${Date.now()}`;
 
   const keys = new Map<string, { kid: string; privateJwk: JWK }>();
   for (const approver of APPROVERS) {
@@ -118,8 +126,9 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   }
   const oauthClient = await addClient(pool, { clientId: unique('rp'), scopes: ['read'] });
 
+  const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: () => policy }) : [];
   const http: KeyturnHttp = await createKeyturnHttp({
-    services, databaseUrl, policy: () => policy, publicUrl: httpUrl, log,
+    services, databaseUrl, policy: () => policy, publicUrl: httpUrl, log, routes,
     temporalHealthy: async () => void (await connection.workflowService.getSystemInfo({})),
   });
   await http.app.listen({ host: '127.0.0.1', port });
@@ -129,6 +138,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       temporalAddress, namespace, taskQueue, pool, services,
       policy: () => policy,
       jwksUrl: jwksUrlFor(o.canaryJwksBase?.(httpUrl) ?? httpUrl),
+      ...(o.notifier ? { notifier: o.notifier({ pool }) } : {}),
       workflowBundle: await workflowBundle(),
     });
     const running = worker.run();

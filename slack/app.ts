@@ -1,0 +1,399 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  App,
+  HTTPReceiver,
+  LogLevel,
+  type BlockButtonAction,
+  type Logger as BoltLogger,
+  type ReceiverProcessEventErrorHandlerArgs,
+  type RespondFn,
+  type ViewSubmitAction,
+  type webApi,
+} from '@slack/bolt';
+import type { FastifyInstance } from 'fastify';
+import { isKeyturnError, KeyturnError } from '../config/errors.js';
+import { createLogger, type Logger } from '../infra/log/logger.js';
+import { allowedApprover } from './approvers.js';
+import { memoryClaims, type ClaimLedger } from './claims.js';
+import {
+  ACTION_APPROVE,
+  ACTION_REJECT,
+  COMMAND_HELP,
+  decodeButtonValue,
+  esc,
+  explain,
+  REASON_BLOCK,
+  REASON_INPUT,
+  REJECT_MODAL,
+  rejectModal,
+  statusText,
+} from './messages.js';
+import type { ApprovalsAccess, KeyturnPort } from './port.js';
+
+export const SLACK_ENDPOINT = '/slack/events';
+/** Slack signs every request; one signed longer ago, or further ahead, than this is refused. */
+export const SLACK_TIMESTAMP_WINDOW_SECONDS = 300;
+
+export interface SlackAppOptions {
+  signingSecret: string;
+  botToken: string;
+  /** Socket Mode when given (xapp-…); no HTTP endpoint is served then. */
+  appToken?: string;
+  /** The api_app_id and team id this deployment answers; payloads for any other are refused. */
+  appId: string;
+  teamId: string;
+  /** Web API base URL (tests point it at a stand-in), default https://slack.com/api/. */
+  slackApiUrl?: string;
+  approvals: ApprovalsAccess;
+  port: KeyturnPort;
+  /** Where replay and double-click claims live; default in this process only (use pgClaims with replicas). */
+  claims?: ClaimLedger;
+  endpoint?: string;
+  /** The slash command's name, default /keyturn. */
+  command?: string;
+  log?: Logger;
+  /** Milliseconds since the epoch (tests pin it); only the timestamp window uses it. */
+  now?: () => number;
+  /** Called once each interaction has been fully handled (metrics; tests wait on it). */
+  onHandled?: (e: Handled) => void;
+}
+
+export type Outcome =
+  | 'decided' | 'replay' | 'duplicate' | 'failed' | 'not-approver' | 'self-approval' | 'stale-button' | 'not-waiting'
+  | 'unknown-run' | 'slack-not-allowed' | 'modal-opened' | 'reason-missing' | 'answered' | 'refused' | 'error';
+
+export interface Handled {
+  interaction: 'approve' | 'reject-button' | 'reject-modal' | 'command';
+  outcome: Outcome;
+  user: string;
+}
+
+export interface SlackApp {
+  app: App;
+  /**
+   * Node request handler for `POST /slack/events` (events, interactivity and slash commands);
+   * undefined in Socket Mode. Answers 404 for any other path.
+   */
+  requestListener: RequestListener | undefined;
+  /** A Fastify route group mounting the endpoint on keyturn's HTTP service: pass it in KeyturnHttpDeps.routes. */
+  fastifyRoutes(): (app: FastifyInstance) => void;
+  /** HTTP mode: listens on its own port (0 picks a free one) and returns it; Socket Mode: connects. */
+  start(opts?: { port?: number; host?: string }): Promise<{ port?: number }>;
+  stop(): Promise<void>;
+}
+
+/** Raised (and answered 403) when a correctly signed payload belongs to another app or workspace. */
+const FOREIGN = 'SLACK_FOREIGN_PAYLOAD';
+
+/** The keyturn Slack app: sign-off buttons, the reject modal and `/keyturn`, on real Bolt. */
+export function createSlackApp(opts: SlackAppOptions): SlackApp {
+  const log = opts.log ?? createLogger({ name: 'keyturn-slack' });
+  const now = opts.now ?? Date.now;
+  const claims = opts.claims ?? memoryClaims();
+  const endpoint = opts.endpoint ?? SLACK_ENDPOINT;
+  const socketMode = opts.appToken !== undefined;
+  const boltLogger = toBoltLogger(log);
+
+  const receiver = socketMode
+    ? undefined
+    : new HTTPReceiver({
+        signingSecret: opts.signingSecret,
+        endpoints: endpoint,
+        logger: boltLogger,
+        processEventErrorHandler: async ({ error, response, logger }: ReceiverProcessEventErrorHandlerArgs) => {
+          if (!response.headersSent) {
+            response.writeHead(isKeyturnError(error, FOREIGN) ? 403 : 500);
+            response.end();
+          } else {
+            logger.error(`Slack request failed after ack: ${(error as Error).message}`);
+          }
+          return false;
+        },
+      });
+  const app = new App({
+    token: opts.botToken,
+    logger: boltLogger,
+    clientOptions: { ...(opts.slackApiUrl ? { slackApiUrl: opts.slackApiUrl } : {}), logger: boltLogger },
+    ...(socketMode ? { socketMode: true, appToken: opts.appToken, signingSecret: opts.signingSecret } : { receiver }),
+  });
+
+  app.error(async (error) => {
+    const original = (error as { original?: unknown }).original ?? error;
+    if (isKeyturnError(original, FOREIGN) || isKeyturnError(error, FOREIGN)) throw original;
+    log.error({ err: (error as Error).message }, 'slack handler failed');
+  });
+
+  // Every payload must come from our app in our workspace, whatever Bolt routes it to.
+  app.use(async (args) => {
+    const body = args.body as { api_app_id?: unknown; team?: { id?: unknown } | null; team_id?: unknown; type?: unknown };
+    const appId = body.api_app_id;
+    const teamId = body.team?.id ?? body.team_id;
+    if (appId !== opts.appId || teamId !== opts.teamId) {
+      log.warn({ apiAppId: typeof appId === 'string' ? appId : null, teamId: typeof teamId === 'string' ? teamId : null }, 'slack payload for another app or workspace refused');
+      throw new KeyturnError(FOREIGN, 'payload for another Slack app or workspace', 'Check SLACK_APP_ID / SLACK_TEAM_ID against the app that sent it.');
+    }
+    await args.next();
+  });
+
+  type Ctx = {
+    client: webApi.WebClient;
+    user: string;
+    channel: string | undefined;
+    respond?: RespondFn;
+  };
+
+  const tell = async (ctx: Ctx, text: string) => {
+    try {
+      if (ctx.channel) await ctx.client.chat.postEphemeral({ channel: ctx.channel, user: ctx.user, text });
+      else if (ctx.respond) await ctx.respond({ response_type: 'ephemeral', replace_original: false, text });
+      else await ctx.client.chat.postMessage({ channel: ctx.user, text });
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'could not tell the approver why');
+    }
+  };
+
+  const handled = (interaction: Handled['interaction'], user: string, outcome: Outcome) => {
+    try {
+      opts.onHandled?.({ interaction, outcome, user });
+    } catch {
+      // an observer never changes what was decided
+    }
+  };
+
+  /** The server-side checks of one decision, then at most one call to port.decide. */
+  const decide = async (ctx: Ctx, input: { decision: 'approve' | 'reject'; value: string | undefined; reason?: string }): Promise<Outcome> => {
+    const refuse = async (outcome: Outcome, text: string): Promise<Outcome> => {
+      await tell(ctx, text);
+      return outcome;
+    };
+    const target = decodeButtonValue(input.value);
+    if (!target) return refuse('stale-button', explain.staleButton());
+    const state = await opts.port.runState(target.workflowId);
+    if (!state) return refuse('unknown-run', explain.unknownRun());
+    const policy = opts.approvals.approvalsFor(state.subject);
+    if (!policy) return refuse('not-approver', explain.notApprover(state.subject));
+    if (!policy.channels.includes('slack')) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
+    const allowance = await allowedApprover(ctx.client, policy, ctx.user);
+    if (!allowance.allowed) {
+      log.info({ workflowId: target.workflowId, user: ctx.user }, 'click by a non-approver ignored');
+      return refuse('not-approver', explain.notApprover(state.subject));
+    }
+    if (state.requester === ctx.user || state.requester === `slack:${ctx.user}`) return refuse('self-approval', explain.selfApproval());
+    if (state.decided) return refuse('not-waiting', explain.notWaiting(state.phase));
+    if (state.runId !== target.runId || state.planHash !== target.planHash) return refuse('stale-button', explain.staleButton());
+    const voteKey = `vote:${target.workflowId}:${target.runId}:${ctx.user}`;
+    if (!(await claims.claim(voteKey))) return refuse('duplicate', explain.duplicate());
+    try {
+      await opts.port.decide({
+        workflowId: target.workflowId,
+        runId: target.runId,
+        planHash: target.planHash,
+        decision: input.decision,
+        approver: ctx.user,
+        ...(input.reason ? { reason: input.reason } : {}),
+        ...(allowance.viaGroup ? { viaGroup: allowance.viaGroup } : {}),
+      });
+    } catch (e) {
+      await claims.release(voteKey);
+      log.error({ err: (e as Error).message, workflowId: target.workflowId }, 'decision not delivered');
+      return refuse('failed', explain.failed());
+    }
+    log.info({ workflowId: target.workflowId, runId: target.runId, user: ctx.user, decision: input.decision, viaGroup: allowance.viaGroup ?? null }, 'slack decision sent');
+    await tell(ctx, explain.recorded(input.decision, state.subject));
+    return 'decided';
+  };
+
+  /** Runs one interaction's work after its ack, and reports how it ended. */
+  const settle = async (interaction: Handled['interaction'], user: string, work: () => Promise<Outcome>) => {
+    let outcome: Outcome;
+    try {
+      outcome = await work();
+    } catch (e) {
+      log.error({ err: (e as Error).message, interaction }, 'slack interaction failed');
+      outcome = 'error';
+    }
+    handled(interaction, user, outcome);
+  };
+
+  /** A replayed request carries the same trigger id: it is acted on once. */
+  const firstSight = (trigger: string | undefined) => (trigger ? claims.claim(`trigger:${trigger}`) : Promise.resolve(true));
+
+  app.action<BlockButtonAction>(ACTION_APPROVE, async ({ ack, body, action, client, respond }) => {
+    await ack();
+    await settle('approve', body.user.id, async () => {
+      if (!(await firstSight(body.trigger_id))) return 'replay';
+      return decide({ client, user: body.user.id, channel: body.channel?.id, respond }, { decision: 'approve', value: action.value });
+    });
+  });
+
+  app.action<BlockButtonAction>(ACTION_REJECT, async ({ ack, body, action, client, respond }) => {
+    await ack();
+    await settle('reject-button', body.user.id, async () => {
+      if (!(await firstSight(body.trigger_id))) return 'replay';
+      const target = decodeButtonValue(action.value);
+      if (!target) {
+        await tell({ client, user: body.user.id, channel: body.channel?.id, respond }, explain.staleButton());
+        return 'stale-button';
+      }
+      // The trigger expires 3 s after the click: open the modal first; every check runs on submission.
+      await client.views.open({
+        trigger_id: body.trigger_id,
+        view: rejectModal({ ...target, ...(body.channel?.id ? { channel: body.channel.id } : {}), ...(body.message?.ts ? { messageTs: body.message.ts } : {}) }) as unknown as webApi.ViewsOpenArguments['view'],
+      });
+      return 'modal-opened';
+    });
+  });
+
+  app.view<ViewSubmitAction>(REJECT_MODAL, async ({ ack, body, view, client }) => {
+    const reason = view.state.values[REASON_BLOCK]?.[REASON_INPUT]?.value?.trim() ?? '';
+    if (reason.length < 3) {
+      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'Say why you reject; it is shown to the requester and audited.' } });
+      handled('reject-modal', body.user.id, 'reason-missing');
+      return;
+    }
+    await ack();
+    await settle('reject-modal', body.user.id, async () => {
+      if (!(await firstSight(body.trigger_id || `view:${view.id}:${view.hash}`))) return 'replay';
+      let channel: string | undefined;
+      try {
+        const meta = JSON.parse(view.private_metadata) as { channel?: unknown };
+        if (typeof meta.channel === 'string') channel = meta.channel;
+      } catch {
+        channel = undefined;
+      }
+      return decide({ client, user: body.user.id, channel }, { decision: 'reject', value: view.private_metadata, reason });
+    });
+  });
+
+  const runCommand = async ({ command, respond, client }: { command: { text: string; user_id: string }; respond: RespondFn; client: webApi.WebClient }): Promise<Outcome> => {
+    const reply = async (text: string, outcome: Outcome = 'answered'): Promise<Outcome> => {
+      await respond({ response_type: 'ephemeral', text });
+      return outcome;
+    };
+    const [sub, ...args] = command.text.trim().split(/\s+/).filter(Boolean);
+    const user = command.user_id;
+    const allowedFor = async (issuers: string[]) => {
+      for (const issuer of issuers) {
+        const policy = opts.approvals.approvalsFor(issuer);
+        if (policy && (await allowedApprover(client, policy, user)).allowed) return true;
+      }
+      return false;
+    };
+    try {
+      if (sub === 'rotate') {
+        const [issuer, ...words] = args;
+        const reason = words.join(' ');
+        if (!issuer || !reason) return reply('Usage: `/keyturn rotate <issuer> <reason>`');
+        if (!opts.approvals.approvalsFor(issuer)) return reply(`\`${esc(issuer)}\` is not an issuer in the keyturn policy.`, 'refused');
+        if (!(await allowedFor([issuer]))) return reply(`You are not allowed to start rotations of ${esc(issuer)}.`, 'refused');
+        const run = await opts.port.startRotation({ issuer, reason, requester: user });
+        log.info({ workflowId: run.workflowId, user }, 'rotation started from slack');
+        return reply(`Rotation of ${esc(issuer)} started: <${run.webUrl ?? opts.port.webUiLink(run.workflowId, run.runId)}|${esc(run.workflowId)}>. It waits for sign-off by someone other than you.`);
+      }
+      if (sub === 'status') {
+        if (!(await allowedFor(opts.approvals.issuers()))) return reply('You are not allowed to use /keyturn.', 'refused');
+        return reply(statusText(await opts.port.status(args[0])));
+      }
+      if (sub === 'revoke') {
+        if (!(await allowedFor(opts.approvals.issuers()))) return reply('You are not allowed to use /keyturn.', 'refused');
+        if (!opts.port.revoke) return reply('Revocation from Slack is not yet available; use the keyturn CLI.');
+        const run = await opts.port.revoke({ args, requester: user });
+        return reply(`Revocation started: <${run.webUrl ?? opts.port.webUiLink(run.workflowId, run.runId)}|${esc(run.workflowId)}>.`);
+      }
+      return reply(COMMAND_HELP);
+    } catch (e) {
+      if (e instanceof KeyturnError) return reply(esc(e.toLine()), 'refused');
+      log.error({ err: (e as Error).message, sub }, 'slash command failed');
+      return reply('keyturn could not do that (internal error); see the keyturn logs.', 'error');
+    }
+  };
+
+  app.command(opts.command ?? '/keyturn', async ({ ack, command, respond, client }) => {
+    await ack();
+    await settle('command', command.user_id, async () => {
+      if (!(await firstSight(command.trigger_id))) return 'replay';
+      return runCommand({ command, respond, client });
+    });
+  });
+
+  const requestListener: RequestListener | undefined = receiver
+    ? (req, res) => {
+        if (!withinWindow(req, now())) {
+          res.writeHead(401);
+          res.end();
+          return;
+        }
+        receiver.requestListener(req, res);
+      }
+    : undefined;
+
+  let server: Server | undefined;
+  return {
+    app,
+    requestListener,
+    fastifyRoutes() {
+      if (!requestListener) throw new KeyturnError('SLACK_SOCKET_MODE', 'the Slack app runs in Socket Mode and serves no HTTP endpoint', 'Unset SLACK_APP_TOKEN to serve /slack/events over HTTP.');
+      return (fastify) => {
+        void fastify.register(async (scope) => {
+          // Bolt verifies the signature over the exact bytes: hand it the raw body, unparsed.
+          scope.removeAllContentTypeParsers();
+          scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
+          scope.post(endpoint, (request, reply) => {
+            const raw = request.raw as IncomingMessage & { rawBody?: Buffer };
+            raw.rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+            reply.hijack();
+            requestListener(raw, reply.raw as ServerResponse);
+          });
+        });
+      };
+    },
+    async start(o = {}) {
+      if (socketMode) {
+        await app.start();
+        return {};
+      }
+      server = createServer(requestListener);
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
+      });
+      return { port: (server.address() as AddressInfo).port };
+    },
+    async stop() {
+      if (socketMode) await app.stop();
+      if (server) {
+        const s = server;
+        server = undefined;
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+    },
+  };
+}
+
+/** Bolt refuses stale timestamps only; keyturn also refuses those from the future. */
+function withinWindow(req: IncomingMessage, nowMs: number): boolean {
+  const header = req.headers['x-slack-request-timestamp'];
+  if (header === undefined) return true; // Bolt refuses unsigned requests, except a bare ssl_check
+  const ts = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isFinite(ts) && Math.abs(nowMs / 1000 - ts) <= SLACK_TIMESTAMP_WINDOW_SECONDS;
+}
+
+function toBoltLogger(log: Logger): BoltLogger {
+  // Only strings and error messages pass: Bolt and the Web API client may log request objects,
+  // and those can carry tokens. Debug output (request bodies) is dropped altogether.
+  const line = (msg: unknown[]) => msg.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : '[object]')).join(' ');
+  let level = LogLevel.INFO;
+  return {
+    debug: () => {},
+    info: (...msg: unknown[]) => log.info({ component: 'bolt' }, line(msg)),
+    warn: (...msg: unknown[]) => log.warn({ component: 'bolt' }, line(msg)),
+    error: (...msg: unknown[]) => log.error({ component: 'bolt' }, line(msg)),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}

@@ -1,0 +1,120 @@
+import { webApi } from '@slack/bolt';
+import type { Notifier, RunEvent } from '../agents/approvals/notifier.js';
+import type { Logger } from '../infra/log/logger.js';
+import { escalationText, reminderText, requestMessage, type RunProgress, type SignOffRequestView, type VoteView } from './messages.js';
+import type { SlackMessageStore } from './store.js';
+
+export interface SlackNotifierOptions {
+  client: webApi.WebClient;
+  store: SlackMessageStore;
+  webUiLink: (workflowId: string, runId?: string) => string;
+  /** Used when the policy names no slackChannel for the issuer. */
+  defaultChannel?: string;
+  log?: Pick<Logger, 'info' | 'warn'>;
+}
+
+/** A Web API client for the notifier, on the bot token (never logged). */
+export function slackWebClient(botToken: string, slackApiUrl?: string): webApi.WebClient {
+  return new webApi.WebClient(botToken, { ...(slackApiUrl ? { slackApiUrl } : {}), logLevel: webApi.LogLevel.ERROR });
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
+
+function requestView(e: RunEvent): SignOffRequestView {
+  const a = (e.approvals ?? {}) as Record<string, unknown>;
+  return {
+    kind: e.kind,
+    workflowId: e.workflowId,
+    runId: e.runId,
+    planHash: e.planHash ?? '',
+    requester: e.requester ?? 'unknown',
+    subject: e.subject ?? 'unknown',
+    urgent: e.urgent === true || e.kind === 'revocation',
+    ...(str(e.deadline) ? { deadline: str(e.deadline)! } : {}),
+    summary: (e.summary && typeof e.summary === 'object' ? e.summary : {}) as SignOffRequestView['summary'],
+    approvals: {
+      quorum: typeof a.quorum === 'number' ? a.quorum : 1,
+      slackChannel: str(a.slackChannel) ?? null,
+      escalationChannel: str(a.escalationChannel) ?? null,
+      escalationGroup: str(a.escalationGroup) ?? null,
+    },
+  };
+}
+
+/** What a run event changes in the message; undefined for events that change nothing. */
+export function progressPatch(e: RunEvent): RunProgress | undefined {
+  switch (e.type) {
+    case 'signoff.vote': {
+      const votes = (Array.isArray(e.votes) ? e.votes : []) as VoteView[];
+      const decided = e.decided === 'approved' || e.decided === 'rejected' ? e.decided : undefined;
+      return { votes: votes.map((v) => ({ approver: v.approver, decision: v.decision, ...(v.viaGroup ? { viaGroup: v.viaGroup } : {}), ...(v.reason ? { reason: v.reason } : {}) })), ...(decided ? { signOff: decided } : {}) };
+    }
+    case 'run.published':
+      return { published: true, ...(str(e.newKid) ? { newKid: str(e.newKid)! } : {}) };
+    case 'run.activated':
+      return { activated: true, ...(str(e.newKid) ? { newKid: str(e.newKid)! } : {}) };
+    case 'run.canary_passed':
+      return { canary: 'passed' };
+    case 'run.canary_failed':
+      return { canary: 'failed', canaryFailures: Array.isArray(e.failures) ? e.failures.map(String) : [] };
+    default:
+      if (e.type.startsWith('run.')) {
+        const outcome = e.type.slice(4);
+        return { outcome, ...(str(e.reason) ? { reason: str(e.reason)! } : {}), ...(outcome === 'expired' ? { signOff: 'expired' as const } : {}) };
+      }
+      return undefined;
+  }
+}
+
+/**
+ * Posts the sign-off request where the policy says, then keeps that one message current with
+ * chat.update: approvals k of N and who, publish, activation, canary, outcome; buttons go once the
+ * sign-off is over. Reminders go in its thread, escalations to the escalation channel. Retried
+ * events are harmless: the message is re-rendered from the stored request and progress.
+ */
+export function slackNotifier(opts: SlackNotifierOptions): Notifier {
+  const { client, store } = opts;
+  const render = (req: SignOffRequestView, progress: RunProgress) => requestMessage(req, progress, { webUiUrl: opts.webUiLink(req.workflowId, req.runId) });
+
+  return {
+    async notify(event) {
+      if (event.type === 'signoff.requested') {
+        const req = requestView(event);
+        const channel = req.approvals.slackChannel ?? opts.defaultChannel;
+        if (!channel) {
+          opts.log?.warn({ workflowId: event.workflowId }, 'no Slack channel for this sign-off; set approvals.slackChannel in the policy');
+          return;
+        }
+        const row = await store.upsertRequest({ workflowId: req.workflowId, runId: req.runId, channel, request: req });
+        const msg = render(req, row.progress);
+        if (row.ts) {
+          await client.chat.update({ channel: row.channel, ts: row.ts, text: msg.text, blocks: msg.blocks as never });
+          return;
+        }
+        const posted = await client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
+        if (posted.ts) await store.setTs(req.workflowId, posted.ts);
+        return;
+      }
+
+      const row = await store.get(event.workflowId);
+      if (!row || row.runId !== event.runId || !row.ts) return; // no sign-off message for this run
+      if (event.type === 'signoff.reminder') {
+        await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, text: reminderText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId)) });
+        return;
+      }
+      if (event.type === 'signoff.escalated') {
+        const escalation = row.request.approvals.escalationChannel;
+        const text = escalationText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId), escalation ? { channel: row.channel } : undefined);
+        if (escalation) await client.chat.postMessage({ channel: escalation, text });
+        else await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, reply_broadcast: true, text });
+        return;
+      }
+      const patch = progressPatch(event);
+      if (!patch) return;
+      const updated = await store.mergeProgress(row.workflowId, patch);
+      if (!updated?.ts) return;
+      const msg = render(updated.request, updated.progress);
+      await client.chat.update({ channel: updated.channel, ts: updated.ts, text: msg.text, blocks: msg.blocks as never });
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ISSUER, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
+import { form, sendSigned, slashCommand } from './support/signed.js';
+
+describe('/keyturn slash command', () => {
+  let h: Harness;
+  const command = (user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
+  const answers = () => h.slack.callsTo('response_url').map((c) => String(c.args.text));
+
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => h.stop());
+
+  it('rotate by a listed user starts a rotation with them as requester and answers with the run', async () => {
+    expect((await command('U0ALICE', `rotate ${ISSUER} suspected leak of the old key`)).status).toBe(200);
+    expect(await h.nextHandled()).toMatchObject({ interaction: 'command', outcome: 'answered' });
+    expect(h.port.started).toEqual([{ issuer: ISSUER, reason: 'suspected leak of the old key', requester: 'U0ALICE' }]);
+    expect(answers()).toEqual([expect.stringContaining('rotate-test-1')]);
+  });
+
+  it('rotate by a user the policy does not list starts nothing', async () => {
+    await command('U0MALLORY', `rotate ${ISSUER} because`);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.started).toEqual([]);
+    expect(answers()).toEqual([expect.stringContaining('not allowed')]);
+  });
+
+  it('rotate of an issuer not in the policy starts nothing', async () => {
+    await command('U0ALICE', 'rotate https://unknown.example.test because');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.started).toEqual([]);
+  });
+
+  it('status lists the runs for a listed user', async () => {
+    h.port.runs.set('rotate-x', waitingRun({ workflowId: 'rotate-x' }));
+    await command('U0ALICE', 'status');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
+    expect(answers()).toEqual([expect.stringContaining('rotate-x')]);
+  });
+
+  it('revoke answers that it is not yet available when the port cannot revoke', async () => {
+    await command('U0ALICE', 'revoke kid abc');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
+    expect(answers()).toEqual([expect.stringContaining('not yet available')]);
+  });
+});

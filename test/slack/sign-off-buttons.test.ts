@@ -1,0 +1,154 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ACTION_APPROVE, ACTION_REJECT, encodeButtonValue, REJECT_MODAL } from '../../slack/messages.js';
+import { buttonValueOf, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
+import { buttonClick, form, modalSubmission, payloadBody, sendSigned } from './support/signed.js';
+
+describe('Slack sign-off buttons', () => {
+  let h: Harness;
+  const run = waitingRun();
+  const approve = (user: string, over: { value?: string; trigger?: string; appId?: string; teamId?: string } = {}) =>
+    payloadBody(buttonClick(h.workspace, { actionId: ACTION_APPROVE, value: over.value ?? buttonValueOf(run), user, ...over }));
+  const send = (body: string, o: { timestamp?: number; signature?: string; unsigned?: boolean } = {}) => sendSigned(h.url, body, { secret: SIGNING_SECRET, ...o });
+
+  beforeEach(async () => {
+    h = await startHarness();
+    h.port.runs.set(run.workflowId, run);
+  });
+  afterEach(async () => h.stop());
+
+  it('a listed approver clicking Approve decides once, bound to the run and plan of the button', async () => {
+    const res = await send(approve('U0ALICE'));
+    expect(res.status).toBe(200);
+    expect(await h.nextHandled()).toMatchObject({ interaction: 'approve', outcome: 'decided', user: 'U0ALICE' });
+    expect(h.port.decisions).toEqual([{ workflowId: run.workflowId, runId: run.runId, planHash: run.planHash, decision: 'approve', approver: 'U0ALICE' }]);
+  });
+
+  it('a request with a forged signature is refused with 401 and decides nothing', async () => {
+    const res = await send(approve('U0ALICE'), { signature: `v0=${'0'.repeat(64)}` });
+    expect(res.status).toBe(401);
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a request signed six minutes ago is refused and decides nothing', async () => {
+    const res = await send(approve('U0ALICE'), { timestamp: Math.floor(Date.now() / 1000) - 6 * 60 });
+    expect(res.status).toBe(401);
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a request signed six minutes in the future is refused and decides nothing', async () => {
+    const res = await send(approve('U0ALICE'), { timestamp: Math.floor(Date.now() / 1000) + 6 * 60 });
+    expect(res.status).toBe(401);
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('an unsigned ssl_check carrying an action payload is answered but decides nothing', async () => {
+    const click = buttonClick(h.workspace, { actionId: ACTION_APPROVE, value: buttonValueOf(run), user: 'U0ALICE' });
+    const res = await send(form({ ssl_check: '1', payload: JSON.stringify(click) }), { unsigned: true });
+    expect(res.status).toBe(200);
+    expect(h.port.decisions).toEqual([]);
+    expect(h.slack.calls.filter((c) => c.method !== 'auth.test')).toEqual([]);
+  });
+
+  it('a correctly signed payload from another Slack app is refused and decides nothing', async () => {
+    const res = await send(approve('U0ALICE', { appId: 'A0OTHERAPP' }));
+    expect(res.status).toBe(403);
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a correctly signed payload from another workspace is refused and decides nothing', async () => {
+    const res = await send(approve('U0ALICE', { teamId: 'T0OTHERTEAM' }));
+    expect(res.status).toBe(403);
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a user the policy does not list gets an ephemeral explanation and decides nothing', async () => {
+    await send(approve('U0MALLORY'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
+    expect(h.port.decisions).toEqual([]);
+    expect(h.slack.callsTo('chat.postEphemeral')).toEqual([
+      expect.objectContaining({ args: expect.objectContaining({ channel: h.workspace.channel, user: 'U0MALLORY', text: expect.stringContaining('not an approver') }) }),
+    ]);
+  });
+
+  it('the requester cannot approve their own run, even when listed as an approver', async () => {
+    await send(approve('U0REQ'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'self-approval' });
+    expect(h.port.decisions).toEqual([]);
+    expect(h.ephemerals()).toEqual([expect.stringContaining('someone else must sign it off')]);
+  });
+
+  it('a member of a listed user group may approve, and the decision names the group', async () => {
+    await send(approve('U0GRACE'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    expect(h.port.decisions).toEqual([expect.objectContaining({ approver: 'U0GRACE', decision: 'approve', viaGroup: 'S0LEADS' })]);
+    expect(h.slack.callsTo('usergroups.users.list').map((c) => c.args.usergroup)).toEqual(['S0LEADS']);
+  });
+
+  it('a double click records one decision; the second click is told it is already recorded', async () => {
+    await Promise.all([send(approve('U0ALICE')), send(approve('U0ALICE'))]);
+    const outcomes = [(await h.nextHandled()).outcome, (await h.nextHandled()).outcome].sort();
+    expect(outcomes).toEqual(['decided', 'duplicate']);
+    expect(h.port.decisions).toHaveLength(1);
+  });
+
+  it('a replay of the same signed request within the window records one decision', async () => {
+    const body = approve('U0ALICE');
+    const timestamp = Math.floor(Date.now() / 1000);
+    expect((await send(body, { timestamp })).status).toBe(200);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    expect((await send(body, { timestamp })).status).toBe(200);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'replay' });
+    expect(h.port.decisions).toHaveLength(1);
+  });
+
+  it('a button from an earlier run of the workflow gets an ephemeral explanation and decides nothing', async () => {
+    const earlier = encodeButtonValue({ workflowId: run.workflowId, runId: 'run-0000-earlier', planHash: run.planHash! });
+    await send(approve('U0ALICE', { value: earlier }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'stale-button' });
+    expect(h.port.decisions).toEqual([]);
+    expect(h.ephemerals()).toEqual([expect.stringContaining('earlier run or plan')]);
+  });
+
+  it('a button showing another plan than the run now has decides nothing', async () => {
+    const otherPlan = encodeButtonValue({ workflowId: run.workflowId, runId: run.runId, planHash: 'f'.repeat(64) });
+    await send(approve('U0ALICE', { value: otherPlan }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'stale-button' });
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a click after the run completed decides nothing', async () => {
+    h.port.runs.set(run.workflowId, { ...run, phase: 'completed', decided: true });
+    await send(approve('U0ALICE'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-waiting' });
+    expect(h.port.decisions).toEqual([]);
+    expect(h.ephemerals()).toEqual([expect.stringContaining('no longer waiting')]);
+  });
+
+  it('Reject opens a modal bound to the run, and its submission decides reject with the reason', async () => {
+    await send(payloadBody(buttonClick(h.workspace, { actionId: ACTION_REJECT, value: buttonValueOf(run), user: 'U0BOB' })));
+    expect(await h.nextHandled()).toMatchObject({ interaction: 'reject-button', outcome: 'modal-opened' });
+    expect(h.port.decisions).toEqual([]);
+    const view = h.slack.callsTo('views.open')[0]!.args.view as { callback_id: string; private_metadata: string };
+    expect(view.callback_id).toBe(REJECT_MODAL);
+
+    const res = await send(payloadBody(modalSubmission(h.workspace, { privateMetadata: view.private_metadata, user: 'U0BOB', reason: 'the new key is not in the HSM yet' })));
+    expect(res.status).toBe(200);
+    expect(await h.nextHandled()).toMatchObject({ interaction: 'reject-modal', outcome: 'decided' });
+    expect(h.port.decisions).toEqual([{ workflowId: run.workflowId, runId: run.runId, planHash: run.planHash, decision: 'reject', approver: 'U0BOB', reason: 'the new key is not in the HSM yet' }]);
+  });
+
+  it('a reject modal submitted without a reason is sent back with an error and decides nothing', async () => {
+    const metadata = JSON.stringify({ workflowId: run.workflowId, runId: run.runId, planHash: run.planHash, channel: h.workspace.channel });
+    const res = await send(payloadBody(modalSubmission(h.workspace, { privateMetadata: metadata, user: 'U0BOB', reason: ' ' })));
+    expect(JSON.parse(res.text)).toMatchObject({ response_action: 'errors', errors: { reason: expect.any(String) } });
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'reason-missing' });
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a reject modal submitted by someone the policy does not list decides nothing', async () => {
+    const metadata = JSON.stringify({ workflowId: run.workflowId, runId: run.runId, planHash: run.planHash, channel: h.workspace.channel });
+    await send(payloadBody(modalSubmission(h.workspace, { privateMetadata: metadata, user: 'U0MALLORY', reason: 'I do not like it' })));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
+    expect(h.port.decisions).toEqual([]);
+  });
+});

@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSlackChannelKey, createTemporalPort, loadSlackChannelKey } from '../../slack/temporal-port.js';
+import type { KeyturnPort } from '../../slack/port.js';
+import type { RunResult } from '../../workflows/types.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+
+describe('Temporal port against the real rotation workflow', () => {
+  let stack: RotationStack;
+  let port: KeyturnPort;
+  let keyDir: string;
+
+  beforeAll(async () => {
+    stack = await startRotationStack({
+      name: 'slack-port',
+      approvals: { approvers: ['U0ALICE', 'U0BOB'], quorum: 1, channels: ['slack'], slackChannel: 'C0APPROVE' },
+    });
+    keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
+    const keyFile = join(keyDir, 'slack-key.json');
+    await createSlackChannelKey(stack.pool, keyFile);
+    port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }) });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('reads a waiting run, and a Slack approval it signs completes the rotation', async () => {
+    const handle = await stack.rotate('slack port', 'cli:dave');
+    const waiting = await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    const state = await port.runState(handle.workflowId);
+    expect(state).toMatchObject({ workflowId: handle.workflowId, subject: stack.issuer, kind: 'rotation', phase: 'awaiting_sign_off', planHash: waiting.planHash, requester: 'cli:dave', decided: false });
+
+    await port.decide({ workflowId: handle.workflowId, runId: state!.runId, planHash: state!.planHash!, decision: 'approve', approver: 'U0ALICE' });
+    const result = (await handle.result()) as RunResult;
+    expect(result.outcome).toBe('completed');
+    expect(result.approvals).toEqual([expect.objectContaining({ approver: 'U0ALICE', channel: 'slack', decision: 'approve' })]);
+    expect(await port.runState(handle.workflowId)).toMatchObject({ decided: true, phase: 'completed' });
+  });
+});
