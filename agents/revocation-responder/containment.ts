@@ -1,0 +1,410 @@
+import { isKeyturnError, KeyturnError } from '../../config/errors.js';
+import type { AppendAudit } from '../auditor/types.js';
+import type { KeyState } from '../key-manager/types.js';
+import { withTransaction, type Queryable } from '../shared/db.js';
+import { getPause, pauseIssuance, resumeIssuance, type IssuancePause } from '../token-issuer/issuance-control.js';
+import { liftRevocation, makePermanent, revoke } from '../validator/revocation-list.js';
+import {
+  clip,
+  liveEntry,
+  lockTarget,
+  optionalDate,
+  requireBase,
+  requireText,
+  resolveDeps,
+  subjectOf,
+  toDate,
+  type Instant,
+  type ResponderDeps,
+  type ResponderOpBase,
+} from './common.js';
+
+/**
+ * How long a containment holds when nobody confirms or lifts it: long enough to outlast any
+ * sign-off wait, short enough that a forgotten suspension ends by itself.
+ */
+export const DEFAULT_CONTAINMENT_HOLD_SECONDS = 7 * 24 * 3600;
+
+/** The pause reason a key containment writes; a false alarm resumes only a pause that starts with it. */
+export function containmentPauseReason(kid: string, reason: string): string {
+  return clip(`${containmentPausePrefix(kid)} ${reason}`);
+}
+
+function containmentPausePrefix(kid: string): string {
+  return `key compromise containment of kid ${kid}:`;
+}
+
+/** True when `pause` was written by a containment of `kid`. */
+export function isContainmentPause(pause: Pick<IssuancePause, 'reason'> | undefined, kid: string): boolean {
+  return pause !== undefined && pause.reason.startsWith(containmentPausePrefix(kid));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key compromise
+
+export interface ContainKeyRequest extends ResponderOpBase {
+  issuer: string;
+  kid: string;
+  /** When the temporary kid entry lapses if nobody confirms or lifts it. Default: now + DEFAULT_CONTAINMENT_HOLD_SECONDS. */
+  expiresAt?: Instant;
+}
+
+export interface KeyContainment {
+  issuer: string;
+  kid: string;
+  /** The key's state when contained; `unknown` when keyturn holds no key with this kid. */
+  keyState: KeyState | 'unknown';
+  /** A containment of this kid paused issuance (and a false alarm will resume it). */
+  pausedIssuance: boolean;
+  /** Issuance for the issuer is paused now, by this containment or by an earlier pause. */
+  issuancePaused: boolean;
+  /** The kid deny-list entry (temporary, or permanent when the kid was already revoked for good). */
+  revocationId: string;
+  temporary: boolean;
+  expiresAt: string;
+  /** False when the containment was already in place: nothing was written or audited. */
+  changed: boolean;
+}
+
+interface KeyRowLite {
+  issuer: string;
+  state: KeyState;
+}
+
+/**
+ * Reads the key's issuer and state, holding a share lock until the transaction ends: KeyManager's
+ * transitions lock the row FOR UPDATE, so the key cannot become active behind the containment's back.
+ */
+async function lockKey(tx: Queryable, kid: string): Promise<KeyRowLite | undefined> {
+  const res = await tx.query<{ issuer: string; state: KeyState }>(`SELECT issuer, state FROM signing_keys WHERE kid = $1 FOR SHARE`, [kid]);
+  return res.rows[0];
+}
+
+function assertIssuer(kid: string, key: KeyRowLite | undefined, issuer: string): void {
+  if (key && key.issuer !== issuer) {
+    throw new KeyturnError('REVOCATION_INVALID', `key ${kid} does not belong to issuer ${issuer}`, 'Name the issuer that owns the key (see `keyturn keys list`).', { kid, issuer });
+  }
+}
+
+/**
+ * Contains a suspected key compromise before anyone signs off: a TEMPORARY kid deny-list entry
+ * (validators reject every token under the kid at once) and, when the kid is the issuer's active
+ * key, a pause of all issuance for the issuer, so no new token is signed with it. Fails closed: the
+ * key row is share-locked while the pause is decided, and pause, deny-list entry and the
+ * `revocation.contained` audit entry commit in one transaction or not at all (an error leaves
+ * nothing behind and is safe to retry). Idempotent: when the kid is already deny-listed and, for an
+ * active key, issuance is already paused, nothing is written and `changed` is false.
+ */
+export async function containKeyCompromise(db: Queryable, req: ContainKeyRequest, deps: ResponderDeps = {}): Promise<KeyContainment> {
+  requireBase(req);
+  const issuer = requireText(req.issuer, 'issuer');
+  const kid = requireText(req.kid, 'kid', 1024);
+  const { appendAudit, clock } = resolveDeps(deps);
+  const now = clock.now();
+  const expiresAt = optionalDate(req.expiresAt, 'expiresAt') ?? new Date(now.getTime() + DEFAULT_CONTAINMENT_HOLD_SECONDS * 1000);
+  if (expiresAt.getTime() <= now.getTime()) throw new KeyturnError('REVOCATION_INVALID', 'expiresAt of a containment must be in the future');
+
+  return refusalAudited(db, appendAudit, req, 'revocation.contained', subjectOf('kid', kid, issuer), () =>
+    withTransaction(db, async (tx) => {
+      await lockTarget(tx, 'kid', kid);
+      const key = await lockKey(tx, kid);
+      assertIssuer(kid, key, issuer);
+      const keyState = key?.state ?? 'unknown';
+      const active = keyState === 'active';
+      const existing = await liveEntry(tx, 'kid', kid, undefined, now);
+      let pause = await getPause(tx, issuer);
+
+      if (existing && (!active || pause)) {
+        return {
+          issuer,
+          kid,
+          keyState,
+          pausedIssuance: isContainmentPause(pause, kid),
+          issuancePaused: pause !== undefined,
+          revocationId: existing.id,
+          temporary: existing.temporary,
+          expiresAt: existing.expiresAt.toISOString(),
+          changed: false,
+        };
+      }
+
+      let pausedNow = false;
+      if (active && !pause) {
+        pause = await pauseIssuance(tx, issuer, containmentPauseReason(kid, req.reason), req.actor, { appendAudit, policyVersion: req.policyVersion });
+        pausedNow = true;
+      }
+      // An existing entry (temporary or permanent) is kept as it is: containing twice never extends or downgrades it.
+      const entry = existing ?? (await revoke(tx, { kind: 'kid', value: kid, expiresAt, temporary: true, reason: req.reason }));
+      const entryExpiry = existing ? existing.expiresAt : expiresAt;
+      const result: KeyContainment = {
+        issuer,
+        kid,
+        keyState,
+        pausedIssuance: isContainmentPause(pause, kid),
+        issuancePaused: pause !== undefined,
+        revocationId: entry.id,
+        temporary: entry.temporary,
+        expiresAt: entryExpiry.toISOString(),
+        changed: true,
+      };
+      await appendAudit(tx, {
+        actor: req.actor,
+        action: 'revocation.contained',
+        subject: subjectOf('kid', kid, issuer),
+        policyVersion: req.policyVersion,
+        outcome: 'ok',
+        details: { reason: req.reason, keyState, pausedIssuanceNow: pausedNow, issuancePaused: result.issuancePaused, revocationId: entry.id, temporary: entry.temporary, expiresAt: result.expiresAt },
+      });
+      return result;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single tokens and subjects
+
+export interface TokenTarget {
+  kind: 'jti' | 'sub';
+  /** The token's jti, or the subject (client id). */
+  value: string;
+  /** kind `sub` only: only the subject's tokens issued before this instant (default: all of them). */
+  before?: Instant;
+}
+
+export interface ContainTokenRequest extends ResponderOpBase, TokenTarget {
+  /** When every token the entry can match has expired (a jti: the token's own exp). */
+  expiresAt: Instant;
+}
+
+export interface TokenContainment {
+  kind: 'jti' | 'sub';
+  value: string;
+  before?: string;
+  /** Null when every token the entry could match has already expired: there is nothing to deny. */
+  revocationId: string | null;
+  temporary: boolean;
+  expiresAt: string;
+  changed: boolean;
+}
+
+function checkTokenTarget(t: TokenTarget): { kind: 'jti' | 'sub'; value: string; before: Date | undefined } {
+  if (t.kind !== 'jti' && t.kind !== 'sub') {
+    throw new KeyturnError('REVOCATION_INVALID', `kind must be jti or sub, not ${String(t.kind)}`, 'A key compromise is contained with containKeyCompromise and confirmed with revokeCompromisedKey.');
+  }
+  const before = optionalDate(t.before, 'before');
+  if (before !== undefined && t.kind !== 'sub') throw new KeyturnError('REVOCATION_INVALID', '`before` applies to sub revocations only');
+  return { kind: t.kind, value: requireText(t.value, t.kind, 1024), before };
+}
+
+function targetSubject(kind: 'jti' | 'sub', value: string): Record<string, string> {
+  return subjectOf(kind, value);
+}
+
+/**
+ * Suspends one token (jti) or a subject's tokens (sub, optionally only those issued before
+ * `before`) with a TEMPORARY deny-list entry until approval, audited as `revocation.contained`.
+ * Idempotent: an entry of the same identity lasting at least as long leaves everything unchanged.
+ */
+export async function containToken(db: Queryable, req: ContainTokenRequest, deps: ResponderDeps = {}): Promise<TokenContainment> {
+  requireBase(req);
+  const { kind, value, before } = checkTokenTarget(req);
+  const expiresAt = toDate(req.expiresAt, 'expiresAt');
+  const { appendAudit, clock } = resolveDeps(deps);
+  const now = clock.now();
+  const shape = (id: string | null, temporary: boolean, exp: Date, changed: boolean): TokenContainment => ({
+    kind,
+    value,
+    ...(before ? { before: before.toISOString() } : {}),
+    revocationId: id,
+    temporary,
+    expiresAt: exp.toISOString(),
+    changed,
+  });
+
+  return refusalAudited(db, appendAudit, req, 'revocation.contained', targetSubject(kind, value), () =>
+    withTransaction(db, async (tx) => {
+      await lockTarget(tx, kind, value);
+      const existing = await liveEntry(tx, kind, value, before, now);
+      if (existing && existing.expiresAt.getTime() >= expiresAt.getTime()) return shape(existing.id, existing.temporary, existing.expiresAt, false);
+      if (!existing && expiresAt.getTime() <= now.getTime()) return shape(null, true, expiresAt, false);
+      // revoke() keeps a permanent entry permanent and only ever extends the expiry.
+      const row = await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: true, reason: req.reason });
+      const out = shape(row.id, row.temporary, expiresAt, true);
+      await appendAudit(tx, {
+        actor: req.actor,
+        action: 'revocation.contained',
+        subject: targetSubject(kind, value),
+        policyVersion: req.policyVersion,
+        outcome: 'ok',
+        details: { reason: req.reason, revocationId: row.id, temporary: row.temporary, expiresAt: out.expiresAt, before: out.before ?? null },
+      });
+      return out;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// False alarm
+
+export interface KeyTarget {
+  kind: 'kid';
+  issuer: string;
+  kid: string;
+}
+
+export type LiftContainmentRequest = ResponderOpBase & (KeyTarget | TokenTarget);
+
+export interface LiftResult {
+  /** The temporary entry that was removed, if one was. */
+  liftedRevocationId: string | null;
+  /** kid only: issuance was paused by a containment of this kid and is now resumed. */
+  resumedIssuance: boolean;
+  /** kid only: the issuer's active key after the lift (issuance continues with it). */
+  activeKid?: string;
+  changed: boolean;
+}
+
+/**
+ * A false alarm: removes the TEMPORARY deny-list entry and, for a key, resumes issuance (with the
+ * same key: keys are not touched) if, and only if, the pause in force is one a containment of this
+ * kid wrote. Audited as `revocation.false_alarm`. A confirmed (permanent) revocation cannot be
+ * lifted: REVOCATION_PERMANENT, audited as refused. Idempotent: nothing left to lift → `changed`
+ * false, nothing written.
+ */
+export async function liftContainment(db: Queryable, req: LiftContainmentRequest, deps: ResponderDeps = {}): Promise<LiftResult> {
+  requireBase(req);
+  const { appendAudit, clock } = resolveDeps(deps);
+  const now = clock.now();
+
+  if (req.kind === 'kid') {
+    const issuer = requireText(req.issuer, 'issuer');
+    const kid = requireText(req.kid, 'kid', 1024);
+    const subject = subjectOf('kid', kid, issuer);
+    return refusalAudited(db, appendAudit, req, 'revocation.false_alarm', subject, () =>
+      withTransaction(db, async (tx) => {
+        await lockTarget(tx, 'kid', kid);
+        const key = await lockKey(tx, kid);
+        assertIssuer(kid, key, issuer);
+        const entry = await liveEntry(tx, 'kid', kid, undefined, now);
+        if (entry && !entry.temporary) throw permanent(entry.id);
+        const pause = await getPause(tx, issuer);
+        const ours = isContainmentPause(pause, kid);
+        const active = await tx.query<{ kid: string }>(`SELECT kid FROM signing_keys WHERE issuer = $1 AND state = 'active'`, [issuer]);
+        const activeKid = active.rows[0]?.kid;
+        const base: LiftResult = { liftedRevocationId: null, resumedIssuance: false, ...(activeKid ? { activeKid } : {}), changed: false };
+        if (!entry && !ours) return base;
+        if (entry) await liftRevocation(tx, entry.id);
+        if (ours) await resumeIssuance(tx, issuer, req.actor, { appendAudit, policyVersion: req.policyVersion });
+        const out: LiftResult = { ...base, liftedRevocationId: entry?.id ?? null, resumedIssuance: ours, changed: true };
+        await appendAudit(tx, {
+          actor: req.actor,
+          action: 'revocation.false_alarm',
+          subject,
+          policyVersion: req.policyVersion,
+          outcome: 'ok',
+          details: { reason: req.reason, liftedRevocationId: out.liftedRevocationId, resumedIssuance: ours, activeKid: activeKid ?? null },
+        });
+        return out;
+      }),
+    );
+  }
+
+  const { kind, value, before } = checkTokenTarget(req);
+  return refusalAudited(db, appendAudit, req, 'revocation.false_alarm', targetSubject(kind, value), () =>
+    withTransaction(db, async (tx) => {
+      await lockTarget(tx, kind, value);
+      const entry = await liveEntry(tx, kind, value, before, now);
+      if (!entry) return { liftedRevocationId: null, resumedIssuance: false, changed: false };
+      if (!entry.temporary) throw permanent(entry.id);
+      await liftRevocation(tx, entry.id);
+      await appendAudit(tx, {
+        actor: req.actor,
+        action: 'revocation.false_alarm',
+        subject: targetSubject(kind, value),
+        policyVersion: req.policyVersion,
+        outcome: 'ok',
+        details: { reason: req.reason, liftedRevocationId: entry.id, before: before?.toISOString() ?? null },
+      });
+      return { liftedRevocationId: entry.id, resumedIssuance: false, changed: true };
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approval of a token / subject revocation
+
+export interface ConfirmRevocationRequest extends ResponderOpBase, TokenTarget {
+  /** When every token the entry can match has expired; the entry is extended to it if shorter. */
+  expiresAt: Instant;
+}
+
+export interface ConfirmResult {
+  /** Null when the entry had lapsed and every token it could match has expired. */
+  revocationId: string | null;
+  expiresAt: string;
+  changed: boolean;
+}
+
+/**
+ * After sign-off on a jti/sub revocation: makes the entry permanent (creating it permanent when it
+ * had lapsed but tokens it matches can still be valid, failing closed) and audits
+ * `revocation.confirmed`. Idempotent: an already permanent entry lasting long enough is left alone.
+ */
+export async function confirmRevocation(db: Queryable, req: ConfirmRevocationRequest, deps: ResponderDeps = {}): Promise<ConfirmResult> {
+  requireBase(req);
+  const { kind, value, before } = checkTokenTarget(req);
+  const expiresAt = toDate(req.expiresAt, 'expiresAt');
+  const { appendAudit, clock } = resolveDeps(deps);
+  const now = clock.now();
+  return refusalAudited(db, appendAudit, req, 'revocation.confirmed', targetSubject(kind, value), () =>
+    withTransaction(db, async (tx) => {
+      await lockTarget(tx, kind, value);
+      const entry = await liveEntry(tx, kind, value, before, now);
+      const longEnough = entry !== undefined && entry.expiresAt.getTime() >= expiresAt.getTime();
+      if (entry && !entry.temporary && longEnough) return { revocationId: entry.id, expiresAt: entry.expiresAt.toISOString(), changed: false };
+      if (!entry && expiresAt.getTime() <= now.getTime()) return { revocationId: null, expiresAt: expiresAt.toISOString(), changed: false };
+      let id: string;
+      if (entry && longEnough) {
+        await makePermanent(tx, entry.id);
+        id = entry.id;
+      } else {
+        // Creates it, or makes the existing entry permanent and extends it, in one upsert.
+        id = (await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: false, reason: req.reason })).id;
+      }
+      const finalExpiry = entry && longEnough ? entry.expiresAt : expiresAt;
+      await appendAudit(tx, {
+        actor: req.actor,
+        action: 'revocation.confirmed',
+        subject: targetSubject(kind, value),
+        policyVersion: req.policyVersion,
+        outcome: 'ok',
+        details: { reason: req.reason, revocationId: id, wasTemporary: entry?.temporary ?? null, expiresAt: finalExpiry.toISOString(), before: before?.toISOString() ?? null },
+      });
+      return { revocationId: id, expiresAt: finalExpiry.toISOString(), changed: true };
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function permanent(id: string): KeyturnError {
+  return new KeyturnError('REVOCATION_PERMANENT', `revocation ${id} is already confirmed (permanent) and cannot be lifted as a false alarm`, 'A confirmed revocation stands; re-issue credentials instead.', { revocationId: id });
+}
+
+/** Codes that are the caller's mistake or a settled state: recorded as a refusal, then rethrown. */
+const REFUSALS = new Set(['REVOCATION_INVALID', 'REVOCATION_PERMANENT', 'REVOCATION_RELEASE_UNSAFE', 'PAUSE_INVALID']);
+
+/**
+ * Runs `fn`; a refusal (its transaction rolled back) is audited separately with outcome `refused`,
+ * best effort: a lost refusal record never masks the refusal itself.
+ */
+export async function refusalAudited<T>(db: Queryable, appendAudit: AppendAudit, req: ResponderOpBase, action: string, subject: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isKeyturnError(e) && REFUSALS.has(e.code)) {
+      await appendAudit(db, { actor: req.actor, action, subject, policyVersion: req.policyVersion, outcome: 'refused', details: { code: e.code, message: e.message } }).catch(() => {});
+    }
+    throw e;
+  }
+}

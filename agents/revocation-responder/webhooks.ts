@@ -1,0 +1,246 @@
+import { KeyturnError } from '../../config/errors.js';
+import type { Queryable } from '../shared/db.js';
+import { withTransaction } from '../shared/db.js';
+import type { AuditContext } from '../token-issuer/tx.js';
+import { REVOCATION_NOTICE_CONTENT_TYPE, type RevocationNotice } from './notice.js';
+
+export {
+  buildRevocationNotice,
+  loadRevocationNoticeKey,
+  revocationNoticeSignerFromJwk,
+  RevocationNoticeSigner,
+  signRevocationNotice,
+  verifyRevocationNotice,
+  REVOCATION_NOTICE_CONTENT_TYPE,
+  REVOCATION_NOTICE_TYP,
+  type NoticeKeys,
+  type RevocationEvent,
+  type RevocationNotice,
+  type VerifiedNotice,
+} from './notice.js';
+
+export interface Subscriber {
+  id: string;
+  url: string;
+  createdAt: string;
+  disabled: boolean;
+}
+
+interface SubscriberRow extends Record<string, unknown> {
+  id: string;
+  url: string;
+  created_at: Date;
+  disabled: boolean;
+}
+
+const SUBSCRIBER_COLUMNS = 'id, url, created_at, disabled';
+const toSubscriber = (r: SubscriberRow): Subscriber => ({ id: r.id, url: r.url, createdAt: r.created_at.toISOString(), disabled: r.disabled });
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** A subscriber url: https, or http to a loopback host only; no credentials in it. Returns it normalised. */
+export function checkSubscriberUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new KeyturnError('SUBSCRIBER_INVALID', 'the subscriber url is not a valid absolute URL', 'Use https://host/path.');
+  }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+    throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must be https (http only to localhost)', 'Revocation notices cross the network: use TLS.');
+  }
+  if (u.username || u.password) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must not carry credentials', 'Subscribers authenticate keyturn by the notice signature.');
+  if (u.hash) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must not have a fragment');
+  const s = u.toString();
+  if (s.length > 2048) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must be at most 2048 characters');
+  return s;
+}
+
+function checkSubscriberId(id: string): string {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/.test(id)) {
+    throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber id is 1–128 characters of letters, digits and ._~- (starting with a letter or digit)');
+  }
+  return id;
+}
+
+/**
+ * Registers a subscriber, audited (`revocation.subscriber.add`). Idempotent for the same id and url;
+ * the same id with another url is SUBSCRIBER_CONFLICT.
+ */
+export async function addSubscriber(db: Queryable, input: { id: string; url: string }, ctx: AuditContext): Promise<Subscriber> {
+  const id = checkSubscriberId(input.id);
+  const url = checkSubscriberUrl(input.url);
+  return withTransaction(db, async (tx) => {
+    const ins = await tx.query<SubscriberRow>(`INSERT INTO revocation_subscribers (id, url) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING ${SUBSCRIBER_COLUMNS}`, [id, url]);
+    if (!ins.rows[0]) {
+      const existing = (await getSubscriber(tx, id))!;
+      if (existing.url !== url) throw new KeyturnError('SUBSCRIBER_CONFLICT', `subscriber ${id} already exists with another url`, 'Disable it and register the new url under a new id.', { id });
+      return existing;
+    }
+    await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.add', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { origin: new URL(url).origin } });
+    return toSubscriber(ins.rows[0]);
+  });
+}
+
+/** Stops (or restarts) deliveries to a subscriber, audited. SUBSCRIBER_NOT_FOUND when unknown. */
+export async function setSubscriberDisabled(db: Queryable, id: string, disabled: boolean, ctx: AuditContext): Promise<Subscriber> {
+  return withTransaction(db, async (tx) => {
+    const res = await tx.query<SubscriberRow>(`UPDATE revocation_subscribers SET disabled = $2 WHERE id = $1 RETURNING ${SUBSCRIBER_COLUMNS}`, [id, disabled]);
+    if (!res.rows[0]) throw new KeyturnError('SUBSCRIBER_NOT_FOUND', `no revocation subscriber ${id}`);
+    await ctx.appendAudit(tx, { actor: ctx.actor, action: disabled ? 'revocation.subscriber.disable' : 'revocation.subscriber.enable', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok' });
+    return toSubscriber(res.rows[0]);
+  });
+}
+
+export async function getSubscriber(db: Queryable, id: string): Promise<Subscriber | undefined> {
+  const res = await db.query<SubscriberRow>(`SELECT ${SUBSCRIBER_COLUMNS} FROM revocation_subscribers WHERE id = $1`, [id]);
+  return res.rows[0] ? toSubscriber(res.rows[0]) : undefined;
+}
+
+/** Enabled subscribers (all with `includeDisabled`), by id: the fan-out list for a notice. */
+export async function listSubscribers(db: Queryable, opts: { includeDisabled?: boolean } = {}): Promise<Subscriber[]> {
+  const res = await db.query<SubscriberRow>(`SELECT ${SUBSCRIBER_COLUMNS} FROM revocation_subscribers WHERE $1::boolean OR NOT disabled ORDER BY id`, [opts.includeDisabled ?? false]);
+  return res.rows.map(toSubscriber);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery
+
+/**
+ * A delivery that did not get a 2xx: a network error, a timeout, a redirect or a non-2xx status.
+ * Always retryable (the activity lets Temporal retry with backoff); `status` is set when the
+ * subscriber answered. The message names the subscriber id and the url's origin only: paths and
+ * query strings of webhook urls often embed secrets.
+ */
+export class WebhookDeliveryError extends KeyturnError {
+  readonly retryable = true as const;
+
+  constructor(
+    readonly subscriberId: string,
+    readonly status: number | undefined,
+    message: string,
+  ) {
+    super('WEBHOOK_DELIVERY_FAILED', message, 'The delivery is retried; disable the subscriber if it is gone for good.', { subscriberId, ...(status !== undefined ? { status } : {}) });
+  }
+}
+
+export function isWebhookDeliveryError(e: unknown): e is WebhookDeliveryError {
+  return e instanceof WebhookDeliveryError;
+}
+
+export interface DeliverOptions {
+  /** Default: the global fetch. */
+  fetch?: typeof fetch;
+  /** Default 10 000. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 10_000;
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+/**
+ * POSTs a signed notice (compact JWS, content-type application/jose) to the subscriber. Redirects
+ * are not followed. Resolves with the 2xx status; throws WebhookDeliveryError otherwise.
+ */
+export async function deliver(subscriber: Pick<Subscriber, 'id' | 'url'>, signedBody: string, opts: DeliverOptions = {}): Promise<{ status: number }> {
+  const url = checkSubscriberUrl(subscriber.url);
+  const doFetch = opts.fetch ?? fetch;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_DELIVERY_TIMEOUT_MS;
+  const where = `subscriber ${subscriber.id} (${originOf(url)})`;
+  let res: Response;
+  try {
+    res = await doFetch(url, {
+      method: 'POST',
+      headers: { 'content-type': REVOCATION_NOTICE_CONTENT_TYPE, accept: 'application/json, text/plain, */*' },
+      body: signedBody,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    const err = e as { name?: unknown; cause?: { code?: unknown } };
+    const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `network error (${String(err.cause?.code ?? err.name ?? 'unknown')})`;
+    throw new WebhookDeliveryError(subscriber.id, undefined, `delivery to ${where} failed: ${why}`);
+  }
+  // Never read what the subscriber says beyond its status; free the connection.
+  await res.body?.cancel().catch(() => {});
+  if (res.status < 200 || res.status > 299) {
+    throw new WebhookDeliveryError(subscriber.id, res.status, `delivery to ${where} failed: HTTP ${res.status}`);
+  }
+  return { status: res.status };
+}
+
+export interface DeliveryRecord {
+  subscriberId: string;
+  noticeJti: string;
+  event: string;
+  outcome: 'delivered' | 'failed';
+  httpStatus?: number;
+  /** A short reason; never a body or a secret. */
+  error?: string;
+}
+
+/** Appends one attempt to the deliveries log (append-only). */
+export async function recordDelivery(db: Queryable, r: DeliveryRecord): Promise<void> {
+  await db.query(`INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, http_status, error) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    r.subscriberId,
+    r.noticeJti,
+    r.event,
+    r.outcome,
+    r.httpStatus !== undefined && r.httpStatus >= 100 && r.httpStatus <= 599 ? r.httpStatus : null,
+    r.error === undefined ? null : r.error.slice(0, 1024),
+  ]);
+}
+
+export interface DeliveryAttempt {
+  id: string;
+  subscriberId: string;
+  noticeJti: string;
+  event: string;
+  outcome: 'delivered' | 'failed';
+  httpStatus: number | null;
+  error: string | null;
+  attemptedAt: string;
+}
+
+/** Every attempt for a notice, oldest first. */
+export async function deliveriesOf(db: Queryable, noticeJti: string): Promise<DeliveryAttempt[]> {
+  const res = await db.query<{ id: string; subscriber_id: string; notice_jti: string; event: string; outcome: 'delivered' | 'failed'; http_status: number | null; error: string | null; attempted_at: Date }>(
+    `SELECT id::text AS id, subscriber_id, notice_jti, event, outcome, http_status, error, attempted_at FROM revocation_deliveries WHERE notice_jti = $1 ORDER BY id`,
+    [noticeJti],
+  );
+  return res.rows.map((r) => ({ id: r.id, subscriberId: r.subscriber_id, noticeJti: r.notice_jti, event: r.event, outcome: r.outcome, httpStatus: r.http_status, error: r.error, attemptedAt: r.attempted_at.toISOString() }));
+}
+
+export type DeliveryOutcome = { status: 'delivered'; httpStatus: number } | { status: 'already-delivered' } | { status: 'skipped'; why: 'disabled' | 'unknown' };
+
+/**
+ * One activity attempt: re-reads the subscriber (a disabled or unknown one is skipped), skips a
+ * notice already delivered to it, delivers, and logs the attempt either way. Rethrows the
+ * WebhookDeliveryError after logging it, so Temporal retries.
+ */
+export async function deliverToSubscriber(db: Queryable, subscriberId: string, signed: { jws: string; notice: Pick<RevocationNotice, 'jti' | 'event'> }, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
+  const sub = await getSubscriber(db, subscriberId);
+  if (!sub) return { status: 'skipped', why: 'unknown' };
+  if (sub.disabled) return { status: 'skipped', why: 'disabled' };
+  const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
+  if (done.rows.length > 0) return { status: 'already-delivered' };
+  try {
+    const { status } = await deliver(sub, signed.jws, opts);
+    await recordDelivery(db, { subscriberId, noticeJti: signed.notice.jti, event: signed.notice.event, outcome: 'delivered', httpStatus: status });
+    return { status: 'delivered', httpStatus: status };
+  } catch (e) {
+    if (e instanceof WebhookDeliveryError) {
+      const rec: DeliveryRecord = { subscriberId, noticeJti: signed.notice.jti, event: signed.notice.event, outcome: 'failed', error: e.message };
+      if (e.status !== undefined) rec.httpStatus = e.status;
+      await recordDelivery(db, rec).catch(() => {});
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,155 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
+import {
+  addSubscriber,
+  buildRevocationNotice,
+  deliveriesOf,
+  deliverToSubscriber,
+  listSubscribers,
+  revocationNoticeSignerFromJwk,
+  setSubscriberDisabled,
+  signRevocationNotice,
+  verifyRevocationNotice,
+  WebhookDeliveryError,
+  type RevocationNoticeSigner,
+} from '../../agents/revocation-responder/webhooks.js';
+import { superuserPool, testPool, unique } from '../support/db.js';
+import { auditCount, base } from './support.js';
+
+const pool = testPool();
+const su = superuserPool();
+const ctx = { appendAudit, actor: { role: 'Human' as const, cliUser: 'alice' }, policyVersion: base.policyVersion };
+
+interface Received {
+  method: string;
+  contentType: string | undefined;
+  body: string;
+}
+
+/** A subscriber on loopback: answers `status()` and verifies what it receives with keyturn's public key, as a real one would. */
+let server: Server;
+let url: string;
+let status = 200;
+const received: Received[] = [];
+let signer: RevocationNoticeSigner;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  signer = await revocationNoticeSignerFromJwk(await exportJWK(privateKey), 'test');
+  server = createServer((req, res) => {
+    void readBody(req).then((body) => {
+      received.push({ method: req.method ?? '', contentType: req.headers['content-type'], body });
+      res.statusCode = status;
+      res.end(status < 300 ? 'ok' : 'try later');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/revocations`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  await pool.end();
+  await su.end();
+});
+
+async function signedNotice(value = unique('jti')) {
+  const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'jti', value, issuer: 'https://issuer.test', revokedAt: new Date() });
+  return { notice, jws: await signRevocationNotice(notice, signer) };
+}
+
+describe('revocation subscribers', () => {
+  it('deliver a signed notice the subscriber verifies, log the delivery, and skip a repeat', async () => {
+    status = 202;
+    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const signed = await signedNotice();
+    received.length = 0;
+
+    expect(await deliverToSubscriber(pool, sub.id, signed, { timeoutMs: 5000 })).toEqual({ status: 'delivered', httpStatus: 202 });
+
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ method: 'POST', contentType: 'application/jose' });
+    const verified = await verifyRevocationNotice(received[0]!.body, { keys: [signer.publicJwk] });
+    expect(verified).toEqual({ notice: signed.notice, kid: signer.kid });
+    expect(await deliveriesOf(pool, signed.notice.jti)).toEqual([expect.objectContaining({ subscriberId: sub.id, outcome: 'delivered', httpStatus: 202, event: 'revocation.confirmed' })]);
+
+    expect(await deliverToSubscriber(pool, sub.id, signed)).toEqual({ status: 'already-delivered' });
+    expect(received).toHaveLength(1);
+  });
+
+  it('throw a retryable WebhookDeliveryError on a non-2xx answer, logging the failed attempt', async () => {
+    status = 503;
+    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const signed = await signedNotice();
+
+    const err = await deliverToSubscriber(pool, sub.id, signed, { timeoutMs: 5000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(err).toBeInstanceOf(WebhookDeliveryError);
+    expect(err).toMatchObject({ code: 'WEBHOOK_DELIVERY_FAILED', retryable: true, status: 503, subscriberId: sub.id });
+    expect(await deliveriesOf(pool, signed.notice.jti)).toEqual([expect.objectContaining({ outcome: 'failed', httpStatus: 503 })]);
+
+    // The retry succeeds once the subscriber is back.
+    status = 200;
+    expect(await deliverToSubscriber(pool, sub.id, signed)).toEqual({ status: 'delivered', httpStatus: 200 });
+    expect((await deliveriesOf(pool, signed.notice.jti)).map((d) => d.outcome)).toEqual(['failed', 'delivered']);
+  });
+
+  it('a tampered notice fails the subscriber’s verification', async () => {
+    const { jws } = await signedNotice('jti-original');
+    const [h, p, s] = jws.split('.');
+    const payload = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    payload.value = 'jti-someone-else';
+    const tampered = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
+    await expect(verifyRevocationNotice(tampered, signer.publicJwk)).rejects.toMatchObject({ code: 'REVOCATION_NOTICE_INVALID' });
+  });
+
+  it('skip disabled subscribers, list only enabled ones, and audit registry changes', async () => {
+    status = 200;
+    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    expect(await addSubscriber(pool, { id: sub.id, url }, ctx)).toEqual(sub);
+    await expect(addSubscriber(pool, { id: sub.id, url: `${url}/other` }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_CONFLICT' });
+    await setSubscriberDisabled(pool, sub.id, true, ctx);
+    expect((await listSubscribers(pool)).map((s) => s.id)).not.toContain(sub.id);
+    expect((await listSubscribers(pool, { includeDisabled: true })).find((s) => s.id === sub.id)).toMatchObject({ disabled: true });
+    received.length = 0;
+    expect(await deliverToSubscriber(pool, sub.id, await signedNotice())).toEqual({ status: 'skipped', why: 'disabled' });
+    expect(received).toHaveLength(0);
+    expect(await auditCount(pool, 'revocation.subscriber.add', 'subscriber', sub.id)).toBe(1);
+    expect(await auditCount(pool, 'revocation.subscriber.disable', 'subscriber', sub.id)).toBe(1);
+    await expect(addSubscriber(pool, { id: unique('svc'), url: 'http://example.test/hook' }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
+  });
+});
+
+describe('grants', () => {
+  it('keyturn_app may append and read deliveries but never change or delete them; the superuser is stopped by the trigger', async () => {
+    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const { notice } = await signedNotice();
+    await pool.query(`INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, 'revocation.confirmed', 'failed', 'x')`, [sub.id, notice.jti]);
+    await expect(pool.query(`UPDATE revocation_deliveries SET outcome = 'failed' WHERE notice_jti = $1`, [notice.jti])).rejects.toMatchObject({ code: '42501' });
+    await expect(pool.query(`DELETE FROM revocation_deliveries WHERE notice_jti = $1`, [notice.jti])).rejects.toMatchObject({ code: '42501' });
+    await expect(su.query(`UPDATE revocation_deliveries SET error = 'rewritten' WHERE notice_jti = $1`, [notice.jti])).rejects.toThrow(/append-only/);
+    await expect(su.query(`DELETE FROM revocation_deliveries WHERE notice_jti = $1`, [notice.jti])).rejects.toThrow(/append-only/);
+  });
+
+  it('keyturn_app may switch a subscriber on and off but not repoint or delete it', async () => {
+    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    await expect(pool.query(`UPDATE revocation_subscribers SET url = 'https://attacker.test/' WHERE id = $1`, [sub.id])).rejects.toMatchObject({ code: '42501' });
+    await expect(pool.query(`DELETE FROM revocation_subscribers WHERE id = $1`, [sub.id])).rejects.toMatchObject({ code: '42501' });
+    await expect(pool.query(`TRUNCATE revocation_subscribers CASCADE`)).rejects.toMatchObject({ code: '42501' });
+  });
+});
