@@ -65,6 +65,7 @@ life.run(async () => {
     services,
     policy: () => policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
+    databaseUrl,
     ...(slack ? { notifier: fanOut([logNotifier(log), slackNotifierFor(env, pool, uiUrl, log)]) } : {}),
   });
   const workerRun = worker.run();

@@ -24,6 +24,7 @@ life.run(async () => {
     services,
     policy: () => policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
+    databaseUrl: env.DATABASE_URL,
     ...(slackConfigured(env) ? { notifier: fanOut([logNotifier(log), slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)]) } : {}),
   });
   const running = worker.run();

@@ -1,4 +1,8 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateChannelKey } from '../agents/approvals/channel-keys.js';
 import { appendAudit } from '../agents/auditor/audit-log.js';
+import { loadRevocationNoticeKey, type RevocationNoticeSigner } from '../agents/revocation-responder/index.js';
 import { loadAuditKey, type AuditSigner } from '../agents/auditor/audit-key.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { KekProvider } from '../agents/key-manager/envelope.js';
@@ -15,6 +19,8 @@ export interface Services {
   appendAudit: AppendAudit;
   keyManager: KeyManager;
   auditSigner: AuditSigner;
+  /** Signs revocation webhooks; loaded on first use (only a subscriber needs it). */
+  noticeSigner: () => Promise<RevocationNoticeSigner>;
 }
 
 export interface ServiceOptions {
@@ -42,5 +48,22 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   });
   if (!auditSigner) throw new KeyturnError('AUDIT_KEY_MISSING', 'no audit checkpoint key configured', 'Set KEYTURN_AUDIT_KEY_FILE to a 0600 Ed25519 JWK file.');
   const keyManager = new KeyManager({ pool: opts.pool, kek, appendAudit, clock });
-  return { pool: opts.pool, clock, appendAudit, keyManager, auditSigner };
+  let signer: Promise<RevocationNoticeSigner> | undefined;
+  const noticeSigner = () => (signer ??= loadNoticeSigner(opts.devDataDir, warn));
+  return { pool: opts.pool, clock, appendAudit, keyManager, auditSigner, noticeSigner };
+}
+
+/** KEYTURN_REVOCATION_KEY_FILE / KEYTURN_REVOCATION_KEY; in dev, a generated 0600 file in the data dir. */
+async function loadNoticeSigner(devDataDir: string | undefined, warn: (m: string) => void): Promise<RevocationNoticeSigner> {
+  const env = { ...process.env };
+  if (devDataDir && !env.KEYTURN_REVOCATION_KEY_FILE && !env.KEYTURN_REVOCATION_KEY) {
+    const path = join(devDataDir, 'revocation-key.jwk');
+    if (!existsSync(path)) {
+      const key = await generateChannelKey();
+      writeFileSync(path, `${JSON.stringify(key.privateJwk)}\n`, { mode: 0o600, flag: 'wx' });
+      warn(`generated a development revocation-notice key at ${path} (0600); set KEYTURN_REVOCATION_KEY_FILE for anything real`);
+    }
+    env.KEYTURN_REVOCATION_KEY_FILE = path;
+  }
+  return loadRevocationNoticeKey({ env });
 }

@@ -6,6 +6,8 @@ import { createDoctorActivities } from '../activities/doctor.js';
 import { createKeyManagerActivities } from '../activities/key-manager.js';
 import { createNotifierActivities } from '../activities/notifier.js';
 import { createPlannerActivities } from '../activities/planner.js';
+import { createRevocationActivities } from '../activities/revocation.js';
+import { pgListener, RevocationCache } from '../agents/validator/revocation-list.js';
 import { createSignOffActivities } from '../activities/sign-off.js';
 import { createTokenIssuerActivities } from '../activities/token-issuer.js';
 import { createValidatorActivities } from '../activities/validator.js';
@@ -30,6 +32,8 @@ export interface WorkerDeps {
   policy?: () => Policy;
   jwksUrl?: (issuer: string) => string;
   notifier?: Notifier;
+  /** For the worker's own LISTEN/NOTIFY revocation list (the Validator's revocation check). */
+  databaseUrl?: string;
   /** A pre-built bundle saves the few seconds of bundling when many workers start (tests). */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -54,17 +58,30 @@ export function buildActivities(deps: WorkerDeps) {
   if (!s || !deps.policy || !deps.jwksUrl) return doctor;
   const policy = deps.policy;
   const currentPolicy = async () => policy();
+  const revocation = deps.databaseUrl ? lazyRevocationCache(deps.databaseUrl, s.pool, () => policy()) : undefined;
   const tokenIssuer = new TokenIssuer({ pool: s.pool, signer: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, policy });
   return {
     ...doctor,
     ...createPlannerActivities({ pool: s.pool, keyManager: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, currentPolicy }),
     ...createKeyManagerActivities({ keyManager: s.keyManager, pool: s.pool }),
     ...createTokenIssuerActivities({ pool: s.pool, tokenIssuer, appendAudit: s.appendAudit }),
-    ...createValidatorActivities({ pool: s.pool, appendAudit: s.appendAudit, currentPolicy, jwksUrl: deps.jwksUrl }),
+    ...createValidatorActivities({ pool: s.pool, appendAudit: s.appendAudit, currentPolicy, jwksUrl: deps.jwksUrl, ...(revocation ? { revocation } : {}) }),
+    ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner }),
     ...createAuditorActivities({ pool: s.pool, appendAudit: s.appendAudit }),
     ...createSignOffActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey: channelKeyLookup(s.pool) }),
     ...createNotifierActivities({ notifier: deps.notifier ?? logNotifier(createLogger({ name: 'keyturn-notifier' })) }),
   };
+}
+
+/** One revocation list per worker process, started on first use and kept fresh by LISTEN/NOTIFY. */
+function lazyRevocationCache(databaseUrl: string, pool: Pool, policy: () => Policy): () => Promise<RevocationCache> {
+  let cache: Promise<RevocationCache> | undefined;
+  return () =>
+    (cache ??= (async () => {
+      const c = new RevocationCache({ db: pool, connectListener: pgListener(databaseUrl, 'keyturn-worker-revocations'), freshnessSeconds: Math.min(...policy().issuers.map((p) => p.revocationFreshnessSeconds)) });
+      await c.start();
+      return c;
+    })());
 }
 
 export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: Worker; connection: NativeConnection }> {

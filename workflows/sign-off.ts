@@ -27,6 +27,8 @@ export interface SignOffRequest {
   /** Shown to approvers: issuer, kids, timeline, diff… (no secrets). */
   summary: Record<string, unknown>;
   urgent?: boolean;
+  /** Past the deadline, keep waiting and escalate every interval instead of expiring (a contained revocation). */
+  holdPastDeadline?: boolean;
 }
 
 export interface SignOffState {
@@ -35,6 +37,8 @@ export interface SignOffState {
   deadline?: string;
   rejectionReason?: string;
   rollbackRequested?: { by: string; reason?: string };
+  /** The deadline passed while the gate holds (holdPastDeadline). */
+  overdue?: boolean;
   auditSeqs: number[];
 }
 
@@ -71,20 +75,24 @@ export class SignOffGate {
     let escalated = false;
     while (!this.state.decided) {
       const now = Date.now();
-      if (now >= deadline) {
+      if (now >= deadline && !this.request.holdPastDeadline) {
         this.state.decided = 'expired';
         break;
       }
-      const wake = Math.min(deadline, nextReminder);
-      const woke = await condition(() => this.queue.length > 0, wake - now, { summary: `waiting for ${approvals.quorum} approval(s) until ${this.state.deadline}` });
+      if (now >= deadline && !this.state.overdue) {
+        this.state.overdue = true;
+        nextReminder = now;
+      }
+      const wake = this.state.overdue ? nextReminder : Math.min(deadline, nextReminder);
+      const woke = await condition(() => this.queue.length > 0, Math.max(1, wake - now), { summary: `waiting for ${approvals.quorum} approval(s) until ${this.state.deadline}` });
       if (woke) {
         await this.drain('signoff');
         continue;
       }
-      if (Date.now() >= nextReminder && Date.now() < deadline) {
-        const escalate: boolean = !escalated && deadline - Date.now() <= interval;
+      if (Date.now() >= nextReminder && (Date.now() < deadline || this.state.overdue)) {
+        const escalate: boolean = this.state.overdue === true || (!escalated && deadline - Date.now() <= interval);
         escalated ||= escalate;
-        this.track(await notifier.notify.executeWithOptions({ summary: escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder' }, [{ type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline }]));
+        this.track(await notifier.notify.executeWithOptions({ summary: escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder' }, [{ type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false }]));
         nextReminder += interval;
       }
     }

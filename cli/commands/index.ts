@@ -4,8 +4,9 @@ import { registerClients } from './clients.js';
 import { registerDoctor } from './doctor.js';
 import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
+import { registerRevoke } from './revoke.js';
 import { registerRotation } from './rotation.js';
 import { registerSchedule } from './schedule.js';
 
 /** Each command module adds its subcommands to the program. */
-export const commandModules: Array<(program: Command) => void> = [registerDoctor, registerPolicy, registerKeys, registerClients, registerAudit, registerRotation, registerSchedule];
+export const commandModules: Array<(program: Command) => void> = [registerDoctor, registerPolicy, registerKeys, registerClients, registerAudit, registerRotation, registerSchedule, registerRevoke];

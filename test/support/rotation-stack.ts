@@ -138,6 +138,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       temporalAddress, namespace, taskQueue, pool, services,
       policy: () => policy,
       jwksUrl: jwksUrlFor(o.canaryJwksBase?.(httpUrl) ?? httpUrl),
+      databaseUrl,
       ...(o.notifier ? { notifier: o.notifier({ pool }) } : {}),
       workflowBundle: await workflowBundle(),
     });

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import type { AppendAudit } from '../agents/auditor/types.js';
+import { canonicalJson } from '../agents/auditor/canonical-json.js';
+import type { KeyManager } from '../agents/key-manager/key-manager.js';
+import { issuerPolicy } from '../agents/planner/policy.js';
+import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
+import {
+  buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidRevocationHorizon,
+  liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner,
+} from '../agents/revocation-responder/index.js';
+import type { Clock } from '../agents/shared/clock.js';
+import { KeyturnError } from '../config/errors.js';
+import type { Pool } from '../db/pool.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor } from './context.js';
+
+export interface RevocationRequest {
+  kind: 'kid' | 'jti' | 'sub';
+  value: string;
+  /** Required for jti/sub; for a kid, the key's own issuer is used. */
+  issuer?: string;
+  /** sub only: revoke tokens issued before this instant (ISO). */
+  before?: string;
+  reason: string;
+  requester: string;
+}
+
+export interface RevocationPlan {
+  planHash: string;
+  policyVersion: string;
+  issuer: string;
+  approvals: ApprovalPolicy;
+  /** kid only: the key's state when planned. */
+  keyState?: string;
+  newKey: { alg: SigningAlgorithm; rsaModulusLength?: number };
+  /** When every token the entry can match has expired. */
+  expiresAt: string;
+  auditSeqs: number[];
+}
+
+export interface RevocationActivityDeps {
+  pool: Pool;
+  appendAudit: AppendAudit;
+  clock: Clock;
+  keyManager: KeyManager;
+  currentPolicy: () => Promise<Policy>;
+  /** The key that signs webhook notices; only loaded when there is a subscriber to tell. */
+  noticeSigner: () => Promise<RevocationNoticeSigner>;
+}
+
+const base = (reason: string, policyVersion: string, role: 'RevocationResponder' | 'KeyManager' = 'RevocationResponder') => ({ actor: actorFor(role), reason, policyVersion });
+
+/** RevocationResponder's activities: contain at once, then confirm or lift after sign-off, then tell downstream. */
+export function createRevocationActivities(deps: RevocationActivityDeps) {
+  const seqs = () => auditSeqsOfThisActivity(deps.pool);
+  const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
+  return {
+    async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
+      return asActivity(async () => {
+        const policy = await deps.currentPolicy();
+        let issuer = input.issuer;
+        let keyState: string | undefined;
+        if (input.kind === 'kid') {
+          const key = await deps.keyManager.getKey(input.value).catch(() => undefined);
+          if (key) {
+            issuer = key.issuer;
+            keyState = key.state;
+          } else if (!issuer) {
+            throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `kid ${input.value} is not one of keyturn's keys`, 'Pass --issuer to deny-list a kid keyturn does not hold.');
+          }
+        }
+        if (!issuer) throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `a ${input.kind} revocation needs an issuer`, 'Pass --issuer.');
+        const p = issuerPolicy(policy, issuer);
+        const now = deps.clock.now();
+        const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + (p.maxTokenAgeSeconds + p.clockSkewSeconds) * 1000).toISOString();
+        const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
+        await deps.appendAudit(deps.pool, {
+          actor: actorFor('Planner'),
+          action: 'revocation.planned',
+          subject: { [input.kind]: input.value, issuer },
+          policyVersion: policy.version,
+          outcome: 'ok',
+          details: { handoff: 'Planner → RevocationResponder', planHash, reason: input.reason, requester: input.requester, keyState: keyState ?? null },
+          requestId: requestIdFor('plan'),
+        });
+        return {
+          planHash, policyVersion: policy.version, issuer, approvals: p.approvals, ...(keyState ? { keyState } : {}),
+          newKey: { alg: p.algorithm, ...(p.algorithm === 'RS256' || p.algorithm === 'PS256' ? { rsaModulusLength: p.rsaModulusLength } : {}) },
+          expiresAt, auditSeqs: await seqs(),
+        };
+      });
+    },
+
+    async containKey(input: { issuer: string; kid: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const c = await containKeyCompromise(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid }, rd);
+        return { keyState: c.keyState, pausedIssuance: c.pausedIssuance, issuancePaused: c.issuancePaused, auditSeqs: await seqs() };
+      });
+    },
+
+    async containToken(input: { kind: 'jti' | 'sub'; value: string; before?: string; expiresAt: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        await containToken(deps.pool, { ...base(input.reason, input.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: input.expiresAt }, rd);
+        return { auditSeqs: await seqs() };
+      });
+    },
+
+    async liftContainment(input: { kind: 'kid' | 'jti' | 'sub'; value: string; issuer: string; before?: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const target = input.kind === 'kid' ? { kind: 'kid' as const, issuer: input.issuer, kid: input.value } : { kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}) };
+        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target }, rd);
+        return { resumedIssuance: r.resumedIssuance, auditSeqs: await seqs() };
+      });
+    },
+
+    async confirmTokenRevocation(input: { kind: 'jti' | 'sub'; value: string; before?: string; expiresAt: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        await confirmRevocation(deps.pool, { ...base(input.reason, input.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: input.expiresAt }, rd);
+        return { auditSeqs: await seqs() };
+      });
+    },
+
+    async denyCompromisedKey(input: { issuer: string; kid: string; kidExpiresAt: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const r = await revokeCompromisedKey(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid, kidExpiresAt: input.kidExpiresAt }, rd);
+        return { deniedTokens: r.deniedCount, auditSeqs: await seqs() };
+      });
+    },
+
+    async releaseIssuance(input: { issuer: string; compromisedKid: string; reason: string; policyVersion: string }) {
+      return asActivity(async () => {
+        const r = await releaseIssuance(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, compromisedKid: input.compromisedKid }, rd);
+        return { activeKid: r.activeKid, resumed: r.resumed, auditSeqs: await seqs() };
+      });
+    },
+
+    async listNoticeSubscribers(): Promise<string[]> {
+      return (await listSubscribers(deps.pool)).map((s) => s.id);
+    },
+
+    /** One signed notice to one subscriber; a non-2xx answer fails the attempt and Temporal retries it. */
+    async deliverNotice(input: { subscriberId: string; event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'; kind: 'kid' | 'jti' | 'sub'; value: string; issuer: string; noticeId: string; revokedAt: string }) {
+      const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, issuer: input.issuer, revokedAt: input.revokedAt, jti: input.noticeId });
+      const jws = await signRevocationNotice(notice, await deps.noticeSigner());
+      return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }) };
+    },
+  };
+}
+
+export type RevocationActivities = ReturnType<typeof createRevocationActivities>;

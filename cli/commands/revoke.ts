@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import { startRevocation } from '../../client/revocations.js';
+import { webUiLink } from '../../client/rotations.js';
+import { KeyturnError } from '../../config/errors.js';
+import { withContext } from '../context.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+export function registerRevoke(program: Command): void {
+  program
+    .command('revoke')
+    .description('contain now, revoke on sign-off: a compromised key (--kid), one token (--jti) or a client\'s tokens (--sub)')
+    .option('--kid <kid>', 'a signing key: issuance halts at once if it is active; on approval an emergency rotation replaces it')
+    .option('--jti <jti>', 'one token')
+    .option('--sub <client>', "a client's tokens")
+    .option('--before <time>', 'with --sub: only tokens issued before this ISO-8601 time')
+    .option('--issuer <iss>', 'the issuer (needed for --jti/--sub, and for a kid keyturn does not hold)')
+    .requiredOption('--reason <text>', 'why; approvers see it and it is audited')
+    .action((opts: { kid?: string; jti?: string; sub?: string; before?: string; issuer?: string; reason: string }) =>
+      withContext(async (ctx) => {
+        const targets = (['kid', 'jti', 'sub'] as const).filter((k) => opts[k] !== undefined);
+        if (targets.length !== 1) throw new KeyturnError('REVOCATION_INVALID', 'give exactly one of --kid, --jti, --sub', 'For a compromised key: keyturn revoke --kid <kid> --reason "…".');
+        const kind = targets[0]!;
+        const client = await ctx.temporal();
+        const handle = await startRevocation(client, {
+          kind, value: opts[kind]!, reason: opts.reason, requester: `cli:${userInfo().username}`, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
+          ...(opts.issuer ? { issuer: opts.issuer } : {}), ...(opts.before ? { before: opts.before } : {}),
+        });
+        out(`run ${handle.workflowId}`);
+        out(`contained at once; waiting for sign-off (keyturn approve ${handle.workflowId} --key …)`);
+        out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
+      }),
+    );
+}

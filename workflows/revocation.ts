@@ -1,0 +1,153 @@
+import { CancellationScope, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { AuditorActivities } from '../activities/auditor.js';
+import type { KeyManagerActivities } from '../activities/key-manager.js';
+import type { NotifierActivities } from '../activities/notifier.js';
+import type { RevocationActivities, RevocationPlan, RevocationRequest } from '../activities/revocation.js';
+import type { TokenIssuerActivities } from '../activities/token-issuer.js';
+import type { ValidatorActivities } from '../activities/validator.js';
+import { statusQuery } from './rotation.js';
+import { SignOffGate } from './sign-off.js';
+import type { RecordedVote, RunStatus } from './types.js';
+
+export type { RevocationRequest };
+
+export interface RevocationResult {
+  outcome: 'revoked' | 'false_alarm' | 'failed';
+  reason?: string;
+  issuer?: string;
+  newKid?: string;
+  deniedTokens?: number;
+  refusedWith?: string;
+  notices?: { delivered: number; failed: number };
+  approvals: RecordedVote[];
+  auditSeqRange: [number, number] | null;
+}
+
+const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 20 } } as const;
+const responder = proxyActivities<RevocationActivities>(retryable);
+const keyManager = proxyActivities<KeyManagerActivities>(retryable);
+const tokenIssuer = proxyActivities<TokenIssuerActivities>(retryable);
+const validator = proxyActivities<ValidatorActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '200 milliseconds', backoffCoefficient: 1.5, maximumInterval: '5 seconds', maximumAttempts: 30 } });
+const webhooks = proxyActivities<RevocationActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 8 } });
+const auditor = proxyActivities<AuditorActivities>(retryable);
+const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+
+/**
+ * A revocation: contain at once (before any sign-off), then on approval make it permanent (for a
+ * compromised key: an emergency rotation with no pre-publication wait, every token under the kid
+ * deny-listed until its own expiry, issuance resumed on the new key), tell subscribers, and confirm
+ * a relying party now refuses. A rejection is a false alarm: containment is lifted. Past the approval
+ * deadline the containment holds (fail closed) and escalation continues.
+ */
+export async function revocationWorkflow(input: RevocationRequest): Promise<RevocationResult> {
+  const seqs: number[] = [];
+  const track = <T extends { auditSeqs?: number[] }>(r: T): T => {
+    if (r.auditSeqs) seqs.push(...r.auditSeqs);
+    return r;
+  };
+  const status: RunStatus = { phase: 'planning', approvals: [], deadlines: {} };
+  setHandler(statusQuery, () => status);
+  const phase = (p: string, details?: string) => {
+    status.phase = p;
+    upsertSearchAttributes({ KeyturnPhase: [p] });
+    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+  };
+  const event = (type: string, facts: Record<string, unknown> = {}) =>
+    notifier.notify({ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts });
+  const finish = async (outcome: RevocationResult['outcome'], extra: Partial<RevocationResult> = {}): Promise<RevocationResult> => {
+    phase(outcome, extra.reason);
+    upsertSearchAttributes({ KeyturnOutcome: [outcome] });
+    await CancellationScope.nonCancellable(async () => {
+      track(await auditor.recordHandoff.executeWithOptions({ summary: `Orchestrator → Auditor: record revocation ${outcome}` }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
+      await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
+    });
+    return { outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
+  };
+
+  upsertSearchAttributes({ KeyturnRequester: [input.requester], ...(input.kind === 'kid' ? { KeyturnKid: [input.value] } : {}) });
+  let plan: RevocationPlan;
+  try {
+    plan = track(await responder.planRevocation.executeWithOptions({ summary: `Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}` }, [input]));
+  } catch (e) {
+    return finish('failed', { reason: `planning refused: ${(e as Error).message}` });
+  }
+  Object.assign(status, { planHash: plan.planHash, policyVersion: plan.policyVersion, quorum: plan.approvals.quorum });
+  upsertSearchAttributes({ KeyturnIssuer: [plan.issuer] });
+  const common = { reason: input.reason, policyVersion: plan.policyVersion };
+
+  // 1. Contain at once, before anyone signs off.
+  phase('containing');
+  let containedActiveKey = false;
+  let canary: string | undefined;
+  if (input.kind === 'kid') {
+    if (plan.keyState === 'active') {
+      // A token signed by the suspect key, to prove later that relying parties refuse it.
+      canary = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: `KeyManager → TokenIssuer: canary signed by suspect key ${input.value.slice(0, 12)}…` }, [{ issuer: plan.issuer, step: 'revocation-probe' }])).token;
+    }
+    const c = track(await responder.containKey.executeWithOptions({ summary: `RevocationResponder: contain ${input.value.slice(0, 12)}… (deny-list, halt issuance if active)` }, [{ issuer: plan.issuer, kid: input.value, ...common }]));
+    containedActiveKey = c.pausedIssuance || c.keyState === 'active';
+  } else {
+    track(await responder.containToken.executeWithOptions({ summary: `RevocationResponder: temporarily deny-list ${input.kind} ${input.value}` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
+  }
+  await notifyAll('revocation.contained');
+
+  // 2. Sign-off: urgent, to the approvers and the escalation group.
+  phase('awaiting_sign_off', `Contained. ${input.kind} ${input.value} on ${plan.issuer}: ${input.reason}`);
+  const gate = new SignOffGate({
+    kind: 'revocation', subject: plan.issuer, planHash: plan.planHash, requester: input.requester, policyVersion: plan.policyVersion,
+    approvals: plan.approvals, urgent: true, holdPastDeadline: true,
+    summary: { issuer: plan.issuer, target: `${input.kind} ${input.value}`, reason: input.reason, requester: input.requester, contained: true, issuanceHalted: containedActiveKey },
+  });
+  status.approvals = gate.state.votes;
+  const decision = await gate.await();
+  seqs.push(...decision.auditSeqs);
+
+  if (decision.decided === 'rejected') {
+    phase('lifting', 'False alarm: lifting the containment');
+    track(await responder.liftContainment.executeWithOptions({ summary: 'RevocationResponder: false alarm, lift containment and resume issuance' }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
+    await notifyAll('revocation.lifted');
+    return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer });
+  }
+
+  // 3. Approved: make it permanent.
+  phase('revoking');
+  let newKid: string | undefined;
+  let deniedTokens: number | undefined;
+  if (input.kind === 'kid') {
+    if (plan.keyState === 'active') {
+      const generated = track(await keyManager.generateKey.executeWithOptions({ summary: `Security lead → KeyManager: emergency ${plan.newKey.alg} key for ${plan.issuer} (no pre-publication wait)` }, [{ issuer: plan.issuer, plan: { newKey: plan.newKey, policyVersion: plan.policyVersion } }]));
+      newKid = generated.kid;
+      track(await keyManager.activateKey.executeWithOptions({ summary: `KeyManager: activate ${newKid.slice(0, 12)}… at once, compromised key to revoked` }, [{ issuer: plan.issuer, kid: newKid, policyVersion: plan.policyVersion, previousTo: 'revoked' }]));
+    } else if (plan.keyState && plan.keyState !== 'revoked') {
+      track(await keyManager.revokeKey.executeWithOptions({ summary: `KeyManager: revoke ${input.value.slice(0, 12)}… and withdraw it from the JWKS` }, [{ kid: input.value, reason: input.reason, policyVersion: plan.policyVersion }]));
+    }
+    deniedTokens = track(await responder.denyCompromisedKey.executeWithOptions({ summary: `RevocationResponder: deny-list ${input.value.slice(0, 12)}… and every token issued under it until its expiry` }, [{ issuer: plan.issuer, kid: input.value, kidExpiresAt: plan.expiresAt, ...common }])).deniedTokens;
+    if (containedActiveKey) {
+      track(await responder.releaseIssuance.executeWithOptions({ summary: `RevocationResponder → TokenIssuer: resume issuance for ${plan.issuer} with the new key` }, [{ issuer: plan.issuer, compromisedKid: input.value, ...common }]));
+    }
+  } else {
+    track(await responder.confirmTokenRevocation.executeWithOptions({ summary: `RevocationResponder: make the ${input.kind} revocation permanent` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
+  }
+  const notices = await notifyAll('revocation.confirmed');
+
+  // 4. Confirm: a relying party's validator now refuses a token signed with the revoked key.
+  let refusedWith: string | undefined;
+  if (canary) {
+    phase('confirming');
+    try {
+      refusedWith = track(await validator.confirmRefused.executeWithOptions({ summary: 'RevocationResponder → Validator: confirm a token under the revoked key is refused' }, [{ issuer: plan.issuer, token: canary, policyVersion: plan.policyVersion }])).code;
+    } catch (e) {
+      log.error('revocation not confirmed by a validator', { error: (e as Error).message });
+      return finish('failed', { reason: `revoked, but a validator still accepted a token under it: ${(e as Error).message}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
+    }
+  }
+  return finish('revoked', { issuer: plan.issuer, ...(newKid ? { newKid } : {}), ...(deniedTokens !== undefined ? { deniedTokens } : {}), ...(refusedWith ? { refusedWith } : {}), notices });
+
+  /** Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays down is reported, not fatal. */
+  async function notifyAll(event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'): Promise<{ delivered: number; failed: number }> {
+    const ids = await responder.listNoticeSubscribers();
+    const results = await Promise.allSettled(ids.map((subscriberId) =>
+      webhooks.deliverNotice.executeWithOptions({ summary: `RevocationResponder → subscriber ${subscriberId}: ${event}` }, [{ subscriberId, event, kind: input.kind, value: input.value, issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
+    return { delivered: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length };
+  }
+}
