@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 180_000,
     teardownTimeout: 60_000,
     reporters: ['default'],
+    // Processes under test log at warn; a test that inspects logs sets its own level.
+    env: { KEYTURN_LOG_LEVEL: 'warn' },
   },
 });
