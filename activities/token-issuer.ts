@@ -12,7 +12,7 @@ export interface TokenIssuerActivityDeps {
 
 /**
  * TokenIssuer's activities. The canary is a scope-less token for `keyturn:canary` that lives at most
- * a few minutes; it crosses history only to reach the Validator (payloads are encrypted by the codec).
+ * a few minutes; it crosses history only to reach the Validator, and cannot be used for anything else (no scope).
  */
 export function createTokenIssuerActivities(deps: TokenIssuerActivityDeps) {
   return {

