@@ -10,6 +10,7 @@ import type { AuditEntry } from '../../agents/auditor/types.js';
 import { verifyAuditChain } from '../../agents/auditor/verify.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
+import { registerAuditShow } from './audit-show.js';
 
 const PAGE = 1000;
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -92,6 +93,8 @@ export function registerAudit(program: Command): void {
         }
       }),
     );
+
+  registerAuditShow(audit);
 }
 
 export interface FollowOptions {
