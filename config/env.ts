@@ -28,6 +28,10 @@ const EnvSchema = z.object({
   SLACK_TEAM_ID: z.string().min(1).optional(),
   /** Web API base URL; only for a stand-in in tests. */
   SLACK_API_URL: z.string().url().optional(),
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  KEYTURN_METRICS_TOKEN: z.string().min(16).optional(),
+  /** The worker process's own /metrics port (production; in dev the HTTP service serves them). */
+  KEYTURN_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -14,6 +14,8 @@ export interface JwksRouteDeps {
   jwksMaxAgeSeconds: (issuer?: string) => number;
   /** This server's issuer identifier (https URL, or http on localhost); endpoints are built under it. */
   issuerBaseUrl: string;
+  /** Called for each JWKS answer with its status (metrics). */
+  onServed?: (status: 200 | 304) => void;
   /** How long serialised bytes are reused before the database is asked again; at most 1000 ms. Default 1000. */
   cacheTtlMs?: number;
 }
@@ -92,8 +94,10 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
 
   const respond = (req: FastifyRequest, reply: FastifyReply, entry: Cached): void => {
     if (ifNoneMatchHits(req.headers['if-none-match'], entry.etag)) {
+      deps.onServed?.(304);
       reply.code(304).headers(entry.notModifiedHeaders).send();
     } else {
+      deps.onServed?.(200);
       reply.headers(entry.headers).send(entry.body);
     }
   };

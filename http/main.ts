@@ -6,6 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { loadEnv, requireEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
+import { createMetrics, lastCheckpointAgeSeconds } from '../infra/metrics/registry.js';
+import { pendingApprovals } from '../infra/metrics/temporal-readings.js';
 import { bootstrap } from '../workers/bootstrap.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
 import { slackAppFor, slackConfigured } from '../workers/slack-wiring.js';
@@ -18,12 +20,16 @@ life.run(async () => {
   const { pool, policy, services } = await bootstrap(env, life);
   const temporal = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   life.add('Temporal connection', () => temporal.close());
+  const client = new Client({ connection: temporal, namespace: env.TEMPORAL_NAMESPACE });
+  const metrics = createMetrics({ pendingApprovals: () => pendingApprovals(client), lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
   const slack = slackConfigured(env)
-    ? await slackAppFor(env, { pool, client: new Client({ connection: temporal, namespace: env.TEMPORAL_NAMESPACE }), policy: () => policy, uiUrl: env.KEYTURN_TEMPORAL_UI_URL, log })
+    ? await slackAppFor(env, { pool, client, policy: () => policy, uiUrl: env.KEYTURN_TEMPORAL_UI_URL, log })
     : undefined;
   if (slack) life.add('Slack app', () => slack.app.stop());
   const http = await createKeyturnHttp({
     ...(slack ? { routes: [slack.routes] } : {}),
+    metrics,
+    ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl: env.DATABASE_URL,
     policy: () => policy,

@@ -10,6 +10,9 @@ import { startCheckpointer } from '../agents/auditor/checkpoint.js';
 import { loadEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
+import { createMetrics, lastCheckpointAgeSeconds } from '../infra/metrics/registry.js';
+import { metricsNotifier } from '../infra/metrics/run-events.js';
+import { pendingApprovals } from '../infra/metrics/temporal-readings.js';
 import { startEmbeddedPostgres } from '../infra/postgres/embedded.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-file.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
@@ -56,6 +59,8 @@ life.run(async () => {
   const client = await Connection.connect({ address: temporalAddress });
   life.add('Temporal client', () => client.close());
 
+  const temporalClient = new Client({ connection: client, namespace: env.TEMPORAL_NAMESPACE });
+  const metrics = createMetrics({ pendingApprovals: () => pendingApprovals(temporalClient), lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
   const slack = slackConfigured(env);
   const { worker, connection } = await createKeyturnWorker({
     temporalAddress,
@@ -66,7 +71,7 @@ life.run(async () => {
     policy: () => policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
     databaseUrl,
-    ...(slack ? { notifier: fanOut([logNotifier(log), slackNotifierFor(env, pool, uiUrl, log)]) } : {}),
+    notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slack ? [slackNotifierFor(env, pool, uiUrl, log)] : [])]),
   });
   const workerRun = worker.run();
   life.add('worker', async () => {
@@ -79,11 +84,13 @@ life.run(async () => {
   await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, policy, env.KEYTURN_TASK_QUEUE, say);
 
   const slackApp = slack
-    ? await slackAppFor(env, { pool, client: new Client({ connection: client, namespace: env.TEMPORAL_NAMESPACE }), policy: () => policy, uiUrl, log })
+    ? await slackAppFor(env, { pool, client: temporalClient, policy: () => policy, uiUrl, log })
     : undefined;
   if (slackApp) life.add('Slack app', () => slackApp.app.stop());
   const http = await createKeyturnHttp({
     ...(slackApp ? { routes: [slackApp.routes] } : {}),
+    metrics,
+    ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl,
     policy: () => policy,
@@ -104,7 +111,7 @@ life.run(async () => {
       `  PostgreSQL       ${redactPassword(databaseUrl)}`,
       `  Temporal         ${temporalAddress}  namespace=${env.TEMPORAL_NAMESPACE}  task queue=${env.KEYTURN_TASK_QUEUE}`,
       `  Temporal Web UI  ${uiUrl ?? '(external server: set KEYTURN_TEMPORAL_UI_URL)'}`,
-      `  keyturn HTTP     ${httpUrl}/healthz  ${httpUrl}/.well-known/jwks.json`,
+      `  keyturn HTTP     ${httpUrl}/healthz  ${httpUrl}/.well-known/jwks.json  ${httpUrl}/metrics`,
       `  Slack            ${slack ? `${env.publicUrl}/slack/events${env.SLACK_APP_TOKEN ? ' (Socket Mode)' : ''}` : 'not configured (approvals via CLI only)'}`,
       '  Ctrl-C stops everything.',
       '',

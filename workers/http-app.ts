@@ -4,7 +4,9 @@ import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { createIssuerValidators } from '../agents/validator/issuer-validators.js';
 import { pgListener, RevocationCache } from '../agents/validator/revocation-list.js';
 import { registerJwksRoutes } from '../http/jwks.js';
+import { registerMetricsRoute } from '../http/metrics.js';
 import { registerOAuthRoutes } from '../http/oauth.js';
+import type { KeyturnMetrics } from '../infra/metrics/registry.js';
 import { buildHttpServer } from '../http/server.js';
 import type { Logger } from '../infra/log/logger.js';
 import type { Services } from './services.js';
@@ -17,6 +19,9 @@ export interface KeyturnHttpDeps {
   publicUrl: string;
   temporalHealthy: () => Promise<void>;
   log: Logger;
+  /** Prometheus metrics served on GET /metrics (bearer-protected when metricsToken is set). */
+  metrics?: KeyturnMetrics;
+  metricsToken?: string;
   /** Extra route groups (Slack, metrics) mounted by the hosting process. */
   routes?: Array<(app: FastifyInstance) => void>;
 }
@@ -44,22 +49,38 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
     policy,
     publishedKeys: (issuer) => services.keyManager.jwks(issuer),
     revocation: () => revocations,
-    onReject: (code) => deps.log.info({ code }, 'token rejected'),
+    onReject: (code) => {
+      deps.metrics?.validations.inc({ outcome: 'rejected', code });
+      deps.log.info({ code }, 'token rejected');
+    },
   });
+  const verify = async (token: string) => {
+    const verified = await validators.verify(token);
+    deps.metrics?.validations.inc({ outcome: 'accepted', code: 'OK' });
+    return { ...verified.claims };
+  };
   const maxAge = (issuer?: string) => Math.min(...policy().issuers.filter((p) => !issuer || p.issuer === issuer).map((p) => p.jwksMaxAgeSeconds));
-  const issuer = new TokenIssuer({ pool: services.pool, signer: services.keyManager, appendAudit: services.appendAudit, clock: services.clock, policy });
+  const m = deps.metrics;
+  const issuer = new TokenIssuer({
+    pool: services.pool, signer: services.keyManager, appendAudit: services.appendAudit, clock: services.clock, policy,
+    ...(m ? { onIssued: (e: { clientId: string; alg: string }) => m.tokensIssued.inc({ client: m.clientLabel(e.clientId), alg: e.alg }) } : {}),
+  });
   const app = buildHttpServer({
     pool: services.pool,
     temporalHealthy: deps.temporalHealthy,
     routes: [
-      (a) => registerJwksRoutes(a, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl }),
+      (a) => registerJwksRoutes(a, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl, ...(m ? { onServed: (status: 200 | 304) => m.jwksRequests.inc({ status: String(status) }) } : {}) }),
+      ...(m ? [(a: FastifyInstance) => registerMetricsRoute(a, m, deps.metricsToken ? { token: deps.metricsToken } : {})] : []),
       (a) => registerOAuthRoutes(a, {
         issuer,
         pool: services.pool,
         defaultIssuer: policy().issuers[0]!.issuer,
         appendAudit: services.appendAudit,
-        validator: { verify: async (token) => ({ ...(await validators.verify(token)).claims }) },
-        onRevoke: async () => revocations.resync(),
+        validator: { verify },
+        onRevoke: async () => {
+          m?.revocations.inc({ kind: 'jti', stage: 'confirmed' });
+          await revocations.resync();
+        },
       }),
       ...(deps.routes ?? []),
     ],

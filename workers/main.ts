@@ -3,7 +3,11 @@
  * the workflows. Needs DATABASE_URL, TEMPORAL_ADDRESS, a KEK and an audit key from the environment.
  */
 import { loadEnv, requireEnv } from '../config/env.js';
+import Fastify from 'fastify';
+import { registerMetricsRoute } from '../http/metrics.js';
 import { Lifecycle } from '../infra/lifecycle.js';
+import { createMetrics, lastCheckpointAgeSeconds } from '../infra/metrics/registry.js';
+import { metricsNotifier } from '../infra/metrics/run-events.js';
 import { createLogger } from '../infra/log/logger.js';
 import { bootstrap, ensureRotationSchedules, jwksUrlFor } from './bootstrap.js';
 import { slackConfigured, slackNotifierFor } from './slack-wiring.js';
@@ -16,6 +20,12 @@ life.run(async () => {
   const env = requireEnv(loadEnv(), ['DATABASE_URL', 'TEMPORAL_ADDRESS']);
   const log = createLogger({ name: 'keyturn-worker', level: env.KEYTURN_LOG_LEVEL });
   const { pool, policy, services } = await bootstrap(env, life);
+  // The worker's own metrics (rotation phases, revocations) on a port of its own.
+  const metrics = createMetrics({ lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
+  const metricsServer = Fastify({ logger: false });
+  registerMetricsRoute(metricsServer, metrics, env.KEYTURN_METRICS_TOKEN ? { token: env.KEYTURN_METRICS_TOKEN } : {});
+  await metricsServer.listen({ host: env.KEYTURN_HTTP_HOST, port: env.KEYTURN_WORKER_METRICS_PORT });
+  life.add('metrics', () => metricsServer.close());
   const { worker, connection } = await createKeyturnWorker({
     temporalAddress: env.TEMPORAL_ADDRESS,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -25,7 +35,7 @@ life.run(async () => {
     policy: () => policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
     databaseUrl: env.DATABASE_URL,
-    ...(slackConfigured(env) ? { notifier: fanOut([logNotifier(log), slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)]) } : {}),
+    notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slackConfigured(env) ? [slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)] : [])]),
   });
   const running = worker.run();
   life.add('worker', async () => {

@@ -89,6 +89,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   } else {
     track(await responder.containToken.executeWithOptions({ summary: `RevocationResponder: temporarily deny-list ${input.kind} ${input.value}` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
   }
+  await event('run.contained', { issuer: plan.issuer, issuanceHalted: containedActiveKey });
   await notifyAll('revocation.contained');
 
   // 2. Sign-off: urgent, to the approvers and the escalation group.

@@ -18,6 +18,8 @@ export interface TokenIssuerDeps {
   clock: Clock;
   /** The current parsed policy (read on every issuance, so a reload takes effect at once). */
   policy: () => Policy;
+  /** Called after each client token is issued (metrics). */
+  onIssued?: (e: { clientId: string; alg: string }) => void;
 }
 
 export interface IssueRequest {
@@ -93,7 +95,9 @@ export class TokenIssuer {
       const aud = audienceFor(ip, req.audience);
       const mint: Mint = { ip, version: policy.version, sub: client.clientId, clientId: client.clientId, scopes, aud, ttl: ttlOf(ip) };
       if (client.tenant !== undefined) mint.tenant = client.tenant;
-      return await this.#mint(mint, true);
+      const issued = await this.#mint(mint, true);
+      this.#deps.onIssued?.({ clientId: client.clientId, alg: ip.algorithm });
+      return issued;
     } catch (e) {
       if (e instanceof KeyturnError && (e.code === 'INVALID_SCOPE' || e.code === 'INVALID_TARGET')) {
         await this.#deps

@@ -17,6 +17,8 @@ import type { Validator } from '../../agents/validator/types.js';
 import { startRotation } from '../../client/rotations.js';
 import { createPool, type Pool } from '../../db/pool.js';
 import { createLogger } from '../../infra/log/logger.js';
+import type { KeyturnMetrics } from '../../infra/metrics/registry.js';
+import { metricsNotifier } from '../../infra/metrics/run-events.js';
 import { freePort } from '../../infra/net.js';
 import { jwksUrlFor } from '../../workers/bootstrap.js';
 import { createKeyturnHttp, type KeyturnHttp } from '../../workers/http-app.js';
@@ -48,6 +50,8 @@ export interface RotationStackOptions {
   noWorker?: boolean;
   /** A Temporal server of the test's own (default: the run's shared one). */
   temporalAddress?: string;
+  /** Served on /metrics and fed by the worker's run events. */
+  metrics?: KeyturnMetrics;
   /** Default: a fresh private queue. */
   taskQueue?: string;
   /** The worker's notifier (default: the log notifier). */
@@ -128,7 +132,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
 
   const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: () => policy }) : [];
   const http: KeyturnHttp = await createKeyturnHttp({
-    services, databaseUrl, policy: () => policy, publicUrl: httpUrl, log, routes,
+    services, databaseUrl, policy: () => policy, publicUrl: httpUrl, log, routes, ...(o.metrics ? { metrics: o.metrics } : {}),
     temporalHealthy: async () => void (await connection.workflowService.getSystemInfo({})),
   });
   await http.app.listen({ host: '127.0.0.1', port });
@@ -139,7 +143,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       policy: () => policy,
       jwksUrl: jwksUrlFor(o.canaryJwksBase?.(httpUrl) ?? httpUrl),
       databaseUrl,
-      ...(o.notifier ? { notifier: o.notifier({ pool }) } : {}),
+      ...(o.notifier ? { notifier: o.notifier({ pool }) } : o.metrics ? { notifier: metricsNotifier(o.metrics) } : {}),
       workflowBundle: await workflowBundle(),
     });
     const running = worker.run();
@@ -215,6 +219,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       KEYTURN_AUDIT_KEY_FILE: join(dataDir, 'audit-key.jwk'),
       KEYTURN_PUBLIC_URL: httpUrl,
       KEYTURN_LOG_LEVEL: 'warn',
+      KEYTURN_WORKER_METRICS_PORT: '0',
     }),
     async stop() {
       for (const v of validators) v.close();
