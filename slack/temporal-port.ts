@@ -5,6 +5,7 @@ import type { JWK } from 'jose';
 import { signAttestation } from '../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../agents/approvals/channel-keys.js';
 import type { Queryable } from '../agents/shared/db.js';
+import { startRevocation } from '../client/revocations.js';
 import { rotationStatus, startRotation, webUiLink } from '../client/rotations.js';
 import { assertOwnerOnly } from '../agents/key-manager/kek.js';
 import { KeyturnError } from '../config/errors.js';
@@ -87,6 +88,22 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
 
     async startRotation(input) {
       const handle = await startRotation(client, { issuer: input.issuer, reason: input.reason, requester: { kind: 'slack', id: input.requester }, taskQueue: opts.taskQueue });
+      const { runId } = await handle.describe();
+      return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
+    },
+
+    /** `kid <kid> <reason…>`, or `jti|sub <value> <issuer> <reason…>`: starts a revocation (contained at once). */
+    async revoke({ args, requester }) {
+      const [kind, value, ...rest] = args;
+      if ((kind !== 'kid' && kind !== 'jti' && kind !== 'sub') || !value) {
+        throw new KeyturnError('REVOCATION_INVALID', 'usage: /keyturn revoke kid <kid> <reason> | revoke jti|sub <value> <issuer> <reason>', 'Name what to revoke and why.');
+      }
+      const issuer = kind === 'kid' ? undefined : rest.shift();
+      const reason = rest.join(' ');
+      if (!reason || (kind !== 'kid' && !issuer)) {
+        throw new KeyturnError('REVOCATION_INVALID', 'usage: /keyturn revoke kid <kid> <reason> | revoke jti|sub <value> <issuer> <reason>', 'Give the issuer (for jti/sub) and a reason.');
+      }
+      const handle = await startRevocation(client, { kind, value, reason, requester, taskQueue: opts.taskQueue, ...(issuer ? { issuer } : {}) });
       const { runId } = await handle.describe();
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
     },

@@ -28,7 +28,7 @@ const responder = proxyActivities<RevocationActivities>(retryable);
 const keyManager = proxyActivities<KeyManagerActivities>(retryable);
 const tokenIssuer = proxyActivities<TokenIssuerActivities>(retryable);
 const validator = proxyActivities<ValidatorActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '200 milliseconds', backoffCoefficient: 1.5, maximumInterval: '5 seconds', maximumAttempts: 30 } });
-const webhooks = proxyActivities<RevocationActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 8 } });
+const webhooks = proxyActivities<RevocationActivities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 6 } });
 const auditor = proxyActivities<AuditorActivities>(retryable);
 const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 
@@ -90,7 +90,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     track(await responder.containToken.executeWithOptions({ summary: `RevocationResponder: temporarily deny-list ${input.kind} ${input.value}` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
   }
   await event('run.contained', { issuer: plan.issuer, issuanceHalted: containedActiveKey });
-  await notifyAll('revocation.contained');
+  // Subscribers are told in the background: a slow or dead one never delays the revocation itself.
+  const deliveries: Array<Promise<{ delivered: number; failed: number }>> = [notifyAll('revocation.contained')];
 
   // 2. Sign-off: urgent, to the approvers and the escalation group.
   phase('awaiting_sign_off', `Contained. ${input.kind} ${input.value} on ${plan.issuer}: ${input.reason}`);
@@ -106,7 +107,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   if (decision.decided === 'rejected') {
     phase('lifting', 'False alarm: lifting the containment');
     track(await responder.liftContainment.executeWithOptions({ summary: 'RevocationResponder: false alarm, lift containment and resume issuance' }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
-    await notifyAll('revocation.lifted');
+    deliveries.push(notifyAll('revocation.lifted'));
+    await Promise.all(deliveries);
     return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer });
   }
 
@@ -129,7 +131,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   } else {
     track(await responder.confirmTokenRevocation.executeWithOptions({ summary: `RevocationResponder: make the ${input.kind} revocation permanent` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
   }
-  const notices = await notifyAll('revocation.confirmed');
+  deliveries.push(notifyAll('revocation.confirmed'));
 
   // 4. Confirm: a relying party's validator now refuses a token signed with the revoked key.
   let refusedWith: string | undefined;
@@ -142,6 +144,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
       return finish('failed', { reason: `revoked, but a validator still accepted a token under it: ${(e as Error).message}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
     }
   }
+  const told = await Promise.all(deliveries);
+  const notices = told.reduce((a, b) => ({ delivered: a.delivered + b.delivered, failed: a.failed + b.failed }), { delivered: 0, failed: 0 });
   return finish('revoked', { issuer: plan.issuer, ...(newKid ? { newKid } : {}), ...(deniedTokens !== undefined ? { deniedTokens } : {}), ...(refusedWith ? { refusedWith } : {}), notices });
 
   /** Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays down is reported, not fatal. */

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createInterface, type Interface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../agents/approvals/notifier.js';
+import { addSubscriber, setSubscriberDisabled, verifyRevocationNotice } from '../../agents/revocation-responder/index.js';
 import { startRevocation } from '../../client/revocations.js';
 import { stopChild } from '../../infra/process.js';
 import { jwksUrlFor } from '../../workers/bootstrap.js';
@@ -49,6 +51,21 @@ class RelyingParty {
   }
 }
 
+/** A downstream service that accepts revocation notices. */
+async function startSubscriber(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      bodies.push(body);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/revocations`, bodies, close: () => new Promise((r) => server.close(() => r())) };
+}
+
 const refusedForKey = (code: string) => ['REVOKED_KID', 'REVOKED_JTI', 'KID_UNKNOWN'].includes(code);
 
 describe('key compromise: contain, revoke on sign-off, reach three validator processes', () => {
@@ -72,6 +89,9 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
   };
 
   it('contains before the approval, then after it every validator refuses the old tokens and accepts new ones from the new key', async () => {
+    const subscriber = await startSubscriber();
+    const admin = { appendAudit: stack.services.appendAudit, actor: { role: 'Human' as const, cliUser: 'cli:admin' }, policyVersion: stack.policy.version };
+    const { id: subscriberId } = await addSubscriber(stack.pool, { id: `rp-${Date.now()}`, url: subscriber.url }, admin);
     const token = await stack.token();
     const compromised = kidOf(token);
     expect(await Promise.all(parties.map((p) => p.verify(token)))).toEqual(['ok', 'ok', 'ok']);
@@ -97,6 +117,13 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
     const fresh = await stack.token();
     expect(kidOf(fresh)).toBe(r.newKid);
     for (const p of parties) expect(await p.eventually(fresh, (c) => c === 'ok')).toBe('ok');
+
+    // Downstream subscribers got signed notices they can verify with keyturn's notice key.
+    const publicKey = (await stack.services.noticeSigner()).publicJwk;
+    const notices = await Promise.all(subscriber.bodies.map(async (b) => (await verifyRevocationNotice(b, publicKey)).notice));
+    expect(notices.map((n) => [n.event, n.kind, n.value])).toEqual(expect.arrayContaining([['revocation.contained', 'kid', compromised], ['revocation.confirmed', 'kid', compromised]]));
+    await setSubscriberDisabled(stack.pool, subscriberId, true, admin);
+    await subscriber.close();
   });
 
   it('a false alarm lifts the containment and issuance resumes with the same key', async () => {

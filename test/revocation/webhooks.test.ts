@@ -59,7 +59,16 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/revocations`;
 });
 
+/** Subscribers this file registers; switched off at the end so other files' revocations do not call a closed server. */
+const created: string[] = [];
+const register = async (input: { id: string; url: string }) => {
+  const sub = await addSubscriber(pool, input, ctx);
+  created.push(sub.id);
+  return sub;
+};
+
 afterAll(async () => {
+  for (const id of created) await setSubscriberDisabled(pool, id, true, ctx).catch(() => undefined);
   await new Promise<void>((r) => server.close(() => r()));
   await pool.end();
   await su.end();
@@ -73,7 +82,7 @@ async function signedNotice(value = unique('jti')) {
 describe('revocation subscribers', () => {
   it('deliver a signed notice the subscriber verifies, log the delivery, and skip a repeat', async () => {
     status = 202;
-    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const sub = await register({ id: unique('svc'), url });
     const signed = await signedNotice();
     received.length = 0;
 
@@ -91,7 +100,7 @@ describe('revocation subscribers', () => {
 
   it('throw a retryable WebhookDeliveryError on a non-2xx answer, logging the failed attempt', async () => {
     status = 503;
-    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const sub = await register({ id: unique('svc'), url });
     const signed = await signedNotice();
 
     const err = await deliverToSubscriber(pool, sub.id, signed, { timeoutMs: 5000 }).then(
@@ -120,7 +129,7 @@ describe('revocation subscribers', () => {
 
   it('skip disabled subscribers, list only enabled ones, and audit registry changes', async () => {
     status = 200;
-    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const sub = await register({ id: unique('svc'), url });
     expect(await addSubscriber(pool, { id: sub.id, url }, ctx)).toEqual(sub);
     await expect(addSubscriber(pool, { id: sub.id, url: `${url}/other` }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_CONFLICT' });
     await setSubscriberDisabled(pool, sub.id, true, ctx);
@@ -137,7 +146,7 @@ describe('revocation subscribers', () => {
 
 describe('grants', () => {
   it('keyturn_app may append and read deliveries but never change or delete them; the superuser is stopped by the trigger', async () => {
-    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const sub = await register({ id: unique('svc'), url });
     const { notice } = await signedNotice();
     await pool.query(`INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, 'revocation.confirmed', 'failed', 'x')`, [sub.id, notice.jti]);
     await expect(pool.query(`UPDATE revocation_deliveries SET outcome = 'failed' WHERE notice_jti = $1`, [notice.jti])).rejects.toMatchObject({ code: '42501' });
@@ -147,7 +156,7 @@ describe('grants', () => {
   });
 
   it('keyturn_app may switch a subscriber on and off but not repoint or delete it', async () => {
-    const sub = await addSubscriber(pool, { id: unique('svc'), url }, ctx);
+    const sub = await register({ id: unique('svc'), url });
     await expect(pool.query(`UPDATE revocation_subscribers SET url = 'https://attacker.test/' WHERE id = $1`, [sub.id])).rejects.toMatchObject({ code: '42501' });
     await expect(pool.query(`DELETE FROM revocation_subscribers WHERE id = $1`, [sub.id])).rejects.toMatchObject({ code: '42501' });
     await expect(pool.query(`TRUNCATE revocation_subscribers CASCADE`)).rejects.toMatchObject({ code: '42501' });

@@ -184,6 +184,38 @@ describe('Slack sign-off of a rotation, end to end', () => {
     await s.click('U0BOB', (await s.requestFor(second.workflowId)).value);
     await result(second);
   });
+  it('a CLI attestation is ignored when the policy allows only the slack channel', async () => {
+    const handle = await s.stack.rotate('cli not allowed');
+    await s.requestFor(handle.workflowId);
+    await s.stack.decide(handle, 'approve', 'cli:alice');
+    await sleep(1_000);
+    expect(await s.stack.status(handle)).toMatchObject({ phase: 'awaiting_sign_off', approvals: [] });
+    await s.click('U0BOB', (await s.requestFor(handle.workflowId)).value, ACTION_REJECT);
+    expect(await s.rejectWithReason('U0BOB', (await s.requestFor(handle.workflowId)).value, 'done')).toBe('decided');
+    await result(handle);
+  });
+
+  it('/keyturn revoke contains a key at once and an urgent request, approved in Slack, revokes it', async () => {
+    if (!(await s.stack.services.keyManager.activeKey(s.stack.issuer))) {
+      const first = await s.stack.rotate('a key to revoke');
+      await s.click('U0ALICE', (await s.requestFor(first.workflowId)).value);
+      await result(first);
+    }
+    const kid = (await s.stack.services.keyManager.activeKey(s.stack.issuer))!.kid;
+    const started = await s.slash('U0CAROL', `revoke kid ${kid} key seen in a public gist`);
+    expect(started.status).toBe(200);
+    let workflowId: string | undefined;
+    for (let i = 0; i < 100 && !workflowId; i++) {
+      for await (const wf of s.stack.client.workflow.list({ query: `WorkflowType = 'revocationWorkflow' AND KeyturnKid = '${kid}'` })) workflowId = wf.workflowId;
+      if (!workflowId) await sleep(100);
+    }
+    const handle = s.stack.client.workflow.getHandle(workflowId!);
+    const { post, value } = await s.requestFor(workflowId!);
+    expect(JSON.stringify(post.args)).toMatch(/urgent|URGENT|:rotating_light:/i);
+    expect((await s.click('U0CAROL', value)).outcome).toBe('self-approval');
+    expect((await s.click('U0ALICE', value)).outcome).toBe('decided');
+    expect(await handle.result()).toMatchObject({ outcome: 'revoked' });
+  });
 });
 
 describe('Slack sign-off with a quorum of 2', () => {
