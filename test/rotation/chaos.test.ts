@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { KeyRecord } from '../../agents/key-manager/types.js';
+import { stopChild } from '../../infra/process.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { result, seedActiveKey, sleep } from './support.js';
+
+/**
+ * kill -9 of the worker process at each step of a rotation in turn. Every run must end completed
+ * with exactly one new key, one active key, the old key retired and a JWKS holding only the new key.
+ */
+const STEPS: Array<{ step: string; reached: (keys: KeyRecord[], oldKid: string) => boolean }> = [
+  { step: 'after the new key is generated (pending, before the lead time ends)', reached: (keys, old) => keys.some((k) => k.kid !== old && k.state === 'pending') },
+  { step: 'right after activation (before the canary)', reached: (keys, old) => keys.some((k) => k.kid !== old && k.state === 'active') },
+  { step: 'during the overlap (old key retiring)', reached: (keys, old) => keys.some((k) => k.kid === old && k.state === 'retiring') },
+];
+
+function workerProcess(stack: RotationStack): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { env: stack.workerProcessEnv(), stdio: ['ignore', 'ignore', 'ignore'] });
+}
+
+describe('a worker killed with SIGKILL at each step of a rotation', () => {
+  let stack: RotationStack | undefined;
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const c of children.splice(0)) await stopChild(c, 5_000);
+    await stack?.stop();
+    stack = undefined;
+  });
+
+  it.each(STEPS)('$step: the run completes with one new key and a consistent JWKS', async ({ step, reached }) => {
+    stack = await startRotationStack({ name: `chaos`, noWorker: true, issuer: { prePublishLead: '3s', postRetireOverlap: '8s' } });
+    children.push(workerProcess(stack));
+    const oldKid = await seedActiveKey(stack);
+    const handle = await stack.rotate(`chaos: ${step}`);
+    await stack.decide(handle, 'approve', 'cli:alice');
+    for (let keys = await stack.services.keyManager.listKeys({ issuer: stack.issuer }); !reached(keys, oldKid); keys = await stack.services.keyManager.listKeys({ issuer: stack.issuer })) await sleep(10);
+    children[0]!.kill('SIGKILL');
+    children.push(workerProcess(stack));
+
+    const r = await result(handle);
+    const keys = await stack.services.keyManager.listKeys({ issuer: stack.issuer });
+    expect(r.outcome).toBe('completed');
+    expect(keys.filter((k) => k.kid !== oldKid)).toHaveLength(1);
+    expect(keys.filter((k) => k.state === 'active').map((k) => k.kid)).toEqual([r.newKid]);
+    expect(keys.find((k) => k.kid === oldKid)!.state).toBe('retired');
+    expect(await stack.jwksKids()).toEqual([r.newKid]);
+  });
+});
