@@ -7,6 +7,10 @@ import { startDevServer, type DevServer } from '../../infra/temporal/dev-server.
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 import { result, seedActiveKey, sleep } from './support.js';
 
+async function keysOf(stack: RotationStack) {
+  return stack.services.keyManager.listKeys({ issuer: stack.issuer });
+}
+
 describe('the file-backed Temporal server restarted during the overlap', () => {
   let stack: RotationStack;
   let server: DevServer | undefined;
