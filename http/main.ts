@@ -23,7 +23,7 @@ life.run(async () => {
   const client = new Client({ connection: temporal, namespace: env.TEMPORAL_NAMESPACE });
   const metrics = createMetrics({ pendingApprovals: () => pendingApprovals(client), lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
   const slack = slackConfigured(env)
-    ? await slackAppFor(env, { pool, client, policy: () => policy, uiUrl: env.KEYTURN_TEMPORAL_UI_URL, log })
+    ? await slackAppFor(env, { pool, client, policy, uiUrl: env.KEYTURN_TEMPORAL_UI_URL, log })
     : undefined;
   if (slack) life.add('Slack app', () => slack.app.stop());
   const http = await createKeyturnHttp({
@@ -32,7 +32,7 @@ life.run(async () => {
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl: env.DATABASE_URL,
-    policy: () => policy,
+    policy,
     publicUrl: env.publicUrl,
     temporalHealthy: async () => void (await temporal.workflowService.getSystemInfo({})),
     log,

@@ -68,7 +68,7 @@ life.run(async () => {
     taskQueue: env.KEYTURN_TASK_QUEUE,
     pool,
     services,
-    policy: () => policy,
+    policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
     databaseUrl,
     notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slack ? [slackNotifierFor(env, pool, uiUrl, log)] : [])]),
@@ -81,10 +81,10 @@ life.run(async () => {
     await connection.close();
   });
 
-  await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, policy, env.KEYTURN_TASK_QUEUE, say);
+  await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, policy(), env.KEYTURN_TASK_QUEUE, say);
 
   const slackApp = slack
-    ? await slackAppFor(env, { pool, client: temporalClient, policy: () => policy, uiUrl, log })
+    ? await slackAppFor(env, { pool, client: temporalClient, policy, uiUrl, log })
     : undefined;
   if (slackApp) life.add('Slack app', () => slackApp.app.stop());
   const http = await createKeyturnHttp({
@@ -93,7 +93,7 @@ life.run(async () => {
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl,
-    policy: () => policy,
+    policy,
     publicUrl: env.publicUrl,
     temporalHealthy: async () => void (await client.workflowService.getSystemInfo({})),
     log,

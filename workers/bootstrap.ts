@@ -1,6 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { ensureSchedules } from '../client/schedules.js';
-import { loadPolicy } from '../agents/planner/policy.js';
+import { activePolicy, bootstrapPolicy, fileDiffersFromActive, pgListener, PolicyWatcher } from '../agents/planner/policy-store.js';
+import { readPolicyText } from '../agents/planner/policy.js';
+import { isKeyturnError } from '../config/errors.js';
 import type { Policy } from '../agents/planner/policy-types.js';
 import type { Env } from '../config/env.js';
 import { migrate } from '../db/migrate.js';
@@ -10,7 +12,8 @@ import { createServices, type Services } from './services.js';
 
 export interface Bootstrapped {
   pool: Pool;
-  policy: Policy;
+  /** The active policy version from PostgreSQL, kept current over LISTEN/NOTIFY. */
+  policy: () => Policy;
   services: Services;
 }
 
@@ -21,10 +24,32 @@ export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifec
   if (applied.length) say(`[keyturn] applied migrations: ${applied.join(', ')}`);
   const pool = createPool(env.DATABASE_URL);
   life.add('database pool', () => pool.end());
-  const policy = await loadPolicy(env.KEYTURN_POLICY);
-  say(`[keyturn] policy ${env.KEYTURN_POLICY} version ${policy.version.slice(0, 12)} (${policy.issuers.length} issuer(s))`);
   const services = await createServices({ pool, ...(opts.devDataDir ? { devDataDir: opts.devDataDir } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
+  const policy = await activePolicyWatcher(env, pool, services, life, say);
   return { pool, policy, services };
+}
+
+/**
+ * The policy in force is the active version in PostgreSQL. The first start bootstraps it from the
+ * policy file (audited); after that, editing the file changes nothing until `keyturn policy apply`
+ * is signed off. Every process follows activations over LISTEN/NOTIFY, without a restart.
+ */
+async function activePolicyWatcher(env: Env & { DATABASE_URL: string }, pool: Pool, services: Services, life: Lifecycle, say: (line: string) => void): Promise<() => Policy> {
+  const text = await readPolicyText(env.KEYTURN_POLICY);
+  if (!(await activePolicy(pool))) {
+    await bootstrapPolicy(pool, text, services.appendAudit, { role: 'Orchestrator' }).catch((e: unknown) => {
+      if (!isKeyturnError(e, 'POLICY_ALREADY_BOOTSTRAPPED')) throw e;
+    });
+    say(`[keyturn] bootstrapped the first policy version from ${env.KEYTURN_POLICY}`);
+  }
+  const watcher = new PolicyWatcher({ db: pool, connectListener: pgListener(env.DATABASE_URL, 'keyturn-policy'), onError: (e) => say(`[keyturn] warning: policy refresh failed: ${(e as Error).message}`) });
+  await watcher.start();
+  life.add('policy watcher', () => watcher.close());
+  const active = watcher.current();
+  say(`[keyturn] policy version ${active.version.slice(0, 12)} active (${active.issuers.length} issuer(s))`);
+  const cmp = await fileDiffersFromActive(pool, text);
+  if (cmp.differs) say(`[keyturn] note: ${env.KEYTURN_POLICY} (version ${cmp.fileVersion.slice(0, 12)}) differs from the active version; it takes effect only through \`keyturn policy apply\` and sign-off`);
+  return () => watcher.current();
 }
 
 /** Creates or updates every issuer's rotation schedule; a failure is reported, not fatal (the worker still serves runs). */

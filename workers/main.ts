@@ -32,7 +32,7 @@ life.run(async () => {
     taskQueue: env.KEYTURN_TASK_QUEUE,
     pool,
     services,
-    policy: () => policy,
+    policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
     databaseUrl: env.DATABASE_URL,
     notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slackConfigured(env) ? [slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)] : [])]),
@@ -43,7 +43,7 @@ life.run(async () => {
     await running;
     await connection.close();
   });
-  await ensureRotationSchedules(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE, policy, env.KEYTURN_TASK_QUEUE, (l) => process.stderr.write(`${l}\n`));
+  await ensureRotationSchedules(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE, policy(), env.KEYTURN_TASK_QUEUE, (l) => process.stderr.write(`${l}\n`));
   log.info({ taskQueue: env.KEYTURN_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'keyturn worker running');
   running.catch((e: unknown) => {
     log.error({ err: (e as Error).message }, 'worker stopped with an error');

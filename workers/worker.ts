@@ -6,6 +6,7 @@ import { createDoctorActivities } from '../activities/doctor.js';
 import { createKeyManagerActivities } from '../activities/key-manager.js';
 import { createNotifierActivities } from '../activities/notifier.js';
 import { createPlannerActivities } from '../activities/planner.js';
+import { createPolicyActivities } from '../activities/policy.js';
 import { createRevocationActivities } from '../activities/revocation.js';
 import { pgListener, RevocationCache } from '../agents/validator/revocation-list.js';
 import { createSignOffActivities } from '../activities/sign-off.js';
@@ -66,6 +67,7 @@ export function buildActivities(deps: WorkerDeps) {
     ...createKeyManagerActivities({ keyManager: s.keyManager, pool: s.pool }),
     ...createTokenIssuerActivities({ pool: s.pool, tokenIssuer, appendAudit: s.appendAudit }),
     ...createValidatorActivities({ pool: s.pool, appendAudit: s.appendAudit, currentPolicy, jwksUrl: deps.jwksUrl, ...(revocation ? { revocation } : {}) }),
+    ...createPolicyActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock }),
     ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner }),
     ...createAuditorActivities({ pool: s.pool, appendAudit: s.appendAudit }),
     ...createSignOffActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey: channelKeyLookup(s.pool) }),

@@ -46,7 +46,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   const phase = (p: string, details?: string) => {
     status.phase = p;
     upsertSearchAttributes({ KeyturnPhase: [p] });
-    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.policyVersion ? `\n\n**Policy version:** ${status.policyVersion.slice(0, 12)} (kept for this run)` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
   };
   const finish = async (outcome: RunOutcome, extra: Partial<RunResult> = {}): Promise<RunResult> => {
     status.outcome = outcome;

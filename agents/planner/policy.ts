@@ -46,21 +46,24 @@ export function policyVersion(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** Reads and parses a policy file. Bytes that are not UTF-8 are refused rather than silently replaced, so the version is the file's hash. */
-export async function loadPolicy(path: string): Promise<Policy> {
+/** A policy file's text. Bytes that are not UTF-8 are refused rather than silently replaced, so the version is the file's hash. */
+export async function readPolicyText(path: string): Promise<string> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch {
     throw new KeyturnError('POLICY_NOT_FOUND', `cannot read the policy document ${path}`, 'Pass the path of a policy.md, or set KEYTURN_POLICY.');
   }
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw policyRefusal('(document)', 'not-utf8', 'is not valid UTF-8');
   }
-  return parsePolicy(text);
+}
+
+/** Reads and parses a policy file. */
+export async function loadPolicy(path: string): Promise<Policy> {
+  return parsePolicy(await readPolicyText(path));
 }
 
 /** The policy of one issuer; PLAN_UNKNOWN_ISSUER when the policy does not list it. */

@@ -1,15 +1,78 @@
 import type { Command } from 'commander';
-import { effectivePolicyText, loadPolicy } from '../../agents/planner/policy.js';
+import { userInfo } from 'node:os';
+import { activePolicy, fileDiffersFromActive, findPolicyVersion, policyHistory } from '../../agents/planner/policy-store.js';
+import { effectivePolicyText, loadPolicy, readPolicyText } from '../../agents/planner/policy.js';
+import { startPolicyChange } from '../../client/policy.js';
+import { webUiLink } from '../../client/rotations.js';
+import { KeyturnError } from '../../config/errors.js';
+import { withContext } from '../context.js';
 
-/** `keyturn policy check [file]`: validate a policy document and print the effective policy. */
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const policyPath = (file?: string) => file ?? (process.env.KEYTURN_POLICY || 'policy.md');
+
+/** `keyturn policy check|apply|status|history|show`: the policy document and its gated, versioned store. */
 export function registerPolicy(program: Command): void {
-  const policy = program.command('policy').description('the JWT policy document (policy.md)');
+  const policy = program.command('policy').description('the JWT policy: a document (policy.md) that goes live only through a signed-off change');
   policy
     .command('check [file]')
     .description('validate a policy document and print the effective policy in human units (default: $KEYTURN_POLICY or ./policy.md)')
     .action(async (file: string | undefined) => {
-      const path = file ?? (process.env.KEYTURN_POLICY || 'policy.md');
-      const parsed = await loadPolicy(path);
+      const parsed = await loadPolicy(policyPath(file));
       process.stdout.write(`${effectivePolicyText(parsed)}\n`);
     });
+
+  policy
+    .command('apply [file]')
+    .description('propose a policy document: it is validated, diffed and goes live only after sign-off')
+    .requiredOption('--reason <text>', 'why; approvers see it and it is audited')
+    .option('--wait', 'wait for the outcome')
+    .action((file: string | undefined, opts: { reason: string; wait?: boolean }) =>
+      withContext(async (ctx) => {
+        const text = await readPolicyText(policyPath(file));
+        const client = await ctx.temporal();
+        const handle = await startPolicyChange(client, { text, reason: opts.reason, requester: `cli:${userInfo().username}`, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
+        out(`run ${handle.workflowId}`);
+        out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
+        if (opts.wait) out(`result ${JSON.stringify(await handle.result())}`);
+      }),
+    );
+
+  policy
+    .command('status')
+    .description('the active version, who approved it, and whether the policy file differs from it')
+    .action(() =>
+      withContext(async (ctx) => {
+        const active = await activePolicy(ctx.db());
+        if (!active) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once; it bootstraps the first version from the policy file.');
+        const a = active.activation;
+        out(`active    ${a.version}`);
+        out(`since     ${a.activatedAt}${a.bootstrap ? ' (bootstrapped from the file)' : ''}`);
+        out(`approved  ${a.approvedBy.join(', ') || '-'}`);
+        const path = policyPath();
+        const cmp = await fileDiffersFromActive(ctx.db(), await readPolicyText(path));
+        out(cmp.differs ? `file      ${path} differs (version ${cmp.fileVersion.slice(0, 12)}): it is only a proposal until \`keyturn policy apply\` is signed off` : `file      ${path} is the active version`);
+      }),
+    );
+
+  policy
+    .command('history')
+    .description('every activated version, newest first, with its approvers')
+    .action(() =>
+      withContext(async (ctx) => {
+        for (const h of await policyHistory(ctx.db())) {
+          out(`${h.activatedAt}  ${h.version.slice(0, 12)}  ${h.status.padEnd(10)}  ${h.bootstrap ? 'bootstrap' : `approved by ${h.approvedBy.join(', ')}`}  ${h.reason}`);
+        }
+      }),
+    );
+
+  policy
+    .command('show <version>')
+    .description('print one stored version (a unique prefix of its hash is enough)')
+    .action((version: string) =>
+      withContext(async (ctx) => {
+        const found = await findPolicyVersion(ctx.db(), version);
+        if (!found) throw new KeyturnError('POLICY_VERSION_NOT_FOUND', `no stored policy version ${version}`, 'See `keyturn policy history`.');
+        process.stdout.write(found.text.endsWith('\n') ? found.text : `${found.text}\n`);
+      }),
+    );
 }

@@ -9,7 +9,8 @@ import { inject } from 'vitest';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { policyDoc } from '../../agents/planner/policy-fixtures.js';
-import { loadPolicy } from '../../agents/planner/policy.js';
+import { loadPolicy, readPolicyText } from '../../agents/planner/policy.js';
+import { bootstrapPolicy, pgListener, PolicyWatcher } from '../../agents/planner/policy-store.js';
 import type { Policy } from '../../agents/planner/policy-types.js';
 import { addClient } from '../../agents/token-issuer/clients.js';
 import { createValidator } from '../../agents/validator/index.js';
@@ -48,6 +49,13 @@ export interface RotationStackOptions {
   canaryJwksBase?: (httpUrl: string) => string;
   /** Run no worker in this process (the test starts worker processes itself). */
   noWorker?: boolean;
+  /** A database of the test's own (default: the run's shared one). */
+  databaseUrl?: string;
+  /**
+   * Serve the policy as production does: bootstrapped into the versioned store and followed over
+   * LISTEN/NOTIFY. Needs a database of its own (the store holds one policy history per database).
+   */
+  policyFromStore?: boolean;
   /** A Temporal server of the test's own (default: the run's shared one). */
   temporalAddress?: string;
   /** Served on /metrics and fed by the worker's run events. */
@@ -98,7 +106,7 @@ export interface RotationStack {
 }
 
 export async function startRotationStack(o: RotationStackOptions): Promise<RotationStack> {
-  const databaseUrl = inject('databaseUrl');
+  const databaseUrl = o.databaseUrl ?? inject('databaseUrl');
   const temporalAddress = o.temporalAddress ?? inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const dataDir = mkdtempSync(join(tmpdir(), `keyturn-${o.name}-`));
@@ -114,9 +122,20 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
     ...o.issuer,
     approvals: { approvers: [...APPROVERS], quorum: 1, timeout: '60s', escalationInterval: '30s', channels: ['cli'], ...o.approvals },
   }));
-  const policy = await loadPolicy(policyPath);
   const pool = createPool(databaseUrl, { max: 10 });
   const services = await createServices({ pool, devDataDir: dataDir, warn: () => {} });
+  let watcher: PolicyWatcher | undefined;
+  let currentPolicy: () => Policy;
+  if (o.policyFromStore) {
+    await bootstrapPolicy(pool, await readPolicyText(policyPath), services.appendAudit, { role: 'Orchestrator' });
+    watcher = new PolicyWatcher({ db: pool, connectListener: pgListener(databaseUrl, 'test-policy') });
+    await watcher.start();
+    currentPolicy = () => watcher!.current();
+  } else {
+    const fixed = await loadPolicy(policyPath);
+    currentPolicy = () => fixed;
+  }
+  const policy = currentPolicy();
   const log = createLogger({ name: `test-${o.name}`, level: 'warn' });
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace });
@@ -130,9 +149,9 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   }
   const oauthClient = await addClient(pool, { clientId: unique('rp'), scopes: ['read'] });
 
-  const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: () => policy }) : [];
+  const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: currentPolicy }) : [];
   const http: KeyturnHttp = await createKeyturnHttp({
-    services, databaseUrl, policy: () => policy, publicUrl: httpUrl, log, routes, ...(o.metrics ? { metrics: o.metrics } : {}),
+    services, databaseUrl, policy: currentPolicy, publicUrl: httpUrl, log, routes, ...(o.metrics ? { metrics: o.metrics } : {}),
     temporalHealthy: async () => void (await connection.workflowService.getSystemInfo({})),
   });
   await http.app.listen({ host: '127.0.0.1', port });
@@ -140,7 +159,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const startWorker = async () => {
     const { worker, connection: wc } = await createKeyturnWorker({
       temporalAddress, namespace, taskQueue, pool, services,
-      policy: () => policy,
+      policy: currentPolicy,
       jwksUrl: jwksUrlFor(o.canaryJwksBase?.(httpUrl) ?? httpUrl),
       databaseUrl,
       ...(o.notifier ? { notifier: o.notifier({ pool }) } : o.metrics ? { notifier: metricsNotifier(o.metrics) } : {}),
@@ -225,6 +244,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       for (const v of validators) v.close();
       await stopWorker?.();
       await http.close();
+      await watcher?.close();
       await connection.close();
       await pool.end();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,88 @@
+import type { AppendAudit } from '../agents/auditor/types.js';
+import { diffPolicies } from '../agents/planner/policy-diff.js';
+import { refuseUnsafeChange } from '../agents/planner/policy-safety.js';
+import { activePolicy, liveTokenHorizons, storeAndActivate } from '../agents/planner/policy-store.js';
+import { parsePolicy } from '../agents/planner/policy.js';
+import type { ApprovalChannel, ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
+import type { Clock } from '../agents/shared/clock.js';
+import { KeyturnError } from '../config/errors.js';
+import type { Pool } from '../db/pool.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity } from './context.js';
+
+export interface PolicyActivityDeps {
+  pool: Pool;
+  appendAudit: AppendAudit;
+  clock: Clock;
+}
+
+export interface PolicyProposal {
+  expectedActive: string;
+  nextVersion: string;
+  changes: string[];
+  refusals: string[];
+  approvals: ApprovalPolicy;
+  auditSeqs: number[];
+}
+
+/**
+ * Who signs off a policy change: the policy IN FORCE decides, never the proposal (it could name its
+ * own approvers). Every issuer's approvers, the largest quorum, only channels every issuer allows.
+ */
+export function policyChangeApprovals(current: Policy): ApprovalPolicy {
+  const all = current.issuers.map((p) => p.approvals);
+  const channels = (['slack', 'cli'] as ApprovalChannel[]).filter((c) => all.every((a) => a.channels.includes(c)));
+  const firstWith = <K extends keyof ApprovalPolicy>(k: K) => all.find((a) => a[k] !== undefined)?.[k];
+  const slackChannel = firstWith('slackChannel');
+  const escalationChannel = firstWith('escalationChannel');
+  const escalationGroup = firstWith('escalationGroup');
+  return {
+    approvers: [...new Set(all.flatMap((a) => a.approvers))],
+    quorum: Math.max(...all.map((a) => a.quorum)),
+    timeoutSeconds: Math.min(...all.map((a) => a.timeoutSeconds)),
+    escalationIntervalSeconds: Math.min(...all.map((a) => a.escalationIntervalSeconds)),
+    channels,
+    ...(slackChannel ? { slackChannel: slackChannel as string } : {}),
+    ...(escalationChannel ? { escalationChannel: escalationChannel as string } : {}),
+    ...(escalationGroup ? { escalationGroup: escalationGroup as string } : {}),
+  };
+}
+
+async function safetyRefusals(pool: Pool, current: Policy, next: Policy, now: Date): Promise<string[]> {
+  const { rows } = await pool.query<{ issuer: string; workflow_id: string }>('SELECT issuer, workflow_id FROM rotation_locks');
+  const inFlight = rows.map((r) => ({ issuer: r.issuer, phase: 'in flight', workflowId: r.workflow_id }));
+  return refuseUnsafeChange({ current, next, inFlight, issuedTokens: await liveTokenHorizons(pool, now), now }).map((r) => `${r.code}: ${r.message}`);
+}
+
+/** Planner's side of a policy change: diff and safety check against the version in force, then activation. */
+export function createPolicyActivities(deps: PolicyActivityDeps) {
+  return {
+    async proposePolicyChange(input: { text: string }): Promise<PolicyProposal> {
+      return asActivity(async () => {
+        const current = await activePolicy(deps.pool);
+        if (!current) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once (`npm run dev` bootstraps policy.md), then apply changes.');
+        const next = parsePolicy(input.text);
+        const changes = diffPolicies(current.policy, next);
+        const refusals = await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
+        await deps.appendAudit(deps.pool, {
+          actor: actorFor('Planner'), action: 'policy.proposed', subject: { version: next.version }, policyVersion: current.policy.version,
+          outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals },
+        });
+        return { expectedActive: current.policy.version, nextVersion: next.version, changes, refusals, approvals: policyChangeApprovals(current.policy), auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
+      });
+    },
+
+    async activatePolicyChange(input: { text: string; approvers: string[]; reason: string; requester: string; expectedActive: string }) {
+      return asActivity(async () => {
+        const current = await activePolicy(deps.pool);
+        // The world may have moved while the change waited for sign-off: check again.
+        const refusals = current ? await safetyRefusals(deps.pool, current.policy, parsePolicy(input.text), deps.clock.now()) : [];
+        if (refusals.length) throw new KeyturnError('POLICY_CHANGE_UNSAFE', `the change became unsafe while it waited: ${refusals.join('; ')}`, 'Wait for the in-flight rotation to end, then apply again.');
+        const actor = actorFor('Planner');
+        const active = await storeAndActivate(deps.pool, { text: input.text, approvers: input.approvers, reason: input.reason, requester: input.requester, expectedActive: input.expectedActive, requestId: actor.workflowId, actor }, deps.appendAudit);
+        return { version: active.policy.version, auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
+      });
+    },
+  };
+}
+
+export type PolicyActivities = ReturnType<typeof createPolicyActivities>;

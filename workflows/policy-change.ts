@@ -1,0 +1,90 @@
+import { CancellationScope, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { AuditorActivities } from '../activities/auditor.js';
+import type { NotifierActivities } from '../activities/notifier.js';
+import type { PolicyActivities, PolicyProposal } from '../activities/policy.js';
+import { statusQuery } from './rotation.js';
+import { SignOffGate } from './sign-off.js';
+import type { RecordedVote, RunStatus } from './types.js';
+
+export interface PolicyChangeInput {
+  /** The whole proposed policy.md (not secret: a policy holds no keys). */
+  text: string;
+  reason: string;
+  requester: string;
+}
+
+export interface PolicyChangeResult {
+  outcome: 'activated' | 'rejected' | 'expired' | 'refused' | 'failed';
+  reason?: string;
+  version?: string;
+  changes: string[];
+  approvals: RecordedVote[];
+  auditSeqRange: [number, number] | null;
+}
+
+const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 } } as const;
+const policy = proxyActivities<PolicyActivities>(retryable);
+const auditor = proxyActivities<AuditorActivities>(retryable);
+const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+
+/**
+ * A policy change: validated and diffed against the version in force, refused when it would make an
+ * in-flight rotation unsafe, then the same sign-off gate as rotations (attestation, quorum of the
+ * policy in force, no self-approval, expiry). Only an approved change becomes the active version.
+ */
+export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<PolicyChangeResult> {
+  const seqs: number[] = [];
+  const track = <T extends { auditSeqs?: number[] }>(r: T): T => {
+    if (r.auditSeqs) seqs.push(...r.auditSeqs);
+    return r;
+  };
+  const status: RunStatus = { phase: 'proposing', approvals: [], deadlines: {} };
+  setHandler(statusQuery, () => status);
+  let changes: string[] = [];
+  const phase = (p: string, details?: string) => {
+    status.phase = p;
+    upsertSearchAttributes({ KeyturnPhase: [p] });
+    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${changes.length ? `\n\n**Changes:**\n${changes.map((c) => `- ${c}`).join('\n')}` : ''}`);
+  };
+  const finish = async (outcome: PolicyChangeResult['outcome'], extra: Partial<PolicyChangeResult> = {}): Promise<PolicyChangeResult> => {
+    phase(outcome, extra.reason);
+    upsertSearchAttributes({ KeyturnOutcome: [outcome] });
+    await CancellationScope.nonCancellable(async () => {
+      track(await auditor.recordHandoff.executeWithOptions({ summary: `Orchestrator → Auditor: record policy change ${outcome}` }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
+      await notifier.notify.executeWithOptions({ summary: `Orchestrator → approvers: policy change ${outcome}` }, [{ type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null }]);
+    });
+    return { outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
+  };
+
+  upsertSearchAttributes({ KeyturnRequester: [input.requester] });
+  let proposal: PolicyProposal;
+  try {
+    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: 'Orchestrator → Planner: validate the proposed policy and diff it against the version in force' }, [{ text: input.text }]));
+  } catch (e) {
+    return finish('failed', { reason: `the proposal is invalid: ${(e as Error).message}` });
+  }
+  changes = proposal.changes;
+  Object.assign(status, { planHash: proposal.nextVersion, policyVersion: proposal.expectedActive, quorum: proposal.approvals.quorum, plan: { changes } });
+  if (proposal.nextVersion === proposal.expectedActive) return finish('failed', { reason: 'unchanged: the proposal is the version in force' });
+  if (proposal.refusals.length) return finish('refused', { reason: proposal.refusals.join('; '), version: proposal.nextVersion });
+
+  phase('awaiting_sign_off', `Version ${proposal.nextVersion.slice(0, 12)}: ${input.reason}`);
+  const gate = new SignOffGate({
+    kind: 'policy', subject: 'policy', planHash: proposal.nextVersion, requester: input.requester, policyVersion: proposal.expectedActive,
+    approvals: proposal.approvals, summary: { diff: changes, version: proposal.nextVersion, reason: input.reason, requester: input.requester },
+  });
+  status.approvals = gate.state.votes;
+  const decision = await gate.await();
+  seqs.push(...decision.auditSeqs);
+  if (decision.decided === 'rejected') return finish('rejected', { reason: decision.rejectionReason ?? 'rejected', version: proposal.nextVersion });
+  if (decision.decided !== 'approved') return finish('expired', { reason: 'no sign-off before the deadline', version: proposal.nextVersion });
+
+  phase('activating');
+  try {
+    const approvers = decision.votes.filter((v) => v.decision === 'approve').map((v) => v.approver);
+    const activated = track(await policy.activatePolicyChange.executeWithOptions({ summary: `Security lead → Planner: activate policy ${proposal.nextVersion.slice(0, 12)}…` }, [{ text: input.text, approvers, reason: input.reason, requester: input.requester, expectedActive: proposal.expectedActive }]));
+    return finish('activated', { version: activated.version });
+  } catch (e) {
+    return finish('refused', { reason: (e as Error).message, version: proposal.nextVersion });
+  }
+}
