@@ -182,10 +182,14 @@ export function requestMessage(req: SignOffRequestView, progress: RunProgress, o
         { type: 'mrkdwn', text: `*Plan*\n\`${esc(shortHash(req.planHash))}\`` },
       ],
     },
-    {
-      type: 'section',
-      text: { type: 'mrkdwn', text: `*Timeline*\npublish ${fmtTime(t.publishAt)} · activate ${fmtTime(t.activateAt)} · retire old ${fmtTime(t.retireOldAt)}` },
-    },
+    ...(Array.isArray(s.diff)
+      ? [{ type: 'section', text: { type: 'mrkdwn', text: `*Changes*\n${(s.diff as unknown[]).slice(0, 30).map((c) => `• ${esc(String(c))}`).join('\n') || '–'}`.slice(0, 2900) } }]
+      : typeof s.target === 'string'
+        ? [{ type: 'section', text: { type: 'mrkdwn', text: `*Revoke*\n${esc(s.target)}${s.issuanceHalted ? ' · issuance halted (contained)' : ' · contained'}` } }]
+        : [{
+            type: 'section',
+            text: { type: 'mrkdwn', text: `*Timeline*\npublish ${fmtTime(t.publishAt)} · activate ${fmtTime(t.activateAt)} · retire old ${fmtTime(t.retireOldAt)}` },
+          }]),
     { type: 'section', text: { type: 'mrkdwn', text: [approvalsLine(req, progress), ...progressLines(progress)].join('\n') } },
     {
       type: 'context',

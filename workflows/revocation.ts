@@ -53,7 +53,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
-    notifier.notify({ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts });
+    notifier.notify.executeWithOptions({ summary: `RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}` }, [{ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts }]);
   const finish = async (outcome: RevocationResult['outcome'], extra: Partial<RevocationResult> = {}): Promise<RevocationResult> => {
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
@@ -150,7 +150,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
 
   /** Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays down is reported, not fatal. */
   async function notifyAll(event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'): Promise<{ delivered: number; failed: number }> {
-    const ids = await responder.listNoticeSubscribers();
+    const ids = await responder.listNoticeSubscribers.executeWithOptions({ summary: `RevocationResponder: who subscribes to ${event}` }, []);
     const results = await Promise.allSettled(ids.map((subscriberId) =>
       webhooks.deliverNotice.executeWithOptions({ summary: `RevocationResponder → subscriber ${subscriberId}: ${event}` }, [{ subscriberId, event, kind: input.kind, value: input.value, issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
     return { delivered: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length };

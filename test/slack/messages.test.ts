@@ -25,6 +25,11 @@ const text = (m: { blocks: Array<Record<string, unknown>> }) => JSON.stringify(m
 const actions = (m: { blocks: Array<Record<string, unknown>> }) => m.blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; value: string; confirm?: unknown }> } | undefined;
 
 describe('sign-off request message', () => {
+  it('of a policy change lists its changes in human terms', () => {
+    const m = text(requestMessage(request({ kind: 'policy', subject: 'policy', summary: { diff: ['https://a: access-token TTL 10m → 15m', 'https://a: approvers + U123'], reason: 'longer tokens' } }), {}, web));
+    for (const part of ['Changes', 'access-token TTL 10m → 15m', 'approvers + U123', 'longer tokens']) expect(m).toContain(part);
+  });
+
   it('shows issuer, old kid → new key, algorithm, timeline, requester, reason, short plan hash and the Web UI link', () => {
     const m = text(requestMessage(request(), {}, web));
     for (const part of ['https://auth.example.test', 'old-kid-01234567', 'new ES256 key', 'publish', 'activate', 'retire old', '<@U0REQ>', 'quarterly rotation', '`ab12cd34ef56`', web.webUiUrl]) {
