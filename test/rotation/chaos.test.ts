@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KeyRecord } from '../../agents/key-manager/types.js';
 import { stopChild } from '../../infra/process.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 import { result, seedActiveKey, sleep } from './support.js';
 
@@ -21,15 +22,20 @@ function workerProcess(stack: RotationStack): ChildProcess {
 
 describe('a worker killed with SIGKILL at each step of a rotation', () => {
   let stack: RotationStack | undefined;
+  let db: PolicyDb | undefined;
   const children: ChildProcess[] = [];
   afterEach(async () => {
     for (const c of children.splice(0)) await stopChild(c, 5_000);
     await stack?.stop();
+    await db?.drop();
     stack = undefined;
+    db = undefined;
   });
 
   it.each(STEPS)('$step: the run completes with one new key and a consistent JWKS', async ({ step, reached }) => {
-    stack = await startRotationStack({ name: `chaos`, noWorker: true, issuer: { prePublishLead: '3s', postRetireOverlap: '8s' } });
+    // Worker processes serve the active policy of their database, as in production: one database per case.
+    db = await policyDatabase();
+    stack = await startRotationStack({ name: 'chaos', databaseUrl: db.url, policyFromStore: true, noWorker: true, issuer: { prePublishLead: '3s', postRetireOverlap: '8s' } });
     children.push(workerProcess(stack));
     const oldKid = await seedActiveKey(stack);
     const handle = await stack.rotate(`chaos: ${step}`);
