@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
+import { keyturnClient } from '../infra/temporal/client.js';
+import { loadPayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { signAttestation } from '../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../agents/approvals/channel-keys.js';
 import { issuerWith, policyDoc } from '../agents/planner/policy-fixtures.js';
@@ -50,7 +52,9 @@ export async function startWorkflowBench(stack: BenchStack, issuers: number, say
   const port = await freePort();
   const httpUrl = `http://127.0.0.1:${port}`;
   const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
+  // The same encryption as production, so the figures include the codec's cost.
+  const payloadKeyring = loadPayloadKeyring({ devDataDir: dir, create: true });
+  const client = keyturnClient(connection, server.namespace, payloadKeyring);
   const http: KeyturnHttp = await createKeyturnHttp({
     services: stack.services, databaseUrl: stack.databaseUrl, policy: () => policy, publicUrl: httpUrl,
     log: createLogger({ name: 'bench-http', level: 'error' }), temporalHealthy: async () => {},
@@ -60,7 +64,7 @@ export async function startWorkflowBench(stack: BenchStack, issuers: number, say
   const { worker, connection: wc } = await createKeyturnWorker({
     temporalAddress: server.address, namespace: server.namespace, taskQueue, pool: stack.pool, services: stack.services,
     policy: () => policy, jwksUrl: jwksUrlFor(httpUrl), databaseUrl: stack.databaseUrl,
-    notifier: { notify: async () => {} },
+    notifier: { notify: async () => {} }, payloadKeyring,
   });
   const running = worker.run();
 

@@ -1,7 +1,9 @@
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { loadEnv, type Env } from '../config/env.js';
 import { KeyturnError } from '../config/errors.js';
 import { createPool, type Pool } from '../db/pool.js';
+import { keyturnClient } from '../infra/temporal/client.js';
+import { loadPayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { readRuntimeInfo, type RuntimeInfo } from '../infra/runtime/runtime-file.js';
 
 /** Connections a command needs, opened lazily and closed by `close()`. */
@@ -28,7 +30,7 @@ export class CliContext {
     } catch {
       throw new KeyturnError('TEMPORAL_UNREACHABLE', `cannot reach Temporal at ${address}`, 'Start it with `npm run dev` or set TEMPORAL_ADDRESS.');
     }
-    return new Client({ connection: this.connection, namespace: this.env.TEMPORAL_NAMESPACE });
+    return keyturnClient(this.connection, this.env.TEMPORAL_NAMESPACE, loadPayloadKeyring({ devDataDir: this.env.dataDir }));
   }
 
   webUiUrl(): string | undefined {

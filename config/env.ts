@@ -32,6 +32,8 @@ const EnvSchema = z.object({
   KEYTURN_METRICS_TOKEN: z.string().min(16).optional(),
   /** The worker process's own /metrics port (production; in dev the HTTP service serves them). */
   KEYTURN_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** Browser origins that may use /codec/decode with an operator session; default: the Temporal Web UI. */
+  KEYTURN_CODEC_ALLOWED_ORIGINS: z.string().min(1).optional(),
   KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -2,7 +2,8 @@
  * The keyturn HTTP process (production / docker-compose): health, JWKS, OAuth endpoints.
  * Needs DATABASE_URL, TEMPORAL_ADDRESS (for /healthz), a KEK and an audit key from the environment.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { keyturnClient } from '../infra/temporal/client.js';
 import { loadEnv, requireEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
@@ -10,6 +11,7 @@ import { createMetrics, lastCheckpointAgeSeconds } from '../infra/metrics/regist
 import { pendingApprovals } from '../infra/metrics/temporal-readings.js';
 import { bootstrap } from '../workers/bootstrap.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
+import { codecRoutesFor, withCodec } from '../workers/codec-wiring.js';
 import { slackAppFor, slackConfigured } from '../workers/slack-wiring.js';
 
 const life = new Lifecycle();
@@ -17,10 +19,10 @@ const life = new Lifecycle();
 life.run(async () => {
   const env = requireEnv(loadEnv(), ['DATABASE_URL', 'TEMPORAL_ADDRESS']);
   const log = createLogger({ name: 'keyturn-http', level: env.KEYTURN_LOG_LEVEL });
-  const { pool, policy, services } = await bootstrap(env, life);
+  const { pool, policy, services, payloadKeyring } = await bootstrap(env, life);
   const temporal = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   life.add('Temporal connection', () => temporal.close());
-  const client = new Client({ connection: temporal, namespace: env.TEMPORAL_NAMESPACE });
+  const client = keyturnClient(temporal, env.TEMPORAL_NAMESPACE, payloadKeyring);
   const metrics = createMetrics({ pendingApprovals: () => pendingApprovals(client), lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
   const slack = slackConfigured(env)
     ? await slackAppFor(env, { pool, client, policy, uiUrl: env.KEYTURN_TEMPORAL_UI_URL, log })
@@ -29,6 +31,7 @@ life.run(async () => {
   const http = await createKeyturnHttp({
     ...(slack ? { routes: [slack.routes] } : {}),
     metrics,
+    ...withCodec(codecRoutesFor(env, payloadKeyring)),
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl: env.DATABASE_URL,

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
 import { startCheckpointer } from '../agents/auditor/checkpoint.js';
 import { loadEnv } from '../config/env.js';
@@ -15,9 +15,12 @@ import { metricsNotifier } from '../infra/metrics/run-events.js';
 import { pendingApprovals } from '../infra/metrics/temporal-readings.js';
 import { startEmbeddedPostgres } from '../infra/postgres/embedded.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../infra/runtime/runtime-file.js';
+import { keyturnClient } from '../infra/temporal/client.js';
+import { devCodecTokenPath } from '../infra/temporal/codec/operator-token.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
 import { bootstrap, ensureRotationSchedules, jwksUrlFor } from '../workers/bootstrap.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
+import { codecRoutesFor, withCodec } from '../workers/codec-wiring.js';
 import { slackAppFor, slackConfigured, slackNotifierFor } from '../workers/slack-wiring.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
@@ -37,7 +40,7 @@ life.run(async () => {
     life.add('PostgreSQL', pg.stop);
     databaseUrl = pg.url;
   }
-  const { pool, policy, services } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, say });
+  const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, say });
   life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, 60_000));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;
@@ -59,7 +62,7 @@ life.run(async () => {
   const client = await Connection.connect({ address: temporalAddress });
   life.add('Temporal client', () => client.close());
 
-  const temporalClient = new Client({ connection: client, namespace: env.TEMPORAL_NAMESPACE });
+  const temporalClient = keyturnClient(client, env.TEMPORAL_NAMESPACE, payloadKeyring);
   const metrics = createMetrics({ pendingApprovals: () => pendingApprovals(temporalClient), lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
   const slack = slackConfigured(env);
   const { worker, connection } = await createKeyturnWorker({
@@ -71,6 +74,7 @@ life.run(async () => {
     policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
     databaseUrl,
+    payloadKeyring,
     notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slack ? [slackNotifierFor(env, pool, uiUrl, log)] : [])]),
   });
   const workerRun = worker.run();
@@ -81,7 +85,7 @@ life.run(async () => {
     await connection.close();
   });
 
-  await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, policy(), env.KEYTURN_TASK_QUEUE, say);
+  await ensureRotationSchedules(temporalAddress, env.TEMPORAL_NAMESPACE, payloadKeyring, policy(), env.KEYTURN_TASK_QUEUE, say);
 
   const slackApp = slack
     ? await slackAppFor(env, { pool, client: temporalClient, policy, uiUrl, log })
@@ -90,6 +94,7 @@ life.run(async () => {
   const http = await createKeyturnHttp({
     ...(slackApp ? { routes: [slackApp.routes] } : {}),
     metrics,
+    ...withCodec(codecRoutesFor(env, payloadKeyring, { devDataDir: env.dataDir, warn: (m) => say(`[keyturn] warning: ${m}`) })),
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl,
@@ -112,6 +117,7 @@ life.run(async () => {
       `  Temporal         ${temporalAddress}  namespace=${env.TEMPORAL_NAMESPACE}  task queue=${env.KEYTURN_TASK_QUEUE}`,
       `  Temporal Web UI  ${uiUrl ?? '(external server: set KEYTURN_TEMPORAL_UI_URL)'}`,
       `  keyturn HTTP     ${httpUrl}/healthz  ${httpUrl}/.well-known/jwks.json  ${httpUrl}/metrics`,
+      `  Web UI decoding  sign in at ${httpUrl}/codec/login with the token in ${process.env.KEYTURN_CODEC_TOKEN ? 'KEYTURN_CODEC_TOKEN' : (process.env.KEYTURN_CODEC_TOKEN_FILE ?? devCodecTokenPath(env.dataDir))}, then set the UI's codec endpoint to ${httpUrl}/codec`,
       `  Slack            ${slack ? `${env.publicUrl}/slack/events${env.SLACK_APP_TOKEN ? ' (Socket Mode)' : ''}` : 'not configured (approvals via CLI only)'}`,
       '  Ctrl-C stops everything.',
       '',

@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { ensureSchedules } from '../client/schedules.js';
 import { activePolicy, bootstrapPolicy, fileDiffersFromActive, pgListener, PolicyWatcher } from '../agents/planner/policy-store.js';
 import { readPolicyText } from '../agents/planner/policy.js';
@@ -8,6 +8,8 @@ import type { Env } from '../config/env.js';
 import { migrate } from '../db/migrate.js';
 import { createPool, type Pool } from '../db/pool.js';
 import type { Lifecycle } from '../infra/lifecycle.js';
+import { keyturnClient } from '../infra/temporal/client.js';
+import { loadPayloadKeyring, type PayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { createServices, type Services } from './services.js';
 
 export interface Bootstrapped {
@@ -15,18 +17,21 @@ export interface Bootstrapped {
   /** The active policy version from PostgreSQL, kept current over LISTEN/NOTIFY. */
   policy: () => Policy;
   services: Services;
+  /** Encrypts every payload this process sends to Temporal. */
+  payloadKeyring: PayloadKeyring;
 }
 
 /** What every keyturn process does first: migrate, connect, read the policy, wire the agents. */
 export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifecycle, opts: { devDataDir?: string; say?: (line: string) => void } = {}): Promise<Bootstrapped> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const payloadKeyring = loadPayloadKeyring({ ...(opts.devDataDir ? { devDataDir: opts.devDataDir, create: true } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
   const applied = await migrate(env.DATABASE_URL);
   if (applied.length) say(`[keyturn] applied migrations: ${applied.join(', ')}`);
   const pool = createPool(env.DATABASE_URL);
   life.add('database pool', () => pool.end());
   const services = await createServices({ pool, ...(opts.devDataDir ? { devDataDir: opts.devDataDir } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
   const policy = await activePolicyWatcher(env, pool, services, life, say);
-  return { pool, policy, services };
+  return { pool, policy, services, payloadKeyring };
 }
 
 /**
@@ -53,10 +58,10 @@ async function activePolicyWatcher(env: Env & { DATABASE_URL: string }, pool: Po
 }
 
 /** Creates or updates every issuer's rotation schedule; a failure is reported, not fatal (the worker still serves runs). */
-export async function ensureRotationSchedules(temporalAddress: string, namespace: string, policy: Policy, taskQueue: string, say: (line: string) => void): Promise<void> {
+export async function ensureRotationSchedules(temporalAddress: string, namespace: string, keyring: PayloadKeyring, policy: Policy, taskQueue: string, say: (line: string) => void): Promise<void> {
   const connection = await Connection.connect({ address: temporalAddress });
   try {
-    const ids = await ensureSchedules(new Client({ connection, namespace }), policy, taskQueue);
+    const ids = await ensureSchedules(keyturnClient(connection, namespace, keyring), policy, taskQueue);
     say(`[keyturn] rotation schedules: ${ids.join(', ')}`);
   } catch (e) {
     say(`[keyturn] warning: could not create the rotation schedules: ${(e as Error).message}`);

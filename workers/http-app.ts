@@ -3,6 +3,7 @@ import type { Policy } from '../agents/planner/policy-types.js';
 import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { createIssuerValidators } from '../agents/validator/issuer-validators.js';
 import { pgListener, RevocationCache } from '../agents/validator/revocation-list.js';
+import { registerCodecRoutes, type CodecRouteOptions } from '../http/codec.js';
 import { registerJwksRoutes } from '../http/jwks.js';
 import { registerMetricsRoute } from '../http/metrics.js';
 import { registerOAuthRoutes } from '../http/oauth.js';
@@ -22,6 +23,8 @@ export interface KeyturnHttpDeps {
   /** Prometheus metrics served on GET /metrics (bearer-protected when metricsToken is set). */
   metrics?: KeyturnMetrics;
   metricsToken?: string;
+  /** The codec endpoint for the Temporal Web UI and CLI; not served without an operator token. */
+  codec?: CodecRouteOptions;
   /** Extra route groups (Slack, metrics) mounted by the hosting process. */
   routes?: Array<(app: FastifyInstance) => void>;
 }
@@ -82,6 +85,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
           await revocations.resync();
         },
       }),
+      ...(deps.codec ? [(a: FastifyInstance) => registerCodecRoutes(a, deps.codec!)] : []),
       ...(deps.routes ?? []),
     ],
   });

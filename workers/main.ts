@@ -19,7 +19,7 @@ const life = new Lifecycle();
 life.run(async () => {
   const env = requireEnv(loadEnv(), ['DATABASE_URL', 'TEMPORAL_ADDRESS']);
   const log = createLogger({ name: 'keyturn-worker', level: env.KEYTURN_LOG_LEVEL });
-  const { pool, policy, services } = await bootstrap(env, life);
+  const { pool, policy, services, payloadKeyring } = await bootstrap(env, life);
   // The worker's own metrics (rotation phases, revocations) on a port of its own.
   const metrics = createMetrics({ lastCheckpointAgeSeconds: () => lastCheckpointAgeSeconds(pool) });
   const metricsServer = Fastify({ logger: false });
@@ -35,6 +35,7 @@ life.run(async () => {
     policy,
     jwksUrl: jwksUrlFor(env.publicUrl),
     databaseUrl: env.DATABASE_URL,
+    payloadKeyring,
     notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slackConfigured(env) ? [slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)] : [])]),
   });
   const running = worker.run();
@@ -43,7 +44,7 @@ life.run(async () => {
     await running;
     await connection.close();
   });
-  await ensureRotationSchedules(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE, policy(), env.KEYTURN_TASK_QUEUE, (l) => process.stderr.write(`${l}\n`));
+  await ensureRotationSchedules(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE, payloadKeyring, policy(), env.KEYTURN_TASK_QUEUE, (l) => process.stderr.write(`${l}\n`));
   log.info({ taskQueue: env.KEYTURN_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'keyturn worker running');
   running.catch((e: unknown) => {
     log.error({ err: (e as Error).message }, 'worker stopped with an error');

@@ -18,6 +18,8 @@ import type { Policy } from '../agents/planner/policy-types.js';
 import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
+import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
+import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { installTemporalRuntime } from './runtime.js';
 import type { Services } from './services.js';
 
@@ -35,6 +37,8 @@ export interface WorkerDeps {
   notifier?: Notifier;
   /** For the worker's own LISTEN/NOTIFY revocation list (the Validator's revocation check). */
   databaseUrl?: string;
+  /** Encrypts every payload this worker sends to Temporal and refuses any that is not encrypted. */
+  payloadKeyring: PayloadKeyring;
   /** A pre-built bundle saves the few seconds of bundling when many workers start (tests). */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -43,7 +47,7 @@ let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundles keyturn's workflows once per process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
   return cachedBundle;
 }
 
@@ -94,6 +98,7 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
+    dataConverter: keyturnDataConverter(deps.payloadKeyring),
     activities: buildActivities(deps),
   });
   return { worker, connection };

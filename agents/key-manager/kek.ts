@@ -74,7 +74,7 @@ export function assertOwnerOnly(path: string): void {
   let mode: number;
   try {
     const st = statSync(path);
-    if (!st.isFile()) throw new KeyturnError('SECRET_FILE_INVALID', `${path} is not a regular file`, 'Point KEYTURN_KEK_FILE at the KEK file itself.');
+    if (!st.isFile()) throw new KeyturnError('SECRET_FILE_INVALID', `${path} is not a regular file`, 'Point the *_FILE variable at the secret file itself.');
     mode = st.mode & 0o777;
   } catch (e) {
     if (e instanceof KeyturnError) throw e;
@@ -83,8 +83,8 @@ export function assertOwnerOnly(path: string): void {
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
     throw new KeyturnError(
       'SECRET_FILE_PERMISSIONS',
-      `${path} has mode ${mode.toString(8).padStart(4, '0')}; a KEK file must be readable by its owner only`,
-      `Run \`chmod 600 ${path}\`, and consider rotating the KEK if others could have read it.`,
+      `${path} has mode ${mode.toString(8).padStart(4, '0')}; a secret file (KEK, payload key, codec token) must be readable by its owner only`,
+      `Run \`chmod 600 ${path}\`, and consider rotating the secret if others could have read it.`,
     );
   }
 }

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../db/migrate.js';
 import { startEmbeddedPostgres } from '../../infra/postgres/embedded.js';
@@ -9,6 +13,8 @@ declare module 'vitest' {
     temporalAddress: string;
     temporalUiUrl: string;
     temporalNamespace: string;
+    /** A 0600 file with this run's Temporal payload key (KEYTURN_PAYLOAD_KEY_FILE in every test process). */
+    payloadKeyFile: string;
   }
 }
 
@@ -37,7 +43,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     temporalUiUrl = server.uiUrl;
   }
 
+  const keyDir = mkdtempSync(join(tmpdir(), 'keyturn-test-keys-'));
+  const payloadKeyFile = process.env.KEYTURN_PAYLOAD_KEY_FILE ?? join(keyDir, 'payload-key');
+  if (!process.env.KEYTURN_PAYLOAD_KEY_FILE) writeFileSync(payloadKeyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  stops.unshift(async () => rmSync(keyDir, { recursive: true, force: true }));
+
   project.provide('databaseUrl', databaseUrl);
+  project.provide('payloadKeyFile', payloadKeyFile);
   project.provide('temporalAddress', temporalAddress);
   project.provide('temporalUiUrl', temporalUiUrl);
   project.provide('temporalNamespace', process.env.TEMPORAL_NAMESPACE ?? 'default');

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Connection, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
 import type { Notifier } from '../../agents/approvals/notifier.js';
@@ -24,6 +25,10 @@ import { freePort } from '../../infra/net.js';
 import { jwksUrlFor } from '../../workers/bootstrap.js';
 import { createKeyturnHttp, type KeyturnHttp } from '../../workers/http-app.js';
 import { createServices, type Services } from '../../workers/services.js';
+import { keyturnClient } from '../../infra/temporal/client.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
 import { createKeyturnWorker, workflowBundle } from '../../workers/worker.js';
 import type { rotationWorkflow } from '../../workflows/rotation.js';
 import { statusQuery } from '../../workflows/rotation.js';
@@ -64,6 +69,8 @@ export interface RotationStackOptions {
   taskQueue?: string;
   /** The worker's notifier (default: the log notifier). */
   notifier?: (ctx: { pool: Pool }) => Notifier;
+  /** Serve the codec endpoint with a fresh operator token, for these browser origins. */
+  codec?: { allowedOrigins: string[] };
   /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
   httpRoutes?: (ctx: { pool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
 }
@@ -91,6 +98,8 @@ export interface RotationStack {
   temporalAddress: string;
   namespace: string;
   oauthClient: { clientId: string; secret: string };
+  /** The codec endpoint's operator token, when `codec` was asked for. */
+  codecToken?: string;
   rotate(reason?: string, requester?: string): Promise<WorkflowHandle<typeof rotationWorkflow>>;
   status(handle: WorkflowHandle): Promise<RunStatus>;
   waitFor(handle: WorkflowHandle, predicate: (s: RunStatus) => boolean, what: string): Promise<RunStatus>;
@@ -138,7 +147,8 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const policy = currentPolicy();
   const log = createLogger({ name: `test-${o.name}`, level: 'warn' });
   const connection = await Connection.connect({ address: temporalAddress });
-  const client = new Client({ connection, namespace });
+  const payloadKeyring = loadPayloadKeyring();
+  const client = keyturnClient(connection, namespace, payloadKeyring);
   const taskQueue = o.taskQueue ?? `rotation-${o.name}-${process.pid}-${Date.now()}`;
 
   const keys = new Map<string, { kid: string; privateJwk: JWK }>();
@@ -150,7 +160,12 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const oauthClient = await addClient(pool, { clientId: unique('rp'), scopes: ['read'] });
 
   const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: currentPolicy }) : [];
+  const codecToken = o.codec ? randomBytes(32).toString('base64url') : undefined;
+  const codec = o.codec && codecToken
+    ? { codec: new EncryptionCodec(payloadKeyring), token: new CodecOperatorToken(codecToken), allowedOrigins: o.codec.allowedOrigins, secureCookie: false }
+    : undefined;
   const http: KeyturnHttp = await createKeyturnHttp({
+    ...(codec ? { codec } : {}),
     services, databaseUrl, policy: currentPolicy, publicUrl: httpUrl, log, routes, ...(o.metrics ? { metrics: o.metrics } : {}),
     temporalHealthy: async () => void (await connection.workflowService.getSystemInfo({})),
   });
@@ -163,6 +178,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       jwksUrl: jwksUrlFor(o.canaryJwksBase?.(httpUrl) ?? httpUrl),
       databaseUrl,
       ...(o.notifier ? { notifier: o.notifier({ pool }) } : o.metrics ? { notifier: metricsNotifier(o.metrics) } : {}),
+      payloadKeyring,
       workflowBundle: await workflowBundle(),
     });
     const running = worker.run();
@@ -177,6 +193,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
 
   const stack: RotationStack = {
     issuer, audience, policyPath, dataDir, policy, pool, client, services, taskQueue, httpUrl, databaseUrl, temporalAddress, namespace, oauthClient,
+    ...(codecToken ? { codecToken } : {}),
     rotate: (reason = 'scheduled hygiene', requester = 'cli:requester') =>
       startRotation(client, { issuer, reason, requester: { kind: 'cli', id: requester }, taskQueue }),
     status: (handle) => handle.query(statusQuery),

@@ -1,6 +1,8 @@
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { createPool, type Pool } from '../../db/pool.js';
+import { keyturnClient } from '../../infra/temporal/client.js';
+import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { createKeyturnWorker, workflowBundle } from '../../workers/worker.js';
 
 /** The shared PostgreSQL and Temporal of this test run, plus a real worker on a private task queue. */
@@ -16,13 +18,15 @@ export async function startTestStack(name: string): Promise<TestStack> {
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace });
+  const payloadKeyring = loadPayloadKeyring();
+  const client = keyturnClient(connection, namespace, payloadKeyring);
   const taskQueue = `test-${name}-${process.pid}-${Date.now()}`;
   const { worker, connection: workerConnection } = await createKeyturnWorker({
     temporalAddress: address,
     namespace,
     taskQueue,
     pool,
+    payloadKeyring,
     workflowBundle: await workflowBundle(),
   });
   const running = worker.run();

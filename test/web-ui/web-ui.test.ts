@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunResult } from '../../workflows/types.js';
 import { result, seedActiveKey } from '../rotation/support.js';
@@ -29,6 +29,7 @@ describe('the Temporal Web UI shows a rotation to an auditor', () => {
   let ui: string;
   let completed: Run;
   let rolledBack: Run;
+  let context: BrowserContext | undefined;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
@@ -39,7 +40,7 @@ describe('the Temporal Web UI shows a rotation to an auditor', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     mkdirSync(ARTIFACTS, { recursive: true });
 
-    stack = await startRotationStack({ name: 'webui', issuer: { postRetireOverlap: '6s' } });
+    stack = await startRotationStack({ name: 'webui', issuer: { postRetireOverlap: '6s' }, codec: { allowedOrigins: [ui] } });
     await seedActiveKey(stack);
 
     const a = await stack.rotate('quarterly rotation (web ui)');
@@ -58,8 +59,26 @@ describe('the Temporal Web UI shows a rotation to an auditor', () => {
     await stack?.stop();
   });
 
+  /**
+   * Payloads in Temporal are encrypted: the auditor signs in to keyturn's codec endpoint, and points
+   * the UI at it with cross-origin credentials (the UI's own Codec Server settings, kept in localStorage).
+   */
+  const signedInContext = async (): Promise<BrowserContext> => {
+    const context = await browser.newContext({ viewport: { width: 1600, height: 1200 } });
+    const login = await context.newPage();
+    await login.goto(`${stack.httpUrl}/codec/login`);
+    await login.getByLabel('Codec token').fill(stack.codecToken!);
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await login.getByText('Signed in to the keyturn codec').waitFor({ timeout: UI_TIMEOUT });
+    await login.close();
+    const settings = { endpoint: `${stack.httpUrl}/codec`, includeCredentials: true, overrideRemoteCodecConfiguration: true };
+    await context.addInitScript({ content: Object.entries(settings).map(([k, v]) => `localStorage.setItem(${JSON.stringify(k)}, ${JSON.stringify(JSON.stringify(v))});`).join('\n') });
+    return context;
+  };
+
   const open = async (run: Run, tab: 'history' | 'metadata'): Promise<Page> => {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1200 } });
+    context ??= await signedInContext();
+    const page = await context.newPage();
     await page.goto(`${ui}/namespaces/${encodeURIComponent(stack.namespace)}/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}/history`);
     await page.getByText(run.workflowId, { exact: true }).first().waitFor({ timeout: UI_TIMEOUT });
     if (tab === 'metadata') {

@@ -1,0 +1,141 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { isKeyturnError } from '../config/errors.js';
+import type { CodecOperatorToken } from '../infra/temporal/codec/operator-token.js';
+
+export interface CodecRouteOptions {
+  codec: PayloadCodec;
+  token: CodecOperatorToken;
+  /** Browser origins allowed to call /codec/encode|decode with credentials (the Temporal Web UI). */
+  allowedOrigins: string[];
+  /** Mark the session cookie Secure (when served over https). */
+  secureCookie: boolean;
+  sessionTtlSeconds?: number;
+  now?: () => number;
+}
+
+export const SESSION_COOKIE = 'keyturn_codec';
+const PAYLOADS_LIMIT = 8 * 1024 * 1024;
+
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
+
+/**
+ * The Temporal codec server protocol (POST …/encode and …/decode with protobuf-JSON `{payloads}`)
+ * over keyturn's payload key, for an authenticated operator only: `Authorization: Bearer <codec
+ * token>` (the temporal CLI's --codec-auth) or a browser session from /codec/login. Browsers are
+ * admitted only from the allowed origins; every other origin gets no CORS grant.
+ */
+export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions): void {
+  const now = o.now ?? Date.now;
+  const ttl = o.sessionTtlSeconds ?? 8 * 3600;
+  const allowed = new Set(o.allowedOrigins.map((u) => new URL(u).origin));
+
+  app.register(async (scope) => {
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
+
+    scope.get('/codec/login', async (_req, reply) => page(reply, 200, loginForm()));
+    scope.post('/codec/login', async (req, reply) => {
+      const presented = (req.body as Record<string, string> | undefined)?.token ?? '';
+      if (!o.token.matches(presented)) return page(reply, 401, loginForm('That is not the codec token. Read it from KEYTURN_CODEC_TOKEN_FILE (in development: .keyturn/codec-token).'));
+      reply.header('set-cookie', cookie(o.token.issueSession(now(), ttl), ttl, o.secureCookie));
+      return page(reply, 200, `<h1>Signed in to the keyturn codec</h1><p>In the Temporal Web UI, open <em>Codec Server</em> settings, set the endpoint to <code>${escapeHtml(req.protocol)}://${escapeHtml(req.host)}/codec</code>, tick <em>Include cross-origin credentials</em> and <em>use my browser setting</em>. The session lasts ${ttl / 3600} hours.</p>`);
+    });
+    scope.post('/codec/logout', async (_req, reply) => {
+      reply.header('set-cookie', cookie('', 0, o.secureCookie));
+      return reply.code(204).send();
+    });
+
+    for (const op of ['encode', 'decode'] as const) {
+      scope.options(`/codec/${op}`, async (req, reply) => {
+        if (!corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
+        reply.header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'content-type, x-namespace, authorization').header('access-control-max-age', '600');
+        return reply.code(204).send();
+      });
+      scope.post(`/codec/${op}`, { bodyLimit: PAYLOADS_LIMIT }, async (req, reply) => {
+        reply.header('cache-control', 'no-store');
+        if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
+        if (!authenticated(req)) {
+          return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
+        }
+        const payloads = parsePayloads(req.body);
+        if (!payloads) return reply.code(400).send({ error: 'invalid_request', message: 'expected a JSON body {"payloads": [{"metadata": {…base64}, "data": base64}]}' });
+        try {
+          const out = op === 'encode' ? await o.codec.encode(payloads) : await o.codec.decode(payloads);
+          return reply.send({ payloads: out.map(toJson) });
+        } catch (e) {
+          if (isKeyturnError(e)) return reply.code(400).send({ error: e.code, message: e.message, hint: e.hint });
+          throw e;
+        }
+      });
+    }
+  });
+
+  function corsGrant(req: FastifyRequest, reply: FastifyReply): boolean {
+    const origin = req.headers.origin;
+    if (!origin || !allowed.has(origin)) return false;
+    reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin');
+    return true;
+  }
+
+  function authenticated(req: FastifyRequest): boolean {
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ')) return o.token.matches(auth.slice('Bearer '.length).trim());
+    return o.token.sessionValid(readCookie(req.headers.cookie, SESSION_COOKIE), now());
+  }
+}
+
+function parsePayloads(body: unknown): Payload[] | undefined {
+  const list = (body as { payloads?: unknown } | null)?.payloads;
+  if (!Array.isArray(list)) return undefined;
+  const out: Payload[] = [];
+  for (const item of list as JsonPayload[]) {
+    if (typeof item !== 'object' || item === null) return undefined;
+    const metadata: Record<string, Uint8Array> = {};
+    for (const [k, v] of Object.entries(item.metadata ?? {})) {
+      if (typeof v !== 'string') return undefined;
+      metadata[k] = Buffer.from(v, 'base64');
+    }
+    if (item.data !== undefined && typeof item.data !== 'string') return undefined;
+    out.push({ metadata, data: Buffer.from(item.data ?? '', 'base64') });
+  }
+  return out;
+}
+
+function toJson(p: Payload): JsonPayload {
+  const metadata = Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]));
+  return { metadata, data: Buffer.from(p.data ?? new Uint8Array()).toString('base64') };
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of header?.split(';') ?? []) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}
+
+function cookie(value: string, maxAge: number, secure: boolean): string {
+  // SameSite=Strict: sent by the Web UI on the same host (another port is the same site), never cross-site.
+  return `${SESSION_COOKIE}=${value}; Path=/codec; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+}
+
+function loginForm(error?: string): string {
+  return `<h1>keyturn codec: sign in</h1>${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}<form method="post" action="/codec/login"><label>Codec token <input type="password" name="token" autocomplete="off" required></label> <button type="submit">Sign in</button></form>`;
+}
+
+function page(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header('content-security-policy', "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+    .header('x-frame-options', 'DENY')
+    .send(`<!doctype html><html><head><meta charset="utf-8"><title>keyturn codec</title></head><body>${body}</body></html>`);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,73 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { KeyturnError } from '../../../config/errors.js';
+import type { PayloadKeyring } from './keyring.js';
+
+// A CommonJS package: plain Node (worker processes) exposes it only as a default export.
+const { temporal } = proto;
+
+export const ENCRYPTED_ENCODING = 'binary/encrypted';
+export const CIPHER = 'AES-256-GCM';
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
+/** Binds each ciphertext to its key id and format, so neither can be swapped unnoticed. */
+const aadFor = (keyId: string) => Buffer.from(`keyturn-payload-v1:${CIPHER}:${keyId}`);
+
+/**
+ * Encrypts every Temporal payload with AES-256-GCM: the whole original payload (metadata and data)
+ * becomes `nonce | ciphertext | tag`, and the new payload's metadata names only the encoding, the
+ * cipher and the key id. Decoding fails closed: a payload that is not encrypted, was encrypted under
+ * a key this process does not hold, or was altered is refused, never passed through.
+ */
+export class EncryptionCodec implements PayloadCodec {
+  constructor(private readonly keyring: PayloadKeyring) {}
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    const { id, key } = this.keyring.active();
+    return payloads.map((p) => {
+      const nonce = randomBytes(NONCE_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+      cipher.setAAD(aadFor(id));
+      const plain = temporal.api.common.v1.Payload.encode(p).finish();
+      const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+      return { metadata: { encoding: utf8(ENCRYPTED_ENCODING), 'encryption-cipher': utf8(CIPHER), 'encryption-key-id': utf8(id) }, data };
+    });
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => this.decodeOne(p));
+  }
+
+  private decodeOne(p: Payload): Payload {
+    const encoding = text(p.metadata?.encoding);
+    if (encoding !== ENCRYPTED_ENCODING) {
+      throw new KeyturnError('PAYLOAD_NOT_ENCRYPTED', `refused a Temporal payload with encoding ${encoding ?? '(none)'}: keyturn accepts only ${ENCRYPTED_ENCODING}`, 'Send signals and starts through keyturn (CLI, Slack) or a client configured with the payload key.');
+    }
+    const keyId = text(p.metadata?.['encryption-key-id']) ?? '';
+    const key = this.keyring.byId(keyId);
+    if (!key) {
+      throw new KeyturnError('PAYLOAD_KEY_UNKNOWN', `a Temporal payload was encrypted under payload key ${keyId || '(none)'}, which this process does not hold`, 'Add that key as a further line of KEYTURN_PAYLOAD_KEY_FILE (decrypt-only) on every worker and client.');
+    }
+    const data = Buffer.from(p.data ?? new Uint8Array());
+    if (data.length < NONCE_BYTES + TAG_BYTES) throw tampered(keyId);
+    const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+    decipher.setAAD(aadFor(keyId));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    let plain: Buffer;
+    try {
+      plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw tampered(keyId);
+    }
+    const decoded = temporal.api.common.v1.Payload.decode(plain);
+    return { metadata: decoded.metadata, data: decoded.data };
+  }
+}
+
+function tampered(keyId: string): KeyturnError {
+  return new KeyturnError('PAYLOAD_TAMPERED', `a Temporal payload under key ${keyId} failed authentication: it was altered or truncated`, 'Treat the Temporal history as tampered with; compare it with the audit log (`keyturn audit verify`).');
+}

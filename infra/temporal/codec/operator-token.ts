@@ -1,0 +1,85 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyturnError } from '../../../config/errors.js';
+import { assertOwnerOnly } from '../../../agents/key-manager/kek.js';
+
+const MIN_LENGTH = 32;
+const HINT = 'Set KEYTURN_CODEC_TOKEN_FILE to a 0600 file holding at least 32 random characters (`openssl rand -base64 32`), or KEYTURN_CODEC_TOKEN.';
+
+/**
+ * The secret an operator presents to the codec endpoint, directly (`Authorization: Bearer`) or
+ * through a browser session it signs. Held in a private field; only digests are ever compared.
+ */
+export class CodecOperatorToken {
+  readonly #digest: Buffer;
+  readonly #sessionKey: Buffer;
+
+  constructor(token: string) {
+    if (token.length < MIN_LENGTH) throw new KeyturnError('CODEC_TOKEN_INVALID', `the codec token must be at least ${MIN_LENGTH} characters (got ${token.length})`, HINT);
+    this.#digest = createHash('sha256').update(token).digest();
+    this.#sessionKey = createHash('sha256').update('keyturn-codec-session:').update(token).digest();
+  }
+
+  /** Constant-time comparison of a presented token. */
+  matches(presented: string): boolean {
+    return timingSafeEqual(createHash('sha256').update(presented).digest(), this.#digest);
+  }
+
+  /** A browser session value: `v1.<expiry seconds>.<nonce>.<hmac>`; rotating the token ends every session. */
+  issueSession(nowMs: number, ttlSeconds: number): string {
+    const body = `v1.${Math.floor(nowMs / 1000) + ttlSeconds}.${randomBytes(12).toString('base64url')}`;
+    return `${body}.${this.mac(body)}`;
+  }
+
+  sessionValid(value: string | undefined, nowMs: number): boolean {
+    const parts = value?.split('.') ?? [];
+    if (parts.length !== 4 || parts[0] !== 'v1') return false;
+    const body = parts.slice(0, 3).join('.');
+    const expected = Buffer.from(this.mac(body));
+    const given = Buffer.from(parts[3]!);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    return Number(parts[1]) * 1000 > nowMs;
+  }
+
+  private mac(body: string): string {
+    return createHmac('sha256', this.#sessionKey).update(body).digest('base64url');
+  }
+
+  toJSON(): Record<string, never> {
+    return {};
+  }
+}
+
+function readTokenFile(path: string): CodecOperatorToken {
+  assertOwnerOnly(path);
+  try {
+    return new CodecOperatorToken(readFileSync(path, 'utf8').trim());
+  } catch (e) {
+    if (e instanceof KeyturnError) throw e;
+    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
+  }
+}
+
+export const devCodecTokenPath = (dataDir: string) => join(dataDir, 'codec-token');
+
+/**
+ * KEYTURN_CODEC_TOKEN or KEYTURN_CODEC_TOKEN_FILE (0600); in development, the data dir's token,
+ * generated on first use. Undefined when none is configured: the codec endpoint is then not served.
+ */
+export function loadCodecOperatorToken(opts: { env?: NodeJS.ProcessEnv; devDataDir?: string; warn?: (m: string) => void } = {}): CodecOperatorToken | undefined {
+  const env = opts.env ?? process.env;
+  if (env.KEYTURN_CODEC_TOKEN && env.KEYTURN_CODEC_TOKEN_FILE) throw new KeyturnError('CODEC_TOKEN_CONFIG_AMBIGUOUS', 'both KEYTURN_CODEC_TOKEN and KEYTURN_CODEC_TOKEN_FILE are set', 'Set exactly one of them.');
+  if (env.KEYTURN_CODEC_TOKEN) return new CodecOperatorToken(env.KEYTURN_CODEC_TOKEN);
+  if (env.KEYTURN_CODEC_TOKEN_FILE) return readTokenFile(env.KEYTURN_CODEC_TOKEN_FILE);
+  if (!opts.devDataDir) return undefined;
+  const path = devCodecTokenPath(opts.devDataDir);
+  mkdirSync(opts.devDataDir, { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    opts.warn?.(`generated a development codec token at ${path} (0600); set KEYTURN_CODEC_TOKEN_FILE for anything real`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the data directory is writable.');
+  }
+  return readTokenFile(path);
+}

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEnv } from '../../config/env.js';
+import { registerCodecRoutes, SESSION_COOKIE } from '../../http/codec.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
+import { codecAllowedOrigins, codecRoutesFor } from '../../workers/codec-wiring.js';
+
+const UI = 'http://127.0.0.1:8233';
+const TOKEN = randomBytes(32).toString('base64url');
+const codec = new EncryptionCodec(new PayloadKeyring(randomBytes(32)));
+const json = (p: Payload) => ({ metadata: Object.fromEntries(Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])), data: Buffer.from(p.data!).toString('base64') });
+
+describe('the codec endpoint', () => {
+  let app: FastifyInstance;
+  let clock = Date.now();
+  let body: { payloads: ReturnType<typeof json>[] };
+
+  beforeAll(async () => {
+    app = Fastify();
+    registerCodecRoutes(app, { codec, token: new CodecOperatorToken(TOKEN), allowedOrigins: [UI], secureCookie: false, sessionTtlSeconds: 3600, now: () => clock });
+    await app.ready();
+    body = { payloads: (await codec.encode([defaultPayloadConverter.toPayload({ planHash: 'abc' })])).map(json) };
+  });
+  afterAll(() => app.close());
+
+  const decode = (headers: Record<string, string>, payload: unknown = body) => app.inject({ method: 'POST', url: '/codec/decode', headers: { 'content-type': 'application/json', ...headers }, payload: payload as object });
+  const login = (token: string) => app.inject({ method: 'POST', url: '/codec/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
+  const sessionFrom = (setCookie: string | string[] | undefined) => String(setCookie).split(';')[0]!;
+
+  it('refuses a request without credentials with 401 and decodes nothing', async () => {
+    const res = await decode({});
+    expect(res.statusCode).toBe(401);
+    expect(res.body).not.toContain('abc');
+  });
+
+  it('refuses a wrong bearer token with 401', async () => {
+    expect((await decode({ authorization: `Bearer ${randomBytes(32).toString('base64url')}` })).statusCode).toBe(401);
+  });
+
+  it('decodes for the codec token as a bearer token (the temporal CLI\'s --codec-auth)', async () => {
+    const res = await decode({ authorization: `Bearer ${TOKEN}` });
+    expect(res.statusCode).toBe(200);
+    const [p] = res.json<{ payloads: Array<{ data: string }> }>().payloads;
+    expect(JSON.parse(Buffer.from(p!.data, 'base64').toString())).toEqual({ planHash: 'abc' });
+  });
+
+  it('encodes for the operator, and what it encodes decodes back', async () => {
+    const plain = { payloads: [json(defaultPayloadConverter.toPayload('x'))] };
+    const enc = await app.inject({ method: 'POST', url: '/codec/encode', headers: { authorization: `Bearer ${TOKEN}` }, payload: plain });
+    expect(enc.statusCode).toBe(200);
+    const dec = await decode({ authorization: `Bearer ${TOKEN}` }, enc.json());
+    expect(dec.json()).toEqual(plain);
+  });
+
+  it('answers a preflight from the Web UI origin with a credentialed CORS grant for that origin only', async () => {
+    const res = await app.inject({ method: 'OPTIONS', url: '/codec/decode', headers: { origin: UI, 'access-control-request-method': 'POST' } });
+    expect(res.statusCode).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(UI);
+    expect(res.headers['access-control-allow-credentials']).toBe('true');
+    expect(String(res.headers['access-control-allow-headers'])).toContain('x-namespace');
+  });
+
+  it('gives another origin no CORS grant, on the preflight and on the request itself', async () => {
+    const pre = await app.inject({ method: 'OPTIONS', url: '/codec/decode', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const req = await decode({ origin: 'https://evil.example', authorization: `Bearer ${TOKEN}` });
+    expect([pre.statusCode, req.statusCode]).toEqual([403, 403]);
+    expect(pre.headers['access-control-allow-origin']).toBeUndefined();
+    expect(req.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('signs an operator in with the token: an HttpOnly, SameSite=Strict session cookie scoped to /codec', async () => {
+    const res = await login(TOKEN);
+    expect(res.statusCode).toBe(200);
+    expect(String(res.headers['set-cookie'])).toMatch(new RegExp(`^${SESSION_COOKIE}=v1\\.[^;]+; Path=/codec; Max-Age=3600; HttpOnly; SameSite=Strict$`));
+  });
+
+  it('refuses a wrong token at sign-in with 401 and sets no cookie', async () => {
+    const res = await login('wrong-wrong-wrong-wrong-wrong-wrong');
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('decodes for the Web UI with the session cookie', async () => {
+    const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    const res = await decode({ origin: UI, cookie });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe(UI);
+  });
+
+  it('refuses an altered session cookie with 401', async () => {
+    const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    expect((await decode({ cookie: cookie.replace(/v1\.(\d)/, (_m, d: string) => `v1.${(Number(d) + 1) % 10}`) })).statusCode).toBe(401);
+  });
+
+  it('refuses a session cookie past its lifetime with 401', async () => {
+    const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    clock += 3601_000;
+    try {
+      expect((await decode({ cookie })).statusCode).toBe(401);
+    } finally {
+      clock -= 3601_000;
+    }
+  });
+
+  it('answers a tampered payload with 400 PAYLOAD_TAMPERED, not a crash', async () => {
+    const bad = structuredClone(body);
+    const data = Buffer.from(bad.payloads[0]!.data, 'base64');
+    data[15] = data[15]! ^ 1;
+    bad.payloads[0]!.data = data.toString('base64');
+    const res = await decode({ authorization: `Bearer ${TOKEN}` }, bad);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'PAYLOAD_TAMPERED' });
+  });
+
+  it('answers a body without payloads with 400', async () => {
+    expect((await decode({ authorization: `Bearer ${TOKEN}` }, { nope: 1 })).statusCode).toBe(400);
+  });
+});
+
+describe('codec endpoint configuration', () => {
+  it('is not served when no codec token is configured', () => {
+    expect(codecRoutesFor(loadEnv({}), new PayloadKeyring(randomBytes(32)), { env: {} })).toBeUndefined();
+  });
+
+  it('refuses a codec token shorter than 32 characters with CODEC_TOKEN_INVALID', () => {
+    expect(() => new CodecOperatorToken('short')).toThrow(expect.objectContaining({ code: 'CODEC_TOKEN_INVALID' }));
+  });
+
+  it('admits by default only the local Web UI origins', () => {
+    expect(codecAllowedOrigins(loadEnv({}))).toEqual(['http://localhost:8233', 'http://127.0.0.1:8233']);
+  });
+
+  it('admits the configured Web UI URL\'s origin when one is set', () => {
+    expect(codecAllowedOrigins(loadEnv({ KEYTURN_TEMPORAL_UI_URL: 'https://temporal.example.com/ui/' }))).toEqual(['https://temporal.example.com']);
+  });
+});

@@ -1,0 +1,148 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRevocation } from '../../client/revocations.js';
+import { startRotation } from '../../client/rotations.js';
+import { findTemporalCli } from '../../infra/temporal/cli.js';
+import { EncryptionCodec, ENCRYPTED_ENCODING } from '../../infra/temporal/codec/encryption-codec.js';
+import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import type { RunResult, RunStatus } from '../../workflows/types.js';
+import { result, seedActiveKey } from '../rotation/support.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+
+const run = promisify(execFile);
+
+interface JsonPayload {
+  metadata: Record<string, string>;
+  data?: string;
+}
+interface Dump {
+  text: string;
+  payloads: JsonPayload[];
+  failures: Array<{ message?: string; stackTrace?: string; encodedAttributes?: JsonPayload }>;
+}
+
+/** Every payload object ({metadata: {encoding}, data}) and every failure object anywhere in a history dump. */
+function walk(node: unknown, dump: Dump): void {
+  if (Array.isArray(node)) return node.forEach((n) => walk(n, dump));
+  if (!node || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  if (o.metadata && typeof o.metadata === 'object' && 'encoding' in (o.metadata as object)) dump.payloads.push(o as unknown as JsonPayload);
+  if ('encodedAttributes' in o || ('message' in o && 'stackTrace' in o)) dump.failures.push(o as Dump['failures'][number]);
+  // Search attributes are the server's index (issuer, requester, phase, kid: public identifiers the
+  // auditor searches by), so Temporal keeps them out of the codec by design.
+  for (const [k, v] of Object.entries(o)) if (k !== 'searchAttributes' && k !== 'upsertedSearchAttributes') walk(v, dump);
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const decoded = (p: JsonPayload) => Buffer.from(p.metadata.encoding ?? '', 'base64').toString();
+
+/**
+ * What the Temporal server stores for keyturn's runs, read the way an attacker with access to it
+ * would: `temporal workflow show --output json`, no codec. A completed rotation, a refused one (its
+ * failure carries a message) and a revocation.
+ */
+describe('Temporal histories of keyturn runs hold only encrypted payloads', () => {
+  let stack: RotationStack;
+  let cli: string;
+  const dumps = new Map<string, Dump>();
+  let rotation: { workflowId: string; result: RunResult; planHash: string };
+  let refusedReason: string;
+  let revocationReason: string;
+
+  const show = async (workflowId: string, extra: string[] = []): Promise<Dump> => {
+    const { stdout } = await run(cli, ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', stack.temporalAddress, '--namespace', stack.namespace, ...extra], { maxBuffer: 64 * 1024 * 1024 });
+    const dump: Dump = { text: stdout, payloads: [], failures: [] };
+    walk(JSON.parse(stdout), dump);
+    return dump;
+  };
+
+  beforeAll(async () => {
+    cli = findTemporalCli() ?? '';
+    if (!cli) throw new Error('no temporal CLI: run `npm run temporal:install` (npm test does it in pretest)');
+    stack = await startRotationStack({ name: 'dump', codec: { allowedOrigins: [] } });
+    await seedActiveKey(stack);
+
+    const handle = await stack.rotate('history dump rotation');
+    const planned = await stack.waitFor(handle, (s: RunStatus) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    rotation = { workflowId: handle.workflowId, result: await result(handle), planHash: planned.planHash! };
+
+    const refused = await startRotation(stack.client, { issuer: 'https://not-in-the-policy.example', reason: 'history dump refusal', requester: { kind: 'cli', id: 'alice' }, taskQueue: stack.taskQueue });
+    refusedReason = ((await refused.result()) as RunResult).reason!;
+
+    revocationReason = 'history dump: token leaked in a ticket';
+    const revocation = await startRevocation(stack.client, { kind: 'kid', value: rotation.result.newKid!, reason: revocationReason, requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(revocation, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(revocation, 'approve', 'cli:alice');
+    await revocation.result();
+
+    for (const id of [handle.workflowId, refused.workflowId, revocation.workflowId]) dumps.set(id, await show(id));
+  }, 180_000);
+  afterAll(() => stack?.stop());
+
+  const all = () => [...dumps.values()];
+
+  it('every payload in the dumps is binary/encrypted and names its key id', () => {
+    const payloads = all().flatMap((d) => d.payloads);
+    expect(payloads.length).toBeGreaterThan(30);
+    const keyId = loadPayloadKeyring().activeId;
+    for (const p of payloads) {
+      expect(decoded(p)).toBe(ENCRYPTED_ENCODING);
+      expect(Buffer.from(p.metadata['encryption-key-id']!, 'base64').toString()).toBe(keyId);
+    }
+  });
+
+  it('no dump contains the plan, its hash, the run reasons or an approval in clear text', () => {
+    const secrets = [rotation.planHash, 'history dump rotation', revocationReason, '"plan"', 'prePublishLead', 'attestation'];
+    for (const d of all()) for (const s of secrets) expect(d.text).not.toContain(s);
+  });
+
+  it('no dump contains the KEK, the payload key, the codec token or an OAuth client secret, raw or base64', () => {
+    const kek = readFileSync(join(stack.dataDir, 'kek'), 'utf8').trim();
+    const payloadKey = readFileSync(process.env.KEYTURN_PAYLOAD_KEY_FILE!, 'utf8').trim();
+    const secrets = [kek, payloadKey, stack.codecToken!, stack.oauthClient.secret];
+    for (const d of all()) for (const s of secrets) {
+      expect(d.text).not.toContain(s);
+      expect(d.text).not.toContain(b64(s));
+    }
+  });
+
+  it('a failure keeps its message and stack trace only inside an encrypted attributes payload', () => {
+    const failures = all().flatMap((d) => d.failures);
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) {
+      expect(f.message ?? '').toBe('Encoded failure');
+      expect(f.stackTrace ?? '').toBe('');
+      expect(decoded(f.encodedAttributes!)).toBe(ENCRYPTED_ENCODING);
+    }
+    // The workflow itself still reads the decrypted message, and so does the run's (encrypted) result.
+    expect(refusedReason).toBe('planning refused: the policy has no issuer https://not-in-the-policy.example');
+    expect(all().some((d) => d.text.includes('the policy has no issuer'))).toBe(false);
+  });
+
+  it('decrypted with the payload key, the payloads still hold no private key material', async () => {
+    const codec = new EncryptionCodec(loadPayloadKeyring());
+    const plain = await codec.decode(all().flatMap((d) => d.payloads).map((p) => ({
+      metadata: Object.fromEntries(Object.entries(p.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+      data: Buffer.from(p.data ?? '', 'base64'),
+    })));
+    const text = plain.map((p) => Buffer.from(p.data ?? new Uint8Array()).toString()).join('\n');
+    expect(text).toContain(rotation.planHash);
+    expect(text).not.toMatch(/"d"\s*:|PRIVATE KEY|"privateJwk"|"kek"/i);
+  });
+
+  it('an operator with the codec token reads the plan through the codec endpoint (temporal --codec-endpoint)', async () => {
+    const viaCodec = await show(rotation.workflowId, ['--codec-endpoint', `${stack.httpUrl}/codec`, '--codec-auth', `Bearer ${stack.codecToken!}`]);
+    expect(viaCodec.payloads.map(decoded)).not.toContain(ENCRYPTED_ENCODING);
+    const plain = viaCodec.payloads.map((p) => Buffer.from(p.data ?? '', 'base64').toString()).join('\n');
+    expect(plain).toContain(rotation.planHash);
+    expect(plain).toContain('history dump rotation');
+  });
+
+  it('with a wrong codec token the temporal CLI gets no decoded history', async () => {
+    await expect(show(rotation.workflowId, ['--codec-endpoint', `${stack.httpUrl}/codec`, '--codec-auth', 'Bearer not-the-token-not-the-token-not-the'])).rejects.toThrow(/Command failed/);
+  });
+});

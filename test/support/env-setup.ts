@@ -1,0 +1,5 @@
+import { inject } from 'vitest';
+
+// Every process of a test (in-process stacks, CLI children, worker processes) encrypts its Temporal
+// payloads with the run's key, exactly as production processes must.
+process.env.KEYTURN_PAYLOAD_KEY_FILE ??= inject('payloadKeyFile');
