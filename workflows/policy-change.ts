@@ -1,3 +1,4 @@
+import { failureReason } from './failure.js';
 import { CancellationScope, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { NotifierActivities } from '../activities/notifier.js';
@@ -61,7 +62,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   try {
     proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: 'Orchestrator → Planner: validate the proposed policy and diff it against the version in force' }, [{ text: input.text }]));
   } catch (e) {
-    return finish('failed', { reason: `the proposal is invalid: ${(e as Error).message}` });
+    return finish('failed', { reason: `the proposal is invalid: ${failureReason(e)}` });
   }
   changes = proposal.changes;
   Object.assign(status, { planHash: proposal.nextVersion, policyVersion: proposal.expectedActive, quorum: proposal.approvals.quorum, plan: { changes } });
@@ -85,6 +86,6 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     const activated = track(await policy.activatePolicyChange.executeWithOptions({ summary: `Security lead → Planner: activate policy ${proposal.nextVersion.slice(0, 12)}…` }, [{ text: input.text, approvers, reason: input.reason, requester: input.requester, expectedActive: proposal.expectedActive }]));
     return finish('activated', { version: activated.version });
   } catch (e) {
-    return finish('refused', { reason: (e as Error).message, version: proposal.nextVersion });
+    return finish('refused', { reason: failureReason(e), version: proposal.nextVersion });
   }
 }

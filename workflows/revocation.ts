@@ -1,3 +1,4 @@
+import { failureReason } from './failure.js';
 import { CancellationScope, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { KeyManagerActivities } from '../activities/key-manager.js';
@@ -69,7 +70,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   try {
     plan = track(await responder.planRevocation.executeWithOptions({ summary: `Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}` }, [input]));
   } catch (e) {
-    return finish('failed', { reason: `planning refused: ${(e as Error).message}` });
+    return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
   }
   Object.assign(status, { planHash: plan.planHash, policyVersion: plan.policyVersion, quorum: plan.approvals.quorum });
   upsertSearchAttributes({ KeyturnIssuer: [plan.issuer] });
@@ -140,8 +141,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     try {
       refusedWith = track(await validator.confirmRefused.executeWithOptions({ summary: 'RevocationResponder → Validator: confirm a token under the revoked key is refused' }, [{ issuer: plan.issuer, token: canary, policyVersion: plan.policyVersion }])).code;
     } catch (e) {
-      log.error('revocation not confirmed by a validator', { error: (e as Error).message });
-      return finish('failed', { reason: `revoked, but a validator still accepted a token under it: ${(e as Error).message}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
+      log.error('revocation not confirmed by a validator', { error: failureReason(e) });
+      return finish('failed', { reason: `revoked, but a validator still accepted a token under it: ${failureReason(e)}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
     }
   }
   const told = await Promise.all(deliveries);

@@ -1,3 +1,4 @@
+import { failureReason } from './failure.js';
 import {
   CancellationScope,
   condition,
@@ -66,8 +67,8 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   try {
     planned = track(await planner.planRotation.executeWithOptions({ summary: summarise.plan(input.issuer) }, [input]));
   } catch (e) {
-    log.warn('planning refused', { error: (e as Error).message });
-    return finish('failed', { reason: `planning refused: ${(e as Error).message}` });
+    log.warn('planning refused', { error: failureReason(e) });
+    return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
   }
   const { plan, timing } = planned;
   Object.assign(status, { planHash: plan.planHash, plan, policyVersion: plan.policyVersion, quorum: planned.approvals.quorum });
@@ -107,7 +108,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
           track(await keyManager.restorePreviousKey.executeWithOptions({ summary: summarise.restore(previousKid, newKid) }, [{ issuer: input.issuer, previousKid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
           restored = true;
         } catch (e) {
-          log.error('restoring the previous key failed', { error: (e as Error).message });
+          log.error('restoring the previous key failed', { error: failureReason(e) });
         }
       } else {
         track(await keyManager.markKeyFailed.executeWithOptions({ summary: summarise.markFailed(newKid) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
@@ -165,7 +166,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       track(await keyManager.retireKey.executeWithOptions({ summary: summarise.retire(previousKid) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
     }
   } catch (e) {
-    return compensate(`step failed: ${(e as Error).message}`);
+    return compensate(`step failed: ${failureReason(e)}`);
   }
   return finish('completed', { newKid, ...(previousKid ? { previousKid } : {}) });
 }
