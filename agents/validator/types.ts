@@ -49,6 +49,11 @@ export interface ValidatorOptions {
   maxTokenBytes?: number;
   /** Encoded header segment cap, checked before any parsing. Default 2048. */
   maxHeaderBytes?: number;
+  /**
+   * How many authentic tokens to remember so that a token seen again skips only its signature check
+   * (every other check still runs). Default 10 000; 0 turns the cache off.
+   */
+  verifiedCacheSize?: number;
   /** Called with the code of every rejection (logs, metrics). Exceptions it throws are ignored. */
   onReject?: (code: RejectionCode) => void;
 }

@@ -7,9 +7,18 @@ import { isTokenRejected, reject, TokenRejected } from './errors.js';
 import { checkHeader } from './header.js';
 import { RemoteJwks, staticKeySource, type KeySource } from './jwks.js';
 import { verifySignature } from './signature.js';
+import { VerifiedTokenCache, type VerifiedSignature } from './verified-cache.js';
 import type { Validator, ValidatorOptions, VerifiedToken, VerifyOptions } from './types.js';
 
 const SUPPORTED: readonly SigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
 
 function configError(message: string): KeyturnError {
   return new KeyturnError('VALIDATOR_CONFIG_INVALID', message, 'Fix the options passed to createValidator (normally derived from policy).');
@@ -58,7 +67,16 @@ export function createValidator(opts: ValidatorOptions): Validator {
       });
   let closed = false;
 
-  async function check(token: string, vo: VerifyOptions): Promise<VerifiedToken> {
+  const verified = new VerifiedTokenCache(opts.verifiedCacheSize ?? 10_000);
+
+  /** Steps 1–4 and the claims' parsing, or the remembered outcome of them for this exact token. */
+  async function authentic(token: string): Promise<VerifiedSignature> {
+    const seen = verified.get(token);
+    if (seen) {
+      // Warm: the same bytes under the same key object verify the same way; the key must still be served.
+      if ((await keys.get(seen.kid)) === seen.key) return seen;
+      verified.delete(token);
+    }
     // 1. Size caps, segments, strict base64url, strict header JSON.
     const parts = parseCompact(token, maxTokenBytes, maxHeaderBytes);
     // 2. Header rules; the header never picks the algorithm, the policy list does.
@@ -71,6 +89,14 @@ export function createValidator(opts: ValidatorOptions): Validator {
     if (!verifySignature(key, Buffer.from(parts.signingInput, 'ascii'), parts.signature)) reject('SIGNATURE_INVALID', 'token signature does not verify');
     // 5. Claims, parsed only now that they are authentic.
     const claims = strictObject(parts.payloadBytes, 'CLAIMS_INVALID_JSON', 'token claims');
+    const entry: VerifiedSignature = { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
+    verified.set(token, entry);
+    return entry;
+  }
+
+  async function check(token: string, vo: VerifyOptions): Promise<VerifiedToken> {
+    const { header, claims, kid, alg } = await authentic(token);
+    // Time-bound and stateful checks run on every verify, warm or cold.
     const c = checkClaims(claims, opts, clock.now().getTime() / 1000);
     // 6. Revocation, then single use.
     if (opts.revocation) {
@@ -85,7 +111,7 @@ export function createValidator(opts: ValidatorOptions): Validator {
       if (!opts.singleUse) throw configError('verify({ singleUse: true }) needs a singleUse store');
       await opts.singleUse.consume(c.jti, new Date(c.exp * 1000));
     }
-    return { header: parts.header, claims, kid, alg, ...c };
+    return { header, claims, kid, alg, ...c };
   }
 
   return {
