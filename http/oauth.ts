@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { authenticateClient, type ClientRecord } from '../agents/token-issuer/clients.js';
+import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { findIssued } from '../agents/token-issuer/issued-tokens.js';
@@ -84,6 +85,7 @@ function oauthError(reply: FastifyReply, status: number, error: string, descript
  */
 export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): void {
   const limiter = deps.limiter ?? new FailureLimiter();
+  const verifiedSecrets = new VerifiedSecretCache();
   const revokeJti = deps.revokeJti ?? writeJtiRevocation;
   void dummyHash(); // computed now, not during the first failed authentication
 
@@ -131,7 +133,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       oauthError(reply, 401, 'invalid_client', description, challenge);
       return undefined;
     }
-    const result = await authenticateClient(deps.pool, creds.clientId, creds.secret);
+    const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, verifiedSecrets);
     if (!result.ok) {
       limiter.fail(keys);
       await auditFailure(req, endpoint, creds.method, result.reason, creds.clientId);

@@ -3,6 +3,7 @@ import { KeyturnError } from '../../config/errors.js';
 import type { Queryable } from '../shared/db.js';
 import { dummyHash, hashSecret, verifySecret } from './secret-hash.js';
 import { withTransaction, type AuditContext } from './tx.js';
+import type { VerifiedSecretCache } from './verified-secrets.js';
 
 /** What the registry tells about a client: never its secret or hash. */
 export interface ClientRecord {
@@ -127,15 +128,19 @@ export async function rotateSecret(db: Queryable, clientId: string, audit?: Audi
 /**
  * Checks a client's credentials. Every path costs one scrypt hash (unknown ids are checked against a
  * dummy hash) and compares with timingSafeEqual, so timing tells nothing about which ids exist.
- * The reason is for the audit log only; callers answer every failure the same way.
+ * The reason is for the audit log only; callers answer every failure the same way. With `verified`,
+ * credentials that already passed skip the hash (see VerifiedSecretCache).
  */
-export async function authenticateClient(db: Queryable, clientId: string, secret: string): Promise<AuthResult> {
+export async function authenticateClient(db: Queryable, clientId: string, secret: string, verified?: VerifiedSecretCache): Promise<AuthResult> {
   const known = typeof clientId === 'string' && CLIENT_ID_PATTERN.test(clientId);
   const res = known
     ? await db.query<ClientRow & { secret_hash: string }>(`SELECT ${COLUMNS}, secret_hash FROM clients WHERE client_id = $1`, [clientId])
     : { rows: [] };
   const row = res.rows[0];
-  const matches = await verifySecret(typeof secret === 'string' ? secret : '', row?.secret_hash ?? (await dummyHash()));
+  const given = typeof secret === 'string' ? secret : '';
+  const fingerprint = row && verified ? verified.fingerprint(clientId, given, row.secret_hash) : undefined;
+  const matches = (fingerprint !== undefined && verified!.has(fingerprint)) || (await verifySecret(given, row?.secret_hash ?? (await dummyHash())));
+  if (matches && fingerprint !== undefined) verified!.add(fingerprint);
   if (!row) return { ok: false, reason: 'unknown_client' };
   if (!matches) return { ok: false, reason: 'bad_secret' };
   if (row.disabled) return { ok: false, reason: 'disabled' };
