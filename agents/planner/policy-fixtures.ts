@@ -23,5 +23,5 @@ export function issuerWith(over: Entry = {}): Entry {
 
 /** A policy.md: a line of prose, then one yaml block. */
 export function policyDoc(...issuers: Entry[]): string {
-  return `# test policy\n\nProse for people.\n\n\`\`\`yaml\n${stringify({ issuers })}\`\`\`\n`;
+  return `# test policy\n\nProse for people.\n\n\`\`\`yaml\n${stringify({ issuers }, { aliasDuplicateObjects: false })}\`\`\`\n`;
 }
