@@ -45,7 +45,10 @@ export async function startRotation(client: Client, input: StartRotationInput): 
 export async function runningRotations(client: Client, issuer: string): Promise<string[]> {
   const ids: string[] = [];
   const query = `WorkflowType = 'rotationWorkflow' AND ExecutionStatus = 'Running' AND KeyturnIssuer = '${issuer.replace(/'/g, "\\'")}'`;
-  for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+  for await (const wf of client.workflow.list({ query })) {
+    // Visibility lags behind a run that just ended; its own description does not.
+    if ((await client.workflow.getHandle(wf.workflowId, wf.runId).describe()).status.name === 'RUNNING') ids.push(wf.workflowId);
+  }
   return ids;
 }
 

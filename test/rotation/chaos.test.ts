@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KeyRecord } from '../../agents/key-manager/types.js';
+import type { WorkflowHandle } from '@temporalio/client';
 import { stopChild } from '../../infra/process.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
@@ -10,10 +10,20 @@ import { result, seedActiveKey, sleep } from './support.js';
  * kill -9 of the worker process at each step of a rotation in turn. Every run must end completed
  * with exactly one new key, one active key, the old key retired and a JWKS holding only the new key.
  */
-const STEPS: Array<{ step: string; reached: (keys: KeyRecord[], oldKid: string) => boolean }> = [
-  { step: 'after the new key is generated (pending, before the lead time ends)', reached: (keys, old) => keys.some((k) => k.kid !== old && k.state === 'pending') },
-  { step: 'right after activation (before the canary)', reached: (keys, old) => keys.some((k) => k.kid !== old && k.state === 'active') },
-  { step: 'during the overlap (old key retiring)', reached: (keys, old) => keys.some((k) => k.kid === old && k.state === 'retiring') },
+interface Step {
+  step: string;
+  /** Approve only once the worker is dead (the signal waits in the history for the next worker). */
+  approveWhileDown?: boolean;
+  reached: (stack: RotationStack, handle: WorkflowHandle, oldKid: string) => Promise<boolean>;
+}
+
+const keysOf = (stack: RotationStack) => stack.services.keyManager.listKeys({ issuer: stack.issuer });
+
+const STEPS: Step[] = [
+  { step: 'awaiting sign-off (approved while no worker runs)', approveWhileDown: true, reached: async (stack, handle) => (await stack.status(handle)).phase === 'awaiting_sign_off' },
+  { step: 'after the new key is generated (pending, before the lead time ends)', reached: async (stack, _h, old) => (await keysOf(stack)).some((k) => k.kid !== old && k.state === 'pending') },
+  { step: 'right after activation (before the canary)', reached: async (stack, _h, old) => (await keysOf(stack)).some((k) => k.kid !== old && k.state === 'active') },
+  { step: 'during the overlap (old key retiring)', reached: async (stack, _h, old) => (await keysOf(stack)).some((k) => k.kid === old && k.state === 'retiring') },
 ];
 
 function workerProcess(stack: RotationStack): ChildProcess {
@@ -32,16 +42,19 @@ describe('a worker killed with SIGKILL at each step of a rotation', () => {
     db = undefined;
   });
 
-  it.each(STEPS)('$step: the run completes with one new key and a consistent JWKS', async ({ step, reached }) => {
+  it.each(STEPS)('$step: the run completes with one new key and a consistent JWKS', async ({ step, approveWhileDown, reached }) => {
     // Worker processes serve the active policy of their database, as in production: one database per case.
     db = await policyDatabase();
     stack = await startRotationStack({ name: 'chaos', databaseUrl: db.url, policyFromStore: true, noWorker: true, issuer: { prePublishLead: '3s', postRetireOverlap: '8s' } });
     children.push(workerProcess(stack));
     const oldKid = await seedActiveKey(stack);
     const handle = await stack.rotate(`chaos: ${step}`);
-    await stack.decide(handle, 'approve', 'cli:alice');
-    for (let keys = await stack.services.keyManager.listKeys({ issuer: stack.issuer }); !reached(keys, oldKid); keys = await stack.services.keyManager.listKeys({ issuer: stack.issuer })) await sleep(10);
+    if (!approveWhileDown) await stack.decide(handle, 'approve', 'cli:alice');
+    while (!(await reached(stack, handle, oldKid))) await sleep(10);
+    // Signed while a worker can still answer the plan query; delivered once none runs.
+    const attestation = approveWhileDown ? await stack.attest(handle, 'approve', 'cli:alice') : undefined;
     children[0]!.kill('SIGKILL');
+    if (attestation) await handle.signal('approve', { attestation });
     children.push(workerProcess(stack));
 
     const r = await result(handle);
