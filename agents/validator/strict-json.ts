@@ -20,102 +20,121 @@ const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
 const WS = /[ \t\n\r]*/y;
 
 export function parseStrictJson(text: string): unknown {
-  let pos = 0;
-  const fail = (reason: StrictJsonFailure, message: string): never => {
-    throw new StrictJsonError(reason, message);
-  };
-  const skip = () => {
-    WS.lastIndex = pos;
-    WS.exec(text);
-    pos = WS.lastIndex;
-  };
-  const match = (re: RegExp): string | undefined => {
-    re.lastIndex = pos;
-    const m = re.exec(text);
+  return new StrictParser(text).document();
+}
+
+function fail(reason: StrictJsonFailure, message: string): never {
+  throw new StrictJsonError(reason, message);
+}
+
+/** One parse: a cursor over the text. Methods, not per-call closures: this runs on every token. */
+class StrictParser {
+  private pos = 0;
+
+  constructor(private readonly text: string) {}
+
+  document(): unknown {
+    const result = this.value(0);
+    this.skip();
+    if (this.pos !== this.text.length) fail('syntax', 'trailing characters after JSON');
+    return result;
+  }
+
+  private skip(): void {
+    WS.lastIndex = this.pos;
+    WS.exec(this.text);
+    this.pos = WS.lastIndex;
+  }
+
+  private match(re: RegExp): string | undefined {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.text);
     if (!m) return undefined;
-    pos = re.lastIndex;
+    this.pos = re.lastIndex;
     return m[0];
-  };
-  const literal = (word: string, value: unknown): unknown => {
-    if (!text.startsWith(word, pos)) fail('syntax', 'invalid JSON literal');
-    pos += word.length;
+  }
+
+  private literal(word: string, value: unknown): unknown {
+    if (!this.text.startsWith(word, this.pos)) fail('syntax', 'invalid JSON literal');
+    this.pos += word.length;
     return value;
-  };
-  const string = (): string => {
-    const raw = match(STRING);
+  }
+
+  private string(): string {
+    const raw = this.match(STRING);
     if (raw === undefined) return fail('syntax', 'invalid JSON string');
-    return JSON.parse(raw) as string;
-  };
-  const value = (depth: number): unknown => {
+    // Without escapes (the common case) the text between the quotes is the value; STRING has refused control characters.
+    return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+  }
+
+  private value(depth: number): unknown {
     if (depth > MAX_DEPTH) fail('syntax', 'JSON nested too deeply');
-    skip();
-    const c = text[pos];
-    if (c === '{') return object(depth);
-    if (c === '[') return array(depth);
-    if (c === '"') return string();
-    if (c === 't') return literal('true', true);
-    if (c === 'f') return literal('false', false);
-    if (c === 'n') return literal('null', null);
-    const n = match(NUMBER);
+    this.skip();
+    const c = this.text[this.pos];
+    if (c === '{') return this.object(depth);
+    if (c === '[') return this.array(depth);
+    if (c === '"') return this.string();
+    if (c === 't') return this.literal('true', true);
+    if (c === 'f') return this.literal('false', false);
+    if (c === 'n') return this.literal('null', null);
+    const n = this.match(NUMBER);
     if (n === undefined) return fail('syntax', 'unexpected character in JSON');
     return Number(n);
-  };
-  const object = (depth: number): Record<string, unknown> => {
+  }
+
+  private object(depth: number): Record<string, unknown> {
     const out = Object.create(null) as Record<string, unknown>;
-    pos++;
-    skip();
-    if (text[pos] === '}') {
-      pos++;
+    this.pos++;
+    this.skip();
+    if (this.text[this.pos] === '}') {
+      this.pos++;
       return out;
     }
     for (;;) {
-      skip();
-      if (text[pos] !== '"') fail('syntax', 'expected a member name');
-      const key = string();
+      this.skip();
+      if (this.text[this.pos] !== '"') fail('syntax', 'expected a member name');
+      const key = this.string();
       if (key === '__proto__') fail('proto', 'JSON member "__proto__" refused');
       if (Object.hasOwn(out, key)) fail('duplicate', 'duplicate JSON member name');
-      skip();
-      if (text[pos] !== ':') fail('syntax', 'expected ":"');
-      pos++;
-      out[key] = value(depth + 1);
-      skip();
-      if (text[pos] === ',') {
-        pos++;
+      this.skip();
+      if (this.text[this.pos] !== ':') fail('syntax', 'expected ":"');
+      this.pos++;
+      out[key] = this.value(depth + 1);
+      this.skip();
+      if (this.text[this.pos] === ',') {
+        this.pos++;
         continue;
       }
-      if (text[pos] === '}') {
-        pos++;
+      if (this.text[this.pos] === '}') {
+        this.pos++;
         return out;
       }
       fail('syntax', 'expected "," or "}"');
     }
-  };
-  const array = (depth: number): unknown[] => {
+  }
+
+  private array(depth: number): unknown[] {
     const out: unknown[] = [];
-    pos++;
-    skip();
-    if (text[pos] === ']') {
-      pos++;
+    this.pos++;
+    this.skip();
+    if (this.text[this.pos] === ']') {
+      this.pos++;
       return out;
     }
     for (;;) {
-      out.push(value(depth + 1));
-      skip();
-      if (text[pos] === ',') {
-        pos++;
+      out.push(this.value(depth + 1));
+      this.skip();
+      if (this.text[this.pos] === ',') {
+        this.pos++;
         continue;
       }
-      if (text[pos] === ']') {
-        pos++;
+      if (this.text[this.pos] === ']') {
+        this.pos++;
         return out;
       }
       fail('syntax', 'expected "," or "]"');
     }
-  };
-  const result = value(0);
-  skip();
-  if (pos !== text.length) fail('syntax', 'trailing characters after JSON');
-  return result;
+  }
 }
 
 /** A JSON object (not array, not null), or undefined. */

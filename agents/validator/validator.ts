@@ -89,6 +89,7 @@ export function createValidator(opts: ValidatorOptions): Validator {
     if (!verifySignature(key, Buffer.from(parts.signingInput, 'ascii'), parts.signature)) reject('SIGNATURE_INVALID', 'token signature does not verify');
     // 5. Claims, parsed only now that they are authentic.
     const claims = strictObject(parts.payloadBytes, 'CLAIMS_INVALID_JSON', 'token claims');
+    if (!verified.enabled) return { key, header: parts.header, claims, kid, alg };
     const entry: VerifiedSignature = { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
     verified.set(token, entry);
     return entry;
