@@ -42,5 +42,5 @@ describe('the file-backed Temporal server restarted during the overlap', () => {
     expect(r.outcome).toBe('completed');
     expect(old.state).toBe('retired');
     expect(new Date(old.retiredAt!).getTime()).toBeGreaterThanOrEqual(new Date(overlap.deadlines.retireAt!).getTime());
-  });
+  }, 180_000);
 });
