@@ -3,6 +3,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { parsePolicy } from '../agents/planner/policy.js';
 import { KeyturnError } from '../config/errors.js';
 import { policyChangeWorkflow } from '../workflows/policy-change.js';
+import { display } from '../workflows/display.js';
 
 /** Validates the document here (a clear error, nothing started), then starts the gated change. */
 export async function startPolicyChange(client: Client, input: { text: string; reason: string; requester: string; taskQueue: string }): Promise<WorkflowHandle<typeof policyChangeWorkflow>> {
@@ -12,8 +13,8 @@ export async function startPolicyChange(client: Client, input: { text: string; r
     workflowId: `policy-${version.slice(0, 12)}-${randomBytes(3).toString('hex')}`,
     taskQueue: input.taskQueue,
     args: [{ text: input.text, reason: input.reason, requester: input.requester }],
-    staticSummary: `Policy change to ${version.slice(0, 12)}`,
-    staticDetails: `**Version:** ${version}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester}`,
+    staticSummary: display(`Policy change to ${version.slice(0, 12)}`),
+    staticDetails: display(`**Version:** ${version}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester}`),
     searchAttributes: { KeyturnRequester: [input.requester], KeyturnPhase: ['proposing'] },
   });
 }

@@ -4,6 +4,7 @@ import type { RevocationRequest } from '../activities/revocation.js';
 import { KeyturnError } from '../config/errors.js';
 import { revocationWorkflowId } from '../workflows/ids.js';
 import { revocationWorkflow } from '../workflows/revocation.js';
+import { display } from '../workflows/display.js';
 
 /** Starts a revocation run: containment happens at once, the permanent revocation waits for sign-off. */
 export async function startRevocation(client: Client, input: RevocationRequest & { taskQueue: string }): Promise<WorkflowHandle<typeof revocationWorkflow>> {
@@ -18,8 +19,8 @@ export async function startRevocation(client: Client, input: RevocationRequest &
     workflowId: revocationWorkflowId(input.kind, input.value, requestId),
     taskQueue,
     args: [request],
-    staticSummary: `Revoke ${input.kind} ${input.value}`,
-    staticDetails: `**Target:** ${input.kind} ${input.value}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester}${input.issuer ? `\n\n**Issuer:** ${input.issuer}` : ''}`,
+    staticSummary: display(`Revoke ${input.kind} ${input.value}`),
+    staticDetails: display(`**Target:** ${input.kind} ${input.value}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester}${input.issuer ? `\n\n**Issuer:** ${input.issuer}` : ''}`),
     searchAttributes: { KeyturnRequester: [input.requester], KeyturnPhase: ['planning'], ...(input.issuer ? { KeyturnIssuer: [input.issuer] } : {}) },
   });
 }

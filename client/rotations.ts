@@ -4,6 +4,7 @@ import { KeyturnError } from '../config/errors.js';
 import { requesterLabel, rotationWorkflowId } from '../workflows/ids.js';
 import { rotationWorkflow, statusQuery } from '../workflows/rotation.js';
 import type { Requester, RunStatus } from '../workflows/types.js';
+import { display } from '../workflows/display.js';
 
 export interface StartRotationInput {
   issuer: string;
@@ -30,8 +31,8 @@ export async function startRotation(client: Client, input: StartRotationInput): 
       workflowId,
       taskQueue: input.taskQueue,
       args: [{ issuer: input.issuer, reason: input.reason, requester: input.requester, planId }],
-      staticSummary: `Rotate signing key of ${input.issuer}`,
-      staticDetails: `**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requesterLabel(input.requester)}\n\n**Plan id:** ${planId}`,
+      staticSummary: display(`Rotate signing key of ${input.issuer}`),
+      staticDetails: display(`**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requesterLabel(input.requester)}\n\n**Plan id:** ${planId}`),
       searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)], KeyturnPhase: ['planning'] },
     });
   } catch (e) {

@@ -4,6 +4,7 @@ import { formatDuration } from '../agents/planner/duration.js';
 import { KeyturnError } from '../config/errors.js';
 import { issuerSlug } from '../workflows/ids.js';
 import { scheduledRotationWorkflow } from '../workflows/scheduled-rotation.js';
+import { display } from '../workflows/display.js';
 
 export const scheduleIdFor = (issuer: string) => `keyturn-rotate-${issuerSlug(issuer)}`;
 
@@ -32,7 +33,7 @@ export async function ensureSchedules(client: Client, policy: Policy, taskQueue:
       args: [{ issuer: p.issuer, reason }] as [{ issuer: string; reason: string }],
       taskQueue,
       workflowId: `${scheduleId}-run`,
-      staticSummary: `Scheduled rotation of ${p.issuer}`,
+      staticSummary: display(`Scheduled rotation of ${p.issuer}`),
     };
     const spec = { intervals: [{ every: p.rotationPeriodSeconds * 1000 }] };
     try {

@@ -98,7 +98,7 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
-    dataConverter: keyturnDataConverter(deps.payloadKeyring),
+    dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
     activities: buildActivities(deps),
   });
   return { worker, connection };

@@ -1,3 +1,4 @@
+import { display } from './display.js';
 import { failureReason } from './failure.js';
 import { CancellationScope, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
@@ -51,16 +52,17 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
-      track(await auditor.recordHandoff.executeWithOptions({ summary: `Orchestrator → Auditor: record policy change ${outcome}` }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
-      await notifier.notify.executeWithOptions({ summary: `Orchestrator → approvers: policy change ${outcome}` }, [{ type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null }]);
+      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record policy change ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
+      await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: policy change ${outcome}`) }, [{ type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null }]);
     });
-    return { outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
+    // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
+    return display({ outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 
   upsertSearchAttributes({ KeyturnRequester: [input.requester] });
   let proposal: PolicyProposal;
   try {
-    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: 'Orchestrator → Planner: validate the proposed policy and diff it against the version in force' }, [{ text: input.text }]));
+    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: display('Orchestrator → Planner: validate the proposed policy and diff it against the version in force') }, [{ text: input.text }]));
   } catch (e) {
     return finish('failed', { reason: `the proposal is invalid: ${failureReason(e)}` });
   }
@@ -83,7 +85,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   phase('activating');
   try {
     const approvers = decision.votes.filter((v) => v.decision === 'approve').map((v) => v.approver);
-    const activated = track(await policy.activatePolicyChange.executeWithOptions({ summary: `Security lead → Planner: activate policy ${proposal.nextVersion.slice(0, 12)}…` }, [{ text: input.text, approvers, reason: input.reason, requester: input.requester, expectedActive: proposal.expectedActive }]));
+    const activated = track(await policy.activatePolicyChange.executeWithOptions({ summary: display(`Security lead → Planner: activate policy ${proposal.nextVersion.slice(0, 12)}…`) }, [{ text: input.text, approvers, reason: input.reason, requester: input.requester, expectedActive: proposal.expectedActive }]));
     return finish('activated', { version: activated.version });
   } catch (e) {
     return finish('refused', { reason: failureReason(e), version: proposal.nextVersion });

@@ -1,3 +1,4 @@
+import { display } from './display.js';
 import { failureReason } from './failure.js';
 import { CancellationScope, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
@@ -54,21 +55,22 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
-    notifier.notify.executeWithOptions({ summary: `RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}` }, [{ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts }]);
+    notifier.notify.executeWithOptions({ summary: display(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`) }, [{ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts }]);
   const finish = async (outcome: RevocationResult['outcome'], extra: Partial<RevocationResult> = {}): Promise<RevocationResult> => {
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
-      track(await auditor.recordHandoff.executeWithOptions({ summary: `Orchestrator → Auditor: record revocation ${outcome}` }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
+      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
       await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
     });
-    return { outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
+    // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
+    return display({ outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 
   upsertSearchAttributes({ KeyturnRequester: [input.requester], ...(input.kind === 'kid' ? { KeyturnKid: [input.value] } : {}) });
   let plan: RevocationPlan;
   try {
-    plan = track(await responder.planRevocation.executeWithOptions({ summary: `Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}` }, [input]));
+    plan = track(await responder.planRevocation.executeWithOptions({ summary: display(`Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}`) }, [input]));
   } catch (e) {
     return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
   }
@@ -83,12 +85,12 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   if (input.kind === 'kid') {
     if (plan.keyState === 'active') {
       // A token signed by the suspect key, to prove later that relying parties refuse it.
-      canary = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: `KeyManager → TokenIssuer: canary signed by suspect key ${input.value.slice(0, 12)}…` }, [{ issuer: plan.issuer, step: 'revocation-probe' }])).token;
+      canary = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(`KeyManager → TokenIssuer: canary signed by suspect key ${input.value.slice(0, 12)}…`) }, [{ issuer: plan.issuer, step: 'revocation-probe' }])).token;
     }
-    const c = track(await responder.containKey.executeWithOptions({ summary: `RevocationResponder: contain ${input.value.slice(0, 12)}… (deny-list, halt issuance if active)` }, [{ issuer: plan.issuer, kid: input.value, ...common }]));
+    const c = track(await responder.containKey.executeWithOptions({ summary: display(`RevocationResponder: contain ${input.value.slice(0, 12)}… (deny-list, halt issuance if active)`) }, [{ issuer: plan.issuer, kid: input.value, ...common }]));
     containedActiveKey = c.pausedIssuance || c.keyState === 'active';
   } else {
-    track(await responder.containToken.executeWithOptions({ summary: `RevocationResponder: temporarily deny-list ${input.kind} ${input.value}` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
+    track(await responder.containToken.executeWithOptions({ summary: display(`RevocationResponder: temporarily deny-list ${input.kind} ${input.value}`) }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
   }
   await event('run.contained', { issuer: plan.issuer, issuanceHalted: containedActiveKey });
   // Subscribers are told in the background: a slow or dead one never delays the revocation itself.
@@ -107,7 +109,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
 
   if (decision.decided === 'rejected') {
     phase('lifting', 'False alarm: lifting the containment');
-    track(await responder.liftContainment.executeWithOptions({ summary: 'RevocationResponder: false alarm, lift containment and resume issuance' }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
+    track(await responder.liftContainment.executeWithOptions({ summary: display('RevocationResponder: false alarm, lift containment and resume issuance') }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
     deliveries.push(notifyAll('revocation.lifted'));
     await Promise.all(deliveries);
     return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer });
@@ -119,18 +121,18 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   let deniedTokens: number | undefined;
   if (input.kind === 'kid') {
     if (plan.keyState === 'active') {
-      const generated = track(await keyManager.generateKey.executeWithOptions({ summary: `Security lead → KeyManager: emergency ${plan.newKey.alg} key for ${plan.issuer} (no pre-publication wait)` }, [{ issuer: plan.issuer, plan: { newKey: plan.newKey, policyVersion: plan.policyVersion } }]));
+      const generated = track(await keyManager.generateKey.executeWithOptions({ summary: display(`Security lead → KeyManager: emergency ${plan.newKey.alg} key for ${plan.issuer} (no pre-publication wait)`) }, [{ issuer: plan.issuer, plan: { newKey: plan.newKey, policyVersion: plan.policyVersion } }]));
       newKid = generated.kid;
-      track(await keyManager.activateKey.executeWithOptions({ summary: `KeyManager: activate ${newKid.slice(0, 12)}… at once, compromised key to revoked` }, [{ issuer: plan.issuer, kid: newKid, policyVersion: plan.policyVersion, previousTo: 'revoked' }]));
+      track(await keyManager.activateKey.executeWithOptions({ summary: display(`KeyManager: activate ${newKid.slice(0, 12)}… at once, compromised key to revoked`) }, [{ issuer: plan.issuer, kid: newKid, policyVersion: plan.policyVersion, previousTo: 'revoked' }]));
     } else if (plan.keyState && plan.keyState !== 'revoked') {
-      track(await keyManager.revokeKey.executeWithOptions({ summary: `KeyManager: revoke ${input.value.slice(0, 12)}… and withdraw it from the JWKS` }, [{ kid: input.value, reason: input.reason, policyVersion: plan.policyVersion }]));
+      track(await keyManager.revokeKey.executeWithOptions({ summary: display(`KeyManager: revoke ${input.value.slice(0, 12)}… and withdraw it from the JWKS`) }, [{ kid: input.value, reason: input.reason, policyVersion: plan.policyVersion }]));
     }
-    deniedTokens = track(await responder.denyCompromisedKey.executeWithOptions({ summary: `RevocationResponder: deny-list ${input.value.slice(0, 12)}… and every token issued under it until its expiry` }, [{ issuer: plan.issuer, kid: input.value, kidExpiresAt: plan.expiresAt, ...common }])).deniedTokens;
+    deniedTokens = track(await responder.denyCompromisedKey.executeWithOptions({ summary: display(`RevocationResponder: deny-list ${input.value.slice(0, 12)}… and every token issued under it until its expiry`) }, [{ issuer: plan.issuer, kid: input.value, kidExpiresAt: plan.expiresAt, ...common }])).deniedTokens;
     if (containedActiveKey) {
-      track(await responder.releaseIssuance.executeWithOptions({ summary: `RevocationResponder → TokenIssuer: resume issuance for ${plan.issuer} with the new key` }, [{ issuer: plan.issuer, compromisedKid: input.value, ...common }]));
+      track(await responder.releaseIssuance.executeWithOptions({ summary: display(`RevocationResponder → TokenIssuer: resume issuance for ${plan.issuer} with the new key`) }, [{ issuer: plan.issuer, compromisedKid: input.value, ...common }]));
     }
   } else {
-    track(await responder.confirmTokenRevocation.executeWithOptions({ summary: `RevocationResponder: make the ${input.kind} revocation permanent` }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
+    track(await responder.confirmTokenRevocation.executeWithOptions({ summary: display(`RevocationResponder: make the ${input.kind} revocation permanent`) }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
   }
   deliveries.push(notifyAll('revocation.confirmed'));
 
@@ -139,7 +141,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   if (canary) {
     phase('confirming');
     try {
-      refusedWith = track(await validator.confirmRefused.executeWithOptions({ summary: 'RevocationResponder → Validator: confirm a token under the revoked key is refused' }, [{ issuer: plan.issuer, token: canary, policyVersion: plan.policyVersion }])).code;
+      refusedWith = track(await validator.confirmRefused.executeWithOptions({ summary: display('RevocationResponder → Validator: confirm a token under the revoked key is refused') }, [{ issuer: plan.issuer, token: canary, policyVersion: plan.policyVersion }])).code;
     } catch (e) {
       log.error('revocation not confirmed by a validator', { error: failureReason(e) });
       return finish('failed', { reason: `revoked, but a validator still accepted a token under it: ${failureReason(e)}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
@@ -151,9 +153,9 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
 
   /** Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays down is reported, not fatal. */
   async function notifyAll(event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'): Promise<{ delivered: number; failed: number }> {
-    const ids = await responder.listNoticeSubscribers.executeWithOptions({ summary: `RevocationResponder: who subscribes to ${event}` }, []);
+    const ids = await responder.listNoticeSubscribers.executeWithOptions({ summary: display(`RevocationResponder: who subscribes to ${event}`) }, []);
     const results = await Promise.allSettled(ids.map((subscriberId) =>
-      webhooks.deliverNotice.executeWithOptions({ summary: `RevocationResponder → subscriber ${subscriberId}: ${event}` }, [{ subscriberId, event, kind: input.kind, value: input.value, issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
+      webhooks.deliverNotice.executeWithOptions({ summary: display(`RevocationResponder → subscriber ${subscriberId}: ${event}`) }, [{ subscriberId, event, kind: input.kind, value: input.value, issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
     return { delivered: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length };
   }
 }

@@ -1,3 +1,4 @@
+import { display } from './display.js';
 import { failureReason } from './failure.js';
 import {
   CancellationScope,
@@ -54,18 +55,19 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
-      track(await auditor.recordHandoff.executeWithOptions({ summary: summarise.finish(outcome) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
-      await planner.releaseRotationLock.executeWithOptions({ summary: `Orchestrator → Planner: release the rotation lock of ${input.issuer}` }, [{ issuer: input.issuer }]);
-      await notifier.notify.executeWithOptions({ summary: `Orchestrator → approvers: run ${outcome}` }, [{ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) }]);
+      track(await auditor.recordHandoff.executeWithOptions({ summary: display(summarise.finish(outcome)) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
+      await planner.releaseRotationLock.executeWithOptions({ summary: display(`Orchestrator → Planner: release the rotation lock of ${input.issuer}`) }, [{ issuer: input.issuer }]);
+      await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: run ${outcome}`) }, [{ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) }]);
     });
-    return { outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra };
+    // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
+    return display({ outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 
   upsertSearchAttributes({ KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)] });
   phase('planning');
   let planned: PlannedRotation;
   try {
-    planned = track(await planner.planRotation.executeWithOptions({ summary: summarise.plan(input.issuer) }, [input]));
+    planned = track(await planner.planRotation.executeWithOptions({ summary: display(summarise.plan(input.issuer)) }, [input]));
   } catch (e) {
     log.warn('planning refused', { error: failureReason(e) });
     return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
@@ -93,7 +95,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
 
   // 2. Generate and pre-publish; from here on every failure is compensated.
   phase('publishing');
-  const generated = track(await keyManager.generateKey.executeWithOptions({ summary: summarise.generate(plan.newKey.alg, input.issuer) }, [{ issuer: input.issuer, plan }]));
+  const generated = track(await keyManager.generateKey.executeWithOptions({ summary: display(summarise.generate(plan.newKey.alg, input.issuer)) }, [{ issuer: input.issuer, plan }]));
   const newKid = generated.kid;
   const previousKid = plan.replacesKid;
   upsertSearchAttributes({ KeyturnKid: [newKid] });
@@ -105,17 +107,17 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       let restored = false;
       if (activated && previousKid) {
         try {
-          track(await keyManager.restorePreviousKey.executeWithOptions({ summary: summarise.restore(previousKid, newKid) }, [{ issuer: input.issuer, previousKid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+          track(await keyManager.restorePreviousKey.executeWithOptions({ summary: display(summarise.restore(previousKid, newKid)) }, [{ issuer: input.issuer, previousKid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
           restored = true;
         } catch (e) {
           log.error('restoring the previous key failed', { error: failureReason(e) });
         }
       } else {
-        track(await keyManager.markKeyFailed.executeWithOptions({ summary: summarise.markFailed(newKid) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+        track(await keyManager.markKeyFailed.executeWithOptions({ summary: display(summarise.markFailed(newKid)) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
         restored = !activated;
       }
       if (!restored) {
-        track(await tokenIssuer.pauseIssuance.executeWithOptions({ summary: summarise.pause(input.issuer) }, [{ issuer: input.issuer, reason: `rotation rollback could not restore a signing key: ${why}`, policyVersion: plan.policyVersion }]));
+        track(await tokenIssuer.pauseIssuance.executeWithOptions({ summary: display(summarise.pause(input.issuer)) }, [{ issuer: input.issuer, reason: `rotation rollback could not restore a signing key: ${why}`, policyVersion: plan.policyVersion }]));
       }
     });
     return finish('rolled_back', { reason: why, newKid, ...(previousKid ? { previousKid } : {}) });
@@ -128,7 +130,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   const waitOrRollback = async (seconds: number, summary: string): Promise<string | undefined> => {
     const deadline = Date.now() + seconds * 1000;
     while (Date.now() < deadline) {
-      const interrupted = await condition(rollbackRequested, deadline - Date.now(), { summary });
+      const interrupted = await condition(rollbackRequested, deadline - Date.now(), { summary: display(summary) });
       if (!interrupted) break;
       await gate.drain('after');
       if (gate.state.rollbackRequested) return `rollback requested by ${gate.state.rollbackRequested.by}${gate.state.rollbackRequested.reason ? `: ${gate.state.rollbackRequested.reason}` : ''}`;
@@ -137,7 +139,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   };
 
   try {
-    await notifier.notify.executeWithOptions({ summary: 'KeyManager → approvers: new key published' }, [{ type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
+    await notifier.notify.executeWithOptions({ summary: display('KeyManager → approvers: new key published') }, [{ type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
     status.deadlines.activateAt = new Date(Date.now() + timing.prePublishLeadSeconds * 1000).toISOString();
     phase('pre_publication', `${newKid} is in the JWKS; activation at ${status.deadlines.activateAt}`);
     const stop = await waitOrRollback(timing.prePublishLeadSeconds, summarise.waitPublish(timing.prePublishLeadSeconds, newKid));
@@ -145,15 +147,15 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
 
     // 3. Activate, then canary-validate both keys as a relying party would.
     phase('activating');
-    const before = previousKid ? track(await tokenIssuer.issueCanary.executeWithOptions({ summary: summarise.canaryBefore(input.issuer) }, [{ issuer: input.issuer, step: 'canary-before' }])) : undefined;
-    track(await keyManager.activateKey.executeWithOptions({ summary: summarise.activate(newKid) }, [{ issuer: input.issuer, kid: newKid, policyVersion: plan.policyVersion }]));
+    const before = previousKid ? track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(summarise.canaryBefore(input.issuer)) }, [{ issuer: input.issuer, step: 'canary-before' }])) : undefined;
+    track(await keyManager.activateKey.executeWithOptions({ summary: display(summarise.activate(newKid)) }, [{ issuer: input.issuer, kid: newKid, policyVersion: plan.policyVersion }]));
     activated = true;
-    await notifier.notify.executeWithOptions({ summary: 'KeyManager → approvers: new key active' }, [{ type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
+    await notifier.notify.executeWithOptions({ summary: display('KeyManager → approvers: new key active') }, [{ type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
 
     phase('canary');
-    const after = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: summarise.canaryAfter(newKid) }, [{ issuer: input.issuer, step: 'canary-after' }]));
-    const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: summarise.validate(input.issuer) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
-    await notifier.notify.executeWithOptions({ summary: `Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}` }, [{ type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash }]);
+    const after = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(summarise.canaryAfter(newKid)) }, [{ issuer: input.issuer, step: 'canary-after' }]));
+    const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: display(summarise.validate(input.issuer)) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
+    await notifier.notify.executeWithOptions({ summary: display(`Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}`) }, [{ type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash }]);
     if (!verdict.ok) return compensate(`canary validation failed: ${verdict.failures.join('; ')}`);
 
     // 4. Overlap, then retire the previous key from the JWKS.
@@ -163,7 +165,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       const stopOverlap = await waitOrRollback(timing.postRetireOverlapSeconds, summarise.waitOverlap(timing.postRetireOverlapSeconds, previousKid));
       if (stopOverlap) return compensate(stopOverlap);
       phase('retiring');
-      track(await keyManager.retireKey.executeWithOptions({ summary: summarise.retire(previousKid) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
+      track(await keyManager.retireKey.executeWithOptions({ summary: display(summarise.retire(previousKid)) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
     }
   } catch (e) {
     return compensate(`step failed: ${failureReason(e)}`);

@@ -1,4 +1,5 @@
 import { ParentClosePolicy, executeChild, uuid4 } from '@temporalio/workflow';
+import { display, fromDisplayEnvelope } from './display.js';
 import { rotationWorkflowId } from './ids.js';
 import { rotationWorkflow } from './rotation.js';
 import type { RunResult } from './types.js';
@@ -17,12 +18,13 @@ export interface ScheduledRotationInput {
 export async function scheduledRotationWorkflow(input: ScheduledRotationInput): Promise<RunResult> {
   const planId = uuid4().replace(/-/g, '').slice(0, 12);
   const requester = { kind: 'schedule' as const, id: `schedule:${input.issuer}` };
-  return executeChild(rotationWorkflow, {
+  const received = await executeChild(rotationWorkflow, {
     workflowId: rotationWorkflowId(input.issuer, planId),
     args: [{ issuer: input.issuer, reason: input.reason, requester, planId }],
     parentClosePolicy: ParentClosePolicy.ABANDON,
-    staticSummary: `Rotate signing key of ${input.issuer}`,
-    staticDetails: `**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requester.id}\n\n**Plan id:** ${planId}`,
+    staticSummary: display(`Rotate signing key of ${input.issuer}`),
+    staticDetails: display(`**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requester.id}\n\n**Plan id:** ${planId}`),
     searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [requester.id], KeyturnPhase: ['planning'] },
   });
+  return display(fromDisplayEnvelope<RunResult>(received));
 }

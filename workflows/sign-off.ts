@@ -1,3 +1,4 @@
+import { display } from './display.js';
 import { condition, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { NotifierActivities } from '../activities/notifier.js';
 import type { SignOffActivities } from '../activities/sign-off.js';
@@ -69,7 +70,7 @@ export class SignOffGate {
     const deadline = started + approvals.timeoutSeconds * 1000;
     const interval = Math.max(1, approvals.escalationIntervalSeconds) * 1000;
     this.state.deadline = new Date(deadline).toISOString();
-    this.track(await notifier.notify.executeWithOptions({ summary: summarise.requestSignOff(this.request) }, [{ type: 'signoff.requested', ...this.event(), deadline: this.state.deadline }]));
+    this.track(await notifier.notify.executeWithOptions({ summary: display(summarise.requestSignOff(this.request)) }, [{ type: 'signoff.requested', ...this.event(), deadline: this.state.deadline }]));
 
     let nextReminder = started + interval;
     let escalated = false;
@@ -84,7 +85,7 @@ export class SignOffGate {
         nextReminder = now;
       }
       const wake = this.state.overdue ? nextReminder : Math.min(deadline, nextReminder);
-      const woke = await condition(() => this.queue.length > 0, Math.max(1, wake - now), { summary: `waiting for ${approvals.quorum} approval(s) until ${this.state.deadline}` });
+      const woke = await condition(() => this.queue.length > 0, Math.max(1, wake - now), { summary: display(`waiting for ${approvals.quorum} approval(s) until ${this.state.deadline}`) });
       if (woke) {
         await this.drain('signoff');
         continue;
@@ -92,7 +93,7 @@ export class SignOffGate {
       if (Date.now() >= nextReminder && (Date.now() < deadline || this.state.overdue)) {
         const escalate: boolean = this.state.overdue === true || (!escalated && deadline - Date.now() <= interval);
         escalated ||= escalate;
-        this.track(await notifier.notify.executeWithOptions({ summary: escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder' }, [{ type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false }]));
+        this.track(await notifier.notify.executeWithOptions({ summary: display(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder') }, [{ type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false }]));
         nextReminder += interval;
       }
     }
@@ -104,7 +105,7 @@ export class SignOffGate {
     while (this.queue.length > 0) {
       const next = this.queue.shift()!;
       const info = workflowInfo();
-      const checked = await signOff.checkDecision.executeWithOptions({ summary: `${next.decision} signal → Auditor: check its attestation and the approval policy` }, [{
+      const checked = await signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
         attestation: next.attestation,
         signalName: next.decision,
         workflowId: info.workflowId,
@@ -131,7 +132,7 @@ export class SignOffGate {
       } else if (new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum) {
         this.state.decided = 'approved';
       }
-      this.track(await notifier.notify.executeWithOptions({ summary: `Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}` }, [{ type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null }]));
+      this.track(await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`) }, [{ type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null }]));
     }
   }
 

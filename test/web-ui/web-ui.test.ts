@@ -23,13 +23,14 @@ interface Run {
  * server's UI on a completed run and on a rolled-back one, and finds the handoff summaries, the
  * approver and the outcome there.
  */
-describe('the Temporal Web UI shows a rotation to an auditor', () => {
+describe('the Temporal Web UI shows a rotation to an auditor, with no codec', () => {
   let stack: RotationStack;
   let browser: Browser;
   let ui: string;
   let completed: Run;
   let rolledBack: Run;
-  let context: BrowserContext | undefined;
+  let plainContext: BrowserContext | undefined;
+  let codecContext: BrowserContext | undefined;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
@@ -54,14 +55,30 @@ describe('the Temporal Web UI shows a rotation to an auditor', () => {
     rolledBack = { workflowId: b.workflowId, runId: (await b.describe()).runId, result: await result(b) };
   }, 240_000);
 
+  it('the workflow input stays encrypted for the auditor; an operator signed in to the codec reads it', async () => {
+    const auditorPage = await open(completed, 'history');
+    const operatorPage = await open(completed, 'history', 'operator');
+    try {
+      await resultPanel(auditorPage);
+      expect(await panel(auditorPage, 'Input').innerText()).not.toContain('quarterly rotation (web ui)');
+      await panel(operatorPage, 'Input').getByText('"planId"').waitFor({ timeout: UI_TIMEOUT });
+      expect(await panel(operatorPage, 'Input').innerText()).toContain('quarterly rotation (web ui)');
+    } finally {
+      await auditorPage.close();
+      await operatorPage.close();
+    }
+  });
+
   afterAll(async () => {
     await browser?.close();
     await stack?.stop();
   });
 
   /**
-   * Payloads in Temporal are encrypted: the auditor signs in to keyturn's codec endpoint, and points
-   * the UI at it with cross-origin credentials (the UI's own Codec Server settings, kept in localStorage).
+   * Summaries, details and results are display payloads, readable without a codec; every other
+   * payload is encrypted. An operator who must read those signs in to keyturn's codec endpoint and
+   * points the UI at it with cross-origin credentials (the UI's own Codec Server settings, kept in
+   * localStorage).
    */
   const signedInContext = async (): Promise<BrowserContext> => {
     const context = await browser.newContext({ viewport: { width: 1600, height: 1200 } });
@@ -76,8 +93,8 @@ describe('the Temporal Web UI shows a rotation to an auditor', () => {
     return context;
   };
 
-  const open = async (run: Run, tab: 'history' | 'metadata'): Promise<Page> => {
-    context ??= await signedInContext();
+  const open = async (run: Run, tab: 'history' | 'metadata', as: 'auditor' | 'operator' = 'auditor'): Promise<Page> => {
+    const context = as === 'auditor' ? (plainContext ??= await browser.newContext({ viewport: { width: 1600, height: 1200 } })) : (codecContext ??= await signedInContext());
     const page = await context.newPage();
     await page.goto(`${ui}/namespaces/${encodeURIComponent(stack.namespace)}/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}/history`);
     await page.getByText(run.workflowId, { exact: true }).first().waitFor({ timeout: UI_TIMEOUT });
@@ -88,9 +105,10 @@ describe('the Temporal Web UI shows a rotation to an auditor', () => {
     return page;
   };
 
-  /** The JSON in the history page's Result panel, as the UI renders it. */
+  /** The text in one of the history page's Input and Result panels, as the UI renders it. */
+  const panel = (page: Page, title: 'Input' | 'Result') => page.locator(`div:has(> h2:text-is("${title}"))`).locator('.cm-content').first();
   const resultPanel = async (page: Page): Promise<RunResult> => {
-    const editor = page.locator('div:has(> h2:text-is("Result"))').locator('.cm-content').first();
+    const editor = panel(page, 'Result');
     await editor.getByText('"outcome"').waitFor({ timeout: UI_TIMEOUT });
     return JSON.parse(await editor.innerText()) as RunResult;
   };

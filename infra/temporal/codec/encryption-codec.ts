@@ -2,6 +2,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { KeyturnError } from '../../../config/errors.js';
+import { DISPLAY_MARK, DISPLAY_MARK_KEY } from '../../../workflows/display.js';
+import { envelopedForWorker, isDisplayPayload, isWorkflowMetadataAnswer } from './display.js';
 import type { PayloadKeyring } from './keyring.js';
 
 // A CommonJS package: plain Node (worker processes) exposes it only as a default export.
@@ -18,17 +20,31 @@ const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString(
 const aadFor = (keyId: string) => Buffer.from(`keyturn-payload-v1:${CIPHER}:${keyId}`);
 
 /**
- * Encrypts every Temporal payload with AES-256-GCM: the whole original payload (metadata and data)
- * becomes `nonce | ciphertext | tag`, and the new payload's metadata names only the encoding, the
- * cipher and the key id. Decoding fails closed: a payload that is not encrypted, was encrypted under
- * a key this process does not hold, or was altered is refused, never passed through.
+ * Who reads the decoded payloads. A client (CLI, Slack app, codec endpoint for the Web UI) reads
+ * display payloads as they are. A worker only ever meets one as a child run's result, so it gets
+ * them inside an envelope: a forged display payload sent as a workflow input or signal then
+ * matches no input shape and is refused like any other bad input.
+ */
+export type CodecReader = 'client' | 'worker';
+
+/**
+ * Encrypts every Temporal payload with AES-256-GCM, except display payloads (see `display.ts`):
+ * the whole original payload (metadata and data) becomes `nonce | ciphertext | tag`, and the new
+ * payload's metadata names only the encoding, the cipher and the key id. Decoding fails closed: a
+ * payload that is neither encrypted nor display, was encrypted under a key this process does not
+ * hold, or was altered is refused, never passed through.
  */
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly keyring: PayloadKeyring) {}
+  constructor(
+    private readonly keyring: PayloadKeyring,
+    private readonly reader: CodecReader = 'client',
+  ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const { id, key } = this.keyring.active();
     return payloads.map((p) => {
+      if (isDisplayPayload(p)) return p;
+      if (isWorkflowMetadataAnswer(p)) return { metadata: { ...p.metadata, [DISPLAY_MARK_KEY]: utf8(DISPLAY_MARK) }, data: p.data };
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
       cipher.setAAD(aadFor(id));
@@ -45,7 +61,8 @@ export class EncryptionCodec implements PayloadCodec {
   private decodeOne(p: Payload): Payload {
     const encoding = text(p.metadata?.encoding);
     if (encoding !== ENCRYPTED_ENCODING) {
-      throw new KeyturnError('PAYLOAD_NOT_ENCRYPTED', `refused a Temporal payload with encoding ${encoding ?? '(none)'}: keyturn accepts only ${ENCRYPTED_ENCODING}`, 'Send signals and starts through keyturn (CLI, Slack) or a client configured with the payload key.');
+      if (isDisplayPayload(p)) return this.reader === 'worker' ? envelopedForWorker(p) : p;
+      throw new KeyturnError('PAYLOAD_NOT_ENCRYPTED', `refused a Temporal payload with encoding ${encoding ?? '(none)'}: keyturn accepts only ${ENCRYPTED_ENCODING} (and its own display payloads)`, 'Send signals and starts through keyturn (CLI, Slack) or a client configured with the payload key.');
     }
     const keyId = text(p.metadata?.['encryption-key-id']) ?? '';
     const key = this.keyring.byId(keyId);

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import type { Payload } from '@temporalio/common';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import { KeyturnError } from '../../config/errors.js';
+import { DISPLAY_MARK_KEY, display, displayPayload, fromDisplayEnvelope } from '../../workflows/display.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+
+const keyring = new PayloadKeyring(randomBytes(32));
+const client = new EncryptionCodec(keyring, 'client');
+const worker = new EncryptionCodec(keyring, 'worker');
+const meta = (p: Payload, k: string) => (p.metadata?.[k] ? Buffer.from(p.metadata[k]!).toString() : undefined);
+const summary = 'Planner → KeyManager: generate ES256 key for https://issuer.test';
+const asPayload = (v: unknown) => defaultPayloadConverter.toPayload(v);
+const metadataAnswer = (currentDetails: string, extra: Record<string, unknown> = {}) =>
+  asPayload({ definition: { type: 'rotationWorkflow', queryDefinitions: [{ name: 'status' }], signalDefinitions: [{ name: 'vote', description: 'an approval' }], updateDefinitions: [] }, currentDetails, ...extra });
+const codeOf = async (fn: () => unknown): Promise<string | undefined> => {
+  try {
+    await fn();
+  } catch (e) {
+    return e instanceof KeyturnError ? e.code : `not a KeyturnError: ${String(e)}`;
+  }
+  return undefined;
+};
+
+describe('display payloads (what the Web UI shows without a codec)', () => {
+  it('a value marked with display() converts to a marked json/plain payload', () => {
+    const p = asPayload(display(summary));
+    expect(meta(p, 'encoding')).toBe('json/plain');
+    expect(meta(p, DISPLAY_MARK_KEY)).toBe('v1');
+    expect(defaultPayloadConverter.fromPayload(p)).toBe(summary);
+  });
+
+  it('the codec leaves a display payload in clear, byte for byte', async () => {
+    const p = displayPayload({ outcome: 'completed', auditSeqRange: [3, 9] });
+    const [encoded] = await client.encode([p]);
+    expect(encoded).toBe(p);
+  });
+
+  it('the codec still encrypts the same text when it is not marked display', async () => {
+    const [encoded] = await client.encode([asPayload(summary)]);
+    expect(meta(encoded!, 'encoding')).toBe('binary/encrypted');
+  });
+
+  it('the SDK-built answer to the Web UI metadata query (current details) stays clear and gets the mark', async () => {
+    const [encoded] = await client.encode([metadataAnswer('**Phase:** overlap')]);
+    expect(meta(encoded!, 'encoding')).toBe('json/plain');
+    expect(meta(encoded!, DISPLAY_MARK_KEY)).toBe('v1');
+  });
+
+  it('an object shaped like the metadata answer but with one more field is encrypted', async () => {
+    const [encoded] = await client.encode([metadataAnswer('**Phase:** overlap', { plan: { secret: true } })]);
+    expect(meta(encoded!, 'encoding')).toBe('binary/encrypted');
+  });
+
+  it('a marked payload that is not JSON, or larger than 16 KiB, is encrypted', async () => {
+    const notJson = { ...displayPayload('x'), data: new TextEncoder().encode('{not json') };
+    const big = displayPayload('x'.repeat(17 * 1024));
+    const encoded = await client.encode([notJson, big]);
+    expect(encoded.map((p) => meta(p, 'encoding'))).toEqual(['binary/encrypted', 'binary/encrypted']);
+  });
+
+  it('a client reads a display payload as it is', async () => {
+    const [decoded] = await client.decode([displayPayload({ outcome: 'completed' })]);
+    expect(defaultPayloadConverter.fromPayload(decoded!)).toEqual({ outcome: 'completed' });
+  });
+
+  it('a worker reads a display payload only inside the display envelope, so it matches no workflow input', async () => {
+    const [decoded] = await worker.decode([displayPayload({ issuer: 'https://issuer.test', reason: 'forged' })]);
+    const value = defaultPayloadConverter.fromPayload<Record<string, unknown>>(decoded!);
+    expect(value.issuer).toBeUndefined();
+    expect(fromDisplayEnvelope(value)).toEqual({ issuer: 'https://issuer.test', reason: 'forged' });
+  });
+
+  it('unmarked plaintext is still refused with PAYLOAD_NOT_ENCRYPTED, by clients and workers alike', async () => {
+    expect(await codeOf(() => client.decode([asPayload(summary)]))).toBe('PAYLOAD_NOT_ENCRYPTED');
+    expect(await codeOf(() => worker.decode([asPayload(summary)]))).toBe('PAYLOAD_NOT_ENCRYPTED');
+  });
+
+  it('fromDisplayEnvelope refuses a value that did not arrive as display', () => {
+    expect(() => fromDisplayEnvelope({ outcome: 'completed' })).toThrow(/expected a display payload/);
+  });
+});
