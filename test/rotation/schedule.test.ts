@@ -65,6 +65,14 @@ describe('scheduled rotation: one Temporal Schedule per issuer, managed from the
     expect((await result(handle)).outcome).toBe('rejected');
   });
 
+  it("the schedule's own run ends with its rotation's result (a display payload the worker read in its envelope)", async () => {
+    const runs: string[] = [];
+    for await (const w of stack.client.workflow.list({ query: `WorkflowType = 'scheduledRotationWorkflow' AND TaskQueue = '${stack.taskQueue}'` })) runs.push(w.workflowId);
+    expect(runs.length).toBeGreaterThanOrEqual(1);
+    const parent = await result(stack.client.workflow.getHandle(runs[0]!));
+    expect(parent).toMatchObject({ outcome: 'rejected', reason: 'not now' });
+  });
+
   it('an unknown issuer gets an error that says where schedules come from', () => {
     const r = keyturn('schedule', 'pause', 'https://nobody.example', '--reason', 'x');
     expect(r.status).not.toBe(0);
