@@ -53,40 +53,55 @@ const base = (reason: string, policyVersion: string, role: 'RevocationResponder'
 export function createRevocationActivities(deps: RevocationActivityDeps) {
   const seqs = () => auditSeqsOfThisActivity(deps.pool);
   const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
+  /** The Planner's part: the issuer and its policy, the deny-list horizon and the plan hash, audited. */
+  const plan = async (input: RevocationRequest): Promise<Omit<RevocationPlan, 'auditSeqs'>> => {
+    const policy = await deps.currentPolicy();
+    let issuer = input.issuer;
+    let keyState: string | undefined;
+    if (input.kind === 'kid') {
+      const key = await deps.keyManager.getKey(input.value).catch(() => undefined);
+      if (key) {
+        issuer = key.issuer;
+        keyState = key.state;
+      } else if (!issuer) {
+        throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `kid ${input.value} is not one of keyturn's keys`, 'Pass --issuer to deny-list a kid keyturn does not hold.');
+      }
+    }
+    if (!issuer) throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `a ${input.kind} revocation needs an issuer`, 'Pass --issuer.');
+    const p = issuerPolicy(policy, issuer);
+    const now = deps.clock.now();
+    const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + (p.maxTokenAgeSeconds + p.clockSkewSeconds) * 1000).toISOString();
+    const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
+    await deps.appendAudit(deps.pool, {
+      actor: actorFor('Planner'),
+      action: 'revocation.planned',
+      subject: { [input.kind]: input.value, issuer },
+      policyVersion: policy.version,
+      outcome: 'ok',
+      details: { handoff: 'Planner → RevocationResponder', planHash, reason: input.reason, requester: input.requester, keyState: keyState ?? null },
+      requestId: requestIdFor('plan'),
+    });
+    return {
+      planHash, policyVersion: policy.version, issuer, approvals: p.approvals, ...(keyState ? { keyState } : {}),
+      newKey: { alg: p.algorithm, ...(p.algorithm === 'RS256' || p.algorithm === 'PS256' ? { rsaModulusLength: p.rsaModulusLength } : {}) },
+      expiresAt,
+    };
+  };
   return {
     async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
+      return asActivity(async () => ({ ...(await plan(input)), auditSeqs: await seqs() }));
+    },
+
+    /**
+     * A jti or sub revocation's first step, planned and contained in one activity: the token is
+     * refused one workflow round trip sooner than with a separate containment activity. Both
+     * handoffs are audited (revocation.planned by the Planner, then the containment).
+     */
+    async planAndContainToken(input: RevocationRequest & { kind: 'jti' | 'sub' }): Promise<RevocationPlan> {
       return asActivity(async () => {
-        const policy = await deps.currentPolicy();
-        let issuer = input.issuer;
-        let keyState: string | undefined;
-        if (input.kind === 'kid') {
-          const key = await deps.keyManager.getKey(input.value).catch(() => undefined);
-          if (key) {
-            issuer = key.issuer;
-            keyState = key.state;
-          } else if (!issuer) {
-            throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `kid ${input.value} is not one of keyturn's keys`, 'Pass --issuer to deny-list a kid keyturn does not hold.');
-          }
-        }
-        if (!issuer) throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `a ${input.kind} revocation needs an issuer`, 'Pass --issuer.');
-        const p = issuerPolicy(policy, issuer);
-        const now = deps.clock.now();
-        const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + (p.maxTokenAgeSeconds + p.clockSkewSeconds) * 1000).toISOString();
-        const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
-        await deps.appendAudit(deps.pool, {
-          actor: actorFor('Planner'),
-          action: 'revocation.planned',
-          subject: { [input.kind]: input.value, issuer },
-          policyVersion: policy.version,
-          outcome: 'ok',
-          details: { handoff: 'Planner → RevocationResponder', planHash, reason: input.reason, requester: input.requester, keyState: keyState ?? null },
-          requestId: requestIdFor('plan'),
-        });
-        return {
-          planHash, policyVersion: policy.version, issuer, approvals: p.approvals, ...(keyState ? { keyState } : {}),
-          newKey: { alg: p.algorithm, ...(p.algorithm === 'RS256' || p.algorithm === 'PS256' ? { rsaModulusLength: p.rsaModulusLength } : {}) },
-          expiresAt, auditSeqs: await seqs(),
-        };
+        const planned = await plan(input);
+        await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt }, rd);
+        return { ...planned, auditSeqs: await seqs() };
       });
     },
 
@@ -94,13 +109,6 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return asActivity(async () => {
         const c = await containKeyCompromise(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid }, rd);
         return { keyState: c.keyState, pausedIssuance: c.pausedIssuance, issuancePaused: c.issuancePaused, auditSeqs: await seqs() };
-      });
-    },
-
-    async containToken(input: { kind: 'jti' | 'sub'; value: string; before?: string; expiresAt: string; reason: string; policyVersion: string }) {
-      return asActivity(async () => {
-        await containToken(deps.pool, { ...base(input.reason, input.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: input.expiresAt }, rd);
-        return { auditSeqs: await seqs() };
       });
     },
 

@@ -70,7 +70,10 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   upsertSearchAttributes({ KeyturnRequester: [input.requester], ...(input.kind === 'kid' ? { KeyturnKid: [input.value] } : {}) });
   let plan: RevocationPlan;
   try {
-    plan = track(await responder.planRevocation.executeWithOptions({ summary: display(`Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}`) }, [input]));
+    // A token (jti, sub) is planned and contained in one step: refused one round trip sooner.
+    plan = input.kind === 'kid'
+      ? track(await responder.planRevocation.executeWithOptions({ summary: display(`Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}`) }, [input]))
+      : track(await responder.planAndContainToken.executeWithOptions({ summary: display(`Orchestrator → Planner → RevocationResponder: plan, then deny-list ${input.kind} ${input.value} at once`) }, [{ ...input, kind: input.kind }]));
   } catch (e) {
     return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
   }
@@ -89,8 +92,6 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     }
     const c = track(await responder.containKey.executeWithOptions({ summary: display(`RevocationResponder: contain ${input.value.slice(0, 12)}… (deny-list, halt issuance if active)`) }, [{ issuer: plan.issuer, kid: input.value, ...common }]));
     containedActiveKey = c.pausedIssuance || c.keyState === 'active';
-  } else {
-    track(await responder.containToken.executeWithOptions({ summary: display(`RevocationResponder: temporarily deny-list ${input.kind} ${input.value}`) }, [{ kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: plan.expiresAt, ...common }]));
   }
   await event('run.contained', { issuer: plan.issuer, issuanceHalted: containedActiveKey });
   // Subscribers are told in the background: a slow or dead one never delays the revocation itself.

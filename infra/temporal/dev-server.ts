@@ -43,6 +43,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     '--metrics-port', String(await freePort()),
     '--namespace', namespace,
     '--log-level', 'error',
+    // An activity scheduled on the worker's own task queue starts in the same round trip as the
+    // workflow task that scheduled it, instead of going through matching: every handoff is faster.
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     ...Object.entries(KEYTURN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(opts.dbFilename ? ['--db-filename', opts.dbFilename] : []),
     ...(opts.extraArgs ?? []),
