@@ -15,6 +15,7 @@ export type { RevocationRequest };
 
 export interface RevocationResult {
   outcome: 'revoked' | 'false_alarm' | 'failed';
+  planHash?: string;
   reason?: string;
   issuer?: string;
   newKid?: string;
@@ -52,7 +53,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   const phase = (p: string, details?: string) => {
     status.phase = p;
     upsertSearchAttributes({ KeyturnPhase: [p] });
-    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.planHash ? `\n\n**Plan hash:** ${status.planHash}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
     notifier.notify.executeWithOptions({ summary: display(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`) }, [{ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts }]);
@@ -64,7 +65,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
       await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
     });
     // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
-    return display({ outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
+    return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 
   upsertSearchAttributes({ KeyturnRequester: [input.requester], ...(input.kind === 'kid' ? { KeyturnKid: [input.value] } : {}) });

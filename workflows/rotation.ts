@@ -48,7 +48,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   const phase = (p: string, details?: string) => {
     status.phase = p;
     upsertSearchAttributes({ KeyturnPhase: [p] });
-    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.policyVersion ? `\n\n**Policy version:** ${status.policyVersion.slice(0, 12)} (kept for this run)` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.planHash ? `\n\n**Plan hash:** ${status.planHash}` : ''}${status.policyVersion ? `\n\n**Policy version:** ${status.policyVersion.slice(0, 12)} (kept for this run)` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
   };
   const finish = async (outcome: RunOutcome, extra: Partial<RunResult> = {}): Promise<RunResult> => {
     status.outcome = outcome;
@@ -60,7 +60,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: run ${outcome}`) }, [{ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) }]);
     });
     // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
-    return display({ outcome, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
+    return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 
   upsertSearchAttributes({ KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)] });

@@ -21,6 +21,8 @@ export interface RecordedVote {
 
 export interface RunResult {
   outcome: RunOutcome;
+  /** The Planner's plan hash, once planned: the run's static details were fixed before it existed. */
+  planHash?: string;
   reason?: string;
   newKid?: string;
   previousKid?: string;
