@@ -1,11 +1,23 @@
-import { constants, verify } from 'node:crypto';
+import { constants, verify, type KeyObject } from 'node:crypto';
 import type { VerificationKey } from './keys.js';
 
-/** Order of the P-256 group: ECDSA r and s must lie in [1, n-1]. */
-const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+/** Order of the P-256 group, big-endian: ECDSA r and s must lie in [1, n-1]. */
+const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
 
-function scalar(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
+/** 1 ≤ x ≤ n-1 for a 32-byte big-endian scalar (byte comparison: no BigInt per verify). */
+function inP256ScalarRange(x: Uint8Array): boolean {
+  return x.some((b) => b !== 0) && Buffer.compare(x, P256_N) < 0;
+}
+
+/** RSA signature length by key: asymmetricKeyDetails builds a new object on every read. */
+const rsaSignatureBytes = new WeakMap<KeyObject, number>();
+function rsaBytes(key: KeyObject): number {
+  let n = rsaSignatureBytes.get(key);
+  if (n === undefined) {
+    n = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+    rsaSignatureBytes.set(key, n);
+  }
+  return n;
 }
 
 /**
@@ -18,7 +30,7 @@ export function verifySignature(k: VerificationKey, input: Uint8Array, sig: Uint
     switch (k.alg) {
       case 'RS256':
       case 'PS256': {
-        const bytes = Math.ceil((k.key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+        const bytes = rsaBytes(k.key);
         if (bytes === 0 || sig.length !== bytes) return false;
         return k.alg === 'RS256'
           ? verify('sha256', input, { key: k.key, padding: constants.RSA_PKCS1_PADDING }, sig)
@@ -26,9 +38,7 @@ export function verifySignature(k: VerificationKey, input: Uint8Array, sig: Uint
       }
       case 'ES256': {
         if (sig.length !== 64) return false;
-        const r = scalar(sig.subarray(0, 32));
-        const s = scalar(sig.subarray(32));
-        if (r === 0n || s === 0n || r >= P256_N || s >= P256_N) return false;
+        if (!inP256ScalarRange(sig.subarray(0, 32)) || !inP256ScalarRange(sig.subarray(32))) return false;
         return verify('sha256', input, { key: k.key, dsaEncoding: 'ieee-p1363' }, sig);
       }
       case 'EdDSA':

@@ -89,7 +89,8 @@ export function createValidator(opts: ValidatorOptions): Validator {
     if (!verifySignature(key, Buffer.from(parts.signingInput, 'ascii'), parts.signature)) reject('SIGNATURE_INVALID', 'token signature does not verify');
     // 5. Claims, parsed only now that they are authentic.
     const claims = strictObject(parts.payloadBytes, 'CLAIMS_INVALID_JSON', 'token claims');
-    if (!verified.enabled) return { key, header: parts.header, claims, kid, alg };
+    // Frozen on every path, so claims behave the same whether or not this token is remembered.
+    if (!verified.admit(token)) return { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
     const entry: VerifiedSignature = { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
     verified.set(token, entry);
     return entry;

@@ -14,22 +14,41 @@ beforeAll(async () => {
 /** A JWKS endpoint serving `keys()` (whatever it holds at each fetch), max-age 0. */
 const jwksOf = (keys: () => TestKey[]) => (async () => new Response(JSON.stringify({ keys: keys().map((k) => k.publicJwk) }), { headers: { 'cache-control': 'max-age=0' } })) as unknown as typeof fetch;
 
+/** Verifies `t` twice, so the validator remembers it: later verifies take the warm path. */
+const remembered = async (v: { verify(t: string): Promise<unknown> }, t: string) => {
+  await v.verify(t);
+  await v.verify(t);
+};
+
 describe('a token seen before (warm verify)', () => {
-  it('skips only the signature check the second time', async () => {
+  it('is remembered once it comes back: from its third verify on, only the signature check is skipped', async () => {
     const spy = vi.spyOn(signature, 'verifySignature');
-    const v = validatorFor([es]);
-    const t = token(es);
-    await v.verify(t);
-    await v.verify(t);
-    expect(spy).toHaveBeenCalledTimes(1);
-    spy.mockRestore();
+    try {
+      const v = validatorFor([es]);
+      const t = token(es);
+      for (let i = 0; i < 4; i++) await v.verify(t);
+      expect(spy).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a token verified only once is noted, not remembered: a stream of one-off tokens keeps no claims', async () => {
+    const v = validatorFor([es], { verifiedCacheSize: 10 });
+    const spy = vi.spyOn(signature, 'verifySignature');
+    try {
+      for (let i = 0; i < 20; i++) await v.verify(token(es));
+      expect(spy).toHaveBeenCalledTimes(20);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('is refused once it expires, though its signature is remembered', async () => {
     const clock = fixedClock(T0);
     const v = validatorFor([es], { clock });
     const t = token(es);
-    await v.verify(t);
+    await remembered(v, t);
     clock.advance(MAX_AGE + SKEW + 1);
     await expectRejected(v.verify(t), 'EXPIRED');
   });
@@ -38,7 +57,7 @@ describe('a token seen before (warm verify)', () => {
     let revoked = false;
     const v = validatorFor([es], { revocation: { check: async () => { if (revoked) throw new TokenRejected('REVOKED_JTI', 'revoked'); } } });
     const t = token(es);
-    await v.verify(t);
+    await remembered(v, t);
     revoked = true;
     await expectRejected(v.verify(t), 'REVOKED_JTI');
   });
@@ -47,7 +66,7 @@ describe('a token seen before (warm verify)', () => {
     let served = [es];
     const v = validatorFor([es], { keys: undefined, jwksUri: 'https://issuer.test/jwks', fetch: jwksOf(() => served), jwksCooldownMs: 0 });
     const t = token(es);
-    await v.verify(t);
+    await remembered(v, t);
     served = [];
     await expectRejected(v.verify(t), 'KID_UNKNOWN');
   });
@@ -55,6 +74,7 @@ describe('a token seen before (warm verify)', () => {
   it('is still refused as a replay when single use is asked for', async () => {
     const v = validatorFor([es], { singleUse: new MemorySingleUseStore(fixedClock(T0)) });
     const t = token(es);
+    await remembered(v, t);
     await v.verify(t, { singleUse: true });
     await expectRejected(v.verify(t, { singleUse: true }), 'TOKEN_REPLAYED');
   });
@@ -64,6 +84,8 @@ describe('a token seen before (warm verify)', () => {
     const t = token(es);
     const first = await v.verify(t);
     expect(() => { (first.claims as Record<string, unknown>).sub = 'someone-else'; }).toThrow(TypeError);
+    const remembered = (await v.verify(t), await v.verify(t));
+    expect(() => { (remembered.claims as Record<string, unknown>).sub = 'someone-else'; }).toThrow(TypeError);
     expect((await v.verify(t)).sub).toBe('client-1');
   });
 
@@ -81,9 +103,8 @@ describe('a token seen before (warm verify)', () => {
     const spy = vi.spyOn(signature, 'verifySignature');
     const v = validatorFor([es], { verifiedCacheSize: 0 });
     const t = token(es);
-    await v.verify(t);
-    await v.verify(t);
-    expect(spy).toHaveBeenCalledTimes(2);
+    for (let i = 0; i < 3; i++) await v.verify(t);
+    expect(spy).toHaveBeenCalledTimes(3);
     spy.mockRestore();
   });
 });
@@ -96,5 +117,14 @@ describe('VerifiedTokenCache', () => {
     c.set('b', e);
     c.set('c', e);
     expect([c.size, c.get('a'), c.get('c')]).toEqual([2, undefined, e]);
+  });
+
+  it('admits a token on its second full verification only, and notes at most its bound of first ones', () => {
+    const c = new VerifiedTokenCache(2);
+    expect([c.admit('a'), c.admit('a')]).toEqual([false, true]);
+    c.admit('b');
+    c.admit('c');
+    c.admit('d');
+    expect([c.admit('b'), c.admit('d')]).toEqual([false, true]);
   });
 });

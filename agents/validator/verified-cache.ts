@@ -13,10 +13,13 @@ export interface VerifiedSignature {
  * Tokens whose signature already verified, by their exact compact form, so a token seen again skips
  * only the signature check. Entries are used only while the kid still resolves to the very same key
  * object; the header rules, claims (exp/nbf against the clock), revocation and single use are checked
- * again on every verify. Bounded: the oldest entries go first; only authentic tokens get in.
+ * again on every verify. Bounded: the oldest entries go first; only authentic tokens get in, and
+ * only on their second full verification: a token verified once is merely noted, so a stream of
+ * tokens that never come back (a busy gateway's long tail) does not churn the cache's memory.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, VerifiedSignature>();
+  private readonly verifiedOnce = new Set<string>();
 
   constructor(private readonly maxEntries: number) {}
 
@@ -26,6 +29,15 @@ export class VerifiedTokenCache {
 
   get(token: string): VerifiedSignature | undefined {
     return this.entries.get(token);
+  }
+
+  /** After a full verification: whether this token verified before and should now be remembered. */
+  admit(token: string): boolean {
+    if (this.maxEntries <= 0) return false;
+    if (this.verifiedOnce.delete(token)) return true;
+    if (this.verifiedOnce.size >= this.maxEntries) this.verifiedOnce.delete(this.verifiedOnce.values().next().value!);
+    this.verifiedOnce.add(token);
+    return false;
   }
 
   set(token: string, entry: VerifiedSignature): void {
