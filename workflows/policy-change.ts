@@ -5,6 +5,7 @@ import type { AuditorActivities } from '../activities/auditor.js';
 import type { NotifierActivities } from '../activities/notifier.js';
 import type { PolicyActivities, PolicyProposal } from '../activities/policy.js';
 import { statusQuery } from './rotation.js';
+import { renderCurrentDetails } from './current-details.js';
 import { SignOffGate } from './sign-off.js';
 import type { RecordedVote, RunStatus } from './types.js';
 
@@ -43,10 +44,13 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   const status: RunStatus = { phase: 'proposing', approvals: [], deadlines: {} };
   setHandler(statusQuery, () => status);
   let changes: string[] = [];
+  let shown: string | undefined;
+  const render = () => setCurrentDetails(renderCurrentDetails(status, shown, changes.length ? `**Changes:**\n${changes.map((c) => `- ${c}`).join('\n')}` : undefined));
   const phase = (p: string, details?: string) => {
     status.phase = p;
+    shown = details;
     upsertSearchAttributes({ KeyturnPhase: [p] });
-    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${changes.length ? `\n\n**Changes:**\n${changes.map((c) => `- ${c}`).join('\n')}` : ''}`);
+    render();
   };
   const finish = async (outcome: PolicyChangeResult['outcome'], extra: Partial<PolicyChangeResult> = {}): Promise<PolicyChangeResult> => {
     phase(outcome, extra.reason);
@@ -75,6 +79,10 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   const gate = new SignOffGate({
     kind: 'policy', subject: 'policy', planHash: proposal.nextVersion, requester: input.requester, policyVersion: proposal.expectedActive,
     approvals: proposal.approvals, summary: { diff: changes, version: proposal.nextVersion, reason: input.reason, requester: input.requester },
+    onChange: () => {
+      if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;
+      render();
+    },
   });
   status.approvals = gate.state.votes;
   const decision = await gate.await();

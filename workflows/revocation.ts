@@ -8,6 +8,7 @@ import type { RevocationActivities, RevocationPlan, RevocationRequest } from '..
 import type { TokenIssuerActivities } from '../activities/token-issuer.js';
 import type { ValidatorActivities } from '../activities/validator.js';
 import { statusQuery } from './rotation.js';
+import { renderCurrentDetails } from './current-details.js';
 import { SignOffGate } from './sign-off.js';
 import type { RecordedVote, RunStatus } from './types.js';
 
@@ -50,10 +51,13 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   };
   const status: RunStatus = { phase: 'planning', approvals: [], deadlines: {} };
   setHandler(statusQuery, () => status);
+  let shown: string | undefined;
+  const render = () => setCurrentDetails(renderCurrentDetails(status, shown));
   const phase = (p: string, details?: string) => {
     status.phase = p;
+    shown = details;
     upsertSearchAttributes({ KeyturnPhase: [p] });
-    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.planHash ? `\n\n**Plan hash:** ${status.planHash}` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+    render();
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
     notifier.notify.executeWithOptions({ summary: display(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`) }, [{ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts }]);
@@ -104,6 +108,10 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     kind: 'revocation', subject: plan.issuer, planHash: plan.planHash, requester: input.requester, policyVersion: plan.policyVersion,
     approvals: plan.approvals, urgent: true, holdPastDeadline: true,
     summary: { issuer: plan.issuer, target: `${input.kind} ${input.value}`, reason: input.reason, requester: input.requester, contained: true, issuanceHalted: containedActiveKey },
+    onChange: () => {
+      if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;
+      render();
+    },
   });
   status.approvals = gate.state.votes;
   const decision = await gate.await();

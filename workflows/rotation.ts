@@ -18,6 +18,7 @@ import type { PlannerActivities, PlannedRotation } from '../activities/planner.j
 import type { TokenIssuerActivities } from '../activities/token-issuer.js';
 import type { ValidatorActivities } from '../activities/validator.js';
 import { SignOffGate } from './sign-off.js';
+import { renderCurrentDetails } from './current-details.js';
 import { summarise } from './summaries.js';
 import { requesterLabel } from './ids.js';
 import type { RotationInput, RunOutcome, RunResult, RunStatus } from './types.js';
@@ -45,10 +46,13 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   };
   const status: RunStatus = { phase: 'planning', approvals: [], deadlines: {} };
   setHandler(statusQuery, () => status);
+  let shown: string | undefined;
+  const render = () => setCurrentDetails(renderCurrentDetails(status, shown));
   const phase = (p: string, details?: string) => {
     status.phase = p;
+    shown = details;
     upsertSearchAttributes({ KeyturnPhase: [p] });
-    setCurrentDetails(`**Phase:** ${p}${details ? `\n\n${details}` : ''}${status.planHash ? `\n\n**Plan hash:** ${status.planHash}` : ''}${status.policyVersion ? `\n\n**Policy version:** ${status.policyVersion.slice(0, 12)} (kept for this run)` : ''}${status.approvals.length ? `\n\n**Approvals:** ${status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ')}` : ''}`);
+    render();
   };
   const finish = async (outcome: RunOutcome, extra: Partial<RunResult> = {}): Promise<RunResult> => {
     status.outcome = outcome;
@@ -85,11 +89,14 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     policyVersion: plan.policyVersion,
     approvals: planned.approvals,
     summary: { issuer: input.issuer, oldKid: plan.replacesKid ?? null, newAlg: plan.newKey.alg, timeline: plan.timeline, reason: plan.reason, requester: input.requester.id },
+    onChange: () => {
+      if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;
+      render();
+    },
   });
   status.approvals = gate.state.votes;
   const signOff = await gate.await();
   seqs.push(...gate.state.auditSeqs);
-  if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;
   if (signOff.decided === 'rejected') return finish('rejected', { reason: signOff.rejectionReason ?? 'rejected' });
   if (signOff.decided !== 'approved') return finish('expired', { reason: `no sign-off within ${timing.approvalTimeoutSeconds}s` });
 

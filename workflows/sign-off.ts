@@ -28,6 +28,8 @@ export interface SignOffRequest {
   /** Shown to approvers: issuer, kids, timeline, diff… (no secrets). */
   summary: Record<string, unknown>;
   urgent?: boolean;
+  /** Called when the deadline is set and when a vote or rollback counts: the run refreshes its current details. */
+  onChange?: () => void;
   /** Past the deadline, keep waiting and escalate every interval instead of expiring (a contained revocation). */
   holdPastDeadline?: boolean;
 }
@@ -70,6 +72,7 @@ export class SignOffGate {
     const deadline = started + approvals.timeoutSeconds * 1000;
     const interval = Math.max(1, approvals.escalationIntervalSeconds) * 1000;
     this.state.deadline = new Date(deadline).toISOString();
+    this.request.onChange?.();
     this.track(await notifier.notify.executeWithOptions({ summary: display(summarise.requestSignOff(this.request)) }, [{ type: 'signoff.requested', ...this.event(), deadline: this.state.deadline }]));
 
     let nextReminder = started + interval;
@@ -121,6 +124,7 @@ export class SignOffGate {
       if (!checked.accepted || !checked.vote) continue;
       if (checked.vote.decision === 'rollback') {
         this.state.rollbackRequested ??= { by: checked.vote.approver, ...(checked.vote.reason ? { reason: checked.vote.reason } : {}) };
+        this.request.onChange?.();
         continue;
       }
       if (phase === 'after') continue;
@@ -132,6 +136,7 @@ export class SignOffGate {
       } else if (new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum) {
         this.state.decided = 'approved';
       }
+      this.request.onChange?.();
       this.track(await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`) }, [{ type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null }]));
     }
   }

@@ -146,7 +146,7 @@ describe('the Temporal Web UI shows a rotation to an auditor, with no codec', ()
     try {
       const details = currentDetails(page);
       await details.getByText('cli:alice (approve)').waitFor({ timeout: UI_TIMEOUT });
-      expect(await details.locator('body').innerText()).toMatch(/^Phase:\s*completed\s+Plan hash:\s*[0-9a-f]{64}\s+Policy version:\s*[0-9a-f]{12} \(kept for this run\)\s+Approvals:\s*cli:alice \(approve\)$/);
+      expect(await details.locator('body').innerText()).toMatch(/^Phase:\s*completed\s+Plan hash:\s*[0-9a-f]{64}\s+Policy version:\s*[0-9a-f]{12} \(kept for this run\)\s+Deadlines:\s*sign-off by [^;]+; activation at [^;]+; retirement at \S+\s+Approvals:\s*cli:alice \(approve\)$/);
       for (const summary of ['Orchestrator → Planner: plan rotation', 'Orchestrator → approvers: cli:alice approved', 'Planner → KeyManager: generate ES256 key', 'KeyManager → TokenIssuer: mint canary with new key', 'TokenIssuer → Validator: verify canaries', 'Validator → KeyManager: retire', 'Orchestrator → Auditor: record outcome completed']) {
         await metadataRow(page, summary).waitFor({ timeout: UI_TIMEOUT });
       }
