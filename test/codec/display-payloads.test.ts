@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Payload } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { KeyturnError } from '../../config/errors.js';
 import { DISPLAY_MARK_KEY, display, displayPayload, fromDisplayEnvelope } from '../../workflows/display.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import { codeOf } from '../support/error-code.js';
 
 const keyring = new PayloadKeyring(randomBytes(32));
 const client = new EncryptionCodec(keyring, 'client');
@@ -15,14 +15,6 @@ const summary = 'Planner → KeyManager: generate ES256 key for https://issuer.t
 const asPayload = (v: unknown) => defaultPayloadConverter.toPayload(v);
 const metadataAnswer = (currentDetails: string, extra: Record<string, unknown> = {}) =>
   asPayload({ definition: { type: 'rotationWorkflow', queryDefinitions: [{ name: 'status' }], signalDefinitions: [{ name: 'vote', description: 'an approval' }], updateDefinitions: [] }, currentDetails, ...extra });
-const codeOf = async (fn: () => unknown): Promise<string | undefined> => {
-  try {
-    await fn();
-  } catch (e) {
-    return e instanceof KeyturnError ? e.code : `not a KeyturnError: ${String(e)}`;
-  }
-  return undefined;
-};
 
 describe('display payloads (what the Web UI shows without a codec)', () => {
   it('a value marked with display() converts to a marked json/plain payload', () => {

@@ -6,21 +6,14 @@ import { inspect } from 'node:util';
 import type { Payload } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { KeyturnError } from '../../config/errors.js';
+import type { KeyturnError } from '../../config/errors.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring, PayloadKeyring, payloadKeyringFromEnv } from '../../infra/temporal/codec/keyring.js';
+import { codeOf } from '../support/error-code.js';
 
 const plan = { planHash: 'f'.repeat(64), issuer: 'https://issuer.test', newKid: 'kid-1' };
 const payload = (): Payload => defaultPayloadConverter.toPayload(plan);
 const meta = (p: Payload, k: string) => Buffer.from(p.metadata![k]!).toString();
-const codeOf = async (fn: () => unknown): Promise<string | undefined> => {
-  try {
-    await fn();
-  } catch (e) {
-    return e instanceof KeyturnError ? e.code : `not a KeyturnError: ${String(e)}`;
-  }
-  return undefined;
-};
 const keyFile = (text: string, mode: number) => {
   const path = join(mkdtempSync(join(tmpdir(), 'keyturn-pk-')), 'payload-key');
   writeFileSync(path, text, { mode });
