@@ -69,7 +69,7 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
     const entry: Cached = {
       body,
       etag,
-      headers: { 'content-type': 'application/json', etag, 'cache-control': cacheControl },
+      headers: { 'content-type': 'application/json', 'content-length': String(body.length), etag, 'cache-control': cacheControl },
       notModifiedHeaders: { etag, 'cache-control': cacheControl },
       expiresAt: Date.now() + ttl,
       version: v,
@@ -92,13 +92,16 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
     return pending;
   };
 
+  // The hottest public endpoint: pre-built bytes and headers go straight to the socket, past
+  // Fastify's reply pipeline (this server registers no onSend hooks for it to skip).
   const respond = (req: FastifyRequest, reply: FastifyReply, entry: Cached): void => {
+    reply.hijack();
     if (ifNoneMatchHits(req.headers['if-none-match'], entry.etag)) {
       deps.onServed?.(304);
-      reply.code(304).headers(entry.notModifiedHeaders).send();
+      reply.raw.writeHead(304, entry.notModifiedHeaders).end();
     } else {
       deps.onServed?.(200);
-      reply.headers(entry.headers).send(entry.body);
+      reply.raw.writeHead(200, entry.headers).end(entry.body);
     }
   };
   const unavailable = (reply: FastifyReply): void => {

@@ -54,6 +54,21 @@ describe('GET /.well-known/jwks.json', () => {
     for (const k of published) for (const m of PRIVATE_MEMBERS) expect(k).not.toHaveProperty(m);
   });
 
+  it('over a real socket, GET sends the exact bytes its Content-Length announces and HEAD sends none', async () => {
+    const server = Fastify({ logger: false });
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.example.test/' });
+    const base = await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const get = await fetch(`${base}${jwksUrl()}`);
+      const body = Buffer.from(await get.arrayBuffer());
+      expect([get.status, get.headers.get('content-type'), Number(get.headers.get('content-length'))]).toEqual([200, 'application/json', body.length]);
+      const head = await fetch(`${base}${jwksUrl()}`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('etag'), (await head.arrayBuffer()).byteLength]).toEqual([200, get.headers.get('etag'), 0]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('Cache-Control carries the policy max-age', async () => {
     expect((await app.inject({ url: jwksUrl() })).headers['cache-control']).toBe('public, max-age=300');
   });
