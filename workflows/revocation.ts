@@ -80,7 +80,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
       ? track(await responder.planRevocation.executeWithOptions({ summary: display(`Orchestrator → Planner: plan revocation of ${input.kind} ${input.value}`) }, [input]))
       : track(await responder.planAndContainToken.executeWithOptions({ summary: display(`Orchestrator → Planner → RevocationResponder: plan, then deny-list ${input.kind} ${input.value} at once`) }, [{ ...input, kind: input.kind }]));
   } catch (e) {
-    return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
+    return finish('failed', { reason: `${input.kind === 'kid' ? 'planning' : 'planning or containment'} refused: ${failureReason(e)}` });
   }
   Object.assign(status, { planHash: plan.planHash, policyVersion: plan.policyVersion, quorum: plan.approvals.quorum });
   upsertSearchAttributes({ KeyturnIssuer: [plan.issuer] });

@@ -167,6 +167,12 @@ describe('token and subject revocation through the same gate', () => {
     expect(await entry('jti', jtiOf(token))).toEqual({ temporary: false });
   });
 
+  it('a jti revocation for an issuer outside the policy fails with the reason and deny-lists nothing', async () => {
+    const handle = await startRevocation(stack.client, { kind: 'jti', value: 'jti-of-another-issuer', issuer: 'https://not-in-the-policy.example', reason: 'wrong issuer', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    expect(await handle.result()).toMatchObject({ outcome: 'failed', reason: 'planning or containment refused: the policy has no issuer https://not-in-the-policy.example' });
+    expect(await entry('jti', 'jti-of-another-issuer')).toBeUndefined();
+  });
+
   it("a client's tokens are suspended at once and the suspension is lifted on rejection", async () => {
     const token = await stack.token();
     const handle = await startRevocation(stack.client, { kind: 'sub', value: stack.oauthClient.clientId, issuer: stack.issuer, reason: 'client misbehaving?', requester: 'cli:requester', taskQueue: stack.taskQueue });
