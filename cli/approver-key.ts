@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
-import { assertOwnerOnly } from '../agents/key-manager/kek.js';
+import { assertOwnerOnly } from '../agents/shared/secret-file.js';
 import { KeyturnError } from '../config/errors.js';
 
 export interface ApproverKeyFile {

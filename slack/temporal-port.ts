@@ -7,7 +7,7 @@ import { generateChannelKey, registerChannelKey } from '../agents/approvals/chan
 import type { Queryable } from '../agents/shared/db.js';
 import { startRevocation } from '../client/revocations.js';
 import { rotationStatus, startRotation, webUiLink } from '../client/rotations.js';
-import { assertOwnerOnly } from '../agents/key-manager/kek.js';
+import { assertOwnerOnly } from '../agents/shared/secret-file.js';
 import { KeyturnError } from '../config/errors.js';
 import type { RunStatus } from '../workflows/types.js';
 import type { KeyturnPort, RunState, RunStatusView } from './port.js';

@@ -59,7 +59,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record policy change ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
       await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: policy change ${outcome}`) }, [{ type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null }]);
     });
-    // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
+    // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 

@@ -63,7 +63,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       await planner.releaseRotationLock.executeWithOptions({ summary: display(`Orchestrator → Planner: release the rotation lock of ${input.issuer}`) }, [{ issuer: input.issuer }]);
       await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: run ${outcome}`) }, [{ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) }]);
     });
-    // The result is display (clear in the Web UI): outcome, kids, approvers and audit seqs only.
+    // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
   };
 

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyturnError } from '../../config/errors.js';
+import { createSecretFileOnce, readSecretFile } from '../shared/secret-file.js';
 import type { KekProvider } from './envelope.js';
 
 const KEK_BYTES = 32;
@@ -69,36 +69,9 @@ export function parseKek(text: string, source: string): Buffer {
   return bytes;
 }
 
-/** Refuses a secret file that anyone but its owner can read or write (anything looser than 0600). */
-export function assertOwnerOnly(path: string): void {
-  let mode: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new KeyturnError('SECRET_FILE_INVALID', `${path} is not a regular file`, 'Point the *_FILE variable at the secret file itself.');
-    mode = st.mode & 0o777;
-  } catch (e) {
-    if (e instanceof KeyturnError) throw e;
-    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot stat ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
-  }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new KeyturnError(
-      'SECRET_FILE_PERMISSIONS',
-      `${path} has mode ${mode.toString(8).padStart(4, '0')}; a secret file (KEK, payload key, codec token) must be readable by its owner only`,
-      `Run \`chmod 600 ${path}\`, and consider rotating the secret if others could have read it.`,
-    );
-  }
-}
-
 /** Reads a KEK file after checking it is owner-only (0600 or stricter). */
 export function readKekFile(path: string): LocalKekProvider {
-  assertOwnerOnly(path);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
-  }
-  return new LocalKekProvider(parseKek(text, path));
+  return new LocalKekProvider(parseKek(readSecretFile(path), path));
 }
 
 /**
@@ -137,16 +110,10 @@ export interface DevKek {
 /** Development only: loads `<dataDir>/kek`, generating it (mode 0600, exclusive create) on first use. */
 export function loadOrCreateDevKek(dataDir: string): DevKek {
   const path = join(dataDir, 'kek');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  let created = false;
   const fresh = randomBytes(KEK_BYTES);
+  let created: boolean;
   try {
-    writeFileSync(path, `${fresh.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    created = true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the data directory is writable.');
-    }
+    created = createSecretFileOnce(path, `${fresh.toString('base64')}\n`);
   } finally {
     fresh.fill(0);
   }

@@ -90,9 +90,8 @@ export function createValidator(opts: ValidatorOptions): Validator {
     // 5. Claims, parsed only now that they are authentic.
     const claims = strictObject(parts.payloadBytes, 'CLAIMS_INVALID_JSON', 'token claims');
     // Frozen on every path, so claims behave the same whether or not this token is remembered.
-    if (!verified.admit(token)) return { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
     const entry: VerifiedSignature = { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
-    verified.set(token, entry);
+    if (verified.admit(token)) verified.set(token, entry);
     return entry;
   }
 

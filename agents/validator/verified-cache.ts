@@ -23,10 +23,6 @@ export class VerifiedTokenCache {
 
   constructor(private readonly maxEntries: number) {}
 
-  get enabled(): boolean {
-    return this.maxEntries > 0;
-  }
-
   get(token: string): VerifiedSignature | undefined {
     return this.entries.get(token);
   }

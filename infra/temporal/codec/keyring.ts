@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyturnError } from '../../../config/errors.js';
-import { assertOwnerOnly } from '../../../agents/key-manager/kek.js';
+import { createSecretFileOnce, readSecretFile } from '../../../agents/shared/secret-file.js';
 
 const KEY_BYTES = 32;
 const HINT = 'Set KEYTURN_PAYLOAD_KEY_FILE to a 0600 file holding base64 of 32 random bytes (`openssl rand -base64 32`), or KEYTURN_PAYLOAD_KEY.';
@@ -60,13 +59,7 @@ export function parsePayloadKeys(text: string, source: string): PayloadKeyring {
 }
 
 function readKeyFile(path: string): PayloadKeyring {
-  assertOwnerOnly(path);
-  try {
-    return parsePayloadKeys(readFileSync(path, 'utf8'), path);
-  } catch (e) {
-    if (e instanceof KeyturnError) throw e;
-    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
-  }
+  return parsePayloadKeys(readSecretFile(path), path);
 }
 
 /** KEYTURN_PAYLOAD_KEY or KEYTURN_PAYLOAD_KEY_FILE (0600); both set is refused, neither returns undefined. */
@@ -92,13 +85,9 @@ export function loadPayloadKeyring(opts: { env?: NodeJS.ProcessEnv; devDataDir?:
   if (opts.devDataDir) {
     const path = devPayloadKeyPath(opts.devDataDir);
     if (opts.create) {
-      mkdirSync(opts.devDataDir, { recursive: true, mode: 0o700 });
       const fresh = randomBytes(KEY_BYTES);
       try {
-        writeFileSync(path, `${fresh.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-        opts.warn?.(`generated a development payload key at ${path} (0600); set KEYTURN_PAYLOAD_KEY_FILE for anything real`);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the data directory is writable.');
+        if (createSecretFileOnce(path, `${fresh.toString('base64')}\n`)) opts.warn?.(`generated a development payload key at ${path} (0600); set KEYTURN_PAYLOAD_KEY_FILE for anything real`);
       } finally {
         fresh.fill(0);
       }

@@ -1,8 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyturnError } from '../../../config/errors.js';
-import { assertOwnerOnly } from '../../../agents/key-manager/kek.js';
+import { createSecretFileOnce, readSecretFile } from '../../../agents/shared/secret-file.js';
 
 const MIN_LENGTH = 32;
 const HINT = 'Set KEYTURN_CODEC_TOKEN_FILE to a 0600 file holding at least 32 random characters (`openssl rand -base64 32`), or KEYTURN_CODEC_TOKEN.';
@@ -52,13 +51,7 @@ export class CodecOperatorToken {
 }
 
 function readTokenFile(path: string): CodecOperatorToken {
-  assertOwnerOnly(path);
-  try {
-    return new CodecOperatorToken(readFileSync(path, 'utf8').trim());
-  } catch (e) {
-    if (e instanceof KeyturnError) throw e;
-    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
-  }
+  return new CodecOperatorToken(readSecretFile(path).trim());
 }
 
 export const devCodecTokenPath = (dataDir: string) => join(dataDir, 'codec-token');
@@ -74,12 +67,6 @@ export function loadCodecOperatorToken(opts: { env?: NodeJS.ProcessEnv; devDataD
   if (env.KEYTURN_CODEC_TOKEN_FILE) return readTokenFile(env.KEYTURN_CODEC_TOKEN_FILE);
   if (!opts.devDataDir) return undefined;
   const path = devCodecTokenPath(opts.devDataDir);
-  mkdirSync(opts.devDataDir, { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-    opts.warn?.(`generated a development codec token at ${path} (0600); set KEYTURN_CODEC_TOKEN_FILE for anything real`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the data directory is writable.');
-  }
+  if (createSecretFileOnce(path, `${randomBytes(32).toString('base64url')}\n`)) opts.warn?.(`generated a development codec token at ${path} (0600); set KEYTURN_CODEC_TOKEN_FILE for anything real`);
   return readTokenFile(path);
 }
