@@ -14,4 +14,18 @@ describe('decodeBase64url', () => {
     expect(decodeBase64url('aQ')).toBeDefined();
     expect(decodeBase64url('aR')).toBeUndefined();
   });
+  it('accepts exactly the spellings that round-trip, for every final group of 2 or 3 characters', () => {
+    const digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    let disagreements = 0;
+    for (const a of digits) {
+      for (const b of digits) {
+        for (const tail of ['', ...digits]) {
+          const s = `QUJD${a}${b}${tail}`;
+          const canonical = Buffer.from(s, 'base64url').toString('base64url') === s;
+          if ((decodeBase64url(s) !== undefined) !== canonical) disagreements++;
+        }
+      }
+    }
+    expect(disagreements).toBe(0);
+  });
 });

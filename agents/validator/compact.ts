@@ -5,7 +5,9 @@ import { asObject, parseStrictJson, StrictJsonError } from './strict-json.js';
 export interface CompactParts {
   /** base64url(header) "." base64url(payload), as signed. */
   signingInput: string;
-  header: Record<string, unknown>;
+  /** The header segment as it appears in the token. */
+  headerSegment: string;
+  header: Readonly<Record<string, unknown>>;
   payloadBytes: Buffer;
   signature: Buffer;
 }
@@ -13,13 +15,13 @@ export interface CompactParts {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Parses a JSON object strictly (duplicates, `__proto__`, invalid UTF-8 refused); `syntaxCode` is
- * the code for anything that is not one JSON object.
+ * Parses a JSON object strictly (duplicates, `__proto__`, invalid UTF-8 refused) and deep-frozen;
+ * `syntaxCode` is the code for anything that is not one JSON object.
  */
 export function strictObject(bytes: Uint8Array, syntaxCode: RejectionCode, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = parseStrictJson(utf8.decode(bytes));
+    value = parseStrictJson(utf8.decode(bytes), { frozen: true });
   } catch (e) {
     if (e instanceof StrictJsonError && e.reason === 'duplicate') reject('DUPLICATE_JSON_KEY', `${what} has a duplicate member name`);
     if (e instanceof StrictJsonError && e.reason === 'proto') reject('PROTO_POLLUTION', `${what} has a "__proto__" member`);
@@ -30,11 +32,20 @@ export function strictObject(bytes: Uint8Array, syntaxCode: RejectionCode, what:
   return obj;
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 /**
  * Splits and decodes a compact JWS, in this order: size caps (before anything is parsed), segment
  * count, strict base64url, header JSON. The payload is decoded but parsed only after the signature.
+ * `knownHeaders` maps header segments already parsed (and checked) to their header: those bytes
+ * parse the same way every time, so they are not decoded again.
  */
-export function parseCompact(token: unknown, maxTokenBytes: number, maxHeaderBytes: number): CompactParts {
+export function parseCompact(
+  token: unknown,
+  maxTokenBytes: number,
+  maxHeaderBytes: number,
+  knownHeaders?: ReadonlyMap<string, Readonly<Record<string, unknown>>>,
+): CompactParts {
   if (typeof token !== 'string') reject('TOKEN_MALFORMED', 'token is not a string');
   if (token.length > maxTokenBytes) reject('TOKEN_TOO_LARGE', `token exceeds ${maxTokenBytes} bytes`);
   const firstDot = token.indexOf('.');
@@ -45,10 +56,11 @@ export function parseCompact(token: unknown, maxTokenBytes: number, maxHeaderByt
   if (segments.length === 5) reject('TOKEN_JWE_UNSUPPORTED', 'encrypted tokens (JWE) are not accepted');
   if (segments.length !== 3) reject('TOKEN_MALFORMED', 'token is not a compact JWS (three segments)');
   const [h, p, s] = segments as [string, string, string];
-  const headerBytes = decodeBase64url(h);
+  const known = knownHeaders?.get(h);
+  const headerBytes = known ? NO_BYTES : decodeBase64url(h);
   const payloadBytes = decodeBase64url(p);
   const signature = decodeBase64url(s);
   if (!headerBytes || !payloadBytes || !signature || h.length === 0) reject('TOKEN_MALFORMED', 'token segments are not strict base64url');
-  const header = strictObject(headerBytes, 'TOKEN_MALFORMED', 'token header');
-  return { signingInput: `${h}.${p}`, header, payloadBytes, signature };
+  const header = known ?? strictObject(headerBytes, 'TOKEN_MALFORMED', 'token header');
+  return { signingInput: token.slice(0, h.length + 1 + p.length), headerSegment: h, header, payloadBytes, signature };
 }

@@ -1,5 +1,6 @@
 import type { SigningAlgorithm } from '../planner/policy-types.js';
 import { reject } from './errors.js';
+import { deepFreeze } from './deep-freeze.js';
 import { KID_PATTERN } from './keys.js';
 
 /** Header members that would let the token choose its own key or key source: refused outright, never fetched. */
@@ -37,4 +38,41 @@ export function checkHeader(header: Record<string, unknown>, allowed: readonly S
   if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) reject('KID_INVALID', 'token kid is malformed');
   if (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase())) reject('TYP_INVALID', 'token typ must be at+jwt');
   return { alg: alg as SigningAlgorithm, kid };
+}
+
+export interface CheckedHeaderEntry extends CheckedHeader {
+  /** Deep-frozen: one object is shared by every token with these header bytes. */
+  header: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The outcome of {@link checkHeader} by header segment. Tokens from one key share their header
+ * bytes, and the rules are a pure function of those bytes and the policy's algorithm list, so a
+ * known segment skips decoding, parsing and checking. Only headers that passed are remembered;
+ * at most `maxEntries`, then the memory starts over (a flood of distinct headers costs re-parsing).
+ */
+export class CheckedHeaders {
+  private readonly entries = new Map<string, CheckedHeaderEntry>();
+  private readonly headers = new Map<string, Readonly<Record<string, unknown>>>();
+
+  constructor(private readonly allowed: readonly SigningAlgorithm[], private readonly maxEntries = 64) {}
+
+  /** Header segment → parsed header, for parseCompact. */
+  get known(): ReadonlyMap<string, Readonly<Record<string, unknown>>> {
+    return this.headers;
+  }
+
+  check(parts: { headerSegment: string; header: Readonly<Record<string, unknown>> }): CheckedHeaderEntry {
+    const hit = this.entries.get(parts.headerSegment);
+    if (hit) return hit;
+    const { alg, kid } = checkHeader(parts.header, this.allowed);
+    const entry: CheckedHeaderEntry = Object.freeze({ alg, kid, header: deepFreeze(parts.header) });
+    if (this.entries.size >= this.maxEntries) {
+      this.entries.clear();
+      this.headers.clear();
+    }
+    this.entries.set(parts.headerSegment, entry);
+    this.headers.set(parts.headerSegment, entry.header);
+    return entry;
+  }
 }

@@ -104,15 +104,25 @@ export class RevocationCache implements RevocationChecker {
 
   async check(t: RevocationSubject): Promise<void> {
     const now = this.clock.now().getTime();
-    const live = (kind: string, value: string) => (this.entries.get(keyOf(kind, value)) ?? []).filter((e) => e.expiresAt > now);
-    if (live('jti', t.jti).length > 0) throw new TokenRejected('REVOKED_JTI', 'token has been revoked');
-    if (live('kid', t.kid).length > 0) throw new TokenRejected('REVOKED_KID', 'token signing key has been revoked');
-    if (t.sub !== undefined && live('sub', t.sub).some((e) => e.notBefore === undefined || t.iat * 1000 < e.notBefore)) {
+    if (this.liveEntry('jti', t.jti, now)) throw new TokenRejected('REVOKED_JTI', 'token has been revoked');
+    if (this.liveEntry('kid', t.kid, now)) throw new TokenRejected('REVOKED_KID', 'token signing key has been revoked');
+    if (t.sub !== undefined && this.liveEntry('sub', t.sub, now, t.iat * 1000)) {
       throw new TokenRejected('REVOKED_SUB', "token subject's tokens have been revoked");
     }
     if (this.confirmedAt === undefined || now - this.confirmedAt > this.o.freshnessSeconds * 1000) {
       throw new TokenRejected('REVOCATION_STALE', 'the revocation list is not known to be current');
     }
+  }
+
+  /** Whether an unexpired entry revokes `value`; for sub, one whose notBefore is after `issuedAtMs` (or absent). Runs on every verify: no allocation. */
+  private liveEntry(kind: string, value: string, now: number, issuedAtMs?: number): boolean {
+    const list = this.entries.get(keyOf(kind, value));
+    if (list === undefined) return false;
+    for (const e of list) {
+      if (e.expiresAt <= now) continue;
+      if (issuedAtMs === undefined || e.notBefore === undefined || issuedAtMs < e.notBefore) return true;
+    }
+    return false;
   }
 
   /** Reloads every current entry; on success the list is confirmed as of the reload's start. */

@@ -4,21 +4,13 @@ import { systemClock } from '../shared/clock.js';
 import { checkClaims } from './claims.js';
 import { parseCompact, strictObject } from './compact.js';
 import { isTokenRejected, reject, TokenRejected } from './errors.js';
-import { checkHeader } from './header.js';
+import { CheckedHeaders } from './header.js';
 import { RemoteJwks, staticKeySource, type KeySource } from './jwks.js';
 import { verifySignature } from './signature.js';
 import { VerifiedTokenCache, type VerifiedSignature } from './verified-cache.js';
 import type { Validator, ValidatorOptions, VerifiedToken, VerifyOptions } from './types.js';
 
 const SUPPORTED: readonly SigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 function configError(message: string): KeyturnError {
   return new KeyturnError('VALIDATOR_CONFIG_INVALID', message, 'Fix the options passed to createValidator (normally derived from policy).');
@@ -68,6 +60,7 @@ export function createValidator(opts: ValidatorOptions): Validator {
   let closed = false;
 
   const verified = new VerifiedTokenCache(opts.verifiedCacheSize ?? 10_000);
+  const headers = new CheckedHeaders(algorithms);
 
   /** Steps 1–4 and the claims' parsing, or the remembered outcome of them for this exact token. */
   async function authentic(token: string): Promise<VerifiedSignature> {
@@ -78,19 +71,19 @@ export function createValidator(opts: ValidatorOptions): Validator {
       verified.delete(token);
     }
     // 1. Size caps, segments, strict base64url, strict header JSON.
-    const parts = parseCompact(token, maxTokenBytes, maxHeaderBytes);
+    const parts = parseCompact(token, maxTokenBytes, maxHeaderBytes, headers.known);
     // 2. Header rules; the header never picks the algorithm, the policy list does.
-    const { alg, kid } = checkHeader(parts.header, algorithms);
+    const { alg, kid, header } = headers.check(parts);
     // 3. The key, by exact kid; its own alg must be the header's (an RS256 key never verifies PS256).
     const key = await keys.get(kid);
     if (!key) reject('KID_UNKNOWN', 'token kid is not in the verification key set');
     if (key.alg !== alg) reject('ALG_NOT_ALLOWED', 'token alg does not match its key');
     // 4. Signature, with node:crypto.
-    if (!verifySignature(key, Buffer.from(parts.signingInput, 'ascii'), parts.signature)) reject('SIGNATURE_INVALID', 'token signature does not verify');
+    if (!verifySignature(key, Buffer.from(parts.signingInput, 'latin1'), parts.signature)) reject('SIGNATURE_INVALID', 'token signature does not verify');
     // 5. Claims, parsed only now that they are authentic.
     const claims = strictObject(parts.payloadBytes, 'CLAIMS_INVALID_JSON', 'token claims');
-    // Frozen on every path, so claims behave the same whether or not this token is remembered.
-    const entry: VerifiedSignature = { key, header: deepFreeze(parts.header), claims: deepFreeze(claims), kid, alg };
+    // Frozen (by strictObject) on every path, so claims behave the same whether or not this token is remembered.
+    const entry: VerifiedSignature = { key, header, claims, kid, alg };
     if (verified.admit(token)) verified.set(token, entry);
     return entry;
   }
