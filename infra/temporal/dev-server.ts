@@ -26,6 +26,8 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+const QUEUE_READS_PER_SECOND = 1000;
+
 /** Starts `temporal server start-dev` with keyturn's search attributes and waits until it answers. */
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -46,6 +48,11 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     // An activity scheduled on the worker's own task queue starts in the same round trip as the
     // workflow task that scheduled it, instead of going through matching: every handoff is faster.
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    // The history service reads its transfer and timer queues at most 20 times a second per shard
+    // by default, and the dev server has one shard: a workflow task created within 50 ms of the
+    // previous read waited for the next one. Reads are cheap against the in-process SQLite.
+    '--dynamic-config-value', `history.transferProcessorMaxPollRPS=${QUEUE_READS_PER_SECOND}`,
+    '--dynamic-config-value', `history.timerProcessorMaxPollRPS=${QUEUE_READS_PER_SECOND}`,
     ...Object.entries(KEYTURN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(opts.dbFilename ? ['--db-filename', opts.dbFilename] : []),
     ...(opts.extraArgs ?? []),
