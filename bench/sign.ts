@@ -86,7 +86,7 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
   row({ id: id('handle'), name: 'keyturn signCompact, cached KeyManager handle', opsPerSec: pure.opsPerSec, baseline: base, note: 'pure signing path: JSON + base64url + node:crypto, fresh jti' });
 
   const lookup = await measureAsync(async () => signCompact(await km.signingHandle(issuer), header, tokenClaims(issuer, newJti())), timing, { concurrency: 8 });
-  row({ id: id('handle-lookup'), name: 'keyturn signingHandle() + signCompact', opsPerSec: lookup.opsPerSec, baseline: base, note: joinNotes('1 PostgreSQL read per token (as issue() does); 8 in flight', sampleNote(lookup)) });
+  row({ id: id('handle-lookup'), name: 'keyturn signingHandle() + signCompact', opsPerSec: lookup.opsPerSec, baseline: base, note: joinNotes('1 PostgreSQL read per token; 8 in flight', sampleNote(lookup)) });
 
   const issued = await measureAsync(() => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId }), timing, { concurrency: 16 });
   row({
@@ -95,7 +95,7 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
     opsPerSec: issued.opsPerSec,
     baseline: base,
     goal: 0.8,
-    note: joinNotes('client read, pause checks, handle read, transaction + issued_tokens insert; 16 in flight', sampleNote(issued)),
+    note: joinNotes('returned only after its issued_tokens record commits (group commit; pause, key and client re-checked under the issuance lock); 16 in flight', sampleNote(issued)),
   });
 
   const http = await measureHttp(ctx, {

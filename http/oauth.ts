@@ -198,6 +198,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
             return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled');
           case 'NO_ACTIVE_KEY':
           case 'KEY_NOT_ACTIVE':
+          case 'ISSUANCE_CONFLICT':
             req.log.warn({ code }, 'token issuance without a usable signing key');
             return oauthError(reply, 503, 'temporarily_unavailable', 'no signing key is available right now; retry later', { 'retry-after': String(PAUSE_RETRY_SECONDS) });
           default:

@@ -20,9 +20,9 @@ export interface PauseOptions {
 const LOCK = `hashtextextended('keyturn.issuance:' || $1, 0)`;
 
 /**
- * Issuance holds this lock shared from its pause check until its token is recorded; pausing takes it
- * exclusively. So when pauseIssuance returns, every issuance already past its check has committed
- * and no later one can sign.
+ * Issuance holds this lock shared from its pause check until its tokens are recorded; pausing takes
+ * it exclusively. So when pauseIssuance returns, every issuance already past its check has committed
+ * and no later token is handed out (one signed meanwhile is dropped unrecorded).
  */
 export async function lockIssuanceShared(tx: Queryable, issuer: string): Promise<void> {
   await tx.query(`SELECT pg_advisory_xact_lock_shared(${LOCK})`, [issuer]);

@@ -5,9 +5,10 @@ import type { AppendAudit, AuditActor } from '../auditor/types.js';
 import type { SigningHandle } from '../key-manager/types.js';
 import type { IssuerPolicy, Policy } from '../planner/policy-types.js';
 import type { Clock } from '../shared/clock.js';
-import { getClient, SCOPE_TOKEN_PATTERN } from './clients.js';
-import { isPaused, lockIssuanceShared } from './issuance-control.js';
-import { recordIssued } from './issued-tokens.js';
+import { getClient, SCOPE_TOKEN_PATTERN, type ClientRecord } from './clients.js';
+import { isPaused } from './issuance-control.js';
+import { IssuanceRecorder } from './issuance-recorder.js';
+import { recordIssued, type IssuedToken } from './issued-tokens.js';
 import { signCompact } from './jws.js';
 
 export interface TokenIssuerDeps {
@@ -47,6 +48,16 @@ export const CANARY_SUBJECT = 'keyturn:canary';
 /** A canary outlives its check by little: at most this long, and never longer than the policy TTL. */
 export const CANARY_MAX_TTL_SECONDS = 300;
 const ACTOR: AuditActor = { role: 'TokenIssuer' };
+/** How long a "not paused" read spares the pre-signing check; the commit re-checks every token regardless. */
+const PAUSE_RECHECK_MS = 1_000;
+const MAX_REMEMBERED_CLIENTS = 10_000;
+
+/** A remembered client, key or pause state changed under a signed token: it is dropped and the issuance retried once. */
+class StaleIssuance extends Error {}
+
+function pausedError(issuer: string): KeyturnError {
+  return new KeyturnError('ISSUANCE_PAUSED', `issuance for ${issuer} is paused`, 'Retry later; an operator resumes issuance once the incident is contained.', { issuer });
+}
 
 interface Mint {
   ip: IssuerPolicy;
@@ -66,9 +77,15 @@ interface Mint {
  */
 export class TokenIssuer {
   readonly #deps: TokenIssuerDeps;
+  readonly #recorder: IssuanceRecorder;
+  readonly #clients = new Map<string, ClientRecord>();
+  readonly #handles = new Map<string, SigningHandle>();
+  /** Issuer → when it was last read as not paused (ms). */
+  readonly #notPaused = new Map<string, number>();
 
   constructor(deps: TokenIssuerDeps) {
     this.#deps = deps;
+    this.#recorder = new IssuanceRecorder(deps.pool);
   }
 
   /** The version of the policy currently in force (for audit entries written by callers). */
@@ -83,21 +100,49 @@ export class TokenIssuer {
     return ip;
   }
 
+  /**
+   * A token for an authenticated client. The client, the issuer's pause state and its signing
+   * handle are remembered between calls, so the hot path touches PostgreSQL once per batch: the
+   * token is handed out only after its record commits, and that commit re-checks all three under
+   * the issuance lock (see {@link IssuanceRecorder}). When one of them changed, the token is
+   * dropped unseen and the issuance runs once more on fresh reads.
+   */
   async issue(req: IssueRequest): Promise<IssuedAccessToken> {
+    try {
+      return await this.#issueOnce(req, false);
+    } catch (e) {
+      if (!(e instanceof StaleIssuance)) throw e;
+    }
+    try {
+      return await this.#issueOnce(req, true);
+    } catch (e) {
+      if (!(e instanceof StaleIssuance)) throw e;
+      throw new KeyturnError('ISSUANCE_CONFLICT', `the key or client of ${req.issuer} changed twice while a token was being issued`, 'Retry the request; a rotation or client change was committing at the same moment.', { issuer: req.issuer, clientId: req.clientId });
+    }
+  }
+
+  async #issueOnce(req: IssueRequest, fresh: boolean): Promise<IssuedAccessToken> {
     const policy = this.#deps.policy();
     const ip = this.issuerPolicy(req.issuer);
-    const client = await getClient(this.#deps.pool, req.clientId);
-    if (!client || client.disabled) {
-      throw new KeyturnError('CLIENT_NOT_AUTHORIZED', `client ${req.clientId} is unknown or disabled`, 'Use an enabled registered client.', { clientId: req.clientId });
-    }
+    const client = await this.#client(req.clientId, fresh);
     try {
       const scopes = grantScopes(req.requestedScopes, client.scopes);
       const aud = audienceFor(ip, req.audience);
-      const mint: Mint = { ip, version: policy.version, sub: client.clientId, clientId: client.clientId, scopes, aud, ttl: ttlOf(ip) };
-      if (client.tenant !== undefined) mint.tenant = client.tenant;
-      const issued = await this.#mint(mint, true);
+      const ttl = ttlOf(ip);
+      if (await this.#paused(ip.issuer, fresh)) throw pausedError(ip.issuer);
+      const handle = await this.#handle(ip.issuer, fresh);
+      const minted = await this.#sign(handle, { ip, version: policy.version, sub: client.clientId, clientId: client.clientId, scopes, aud, ttl, ...(client.tenant !== undefined ? { tenant: client.tenant } : {}) });
+      const verdict = await this.#recorder.record(minted.record, client);
+      if (verdict === 'paused') {
+        this.#notPaused.delete(ip.issuer);
+        throw pausedError(ip.issuer);
+      }
+      if (verdict !== 'recorded') {
+        this.#forget(ip.issuer, client.clientId);
+        throw new StaleIssuance();
+      }
       this.#deps.onIssued?.({ clientId: client.clientId, alg: ip.algorithm });
-      return issued;
+      return minted.issued;
     } catch (e) {
       if (e instanceof KeyturnError && (e.code === 'INVALID_SCOPE' || e.code === 'INVALID_TARGET')) {
         await this.#deps
@@ -115,6 +160,82 @@ export class TokenIssuer {
     }
   }
 
+  async #client(clientId: string, fresh: boolean): Promise<ClientRecord> {
+    let client = fresh ? undefined : this.#clients.get(clientId);
+    if (!client) {
+      client = await getClient(this.#deps.pool, clientId);
+      if (client && !client.disabled) {
+        if (this.#clients.size >= MAX_REMEMBERED_CLIENTS) this.#clients.clear();
+        this.#clients.set(clientId, client);
+      }
+    }
+    if (!client || client.disabled) {
+      this.#clients.delete(clientId);
+      throw new KeyturnError('CLIENT_NOT_AUTHORIZED', `client ${clientId} is unknown or disabled`, 'Use an enabled registered client.', { clientId });
+    }
+    return client;
+  }
+
+  /**
+   * Whether the issuer is paused, to spare signing for a paused issuer; the commit decides. "Not
+   * paused" is trusted for PAUSE_RECHECK_MS; "paused" is read again every time, so a resume acts at once.
+   */
+  async #paused(issuer: string, fresh: boolean): Promise<boolean> {
+    const notPausedAt = this.#notPaused.get(issuer);
+    if (!fresh && notPausedAt !== undefined && Date.now() - notPausedAt < PAUSE_RECHECK_MS) return false;
+    const paused = await isPaused(this.#deps.pool, issuer);
+    if (paused) this.#notPaused.delete(issuer);
+    else this.#notPaused.set(issuer, Date.now());
+    return paused;
+  }
+
+  async #handle(issuer: string, fresh: boolean): Promise<SigningHandle> {
+    let handle = fresh ? undefined : this.#handles.get(issuer);
+    if (!handle) {
+      handle = await this.#deps.signer.signingHandle(issuer);
+      if (handle.issuer !== issuer) throw new KeyturnError('SIGNER_MISMATCH', `the signing handle is for ${handle.issuer}, not ${issuer}`);
+      this.#handles.set(issuer, handle);
+    }
+    return handle;
+  }
+
+  #forget(issuer: string, clientId: string): void {
+    this.#handles.delete(issuer);
+    this.#clients.delete(clientId);
+    this.#notPaused.delete(issuer);
+  }
+
+  /** Builds and signs a client token; a handle whose key the KeyManager has since replaced makes the issuance stale. */
+  async #sign(handle: SigningHandle, m: Mint): Promise<{ issued: IssuedAccessToken; record: IssuedToken }> {
+    const { payload, record, issued } = this.#claims(handle.kid, m);
+    try {
+      issued.accessToken = await signCompact(handle, { alg: handle.alg, typ: 'at+jwt', kid: handle.kid }, payload);
+    } catch (e) {
+      if (e instanceof KeyturnError && e.code === 'KEY_NOT_ACTIVE') {
+        this.#handles.delete(m.ip.issuer);
+        throw new StaleIssuance();
+      }
+      throw e;
+    }
+    return { issued, record };
+  }
+
+  /** The claims of a token under `kid`, its issued_tokens record, and the answer (token filled in once signed). */
+  #claims(kid: string, m: Mint): { payload: Record<string, unknown>; record: IssuedToken; issued: IssuedAccessToken } {
+    const issuer = m.ip.issuer;
+    const iat = Math.floor(this.#deps.clock.now().getTime() / 1000);
+    const exp = iat + m.ttl;
+    const jti = randomBytes(16).toString('base64url');
+    const scope = m.scopes.join(' ');
+    const payload: Record<string, unknown> = { iss: issuer, sub: m.sub, aud: m.aud, exp, iat, nbf: iat, jti };
+    if (scope) payload.scope = scope;
+    payload.client_id = m.clientId ?? CANARY_SUBJECT;
+    if (m.tenant !== undefined) payload.tenant = m.tenant;
+    payload.policy_version = m.version;
+    const record: IssuedToken = { jti, issuer, sub: m.sub, ...(m.clientId ? { clientId: m.clientId } : {}), kid, exp: new Date(exp * 1000), iat: new Date(iat * 1000), policyVersion: m.version };
+    return { payload, record, issued: { accessToken: '', expiresIn: m.ttl, scope, jti, kid } };
+  }
+
   /**
    * A token for the rotation's canary check: sub and client_id `keyturn:canary`, no scope, at most
    * CANARY_MAX_TTL_SECONDS. Audited (`token.canary`, with `step` in the details). Not refused while issuance is paused: an emergency rotation must be able to prove
@@ -123,49 +244,29 @@ export class TokenIssuer {
   async issueCanary(issuer: string, opts: { actor?: AuditActor; step?: string } = {}): Promise<IssuedAccessToken> {
     const policy = this.#deps.policy();
     const ip = this.issuerPolicy(issuer);
-    return this.#mint(
+    return this.#mintCanary(
       { ip, version: policy.version, sub: CANARY_SUBJECT, scopes: [], aud: audienceFor(ip), ttl: Math.min(ttlOf(ip), CANARY_MAX_TTL_SECONDS) },
-      false,
       { actor: opts.actor ?? ACTOR, step: opts.step ?? 'canary' },
     );
   }
 
-  async #mint(m: Mint, honourPause: boolean, canary?: { actor: AuditActor; step: string }): Promise<IssuedAccessToken> {
-    const issuer = m.ip.issuer;
-    const paused = (): KeyturnError =>
-      new KeyturnError('ISSUANCE_PAUSED', `issuance for ${issuer} is paused`, 'Retry later; an operator resumes issuance once the incident is contained.', { issuer });
-    // Cheap check first, so a paused issuer costs no key unsealing; re-checked under the lock below.
-    if (honourPause && (await isPaused(this.#deps.pool, issuer))) throw paused();
-    const handle = await this.#deps.signer.signingHandle(issuer);
-    if (handle.issuer !== issuer) throw new KeyturnError('SIGNER_MISMATCH', `the signing handle is for ${handle.issuer}, not ${issuer}`);
-
+  /** A canary: signed and recorded (with its audit entry) in one transaction; not held back by a pause. */
+  async #mintCanary(m: Mint, canary: { actor: AuditActor; step: string }): Promise<IssuedAccessToken> {
+    const handle = await this.#deps.signer.signingHandle(m.ip.issuer);
+    if (handle.issuer !== m.ip.issuer) throw new KeyturnError('SIGNER_MISMATCH', `the signing handle is for ${handle.issuer}, not ${m.ip.issuer}`);
     return inTransaction(this.#deps.pool, async (tx) => {
-      if (honourPause) {
-        await lockIssuanceShared(tx, issuer);
-        if (await isPaused(tx, issuer)) throw paused();
-      }
-      const iat = Math.floor(this.#deps.clock.now().getTime() / 1000);
-      const exp = iat + m.ttl;
-      const jti = randomBytes(16).toString('base64url');
-      const scope = m.scopes.join(' ');
-      const payload: Record<string, unknown> = { iss: issuer, sub: m.sub, aud: m.aud, exp, iat, nbf: iat, jti };
-      if (scope) payload.scope = scope;
-      payload.client_id = m.clientId ?? CANARY_SUBJECT;
-      if (m.tenant !== undefined) payload.tenant = m.tenant;
-      payload.policy_version = m.version;
-      const accessToken = await signCompact(handle, { alg: handle.alg, typ: 'at+jwt', kid: handle.kid }, payload);
-      await recordIssued(tx, { jti, issuer, sub: m.sub, ...(m.clientId ? { clientId: m.clientId } : {}), kid: handle.kid, exp: new Date(exp * 1000), iat: new Date(iat * 1000), policyVersion: m.version });
-      if (canary) {
-        await this.#deps.appendAudit(tx, {
-          actor: canary.actor,
-          action: 'token.canary',
-          subject: { jti, issuer },
-          policyVersion: m.version,
-          outcome: 'ok',
-          details: { kid: handle.kid, exp, step: canary.step },
-        });
-      }
-      return { accessToken, expiresIn: m.ttl, scope, jti, kid: handle.kid };
+      const { payload, record, issued } = this.#claims(handle.kid, m);
+      issued.accessToken = await signCompact(handle, { alg: handle.alg, typ: 'at+jwt', kid: handle.kid }, payload);
+      await recordIssued(tx, record);
+      await this.#deps.appendAudit(tx, {
+        actor: canary.actor,
+        action: 'token.canary',
+        subject: { jti: record.jti, issuer: record.issuer },
+        policyVersion: m.version,
+        outcome: 'ok',
+        details: { kid: handle.kid, exp: Math.floor(record.exp.getTime() / 1000), step: canary.step },
+      });
+      return issued;
     });
   }
 }

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { disableClient } from '../../agents/token-issuer/clients.js';
+import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
+import { findIssued } from '../../agents/token-issuer/issued-tokens.js';
+import { isKeyturnError } from '../../config/errors.js';
+import { testPool } from '../support/db.js';
+import { actor, client, issuedCount, POLICY_VERSION, verifyToken, world } from './support.js';
+
+const pool = testPool();
+afterAll(() => pool.end());
+const code = (e: unknown) => (isKeyturnError(e) ? e.code : String(e));
+
+/**
+ * The TokenIssuer remembers a client, its issuer's signing handle and "not paused" between calls;
+ * the commit of each token's record re-checks all three under the issuance lock.
+ */
+describe('TokenIssuer.issue: a token leaves only once its record commits against current state', () => {
+  it('a key activated after the handle was remembered: the token is signed again under the new key', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const before = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const base = { requestId: `test-${randomUUID()}`, policyVersion: POLICY_VERSION, actor };
+    const next = await w.km.generateKey({ ...base, issuer: w.issuer, alg: 'ES256' });
+    await w.km.activate({ ...base, requestId: `test-${randomUUID()}`, issuer: w.issuer, kid: next.kid });
+    const after = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    expect([before.kid === next.kid, after.kid]).toEqual([false, next.kid]);
+    expect((await verifyToken(w, after.accessToken)).jti).toBe(after.jti);
+    expect((await findIssued(pool, after.jti))?.kid).toBe(next.kid);
+  });
+
+  it('a client disabled after it was remembered is refused at once, and nothing more is recorded', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await disableClient(pool, c.clientId);
+    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code)).toBe('CLIENT_NOT_AUTHORIZED');
+    expect(await issuedCount(pool, w.issuer)).toBe(1);
+  });
+
+  it("a client's scopes changed after it was remembered: the token carries the current scopes", async () => {
+    const w = await world(pool);
+    const c = await client(pool, ['read', 'write']);
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await pool.query(`UPDATE clients SET scopes = $2 WHERE client_id = $1`, [c.clientId, ['read']]);
+    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    expect([t.scope, (await verifyToken(w, t.accessToken)).scope]).toEqual(['read', 'read']);
+  });
+
+  it('a pause after "not paused" was remembered: ISSUANCE_PAUSED, and the signed token is neither returned nor recorded', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await pauseIssuance(pool, w.issuer, 'incident', { role: 'RevocationResponder' });
+    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code)).toBe('ISSUANCE_PAUSED');
+    expect(await issuedCount(pool, w.issuer)).toBe(1);
+  });
+
+  it('many concurrent issuances each return a distinct token, each recorded once', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const issued = await Promise.all(Array.from({ length: 60 }, () => w.tokens.issue({ issuer: w.issuer, clientId: c.clientId })));
+    expect(new Set(issued.map((t) => t.jti)).size).toBe(60);
+    expect(await issuedCount(pool, w.issuer)).toBe(60);
+  });
+});
