@@ -1,7 +1,7 @@
-import { inTransaction, type Pool } from '../../db/pool.js';
+import { KeyturnError } from '../../config/errors.js';
+import type { Pool } from '../../db/pool.js';
 import type { ClientRecord } from './clients.js';
-import { lockIssuanceShared } from './issuance-control.js';
-import { recordIssuedMany, type IssuedToken } from './issued-tokens.js';
+import type { IssuedToken } from './issued-tokens.js';
 
 /**
  * What committing a signed token found: `recorded` (it may be handed out), or why it must not be:
@@ -23,18 +23,12 @@ interface IssuerQueue {
   committing: boolean;
 }
 
-interface IssuanceState extends Record<string, unknown> {
-  paused: boolean;
-  active_kid: string | null;
-  clients: Array<{ id: string; scopes: string[]; tenant: string | null; disabled: boolean }>;
-}
-
 /**
  * Group commit for issued-token records. A token is handed out only once its record has committed,
  * in a transaction that holds the issuer's issuance lock shared and checks, under it, that the issuer
  * is not paused, that the token's kid is still the active key and that its client is unchanged. While
- * one issuer's commit is in flight the next tokens wait and then commit together: one transaction per
- * batch instead of one per token, and no timer, so a lone token waits for nothing.
+ * one issuer's commit is in flight the next tokens wait and then commit together: one statement per
+ * batch instead of a transaction per token, and no timer, so a lone token waits for nothing.
  */
 export class IssuanceRecorder {
   readonly #queues = new Map<string, IssuerQueue>();
@@ -68,36 +62,28 @@ export class IssuanceRecorder {
     this.#queues.delete(issuer);
   }
 
-  #commit(issuer: string, batch: readonly Pending[]): Promise<RecordVerdict[]> {
-    return inTransaction(this.pool, async (tx) => {
-      await lockIssuanceShared(tx, issuer);
-      const clientIds = [...new Set(batch.map((p) => p.client.clientId))];
-      const { rows } = await tx.query<IssuanceState>(
-        `SELECT EXISTS (SELECT 1 FROM issuance_pauses WHERE issuer = $1) AS paused,
-                (SELECT kid FROM signing_keys WHERE issuer = $1 AND state = 'active') AS active_kid,
-                (SELECT coalesce(json_agg(json_build_object('id', client_id, 'scopes', scopes, 'tenant', tenant, 'disabled', disabled)), '[]'::json)
-                   FROM clients WHERE client_id = ANY($2::text[])) AS clients`,
-        [issuer, clientIds],
-      );
-      const state = rows[0]!;
-      if (state.paused) return batch.map(() => 'paused' as const);
-      const current = new Map(state.clients.map((c) => [c.id, c]));
-      const verdicts = batch.map((p): RecordVerdict => {
-        if (p.token.kid !== state.active_kid) return 'key-changed';
-        return unchanged(p.client, current.get(p.client.clientId)) ? 'recorded' : 'client-changed';
-      });
-      await recordIssuedMany(tx, batch.filter((_, i) => verdicts[i] === 'recorded').map((p) => p.token));
-      return verdicts;
-    });
+  /** One round trip: record_issued_tokens (db/migrations/1700000000900_issuance-commit.sql) locks, checks and inserts. */
+  async #commit(issuer: string, batch: readonly Pending[]): Promise<RecordVerdict[]> {
+    const tokens = batch.map((p) => p.token);
+    const { rows } = await this.pool.query<{ verdicts: RecordVerdict[] }>(
+      `SELECT record_issued_tokens($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[]) AS verdicts`,
+      [
+        issuer,
+        tokens.map((t) => t.jti),
+        tokens.map((t) => t.sub),
+        tokens.map((t) => t.clientId ?? null),
+        tokens.map((t) => t.kid),
+        tokens.map((t) => t.exp),
+        tokens.map((t) => t.iat),
+        tokens.map((t) => t.policyVersion),
+        batch.map((p) => p.client.scopes.join(' ')),
+        batch.map((p) => p.client.tenant ?? null),
+      ],
+    );
+    const verdicts = rows[0]?.verdicts;
+    if (!Array.isArray(verdicts) || verdicts.length !== batch.length) {
+      throw new KeyturnError('ISSUANCE_RECORD_FAILED', 'record_issued_tokens did not return one verdict per token', 'Restart keyturn so it applies its database migrations, then retry; the database function must match this version.');
+    }
+    return verdicts;
   }
-}
-
-function unchanged(used: ClientRecord, now: IssuanceState['clients'][number] | undefined): boolean {
-  return (
-    now !== undefined &&
-    !now.disabled &&
-    (now.tenant ?? undefined) === used.tenant &&
-    now.scopes.length === used.scopes.length &&
-    now.scopes.every((s, i) => s === used.scopes[i])
-  );
 }

@@ -59,22 +59,3 @@ export async function tokensBySub(db: Queryable, sub: string, before?: Date): Pr
   const res = await db.query<Row>(`SELECT ${COLUMNS} FROM issued_tokens WHERE sub = $1 AND ($2::timestamptz IS NULL OR iat < $2) ORDER BY iat, jti`, [sub, before ?? null]);
   return res.rows.map(toToken);
 }
-
-/** Records several tokens in one statement (one round trip however many). */
-export async function recordIssuedMany(db: Queryable, tokens: readonly IssuedToken[]): Promise<void> {
-  if (tokens.length === 0) return;
-  await db.query(
-    `INSERT INTO issued_tokens (${COLUMNS})
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])`,
-    [
-      tokens.map((t) => t.jti),
-      tokens.map((t) => t.issuer),
-      tokens.map((t) => t.sub),
-      tokens.map((t) => t.clientId ?? null),
-      tokens.map((t) => t.kid),
-      tokens.map((t) => t.exp),
-      tokens.map((t) => t.iat),
-      tokens.map((t) => t.policyVersion),
-    ],
-  );
-}

@@ -63,4 +63,29 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
     expect(new Set(issued.map((t) => t.jti)).size).toBe(60);
     expect(await issuedCount(pool, w.issuer)).toBe(60);
   });
+  it('a token whose commit waits on a pause in progress is refused once the pause commits: the check runs after the lock', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const pausing = await pool.connect();
+    try {
+      await pausing.query('BEGIN');
+      await pausing.query(`SELECT pg_advisory_xact_lock(hashtextextended('keyturn.issuance:' || $1, 0))`, [w.issuer]);
+      await pausing.query(`INSERT INTO issuance_pauses (issuer, reason, paused_by) VALUES ($1, 'incident', '{"role":"RevocationResponder"}'::jsonb)`, [w.issuer]);
+      const pending = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code);
+      for (;;) {
+        const { rows } = await pool.query(
+          `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('keyturn.issuance:' || $1, 0)`,
+          [w.issuer],
+        );
+        if (rows.length > 0) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await pausing.query('COMMIT');
+      expect(await pending).toBe('ISSUANCE_PAUSED');
+    } finally {
+      pausing.release();
+    }
+    expect(await issuedCount(pool, w.issuer)).toBe(1);
+  });
 });
