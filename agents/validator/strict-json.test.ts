@@ -45,8 +45,14 @@ describe('parseStrictJson', () => {
   });
   it('refuses nesting deeper than 32 levels instead of overflowing the stack', () => expect(reasonOf('['.repeat(10_000) + ']'.repeat(10_000))).toBe('syntax'));
   it('parses the compact spelling JSON.stringify writes and a spaced spelling of it to the same prototype-free value', () => {
+    const inheritsNothing = (o: object): boolean => {
+      for (let p = Object.getPrototypeOf(o) as object | null; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+        if (Reflect.ownKeys(p).length > 0) return false;
+      }
+      return true;
+    };
     const prototypeFree = (v: unknown): boolean =>
-      v === null || typeof v !== 'object' || (Array.isArray(v) ? v.every(prototypeFree) : !('toString' in v) && Object.values(v).every(prototypeFree));
+      v === null || typeof v !== 'object' || (Array.isArray(v) ? v.every(prototypeFree) : inheritsNothing(v) && Object.values(v).every(prototypeFree));
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
         const compact = JSON.stringify(v);
@@ -57,6 +63,12 @@ describe('parseStrictJson', () => {
         expect(prototypeFree(fromCompact) && prototypeFree(fromSpaced)).toBe(true);
       }),
     );
+  });
+  it('keeps an own member named like an Object.prototype method as plain data', () => {
+    for (const text of ['{"":{"toString":false}}', '{ "": { "toString": false } }']) {
+      const v = parseStrictJson(text) as Record<string, Record<string, unknown>>;
+      expect(v['']!.toString).toBe(false);
+    }
   });
   it('returns the value deep-frozen when asked, whichever spelling it had', () => {
     for (const text of ['{"a":{"b":[1,{"c":2}]}}', '{ "a": { "b": [1, { "c": 2 }] } }']) {
