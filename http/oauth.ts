@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
-import { authenticateClient, type ClientRecord } from '../agents/token-issuer/clients.js';
+import { authenticateClient } from '../agents/token-issuer/clients.js';
 import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
@@ -65,6 +65,15 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const WWW_AUTHENTICATE = 'Basic realm="keyturn", charset="UTF-8"';
 const PAUSE_RETRY_SECONDS = 30;
 
+interface Authenticated {
+  clientId: string;
+  /** The stored hash the presented secret matched; never logged. */
+  secretHash: string;
+  /** True when the credentials were trusted from memory, without reading the client row. */
+  remembered: boolean;
+  forget(): void;
+}
+
 function isFormRequest(req: FastifyRequest): boolean {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === FORM_TYPE;
 }
@@ -105,8 +114,13 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     }
   };
 
-  /** The authenticated client, or undefined once an error reply has been sent. */
-  const authenticate = async (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string): Promise<ClientRecord | undefined> => {
+  /**
+   * The authenticated client, or undefined once an error reply has been sent. With `remembered`,
+   * credentials that passed recently are trusted without reading the client row: only for callers
+   * that have the change re-checked where it matters (the issuance commit re-checks the client and
+   * its secret hash, see TokenIssuer.issue). `forget` drops them, for a retry on the full path.
+   */
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o: { remembered?: boolean } = {}): Promise<Authenticated | undefined> => {
     const creds = readClientCredentials(req.headers.authorization, form.fields);
     if (creds.method === 'conflict') {
       oauthError(reply, 400, 'invalid_request', creds.description);
@@ -133,6 +147,9 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       oauthError(reply, 401, 'invalid_client', description, challenge);
       return undefined;
     }
+    const forget = () => verifiedSecrets.forget(creds.clientId, creds.secret);
+    const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
+    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, forget };
     const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, verifiedSecrets);
     if (!result.ok) {
       limiter.fail(keys);
@@ -140,7 +157,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
       return undefined;
     }
-    return result.client;
+    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, forget };
   };
 
   /** The form, or undefined once an error reply about it has been sent. */
@@ -171,20 +188,34 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     scope.post('/oauth2/token', async (req, reply) => {
       const form = readForm(req, reply);
       if (!form) return reply;
-      const client = await authenticate(req, reply, form, 'token');
+      let client = await authenticate(req, reply, form, 'token', { remembered: true });
       if (!client) return reply;
       const grant = form.fields.grant_type;
       if (grant === undefined || grant === '') return oauthError(reply, 400, 'invalid_request', 'grant_type is missing; send grant_type=client_credentials');
       if (grant !== 'client_credentials') return oauthError(reply, 400, 'unsupported_grant_type', `grant_type ${grant.slice(0, 64)} is not supported; use client_credentials`);
       const scopeParam = form.fields.scope?.split(' ').filter((s) => s !== '');
       const audience = form.fields.audience === '' ? undefined : form.fields.audience;
-      try {
-        const t = await deps.issuer.issue({
+      const issueFor = (c: Authenticated) =>
+        deps.issuer.issue({
           issuer: deps.defaultIssuer,
-          clientId: client.clientId,
+          clientId: c.clientId,
+          secretHash: c.secretHash,
           ...(scopeParam && scopeParam.length > 0 ? { requestedScopes: scopeParam } : {}),
           ...(audience !== undefined ? { audience } : {}),
         });
+      try {
+        let t;
+        try {
+          t = await issueFor(client);
+        } catch (e) {
+          // Remembered credentials whose client was disabled or whose secret was rotated: forget them
+          // and authenticate in full, so the refusal is audited and counted like any other.
+          if (!client.remembered || !(isKeyturnError(e, 'CLIENT_SECRET_CHANGED') || isKeyturnError(e, 'CLIENT_NOT_AUTHORIZED'))) throw e;
+          client.forget();
+          client = await authenticate(req, reply, form, 'token');
+          if (!client) return reply;
+          t = await issueFor(client);
+        }
         return reply.headers(NO_STORE).send({ access_token: t.accessToken, token_type: 'Bearer', expires_in: t.expiresIn, scope: t.scope });
       } catch (e) {
         const code = isKeyturnError(e) ? e.code : 'UNEXPECTED';
@@ -195,6 +226,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           case 'INVALID_TARGET':
             return oauthError(reply, 400, code === 'INVALID_SCOPE' ? 'invalid_scope' : 'invalid_target', (e as Error).message + ((e as { hint?: string }).hint ? `. ${(e as { hint?: string }).hint}` : ''));
           case 'CLIENT_NOT_AUTHORIZED':
+          case 'CLIENT_SECRET_CHANGED':
             return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled');
           case 'NO_ACTIVE_KEY':
           case 'KEY_NOT_ACTIVE':

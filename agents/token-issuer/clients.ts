@@ -21,7 +21,8 @@ export interface NewClient {
   tenant?: string;
 }
 
-export type AuthResult = { ok: true; client: ClientRecord } | { ok: false; reason: 'unknown_client' | 'disabled' | 'bad_secret' };
+/** `secretHash`: the stored hash the secret matched, for the issuance commit to re-check (TokenIssuer.issue); never log it. */
+export type AuthResult = { ok: true; client: ClientRecord; secretHash: string } | { ok: false; reason: 'unknown_client' | 'disabled' | 'bad_secret' };
 
 /** Client ids are URL- and header-safe, and never contain `:` (reserved for keyturn's own subjects, e.g. `keyturn:canary`). */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
@@ -138,11 +139,12 @@ export async function authenticateClient(db: Queryable, clientId: string, secret
     : { rows: [] };
   const row = res.rows[0];
   const given = typeof secret === 'string' ? secret : '';
-  const fingerprint = row && verified ? verified.fingerprint(clientId, given, row.secret_hash) : undefined;
-  const matches = (fingerprint !== undefined && verified!.has(fingerprint)) || (await verifySecret(given, row?.secret_hash ?? (await dummyHash())));
-  if (matches && fingerprint !== undefined) verified!.add(fingerprint);
+  const remembered = row !== undefined && known && verified !== undefined && verified.storedHashFor(clientId, given) === row.secret_hash;
+  const matches = remembered || (await verifySecret(given, row?.secret_hash ?? (await dummyHash())));
+  if (matches && row && !remembered) verified?.remember(clientId, given, row.secret_hash);
+  if (!matches && known) verified?.forget(clientId, given);
   if (!row) return { ok: false, reason: 'unknown_client' };
   if (!matches) return { ok: false, reason: 'bad_secret' };
   if (row.disabled) return { ok: false, reason: 'disabled' };
-  return { ok: true, client: toRecord(row) };
+  return { ok: true, client: toRecord(row), secretHash: row.secret_hash };
 }

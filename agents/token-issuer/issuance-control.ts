@@ -17,7 +17,7 @@ export interface PauseOptions {
   policyVersion?: string;
 }
 
-// record_issued_tokens (db/migrations/1700000000900_issuance-commit.sql) takes the same key.
+// record_issued_tokens (db/migrations/1700000001000_issuance-commit-secret.sql) takes the same key.
 const LOCK = `hashtextextended('keyturn.issuance:' || $1, 0)`;
 
 /**

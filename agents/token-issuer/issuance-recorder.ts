@@ -5,15 +5,18 @@ import type { IssuedToken } from './issued-tokens.js';
 
 /**
  * What committing a signed token found: `recorded` (it may be handed out), or why it must not be:
- * the issuer is paused, its key is no longer the active one, or its client changed (disabled, other
- * scopes or tenant) since the token was built.
+ * the issuer is paused, its key is no longer the active one, its client changed (disabled, other
+ * scopes or tenant) since the token was built, or the client's secret is no longer the one the
+ * request was authenticated with.
  */
-export type RecordVerdict = 'recorded' | 'paused' | 'key-changed' | 'client-changed';
+export type RecordVerdict = 'recorded' | 'paused' | 'key-changed' | 'client-changed' | 'secret-changed';
 
 interface Pending {
   token: IssuedToken;
   /** The client record the token was built from. */
   client: ClientRecord;
+  /** The stored secret hash the request's credentials matched, if it presented any. */
+  secretHash: string | undefined;
   resolve(v: RecordVerdict): void;
   reject(e: unknown): void;
 }
@@ -26,7 +29,7 @@ interface IssuerQueue {
 /**
  * Group commit for issued-token records. A token is handed out only once its record has committed,
  * in a transaction that holds the issuer's issuance lock shared and checks, under it, that the issuer
- * is not paused, that the token's kid is still the active key and that its client is unchanged. While
+ * is not paused, that the token's kid is still the active key and that its client and secret are unchanged. While
  * one issuer's commit is in flight the next tokens wait and then commit together: one statement per
  * batch instead of a transaction per token, and no timer, so a lone token waits for nothing.
  */
@@ -35,14 +38,14 @@ export class IssuanceRecorder {
 
   constructor(private readonly pool: Pool, private readonly maxBatch = 512) {}
 
-  record(token: IssuedToken, client: ClientRecord): Promise<RecordVerdict> {
+  record(token: IssuedToken, client: ClientRecord, secretHash?: string): Promise<RecordVerdict> {
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(token.issuer);
       if (!queue) {
         queue = { pending: [], committing: false };
         this.#queues.set(token.issuer, queue);
       }
-      queue.pending.push({ token, client, resolve, reject });
+      queue.pending.push({ token, client, secretHash, resolve, reject });
       if (!queue.committing) void this.#drain(token.issuer, queue);
     });
   }
@@ -62,11 +65,11 @@ export class IssuanceRecorder {
     this.#queues.delete(issuer);
   }
 
-  /** One round trip: record_issued_tokens (db/migrations/1700000000900_issuance-commit.sql) locks, checks and inserts. */
+  /** One round trip: record_issued_tokens (db/migrations/1700000001000_issuance-commit-secret.sql) locks, checks and inserts. */
   async #commit(issuer: string, batch: readonly Pending[]): Promise<RecordVerdict[]> {
     const tokens = batch.map((p) => p.token);
     const { rows } = await this.pool.query<{ verdicts: RecordVerdict[] }>(
-      `SELECT record_issued_tokens($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[]) AS verdicts`,
+      `SELECT record_issued_tokens($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[]) AS verdicts`,
       [
         issuer,
         tokens.map((t) => t.jti),
@@ -78,6 +81,7 @@ export class IssuanceRecorder {
         tokens.map((t) => t.policyVersion),
         batch.map((p) => p.client.scopes.join(' ')),
         batch.map((p) => p.client.tenant ?? null),
+        batch.map((p) => p.secretHash ?? null),
       ],
     );
     const verdicts = rows[0]?.verdicts;

@@ -31,6 +31,12 @@ export interface IssueRequest {
   requestedScopes?: string[];
   /** One of the policy's audiences; default: all of them. */
   audience?: string;
+  /**
+   * The stored secret hash the client's credentials were verified against, when the request
+   * presented a secret: the token is handed out only if that is still the client's secret
+   * (CLIENT_SECRET_CHANGED otherwise), so a caller may trust credentials it verified earlier.
+   */
+  secretHash?: string;
 }
 
 export interface IssuedAccessToken {
@@ -54,6 +60,10 @@ const MAX_REMEMBERED_CLIENTS = 10_000;
 
 /** A remembered client, key or pause state changed under a signed token: it is dropped and the issuance retried once. */
 class StaleIssuance extends Error {}
+
+function secretChangedError(clientId: string): KeyturnError {
+  return new KeyturnError('CLIENT_SECRET_CHANGED', `the secret of client ${clientId} changed while a token was being issued`, 'Authenticate again with the client\'s current secret.', { clientId });
+}
 
 function pausedError(issuer: string): KeyturnError {
   return new KeyturnError('ISSUANCE_PAUSED', `issuance for ${issuer} is paused`, 'Retry later; an operator resumes issuance once the incident is contained.', { issuer });
@@ -132,7 +142,8 @@ export class TokenIssuer {
       if (await this.#paused(ip.issuer, fresh)) throw pausedError(ip.issuer);
       const handle = await this.#handle(ip.issuer, fresh);
       const minted = await this.#sign(handle, { ip, version: policy.version, sub: client.clientId, clientId: client.clientId, scopes, aud, ttl, ...(client.tenant !== undefined ? { tenant: client.tenant } : {}) });
-      const verdict = await this.#recorder.record(minted.record, client);
+      const verdict = await this.#recorder.record(minted.record, client, req.secretHash);
+      if (verdict === 'secret-changed') throw secretChangedError(client.clientId);
       if (verdict === 'paused') {
         this.#notPaused.delete(ip.issuer);
         throw pausedError(ip.issuer);

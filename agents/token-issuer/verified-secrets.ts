@@ -1,37 +1,52 @@
 import { createHmac, randomBytes } from 'node:crypto';
 
+interface Remembered {
+  storedHash: string;
+  expires: number;
+}
+
 /**
  * Client credentials that passed the scrypt check recently, so a client presenting them again is not
- * made to pay (nor made to make the server pay) another scrypt hash. An entry is a keyed fingerprint
- * of (client id, secret, stored hash): rotating the secret changes the stored hash and so ends it,
- * and the client row (disabled or not) is still read on every request. Only correct credentials get
- * in, so a guess never takes the fast path. Bounded; oldest entries go first.
+ * made to pay (nor made to make the server pay) another scrypt hash. Each entry is keyed by a keyed
+ * fingerprint of (client id, secret) and holds the stored hash the secret matched: callers use it
+ * only while that is still the client's hash (authenticateClient compares it with the row it reads;
+ * token issuance has the commit compare it), so rotating the secret ends it at once. Only correct
+ * credentials get in, so a guess never takes the fast path. Bounded; oldest entries go first.
  */
 export class VerifiedSecretCache {
   readonly #key = randomBytes(32);
-  readonly #expiries = new Map<string, number>();
+  readonly #entries = new Map<string, Remembered>();
 
   constructor(private readonly o: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}) {}
 
-  fingerprint(clientId: string, secret: string, storedHash: string): string {
-    return createHmac('sha256', this.#key).update(clientId).update('\0').update(secret).update('\0').update(storedHash).digest('base64url');
+  /** The stored hash these credentials matched, while they are remembered. */
+  storedHashFor(clientId: string, secret: string): string | undefined {
+    const fingerprint = this.#fingerprint(clientId, secret);
+    const entry = this.#entries.get(fingerprint);
+    if (entry === undefined) return undefined;
+    if (entry.expires > this.now()) return entry.storedHash;
+    this.#entries.delete(fingerprint);
+    return undefined;
   }
 
-  has(fingerprint: string): boolean {
-    const expires = this.#expiries.get(fingerprint);
-    if (expires === undefined) return false;
-    if (expires > this.now()) return true;
-    this.#expiries.delete(fingerprint);
-    return false;
+  /** After `secret` verified against `storedHash` with scrypt. */
+  remember(clientId: string, secret: string, storedHash: string): void {
+    const fingerprint = this.#fingerprint(clientId, secret);
+    this.#entries.delete(fingerprint);
+    if (this.#entries.size >= (this.o.maxEntries ?? 10_000)) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(fingerprint, { storedHash, expires: this.now() + (this.o.ttlMs ?? 5 * 60_000) });
   }
 
-  add(fingerprint: string): void {
-    if (this.#expiries.size >= (this.o.maxEntries ?? 10_000)) this.#expiries.delete(this.#expiries.keys().next().value!);
-    this.#expiries.set(fingerprint, this.now() + (this.o.ttlMs ?? 5 * 60_000));
+  forget(clientId: string, secret: string): void {
+    this.#entries.delete(this.#fingerprint(clientId, secret));
   }
 
   get size(): number {
-    return this.#expiries.size;
+    return this.#entries.size;
+  }
+
+  #fingerprint(clientId: string, secret: string): string {
+    return createHmac('sha256', this.#key).update(clientId).update('\0').update(secret).digest('base64url');
   }
 
   private now(): number {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { disableClient } from '../../agents/token-issuer/clients.js';
+import { authenticateClient, disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { findIssued } from '../../agents/token-issuer/issued-tokens.js';
 import { isKeyturnError } from '../../config/errors.js';
@@ -53,6 +53,17 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
     await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
     await pauseIssuance(pool, w.issuer, 'incident', { role: 'RevocationResponder' });
     expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code)).toBe('ISSUANCE_PAUSED');
+    expect(await issuedCount(pool, w.issuer)).toBe(1);
+  });
+
+  it('a secret rotated after the request was authenticated: CLIENT_SECRET_CHANGED, and nothing is recorded', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const auth = await authenticateClient(pool, c.clientId, c.secret);
+    if (!auth.ok) throw new Error('the test client did not authenticate');
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+    await rotateSecret(pool, c.clientId);
+    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
     expect(await issuedCount(pool, w.issuer)).toBe(1);
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { disableClient } from '../../agents/token-issuer/clients.js';
+import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
+import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { testPool } from '../support/db.js';
 import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, verifyToken, world } from './support.js';
@@ -124,5 +125,65 @@ describe('POST /oauth2/token', () => {
     const res = await app(pool, w).inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('x-www-form-urlencoded') });
+  });
+
+  describe('credentials verified recently', () => {
+    /** The pool the endpoints see, counting the reads of the clients table made through it. */
+    const countingClientReads = (): { pool: Pool; reads: () => number } => {
+      let reads = 0;
+      const counted = new Proxy(pool, {
+        get(target, prop, receiver) {
+          if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+          return (...args: unknown[]) => {
+            if (typeof args[0] === 'string' && /FROM clients\b/.test(args[0])) reads++;
+            return (target.query as (...a: unknown[]) => unknown)(...args);
+          };
+        },
+      });
+      return { pool: counted, reads: () => reads };
+    };
+
+    it('a second token request with the same credentials reads no client row', async () => {
+      const w = await world(pool);
+      const c = await client(pool);
+      const counted = countingClientReads();
+      const a = app(counted.pool, w);
+      for (let i = 0; i < 2; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      expect(counted.reads()).toBe(1);
+    });
+
+    it("are refused once the client's secret is rotated: 401 invalid_client, audited as bad_secret, nothing issued", async () => {
+      const w = await world(pool);
+      const c = await client(pool);
+      const a = app(pool, w);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      await rotateSecret(pool, c.clientId);
+      const res = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+      expect([res.statusCode, res.json<{ error: string }>().error]).toEqual([401, 'invalid_client']);
+      const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
+      expect(entries.map((e) => e.details.reason)).toEqual(['bad_secret']);
+      expect(await issuedCount(pool, w.issuer)).toBe(1);
+    });
+
+    it('are refused once the client is disabled: 401 invalid_client, audited as disabled, nothing issued', async () => {
+      const w = await world(pool);
+      const c = await client(pool);
+      const a = app(pool, w);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      await disableClient(pool, c.clientId);
+      const res = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+      expect([res.statusCode, res.json<{ error: string }>().error]).toEqual([401, 'invalid_client']);
+      const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
+      expect(entries.map((e) => e.details.reason)).toEqual(['disabled']);
+      expect(await issuedCount(pool, w.issuer)).toBe(1);
+    });
+
+    it('never remember a wrong secret: a guess after a success still pays the full check and is refused', async () => {
+      const w = await world(pool);
+      const c = await client(pool);
+      const a = app(pool, w);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `${c.secret}x`) })).statusCode).toBe(401);
+    });
   });
 });

@@ -51,17 +51,32 @@ describe('client authentication with remembered credentials', () => {
     expect(await authenticateClient(pool, clientId, secret, cache)).toEqual({ ok: false, reason: 'bad_secret' });
   });
 
-  it('forgets credentials after their time to live', async () => {
+  it('remembers the stored hash a secret matched, for that client id and secret only', () => {
+    const cache = new VerifiedSecretCache();
+    cache.remember('billing', 's3cret', 'hash-1');
+    expect([cache.storedHashFor('billing', 's3cret'), cache.storedHashFor('billing', 's3cretx'), cache.storedHashFor('other', 's3cret')]).toEqual(['hash-1', undefined, undefined]);
+  });
+
+  it('forgets credentials after their time to live', () => {
     let now = 0;
     const cache = new VerifiedSecretCache({ ttlMs: 1000, now: () => now });
-    cache.add('fp');
+    cache.remember('billing', 's3cret', 'hash-1');
     now = 1001;
-    expect(cache.has('fp')).toBe(false);
+    expect([cache.storedHashFor('billing', 's3cret'), cache.size]).toEqual([undefined, 0]);
   });
 
   it('holds at most its bound, dropping the oldest first', () => {
     const cache = new VerifiedSecretCache({ maxEntries: 2 });
-    for (const fp of ['a', 'b', 'c']) cache.add(fp);
-    expect([cache.size, cache.has('a'), cache.has('c')]).toEqual([2, false, true]);
+    for (const id of ['a', 'b', 'c']) cache.remember(id, 's', `hash-${id}`);
+    expect([cache.size, cache.storedHashFor('a', 's'), cache.storedHashFor('c', 's')]).toEqual([2, undefined, 'hash-c']);
+  });
+
+  it('drops remembered credentials that no longer match the stored hash', async () => {
+    const { clientId, secret } = await client(pool);
+    const cache = new VerifiedSecretCache();
+    await authenticateClient(pool, clientId, secret, cache);
+    await rotateSecret(pool, clientId);
+    await authenticateClient(pool, clientId, secret, cache);
+    expect(cache.storedHashFor(clientId, secret)).toBeUndefined();
   });
 });

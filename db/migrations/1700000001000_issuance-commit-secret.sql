@@ -1,0 +1,88 @@
+-- Up Migration
+-- record_issued_tokens also checks, per token, the client secret its request was authenticated
+-- with: p_secret_hash holds the stored hash the presented secret matched (NULL when no secret was
+-- presented, as for in-process issuance). A token whose client's secret has been rotated since is
+-- not recorded ('secret-changed'), so /oauth2/token can trust credentials it verified recently
+-- without reading the client row on every request, and a rotated secret still stops working at once.
+DROP FUNCTION record_issued_tokens(text, text[], text[], text[], text[], timestamptz[], timestamptz[], text[], text[], text[]);
+
+CREATE FUNCTION record_issued_tokens(
+  p_issuer         text,
+  p_jti            text[],
+  p_sub            text[],
+  p_client_id      text[],
+  p_kid            text[],
+  p_exp            timestamptz[],
+  p_iat            timestamptz[],
+  p_policy_version text[],
+  p_scopes         text[],
+  p_tenant         text[],
+  p_secret_hash    text[]
+) RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_active   text;
+  v_verdicts text[];
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('keyturn.issuance:' || p_issuer, 0));
+  IF EXISTS (SELECT 1 FROM issuance_pauses WHERE issuer = p_issuer) THEN
+    RETURN array_fill('paused'::text, ARRAY[cardinality(p_jti)]);
+  END IF;
+  SELECT kid INTO v_active FROM signing_keys WHERE issuer = p_issuer AND state = 'active';
+  SELECT array_agg(
+           CASE
+             WHEN r.kid IS DISTINCT FROM v_active THEN 'key-changed'
+             WHEN c.client_id IS NULL OR c.disabled OR array_to_string(c.scopes, ' ') <> r.scopes OR c.tenant IS DISTINCT FROM r.tenant THEN 'client-changed'
+             WHEN r.secret_hash IS NOT NULL AND c.secret_hash <> r.secret_hash THEN 'secret-changed'
+             ELSE 'recorded'
+           END ORDER BY r.ord)
+    INTO v_verdicts
+    FROM unnest(p_kid, p_client_id, p_scopes, p_tenant, p_secret_hash) WITH ORDINALITY AS r (kid, client_id, scopes, tenant, secret_hash, ord)
+    LEFT JOIN clients c ON c.client_id = r.client_id;
+  INSERT INTO issued_tokens (jti, issuer, sub, client_id, kid, exp, iat, policy_version)
+    SELECT r.jti, p_issuer, r.sub, r.client_id, r.kid, r.exp, r.iat, r.policy_version
+      FROM unnest(p_jti, p_sub, p_client_id, p_kid, p_exp, p_iat, p_policy_version) WITH ORDINALITY AS r (jti, sub, client_id, kid, exp, iat, policy_version, ord)
+     WHERE v_verdicts[r.ord] = 'recorded';
+  RETURN v_verdicts;
+END
+$$;
+
+-- Down Migration
+DROP FUNCTION record_issued_tokens(text, text[], text[], text[], text[], timestamptz[], timestamptz[], text[], text[], text[], text[]);
+
+CREATE FUNCTION record_issued_tokens(
+  p_issuer         text,
+  p_jti            text[],
+  p_sub            text[],
+  p_client_id      text[],
+  p_kid            text[],
+  p_exp            timestamptz[],
+  p_iat            timestamptz[],
+  p_policy_version text[],
+  p_scopes         text[],
+  p_tenant         text[]
+) RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_active   text;
+  v_verdicts text[];
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('keyturn.issuance:' || p_issuer, 0));
+  IF EXISTS (SELECT 1 FROM issuance_pauses WHERE issuer = p_issuer) THEN
+    RETURN array_fill('paused'::text, ARRAY[cardinality(p_jti)]);
+  END IF;
+  SELECT kid INTO v_active FROM signing_keys WHERE issuer = p_issuer AND state = 'active';
+  SELECT array_agg(
+           CASE
+             WHEN r.kid IS DISTINCT FROM v_active THEN 'key-changed'
+             WHEN c.client_id IS NULL OR c.disabled OR array_to_string(c.scopes, ' ') <> r.scopes OR c.tenant IS DISTINCT FROM r.tenant THEN 'client-changed'
+             ELSE 'recorded'
+           END ORDER BY r.ord)
+    INTO v_verdicts
+    FROM unnest(p_kid, p_client_id, p_scopes, p_tenant) WITH ORDINALITY AS r (kid, client_id, scopes, tenant, ord)
+    LEFT JOIN clients c ON c.client_id = r.client_id;
+  INSERT INTO issued_tokens (jti, issuer, sub, client_id, kid, exp, iat, policy_version)
+    SELECT r.jti, p_issuer, r.sub, r.client_id, r.kid, r.exp, r.iat, r.policy_version
+      FROM unnest(p_jti, p_sub, p_client_id, p_kid, p_exp, p_iat, p_policy_version) WITH ORDINALITY AS r (jti, sub, client_id, kid, exp, iat, policy_version, ord)
+     WHERE v_verdicts[r.ord] = 'recorded';
+  RETURN v_verdicts;
+END
+$$;
