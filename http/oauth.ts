@@ -71,7 +71,10 @@ interface Authenticated {
   secretHash: string;
   /** True when the credentials were trusted from memory, without reading the client row. */
   remembered: boolean;
+  /** Drops remembered credentials, for a retry on the full path. */
   forget(): void;
+  /** Counts and audits a refusal found after authentication (the secret rotated meanwhile). */
+  refused(reason: string): Promise<void>;
 }
 
 function isFormRequest(req: FastifyRequest): boolean {
@@ -148,8 +151,12 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       return undefined;
     }
     const forget = () => verifiedSecrets.forget(creds.clientId, creds.secret);
+    const refused = (reason: string) => {
+      limiter.fail(keys);
+      return auditFailure(req, endpoint, creds.method, reason, creds.clientId);
+    };
     const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
-    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, forget };
+    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, forget, refused };
     const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, verifiedSecrets);
     if (!result.ok) {
       limiter.fail(keys);
@@ -157,7 +164,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
       return undefined;
     }
-    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, forget };
+    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, forget, refused };
   };
 
   /** The form, or undefined once an error reply about it has been sent. */
@@ -208,12 +215,14 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
         try {
           t = await issueFor(client);
         } catch (e) {
-          // Remembered credentials whose client was disabled or whose secret was rotated: forget them
-          // and authenticate in full, so the refusal is audited and counted like any other.
-          if (!client.remembered || !(isKeyturnError(e, 'CLIENT_SECRET_CHANGED') || isKeyturnError(e, 'CLIENT_NOT_AUTHORIZED'))) throw e;
+          // Remembered credentials that did not get a token: before any answer that says more than
+          // 401, check them in full (client row and secret), so a rotated-away secret or a disabled
+          // client is refused, counted and audited like any failed authentication.
+          if (!client.remembered) throw e;
           client.forget();
           client = await authenticate(req, reply, form, 'token');
           if (!client) return reply;
+          if (!(isKeyturnError(e, 'CLIENT_SECRET_CHANGED') || isKeyturnError(e, 'CLIENT_NOT_AUTHORIZED'))) throw e;
           t = await issueFor(client);
         }
         return reply.headers(NO_STORE).send({ access_token: t.accessToken, token_type: 'Bearer', expires_in: t.expiresIn, scope: t.scope });
@@ -225,8 +234,10 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           case 'INVALID_SCOPE':
           case 'INVALID_TARGET':
             return oauthError(reply, 400, code === 'INVALID_SCOPE' ? 'invalid_scope' : 'invalid_target', (e as Error).message + ((e as { hint?: string }).hint ? `. ${(e as { hint?: string }).hint}` : ''));
-          case 'CLIENT_NOT_AUTHORIZED':
           case 'CLIENT_SECRET_CHANGED':
+            await client.refused('secret_rotated');
+            return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled');
+          case 'CLIENT_NOT_AUTHORIZED':
             return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled');
           case 'NO_ACTIVE_KEY':
           case 'KEY_NOT_ACTIVE':

@@ -45,8 +45,9 @@ export class VerifiedSecretCache {
     return this.#entries.size;
   }
 
+  /** NFC, as scrypt sees the secret: spellings that hash alike share one entry. */
   #fingerprint(clientId: string, secret: string): string {
-    return createHmac('sha256', this.#key).update(clientId).update('\0').update(secret).digest('base64url');
+    return createHmac('sha256', this.#key).update(clientId).update('\0').update(secret.normalize('NFC')).digest('base64url');
   }
 
   private now(): number {

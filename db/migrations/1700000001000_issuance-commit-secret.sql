@@ -4,6 +4,7 @@
 -- presented, as for in-process issuance). A token whose client's secret has been rotated since is
 -- not recorded ('secret-changed'), so /oauth2/token can trust credentials it verified recently
 -- without reading the client row on every request, and a rotated secret still stops working at once.
+-- The client rows are now also locked shared until the commit (see below).
 DROP FUNCTION record_issued_tokens(text, text[], text[], text[], text[], timestamptz[], timestamptz[], text[], text[], text[]);
 
 CREATE FUNCTION record_issued_tokens(
@@ -28,6 +29,10 @@ BEGIN
     RETURN array_fill('paused'::text, ARRAY[cardinality(p_jti)]);
   END IF;
   SELECT kid INTO v_active FROM signing_keys WHERE issuer = p_issuer AND state = 'active';
+  -- The clients' rows, locked shared until commit: a rotation or disable that commits before this
+  -- point is seen by the next statement (a new snapshot); one that starts later waits for this
+  -- commit, so no token recorded here is handed out after a rotateSecret or disableClient returned.
+  PERFORM 1 FROM clients WHERE client_id = ANY (p_client_id) ORDER BY client_id FOR SHARE;
   SELECT array_agg(
            CASE
              WHEN r.kid IS DISTINCT FROM v_active THEN 'key-changed'

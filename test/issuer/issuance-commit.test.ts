@@ -4,11 +4,12 @@ import { authenticateClient, disableClient, rotateSecret } from '../../agents/to
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { findIssued } from '../../agents/token-issuer/issued-tokens.js';
 import { isKeyturnError } from '../../config/errors.js';
-import { testPool } from '../support/db.js';
+import { superuserPool, testPool } from '../support/db.js';
 import { actor, client, issuedCount, POLICY_VERSION, verifyToken, world } from './support.js';
 
 const pool = testPool();
-afterAll(() => pool.end());
+const su = superuserPool();
+afterAll(() => Promise.all([pool.end(), su.end()]));
 const code = (e: unknown) => (isKeyturnError(e) ? e.code : String(e));
 
 /**
@@ -65,6 +66,42 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
     await rotateSecret(pool, c.clientId);
     expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
     expect(await issuedCount(pool, w.issuer)).toBe(1);
+  });
+
+  it('a secret rotation that starts while a token is committing waits for that commit, so no token leaves after the rotation returned', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const auth = await authenticateClient(pool, c.clientId, c.secret);
+    if (!auth.ok) throw new Error('the test client did not authenticate');
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+    // A test-only trigger holds this issuer's next insert (after the checks ran) until the gate opens.
+    const { rows } = await su.query<{ k: string }>(`SELECT hashtextextended($1, 0)::text AS k`, [`gate:${w.issuer}`]);
+    const gateKey = rows[0]!.k;
+    const fn = `hold_${randomUUID().replaceAll('-', '')}`;
+    await su.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_lock_shared(${gateKey}); PERFORM pg_advisory_unlock_shared(${gateKey}); RETURN NEW; END $$`);
+    await su.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON issued_tokens FOR EACH ROW WHEN (NEW.issuer = '${w.issuer}') EXECUTE FUNCTION ${fn}()`);
+    const gate = await su.connect();
+    try {
+      await gate.query(`SELECT pg_advisory_lock(${gateKey})`);
+      const issuing = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+      const waiting = async (query: string) =>
+        (await su.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [query])).rowCount! > 0;
+      while (!(await waiting('SELECT record_issued_tokens%'))) await new Promise((r) => setTimeout(r, 10));
+      let rotated = false;
+      const rotating = rotateSecret(pool, c.clientId).then(() => (rotated = true));
+      while (!rotated && !(await waiting('UPDATE clients SET secret_hash%'))) await new Promise((r) => setTimeout(r, 10));
+      expect(rotated).toBe(false);
+      await gate.query(`SELECT pg_advisory_unlock(${gateKey})`);
+      const issued = await issuing;
+      await rotating;
+      expect((await findIssued(pool, issued.jti))?.clientId).toBe(c.clientId);
+      expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
+    } finally {
+      await gate.query('SELECT pg_advisory_unlock_all()');
+      gate.release();
+      await su.query(`DROP TRIGGER ${fn} ON issued_tokens`);
+      await su.query(`DROP FUNCTION ${fn}()`);
+    }
   });
 
   it('many concurrent issuances each return a distinct token, each recorded once', async () => {

@@ -178,6 +178,17 @@ describe('POST /oauth2/token', () => {
       expect(await issuedCount(pool, w.issuer)).toBe(1);
     });
 
+    it('once the secret is rotated, a request that would fail for another reason still gets 401 invalid_client, not the client\'s scopes', async () => {
+      const w = await world(pool);
+      const c = await client(pool);
+      const a = app(pool, w);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      await rotateSecret(pool, c.clientId);
+      const res = await post(a, '/oauth2/token', { ...grant, scope: 'admin' }, { authorization: basic(c.clientId, c.secret) });
+      expect([res.statusCode, res.json<{ error: string }>().error]).toEqual([401, 'invalid_client']);
+      expect(res.body).not.toContain('read');
+    });
+
     it('never remember a wrong secret: a guess after a success still pays the full check and is refused', async () => {
       const w = await world(pool);
       const c = await client(pool);
