@@ -12,6 +12,16 @@ const su = superuserPool();
 afterAll(() => Promise.all([pool.end(), su.end()]));
 const code = (e: unknown) => (isKeyturnError(e) ? e.code : String(e));
 
+/** A world and a client whose credentials were checked, with one token already issued under them. */
+async function authenticatedClient() {
+  const w = await world(pool);
+  const c = await client(pool);
+  const auth = await authenticateClient(pool, c.clientId, c.secret);
+  if (!auth.ok) throw new Error('the test client did not authenticate');
+  await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+  return { w, c, auth };
+}
+
 /**
  * The TokenIssuer remembers a client, its issuer's signing handle and "not paused" between calls;
  * the commit of each token's record re-checks all three under the issuance lock.
@@ -58,22 +68,14 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
   });
 
   it('a secret rotated after the request was authenticated: CLIENT_SECRET_CHANGED, and nothing is recorded', async () => {
-    const w = await world(pool);
-    const c = await client(pool);
-    const auth = await authenticateClient(pool, c.clientId, c.secret);
-    if (!auth.ok) throw new Error('the test client did not authenticate');
-    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+    const { w, c, auth } = await authenticatedClient();
     await rotateSecret(pool, c.clientId);
     expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
     expect(await issuedCount(pool, w.issuer)).toBe(1);
   });
 
   it('a secret rotation that starts while a token is committing waits for that commit, so no token leaves after the rotation returned', async () => {
-    const w = await world(pool);
-    const c = await client(pool);
-    const auth = await authenticateClient(pool, c.clientId, c.secret);
-    if (!auth.ok) throw new Error('the test client did not authenticate');
-    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+    const { w, c, auth } = await authenticatedClient();
     // A test-only trigger holds this issuer's next insert (after the checks ran) until the gate opens.
     const { rows } = await su.query<{ k: string }>(`SELECT hashtextextended($1, 0)::text AS k`, [`gate:${w.issuer}`]);
     const gateKey = rows[0]!.k;
