@@ -45,7 +45,7 @@ export async function revocationRows(ctx: BenchContext): Promise<Row[]> {
     const propagation = async (trigger: (jti: string) => Promise<unknown>): Promise<number[]> => {
       const out: number[] = [];
       for (let i = 0; i < n; i++) {
-        const t = await tokens.issue({ issuer, clientId: ctx.stack.client.clientId });
+        const t = await tokens.issue({ issuer, clientId: ctx.stack.client.clientId, authentication: 'in-process' });
         const ready = await Promise.all(parties.map((p) => p.ask(`token ${t.accessToken}`)));
         if (ready.some((r) => r !== 'ready')) throw new Error(`a relying party did not accept a fresh token: ${ready.join(',')}`);
         const watching = parties.map((p) => p.ask('watch'));

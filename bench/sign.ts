@@ -88,7 +88,7 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
   const lookup = await measureAsync(async () => signCompact(await km.signingHandle(issuer), header, tokenClaims(issuer, newJti())), timing, { concurrency: 8 });
   row({ id: id('handle-lookup'), name: 'keyturn signingHandle() + signCompact', opsPerSec: lookup.opsPerSec, baseline: base, note: joinNotes('1 PostgreSQL read per token; 8 in flight', sampleNote(lookup)) });
 
-  const issued = await measureAsync(() => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId }), timing, { concurrency: 16 });
+  const issued = await measureAsync(() => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId, authentication: 'in-process' }), timing, { concurrency: 16 });
   row({
     id: id('issue'),
     name: 'keyturn TokenIssuer.issue() in-process',

@@ -64,6 +64,8 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const WWW_AUTHENTICATE = 'Basic realm="keyturn", charset="UTF-8"';
 const PAUSE_RETRY_SECONDS = 30;
+/** Refusals that depend on who the client is: on remembered credentials they are asked again after a full check. */
+const CLIENT_DEPENDENT_REFUSALS = ['CLIENT_SECRET_CHANGED', 'CLIENT_NOT_AUTHORIZED', 'INVALID_SCOPE', 'INVALID_TARGET'] as const;
 
 interface Authenticated {
   clientId: string;
@@ -206,7 +208,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
         deps.issuer.issue({
           issuer: deps.defaultIssuer,
           clientId: c.clientId,
-          secretHash: c.secretHash,
+          authentication: { secretHash: c.secretHash, remembered: c.remembered },
           ...(scopeParam && scopeParam.length > 0 ? { requestedScopes: scopeParam } : {}),
           ...(audience !== undefined ? { audience } : {}),
         });
@@ -217,12 +219,14 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
         } catch (e) {
           // Remembered credentials that did not get a token: before any answer that says more than
           // 401, check them in full (client row and secret), so a rotated-away secret or a disabled
-          // client is refused, counted and audited like any failed authentication.
+          // client is refused, counted and audited like any failed authentication. A refusal that
+          // depends on the client is then asked again with the verified credentials, so that it is
+          // audited only for a client that really authenticated.
           if (!client.remembered) throw e;
           client.forget();
           client = await authenticate(req, reply, form, 'token');
           if (!client) return reply;
-          if (!(isKeyturnError(e, 'CLIENT_SECRET_CHANGED') || isKeyturnError(e, 'CLIENT_NOT_AUTHORIZED'))) throw e;
+          if (!CLIENT_DEPENDENT_REFUSALS.some((code) => isKeyturnError(e, code))) throw e;
           t = await issueFor(client);
         }
         return reply.headers(NO_STORE).send({ access_token: t.accessToken, token_type: 'Bearer', expires_in: t.expiresIn, scope: t.scope });

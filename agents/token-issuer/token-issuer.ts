@@ -31,13 +31,19 @@ export interface IssueRequest {
   requestedScopes?: string[];
   /** One of the policy's audiences; default: all of them. */
   audience?: string;
-  /**
-   * The stored secret hash the client's credentials were verified against, when the request
-   * presented a secret: the token is handed out only if that is still the client's secret
-   * (CLIENT_SECRET_CHANGED otherwise), so a caller may trust credentials it verified earlier.
-   */
-  secretHash?: string;
+  /** How the caller authenticated the client; required, so no caller can skip the secret re-check by omission. */
+  authentication: ClientAuthentication;
 }
+
+/**
+ * `in-process`: a caller inside keyturn's trust boundary (the bench, tests) that presented no
+ * client secret. A secret: the stored hash it was verified against; the token is handed out only
+ * if that is still the client's secret (CLIENT_SECRET_CHANGED otherwise). `remembered`: verified
+ * on an earlier request, not this one; a scope or audience refusal is then not audited, because
+ * the caller must verify the credentials in full before it may answer anything but 401, and
+ * re-issues with them (which audits the refusal).
+ */
+export type ClientAuthentication = 'in-process' | { secretHash: string; remembered: boolean };
 
 export interface IssuedAccessToken {
   accessToken: string;
@@ -142,7 +148,7 @@ export class TokenIssuer {
       if (await this.#paused(ip.issuer, fresh)) throw pausedError(ip.issuer);
       const handle = await this.#handle(ip.issuer, fresh);
       const minted = await this.#sign(handle, { ip, version: policy.version, sub: client.clientId, clientId: client.clientId, scopes, aud, ttl, ...(client.tenant !== undefined ? { tenant: client.tenant } : {}) });
-      const verdict = await this.#recorder.record(minted.record, client, req.secretHash);
+      const verdict = await this.#recorder.record(minted.record, client, req.authentication === 'in-process' ? undefined : req.authentication.secretHash);
       if (verdict === 'secret-changed') throw secretChangedError(client.clientId);
       if (verdict === 'paused') {
         this.#notPaused.delete(ip.issuer);
@@ -155,7 +161,8 @@ export class TokenIssuer {
       this.#deps.onIssued?.({ clientId: client.clientId, alg: ip.algorithm });
       return minted.issued;
     } catch (e) {
-      if (e instanceof KeyturnError && (e.code === 'INVALID_SCOPE' || e.code === 'INVALID_TARGET')) {
+      const remembered = req.authentication !== 'in-process' && req.authentication.remembered;
+      if (e instanceof KeyturnError && (e.code === 'INVALID_SCOPE' || e.code === 'INVALID_TARGET') && !remembered) {
         await this.#deps
           .appendAudit(this.#deps.pool, {
             actor: { ...ACTOR, client: client.clientId },

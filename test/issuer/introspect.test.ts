@@ -11,7 +11,7 @@ const validatorFor = (w: World) => ({ verify: (token: string) => verifyToken(w, 
 async function setup() {
   const w = await world(pool);
   const c = await client(pool);
-  const token = (await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId })).accessToken;
+  const token = (await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })).accessToken;
   return { w, c, token, a: app(pool, w, { validator: validatorFor(w) }) };
 }
 

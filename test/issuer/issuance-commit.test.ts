@@ -18,7 +18,7 @@ async function authenticatedClient() {
   const c = await client(pool);
   const auth = await authenticateClient(pool, c.clientId, c.secret);
   if (!auth.ok) throw new Error('the test client did not authenticate');
-  await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+  await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: { secretHash: auth.secretHash, remembered: false } });
   return { w, c, auth };
 }
 
@@ -30,11 +30,11 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
   it('a key activated after the handle was remembered: the token is signed again under the new key', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    const before = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const before = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     const base = { requestId: `test-${randomUUID()}`, policyVersion: POLICY_VERSION, actor };
     const next = await w.km.generateKey({ ...base, issuer: w.issuer, alg: 'ES256' });
     await w.km.activate({ ...base, requestId: `test-${randomUUID()}`, issuer: w.issuer, kid: next.kid });
-    const after = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const after = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     expect([before.kid === next.kid, after.kid]).toEqual([false, next.kid]);
     expect((await verifyToken(w, after.accessToken)).jti).toBe(after.jti);
     expect((await findIssued(pool, after.jti))?.kid).toBe(next.kid);
@@ -43,34 +43,34 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
   it('a client disabled after it was remembered is refused at once, and nothing more is recorded', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     await disableClient(pool, c.clientId);
-    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code)).toBe('CLIENT_NOT_AUTHORIZED');
+    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' }).catch(code)).toBe('CLIENT_NOT_AUTHORIZED');
     expect(await issuedCount(pool, w.issuer)).toBe(1);
   });
 
   it("a client's scopes changed after it was remembered: the token carries the current scopes", async () => {
     const w = await world(pool);
     const c = await client(pool, ['read', 'write']);
-    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     await pool.query(`UPDATE clients SET scopes = $2 WHERE client_id = $1`, [c.clientId, ['read']]);
-    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     expect([t.scope, (await verifyToken(w, t.accessToken)).scope]).toEqual(['read', 'read']);
   });
 
   it('a pause after "not paused" was remembered: ISSUANCE_PAUSED, and the signed token is neither returned nor recorded', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     await pauseIssuance(pool, w.issuer, 'incident', { role: 'RevocationResponder' });
-    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code)).toBe('ISSUANCE_PAUSED');
+    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' }).catch(code)).toBe('ISSUANCE_PAUSED');
     expect(await issuedCount(pool, w.issuer)).toBe(1);
   });
 
   it('a secret rotated after the request was authenticated: CLIENT_SECRET_CHANGED, and nothing is recorded', async () => {
     const { w, c, auth } = await authenticatedClient();
     await rotateSecret(pool, c.clientId);
-    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
+    expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: { secretHash: auth.secretHash, remembered: false } }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
     expect(await issuedCount(pool, w.issuer)).toBe(1);
   });
 
@@ -85,7 +85,7 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
     const gate = await su.connect();
     try {
       await gate.query(`SELECT pg_advisory_lock(${gateKey})`);
-      const issuing = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash });
+      const issuing = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: { secretHash: auth.secretHash, remembered: false } });
       const waiting = async (query: string) =>
         (await su.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [query])).rowCount! > 0;
       while (!(await waiting('SELECT record_issued_tokens%'))) await new Promise((r) => setTimeout(r, 10));
@@ -97,7 +97,7 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
       const issued = await issuing;
       await rotating;
       expect((await findIssued(pool, issued.jti))?.clientId).toBe(c.clientId);
-      expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, secretHash: auth.secretHash }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
+      expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: { secretHash: auth.secretHash, remembered: false } }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
     } finally {
       await gate.query('SELECT pg_advisory_unlock_all()');
       gate.release();
@@ -109,20 +109,20 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
   it('many concurrent issuances each return a distinct token, each recorded once', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    const issued = await Promise.all(Array.from({ length: 60 }, () => w.tokens.issue({ issuer: w.issuer, clientId: c.clientId })));
+    const issued = await Promise.all(Array.from({ length: 60 }, () => w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })));
     expect(new Set(issued.map((t) => t.jti)).size).toBe(60);
     expect(await issuedCount(pool, w.issuer)).toBe(60);
   });
   it('a token whose commit waits on a pause in progress is refused once the pause commits: the check runs after the lock', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     const pausing = await pool.connect();
     try {
       await pausing.query('BEGIN');
       await pausing.query(`SELECT pg_advisory_xact_lock(hashtextextended('keyturn.issuance:' || $1, 0))`, [w.issuer]);
       await pausing.query(`INSERT INTO issuance_pauses (issuer, reason, paused_by) VALUES ($1, 'incident', '{"role":"RevocationResponder"}'::jsonb)`, [w.issuer]);
-      const pending = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId }).catch(code);
+      const pending = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' }).catch(code);
       for (;;) {
         const { rows } = await pool.query(
           `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('keyturn.issuance:' || $1, 0)`,

@@ -13,7 +13,7 @@ const hasRevocationsTable = (await pool.query<{ t: string | null }>(`SELECT to_r
 async function setup() {
   const w = await world(pool);
   const [owner, other] = [await client(pool), await client(pool)];
-  const issued = await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId });
+  const issued = await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' });
   const written: JtiRevocation[] = [];
   const notified: string[] = [];
   const revokeJti = async (_db: Queryable, r: JtiRevocation) => void written.push(r);
@@ -61,7 +61,7 @@ describe('POST /oauth2/revoke', () => {
   it.skipIf(!hasRevocationsTable)('by default writes a permanent jti row into the validator revocations table', async () => {
     const w = await world(pool);
     const owner = await client(pool);
-    const issued = await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId });
+    const issued = await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' });
     const res = await post(app(pool, w), '/oauth2/revoke', { token: issued.accessToken }, { authorization: basic(owner.clientId, owner.secret) });
     expect(res.statusCode).toBe(200);
     const rows = await pool.query(`SELECT kind, value, temporary FROM revocations WHERE kind = 'jti' AND value = $1`, [issued.jti]);

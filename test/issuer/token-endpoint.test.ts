@@ -179,6 +179,26 @@ describe('POST /oauth2/token', () => {
       expect(res.body).not.toContain('read');
     });
 
+    it('once the secret is rotated, an out-of-scope request is audited as a failed authentication, not as the client asking for that scope', async () => {
+      const w = await world(pool);
+      const c = await client(pool);
+      const a = app(pool, w);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      await rotateSecret(pool, c.clientId);
+      expect((await post(a, '/oauth2/token', { ...grant, scope: 'admin' }, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(401);
+      expect(await auditEntries(pool, 'token.issue', 'client', c.clientId)).toEqual([]);
+      expect((await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).map((e) => e.details.reason)).toEqual(['bad_secret']);
+    });
+
+    it('with the right secret, an out-of-scope request gets 400 invalid_scope and exactly one refusal entry', async () => {
+      const w = await world(pool);
+      const c = await client(pool, ['read']);
+      const a = app(pool, w);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      expect((await post(a, '/oauth2/token', { ...grant, scope: 'admin' }, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(400);
+      expect((await auditEntries(pool, 'token.issue', 'client', c.clientId)).map((e) => [e.outcome, e.details.code])).toEqual([['refused', 'INVALID_SCOPE']]);
+    });
+
     it('never remember a wrong secret: a guess after a success still pays the full check and is refused', async () => {
       const w = await world(pool);
       const c = await client(pool);

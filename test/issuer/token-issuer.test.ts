@@ -18,7 +18,7 @@ describe('TokenIssuer.issue', () => {
   it('issues an RFC 9068 access token: header alg/typ/kid and every claim, verifiable against the JWKS', async () => {
     const w = await world(pool);
     const c = await client(pool, ['read', 'write'], 'acme');
-    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     expect(decodeProtectedHeader(t.accessToken)).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: t.kid });
     const claims = await verifyToken(w, t.accessToken);
     expect(claims).toEqual({
@@ -41,7 +41,7 @@ describe('TokenIssuer.issue', () => {
     const clock = fixedClock('2030-01-01T00:00:00.500Z');
     const w = await world(pool, { accessTokenTtlSeconds: 120 }, clock);
     const c = await client(pool);
-    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     const payload = JSON.parse(Buffer.from(t.accessToken.split('.')[1]!, 'base64url').toString()) as { iat: number; exp: number };
     expect(payload.iat).toBe(Date.parse('2030-01-01T00:00:00Z') / 1000);
     expect(payload.exp - payload.iat).toBe(120);
@@ -51,29 +51,37 @@ describe('TokenIssuer.issue', () => {
   it('aud is an array when the policy has several audiences, and the requested one when asked', async () => {
     const w = await world(pool, { audiences: ['https://a.test', 'https://b.test'] });
     const c = await client(pool);
-    expect((await verifyToken(w, (await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId })).accessToken)).aud).toEqual(['https://a.test', 'https://b.test']);
-    const one = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, audience: 'https://b.test' });
+    expect((await verifyToken(w, (await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })).accessToken)).aud).toEqual(['https://a.test', 'https://b.test']);
+    const one = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', audience: 'https://b.test' });
     expect((await verifyToken(w, one.accessToken)).aud).toBe('https://b.test');
   });
 
   it('refuses an audience outside the policy with INVALID_TARGET', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, audience: 'https://evil.test' })).rejects.toSatisfy((e) => code(e) === 'INVALID_TARGET');
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', audience: 'https://evil.test' })).rejects.toSatisfy((e) => code(e) === 'INVALID_TARGET');
   });
 
   it('grants only requested scopes, and refuses a scope outside the client with INVALID_SCOPE (audited)', async () => {
     const w = await world(pool);
     const c = await client(pool, ['read', 'write']);
-    expect((await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, requestedScopes: ['read'] })).scope).toBe('read');
-    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, requestedScopes: ['read', 'admin'] })).rejects.toSatisfy((e) => code(e) === 'INVALID_SCOPE');
+    expect((await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', requestedScopes: ['read'] })).scope).toBe('read');
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', requestedScopes: ['read', 'admin'] })).rejects.toSatisfy((e) => code(e) === 'INVALID_SCOPE');
     expect((await auditEntries(pool, 'token.issue', 'client', c.clientId)).map((e) => [e.outcome, e.details.code])).toEqual([['refused', 'INVALID_SCOPE']]);
+  });
+
+  it('does not audit a scope refusal on remembered credentials: the caller must verify them first and ask again', async () => {
+    const w = await world(pool);
+    const c = await client(pool, ['read']);
+    const remembered = { secretHash: 'scrypt$remembered', remembered: true };
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: remembered, requestedScopes: ['admin'] })).rejects.toSatisfy((e) => code(e) === 'INVALID_SCOPE');
+    expect(await auditEntries(pool, 'token.issue', 'client', c.clientId)).toEqual([]);
   });
 
   it('records each issued token (jti, sub, client, kid, exp), findable by kid and by sub', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId });
+    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     const [byKid] = await tokensByKid(pool, t.kid);
     expect(byKid).toMatchObject({ jti: t.jti, issuer: w.issuer, sub: c.clientId, clientId: c.clientId, kid: t.kid, policyVersion: POLICY_VERSION });
     expect(byKid!.exp.getTime() - byKid!.iat.getTime()).toBe(TTL * 1000);
@@ -89,7 +97,7 @@ describe('TokenIssuer.issue', () => {
     const km = w.km;
     const spying = { signingHandle: async (iss: string) => ({ ...(await km.signingHandle(iss)), sign: async () => (signed++, new Uint8Array()) }) };
     const tokens = new TokenIssuer({ pool, signer: spying, appendAudit, clock: systemClock, policy: () => w.policy });
-    await expect(tokens.issue({ issuer: w.issuer, clientId: c.clientId })).rejects.toSatisfy((e) => code(e) === 'ISSUANCE_PAUSED');
+    await expect(tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })).rejects.toSatisfy((e) => code(e) === 'ISSUANCE_PAUSED');
     expect(signed).toBe(0);
     expect(await issuedCount(pool, w.issuer)).toBe(0);
   });
@@ -98,13 +106,13 @@ describe('TokenIssuer.issue', () => {
     const w = await world(pool);
     const c = await client(pool);
     await disableClient(pool, c.clientId);
-    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId })).rejects.toSatisfy((e) => code(e) === 'CLIENT_NOT_AUTHORIZED');
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })).rejects.toSatisfy((e) => code(e) === 'CLIENT_NOT_AUTHORIZED');
   });
 
   it('refuses an issuer that is not in the policy with ISSUER_UNKNOWN', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    await expect(w.tokens.issue({ issuer: 'https://other.test', clientId: c.clientId })).rejects.toSatisfy((e) => code(e) === 'ISSUER_UNKNOWN');
+    await expect(w.tokens.issue({ issuer: 'https://other.test', clientId: c.clientId, authentication: 'in-process' })).rejects.toSatisfy((e) => code(e) === 'ISSUER_UNKNOWN');
   });
 });
 

@@ -32,7 +32,7 @@ describe('revokeCompromisedKey (after approval)', () => {
     const w = await world(pool);
     const owner = await client(pool);
     const kid = await activeKid(w);
-    const issued = await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId });
+    const issued = await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' });
     const soon = await recordToken(pool, w, kid, minutes(-5), minutes(3));
     const late = await recordToken(pool, w, kid, minutes(-1), minutes(50));
     const expired = await recordToken(pool, w, kid, minutes(-30), minutes(-20));
@@ -132,7 +132,7 @@ describe('releaseIssuance', () => {
     await revokeCompromisedKey(pool, { ...base, issuer: w.issuer, kid, reason: 'confirmed' });
     expect(await releaseIssuance(pool, req)).toEqual({ activeKid: newKid, resumed: true });
     expect(await isPaused(pool, w.issuer)).toBe(false);
-    await expect(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId })).resolves.toMatchObject({ kid: newKid });
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' })).resolves.toMatchObject({ kid: newKid });
     expect(await releaseIssuance(pool, req)).toEqual({ activeKid: newKid, resumed: false });
   });
 });

@@ -21,7 +21,7 @@ describe('containKeyCompromise', () => {
   it('of the active key pauses issuance for the issuer, adds a temporary kid entry and audits it', async () => {
     const w = await world(pool);
     const owner = await client(pool);
-    await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId });
+    await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' });
     const kid = await activeKid(w);
 
     const c = await containKeyCompromise(pool, { ...base, issuer: w.issuer, kid, reason: 'key seen in a public paste' });
@@ -29,7 +29,7 @@ describe('containKeyCompromise', () => {
     expect(c).toMatchObject({ issuer: w.issuer, kid, keyState: 'active', pausedIssuance: true, issuancePaused: true, temporary: true, changed: true });
     expect(await isPaused(pool, w.issuer)).toBe(true);
     expect(isContainmentPause(await getPause(pool, w.issuer), kid)).toBe(true);
-    expect(await code(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId }))).toBe('ISSUANCE_PAUSED');
+    expect(await code(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' }))).toBe('ISSUANCE_PAUSED');
     expect(await entries(pool, 'kid', kid)).toEqual([expect.objectContaining({ id: c.revocationId, temporary: true, expires_at: new Date(c.expiresAt) })]);
     const audit = await auditEntries(pool, 'revocation.contained', 'kid', kid);
     expect(audit).toEqual([expect.objectContaining({ outcome: 'ok', actor: responder })]);
@@ -46,7 +46,7 @@ describe('containKeyCompromise', () => {
 
     expect(c).toMatchObject({ keyState: 'pending', pausedIssuance: false, issuancePaused: false, temporary: true, changed: true });
     expect(await isPaused(pool, w.issuer)).toBe(false);
-    await expect(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId })).resolves.toMatchObject({ kid: await activeKid(w) });
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' })).resolves.toMatchObject({ kid: await activeKid(w) });
     expect(await entries(pool, 'kid', kid)).toEqual([expect.objectContaining({ temporary: true })]);
   });
 
@@ -97,7 +97,7 @@ describe('liftContainment (false alarm)', () => {
     expect(lift).toEqual({ liftedRevocationId: c.revocationId, resumedIssuance: true, activeKid: kid, changed: true });
     expect(await entries(pool, 'kid', kid)).toEqual([]);
     expect(await isPaused(pool, w.issuer)).toBe(false);
-    await expect(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId })).resolves.toMatchObject({ kid });
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' })).resolves.toMatchObject({ kid });
     expect((await auditEntries(pool, 'revocation.false_alarm', 'kid', kid)).map((e) => e.outcome)).toEqual(['ok']);
     expect(await auditCount(pool, 'issuance.resume', 'issuer', w.issuer)).toBe(1);
 
