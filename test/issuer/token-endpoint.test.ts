@@ -143,6 +143,16 @@ describe('POST /oauth2/token', () => {
       return { pool: counted, reads: () => reads };
     };
 
+    /** A client whose credentials the app has just verified once (a token was issued), and an asker for more. */
+    const rememberedClient = async (scopes?: string[]) => {
+      const w = await world(pool);
+      const c = await client(pool, scopes);
+      const a = app(pool, w);
+      const ask = (form: Record<string, string>) => post(a, '/oauth2/token', form, { authorization: basic(c.clientId, c.secret) });
+      expect((await ask(grant)).statusCode).toBe(200);
+      return { w, c, ask };
+    };
+
     it('a second token request with the same credentials reads no client row', async () => {
       const w = await world(pool);
       const c = await client(pool);
@@ -156,12 +166,9 @@ describe('POST /oauth2/token', () => {
       ["the client's secret is rotated", 'bad_secret', rotateSecret],
       ['the client is disabled', 'disabled', disableClient],
     ] as const)('are refused once %s: 401 invalid_client, audited as %s, nothing issued', async (_change, reason, change) => {
-      const w = await world(pool);
-      const c = await client(pool);
-      const a = app(pool, w);
-      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      const { w, c, ask } = await rememberedClient();
       await change(pool, c.clientId);
-      const res = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+      const res = await ask(grant);
       expect([res.statusCode, res.json<{ error: string }>().error]).toEqual([401, 'invalid_client']);
       const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
       expect(entries.map((e) => e.details.reason)).toEqual([reason]);
@@ -169,33 +176,24 @@ describe('POST /oauth2/token', () => {
     });
 
     it('once the secret is rotated, a request that would fail for another reason still gets 401 invalid_client, not the client\'s scopes', async () => {
-      const w = await world(pool);
-      const c = await client(pool);
-      const a = app(pool, w);
-      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      const { c, ask } = await rememberedClient();
       await rotateSecret(pool, c.clientId);
-      const res = await post(a, '/oauth2/token', { ...grant, scope: 'admin' }, { authorization: basic(c.clientId, c.secret) });
+      const res = await ask({ ...grant, scope: 'admin' });
       expect([res.statusCode, res.json<{ error: string }>().error]).toEqual([401, 'invalid_client']);
       expect(res.body).not.toContain('read');
     });
 
     it('once the secret is rotated, an out-of-scope request is audited as a failed authentication, not as the client asking for that scope', async () => {
-      const w = await world(pool);
-      const c = await client(pool);
-      const a = app(pool, w);
-      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+      const { c, ask } = await rememberedClient();
       await rotateSecret(pool, c.clientId);
-      expect((await post(a, '/oauth2/token', { ...grant, scope: 'admin' }, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(401);
+      expect((await ask({ ...grant, scope: 'admin' })).statusCode).toBe(401);
       expect(await auditEntries(pool, 'token.issue', 'client', c.clientId)).toEqual([]);
       expect((await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).map((e) => e.details.reason)).toEqual(['bad_secret']);
     });
 
     it('with the right secret, an out-of-scope request gets 400 invalid_scope and exactly one refusal entry', async () => {
-      const w = await world(pool);
-      const c = await client(pool, ['read']);
-      const a = app(pool, w);
-      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
-      expect((await post(a, '/oauth2/token', { ...grant, scope: 'admin' }, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(400);
+      const { c, ask } = await rememberedClient(['read']);
+      expect((await ask({ ...grant, scope: 'admin' })).statusCode).toBe(400);
       expect((await auditEntries(pool, 'token.issue', 'client', c.clientId)).map((e) => [e.outcome, e.details.code])).toEqual([['refused', 'INVALID_SCOPE']]);
     });
 
