@@ -33,6 +33,8 @@ export interface OAuthRouteDeps {
   revokeJti?: (db: Queryable, r: JtiRevocation) => Promise<void>;
   /** Authentication-failure limiter, shared by the three endpoints. Default: 10 failures / 60 s per client id and per address. */
   limiter?: FailureLimiter;
+  /** Called each time a client secret is checked with scrypt, i.e. not from remembered credentials (metrics). */
+  onSecretScrypt?: () => void;
 }
 
 /** A row in the validator's `revocations` list plus the notification its listeners wait for. */
@@ -73,8 +75,6 @@ interface Authenticated {
   secretHash: string;
   /** True when the credentials were trusted from memory, without reading the client row. */
   remembered: boolean;
-  /** Drops remembered credentials, for a retry on the full path. */
-  forget(): void;
   /** Counts and audits a refusal found after authentication (the secret rotated meanwhile). */
   refused(reason: string): Promise<void>;
 }
@@ -123,7 +123,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
    * The authenticated client, or undefined once an error reply has been sent. With `remembered`,
    * credentials that passed recently are trusted without reading the client row: only for callers
    * that have the change re-checked where it matters (the issuance commit re-checks the client and
-   * its secret hash, see TokenIssuer.issue). `forget` drops them, for a retry on the full path.
+   * its secret hash, see TokenIssuer.issue).
    */
   const authenticate = async (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o: { remembered?: boolean } = {}): Promise<Authenticated | undefined> => {
     const creds = readClientCredentials(req.headers.authorization, form.fields);
@@ -152,21 +152,20 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       oauthError(reply, 401, 'invalid_client', description, challenge);
       return undefined;
     }
-    const forget = () => verifiedSecrets.forget(creds.clientId, creds.secret);
     const refused = (reason: string) => {
       limiter.fail(keys);
       return auditFailure(req, endpoint, creds.method, reason, creds.clientId);
     };
     const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
-    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, forget, refused };
-    const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, verifiedSecrets);
+    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused };
+    const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     if (!result.ok) {
       limiter.fail(keys);
       await auditFailure(req, endpoint, creds.method, result.reason, creds.clientId);
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
       return undefined;
     }
-    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, forget, refused };
+    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, refused };
   };
 
   /** The form, or undefined once an error reply about it has been sent. */
@@ -218,12 +217,12 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           t = await issueFor(client);
         } catch (e) {
           // Remembered credentials that did not get a token: before any answer that says more than
-          // 401, check them in full (client row and secret), so a rotated-away secret or a disabled
-          // client is refused, counted and audited like any failed authentication. A refusal that
-          // depends on the client is then asked again with the verified credentials, so that it is
-          // audited only for a client that really authenticated.
+          // 401, check them against the client row, so a rotated-away secret or a disabled client is
+          // refused, counted and audited like any failed authentication. The row check pays scrypt
+          // only if the stored hash is no longer the one remembered, so a paused issuer or a bad
+          // scope costs a row read, not a hash. A refusal that depends on the client is then asked
+          // again with the checked credentials, so it is audited only for a client that passed.
           if (!client.remembered) throw e;
-          client.forget();
           client = await authenticate(req, reply, form, 'token');
           if (!client) return reply;
           if (!CLIENT_DEPENDENT_REFUSALS.some((code) => isKeyturnError(e, code))) throw e;

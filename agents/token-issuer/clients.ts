@@ -130,9 +130,11 @@ export async function rotateSecret(db: Queryable, clientId: string, audit?: Audi
  * Checks a client's credentials. Every path costs one scrypt hash (unknown ids are checked against a
  * dummy hash) and compares with timingSafeEqual, so timing tells nothing about which ids exist.
  * The reason is for the audit log only; callers answer every failure the same way. With `verified`,
- * credentials that already passed skip the hash (see VerifiedSecretCache).
+ * credentials that already passed skip the hash (see VerifiedSecretCache); `onScrypt` is told each
+ * time the hash is paid (metrics).
  */
-export async function authenticateClient(db: Queryable, clientId: string, secret: string, verified?: VerifiedSecretCache): Promise<AuthResult> {
+export async function authenticateClient(db: Queryable, clientId: string, secret: string, o: { verified?: VerifiedSecretCache; onScrypt?: () => void } = {}): Promise<AuthResult> {
+  const { verified } = o;
   const known = typeof clientId === 'string' && CLIENT_ID_PATTERN.test(clientId);
   const res = known
     ? await db.query<ClientRow & { secret_hash: string }>(`SELECT ${COLUMNS}, secret_hash FROM clients WHERE client_id = $1`, [clientId])
@@ -140,6 +142,7 @@ export async function authenticateClient(db: Queryable, clientId: string, secret
   const row = res.rows[0];
   const given = typeof secret === 'string' ? secret : '';
   const remembered = row !== undefined && known && verified !== undefined && verified.storedHashFor(clientId, given) === row.secret_hash;
+  if (!remembered) o.onScrypt?.();
   const matches = remembered || (await verifySecret(given, row?.secret_hash ?? (await dummyHash())));
   if (matches && row && !remembered) verified?.remember(clientId, given, row.secret_hash);
   if (!matches && known) verified?.forget(clientId, given);

@@ -143,14 +143,15 @@ describe('POST /oauth2/token', () => {
       return { pool: counted, reads: () => reads };
     };
 
-    /** A client whose credentials the app has just verified once (a token was issued), and an asker for more. */
+    /** A client whose credentials the app has just verified once (a token was issued), an asker for more, and the app's scrypt count. */
     const rememberedClient = async (scopes?: string[]) => {
       const w = await world(pool);
       const c = await client(pool, scopes);
-      const a = app(pool, w);
+      let scrypts = 0;
+      const a = app(pool, w, { onSecretScrypt: () => scrypts++ });
       const ask = (form: Record<string, string>) => post(a, '/oauth2/token', form, { authorization: basic(c.clientId, c.secret) });
       expect((await ask(grant)).statusCode).toBe(200);
-      return { w, c, ask };
+      return { w, c, ask, scrypts: () => scrypts };
     };
 
     it('a second token request with the same credentials reads no client row', async () => {
@@ -195,6 +196,26 @@ describe('POST /oauth2/token', () => {
       const { c, ask } = await rememberedClient(['read']);
       expect((await ask({ ...grant, scope: 'admin' })).statusCode).toBe(400);
       expect((await auditEntries(pool, 'token.issue', 'client', c.clientId)).map((e) => [e.outcome, e.details.code])).toEqual([['refused', 'INVALID_SCOPE']]);
+    });
+
+    it('while the issuer is paused, answer 503 without paying scrypt again', async () => {
+      const { w, ask, scrypts } = await rememberedClient();
+      await pauseIssuance(pool, w.issuer, 'incident', { role: 'RevocationResponder' });
+      for (let i = 0; i < 3; i++) expect((await ask(grant)).statusCode).toBe(503);
+      expect(scrypts()).toBe(1);
+    });
+
+    it('an out-of-scope request is refused without paying scrypt again', async () => {
+      const { ask, scrypts } = await rememberedClient(['read']);
+      for (let i = 0; i < 3; i++) expect((await ask({ ...grant, scope: 'admin' })).statusCode).toBe(400);
+      expect(scrypts()).toBe(1);
+    });
+
+    it('once the secret is rotated, the old secret pays scrypt again and is refused', async () => {
+      const { c, ask, scrypts } = await rememberedClient();
+      await rotateSecret(pool, c.clientId);
+      expect((await ask(grant)).statusCode).toBe(401);
+      expect(scrypts()).toBe(2);
     });
 
     it('never remember a wrong secret: a guess after a success still pays the full check and is refused', async () => {

@@ -14,8 +14,8 @@ describe('client authentication with remembered credentials', () => {
     const cache = new VerifiedSecretCache();
     const spy = vi.spyOn(secretHash, 'verifySecret');
     try {
-      expect((await authenticateClient(pool, clientId, secret, cache)).ok).toBe(true);
-      expect((await authenticateClient(pool, clientId, secret, cache)).ok).toBe(true);
+      expect((await authenticateClient(pool, clientId, secret, { verified: cache })).ok).toBe(true);
+      expect((await authenticateClient(pool, clientId, secret, { verified: cache })).ok).toBe(true);
       expect(spy).toHaveBeenCalledTimes(1);
     } finally {
       spy.mockRestore();
@@ -27,7 +27,7 @@ describe('client authentication with remembered credentials', () => {
     const cache = new VerifiedSecretCache();
     const spy = vi.spyOn(secretHash, 'verifySecret');
     try {
-      for (let i = 0; i < 2; i++) expect(await authenticateClient(pool, clientId, `${secret}x`, cache)).toEqual({ ok: false, reason: 'bad_secret' });
+      for (let i = 0; i < 2; i++) expect(await authenticateClient(pool, clientId, `${secret}x`, { verified: cache })).toEqual({ ok: false, reason: 'bad_secret' });
       expect(spy).toHaveBeenCalledTimes(2);
       expect(cache.size).toBe(0);
     } finally {
@@ -38,17 +38,17 @@ describe('client authentication with remembered credentials', () => {
   it('refuses a remembered client once it is disabled', async () => {
     const { clientId, secret } = await client(pool);
     const cache = new VerifiedSecretCache();
-    await authenticateClient(pool, clientId, secret, cache);
+    await authenticateClient(pool, clientId, secret, { verified: cache });
     await disableClient(pool, clientId);
-    expect(await authenticateClient(pool, clientId, secret, cache)).toEqual({ ok: false, reason: 'disabled' });
+    expect(await authenticateClient(pool, clientId, secret, { verified: cache })).toEqual({ ok: false, reason: 'disabled' });
   });
 
   it('refuses a remembered secret once the client\'s secret is rotated', async () => {
     const { clientId, secret } = await client(pool);
     const cache = new VerifiedSecretCache();
-    await authenticateClient(pool, clientId, secret, cache);
+    await authenticateClient(pool, clientId, secret, { verified: cache });
     await rotateSecret(pool, clientId);
-    expect(await authenticateClient(pool, clientId, secret, cache)).toEqual({ ok: false, reason: 'bad_secret' });
+    expect(await authenticateClient(pool, clientId, secret, { verified: cache })).toEqual({ ok: false, reason: 'bad_secret' });
   });
 
   it('remembers the stored hash a secret matched, for that client id and secret only', () => {
@@ -74,9 +74,9 @@ describe('client authentication with remembered credentials', () => {
   it('drops remembered credentials that no longer match the stored hash', async () => {
     const { clientId, secret } = await client(pool);
     const cache = new VerifiedSecretCache();
-    await authenticateClient(pool, clientId, secret, cache);
+    await authenticateClient(pool, clientId, secret, { verified: cache });
     await rotateSecret(pool, clientId);
-    await authenticateClient(pool, clientId, secret, cache);
+    await authenticateClient(pool, clientId, secret, { verified: cache });
     expect(cache.storedHashFor(clientId, secret)).toBeUndefined();
   });
 });

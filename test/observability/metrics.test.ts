@@ -39,6 +39,16 @@ describe('GET /metrics of a running keyturn', () => {
     expect(sample(await scrape(), 'keyturn_tokens_issued_total', { client: stack.oauthClient.clientId, alg: 'ES256' })).toBe(1);
   });
 
+  it('counts client secrets checked with scrypt: a wrong secret pays it, a remembered right one does not', async () => {
+    await stack.token();
+    const before = sample(await scrape(), 'keyturn_client_secret_scrypt_total') ?? 0;
+    await stack.token();
+    const wrong = `Basic ${Buffer.from(`${stack.oauthClient.clientId}:wrong-secret`).toString('base64')}`;
+    const refused = await fetch(`${stack.httpUrl}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: wrong }, body: 'grant_type=client_credentials' });
+    expect(refused.status).toBe(401);
+    expect(sample(await scrape(), 'keyturn_client_secret_scrypt_total')).toBe(before + 1);
+  });
+
   it('counts validations by outcome and rejection code', async () => {
     const token = await stack.token();
     const c = stack.oauthClient;
