@@ -196,9 +196,11 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     scope.post('/oauth2/token', async (req, reply) => {
       const form = readForm(req, reply);
       if (!form) return reply;
-      let client = await authenticate(req, reply, form, 'token', { remembered: true });
-      if (!client) return reply;
       const grant = form.fields.grant_type;
+      // Remembered credentials only where the commit re-checks them: a request that gets no token
+      // (here, a bad grant_type) is answered only after the client row has been checked.
+      let client = await authenticate(req, reply, form, 'token', { remembered: grant === 'client_credentials' });
+      if (!client) return reply;
       if (grant === undefined || grant === '') return oauthError(reply, 400, 'invalid_request', 'grant_type is missing; send grant_type=client_credentials');
       if (grant !== 'client_credentials') return oauthError(reply, 400, 'unsupported_grant_type', `grant_type ${grant.slice(0, 64)} is not supported; use client_credentials`);
       const scopeParam = form.fields.scope?.split(' ').filter((s) => s !== '');

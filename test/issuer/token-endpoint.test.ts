@@ -218,6 +218,23 @@ describe('POST /oauth2/token', () => {
       expect(scrypts()).toBe(2);
     });
 
+    it.each([
+      ["the client's secret is rotated", rotateSecret],
+      ['the client is disabled', disableClient],
+    ] as const)('once %s, a bad grant_type gets 401 invalid_client, not 400', async (_change, change) => {
+      const { c, ask } = await rememberedClient();
+      await change(pool, c.clientId);
+      expect((await ask({ grant_type: 'password' })).statusCode).toBe(401);
+      expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toHaveLength(1);
+    });
+
+    it('once the client is disabled, an out-of-scope request gets 401 invalid_client and no scope refusal entry', async () => {
+      const { c, ask } = await rememberedClient(['read']);
+      await disableClient(pool, c.clientId);
+      expect((await ask({ ...grant, scope: 'admin' })).statusCode).toBe(401);
+      expect(await auditEntries(pool, 'token.issue', 'client', c.clientId)).toEqual([]);
+    });
+
     it('never remember a wrong secret: a guess after a success still pays the full check and is refused', async () => {
       const w = await world(pool);
       const c = await client(pool);
