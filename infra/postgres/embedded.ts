@@ -43,6 +43,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
   const port = opts.port ?? (await freePort());
   const password = process.env.KEYTURN_EMBEDDED_PG_PASSWORD ?? 'keyturn-local';
   const log = opts.onLog ?? (() => {});
+  // PostgreSQL's own last words, for the error when it does not start (the library rejects without a reason).
+  const recent: string[] = [];
+  const keep = (line: string) => {
+    recent.push(line.trim());
+    if (recent.length > 5) recent.shift();
+    log(line);
+  };
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -54,14 +61,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-    onLog: (m) => log(String(m)),
-    onError: (m) => log(String(m instanceof Error ? m.message : m)),
+    onLog: (m) => keep(String(m)),
+    onError: (m) => keep(String(m instanceof Error ? m.message : m)),
   });
   try {
     if (!existsSync(join(dataDir, 'PG_VERSION'))) await pg.initialise();
     await pg.start();
   } catch (e) {
-    throw new KeyturnError('POSTGRES_START_FAILED', `embedded PostgreSQL did not start on port ${port}: ${(e as Error).message}`, 'Is the port in use, or is the data directory owned by another user? Set DATABASE_URL to use your own server.');
+    const reason = e instanceof Error ? e.message : recent.filter((l) => l !== '').join(' | ') || 'it exited without a message';
+    throw new KeyturnError('POSTGRES_START_FAILED', `embedded PostgreSQL did not start on port ${port}: ${reason}`, 'Is the port in use (another keyturn still running?), or is the data directory owned by another user? Set DATABASE_URL to use your own server.');
   }
   const database = opts.database ?? 'keyturn';
   const admin = pg.getPgClient('postgres', '127.0.0.1');
