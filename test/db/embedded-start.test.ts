@@ -1,14 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isKeyturnError } from '../../config/errors.js';
+import { freePort } from '../../infra/net.js';
 import { startEmbeddedPostgres, type EmbeddedPg } from '../../infra/postgres/embedded.js';
 
 describe('embedded PostgreSQL start-up', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyturn-pg-twice-'));
   let first: EmbeddedPg | undefined;
+  let squatter: Server | undefined;
   afterAll(async () => {
+    squatter?.close();
     await first?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -19,5 +23,14 @@ describe('embedded PostgreSQL start-up', () => {
     expect(isKeyturnError(error, 'POSTGRES_START_FAILED')).toBe(true);
     expect((error as Error).message).toMatch(/lock file|postmaster\.pid|already/i);
     expect((error as Error).message).not.toContain('undefined');
+  }, 60_000);
+
+  it('on a port another program listens on fails with POSTGRES_START_FAILED saying the address is in use', async () => {
+    const port = await freePort();
+    squatter = createServer();
+    await new Promise<void>((resolve) => squatter!.listen(port, '127.0.0.1', resolve));
+    const error = await startEmbeddedPostgres({ dataDir: join(dir, 'other'), port }).then(() => undefined, (e: unknown) => e);
+    expect(isKeyturnError(error, 'POSTGRES_START_FAILED')).toBe(true);
+    expect((error as Error).message).toMatch(/already in use/i);
   }, 60_000);
 });
