@@ -160,8 +160,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused };
     const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     if (!result.ok) {
-      limiter.fail(keys);
-      await auditFailure(req, endpoint, creds.method, result.reason, creds.clientId);
+      await refused(result.reason);
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
       return undefined;
     }
