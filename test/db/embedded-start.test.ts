@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -6,6 +6,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isKeyturnError } from '../../config/errors.js';
 import { freePort } from '../../infra/net.js';
 import { startEmbeddedPostgres, type EmbeddedPg } from '../../infra/postgres/embedded.js';
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('embedded PostgreSQL start-up', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyturn-pg-twice-'));
@@ -32,5 +41,14 @@ describe('embedded PostgreSQL start-up', () => {
     const error = await startEmbeddedPostgres({ dataDir: join(dir, 'other'), port }).then(() => undefined, (e: unknown) => e);
     expect(isKeyturnError(error, 'POSTGRES_START_FAILED')).toBe(true);
     expect((error as Error).message).toMatch(/already in use/i);
+  }, 60_000);
+
+  it('stop() returns once PostgreSQL has already exited on its own signal, as after Ctrl-C to the process group', async () => {
+    const pg = await startEmbeddedPostgres();
+    const pid = Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGINT');
+    await expect.poll(() => isRunning(pid), { timeout: 30_000 }).toBe(false);
+    await pg.stop();
+    expect(existsSync(pg.dataDir)).toBe(false);
   }, 60_000);
 });
