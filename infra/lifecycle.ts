@@ -12,6 +12,11 @@ export class Lifecycle {
 
   constructor(private readonly say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
 
+  /** True once shutdown has begun: from then on a part may fail because another already stopped. */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   add(name: string, stop: () => Promise<unknown>): void {
     this.stoppers.push({ name, stop });
   }

@@ -47,7 +47,14 @@ async function activePolicyWatcher(env: Env & { DATABASE_URL: string }, pool: Po
     });
     say(`[keyturn] bootstrapped the first policy version from ${env.KEYTURN_POLICY}`);
   }
-  const watcher = new PolicyWatcher({ db: pool, connectListener: pgListener(env.DATABASE_URL, 'keyturn-policy'), onError: (e) => say(`[keyturn] warning: policy refresh failed: ${(e as Error).message}`) });
+  const watcher = new PolicyWatcher({
+    db: pool,
+    connectListener: pgListener(env.DATABASE_URL, 'keyturn-policy'),
+    onError: (e) => {
+      // Ctrl-C reaches an embedded PostgreSQL too: its closing connections during shutdown are expected, not news.
+      if (!life.isStopping) say(`[keyturn] warning: policy refresh failed: ${(e as Error).message}`);
+    },
+  });
   await watcher.start();
   life.add('policy watcher', () => watcher.close());
   const active = watcher.current();
