@@ -21,6 +21,8 @@ export interface Measured {
   elapsedMs: number;
   /** True when `limit` ended the timed part before `seconds` did. */
   exhausted: boolean;
+  /** Operations called, warm-up included (the next free index into a pool). */
+  used: number;
 }
 
 /** A synchronous operation, called with a running index, in a tight loop. */
@@ -41,7 +43,7 @@ export function measureSync(op: (i: number) => unknown, t: Timing, o: MeasureOpt
     if (now >= stop) break;
   }
   const elapsedMs = now - start;
-  return { opsPerSec: elapsedMs > 0 ? (n * 1000) / elapsedMs : 0, count: n, elapsedMs, exhausted: i >= limit && now < stop };
+  return { opsPerSec: elapsedMs > 0 ? (n * 1000) / elapsedMs : 0, count: n, elapsedMs, exhausted: i >= limit && now < stop, used: i };
 }
 
 /** An async operation, `concurrency` of them in flight, each loop starting the next when one settles. */
@@ -64,7 +66,70 @@ export async function measureAsync(op: (i: number) => Promise<unknown>, t: Timin
   };
   await phase(t.warmupSeconds * 1000, Math.min(limit, o.warmupLimit ?? limit));
   const { n, elapsedMs } = await phase(t.seconds * 1000, limit);
-  return { opsPerSec: elapsedMs > 0 ? (n * 1000) / elapsedMs : 0, count: n, elapsedMs, exhausted: i >= limit && elapsedMs < t.seconds * 1000 };
+  return { opsPerSec: elapsedMs > 0 ? (n * 1000) / elapsedMs : 0, count: n, elapsedMs, exhausted: i >= limit && elapsedMs < t.seconds * 1000, used: i };
+}
+
+export interface Paired {
+  /** The subject over all its rounds. */
+  subject: Measured;
+  /** subject ÷ baseline in each round, in round order. */
+  ratios: number[];
+  /** The median of `ratios`: what the table reports. */
+  ratio: number;
+}
+
+export const PAIRED_ROUNDS = 5;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * A subject against its synchronous baseline, in rounds that alternate the two back to back: on a
+ * machine whose speed drifts (shared cores, frequency changes) each round compares like with like,
+ * and the median round ignores one disturbed round. Both warm up once; the timed seconds are split
+ * over the rounds, and so is a `limit` (a pool of operations).
+ */
+export async function measurePaired(
+  baseline: (i: number) => unknown,
+  subject: (i: number) => Promise<unknown>,
+  t: Timing,
+  o: MeasureOptions & { rounds?: number } = {},
+): Promise<Paired> {
+  const rounds = Math.max(1, o.rounds ?? PAIRED_ROUNDS);
+  const limit = o.limit ?? Number.POSITIVE_INFINITY;
+  const concurrency = o.concurrency ?? 1;
+  const slice: Timing = { seconds: t.seconds / rounds, warmupSeconds: 0 };
+  measureSync(baseline, { seconds: 0, warmupSeconds: t.warmupSeconds });
+  let next = (await measureAsync(subject, { seconds: 0, warmupSeconds: t.warmupSeconds }, { concurrency, limit, ...(o.warmupLimit !== undefined ? { warmupLimit: o.warmupLimit } : {}) })).used;
+  // A pool is split evenly over the rounds, so a small one (RSA-signed tokens) still yields every round.
+  const perRound = Math.ceil((limit - next) / rounds);
+  const ratios: number[] = [];
+  let count = 0;
+  let elapsedMs = 0;
+  let exhausted = false;
+  for (let r = 0; r < rounds && next < limit; r++) {
+    const base = measureSync(baseline, slice);
+    const offset = next;
+    const m = await measureAsync((i) => subject(offset + i), slice, { concurrency, limit: Math.min(limit - offset, perRound) });
+    next += m.used;
+    count += m.count;
+    elapsedMs += m.elapsedMs;
+    exhausted ||= m.exhausted;
+    if (base.opsPerSec > 0 && m.count > 0) ratios.push(m.opsPerSec / base.opsPerSec);
+  }
+  const subjectM: Measured = { opsPerSec: elapsedMs > 0 ? (count * 1000) / elapsedMs : 0, count, elapsedMs, exhausted, used: next };
+  return { subject: subjectM, ratios, ratio: ratios.length > 0 ? median(ratios) : 0 };
+}
+
+/** How a paired row's ratio was found, for its note. */
+export function pairedNote(p: Paired): string {
+  if (p.ratios.length === 0) return 'no round completed';
+  const lo = Math.min(...p.ratios);
+  const hi = Math.max(...p.ratios);
+  return `ratio: median of ${p.ratios.length} rounds alternating with the baseline (${lo.toFixed(2)}–${hi.toFixed(2)}×)`;
 }
 
 /** A short note for rows whose sample is small or was cut short. */

@@ -4,7 +4,7 @@ import { importJWK, SignJWT, type JWK } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
-import { measureAsync, measureSync, sampleNote } from './measure.js';
+import { measureAsync, measurePaired, measureSync, pairedNote, sampleNote } from './measure.js';
 import { AUDIENCE, measureHttp, type BenchContext } from './stack.js';
 import type { Row } from './table.js';
 
@@ -88,14 +88,15 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
   const lookup = await measureAsync(async () => signCompact(await km.signingHandle(issuer), header, tokenClaims(issuer, newJti())), timing, { concurrency: 8 });
   row({ id: id('handle-lookup'), name: 'keyturn signingHandle() + signCompact', opsPerSec: lookup.opsPerSec, baseline: base, note: joinNotes('1 PostgreSQL read per token; 8 in flight', sampleNote(lookup)) });
 
-  const issued = await measureAsync(() => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId, authentication: 'in-process' }), timing, { concurrency: 16 });
+  const issued = await measurePaired(() => raw(input), () => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId, authentication: 'in-process' }), timing, { concurrency: 16 });
   row({
     id: id('issue'),
     name: 'keyturn TokenIssuer.issue() in-process',
-    opsPerSec: issued.opsPerSec,
+    opsPerSec: issued.subject.opsPerSec,
     baseline: base,
     goal: 0.8,
-    note: joinNotes('returned only after its issued_tokens record commits (group commit; pause, key and client re-checked under the issuance lock); 16 in flight', sampleNote(issued)),
+    pairedRatio: issued.ratio,
+    note: joinNotes('returned only after its issued_tokens record commits (group commit; pause, key and client re-checked under the issuance lock); 16 in flight', pairedNote(issued), sampleNote(issued.subject)),
   });
 
   const http = await measureHttp(ctx, {

@@ -14,8 +14,13 @@ export interface Row {
   /** null: not applicable (e.g. an algorithm a library does not support). */
   opsPerSec: number | null;
   baseline?: string;
-  /** Goal: opsPerSec ≥ goal × the baseline's opsPerSec. */
+  /** Goal: ratio ≥ goal. */
   goal?: number;
+  /**
+   * The ratio to the baseline when it was measured in rounds alternating with it (measurePaired);
+   * otherwise the ratio is opsPerSec ÷ the baseline row's opsPerSec.
+   */
+  pairedRatio?: number;
   note?: string;
 }
 
@@ -33,7 +38,7 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|');
 function ratioOf(row: Row, byId: Map<string, Row>): { base: Row; ratio: number } | undefined {
   const base = row.baseline ? byId.get(row.baseline) : undefined;
   if (!base || row.opsPerSec === null || base.opsPerSec === null || base.opsPerSec === 0) return undefined;
-  return { base, ratio: row.opsPerSec / base.opsPerSec };
+  return { base, ratio: row.pairedRatio ?? row.opsPerSec / base.opsPerSec };
 }
 
 /** Every row with a goal, and whether it was met. */

@@ -6,7 +6,7 @@ import jsonwebtoken from 'jsonwebtoken';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
 import { createValidator } from '../agents/validator/index.js';
-import { measureAsync, measureSync, sampleNote } from './measure.js';
+import { measureAsync, measurePaired, measureSync, pairedNote, sampleNote } from './measure.js';
 import { joinNotes, newJti, tokenClaims } from './sign.js';
 import { AUDIENCE, measureHttp, type BenchContext } from './stack.js';
 import type { Row } from './table.js';
@@ -85,17 +85,18 @@ export async function verifyRows(ctx: BenchContext, alg: SigningAlgorithm): Prom
     // Cold: tokens nobody has verified yet, signed beforehand through keyturn's own signing path.
     const pool = await freshTokens(ctx, alg, rawM.opsPerSec);
     // The first fifth of the pool warms the cold path up (JIT), so the row measures a running validator.
-    const cold = await measureAsync((i) => validator.verify(pool.tokens[i]!), timing, { limit: pool.tokens.length, warmupLimit: Math.floor(pool.tokens.length / 5) });
+    const cold = await measurePaired(() => raw(input, sig), (i) => validator.verify(pool.tokens[i]!), timing, { limit: pool.tokens.length, warmupLimit: Math.floor(pool.tokens.length / 5) });
     row({
       id: id('cold'),
       name: 'keyturn createValidator, cold (never-seen token)',
-      opsPerSec: cold.opsPerSec,
+      opsPerSec: cold.subject.opsPerSec,
       baseline: base,
       goal: 0.8,
-      note: joinNotes('all checks + RevocationCache', sampleNote(cold), pool.note),
+      pairedRatio: cold.ratio,
+      note: joinNotes('all checks + RevocationCache', pairedNote(cold), sampleNote(cold.subject), pool.note),
     });
-    const warm = await measureAsync(() => validator.verify(token), timing);
-    row({ id: id('warm'), name: 'keyturn createValidator, warm (same token again)', opsPerSec: warm.opsPerSec, baseline: base, goal: 5, note: 'all checks + RevocationCache' });
+    const warm = await measurePaired(() => raw(input, sig), () => validator.verify(token), timing);
+    row({ id: id('warm'), name: 'keyturn createValidator, warm (same token again)', opsPerSec: warm.subject.opsPerSec, baseline: base, goal: 5, pairedRatio: warm.ratio, note: joinNotes('all checks + RevocationCache', pairedNote(warm)) });
   } finally {
     validator.close();
   }
