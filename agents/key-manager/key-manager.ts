@@ -9,7 +9,7 @@ import type { Queryable } from '../shared/db.js';
 import { openPrivateKey, sealPrivateKey, type KekProvider } from './envelope.js';
 import { generateSigningKey, publicJwkOnly, SIGNING_ALGORITHMS } from './keygen.js';
 import { assertRequestId, claimRequest, fingerprint, priorResult, recordResult } from './requests.js';
-import { joseSign } from './signer.js';
+import { joseSignOffThread } from './signer.js';
 import { findKey, keyNotFound, listKeyRecords, publishedJwks, PUBLIC_COLUMNS, rowToRecord, type KeyRow, type ListKeysFilter } from './store.js';
 import { assertTransition } from './transitions.js';
 import type { KeyRecord, KeyState, SigningHandle } from './types.js';
@@ -312,7 +312,7 @@ export class KeyManager {
         if (cache.get(kid) !== live) {
           throw new KeyturnError('KEY_NOT_ACTIVE', `key ${kid} is no longer active`, 'Fetch a new signing handle.', { kid });
         }
-        return joseSign(alg, live.key, input);
+        return joseSignOffThread(alg, live.key, input);
       },
     });
   }
