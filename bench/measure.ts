@@ -87,13 +87,41 @@ function median(xs: readonly number[]): number {
 }
 
 /**
- * A subject against its synchronous baseline, in rounds that alternate the two back to back: on a
- * machine whose speed drifts (shared cores, frequency changes) each round compares like with like,
- * and the median round ignores one disturbed round. Both warm up once; the timed seconds are split
- * over the rounds, and so is a `limit` (a pool of operations).
+ * Runs `baseline` then `subject` back to back, `rounds` times, each with `slice` (its share of the
+ * row's seconds, no warm-up): on a machine whose speed drifts (shared cores, frequency changes)
+ * each round compares like with like, and the median round ignores one disturbed round. Each
+ * callback returns its ops/s for the round, or undefined when it had nothing left to measure.
+ */
+export async function alternateRounds(
+  t: Timing,
+  rounds: number,
+  baseline: (slice: Timing) => number | Promise<number>,
+  subject: (slice: Timing) => Promise<number | undefined>,
+): Promise<{ ratios: number[]; ratio: number }> {
+  const slice: Timing = { seconds: t.seconds / rounds, warmupSeconds: 0 };
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const base = await baseline(slice);
+    const ops = await subject(slice);
+    if (ops === undefined) break;
+    if (base > 0 && ops > 0) ratios.push(ops / base);
+  }
+  return { ratios, ratio: ratios.length > 0 ? median(ratios) : 0 };
+}
+
+/** A baseline that runs on the thread pool: `concurrency` calls in flight, as its subject makes them. */
+export interface AsyncBaseline {
+  async: (i: number) => Promise<unknown>;
+  concurrency: number;
+}
+
+/**
+ * A subject against its baseline in alternating rounds ({@link alternateRounds}).
+ * Both warm up once first. A `limit` (a pool of operations) is split evenly over the rounds, so a
+ * small pool (RSA-signed tokens) still yields every round.
  */
 export async function measurePaired(
-  baseline: (i: number) => unknown,
+  baseline: ((i: number) => unknown) | AsyncBaseline,
   subject: (i: number) => Promise<unknown>,
   t: Timing,
   o: MeasureOptions & { rounds?: number } = {},
@@ -101,31 +129,35 @@ export async function measurePaired(
   const rounds = Math.max(1, o.rounds ?? PAIRED_ROUNDS);
   const limit = o.limit ?? Number.POSITIVE_INFINITY;
   const concurrency = o.concurrency ?? 1;
-  const slice: Timing = { seconds: t.seconds / rounds, warmupSeconds: 0 };
-  measureSync(baseline, { seconds: 0, warmupSeconds: t.warmupSeconds });
+  const measureBaseline = async (slice: Timing): Promise<number> =>
+    typeof baseline === 'function' ? measureSync(baseline, slice).opsPerSec : (await measureAsync(baseline.async, slice, { concurrency: baseline.concurrency })).opsPerSec;
+  await measureBaseline({ seconds: 0, warmupSeconds: t.warmupSeconds });
   let next = (await measureAsync(subject, { seconds: 0, warmupSeconds: t.warmupSeconds }, { concurrency, limit, ...(o.warmupLimit !== undefined ? { warmupLimit: o.warmupLimit } : {}) })).used;
-  // A pool is split evenly over the rounds, so a small one (RSA-signed tokens) still yields every round.
   const perRound = Math.ceil((limit - next) / rounds);
-  const ratios: number[] = [];
   let count = 0;
   let elapsedMs = 0;
   let exhausted = false;
-  for (let r = 0; r < rounds && next < limit; r++) {
-    const base = measureSync(baseline, slice);
-    const offset = next;
-    const m = await measureAsync((i) => subject(offset + i), slice, { concurrency, limit: Math.min(limit - offset, perRound) });
-    next += m.used;
-    count += m.count;
-    elapsedMs += m.elapsedMs;
-    exhausted ||= m.exhausted;
-    if (base.opsPerSec > 0 && m.count > 0) ratios.push(m.opsPerSec / base.opsPerSec);
-  }
+  const { ratios, ratio } = await alternateRounds(
+    t,
+    rounds,
+    measureBaseline,
+    async (slice) => {
+      if (next >= limit) return undefined;
+      const offset = next;
+      const m = await measureAsync((i) => subject(offset + i), slice, { concurrency, limit: Math.min(limit - offset, perRound) });
+      next += m.used;
+      count += m.count;
+      elapsedMs += m.elapsedMs;
+      exhausted ||= m.exhausted;
+      return m.count > 0 ? m.opsPerSec : 0;
+    },
+  );
   const subjectM: Measured = { opsPerSec: elapsedMs > 0 ? (count * 1000) / elapsedMs : 0, count, elapsedMs, exhausted, used: next };
-  return { subject: subjectM, ratios, ratio: ratios.length > 0 ? median(ratios) : 0 };
+  return { subject: subjectM, ratios, ratio };
 }
 
 /** How a paired row's ratio was found, for its note. */
-export function pairedNote(p: Paired): string {
+export function pairedNote(p: Pick<Paired, 'ratios'>): string {
   if (p.ratios.length === 0) return 'no round completed';
   const lo = Math.min(...p.ratios);
   const hi = Math.max(...p.ratios);

@@ -1,10 +1,11 @@
 import { constants, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { createSigner } from 'fast-jwt';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
-import { measureAsync, measurePaired, measureSync, pairedNote, sampleNote } from './measure.js';
+import { alternateRounds, measureAsync, measurePaired, measureSync, PAIRED_ROUNDS, pairedNote, sampleNote } from './measure.js';
 import { AUDIENCE, measureHttp, type BenchContext } from './stack.js';
 import type { Row } from './table.js';
 
@@ -43,6 +44,14 @@ export function rawSigner(alg: SigningAlgorithm, key: KeyObject): (input: Buffer
   }
 }
 
+const isRsa = (alg: SigningAlgorithm): alg is 'RS256' | 'PS256' => alg === 'RS256' || alg === 'PS256';
+
+/** node:crypto's asynchronous sign for an RSA algorithm: the work runs on libuv's thread pool. */
+function rawSignerOnThreadPool(alg: 'RS256' | 'PS256', key: KeyObject): (input: Buffer) => Promise<Buffer> {
+  const opts = alg === 'RS256' ? { key, padding: constants.RSA_PKCS1_PADDING } : { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+  return (input) => new Promise((resolve, reject) => sign('sha256', input, opts, (err, sig) => (err ? reject(err) : resolve(sig))));
+}
+
 /** Signing rows for one algorithm: node:crypto, jose, fast-jwt, jsonwebtoken, keyturn in-process and over HTTP. */
 export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promise<Row[]> {
   const { stack, timing } = ctx;
@@ -63,6 +72,14 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
   const input = Buffer.from(`${b64(header)}.${b64(claims)}`, 'ascii');
   const raw = rawSigner(alg, privateKey);
   row({ id: base, name: 'node:crypto sign (raw)', opsPerSec: measureSync(() => raw(input), timing).opsPerSec });
+  // keyturn signs RSA on libuv's thread pool, several signatures at once on a multi-core machine: its
+  // rows with signatures in flight are compared with raw node:crypto doing exactly that.
+  const rawPool = isRsa(alg) ? rawSignerOnThreadPool(alg, privateKey) : undefined;
+  const parallelBase = rawPool ? id('raw-pool') : base;
+  if (rawPool) {
+    const m = await measureAsync(() => rawPool(input), timing, { concurrency: 16 });
+    row({ id: parallelBase, name: 'node:crypto sign on the thread pool (raw), 16 in flight', opsPerSec: m.opsPerSec, note: `baseline for keyturn's RSA rows with signatures in flight; ${availableParallelism()} cores, thread pool of ${process.env.UV_THREADPOOL_SIZE ?? 4}` });
+  }
 
   const joseKey = await importJWK(privateKey.export({ format: 'jwk' }) as JWK, alg);
   const jose = await measureAsync(() => new SignJWT(claims).setProtectedHeader(header).sign(joseKey), timing);
@@ -86,29 +103,60 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
   row({ id: id('handle'), name: 'keyturn signCompact, cached KeyManager handle', opsPerSec: pure.opsPerSec, baseline: base, note: 'pure signing path: JSON + base64url + node:crypto, fresh jti' });
 
   const lookup = await measureAsync(async () => signCompact(await km.signingHandle(issuer), header, tokenClaims(issuer, newJti())), timing, { concurrency: 8 });
-  row({ id: id('handle-lookup'), name: 'keyturn signingHandle() + signCompact', opsPerSec: lookup.opsPerSec, baseline: base, note: joinNotes('1 PostgreSQL read per token; 8 in flight', sampleNote(lookup)) });
+  row({ id: id('handle-lookup'), name: 'keyturn signingHandle() + signCompact', opsPerSec: lookup.opsPerSec, baseline: parallelBase, note: joinNotes('1 PostgreSQL read per token; 8 in flight', sampleNote(lookup)) });
 
-  const issued = await measurePaired(() => raw(input), () => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId, authentication: 'in-process' }), timing, { concurrency: 16 });
+  const issueOp = () => stack.tokenIssuer.issue({ issuer, clientId: stack.client.clientId, authentication: 'in-process' });
+  const issued = await measurePaired(rawPool ? { async: () => rawPool(input), concurrency: 16 } : () => raw(input), issueOp, timing, { concurrency: 16 });
   row({
     id: id('issue'),
     name: 'keyturn TokenIssuer.issue() in-process',
     opsPerSec: issued.subject.opsPerSec,
-    baseline: base,
+    baseline: parallelBase,
     goal: 0.8,
     pairedRatio: issued.ratio,
     note: joinNotes('returned only after its issued_tokens record commits (group commit; pause, key and client re-checked under the issuance lock); 16 in flight', pairedNote(issued), sampleNote(issued.subject)),
   });
 
-  const http = await measureHttp(ctx, {
-    url: `${setup.httpUrl}/oauth2/token`,
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: stack.basicAuth },
-    body: 'grant_type=client_credentials',
-    expectStatus: [200],
-    expectBody: '"access_token"',
+  // Against the in-process figure in alternating rounds too: both move with the machine's drift.
+  const httpRounds: Array<{ opsPerSec: number; serverCpuMicros: number; note?: string }> = [];
+  const http = await alternateRounds(
+    timing,
+    PAIRED_ROUNDS,
+    async (slice) => (await measureAsync(issueOp, slice, { concurrency: 16 })).opsPerSec,
+    async (slice) => {
+      const r = await measureHttp({ ...ctx, timing: { seconds: slice.seconds, warmupSeconds: HTTP_ROUND_WARMUP_SECONDS } }, {
+        url: `${setup.httpUrl}/oauth2/token`,
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: stack.basicAuth },
+        body: 'grant_type=client_credentials',
+        expectStatus: [200],
+        expectBody: '"access_token"',
+      });
+      httpRounds.push(r);
+      return r.opsPerSec;
+    },
+  );
+  row({
+    id: id('http'),
+    name: 'keyturn POST /oauth2/token (HTTP)',
+    opsPerSec: mean(httpRounds.map((r) => r.opsPerSec)),
+    baseline: id('issue'),
+    goal: 0.5,
+    pairedRatio: http.ratio,
+    note: joinNotes(`client_secret_basic; ${ctx.connections} connections; server CPU ${mean(httpRounds.map((r) => r.serverCpuMicros)).toFixed(0)} µs/req`, pairedNote(http), ...roundProblems(httpRounds)),
   });
-  row({ id: id('http'), name: 'keyturn POST /oauth2/token (HTTP)', opsPerSec: http.opsPerSec, baseline: id('issue'), goal: 0.5, note: joinNotes(`client_secret_basic; ${ctx.connections} connections`, http.note) });
   return rows;
+}
+
+/** Each HTTP round re-opens its connections; this much of it is not counted. */
+const HTTP_ROUND_WARMUP_SECONDS = 0.25;
+
+const mean = (xs: readonly number[]): number => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/** The notes of HTTP rounds other than their CPU figure (failed requests, a saturated load generator), once each. */
+function roundProblems(rounds: ReadonlyArray<{ note?: string }>): string[] {
+  const problems = rounds.flatMap((r) => (r.note ?? '').split('; ')).filter((n) => n !== '' && !n.startsWith('server CPU'));
+  return [...new Set(problems)];
 }
 
 export function joinNotes(...notes: Array<string | undefined>): string {

@@ -126,8 +126,10 @@ async function freshTokens(ctx: BenchContext, alg: SigningAlgorithm, rawVerifyOp
   const header = { alg, typ: 'at+jwt', kid };
   const tokens: string[] = [];
   const start = performance.now();
+  // 16 at a time: keyturn signs RSA on the thread pool, so every core helps fill the pool.
   while (tokens.length < wanted && (tokens.length < 200 || performance.now() - start < budgetMs)) {
-    tokens.push(await signCompact(handle, header, tokenClaims(issuer, newJti())));
+    const n = Math.min(16, wanted - tokens.length);
+    tokens.push(...(await Promise.all(Array.from({ length: n }, () => signCompact(handle, header, tokenClaims(issuer, newJti()))))));
   }
   return tokens.length < wanted ? { tokens, note: `pool of ${tokens.length} tokens (signing budget ${budgetMs} ms)` } : { tokens };
 }
