@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { Slots } from '../shared/slots.js';
 
 /** scrypt cost: N=2^15, r=8, p=1 (≈32 MiB, tens of milliseconds): what OWASP suggests for secrets at rest. */
 export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
@@ -6,11 +7,21 @@ const SALT_BYTES = 16;
 const HASH_BYTES = 32;
 const ENCODED = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/;
 
+/**
+ * scrypt runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), as do
+ * KeyManager's RSA signatures: a flood of wrong secrets may hold half of the pool, never all of it,
+ * so token signing keeps going meanwhile.
+ */
+const scryptSlots = new Slots(Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2)));
+
 function derive(secret: string, salt: Buffer, N: number, r: number, p: number, length: number): Promise<Buffer> {
   const opts: ScryptOptions = { N, r, p, maxmem: 256 * N * r + 1024 * 1024 };
-  return new Promise((resolve, reject) => {
-    scrypt(secret.normalize('NFC'), salt, length, opts, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+  return scryptSlots.run(
+    () =>
+      new Promise((resolve, reject) => {
+        scrypt(secret.normalize('NFC'), salt, length, opts, (err, key) => (err ? reject(err) : resolve(key)));
+      }),
+  );
 }
 
 /** `scrypt$N$r$p$salt$hash` with a fresh random 16-byte salt (base64url salt and hash). */

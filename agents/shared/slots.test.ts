@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { Slots } from './slots.js';
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe('Slots', () => {
+  it('runs at most its size of tasks at once', async () => {
+    const slots = new Slots(2);
+    let running = 0;
+    let most = 0;
+    const gates = Array.from({ length: 5 }, gate);
+    const done = gates.map((g) =>
+      slots.run(async () => {
+        running++;
+        most = Math.max(most, running);
+        await g.promise;
+        running--;
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(running).toBe(2);
+    gates.forEach((g) => g.open());
+    await Promise.all(done);
+    expect(most).toBe(2);
+  });
+
+  it('starts waiting tasks in the order they arrived', async () => {
+    const slots = new Slots(1);
+    const started: number[] = [];
+    await Promise.all([1, 2, 3].map((n) => slots.run(async () => void started.push(n))));
+    expect(started).toEqual([1, 2, 3]);
+  });
+
+  it('frees the slot of a task that fails', async () => {
+    const slots = new Slots(1);
+    await expect(slots.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(slots.run(async () => 'next')).resolves.toBe('next');
+  });
+
+  it('refuses a size that is not a positive integer', () => {
+    expect(() => new Slots(0)).toThrow(RangeError);
+  });
+});
