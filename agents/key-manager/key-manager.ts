@@ -309,10 +309,12 @@ export class KeyManager {
       alg,
       issuer,
       sign: async (input: Uint8Array): Promise<Uint8Array> => {
-        if (cache.get(kid) !== live) {
-          throw new KeyturnError('KEY_NOT_ACTIVE', `key ${kid} is no longer active`, 'Fetch a new signing handle.', { kid });
-        }
-        return joseSignOffThread(alg, live.key, input);
+        const notActive = () => new KeyturnError('KEY_NOT_ACTIVE', `key ${kid} is no longer active`, 'Fetch a new signing handle.', { kid });
+        if (cache.get(kid) !== live) throw notActive();
+        const signature = await joseSignOffThread(alg, live.key, input);
+        // An RSA signature finishes on the thread pool, after other work may have retired the key.
+        if (cache.get(kid) !== live) throw notActive();
+        return signature;
       },
     });
   }

@@ -10,9 +10,15 @@ const ENCODED = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+
 /**
  * scrypt runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), as do
  * KeyManager's RSA signatures: a flood of wrong secrets may hold half of the pool, never all of it,
- * so token signing keeps going meanwhile.
+ * so token signing keeps going meanwhile (a pool of one thread cannot be split; run with at least 2).
  */
-const scryptSlots = new Slots(Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2)));
+const scryptSlots = new Slots(Math.max(1, Math.floor(threadPoolSize() / 2)));
+
+/** The pool size as libuv reads it: the leading integer of UV_THREADPOOL_SIZE, 4 when unset or 0, at most 1024. */
+function threadPoolSize(): number {
+  const n = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 1024) : 4;
+}
 
 function derive(secret: string, salt: Buffer, N: number, r: number, p: number, length: number): Promise<Buffer> {
   const opts: ScryptOptions = { N, r, p, maxmem: 256 * N * r + 1024 * 1024 };

@@ -59,7 +59,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
     user: ADMIN_USER,
     password,
     authMethod: 'scram-sha-256',
-    persistent: !throwaway,
+    // keyturn removes a throwaway directory itself, after the server has exited.
+    persistent: true,
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
