@@ -12,6 +12,35 @@ const su = superuserPool();
 afterAll(() => Promise.all([pool.end(), su.end()]));
 const code = (e: unknown) => (isKeyturnError(e) ? e.code : String(e));
 
+/** Whether a statement starting like `query` (LIKE pattern) is waiting for a lock. */
+async function waitingOnLock(query: string): Promise<boolean> {
+  return (await su.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [query])).rowCount! > 0;
+}
+
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** A test-only trigger that holds the issuer's issued_tokens inserts (after the commit's checks ran) until release(). */
+async function holdInserts(issuer: string): Promise<{ release(): Promise<unknown>; remove(): Promise<void> }> {
+  const { rows } = await su.query<{ k: string }>(`SELECT hashtextextended($1, 0)::text AS k`, [`gate:${issuer}`]);
+  const gateKey = rows[0]!.k;
+  const fn = `hold_${randomUUID().replaceAll('-', '')}`;
+  await su.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_lock_shared(${gateKey}); PERFORM pg_advisory_unlock_shared(${gateKey}); RETURN NEW; END $$`);
+  await su.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON issued_tokens FOR EACH ROW WHEN (NEW.issuer = '${issuer}') EXECUTE FUNCTION ${fn}()`);
+  const gate = await su.connect();
+  await gate.query(`SELECT pg_advisory_lock(${gateKey})`);
+  return {
+    release: () => gate.query(`SELECT pg_advisory_unlock(${gateKey})`),
+    async remove() {
+      await gate.query('SELECT pg_advisory_unlock_all()');
+      gate.release();
+      await su.query(`DROP TRIGGER ${fn} ON issued_tokens`);
+      await su.query(`DROP FUNCTION ${fn}()`);
+    },
+  };
+}
+
 /** A world and a client whose credentials were checked, with one token already issued under them. */
 async function authenticatedClient() {
   const w = await world(pool);
@@ -76,33 +105,45 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
 
   it('a secret rotation that starts while a token is committing waits for that commit, so no token leaves after the rotation returned', async () => {
     const { w, c, auth } = await authenticatedClient();
-    // A test-only trigger holds this issuer's next insert (after the checks ran) until the gate opens.
-    const { rows } = await su.query<{ k: string }>(`SELECT hashtextextended($1, 0)::text AS k`, [`gate:${w.issuer}`]);
-    const gateKey = rows[0]!.k;
-    const fn = `hold_${randomUUID().replaceAll('-', '')}`;
-    await su.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_lock_shared(${gateKey}); PERFORM pg_advisory_unlock_shared(${gateKey}); RETURN NEW; END $$`);
-    await su.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON issued_tokens FOR EACH ROW WHEN (NEW.issuer = '${w.issuer}') EXECUTE FUNCTION ${fn}()`);
-    const gate = await su.connect();
+    const hold = await holdInserts(w.issuer);
     try {
-      await gate.query(`SELECT pg_advisory_lock(${gateKey})`);
       const issuing = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: { secretHash: auth.secretHash, remembered: false } });
-      const waiting = async (query: string) =>
-        (await su.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [query])).rowCount! > 0;
-      while (!(await waiting('SELECT record_issued_tokens%'))) await new Promise((r) => setTimeout(r, 10));
+      await until(() => waitingOnLock('SELECT record_issued_tokens%'));
       let rotated = false;
       const rotating = rotateSecret(pool, c.clientId).then(() => (rotated = true));
-      while (!rotated && !(await waiting('UPDATE clients SET secret_hash%'))) await new Promise((r) => setTimeout(r, 10));
+      await until(async () => rotated || (await waitingOnLock('UPDATE clients SET secret_hash%')));
       expect(rotated).toBe(false);
-      await gate.query(`SELECT pg_advisory_unlock(${gateKey})`);
+      await hold.release();
       const issued = await issuing;
       await rotating;
       expect((await findIssued(pool, issued.jti))?.clientId).toBe(c.clientId);
       expect(await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: { secretHash: auth.secretHash, remembered: false } }).catch(code)).toBe('CLIENT_SECRET_CHANGED');
     } finally {
-      await gate.query('SELECT pg_advisory_unlock_all()');
-      gate.release();
-      await su.query(`DROP TRIGGER ${fn} ON issued_tokens`);
-      await su.query(`DROP FUNCTION ${fn}()`);
+      await hold.remove();
+    }
+  });
+
+  it('a key activation that starts while a token is committing waits for that commit, so no token under the old key leaves after the activation returned', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const first = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
+    const base = { policyVersion: POLICY_VERSION, actor, issuer: w.issuer };
+    const next = await w.km.generateKey({ ...base, requestId: `test-${randomUUID()}`, alg: 'ES256' });
+    const hold = await holdInserts(w.issuer);
+    try {
+      const issuing = w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
+      await until(() => waitingOnLock('SELECT record_issued_tokens%'));
+      let activated = false;
+      const activating = w.km.activate({ ...base, requestId: `test-${randomUUID()}`, kid: next.kid, previousTo: 'revoked' }).then(() => (activated = true));
+      await until(async () => activated || (await waitingOnLock('SELECT kid FROM signing_keys%FOR UPDATE')));
+      expect(activated).toBe(false);
+      await hold.release();
+      const issued = await issuing;
+      await activating;
+      expect([issued.kid, (await findIssued(pool, issued.jti))?.kid]).toEqual([first.kid, first.kid]);
+      expect((await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })).kid).toBe(next.kid);
+    } finally {
+      await hold.remove();
     }
   });
 
