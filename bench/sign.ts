@@ -1,9 +1,10 @@
-import { constants, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createSigner } from 'fast-jwt';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
+import { joseSignArgs } from '../agents/key-manager/signer.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
 import { alternateRounds, measureAsync, measurePaired, measureSync, PAIRED_ROUNDS, pairedNote, sampleNote } from './measure.js';
 import { AUDIENCE, measureHttp, type BenchContext } from './stack.js';
@@ -30,26 +31,18 @@ export function localKeyPair(alg: SigningAlgorithm): { privateKey: KeyObject; pu
   }
 }
 
-/** The bare node:crypto call for `alg`, options bound once: the lower bound of any JWS signer. */
+/** The bare node:crypto call for `alg` with keyturn's options, bound once: the lower bound of any JWS signer. */
 export function rawSigner(alg: SigningAlgorithm, key: KeyObject): (input: Buffer) => Buffer {
-  switch (alg) {
-    case 'RS256':
-      return (input) => sign('sha256', input, { key, padding: constants.RSA_PKCS1_PADDING });
-    case 'PS256':
-      return (input) => sign('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
-    case 'ES256':
-      return (input) => sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
-    case 'EdDSA':
-      return (input) => sign(null, input, key);
-  }
+  const [digest, opts] = joseSignArgs(alg, key);
+  return (input) => sign(digest, input, opts);
 }
 
 const isRsa = (alg: SigningAlgorithm): alg is 'RS256' | 'PS256' => alg === 'RS256' || alg === 'PS256';
 
 /** node:crypto's asynchronous sign for an RSA algorithm: the work runs on libuv's thread pool. */
 function rawSignerOnThreadPool(alg: 'RS256' | 'PS256', key: KeyObject): (input: Buffer) => Promise<Buffer> {
-  const opts = alg === 'RS256' ? { key, padding: constants.RSA_PKCS1_PADDING } : { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
-  return (input) => new Promise((resolve, reject) => sign('sha256', input, opts, (err, sig) => (err ? reject(err) : resolve(sig))));
+  const [digest, opts] = joseSignArgs(alg, key);
+  return (input) => new Promise((resolve, reject) => sign(digest, input, opts, (err, sig) => (err ? reject(err) : resolve(sig))));
 }
 
 /** Signing rows for one algorithm: node:crypto, jose, fast-jwt, jsonwebtoken, keyturn in-process and over HTTP. */

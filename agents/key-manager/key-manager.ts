@@ -112,6 +112,10 @@ async function setState(db: Queryable, kid: string, to: KeyState, at: Date, reas
   return rowToRecord(res.rows[0]!);
 }
 
+function keyNotActive(kid: string): KeyturnError {
+  return new KeyturnError('KEY_NOT_ACTIVE', `key ${kid} is no longer active`, 'Fetch a new signing handle.', { kid });
+}
+
 /** Database errors leave as KeyturnErrors without pg's `detail` (which can quote whole rows). */
 function translate(e: unknown): unknown {
   if (isKeyturnError(e)) return e;
@@ -309,11 +313,10 @@ export class KeyManager {
       alg,
       issuer,
       sign: async (input: Uint8Array): Promise<Uint8Array> => {
-        const notActive = () => new KeyturnError('KEY_NOT_ACTIVE', `key ${kid} is no longer active`, 'Fetch a new signing handle.', { kid });
-        if (cache.get(kid) !== live) throw notActive();
+        if (cache.get(kid) !== live) throw keyNotActive(kid);
         const signature = await joseSignOffThread(alg, live.key, input);
         // An RSA signature finishes on the thread pool, after other work may have retired the key.
-        if (cache.get(kid) !== live) throw notActive();
+        if (cache.get(kid) !== live) throw keyNotActive(kid);
         return signature;
       },
     });

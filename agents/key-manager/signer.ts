@@ -1,24 +1,27 @@
-import { constants, sign, type KeyObject } from 'node:crypto';
+import { constants, sign, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
 import { KeyturnError } from '../../config/errors.js';
 import type { SigningAlgorithm } from '../planner/policy-types.js';
 
-/**
- * Signs a JWS signing input with node:crypto directly, producing the signature bytes in the JOSE
- * format for `alg` (RFC 7518 §3 / RFC 8037): raw r||s for ES256, not DER.
- */
-export function joseSign(alg: SigningAlgorithm, key: KeyObject, input: Uint8Array): Uint8Array {
+/** node:crypto's digest and key options for `alg`, giving signatures in the JOSE format (RFC 7518 §3 / RFC 8037): raw r||s for ES256, not DER. */
+export function joseSignArgs(alg: SigningAlgorithm, key: KeyObject): [digest: string | null, key: KeyObject | SignKeyObjectInput] {
   switch (alg) {
     case 'RS256':
-      return sign('sha256', input, { key, padding: constants.RSA_PKCS1_PADDING });
+      return ['sha256', { key, padding: constants.RSA_PKCS1_PADDING }];
     case 'PS256':
-      return sign('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      return ['sha256', { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }];
     case 'ES256':
-      return sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
+      return ['sha256', { key, dsaEncoding: 'ieee-p1363' }];
     case 'EdDSA':
-      return sign(null, input, key);
+      return [null, key];
     default:
       throw new KeyturnError('KEY_PARAMS_INVALID', `unsupported signing algorithm ${String(alg)}`);
   }
+}
+
+/** Signs a JWS signing input with node:crypto directly, on the calling thread. */
+export function joseSign(alg: SigningAlgorithm, key: KeyObject, input: Uint8Array): Uint8Array {
+  const [digest, signKey] = joseSignArgs(alg, key);
+  return sign(digest, input, signKey);
 }
 
 /**
@@ -28,6 +31,6 @@ export function joseSign(alg: SigningAlgorithm, key: KeyObject, input: Uint8Arra
  */
 export function joseSignOffThread(alg: SigningAlgorithm, key: KeyObject, input: Uint8Array): Promise<Uint8Array> {
   if (alg !== 'RS256' && alg !== 'PS256') return Promise.resolve(joseSign(alg, key, input));
-  const padding = alg === 'RS256' ? { padding: constants.RSA_PKCS1_PADDING } : { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
-  return new Promise((resolve, reject) => sign('sha256', input, { key, ...padding }, (err, sig) => (err ? reject(err) : resolve(sig))));
+  const [digest, signKey] = joseSignArgs(alg, key);
+  return new Promise((resolve, reject) => sign(digest, input, signKey, (err, sig) => (err ? reject(err) : resolve(sig))));
 }
