@@ -66,6 +66,7 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const WWW_AUTHENTICATE = 'Basic realm="keyturn", charset="UTF-8"';
 const PAUSE_RETRY_SECONDS = 30;
+const BUSY_RETRY_SECONDS = 1;
 /** Refusals that depend on who the client is: on remembered credentials they are asked again after a full check. */
 const CLIENT_DEPENDENT_REFUSALS = ['CLIENT_SECRET_CHANGED', 'CLIENT_NOT_AUTHORIZED', 'INVALID_SCOPE', 'INVALID_TARGET'] as const;
 
@@ -158,7 +159,16 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     };
     const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
     if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused };
-    const result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
+    let result: Awaited<ReturnType<typeof authenticateClient>>;
+    try {
+      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
+    } catch (e) {
+      if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY')) throw e;
+      // Not a failed authentication: the secret was never checked, so nothing is counted against the client.
+      req.log.warn({ code: e.code }, 'client secret check refused: too many waiting');
+      oauthError(reply, 503, 'temporarily_unavailable', 'the server is checking too many client secrets right now; retry in a second', { 'retry-after': String(BUSY_RETRY_SECONDS) });
+      return undefined;
+    }
     if (!result.ok) {
       await refused(result.reason);
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);

@@ -44,4 +44,25 @@ describe('Slots', () => {
   it('refuses a size that is not a positive integer', () => {
     expect(() => new Slots(0)).toThrow(RangeError);
   });
+
+  it('refuses a task once maxWaiting tasks wait, with the whenFull error, and never runs it', async () => {
+    const slots = new Slots(1, { maxWaiting: 2, whenFull: () => new Error('busy') });
+    const g = gate();
+    const queued = [slots.run(() => g.promise), slots.run(async () => 'a'), slots.run(async () => 'b')];
+    let ran = false;
+    await expect(slots.run(async () => void (ran = true))).rejects.toThrow('busy');
+    expect([ran, slots.waiting]).toEqual([false, 2]);
+    g.open();
+    expect(await Promise.all(queued)).toEqual([undefined, 'a', 'b']);
+  });
+
+  it('takes tasks again once the waiting line has room', async () => {
+    const slots = new Slots(1, { maxWaiting: 0 });
+    const g = gate();
+    const first = slots.run(() => g.promise);
+    await expect(slots.run(async () => 'refused')).rejects.toThrow(RangeError);
+    g.open();
+    await first;
+    await expect(slots.run(async () => 'next')).resolves.toBe('next');
+  });
 });

@@ -142,8 +142,8 @@ export async function authenticateClient(db: Queryable, clientId: string, secret
   const row = res.rows[0];
   const given = typeof secret === 'string' ? secret : '';
   const remembered = row !== undefined && known && verified !== undefined && verified.storedHashFor(clientId, given) === row.secret_hash;
-  if (!remembered) o.onScrypt?.();
   const matches = remembered || (await verifySecret(given, row?.secret_hash ?? (await dummyHash())));
+  if (!remembered) o.onScrypt?.();
   if (matches && row && !remembered) verified?.remember(clientId, given, row.secret_hash);
   if (!matches && known) verified?.forget(clientId, given);
   if (!row) return { ok: false, reason: 'unknown_client' };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dummyHash, hashSecret, verifySecret } from './secret-hash.js';
+import { isKeyturnError } from '../../config/errors.js';
+import { dummyHash, hashSecret, scryptSlots, verifySecret } from './secret-hash.js';
 
 describe('secret hashing', () => {
   it('encodes scrypt$N$r$p$salt$hash with N=2^15, r=8, p=1 and a 16-byte salt', async () => {
@@ -28,5 +29,17 @@ describe('secret hashing', () => {
     const d = await dummyHash();
     expect(d).toMatch(/^scrypt\$32768\$8\$1\$/);
     expect(await verifySecret('', d)).toBe(false);
+  });
+
+  it('a secret check that would wait behind a full line is refused with SECRET_CHECKS_BUSY, and the next one after it drains is made', async () => {
+    const h = await hashSecret('right');
+    let open!: () => void;
+    const held = new Promise<void>((resolve) => (open = resolve));
+    const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting }, () => scryptSlots.run(() => held));
+    const refused = await verifySecret('right', h).catch((e: unknown) => e);
+    expect(isKeyturnError(refused, 'SECRET_CHECKS_BUSY')).toBe(true);
+    open();
+    await Promise.all(holders);
+    expect(await verifySecret('right', h)).toBe(true);
   });
 });

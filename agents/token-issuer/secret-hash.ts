@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { KeyturnError } from '../../config/errors.js';
 import { Slots } from '../shared/slots.js';
 
 /** scrypt cost: N=2^15, r=8, p=1 (≈32 MiB, tens of milliseconds): what OWASP suggests for secrets at rest. */
@@ -7,12 +8,24 @@ const SALT_BYTES = 16;
 const HASH_BYTES = 32;
 const ENCODED = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/;
 
+/** Secret checks that may wait, per thread they may use (each wait is one scrypt, tens of milliseconds). */
+const WAITING_PER_SLOT = 16;
+
 /**
  * scrypt runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), as do
  * KeyManager's RSA signatures: a flood of wrong secrets may hold half of the pool, never all of it,
  * so token signing keeps going meanwhile (a pool of one thread cannot be split; run with at least 2).
+ * Past a bounded waiting line, a check is refused with SECRET_CHECKS_BUSY rather than queued.
  */
-const scryptSlots = new Slots(Math.max(1, Math.floor(threadPoolSize() / 2)));
+export const scryptSlots = secretCheckSlots(Math.max(1, Math.floor(threadPoolSize() / 2)));
+
+function secretCheckSlots(size: number): Slots {
+  return new Slots(size, {
+    maxWaiting: size * WAITING_PER_SLOT,
+    whenFull: () =>
+      new KeyturnError('SECRET_CHECKS_BUSY', 'too many client secret checks are waiting; this one was not made', 'Retry in a second; if it persists, look for a flood of failed client authentications.'),
+  });
+}
 
 /** The pool size as libuv reads it: the leading integer of UV_THREADPOOL_SIZE, 4 when unset or 0, at most 1024. */
 function threadPoolSize(): number {

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
+import { scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { testPool } from '../support/db.js';
 import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, verifyToken, world } from './support.js';
 
@@ -85,6 +86,22 @@ describe('POST /oauth2/token', () => {
     for (let i = 0; i < 10; i++) await post(a, '/oauth2/token', grant, { authorization: basic(`guess-${i}`, 'x'), ip });
     expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(429);
     expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+  });
+
+  it('while the secret checks\' waiting line is full, answers 503 temporarily_unavailable with Retry-After, counts no failure, and issues once it drains', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const ip = freshIp();
+    let open!: () => void;
+    const held = new Promise<void>((resolve) => (open = resolve));
+    const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting }, () => scryptSlots.run(() => held));
+    const busy = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip });
+    open();
+    await Promise.all(holders);
+    expect([busy.statusCode, busy.headers['retry-after'], busy.json<{ error: string }>().error]).toEqual([503, '1', 'temporarily_unavailable']);
+    expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toEqual([]);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
   });
 
   it('a scope outside the client gets 400 invalid_scope naming the allowed scopes', async () => {
