@@ -1,7 +1,9 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { base64url, importJWK, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { SigningAlgorithm } from '../planner/policy-types.js';
 import { generateSigningKey } from './keygen.js';
+import { isKeyturnError } from '../../config/errors.js';
 import { joseSign, joseSignOffThread } from './signer.js';
 
 const ALGORITHMS: SigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
@@ -37,5 +39,22 @@ describe('JOSE signatures with node:crypto', () => {
     setImmediate(() => order.push('event loop turned'));
     await joseSignOffThread(alg, key.privateKey, new TextEncoder().encode(input)).then(() => order.push('signed'));
     expect(order).toEqual(['event loop turned', 'signed']);
+  });
+
+  it.each<SigningAlgorithm>(['RS256', 'ES256'])('a key that cannot make %s signatures fails with SIGNING_FAILED, on either path', async (alg) => {
+    const ed25519 = generateKeyPairSync('ed25519').privateKey;
+    const input = new TextEncoder().encode('x.y');
+    const sync = (() => {
+      try {
+        return joseSign(alg, ed25519, input);
+      } catch (e) {
+        return e;
+      }
+    })();
+    const offThread = await joseSignOffThread(alg, ed25519, input).catch((e: unknown) => e);
+    for (const e of [sync, offThread]) {
+      expect(isKeyturnError(e, 'SIGNING_FAILED')).toBe(true);
+      expect((e as Error).message).toContain(alg);
+    }
   });
 });

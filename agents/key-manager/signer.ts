@@ -21,7 +21,18 @@ export function joseSignArgs(alg: SigningAlgorithm, key: KeyObject): [digest: st
 /** Signs a JWS signing input with node:crypto directly, on the calling thread. */
 export function joseSign(alg: SigningAlgorithm, key: KeyObject, input: Uint8Array): Uint8Array {
   const [digest, signKey] = joseSignArgs(alg, key);
-  return sign(digest, input, signKey);
+  try {
+    return sign(digest, input, signKey);
+  } catch (e) {
+    throw signingFailed(alg, e);
+  }
+}
+
+/** node:crypto's error, typed. It names the failure (its code, or OpenSSL's reason when the thread pool gives no code), never the key. */
+function signingFailed(alg: SigningAlgorithm, cause: unknown): KeyturnError {
+  const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
+  const reason = typeof code === 'string' ? code : typeof message === 'string' ? message.slice(0, 120) : 'unknown';
+  return new KeyturnError('SIGNING_FAILED', `node:crypto could not make a ${alg} signature (${reason})`, 'The key does not fit its algorithm or the crypto library failed: rotate the issuer\'s key, and report it if it happens again.', { alg, cause: reason });
 }
 
 /**
@@ -30,7 +41,19 @@ export function joseSign(alg: SigningAlgorithm, key: KeyObject, input: Uint8Arra
  * trip through the pool costs, so they stay on the calling thread.
  */
 export function joseSignOffThread(alg: SigningAlgorithm, key: KeyObject, input: Uint8Array): Promise<Uint8Array> {
-  if (alg !== 'RS256' && alg !== 'PS256') return Promise.resolve(joseSign(alg, key, input));
+  if (alg !== 'RS256' && alg !== 'PS256') {
+    try {
+      return Promise.resolve(joseSign(alg, key, input));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
   const [digest, signKey] = joseSignArgs(alg, key);
-  return new Promise((resolve, reject) => sign(digest, input, signKey, (err, sig) => (err ? reject(err) : resolve(sig))));
+  return new Promise((resolve, reject) => {
+    try {
+      sign(digest, input, signKey, (err, sig) => (err ? reject(signingFailed(alg, err)) : resolve(sig)));
+    } catch (e) {
+      reject(signingFailed(alg, e));
+    }
+  });
 }

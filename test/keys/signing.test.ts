@@ -1,3 +1,4 @@
+import { scrypt } from 'node:crypto';
 import { base64url, importJWK, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SigningAlgorithm } from '../../agents/planner/policy-types.js';
@@ -32,6 +33,18 @@ describe('signing handles', () => {
     const handle = await km.signingHandle(key.issuer);
     await km.revoke({ ...opBase(), kid: key.kid, reason: 'compromised' });
     expect(await errorCode(handle.sign(enc.encode('x.y')))).toBe('KEY_NOT_ACTIVE');
+  });
+
+  it('an RSA signature that returns from the thread pool after its key was revoked is refused: KEY_NOT_ACTIVE', async () => {
+    const key = await activate(km, await generate(km, newIssuer(), 'RS256'));
+    const handle = await km.signingHandle(key.issuer);
+    // Every pool thread busy with a long scrypt, so the signature waits behind them while the key is revoked.
+    const threads = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4;
+    const busy = Array.from({ length: threads }, () => new Promise((resolve) => scrypt('busy', 'salt', 32, { N: 2 ** 16, r: 8, p: 1, maxmem: 128 * 2 ** 20 }, resolve)));
+    const signing = handle.sign(enc.encode('x.y'));
+    await km.revoke({ ...opBase(), kid: key.kid, reason: 'compromised' });
+    expect(await errorCode(signing)).toBe('KEY_NOT_ACTIVE');
+    await Promise.all(busy);
   });
 
   it('a new handle after another instance rotated signs with the new key, and the old handle stops', async () => {
