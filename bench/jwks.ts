@@ -1,7 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { httpRounds } from './http-rounds.js';
+import { alternateRounds, PAIRED_ROUNDS, pairedNote } from './measure.js';
 import { joinNotes } from './sign.js';
-import { measureHttp, type BenchContext } from './stack.js';
+import { cpuNote, measureHttp, type BenchContext } from './stack.js';
 import type { Row } from './table.js';
 
 /**
@@ -9,6 +11,9 @@ import type { Row } from './table.js';
  * without If-None-Match, each against a bare node:http server in the same process that serves the
  * same bytes and headers (and answers 304 to a matching If-None-Match).
  */
+/** Rounds of half the row time each (1 s by default): shorter ones are mostly connection set-up. */
+const ROUNDS_TIMING = (ctx: BenchContext) => ({ seconds: (PAIRED_ROUNDS * ctx.timing.seconds) / 2, warmupSeconds: 0 });
+
 export async function jwksRows(ctx: BenchContext): Promise<Row[]> {
   const setup = ctx.stack.issuers.get('RS256')!;
   const path = `/.well-known/jwks.json?issuer=${encodeURIComponent(setup.issuer)}`;
@@ -38,24 +43,26 @@ export async function jwksRows(ctx: BenchContext): Promise<Row[]> {
     ctx.say(`  JWKS ${r.name}: ${Math.round(r.opsPerSec ?? 0)} req/s`);
   };
   try {
-    // The generator's first job runs unoptimised code: prime it, then time each pair in ABBA order
-    // (bare, keyturn, keyturn, bare) and keep the best of each, so drift favours neither side.
+    // The generator's first job runs unoptimised code: prime it. Then bare server and keyturn take
+    // turns in short rounds, so drift on a shared machine moves both; the ratio is the median round's.
     await measureHttp(ctx, { url: `${bareUrl}${path}`, method: 'GET', headers: {}, expectStatus: [200] });
     for (const conditional of [false, true]) {
       const kind = conditional ? '304, If-None-Match' : '200, full body';
-      const reqHeaders: Record<string, string> = conditional ? { 'if-none-match': etag } : {};
-      const status = conditional ? [304] : [200];
+      const bareJob = { url: `${bareUrl}${path}`, method: 'GET' as const, headers: (conditional ? { 'if-none-match': etag } : {}) as Record<string, string>, expectStatus: [conditional ? 304 : 200] };
+      const bareRounds = httpRounds(ctx, bareJob);
+      const keyturnRounds = httpRounds(ctx, { ...bareJob, url: `${setup.httpUrl}${path}` });
+      const paired = await alternateRounds(ROUNDS_TIMING(ctx), PAIRED_ROUNDS, (slice) => bareRounds.round(slice.seconds), (slice) => keyturnRounds.round(slice.seconds));
       const baseId = `jwks/bare/${conditional ? '304' : '200'}`;
-      const bareJob = { url: `${bareUrl}${path}`, method: 'GET' as const, headers: reqHeaders, expectStatus: status };
-      const keyturnJob = { ...bareJob, url: `${setup.httpUrl}${path}` };
-      const b1 = await measureHttp(ctx, bareJob);
-      const k1 = await measureHttp(ctx, keyturnJob);
-      const k2 = await measureHttp(ctx, keyturnJob);
-      const b2 = await measureHttp(ctx, bareJob);
-      const b = b1.opsPerSec >= b2.opsPerSec ? b1 : b2;
-      const k = k1.opsPerSec >= k2.opsPerSec ? k1 : k2;
-      row({ id: baseId, name: `bare node:http, same bytes (${kind})`, opsPerSec: b.opsPerSec, note: joinNotes('best of 2', b.note) });
-      row({ id: `jwks/keyturn/${conditional ? '304' : '200'}`, name: `keyturn GET /.well-known/jwks.json (${kind})`, opsPerSec: k.opsPerSec, baseline: baseId, goal: 0.8, note: joinNotes('best of 2', k.note) });
+      row({ id: baseId, name: `bare node:http, same bytes (${kind})`, opsPerSec: bareRounds.opsPerSec(), note: joinNotes(`mean of ${PAIRED_ROUNDS} rounds`, cpuNote(bareRounds.serverCpuMicros()), ...bareRounds.problems()) });
+      row({
+        id: `jwks/keyturn/${conditional ? '304' : '200'}`,
+        name: `keyturn GET /.well-known/jwks.json (${kind})`,
+        opsPerSec: keyturnRounds.opsPerSec(),
+        baseline: baseId,
+        goal: 0.8,
+        pairedRatio: paired.ratio,
+        note: joinNotes(cpuNote(keyturnRounds.serverCpuMicros()), pairedNote(paired), ...keyturnRounds.problems()),
+      });
     }
   } finally {
     bare.closeAllConnections();

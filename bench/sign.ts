@@ -7,7 +7,8 @@ import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import { joseSignArgs } from '../agents/key-manager/signer.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
 import { alternateRounds, measureAsync, measurePaired, measureSync, PAIRED_ROUNDS, pairedNote, sampleNote } from './measure.js';
-import { AUDIENCE, measureHttp, type BenchContext } from './stack.js';
+import { httpRounds } from './http-rounds.js';
+import { AUDIENCE, cpuNote, type BenchContext } from './stack.js';
 import type { Row } from './table.js';
 
 /** Claims shaped like the ones TokenIssuer mints (RFC 9068 plus keyturn's own). */
@@ -111,45 +112,25 @@ export async function signRows(ctx: BenchContext, alg: SigningAlgorithm): Promis
   });
 
   // Against the in-process figure in alternating rounds too: both move with the machine's drift.
-  const httpRounds: Array<{ opsPerSec: number; serverCpuMicros: number; note?: string }> = [];
-  const http = await alternateRounds(
-    timing,
-    PAIRED_ROUNDS,
-    async (slice) => (await measureAsync(issueOp, slice, { concurrency: 16 })).opsPerSec,
-    async (slice) => {
-      const r = await measureHttp({ ...ctx, timing: { seconds: slice.seconds, warmupSeconds: HTTP_ROUND_WARMUP_SECONDS } }, {
-        url: `${setup.httpUrl}/oauth2/token`,
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: stack.basicAuth },
-        body: 'grant_type=client_credentials',
-        expectStatus: [200],
-        expectBody: '"access_token"',
-      });
-      httpRounds.push(r);
-      return r.opsPerSec;
-    },
-  );
+  const tokenRounds = httpRounds(ctx, {
+    url: `${setup.httpUrl}/oauth2/token`,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: stack.basicAuth },
+    body: 'grant_type=client_credentials',
+    expectStatus: [200],
+    expectBody: '"access_token"',
+  });
+  const http = await alternateRounds(timing, PAIRED_ROUNDS, async (slice) => (await measureAsync(issueOp, slice, { concurrency: 16 })).opsPerSec, (slice) => tokenRounds.round(slice.seconds));
   row({
     id: id('http'),
     name: 'keyturn POST /oauth2/token (HTTP)',
-    opsPerSec: mean(httpRounds.map((r) => r.opsPerSec)),
+    opsPerSec: tokenRounds.opsPerSec(),
     baseline: id('issue'),
     goal: 0.5,
     pairedRatio: http.ratio,
-    note: joinNotes(`client_secret_basic; ${ctx.connections} connections; server CPU ${mean(httpRounds.map((r) => r.serverCpuMicros)).toFixed(0)} µs/req`, pairedNote(http), ...roundProblems(httpRounds)),
+    note: joinNotes(`client_secret_basic; ${ctx.connections} connections; ${cpuNote(tokenRounds.serverCpuMicros())}`, pairedNote(http), ...tokenRounds.problems()),
   });
   return rows;
-}
-
-/** Each HTTP round re-opens its connections; this much of it is not counted. */
-const HTTP_ROUND_WARMUP_SECONDS = 0.25;
-
-const mean = (xs: readonly number[]): number => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-
-/** The notes of HTTP rounds other than their CPU figure (failed requests, a saturated load generator), once each. */
-function roundProblems(rounds: ReadonlyArray<{ note?: string }>): string[] {
-  const problems = rounds.flatMap((r) => (r.note ?? '').split('; ')).filter((n) => n !== '' && !n.startsWith('server CPU'));
-  return [...new Set(problems)];
 }
 
 export function joinNotes(...notes: Array<string | undefined>): string {

@@ -199,9 +199,13 @@ export async function measureHttp(
   const used = process.cpuUsage(cpu);
   // CPU of this process (the servers under test; PostgreSQL is not in it) per request.
   const serverCpuMicros = r.totalRequests > 0 ? (used.user + used.system) / r.totalRequests : 0;
-  const notes: string[] = [`server CPU ${serverCpuMicros >= 100 ? serverCpuMicros.toFixed(0) : serverCpuMicros.toFixed(1)} µs/req`];
+  const notes: string[] = [cpuNote(serverCpuMicros)];
   if (r.ok < 50) notes.push(`n=${r.ok}`);
   if (r.generatorCores > 0.9) notes.push(`load generator used ${(r.generatorCores * 100).toFixed(0)}% of a core: may be the bottleneck`);
   if (r.errors > 0) notes.push(`${r.errors} failed requests (first: ${r.firstError ?? '?'})`);
   return { opsPerSec: r.opsPerSec, note: notes.join('; '), serverCpuMicros };
+}
+
+export function cpuNote(micros: number): string {
+  return `server CPU ${micros >= 100 ? micros.toFixed(0) : micros.toFixed(1)} µs/req`;
 }
