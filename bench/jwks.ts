@@ -6,14 +6,14 @@ import { joinNotes } from './sign.js';
 import { cpuNote, measureHttp, type BenchContext } from './stack.js';
 import type { Row } from './table.js';
 
+/** Rounds of half the row time each (1 s by default): shorter ones are mostly connection set-up. */
+const ROUNDS_TIMING = (ctx: BenchContext) => ({ seconds: (PAIRED_ROUNDS * ctx.timing.seconds) / 2, warmupSeconds: 0 });
+
 /**
  * JWKS rows: keyturn's GET /.well-known/jwks.json?issuer=… (RS256 issuer: the largest set) with and
  * without If-None-Match, each against a bare node:http server in the same process that serves the
  * same bytes and headers (and answers 304 to a matching If-None-Match).
  */
-/** Rounds of half the row time each (1 s by default): shorter ones are mostly connection set-up. */
-const ROUNDS_TIMING = (ctx: BenchContext) => ({ seconds: (PAIRED_ROUNDS * ctx.timing.seconds) / 2, warmupSeconds: 0 });
-
 export async function jwksRows(ctx: BenchContext): Promise<Row[]> {
   const setup = ctx.stack.issuers.get('RS256')!;
   const path = `/.well-known/jwks.json?issuer=${encodeURIComponent(setup.issuer)}`;

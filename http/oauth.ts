@@ -35,6 +35,8 @@ export interface OAuthRouteDeps {
   limiter?: FailureLimiter;
   /** Called each time a client secret is checked with scrypt, i.e. not from remembered credentials (metrics). */
   onSecretScrypt?: () => void;
+  /** Called each time a secret check is refused because too many wait (503; metrics). */
+  onSecretCheckBusy?: () => void;
 }
 
 /** A row in the validator's `revocations` list plus the notification its listeners wait for. */
@@ -98,11 +100,27 @@ function oauthError(reply: FastifyReply, status: number, error: string, descript
  * revocation (RFC 7009). Registered in their own scope (with their own form parser and error
  * handler), so they leave the rest of the server alone. Never logs secrets or tokens.
  */
+/** One warning per 10 s while secret checks are refused, with how many: a flood must not also flood the log. */
+function throttledBusyLog() {
+  let refused = 0;
+  let lastAt = 0;
+  return {
+    note(log: FastifyRequest['log']): void {
+      refused++;
+      if (Date.now() - lastAt < 10_000) return;
+      log.warn({ code: 'SECRET_CHECKS_BUSY', refused }, 'client secret checks refused (503): too many waiting; see keyturn_client_secret_checks_busy_total');
+      lastAt = Date.now();
+      refused = 0;
+    },
+  };
+}
+
 export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): void {
   const limiter = deps.limiter ?? new FailureLimiter();
   const verifiedSecrets = new VerifiedSecretCache();
+  const busyLog = throttledBusyLog();
   const revokeJti = deps.revokeJti ?? writeJtiRevocation;
-  void dummyHash(); // computed now, not during the first failed authentication
+  dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
 
   const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
     const client = clientId?.slice(0, 128);
@@ -165,7 +183,8 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     } catch (e) {
       if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY')) throw e;
       // Not a failed authentication: the secret was never checked, so nothing is counted against the client.
-      req.log.warn({ code: e.code }, 'client secret check refused: too many waiting');
+      deps.onSecretCheckBusy?.();
+      busyLog.note(req.log);
       oauthError(reply, 503, 'temporarily_unavailable', 'the server is checking too many client secrets right now; retry in a second', { 'retry-after': String(BUSY_RETRY_SECONDS) });
       return undefined;
     }

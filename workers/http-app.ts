@@ -80,7 +80,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
         defaultIssuer: policy().issuers[0]!.issuer,
         appendAudit: services.appendAudit,
         validator: { verify },
-        ...(m ? { onSecretScrypt: () => m.clientSecretScrypts.inc() } : {}),
+        ...(m ? { onSecretScrypt: () => m.clientSecretScrypts.inc(), onSecretCheckBusy: () => m.clientSecretChecksBusy.inc() } : {}),
         onRevoke: async () => {
           m?.revocations.inc({ kind: 'jti', stage: 'confirmed' });
           await revocations.resync();

@@ -27,10 +27,12 @@ function secretCheckSlots(size: number): Slots {
   });
 }
 
-/** The pool size as libuv reads it: the leading integer of UV_THREADPOOL_SIZE, 4 when unset or 0, at most 1024. */
-function threadPoolSize(): number {
-  const n = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
-  return Number.isFinite(n) && n > 0 ? Math.min(n, 1024) : 4;
+/** The pool size as libuv reads it (atoi, then clamped): 4 when unset, 1 for 0 or no number, at most 1024 (a negative wraps to it). */
+export function threadPoolSize(raw = process.env.UV_THREADPOOL_SIZE): number {
+  if (raw === undefined) return 4;
+  const n = Number.parseInt(raw, 10);
+  if (!Number.isFinite(n) || n === 0) return 1;
+  return n < 0 || n > 1024 ? 1024 : n;
 }
 
 function derive(secret: string, salt: Buffer, N: number, r: number, p: number, length: number): Promise<Buffer> {
@@ -70,6 +72,10 @@ let dummy: Promise<string> | undefined;
 
 /** A valid hash of a random secret nobody knows: unknown clients are checked against it, costing what a real check costs. */
 export function dummyHash(): Promise<string> {
-  dummy ??= hashSecret(randomBytes(32).toString('base64url'));
+  // A refused computation (the waiting line was full) is not kept: the next check tries again.
+  dummy ??= hashSecret(randomBytes(32).toString('base64url')).catch((e: unknown) => {
+    dummy = undefined;
+    throw e;
+  });
   return dummy;
 }

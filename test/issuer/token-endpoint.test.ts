@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
-import { scryptSlots } from '../../agents/token-issuer/secret-hash.js';
+import { FailureLimiter } from '../../agents/token-issuer/failure-limiter.js';
+import { dummyHash, scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { testPool } from '../support/db.js';
 import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, verifyToken, world } from './support.js';
 
@@ -88,20 +89,36 @@ describe('POST /oauth2/token', () => {
     expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
   });
 
-  it('while the secret checks\' waiting line is full, answers 503 temporarily_unavailable with Retry-After, counts no failure, and issues once it drains', async () => {
-    const w = await world(pool);
-    const c = await client(pool);
-    const a = app(pool, w);
-    const ip = freshIp();
-    let open!: () => void;
-    const held = new Promise<void>((resolve) => (open = resolve));
-    const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting }, () => scryptSlots.run(() => held));
-    const busy = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip });
-    open();
-    await Promise.all(holders);
-    expect([busy.statusCode, busy.headers['retry-after'], busy.json<{ error: string }>().error]).toEqual([503, '1', 'temporarily_unavailable']);
-    expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toEqual([]);
-    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
+  describe('while every secret check slot and waiting place is taken', () => {
+    /** Runs `during` with the shared scrypt line full, then lets it drain. */
+    const withSecretChecksHeld = async <T>(during: () => Promise<T>): Promise<T> => {
+      await dummyHash(); // computed before the line fills, as a running server has it
+      let open!: () => void;
+      const held = new Promise<void>((resolve) => (open = resolve));
+      const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting }, () => scryptSlots.run(() => held));
+      try {
+        return await during();
+      } finally {
+        open();
+        await Promise.all(holders);
+      }
+    };
+
+    it.each([
+      ['/oauth2/token', grant],
+      ['/oauth2/introspect', { token: 'not-a-token' }],
+      ['/oauth2/revoke', { token: 'not-a-token' }],
+    ])('%s answers 503 temporarily_unavailable with Retry-After: 1, counts no failure, audits nothing, and answers once the line drains', async (endpoint, form) => {
+      const w = await world(pool);
+      const c = await client(pool);
+      // One counted failure would be enough for this limiter to answer 429 next.
+      const a = app(pool, w, { limiter: new FailureLimiter({ maxFailures: 1 }), validator: { verify: (t: string) => verifyToken(w, t) as Promise<Record<string, unknown>> } });
+      const ip = freshIp();
+      const busy = await withSecretChecksHeld(() => post(a, endpoint, form, { authorization: basic(c.clientId, c.secret), ip }));
+      expect([busy.statusCode, busy.headers['retry-after'], busy.json<{ error: string }>().error]).toEqual([503, '1', 'temporarily_unavailable']);
+      expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toEqual([]);
+      expect((await post(a, endpoint, form, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
+    });
   });
 
   it('a scope outside the client gets 400 invalid_scope naming the allowed scopes', async () => {

@@ -2,6 +2,7 @@ import { scrypt } from 'node:crypto';
 import { base64url, importJWK, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SigningAlgorithm } from '../../agents/planner/policy-types.js';
+import { threadPoolSize } from '../../agents/token-issuer/secret-hash.js';
 import { testPool } from '../support/db.js';
 import { activate, errorCode, generate, keyIn, keyManager, newIssuer, newKek, opBase } from './support.js';
 
@@ -38,9 +39,9 @@ describe('signing handles', () => {
   it('an RSA signature that returns from the thread pool after its key was revoked is refused: KEY_NOT_ACTIVE', async () => {
     const key = await activate(km, await generate(km, newIssuer(), 'RS256'));
     const handle = await km.signingHandle(key.issuer);
-    // Every pool thread busy with a long scrypt, so the signature waits behind them while the key is revoked.
-    const threads = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4;
-    const busy = Array.from({ length: threads }, () => new Promise((resolve) => scrypt('busy', 'salt', 32, { N: 2 ** 16, r: 8, p: 1, maxmem: 128 * 2 ** 20 }, resolve)));
+    // Every pool thread busy with a long scrypt (16 MiB each, p=16 for time), so the signature waits
+    // behind them while the key is revoked: revoke needs no pool thread (pooled connection, no DNS).
+    const busy = Array.from({ length: threadPoolSize() }, () => new Promise((resolve) => scrypt('busy', 'salt', 32, { N: 2 ** 14, r: 8, p: 16, maxmem: 64 * 2 ** 20 }, resolve)));
     const signing = handle.sign(enc.encode('x.y'));
     await km.revoke({ ...opBase(), kid: key.kid, reason: 'compromised' });
     expect(await errorCode(signing)).toBe('KEY_NOT_ACTIVE');

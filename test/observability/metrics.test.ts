@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpoint as writeCheckpoint } from '../../agents/auditor/checkpoint.js';
+import { scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { startRevocation } from '../../client/revocations.js';
 import { registerMetricsRoute } from '../../http/metrics.js';
 import { createMetrics, lastCheckpointAgeSeconds, type KeyturnMetrics } from '../../infra/metrics/registry.js';
@@ -47,6 +48,18 @@ describe('GET /metrics of a running keyturn', () => {
     const refused = await fetch(`${stack.httpUrl}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: wrong }, body: 'grant_type=client_credentials' });
     expect(refused.status).toBe(401);
     expect(sample(await scrape(), 'keyturn_client_secret_scrypt_total')).toBe(before + 1);
+  });
+
+  it('counts client authentications refused with 503 because too many secret checks were waiting', async () => {
+    const before = sample(await scrape(), 'keyturn_client_secret_checks_busy_total') ?? 0;
+    let open!: () => void;
+    const held = new Promise<void>((resolve) => (open = resolve));
+    const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting }, () => scryptSlots.run(() => held));
+    const wrong = `Basic ${Buffer.from(`${stack.oauthClient.clientId}:wrong-secret`).toString('base64')}`;
+    const busy = await fetch(`${stack.httpUrl}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: wrong }, body: 'grant_type=client_credentials' }).finally(open);
+    await Promise.all(holders);
+    expect(busy.status).toBe(503);
+    expect(sample(await scrape(), 'keyturn_client_secret_checks_busy_total')).toBe(before + 1);
   });
 
   it('counts validations by outcome and rejection code', async () => {
