@@ -54,7 +54,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('temporalUiUrl', temporalUiUrl);
   project.provide('temporalNamespace', process.env.TEMPORAL_NAMESPACE ?? 'default');
 
+  // Every stop runs even if an earlier one fails, so a failing Temporal stop never leaves PostgreSQL behind.
   return async () => {
-    for (const stop of stops.reverse()) await stop();
+    const failures: unknown[] = [];
+    for (const stop of stops.reverse()) await stop().catch((e: unknown) => failures.push(e));
+    if (failures.length > 0) throw new AggregateError(failures, 'test teardown: a server did not stop cleanly');
   };
 }
