@@ -47,7 +47,7 @@ function findGo(): string {
   const candidates = [...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'go')), '/usr/local/go/bin/go'];
   const go = candidates.find((c) => c && isExecutable(c));
   if (!go) {
-    throw new KeyturnError('GO_MISSING', 'temporal CLI not found and Go is not installed, so it cannot be built', 'Install Go 1.24+ (https://go.dev/dl) or put a `temporal` binary on PATH.');
+    throw new KeyturnError('GO_MISSING', 'temporal CLI not found and Go is not installed, so it cannot be built', 'Install Go 1.25+ (https://go.dev/dl) or put a `temporal` binary on PATH.');
   }
   return go;
 }
