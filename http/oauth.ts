@@ -100,6 +100,15 @@ function oauthError(reply: FastifyReply, status: number, error: string, descript
  * revocation (RFC 7009). Registered in their own scope (with their own form parser and error
  * handler), so they leave the rest of the server alone. Never logs secrets or tokens.
  */
+/** Aborts once the connection closes before the reply is sent: a secret check still waiting is then not made. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableEnded) ac.abort();
+  });
+  return ac.signal;
+}
+
 /** One warning per 10 s while secret checks are refused, with how many: a flood must not also flood the log. */
 function throttledBusyLog() {
   let refused = 0;
@@ -178,9 +187,15 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
     if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused };
     let result: Awaited<ReturnType<typeof authenticateClient>>;
+    const gone = clientGone(reply);
     try {
-      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
+      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {
+      if (gone.aborted) {
+        // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.
+        oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
+        return undefined;
+      }
       if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY')) throw e;
       // Not a failed authentication: the secret was never checked, so nothing is counted against the client.
       deps.onSecretCheckBusy?.();

@@ -65,4 +65,26 @@ describe('Slots', () => {
     await first;
     await expect(slots.run(async () => 'next')).resolves.toBe('next');
   });
+
+  it('skips a waiting task whose signal aborted before its turn, and hands the slot to the next', async () => {
+    const slots = new Slots(1);
+    const g = gate();
+    const ac = new AbortController();
+    const ran: string[] = [];
+    const first = slots.run(() => g.promise);
+    const abandoned = slots.run(async () => void ran.push('abandoned'), ac.signal);
+    const next = slots.run(async () => void ran.push('next'));
+    ac.abort(new Error('caller gone'));
+    g.open();
+    await first;
+    await expect(abandoned).rejects.toThrow('caller gone');
+    await next;
+    expect(ran).toEqual(['next']);
+  });
+
+  it('refuses a task whose signal has already aborted without taking a slot', async () => {
+    const slots = new Slots(1);
+    await expect(slots.run(async () => 'x', AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+    await expect(slots.run(async () => 'free')).resolves.toBe('free');
+  });
 });

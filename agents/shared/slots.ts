@@ -2,7 +2,8 @@
  * At most `size` tasks run at once; the others wait their turn, first come first served. Used to
  * keep slow work that runs on libuv's thread pool (scrypt) from taking every pool thread. With
  * `maxWaiting`, a task that would wait behind that many others is refused at once (`whenFull`'s
- * error) and never runs: a flood gets a quick answer instead of a queue that only grows.
+ * error) and never runs: a flood gets a quick answer instead of a queue that only grows. A task
+ * whose `signal` aborted while it waited is skipped when its turn comes (its caller has gone).
  */
 export class Slots {
   #free: number;
@@ -24,11 +25,13 @@ export class Slots {
     return this.#waiting.length;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
     if (this.#free > 0) this.#free--;
     else if (this.#waiting.length >= this.maxWaiting) throw this.#whenFull();
     else await new Promise<void>((resolve) => this.#waiting.push(resolve));
     try {
+      signal?.throwIfAborted();
       return await task();
     } finally {
       // Hand the slot straight to the next waiter, or give it back.

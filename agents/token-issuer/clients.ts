@@ -131,9 +131,10 @@ export async function rotateSecret(db: Queryable, clientId: string, audit?: Audi
  * dummy hash) and compares with timingSafeEqual, so timing tells nothing about which ids exist.
  * The reason is for the audit log only; callers answer every failure the same way. With `verified`,
  * credentials that already passed skip the hash (see VerifiedSecretCache); `onScrypt` is told each
- * time the hash is paid (metrics).
+ * time the hash is paid (metrics). A `signal` that aborts while the hash waits for a thread stops it
+ * (the call rejects with the signal's reason).
  */
-export async function authenticateClient(db: Queryable, clientId: string, secret: string, o: { verified?: VerifiedSecretCache; onScrypt?: () => void } = {}): Promise<AuthResult> {
+export async function authenticateClient(db: Queryable, clientId: string, secret: string, o: { verified?: VerifiedSecretCache; onScrypt?: () => void; signal?: AbortSignal } = {}): Promise<AuthResult> {
   const { verified } = o;
   const known = typeof clientId === 'string' && CLIENT_ID_PATTERN.test(clientId);
   const res = known
@@ -142,7 +143,7 @@ export async function authenticateClient(db: Queryable, clientId: string, secret
   const row = res.rows[0];
   const given = typeof secret === 'string' ? secret : '';
   const remembered = row !== undefined && known && verified !== undefined && verified.storedHashFor(clientId, given) === row.secret_hash;
-  const matches = remembered || (await verifySecret(given, row?.secret_hash ?? (await dummyHash())));
+  const matches = remembered || (await verifySecret(given, row?.secret_hash ?? (await dummyHash()), o.signal ? { signal: o.signal } : {}));
   if (!remembered) o.onScrypt?.();
   if (matches && row && !remembered) verified?.remember(clientId, given, row.secret_hash);
   if (!matches && known) verified?.forget(clientId, given);

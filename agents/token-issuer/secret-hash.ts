@@ -35,13 +35,14 @@ export function threadPoolSize(raw = process.env.UV_THREADPOOL_SIZE): number {
   return n < 0 || n > 1024 ? 1024 : n;
 }
 
-function derive(secret: string, salt: Buffer, N: number, r: number, p: number, length: number): Promise<Buffer> {
+function derive(secret: string, salt: Buffer, N: number, r: number, p: number, length: number, signal?: AbortSignal): Promise<Buffer> {
   const opts: ScryptOptions = { N, r, p, maxmem: 256 * N * r + 1024 * 1024 };
   return scryptSlots.run(
     () =>
       new Promise((resolve, reject) => {
         scrypt(secret.normalize('NFC'), salt, length, opts, (err, key) => (err ? reject(err) : resolve(key)));
       }),
+    signal,
   );
 }
 
@@ -56,15 +57,16 @@ export async function hashSecret(secret: string): Promise<string> {
 /**
  * True when `secret` hashes to `encoded`; compared with timingSafeEqual. A malformed or
  * unreasonably expensive encoding is simply false (after a full-cost hash, to keep timing flat).
+ * With `signal`, a check still waiting for a thread when it aborts is not made (rejects with its reason).
  */
-export async function verifySecret(secret: string, encoded: string): Promise<boolean> {
+export async function verifySecret(secret: string, encoded: string, o: { signal?: AbortSignal } = {}): Promise<boolean> {
   const m = ENCODED.exec(encoded);
   const [N, r, p] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
   const sane = m !== null && N >= 2 ** 14 && N <= 2 ** 20 && (N & (N - 1)) === 0 && r >= 1 && r <= 32 && p >= 1 && p <= 16;
   const expected = sane ? Buffer.from(m[5]!, 'base64url') : Buffer.alloc(HASH_BYTES);
   const salt = sane ? Buffer.from(m[4]!, 'base64url') : Buffer.alloc(SALT_BYTES);
   const { N: n0, r: r0, p: p0 } = SCRYPT_PARAMS;
-  const actual = sane ? await derive(secret, salt, N, r, p, expected.length || HASH_BYTES) : await derive(secret, salt, n0, r0, p0, HASH_BYTES);
+  const actual = sane ? await derive(secret, salt, N, r, p, expected.length || HASH_BYTES, o.signal) : await derive(secret, salt, n0, r0, p0, HASH_BYTES, o.signal);
   return sane && actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 

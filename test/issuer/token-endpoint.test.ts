@@ -1,4 +1,5 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { connect, type AddressInfo } from 'node:net';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
@@ -10,6 +11,35 @@ import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, veri
 const pool = testPool();
 afterAll(() => pool.end());
 const grant = { grant_type: 'client_credentials' };
+
+/** Runs `during` with the shared scrypt line full (but for `freePlaces` waiting places), then lets it drain. */
+async function withSecretChecksHeld<T>(during: () => Promise<T>, freePlaces = 0): Promise<T> {
+  await dummyHash(); // computed before the line fills, as a running server has it
+  let open!: () => void;
+  const held = new Promise<void>((resolve) => (open = resolve));
+  const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting - freePlaces }, () => scryptSlots.run(() => held));
+  try {
+    return await during();
+  } finally {
+    open();
+    await Promise.all(holders);
+  }
+}
+
+/** Takes every secret-check slot at the same moment, then gives them back: whatever held one before has finished. */
+async function holdEverySlotOnce(): Promise<void> {
+  let taken = 0;
+  let allTaken!: () => void;
+  const together = new Promise<void>((resolve) => (allTaken = resolve));
+  await Promise.all(
+    Array.from({ length: scryptSlots.size }, () =>
+      scryptSlots.run(async () => {
+        if (++taken === scryptSlots.size) allTaken();
+        await together;
+      }),
+    ),
+  );
+}
 
 describe('POST /oauth2/token', () => {
   it('issues a token with client_secret_basic', async () => {
@@ -90,20 +120,6 @@ describe('POST /oauth2/token', () => {
   });
 
   describe('while every secret check slot and waiting place is taken', () => {
-    /** Runs `during` with the shared scrypt line full, then lets it drain. */
-    const withSecretChecksHeld = async <T>(during: () => Promise<T>): Promise<T> => {
-      await dummyHash(); // computed before the line fills, as a running server has it
-      let open!: () => void;
-      const held = new Promise<void>((resolve) => (open = resolve));
-      const holders = Array.from({ length: scryptSlots.size + scryptSlots.maxWaiting }, () => scryptSlots.run(() => held));
-      try {
-        return await during();
-      } finally {
-        open();
-        await Promise.all(holders);
-      }
-    };
-
     it.each([
       ['/oauth2/token', grant],
       ['/oauth2/introspect', { token: 'not-a-token' }],
@@ -119,6 +135,31 @@ describe('POST /oauth2/token', () => {
       expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toEqual([]);
       expect((await post(a, endpoint, form, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
     });
+  });
+
+  it('a secret check whose client closed the connection while it waited is not made, counted or audited', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    let scrypts = 0;
+    const a = app(pool, w, { limiter: new FailureLimiter({ maxFailures: 1 }), onSecretScrypt: () => scrypts++ });
+    await a.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      await withSecretChecksHeld(async () => {
+        const socket = connect((a.server.address() as AddressInfo).port, '127.0.0.1');
+        const body = 'grant_type=client_credentials';
+        socket.write(`POST /oauth2/token HTTP/1.1\r\nhost: localhost\r\nauthorization: ${basic(c.clientId, 'wrong-secret')}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        await vi.waitFor(() => expect(scryptSlots.waiting).toBe(scryptSlots.maxWaiting));
+        socket.destroy();
+        await vi.waitFor(async () => expect(await new Promise((r) => a.server.getConnections((_e, n) => r(n)))).toBe(0));
+      }, 1);
+      await holdEverySlotOnce(); // so the abandoned check has had its turn and given its slot back
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(scrypts).toBe(0);
+      expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toEqual([]);
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+    } finally {
+      await a.close();
+    }
   });
 
   it('a scope outside the client gets 400 invalid_scope naming the allowed scopes', async () => {
