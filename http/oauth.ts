@@ -191,7 +191,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     try {
       result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {
-      if (gone.aborted) {
+      if (gone.aborted && e === gone.reason) {
         // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.
         oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
         return undefined;
