@@ -1,0 +1,150 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppendAudit } from '../agents/auditor/types.js';
+import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
+import { authenticateClient } from '../agents/token-issuer/clients.js';
+import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
+import { dummyHash } from '../agents/token-issuer/secret-hash.js';
+import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js';
+import { isKeyturnError } from '../config/errors.js';
+import type { Pool } from '../db/pool.js';
+import { oauthError, type Form } from './oauth-form.js';
+
+const WWW_AUTHENTICATE = 'Basic realm="keyturn", charset="UTF-8"';
+const BUSY_RETRY_SECONDS = 1;
+
+export interface Authenticated {
+  clientId: string;
+  /** The stored hash the presented secret matched; never logged. */
+  secretHash: string;
+  /** True when the credentials were trusted from memory, without reading the client row. */
+  remembered: boolean;
+  /** Counts and audits a refusal found after authentication (the secret rotated meanwhile). */
+  refused(reason: string): Promise<void>;
+}
+
+/** Aborts once the connection closes before the reply is sent: a secret check still waiting is then not made. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableEnded) ac.abort();
+  });
+  return ac.signal;
+}
+
+/** One warning per 10 s while secret checks are refused, with how many: a flood must not also flood the log. */
+function throttledBusyLog() {
+  let refused = 0;
+  let lastAt = 0;
+  return {
+    note(log: FastifyRequest['log']): void {
+      refused++;
+      if (Date.now() - lastAt < 10_000) return;
+      log.warn({ code: 'SECRET_CHECKS_BUSY', refused }, 'client secret checks refused (503): too many waiting; see keyturn_client_secret_checks_busy_total');
+      lastAt = Date.now();
+      refused = 0;
+    },
+  };
+}
+
+export interface ClientAuthDeps {
+  pool: Pool;
+  appendAudit: AppendAudit;
+  /** The policy version failed authentications are audited under. */
+  policyVersion: () => string;
+  limiter?: FailureLimiter;
+  onSecretScrypt?: () => void;
+  onSecretCheckBusy?: () => void;
+}
+
+export type AuthenticateClient = (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o?: { remembered?: boolean }) => Promise<Authenticated | undefined>;
+
+/**
+ * Client authentication for the OAuth endpoints (client_secret_basic / client_secret_post), with the
+ * failure limiter, the audit of every failure, remembered credentials and the bounded secret-check line.
+ */
+export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
+  const limiter = deps.limiter ?? new FailureLimiter();
+  const verifiedSecrets = new VerifiedSecretCache();
+  const busyLog = throttledBusyLog();
+  dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
+
+  const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
+    const client = clientId?.slice(0, 128);
+    try {
+      await deps.appendAudit(deps.pool, {
+        actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },
+        action: 'client.authenticate',
+        subject: { client: client ?? '(none)' },
+        policyVersion: deps.policyVersion(),
+        outcome: 'refused',
+        details: { endpoint, method, reason, ip: req.ip },
+      });
+    } catch (e) {
+      req.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit a failed client authentication');
+    }
+  };
+
+  /**
+   * The authenticated client, or undefined once an error reply has been sent. With `remembered`,
+   * credentials that passed recently are trusted without reading the client row: only for callers
+   * that have the change re-checked where it matters (the issuance commit re-checks the client and
+   * its secret hash, see TokenIssuer.issue).
+   */
+  return async (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o: { remembered?: boolean } = {}): Promise<Authenticated | undefined> => {
+    const creds = readClientCredentials(req.headers.authorization, form.fields);
+    if (creds.method === 'conflict') {
+      oauthError(reply, 400, 'invalid_request', creds.description);
+      return undefined;
+    }
+    const ipKey = `ip:${req.ip}`;
+    const keys = 'clientId' in creds ? [ipKey, `client:${creds.clientId.slice(0, 128)}`] : [ipKey];
+    const wait = limiter.retryAfter(keys);
+    if (wait > 0) {
+      oauthError(reply, 429, 'temporarily_unavailable', `too many failed client authentications from this client or address; retry in ${wait} s with correct credentials`, {
+        'retry-after': String(wait),
+      });
+      return undefined;
+    }
+    const basic = creds.method === 'client_secret_basic' || creds.method === 'malformed_basic';
+    const challenge: Record<string, string> = basic || creds.method === 'none' ? { 'www-authenticate': WWW_AUTHENTICATE } : {};
+    if (creds.method === 'none' || creds.method === 'malformed_basic') {
+      limiter.fail(keys);
+      await auditFailure(req, endpoint, creds.method, creds.method === 'none' ? 'no_credentials' : 'malformed_basic');
+      const description =
+        creds.method === 'none'
+          ? 'client authentication is required: send Authorization: Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post)'
+          : creds.description;
+      oauthError(reply, 401, 'invalid_client', description, challenge);
+      return undefined;
+    }
+    const refused = (reason: string) => {
+      limiter.fail(keys);
+      return auditFailure(req, endpoint, creds.method, reason, creds.clientId);
+    };
+    const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
+    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused };
+    let result: Awaited<ReturnType<typeof authenticateClient>>;
+    const gone = clientGone(reply);
+    try {
+      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
+    } catch (e) {
+      if (gone.aborted && e === gone.reason) {
+        // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.
+        oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
+        return undefined;
+      }
+      if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY')) throw e;
+      // Not a failed authentication: the secret was never checked, so nothing is counted against the client.
+      deps.onSecretCheckBusy?.();
+      busyLog.note(req.log);
+      oauthError(reply, 503, 'temporarily_unavailable', 'the server is checking too many client secrets right now; retry in a second', { 'retry-after': String(BUSY_RETRY_SECONDS) });
+      return undefined;
+    }
+    if (!result.ok) {
+      await refused(result.reason);
+      oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
+      return undefined;
+    }
+    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, refused };
+  };
+}
