@@ -4,7 +4,7 @@ import { createSigner } from 'fast-jwt';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
-import { joseSignArgs } from '../agents/key-manager/signer.js';
+import { joseSignArgs, signOnThreadPool } from '../agents/key-manager/signer.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
 import { alternateRounds, measureAsync, measurePaired, measureSync, PAIRED_ROUNDS, pairedNote, sampleNote } from './measure.js';
 import { httpRounds } from './http-rounds.js';
@@ -43,7 +43,7 @@ const isRsa = (alg: SigningAlgorithm): alg is 'RS256' | 'PS256' => alg === 'RS25
 /** node:crypto's asynchronous sign for an RSA algorithm: the work runs on libuv's thread pool. */
 function rawSignerOnThreadPool(alg: 'RS256' | 'PS256', key: KeyObject): (input: Buffer) => Promise<Buffer> {
   const [digest, opts] = joseSignArgs(alg, key);
-  return (input) => new Promise((resolve, reject) => sign(digest, input, opts, (err, sig) => (err ? reject(err) : resolve(sig))));
+  return (input) => signOnThreadPool(digest, input, opts);
 }
 
 /** Signing rows for one algorithm: node:crypto, jose, fast-jwt, jsonwebtoken, keyturn in-process and over HTTP. */

@@ -188,7 +188,7 @@ export async function startBenchStack(say: (line: string) => void): Promise<Benc
 export async function measureHttp(
   ctx: BenchContext,
   job: Pick<LoadJob, 'url' | 'method' | 'headers' | 'body' | 'expectStatus' | 'expectBody'>,
-): Promise<{ opsPerSec: number; note?: string; serverCpuMicros: number }> {
+): Promise<HttpMeasured> {
   const cpu = process.cpuUsage();
   const r = await ctx.stack.load.run({
     ...job,
@@ -199,12 +199,26 @@ export async function measureHttp(
   const used = process.cpuUsage(cpu);
   // CPU of this process (the servers under test; PostgreSQL is not in it) per request.
   const serverCpuMicros = r.totalRequests > 0 ? (used.user + used.system) / r.totalRequests : 0;
-  const notes: string[] = [cpuNote(serverCpuMicros)];
-  if (r.ok < 50) notes.push(`n=${r.ok}`);
-  if (r.generatorCores > 0.9) notes.push(`load generator used ${(r.generatorCores * 100).toFixed(0)}% of a core: may be the bottleneck`);
-  if (r.errors > 0) notes.push(`${r.errors} failed requests (first: ${r.firstError ?? '?'})`);
-  return { opsPerSec: r.opsPerSec, note: notes.join('; '), serverCpuMicros };
+  const small = r.ok < 50 ? [`n=${r.ok}`] : [];
+  const failed = r.errors > 0 ? [`${r.errors} failed requests (first: ${r.firstError ?? '?'})`] : [];
+  const saturated = generatorSaturated(r.generatorCores);
+  const notes = [cpuNote(serverCpuMicros), ...small, ...(saturated ? [`load generator used ${percent(r.generatorCores)}% of a core: may be the bottleneck`] : []), ...failed];
+  return { opsPerSec: r.opsPerSec, note: notes.join('; '), serverCpuMicros, generatorCores: r.generatorCores, problems: [...small, ...failed] };
 }
+
+export interface HttpMeasured {
+  opsPerSec: number;
+  note: string;
+  serverCpuMicros: number;
+  /** CPU the load generator used, in cores. */
+  generatorCores: number;
+  /** Notes on the sample itself (too small, failed requests), without the CPU and generator figures. */
+  problems: string[];
+}
+
+/** Above this share of a core, the load generator may be what limits the figure. */
+export const generatorSaturated = (cores: number): boolean => cores > 0.9;
+export const percent = (cores: number): string => (cores * 100).toFixed(0);
 
 export function cpuNote(micros: number): string {
   return `server CPU ${micros >= 100 ? micros.toFixed(0) : micros.toFixed(1)} µs/req`;

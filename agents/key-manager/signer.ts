@@ -49,11 +49,13 @@ export function joseSignOffThread(alg: SigningAlgorithm, key: KeyObject, input: 
     }
   }
   const [digest, signKey] = joseSignArgs(alg, key);
-  return new Promise((resolve, reject) => {
-    try {
-      sign(digest, input, signKey, (err, sig) => (err ? reject(signingFailed(alg, err)) : resolve(sig)));
-    } catch (e) {
-      reject(signingFailed(alg, e));
-    }
+  return signOnThreadPool(digest, input, signKey).catch((e: unknown) => {
+    throw signingFailed(alg, e);
   });
+}
+
+/** node:crypto's asynchronous sign, as a promise: the work runs on libuv's thread pool. */
+export function signOnThreadPool(digest: string | null, input: Uint8Array, key: KeyObject | SignKeyObjectInput): Promise<Buffer> {
+  // A synchronous throw (bad options) rejects too: the executor turns it into a rejection.
+  return new Promise((resolve, reject) => sign(digest, input, key, (err, sig) => (err ? reject(err) : resolve(sig))));
 }
