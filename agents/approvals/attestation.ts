@@ -85,6 +85,8 @@ export async function verifyAttestation(
   if (claims.channel !== key.channel) throw invalid('channel-mismatch');
   if (!expect.allowedChannels.includes(claims.channel)) throw invalid('channel-not-allowed-by-policy');
   if (key.approver !== undefined && claims.approver !== key.approver) throw invalid('approver-not-key-owner');
+  // Group membership is vouched for only by the Slack app, which looked it up: an approver's own key could claim any group.
+  if (claims.viaGroup !== undefined && (claims.channel !== 'slack' || key.approver !== undefined)) throw invalid('group-claim-not-from-slack');
   if (claims.workflowId !== expect.workflowId || claims.runId !== expect.runId) throw invalid('other-run');
   if (claims.planHash !== expect.planHash) throw invalid('plan-hash-mismatch');
   if (!['approve', 'reject', 'rollback'].includes(claims.decision)) throw invalid('bad-decision');

@@ -19,7 +19,7 @@ export type Refusal = 'not-an-approver' | 'self-approval' | 'already-voted' | 'd
  */
 export function refuseVote(vote: Vote, state: { votes: Vote[]; requester: string; decided: boolean }, policy: ApprovalPolicy): Refusal | undefined {
   if (state.decided) return 'decided';
-  const listed = policy.approvers.includes(vote.approver) || (vote.viaGroup !== undefined && policy.approvers.includes(vote.viaGroup));
+  const listed = policy.approvers.includes(vote.approver) || (vote.channel === 'slack' && vote.viaGroup !== undefined && policy.approvers.includes(vote.viaGroup));
   if (!listed) return 'not-an-approver';
   if (vote.approver === state.requester) return 'self-approval';
   if (state.votes.some((v) => v.approver === vote.approver)) return 'already-voted';

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import type { ApprovalPolicy } from '../planner/policy-types.js';
+import { signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
+import { generateChannelKey } from './channel-keys.js';
+import { refuseVote, type Vote } from './quorum.js';
+
+const run = { workflowId: 'rotation-1', runId: '11111111-1111-4111-8111-111111111111', planHash: 'a'.repeat(64) };
+const expectation = { ...run, allowedChannels: ['slack', 'cli'] as Array<'slack' | 'cli'>, now: new Date() };
+const policy: ApprovalPolicy = { approvers: ['cli:alice', 'S0SECURITY'], quorum: 1, timeoutSeconds: 600, escalationIntervalSeconds: 60, channels: ['slack', 'cli'] };
+
+async function channelKey(channel: 'slack' | 'cli', approver?: string) {
+  const k = await generateChannelKey();
+  const registered: ChannelKey = { kid: k.kid, channel, publicJwk: k.publicJwk, ...(approver ? { approver } : {}) };
+  return { signing: k, lookup: async (kid: string) => (kid === k.kid ? registered : undefined) };
+}
+
+const refusal = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { details?: { why?: string } }) => e.details?.why);
+
+describe('group membership in an attestation', () => {
+  it('is refused when a CLI approver key claims it: only the Slack app looks membership up', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    const jws = await signAttestation({ channel: 'cli', approver: 'cli:bob', decision: 'approve', viaGroup: 'S0SECURITY', ...run }, bob.signing);
+    expect(await refusal(verifyAttestation(jws, bob.lookup, expectation))).toBe('group-claim-not-from-slack');
+  });
+
+  it('is accepted from the Slack app key', async () => {
+    const app = await channelKey('slack');
+    const jws = await signAttestation({ channel: 'slack', approver: 'U0CAROL', decision: 'approve', viaGroup: 'S0SECURITY', ...run }, app.signing);
+    expect((await verifyAttestation(jws, app.lookup, expectation)).viaGroup).toBe('S0SECURITY');
+  });
+
+  it('does not list a vote from another channel as an approver, whatever group it names', () => {
+    const vote: Vote = { approver: 'cli:bob', decision: 'approve', channel: 'cli', at: new Date().toISOString(), viaGroup: 'S0SECURITY' };
+    expect(refuseVote(vote, { votes: [], requester: 'cli:carol', decided: false }, policy)).toBe('not-an-approver');
+    expect(refuseVote({ ...vote, approver: 'U0CAROL', channel: 'slack' }, { votes: [], requester: 'cli:carol', decided: false }, policy)).toBeUndefined();
+  });
+});
