@@ -6,7 +6,7 @@ import type { CodecOperatorToken } from '../infra/temporal/codec/operator-token.
 export interface CodecRouteOptions {
   codec: PayloadCodec;
   token: CodecOperatorToken;
-  /** Browser origins allowed to call /codec/encode|decode with credentials (the Temporal Web UI). */
+  /** Browser origins allowed to call /codec/decode with credentials (the Temporal Web UI). */
   allowedOrigins: string[];
   /** Mark the session cookie Secure (when served over https). */
   secureCookie: boolean;
@@ -23,8 +23,8 @@ interface JsonPayload {
 }
 
 /**
- * The Temporal codec server protocol (POST …/encode and …/decode with protobuf-JSON `{payloads}`)
- * over keyturn's payload key, for an authenticated operator only: `Authorization: Bearer <codec
+ * The decode half of the Temporal codec server protocol (POST …/decode with protobuf-JSON
+ * `{payloads}`) over keyturn's payload key, for an authenticated operator only: `Authorization: Bearer <codec
  * token>` (the temporal CLI's --codec-auth) or a browser session from /codec/login. Browsers are
  * admitted only from the allowed origins; every other origin gets no CORS grant.
  */
@@ -48,29 +48,38 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
       return reply.code(204).send();
     });
 
-    for (const op of ['encode', 'decode'] as const) {
-      scope.options(`/codec/${op}`, async (req, reply) => {
-        if (!corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
-        reply.header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'content-type, x-namespace, authorization').header('access-control-max-age', '600');
-        return reply.code(204).send();
+    scope.options('/codec/decode', async (req, reply) => {
+      if (!corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
+      reply.header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'content-type, x-namespace, authorization').header('access-control-max-age', '600');
+      return reply.code(204).send();
+    });
+    // Origin and credentials are checked on the request line and headers, before the body is read.
+    const admit = async (req: FastifyRequest, reply: FastifyReply) => {
+      reply.header('cache-control', 'no-store');
+      if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
+      if (!authenticated(req)) {
+        return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
+      }
+    };
+    scope.post('/codec/decode', { bodyLimit: PAYLOADS_LIMIT, onRequest: admit }, async (req, reply) => {
+      const payloads = parsePayloads(req.body);
+      if (!payloads) return reply.code(400).send({ error: 'invalid_request', message: 'expected a JSON body {"payloads": [{"metadata": {…base64}, "data": base64}]}' });
+      try {
+        return reply.send({ payloads: (await o.codec.decode(payloads)).map(toJson) });
+      } catch (e) {
+        if (isKeyturnError(e)) return reply.code(400).send({ error: e.code, message: e.message, hint: e.hint });
+        throw e;
+      }
+    });
+    // Encoding would let whoever holds the read-only codec token hand workers input they accept, e.g. a
+    // `temporal workflow start` of a revocation: runs are started and signalled only by keyturn's own clients.
+    const noEncode = async (_req: FastifyRequest, reply: FastifyReply) =>
+      reply.code(403).header('cache-control', 'no-store').send({
+        error: 'encode_not_offered',
+        message: 'the codec endpoint only decodes',
+        hint: 'Start, approve or revoke with the keyturn CLI or from Slack: they encrypt and attest what they send.',
       });
-      scope.post(`/codec/${op}`, { bodyLimit: PAYLOADS_LIMIT }, async (req, reply) => {
-        reply.header('cache-control', 'no-store');
-        if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
-        if (!authenticated(req)) {
-          return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
-        }
-        const payloads = parsePayloads(req.body);
-        if (!payloads) return reply.code(400).send({ error: 'invalid_request', message: 'expected a JSON body {"payloads": [{"metadata": {…base64}, "data": base64}]}' });
-        try {
-          const out = op === 'encode' ? await o.codec.encode(payloads) : await o.codec.decode(payloads);
-          return reply.send({ payloads: out.map(toJson) });
-        } catch (e) {
-          if (isKeyturnError(e)) return reply.code(400).send({ error: e.code, message: e.message, hint: e.hint });
-          throw e;
-        }
-      });
-    }
+    scope.post('/codec/encode', { onRequest: noEncode }, noEncode);
   });
 
   function corsGrant(req: FastifyRequest, reply: FastifyReply): boolean {

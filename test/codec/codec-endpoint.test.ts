@@ -48,12 +48,17 @@ describe('the codec endpoint', () => {
     expect(JSON.parse(Buffer.from(p!.data, 'base64').toString())).toEqual({ planHash: 'abc' });
   });
 
-  it('encodes for the operator, and what it encodes decodes back', async () => {
-    const plain = { payloads: [json(defaultPayloadConverter.toPayload('x'))] };
-    const enc = await app.inject({ method: 'POST', url: '/codec/encode', headers: { authorization: `Bearer ${TOKEN}` }, payload: plain });
-    expect(enc.statusCode).toBe(200);
-    const dec = await decode({ authorization: `Bearer ${TOKEN}` }, enc.json());
-    expect(dec.json()).toEqual(plain);
+  it('refuses to encode, even for the operator: what workers accept is encoded only by keyturn\'s own clients', async () => {
+    const plain = { payloads: [json(defaultPayloadConverter.toPayload({ kind: 'kid', value: 'k1', reason: 'x', requester: 'cli:dev-lead' }))] };
+    const res = await app.inject({ method: 'POST', url: '/codec/encode', headers: { authorization: `Bearer ${TOKEN}` }, payload: plain });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error: 'encode_not_offered' });
+    expect(res.body).not.toContain('payloads');
+  });
+
+  it('checks credentials before reading the body: an unauthenticated malformed body gets 401, not a parse error', async () => {
+    const res = await app.inject({ method: 'POST', url: '/codec/decode', headers: { 'content-type': 'application/json' }, payload: '{"payloads": [' });
+    expect(res.statusCode).toBe(401);
   });
 
   it('answers a preflight from the Web UI origin with a credentialed CORS grant for that origin only', async () => {
