@@ -171,7 +171,8 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     if (!target) return refuse('stale-button', explain.staleButton());
     const state = await opts.port.runState(target.workflowId);
     if (!state) return refuse('unknown-run', explain.unknownRun());
-    const policy = opts.approvals.approvalsFor(state.subject);
+    // The run's own pinned approvals are what its sign-off gate will apply; a policy change has no issuer to look up.
+    const policy = state.approvals ?? opts.approvals.approvalsFor(state.subject);
     if (!policy) return refuse('not-approver', explain.notApprover(state.subject));
     if (!policy.channels.includes('slack')) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
     const allowance = await allowedApprover(ctx.client, policy, ctx.user);

@@ -55,12 +55,14 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
       const running = description.status.name === 'RUNNING';
       const status: RunStatus = running ? await handle.query<RunStatus>('status') : { phase: description.status.name.toLowerCase(), approvals: [], deadlines: {} };
       const requester = description.typedSearchAttributes.get(REQUESTER);
+      const kind = description.type === 'revocationWorkflow' ? 'revocation' : description.type === 'policyChangeWorkflow' ? 'policy' : 'rotation';
       return {
         workflowId,
         runId: description.runId,
-        subject: description.typedSearchAttributes.get(ISSUER) ?? '',
-        kind: description.type === 'revocationWorkflow' ? 'revocation' : description.type === 'policyWorkflow' ? 'policy' : 'rotation',
+        subject: kind === 'policy' ? 'the keyturn policy' : (description.typedSearchAttributes.get(ISSUER) ?? ''),
+        kind,
         phase: status.phase,
+        ...(status.signOff ? { approvals: status.signOff } : {}),
         ...(status.planHash ? { planHash: status.planHash } : {}),
         // KeyturnRequester is requesterLabel(): `slack:<user id>` for Slack requesters (a Slack id
         // holds no colon, so stripping the prefix gives the id the sign-off gate compares).

@@ -7,7 +7,7 @@ import type { PolicyActivities, PolicyProposal } from '../activities/policy.js';
 import { statusQuery } from './rotation.js';
 import { renderCurrentDetails } from './current-details.js';
 import { SignOffGate } from './sign-off.js';
-import type { RecordedVote, RunStatus } from './types.js';
+import { pinnedApprovals, type RecordedVote, type RunStatus } from './types.js';
 
 export interface PolicyChangeInput {
   /** The whole proposed policy.md (not secret: a policy holds no keys). */
@@ -71,7 +71,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     return finish('failed', { reason: `the proposal is invalid: ${failureReason(e)}` });
   }
   changes = proposal.changes;
-  Object.assign(status, { planHash: proposal.nextVersion, policyVersion: proposal.expectedActive, quorum: proposal.approvals.quorum, plan: { changes } });
+  Object.assign(status, { planHash: proposal.nextVersion, policyVersion: proposal.expectedActive, quorum: proposal.approvals.quorum, signOff: pinnedApprovals(proposal.approvals), plan: { changes } });
   if (proposal.nextVersion === proposal.expectedActive) return finish('failed', { reason: 'unchanged: the proposal is the version in force' });
   if (proposal.refusals.length) return finish('refused', { reason: proposal.refusals.join('; '), version: proposal.nextVersion });
 

@@ -10,7 +10,7 @@ import type { ValidatorActivities } from '../activities/validator.js';
 import { statusQuery } from './rotation.js';
 import { renderCurrentDetails } from './current-details.js';
 import { SignOffGate } from './sign-off.js';
-import type { RecordedVote, RunStatus } from './types.js';
+import { pinnedApprovals, type RecordedVote, type RunStatus } from './types.js';
 
 export type { RevocationRequest };
 
@@ -82,7 +82,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   } catch (e) {
     return finish('failed', { reason: `${input.kind === 'kid' ? 'planning' : 'planning or containment'} refused: ${failureReason(e)}` });
   }
-  Object.assign(status, { planHash: plan.planHash, policyVersion: plan.policyVersion, quorum: plan.approvals.quorum });
+  Object.assign(status, { planHash: plan.planHash, policyVersion: plan.policyVersion, quorum: plan.approvals.quorum, signOff: pinnedApprovals(plan.approvals) });
   upsertSearchAttributes({ KeyturnIssuer: [plan.issuer] });
   const common = { reason: input.reason, policyVersion: plan.policyVersion };
 

@@ -21,7 +21,7 @@ import { SignOffGate } from './sign-off.js';
 import { renderCurrentDetails } from './current-details.js';
 import { summarise } from './summaries.js';
 import { requesterLabel } from './ids.js';
-import type { RotationInput, RunOutcome, RunResult, RunStatus } from './types.js';
+import { pinnedApprovals, type RotationInput, type RunOutcome, type RunResult, type RunStatus } from './types.js';
 
 export const statusQuery = defineQuery<RunStatus>('status');
 
@@ -77,7 +77,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     return finish('failed', { reason: `planning refused: ${failureReason(e)}` });
   }
   const { plan, timing } = planned;
-  Object.assign(status, { planHash: plan.planHash, plan, policyVersion: plan.policyVersion, quorum: planned.approvals.quorum });
+  Object.assign(status, { planHash: plan.planHash, plan, policyVersion: plan.policyVersion, quorum: planned.approvals.quorum, signOff: pinnedApprovals(planned.approvals) });
 
   // 1. Sign-off.
   phase('awaiting_sign_off', `Plan ${plan.planHash.slice(0, 12)}: ${plan.reason}`);

@@ -31,12 +31,21 @@ export interface RunResult {
   auditSeqRange: [number, number] | null;
 }
 
+export interface PinnedApprovals {
+  approvers: string[];
+  channels: Array<'slack' | 'cli'>;
+}
+
+export const pinnedApprovals = (a: PinnedApprovals): PinnedApprovals => ({ approvers: [...a.approvers], channels: [...a.channels] });
+
 export interface RunStatus {
   phase: string;
   planHash?: string;
   plan?: unknown;
   approvals: RecordedVote[];
   quorum?: number;
+  /** Who may decide this run and through which channels: the approvals pinned when it was planned (public ids only). */
+  signOff?: PinnedApprovals;
   deadlines: Record<string, string>;
   policyVersion?: string;
   outcome?: RunOutcome;

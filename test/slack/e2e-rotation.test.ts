@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPolicyChange } from '../../client/policy.js';
 import { runningRotations } from '../../client/rotations.js';
 import type { Handled } from '../../slack/app.js';
 import { ACTION_APPROVE, ACTION_REJECT } from '../../slack/messages.js';
@@ -10,6 +11,7 @@ import { createLogger } from '../../infra/log/logger.js';
 import { slackAppFor, slackNotifierFor, type SlackEnv } from '../../workers/slack-wiring.js';
 import { result, sleep } from '../rotation/support.js';
 import { startRotationStack } from '../support/rotation-stack.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { startFakeSlack } from './support/fake-slack.js';
 import { SIGNING_SECRET, WORKSPACE_IDS } from './support/harness.js';
 import { buttonClick, modalSubmission, payloadBody, sendSigned, slashCommand, form } from './support/signed.js';
@@ -35,7 +37,7 @@ function buttonValue(node: unknown, actionId: string): string {
   return v;
 }
 
-async function slackStack(name: string, approvals: Record<string, unknown>) {
+async function slackStack(name: string, approvals: Record<string, unknown>, stackOptions: { databaseUrl?: string; policyFromStore?: boolean } = {}) {
   const fake = await startFakeSlack({ teamId: WORKSPACE_IDS.teamId, groups: { S0LEADS: ['U0GROUPY'] } });
   const keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-e2e-'));
   const handled: Handled[] = [];
@@ -45,6 +47,7 @@ async function slackStack(name: string, approvals: Record<string, unknown>) {
   const stack = await startRotationStack({
     name,
     taskQueue,
+    ...stackOptions,
     approvals: { approvers: ['U0ALICE', 'U0BOB', 'U0CAROL', 'S0LEADS'], channels: ['slack'], slackChannel: WORKSPACE_IDS.channel, ...approvals },
     notifier: ({ pool }) => slackNotifierFor(env, pool, 'http://ui.test', log),
     httpRoutes: async ({ pool, client, policy }) => {
@@ -237,5 +240,27 @@ describe('Slack sign-off with a quorum of 2', () => {
     expect(r.outcome).toBe('completed');
     expect(r.approvals.map((v) => v.approver)).toEqual(['U0ALICE', 'U0BOB']);
     expect(s.fake.callsTo('chat.update').map((c) => JSON.stringify(c.args)).join('\n')).toContain('1 of 2');
+  });
+});
+
+describe('Slack sign-off of a policy change', () => {
+  let db: PolicyDb;
+  let s: Awaited<ReturnType<typeof slackStack>>;
+  beforeAll(async () => {
+    db = await policyDatabase();
+    s = await slackStack('slack-policy', { quorum: 1 }, { databaseUrl: db.url, policyFromStore: true });
+  });
+  afterAll(async () => {
+    await s?.stop();
+    await db?.drop();
+  });
+
+  it('is approved by a listed approver\'s click (a policy change has no issuer: the run\'s own approvals decide) and goes live', async () => {
+    const text = readFileSync(s.stack.policyPath, 'utf8').replace(/(\n\s*accessTokenTtl: )\S+/, '$16s').replace(/(\n\s*postRetireOverlap: )\S+/, '$19s');
+    const handle = await startPolicyChange(s.stack.client, { text, reason: 'longer tokens', requester: 'cli:requester', taskQueue: s.stack.taskQueue });
+    const { value } = await s.requestFor(handle.workflowId);
+    expect((await s.click('U0MALLORY', value)).outcome).toBe('not-approver');
+    expect((await s.click('U0ALICE', value)).outcome).toBe('decided');
+    expect(await handle.result()).toMatchObject({ outcome: 'activated', approvals: [expect.objectContaining({ approver: 'U0ALICE', channel: 'slack' })] });
   });
 });

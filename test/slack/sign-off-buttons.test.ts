@@ -70,6 +70,16 @@ describe('Slack sign-off buttons', () => {
     ]);
   });
 
+  it('the approvals the run pinned decide, not today\'s policy: an approver added since is refused', async () => {
+    const pinned = waitingRun({ workflowId: 'rotate-pinned', approvals: { approvers: ['U0BOB'], channels: ['slack'] } });
+    h.port.runs.set(pinned.workflowId, pinned);
+    await send(approve('U0ALICE', { value: buttonValueOf(pinned) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
+    await send(approve('U0BOB', { value: buttonValueOf(pinned), trigger: 'trigger-bob' }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided', user: 'U0BOB' });
+    expect(h.port.decisions.map((d) => d.approver)).toEqual(['U0BOB']);
+  });
+
   it('the requester cannot approve their own run, even when listed as an approver', async () => {
     await send(approve('U0REQ'));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'self-approval' });
