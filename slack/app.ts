@@ -30,6 +30,7 @@ import {
   statusText,
 } from './messages.js';
 import type { ApprovalsAccess, KeyturnPort } from './port.js';
+import { parseRevokeCommand } from './revoke-command.js';
 
 export const SLACK_ENDPOINT = '/slack/events';
 /** Slack signs every request; one signed longer ago, or further ahead, than this is refused. */
@@ -299,7 +300,12 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
       if (sub === 'revoke') {
         if (!(await allowedFor(opts.approvals.issuers()))) return reply('You are not allowed to use /keyturn.', 'refused');
         if (!opts.port.revoke) return reply('Revocation from Slack is not yet available; use the keyturn CLI.');
-        const run = await opts.port.revoke({ args, requester: user });
+        const request = parseRevokeCommand(args);
+        // Containment halts issuance at once: only an approver of the affected issuer may start it.
+        const issuer = request.kind === 'kid' ? await opts.port.kidIssuer?.(request.value) : request.issuer;
+        if (!issuer) return reply(`No signing key with kid \`${esc(request.value)}\` is known to keyturn.`, 'refused');
+        if (!(await allowedFor([issuer]))) return reply(`You are not allowed to revoke for ${esc(issuer)}: only its approvers may.`, 'refused');
+        const run = await opts.port.revoke({ ...request, requester: user });
         return reply(`Revocation started: <${run.webUrl ?? opts.port.webUiLink(run.workflowId, run.runId)}|${esc(run.workflowId)}>.`);
       }
       return reply(COMMAND_HELP);

@@ -1,5 +1,6 @@
 import type { Decision } from '../agents/approvals/attestation.js';
 import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
+import type { RevokeCommand } from './revoke-command.js';
 
 /**
  * The Slack app's boundary to the workflow side. `slack/temporal-port.ts` implements it with
@@ -59,7 +60,9 @@ export interface KeyturnPort {
   /** One run, or the recent runs when no id is given. */
   status(workflowId?: string): Promise<RunStatusView[]>;
   /** Absent until revocation workflows exist; the command then answers "not yet available". */
-  revoke?(input: { args: string[]; requester: string }): Promise<StartedRun>;
+  revoke?(input: RevokeCommand & { requester: string }): Promise<StartedRun>;
+  /** The issuer of a signing key, so a kid revocation is authorised against that issuer's approvers. */
+  kidIssuer?(kid: string): Promise<string | undefined>;
   webUiLink(workflowId: string, runId?: string): string;
 }
 

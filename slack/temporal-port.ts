@@ -30,6 +30,8 @@ export interface TemporalPortOptions {
   channelKey: SlackChannelKey;
   /** How many runs `/keyturn status` lists. */
   listLimit?: number;
+  /** Where a kid's issuer is looked up (signing_keys). */
+  db: Queryable;
 }
 
 /**
@@ -94,20 +96,16 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
     },
 
-    /** `kid <kid> <reason…>`, or `jti|sub <value> <issuer> <reason…>`: starts a revocation (contained at once). */
-    async revoke({ args, requester }) {
-      const [kind, value, ...rest] = args;
-      if ((kind !== 'kid' && kind !== 'jti' && kind !== 'sub') || !value) {
-        throw new KeyturnError('REVOCATION_INVALID', 'usage: /keyturn revoke kid <kid> <reason> | revoke jti|sub <value> <issuer> <reason>', 'Name what to revoke and why.');
-      }
-      const issuer = kind === 'kid' ? undefined : rest.shift();
-      const reason = rest.join(' ');
-      if (!reason || (kind !== 'kid' && !issuer)) {
-        throw new KeyturnError('REVOCATION_INVALID', 'usage: /keyturn revoke kid <kid> <reason> | revoke jti|sub <value> <issuer> <reason>', 'Give the issuer (for jti/sub) and a reason.');
-      }
-      const handle = await startRevocation(client, { kind, value, reason, requester, taskQueue: opts.taskQueue, ...(issuer ? { issuer } : {}) });
+    /** Starts a revocation (contained at once); the Slack app has checked the requester may revoke for the issuer. */
+    async revoke(input) {
+      const handle = await startRevocation(client, { kind: input.kind, value: input.value, reason: input.reason, requester: input.requester, taskQueue: opts.taskQueue, ...(input.kind !== 'kid' ? { issuer: input.issuer } : {}) });
       const { runId } = await handle.describe();
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
+    },
+
+    async kidIssuer(kid) {
+      const { rows } = await opts.db.query<{ issuer: string }>('SELECT issuer FROM signing_keys WHERE kid = $1', [kid]);
+      return rows[0]?.issuer;
     },
 
     async status(workflowId): Promise<RunStatusView[]> {

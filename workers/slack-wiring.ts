@@ -54,6 +54,7 @@ export async function slackAppFor(
       taskQueue: env.KEYTURN_TASK_QUEUE,
       ...(deps.uiUrl ? { webUiUrl: deps.uiUrl } : {}),
       channelKey: await loadSlackChannelKey(),
+      db: deps.pool,
     }),
     claims: pgClaims(deps.pool),
     log: deps.log,

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ISSUER, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
+import { approvalsPolicy, ISSUER, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
 import { form, sendSigned, slashCommand } from './support/signed.js';
 
 describe('/keyturn slash command', () => {
@@ -43,5 +43,44 @@ describe('/keyturn slash command', () => {
     await command('U0ALICE', 'revoke kid abc');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
     expect(answers()).toEqual([expect.stringContaining('not yet available')]);
+  });
+});
+
+describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
+  const OTHER = 'https://payments.example.test';
+  let h: Harness;
+  const command = (user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
+  const answers = () => h.slack.callsTo('response_url').map((c) => String(c.args.text));
+
+  beforeEach(async () => {
+    h = await startHarness({ canRevoke: true, otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'] }) } });
+    h.port.kids.set('kid-of-payments', OTHER);
+  });
+  afterEach(async () => h.stop());
+
+  it('an approver of another issuer cannot revoke a key of this one: nothing is contained', async () => {
+    await command('U0ALICE', 'revoke kid kid-of-payments looks leaked');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.revocations).toEqual([]);
+    expect(answers()).toEqual([expect.stringContaining('only its approvers')]);
+  });
+
+  it('an approver of another issuer cannot revoke a subject of this one', async () => {
+    await command('U0ALICE', `revoke sub some-client ${OTHER} looks leaked`);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.revocations).toEqual([]);
+  });
+
+  it('a kid keyturn does not know is refused before anything starts', async () => {
+    await command('U0PAYLEAD', 'revoke kid no-such-kid looks leaked');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.revocations).toEqual([]);
+    expect(answers()).toEqual([expect.stringContaining('no-such-kid')]);
+  });
+
+  it('the issuer\'s own approver starts the revocation', async () => {
+    await command('U0PAYLEAD', 'revoke kid kid-of-payments looks leaked');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
+    expect(h.port.revocations).toEqual([{ kind: 'kid', value: 'kid-of-payments', reason: 'looks leaked', requester: 'U0PAYLEAD' }]);
   });
 });

@@ -20,7 +20,7 @@ describe('Temporal port against the real rotation workflow', () => {
     keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
     const keyFile = join(keyDir, 'slack-key.json');
     await createSlackChannelKey(stack.pool, keyFile);
-    port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }) });
+    port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -38,5 +38,11 @@ describe('Temporal port against the real rotation workflow', () => {
     expect(result.outcome).toBe('completed');
     expect(result.approvals).toEqual([expect.objectContaining({ approver: 'U0ALICE', channel: 'slack', decision: 'approve' })]);
     expect(await port.runState(handle.workflowId)).toMatchObject({ decided: true, phase: 'completed' });
+  });
+
+  it('finds the issuer of a signing key by its kid, and of no key for an unknown kid', async () => {
+    const kid = (await stack.services.keyManager.activeKey(stack.issuer))!.kid;
+    expect(await port.kidIssuer!(kid)).toBe(stack.issuer);
+    expect(await port.kidIssuer!('no-such-kid')).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@ import { createLogger } from '../../../infra/log/logger.js';
 import { createSlackApp, SLACK_ENDPOINT, type Handled, type SlackApp } from '../../../slack/app.js';
 import { encodeButtonValue } from '../../../slack/messages.js';
 import type { ApprovalsAccess, DecideInput, KeyturnPort, RunState, StartedRun } from '../../../slack/port.js';
+import type { RevokeCommand } from '../../../slack/revoke-command.js';
 import { startFakeSlack, type FakeSlack } from './fake-slack.js';
 import type { Workspace } from './signed.js';
 
@@ -29,6 +30,9 @@ export class RecordingPort implements KeyturnPort {
   readonly runs = new Map<string, RunState>();
   readonly decisions: DecideInput[] = [];
   readonly started: Array<{ issuer: string; reason: string; requester: string }> = [];
+  readonly revocations: Array<RevokeCommand & { requester: string }> = [];
+  /** kid → issuer, as signing_keys would answer. */
+  readonly kids = new Map<string, string>();
 
   async runState(workflowId: string) {
     const r = this.runs.get(workflowId);
@@ -42,6 +46,15 @@ export class RecordingPort implements KeyturnPort {
   async startRotation(input: { issuer: string; reason: string; requester: string }): Promise<StartedRun> {
     this.started.push(input);
     return { workflowId: `rotate-test-${this.started.length}`, runId: `run-started-${this.started.length}` };
+  }
+
+  async revoke(input: RevokeCommand & { requester: string }): Promise<StartedRun> {
+    this.revocations.push(input);
+    return { workflowId: `revoke-test-${this.revocations.length}`, runId: `run-revoke-${this.revocations.length}` };
+  }
+
+  async kidIssuer(kid: string) {
+    return this.kids.get(kid);
   }
 
   async status() {
@@ -79,11 +92,13 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(o: { policy?: ApprovalPolicy; groups?: Record<string, string[]>; now?: () => number } = {}): Promise<Harness> {
+export async function startHarness(o: { policy?: ApprovalPolicy; otherIssuers?: Record<string, ApprovalPolicy>; groups?: Record<string, string[]>; now?: () => number; canRevoke?: boolean } = {}): Promise<Harness> {
   const slack = await startFakeSlack({ teamId: WORKSPACE_IDS.teamId, groups: o.groups ?? { S0LEADS: ['U0GRACE'] } });
   const port = new RecordingPort();
   const policy = o.policy ?? approvalsPolicy();
-  const approvals: ApprovalsAccess = { approvalsFor: (issuer) => (issuer === ISSUER ? policy : undefined), issuers: () => [ISSUER] };
+  const issuers = new Map([[ISSUER, policy], ...Object.entries(o.otherIssuers ?? {})]);
+  const approvals: ApprovalsAccess = { approvalsFor: (issuer) => issuers.get(issuer), issuers: () => [...issuers.keys()] };
+  if (!o.canRevoke) Object.assign(port, { revoke: undefined });
   const queued: Handled[] = [];
   const waiters: Array<(h: Handled) => void> = [];
   const app = createSlackApp({
