@@ -1,4 +1,5 @@
 import type { Notifier, RunEvent } from '../agents/approvals/notifier.js';
+import { asActivity } from './context.js';
 
 export type { RunEvent };
 
@@ -10,7 +11,7 @@ export interface NotifierDeps {
 export function createNotifierActivities(deps: NotifierDeps) {
   return {
     async notify(event: RunEvent): Promise<{ auditSeqs: number[] }> {
-      await deps.notifier.notify(event);
+      await asActivity(() => deps.notifier.notify(event));
       return { auditSeqs: [] };
     },
   };

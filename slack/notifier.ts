@@ -1,6 +1,7 @@
 import { webApi } from '@slack/bolt';
 import type { Notifier, RunEvent } from '../agents/approvals/notifier.js';
 import type { Logger } from '../infra/log/logger.js';
+import { KeyturnError } from '../config/errors.js';
 import { escalationText, reminderText, requestMessage, type RunProgress, type SignOffRequestView, type VoteView } from './messages.js';
 import type { SlackMessageStore } from './store.js';
 
@@ -73,48 +74,70 @@ export function progressPatch(e: RunEvent): RunProgress | undefined {
  * events are harmless: the message is re-rendered from the stored request and progress.
  */
 export function slackNotifier(opts: SlackNotifierOptions): Notifier {
+  const notify = slackNotice(opts);
+  return {
+    async notify(event) {
+      try {
+        await notify(event);
+      } catch (e) {
+        throw refusal(e) ?? e;
+      }
+    },
+  };
+}
+
+/** Slack errors a retry may cure; any other error Slack names is a refusal. */
+const TRANSIENT_SLACK_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+
+/** SLACK_REFUSED for an error Slack answered that no retry will cure (the bot left the channel, the message is gone, a revoked token). */
+function refusal(e: unknown): KeyturnError | undefined {
+  const err = e as { code?: unknown; data?: { error?: unknown } };
+  const named = err?.code === webApi.ErrorCode.PlatformError && typeof err.data?.error === 'string' ? err.data.error : undefined;
+  if (!named || TRANSIENT_SLACK_ERRORS.has(named)) return undefined;
+  return new KeyturnError('SLACK_REFUSED', `Slack refused the notice: ${named}`, 'Check the bot token, that the app is invited to the policy\'s slackChannel, and that the sign-off message was not deleted; the run goes on without it.', { slackError: named });
+}
+
+function slackNotice(opts: SlackNotifierOptions): (event: RunEvent) => Promise<void> {
   const { client, store } = opts;
   const render = (req: SignOffRequestView, progress: RunProgress) => requestMessage(req, progress, { webUiUrl: opts.webUiLink(req.workflowId, req.runId) });
 
-  return {
-    async notify(event) {
-      if (event.type === 'signoff.requested') {
-        const req = requestView(event);
-        const channel = req.approvals.slackChannel ?? opts.defaultChannel;
-        if (!channel) {
-          opts.log?.warn({ workflowId: event.workflowId }, 'no Slack channel for this sign-off; set approvals.slackChannel in the policy');
-          return;
-        }
-        const row = await store.upsertRequest({ workflowId: req.workflowId, runId: req.runId, channel, request: req });
-        const msg = render(req, row.progress);
-        if (row.ts) {
-          await client.chat.update({ channel: row.channel, ts: row.ts, text: msg.text, blocks: msg.blocks as never });
-          return;
-        }
-        const posted = await client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
-        if (posted.ts) await store.setTs(req.workflowId, posted.ts);
+  return async (event) => {
+    if (event.type === 'signoff.requested') {
+      const req = requestView(event);
+      const channel = req.approvals.slackChannel ?? opts.defaultChannel;
+      if (!channel) {
+        opts.log?.warn({ workflowId: event.workflowId }, 'no Slack channel for this sign-off; set approvals.slackChannel in the policy');
         return;
       }
+      const row = await store.upsertRequest({ workflowId: req.workflowId, runId: req.runId, channel, request: req });
+      const msg = render(req, row.progress);
+      if (row.ts) {
+        await client.chat.update({ channel: row.channel, ts: row.ts, text: msg.text, blocks: msg.blocks as never });
+        return;
+      }
+      const posted = await client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never, unfurl_links: false });
+      if (posted.ts) await store.setTs(req.workflowId, posted.ts);
+      return;
+    }
 
-      const row = await store.get(event.workflowId);
-      if (!row || row.runId !== event.runId || !row.ts) return; // no sign-off message for this run
-      if (event.type === 'signoff.reminder') {
-        await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, text: reminderText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId)) });
-        return;
-      }
-      if (event.type === 'signoff.escalated') {
-        const escalation = row.request.approvals.escalationChannel;
-        const text = escalationText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId), escalation ? { channel: row.channel } : undefined);
-        if (escalation) await client.chat.postMessage({ channel: escalation, text });
-        else await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, reply_broadcast: true, text });
-        return;
-      }
-      const patch = progressPatch(event);
-      if (!patch) return;
-      const updated = await store.mergeProgress(row.workflowId, patch);
-      if (!updated?.ts) return;
-      const msg = render(updated.request, updated.progress);
-      await client.chat.update({ channel: updated.channel, ts: updated.ts, text: msg.text, blocks: msg.blocks as never });
-    },
+    const row = await store.get(event.workflowId);
+    if (!row || row.runId !== event.runId || !row.ts) return; // no sign-off message for this run
+    if (event.type === 'signoff.reminder') {
+      await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, text: reminderText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId)) });
+      return;
+    }
+    if (event.type === 'signoff.escalated') {
+      const escalation = row.request.approvals.escalationChannel;
+      const text = escalationText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId), escalation ? { channel: row.channel } : undefined);
+      if (escalation) await client.chat.postMessage({ channel: escalation, text });
+      else await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, reply_broadcast: true, text });
+      return;
+    }
+    const patch = progressPatch(event);
+    if (!patch) return;
+    const updated = await store.mergeProgress(row.workflowId, patch);
+    if (!updated?.ts) return;
+    const msg = render(updated.request, updated.progress);
+    await client.chat.update({ channel: updated.channel, ts: updated.ts, text: msg.text, blocks: msg.blocks as never });
   };
 }

@@ -1,8 +1,8 @@
 import { display } from './display.js';
+import { tell } from './notify.js';
 import { failureReason } from './failure.js';
 import { CancellationScope, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
-import type { NotifierActivities } from '../activities/notifier.js';
 import type { PolicyActivities, PolicyProposal } from '../activities/policy.js';
 import { statusQuery } from './rotation.js';
 import { renderCurrentDetails } from './current-details.js';
@@ -28,7 +28,6 @@ export interface PolicyChangeResult {
 const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 } } as const;
 const policy = proxyActivities<PolicyActivities>(retryable);
 const auditor = proxyActivities<AuditorActivities>(retryable);
-const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 
 /**
  * A policy change: validated and diffed against the version in force, refused when it would make an
@@ -57,7 +56,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record policy change ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
-      await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: policy change ${outcome}`) }, [{ type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null }]);
+      await tell(`Orchestrator → approvers: policy change ${outcome}`, { type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null });
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });

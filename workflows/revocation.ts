@@ -1,9 +1,9 @@
 import { display } from './display.js';
+import { tell } from './notify.js';
 import { failureReason } from './failure.js';
 import { CancellationScope, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { KeyManagerActivities } from '../activities/key-manager.js';
-import type { NotifierActivities } from '../activities/notifier.js';
 import type { RevocationActivities, RevocationPlan, RevocationRequest } from '../activities/revocation.js';
 import type { TokenIssuerActivities } from '../activities/token-issuer.js';
 import type { ValidatorActivities } from '../activities/validator.js';
@@ -34,7 +34,6 @@ const tokenIssuer = proxyActivities<TokenIssuerActivities>(retryable);
 const validator = proxyActivities<ValidatorActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '200 milliseconds', backoffCoefficient: 1.5, maximumInterval: '5 seconds', maximumAttempts: 30 } });
 const webhooks = proxyActivities<RevocationActivities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 6 } });
 const auditor = proxyActivities<AuditorActivities>(retryable);
-const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 
 /**
  * A revocation: contain at once (before any sign-off), then on approval make it permanent (for a
@@ -60,7 +59,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     render();
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
-    notifier.notify.executeWithOptions({ summary: display(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`) }, [{ type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts }]);
+    tell(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`, { type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts });
   const finish = async (outcome: RevocationResult['outcome'], extra: Partial<RevocationResult> = {}): Promise<RevocationResult> => {
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });

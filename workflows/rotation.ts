@@ -1,4 +1,5 @@
 import { display } from './display.js';
+import { tell } from './notify.js';
 import { failureReason } from './failure.js';
 import {
   CancellationScope,
@@ -13,7 +14,6 @@ import {
 } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { KeyManagerActivities } from '../activities/key-manager.js';
-import type { NotifierActivities } from '../activities/notifier.js';
 import type { PlannerActivities, PlannedRotation } from '../activities/planner.js';
 import type { TokenIssuerActivities } from '../activities/token-issuer.js';
 import type { ValidatorActivities } from '../activities/validator.js';
@@ -31,7 +31,6 @@ const keyManager = proxyActivities<KeyManagerActivities>(retryable);
 const tokenIssuer = proxyActivities<TokenIssuerActivities>(retryable);
 const validator = proxyActivities<ValidatorActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 3 } });
 const auditor = proxyActivities<AuditorActivities>(retryable);
-const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 
 /**
  * One key rotation: plan → sign-off → generate and pre-publish → wait the lead time → activate →
@@ -61,7 +60,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(summarise.finish(outcome)) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
       await planner.releaseRotationLock.executeWithOptions({ summary: display(`Orchestrator → Planner: release the rotation lock of ${input.issuer}`) }, [{ issuer: input.issuer }]);
-      await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: run ${outcome}`) }, [{ type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) }]);
+      await tell(`Orchestrator → approvers: run ${outcome}`, { type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) });
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
@@ -146,7 +145,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   };
 
   try {
-    await notifier.notify.executeWithOptions({ summary: display('KeyManager → approvers: new key published') }, [{ type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
+    await tell('KeyManager → approvers: new key published', { type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
     status.deadlines.activateAt = new Date(Date.now() + timing.prePublishLeadSeconds * 1000).toISOString();
     phase('pre_publication', `${newKid} is in the JWKS; activation at ${status.deadlines.activateAt}`);
     const stop = await waitOrRollback(timing.prePublishLeadSeconds, summarise.waitPublish(timing.prePublishLeadSeconds, newKid));
@@ -157,12 +156,12 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     const before = previousKid ? track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(summarise.canaryBefore(input.issuer)) }, [{ issuer: input.issuer, step: 'canary-before' }])) : undefined;
     track(await keyManager.activateKey.executeWithOptions({ summary: display(summarise.activate(newKid)) }, [{ issuer: input.issuer, kid: newKid, policyVersion: plan.policyVersion }]));
     activated = true;
-    await notifier.notify.executeWithOptions({ summary: display('KeyManager → approvers: new key active') }, [{ type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash }]);
+    await tell('KeyManager → approvers: new key active', { type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
 
     phase('canary');
     const after = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(summarise.canaryAfter(newKid)) }, [{ issuer: input.issuer, step: 'canary-after' }]));
     const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: display(summarise.validate(input.issuer)) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
-    await notifier.notify.executeWithOptions({ summary: display(`Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}`) }, [{ type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash }]);
+    await tell(`Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}`, { type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash });
     if (!verdict.ok) return compensate(`canary validation failed: ${verdict.failures.join('; ')}`);
 
     // 4. Overlap, then retire the previous key from the JWKS.

@@ -1,6 +1,6 @@
 import { display } from './display.js';
+import { tell } from './notify.js';
 import { condition, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { NotifierActivities } from '../activities/notifier.js';
 import type { SignOffActivities } from '../activities/sign-off.js';
 import type { ApprovalPolicy } from '../activities/sign-off.js';
 import { summarise } from './summaries.js';
@@ -16,7 +16,6 @@ export const rejectSignal = defineSignal<[DecisionSignal]>('reject');
 export const rollbackSignal = defineSignal<[DecisionSignal]>('rollback');
 
 const signOff = proxyActivities<SignOffActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 10 } });
-const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 
 export interface SignOffRequest {
   kind: 'rotation' | 'revocation' | 'policy';
@@ -73,7 +72,7 @@ export class SignOffGate {
     const interval = Math.max(1, approvals.escalationIntervalSeconds) * 1000;
     this.state.deadline = new Date(deadline).toISOString();
     this.request.onChange?.();
-    this.track(await notifier.notify.executeWithOptions({ summary: display(summarise.requestSignOff(this.request)) }, [{ type: 'signoff.requested', ...this.event(), deadline: this.state.deadline }]));
+    await tell(summarise.requestSignOff(this.request), { type: 'signoff.requested', ...this.event(), deadline: this.state.deadline });
 
     let nextReminder = started + interval;
     let escalated = false;
@@ -96,7 +95,7 @@ export class SignOffGate {
       if (Date.now() >= nextReminder && (Date.now() < deadline || this.state.overdue)) {
         const escalate: boolean = this.state.overdue === true || (!escalated && deadline - Date.now() <= interval);
         escalated ||= escalate;
-        this.track(await notifier.notify.executeWithOptions({ summary: display(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder') }, [{ type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false }]));
+        await tell(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder', { type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false });
         nextReminder += interval;
       }
     }
@@ -137,7 +136,7 @@ export class SignOffGate {
         this.state.decided = 'approved';
       }
       this.request.onChange?.();
-      this.track(await notifier.notify.executeWithOptions({ summary: display(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`) }, [{ type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null }]));
+      await tell(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`, { type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null });
     }
   }
 

@@ -47,6 +47,18 @@ describe('Slack notifier', () => {
     expect((await pgSlackMessages(pool).get(workflowId))?.ts).toMatch(/^\d+\.\d+$/);
   });
 
+  it('a message Slack refuses for good (the bot left the channel) fails with SLACK_REFUSED, naming Slack\'s error', async () => {
+    slack.refusing['chat.postMessage'] = 'channel_not_found';
+    await expect(notifier().notify(requested())).rejects.toMatchObject({ code: 'SLACK_REFUSED', details: { slackError: 'channel_not_found' } });
+  });
+
+  it('an error Slack may recover from is passed on as it is, for the activity to retry', async () => {
+    slack.refusing['chat.postMessage'] = 'service_unavailable';
+    const error = await notifier().notify(requested()).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeDefined();
+    expect(error).not.toMatchObject({ code: 'SLACK_REFUSED' });
+  });
+
   it('a retried request event updates the posted message instead of posting again', async () => {
     const n = notifier();
     await n.notify(requested());

@@ -20,6 +20,8 @@ export interface FakeSlack {
   callsTo(method: string): SlackCall[];
   /** Members of each user group, answered by usergroups.users.list. */
   groups: Record<string, string[]>;
+  /** Methods Slack refuses, with the error it names (`{ok: false, error}`), as for a channel the bot left. */
+  refusing: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ function parseArgs(contentType: string | undefined, text: string): Record<string
 export async function startFakeSlack(opts: { teamId: string; groups?: Record<string, string[]> }): Promise<FakeSlack> {
   const calls: SlackCall[] = [];
   const groups: Record<string, string[]> = { ...(opts.groups ?? {}) };
+  const refusing: Record<string, string> = {};
   let seq = 100;
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -67,6 +70,7 @@ export async function startFakeSlack(opts: { teamId: string; groups?: Record<str
       const method = url.replace(/^\/api\//, '').split('?')[0]!;
       const args = parseArgs(req.headers['content-type'], body);
       calls.push({ method, args, authorized: typeof req.headers.authorization === 'string' && req.headers.authorization.startsWith('Bearer ') });
+      if (refusing[method]) return json(200, { ok: false, error: refusing[method] });
       switch (method) {
         case 'auth.test':
           return json(200, { ok: true, url: 'https://keyturn-test.slack.com/', team: 'keyturn-test', user: 'keyturn', team_id: opts.teamId, user_id: 'UBOT0001', bot_id: 'BBOT0001' });
@@ -95,6 +99,7 @@ export async function startFakeSlack(opts: { teamId: string; groups?: Record<str
     calls,
     callsTo: (method) => calls.filter((c) => c.method === method),
     groups,
+    refusing,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
