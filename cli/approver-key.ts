@@ -1,6 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
-import { assertOwnerOnly } from '../agents/shared/secret-file.js';
+import { readSecretFile } from '../agents/shared/secret-file.js';
 import { KeyturnError } from '../config/errors.js';
 
 export interface ApproverKeyFile {
@@ -11,10 +11,10 @@ export interface ApproverKeyFile {
 
 /** Reads a CLI approver key: refused unless the file is readable by its owner only (0600). */
 export async function readApproverKey(path: string): Promise<ApproverKeyFile> {
-  assertOwnerOnly(path);
+  const text = readSecretFile(path);
   let parsed: ApproverKeyFile;
   try {
-    parsed = JSON.parse(await readFile(path, 'utf8')) as ApproverKeyFile;
+    parsed = JSON.parse(text) as ApproverKeyFile;
   } catch {
     throw new KeyturnError('APPROVER_KEY_UNREADABLE', `cannot read approver key ${path}`, 'Create one with `keyturn approvers add-cli-key <cli:name> --out <file>`.');
   }

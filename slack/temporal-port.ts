@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { JWK } from 'jose';
@@ -7,7 +7,7 @@ import { generateChannelKey, registerChannelKey } from '../agents/approvals/chan
 import type { Queryable } from '../agents/shared/db.js';
 import { startRevocation } from '../client/revocations.js';
 import { rotationStatus, startRotation, webUiLink } from '../client/rotations.js';
-import { assertOwnerOnly } from '../agents/shared/secret-file.js';
+import { readSecretFile } from '../agents/shared/secret-file.js';
 import { KeyturnError } from '../config/errors.js';
 import type { RunStatus } from '../workflows/types.js';
 import type { KeyturnPort, RunState, RunStatusView } from './port.js';
@@ -134,10 +134,7 @@ export async function loadSlackChannelKey(env: NodeJS.ProcessEnv = process.env):
   if (file && inline) throw new KeyturnError('SLACK_KEY_AMBIGUOUS', 'both KEYTURN_SLACK_KEY_FILE and KEYTURN_SLACK_KEY are set', 'Set only one of them.');
   let text: string;
   if (file) {
-    assertOwnerOnly(file);
-    text = await readFile(file, 'utf8').catch(() => {
-      throw new KeyturnError('SLACK_KEY_UNREADABLE', `cannot read ${file}`, 'Check KEYTURN_SLACK_KEY_FILE and that this user may read it.');
-    });
+    text = readSecretFile(file);
   } else if (inline) {
     text = inline;
   } else {

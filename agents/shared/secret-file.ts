@@ -1,34 +1,52 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { KeyturnError } from '../../config/errors.js';
 
-/** Refuses a secret file that anyone but its owner can read or write (anything looser than 0600). */
-export function assertOwnerOnly(path: string): void {
-  let mode: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new KeyturnError('SECRET_FILE_INVALID', `${path} is not a regular file`, 'Point the *_FILE variable at the secret file itself.');
-    mode = st.mode & 0o777;
-  } catch (e) {
-    if (e instanceof KeyturnError) throw e;
-    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot stat ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
-  }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+/**
+ * Refuses a secret file that is not a regular file owned by this process's user, or that anyone
+ * else can read or write (anything looser than 0600): a file another user owns, they can change.
+ */
+function checkOwnerOnly(path: string, st: Stats): void {
+  if (!st.isFile()) throw new KeyturnError('SECRET_FILE_INVALID', `${path} is not a regular file`, 'Point the *_FILE variable at the secret file itself.');
+  if (process.platform === 'win32') return;
+  const mode = st.mode & 0o777;
+  if ((mode & 0o077) !== 0) {
     throw new KeyturnError(
       'SECRET_FILE_PERMISSIONS',
       `${path} has mode ${mode.toString(8).padStart(4, '0')}; a secret file (KEK, payload key, codec token) must be readable by its owner only`,
       `Run \`chmod 600 ${path}\`, and consider rotating the secret if others could have read it.`,
     );
   }
+  const uid = process.geteuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new KeyturnError(
+      'SECRET_FILE_OWNER',
+      `${path} is owned by uid ${st.uid}, not by the user keyturn runs as (uid ${uid}); its owner could change it`,
+      `Run \`chown ${uid} ${path}\`, or run keyturn as the file's owner.`,
+    );
+  }
 }
 
-/** The text of an owner-only secret file (KEK, payload key, codec token…). */
+/**
+ * The text of an owner-only secret file (KEK, payload key, codec token, approver key…). The checks
+ * are made on the opened file itself, so the file read is the file checked even if the path is
+ * swapped meanwhile.
+ */
 export function readSecretFile(path: string): string {
-  assertOwnerOnly(path);
+  let fd: number;
   try {
-    return readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (e) {
+    throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
+  }
+  try {
+    checkOwnerOnly(path, fstatSync(fd));
+    return readFileSync(fd, 'utf8');
+  } catch (e) {
+    if (e instanceof KeyturnError) throw e;
     throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
+  } finally {
+    closeSync(fd);
   }
 }
 
