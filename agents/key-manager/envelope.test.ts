@@ -107,3 +107,22 @@ describe('envelope encryption: parts moved between keys', () => {
     expect(await codeOf(openPrivateKey({ ...a, wrappedDek: b.wrappedDek }, binding, kek))).toBe('KEY_CIPHERTEXT_TAMPERED');
   });
 });
+
+describe('a KEK rotation in progress', () => {
+  it('opens a key sealed under the older KEK of the ring, and seals new keys under the first', async () => {
+    const older = randomBytes(32);
+    const sealed = await sealPrivateKey(secret, binding, new LocalKekProvider(older));
+    const ring = new LocalKekProvider(randomBytes(32), [older]);
+    expect(await openPrivateKey(sealed, binding, ring)).toEqual(secret);
+    expect((await sealPrivateKey(secret, binding, ring)).kekId).toBe(ring.id);
+  });
+
+  it('refuses with KEK_MISMATCH, naming the configured KEK ids, once the older KEK is gone from the ring', async () => {
+    const sealed = await sealPrivateKey(secret, binding, new LocalKekProvider(randomBytes(32)));
+    const ring = new LocalKekProvider(randomBytes(32), [randomBytes(32)]);
+    const error = await openPrivateKey(sealed, binding, ring).then(() => undefined, (e: Error) => e);
+    expect(error).toMatchObject({ code: 'KEK_MISMATCH' });
+    expect(error!.message).toContain(ring.id);
+    expect(error!.message).toContain(ring.olderIds[0]);
+  });
+});

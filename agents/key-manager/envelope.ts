@@ -19,6 +19,9 @@ export interface KekProvider {
   readonly id: string;
   wrap(dek: Buffer, aad: Buffer): Promise<Buffer>;
   unwrap(wrapped: Buffer, aad: Buffer): Promise<Buffer>;
+  /** KEK rotation: earlier KEKs, which only open what they sealed (never seal), by id. */
+  forId?(id: string): KekProvider | undefined;
+  readonly olderIds?: readonly string[];
 }
 
 /** Which key a ciphertext belongs to. */
@@ -52,7 +55,7 @@ function kekMismatch(binding: KeyBinding, why: string): KeyturnError {
   return new KeyturnError(
     'KEK_MISMATCH',
     `the private key of ${binding.kid} cannot be unwrapped with the configured KEK (${why})`,
-    'Configure the KEK this key was sealed with (KEYTURN_KEK / KEYTURN_KEK_FILE), or revoke the key.',
+    'Configure the KEK this key was sealed with (KEYTURN_KEK / KEYTURN_KEK_FILE; after a KEK rotation, as a later line), or revoke the key.',
     { kid: binding.kid },
   );
 }
@@ -130,12 +133,15 @@ export async function openPrivateKey(sealed: SealedKey, expected: KeyBinding, ke
       { kid: expected.kid },
     );
   }
-  if (sealed.kekId !== kek.id || blob.header.kek !== kek.id) throw kekMismatch(expected, `sealed under KEK ${sealed.kekId}, configured KEK is ${kek.id}`);
+  const sealedWith = sealed.kekId === kek.id ? kek : kek.forId?.(sealed.kekId);
+  if (!sealedWith || blob.header.kek !== sealed.kekId) {
+    throw kekMismatch(expected, `sealed under KEK ${sealed.kekId}, configured KEKs are ${[kek.id, ...(kek.olderIds ?? [])].join(', ')}`);
+  }
   if (sealed.nonce.length !== NONCE_BYTES) throw tampered(expected, 'bad nonce length');
 
   let dek: Buffer;
   try {
-    dek = await kek.unwrap(sealed.wrappedDek, wrapAad(kek.id));
+    dek = await sealedWith.unwrap(sealed.wrappedDek, wrapAad(sealedWith.id));
   } catch {
     throw kekMismatch(expected, 'data key did not unwrap');
   }

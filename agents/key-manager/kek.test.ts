@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { isKeyturnError } from '../../config/errors.js';
-import { kekFromEnv, LocalKekProvider, loadOrCreateDevKek, readKekFile } from './kek.js';
+import { kekFromEnv, kekId, LocalKekProvider, loadOrCreateDevKek, parseKekRing, readKekFile } from './kek.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'keyturn-kek-'));
 
@@ -88,5 +88,20 @@ describe('development KEK', () => {
     const second = loadOrCreateDevKek(d);
     expect(second.created).toBe(false);
     expect(second.provider.id).toBe(first.provider.id);
+  });
+});
+
+describe('a KEK file with more than one line', () => {
+  it('seals with the first KEK and keeps the others for opening only, showing their ids and never their bytes', () => {
+    const [first, second] = [randomBytes(32), randomBytes(32)];
+    const ring = parseKekRing(`${first.toString('base64')}\n${second.toString('base64')}\n`, 'test');
+    expect(ring.id).toBe(kekId(first));
+    expect(ring.olderIds).toEqual([kekId(second)]);
+    const shown = JSON.stringify(ring) + inspect(ring, { showHidden: true, depth: 5 });
+    for (const k of [first, second]) expect(shown).not.toContain(k.toString('base64'));
+  });
+
+  it('refuses a second line that is not a KEK with KEK_INVALID, without echoing it', () => {
+    expect(() => parseKekRing(`${randomBytes(32).toString('base64')}\nnot-a-kek-at-all`, 'test')).toThrow(expect.objectContaining({ code: 'KEK_INVALID', message: expect.not.stringContaining('not-a-kek') }));
   });
 });

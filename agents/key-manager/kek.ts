@@ -16,18 +16,32 @@ export function kekId(kek: Buffer): string {
 /**
  * A KEK held in this process's memory: wraps DEKs with AES-256-GCM (random 12-byte nonce; the
  * wrapped form is nonce | ciphertext | tag). The key lives in a private field: it is not enumerable,
- * not serialised and not shown by util.inspect.
+ * not serialised and not shown by util.inspect. After a KEK rotation, the earlier KEKs are `older`:
+ * they open the keys they sealed until `keyturn keys reseal` has moved those to this one.
  */
 export class LocalKekProvider implements KekProvider {
   readonly id: string;
   readonly #kek: Buffer;
+  readonly #older = new Map<string, LocalKekProvider>();
 
-  constructor(kek: Buffer) {
+  constructor(kek: Buffer, older: readonly Buffer[] = []) {
     if (kek.length !== KEK_BYTES) {
       throw new KeyturnError('KEK_INVALID', `a KEK must be exactly ${KEK_BYTES} bytes (got ${kek.length})`, 'Generate one with `openssl rand -base64 32`.');
     }
     this.#kek = Buffer.from(kek);
     this.id = kekId(this.#kek);
+    for (const o of older) {
+      const provider = new LocalKekProvider(o);
+      if (provider.id !== this.id) this.#older.set(provider.id, provider);
+    }
+  }
+
+  forId(id: string): KekProvider | undefined {
+    return id === this.id ? this : this.#older.get(id);
+  }
+
+  get olderIds(): string[] {
+    return [...this.#older.keys()];
   }
 
   async wrap(dek: Buffer, aad: Buffer): Promise<Buffer> {
@@ -54,8 +68,8 @@ export class LocalKekProvider implements KekProvider {
     return requireKekFromEnv(env);
   }
 
-  toJSON(): { id: string } {
-    return { id: this.id };
+  toJSON(): { id: string; olderIds: string[] } {
+    return { id: this.id, olderIds: this.olderIds };
   }
 }
 
@@ -69,9 +83,23 @@ export function parseKek(text: string, source: string): Buffer {
   return bytes;
 }
 
-/** Reads a KEK file after checking it is owner-only (0600 or stricter). */
+/**
+ * One KEK per line (or separated by spaces): the first seals, later ones only open what they sealed
+ * (a KEK rotation in progress). Never echoes the input.
+ */
+export function parseKekRing(text: string, source: string): LocalKekProvider {
+  const keks = text.split(/\s+/).filter((t) => t !== '').map((t, i) => parseKek(t, i === 0 ? source : `${source} (KEK ${i + 1})`));
+  if (keks.length === 0) throw new KeyturnError('KEK_INVALID', `${source} holds no KEK`, 'Generate one with `openssl rand -base64 32`.');
+  try {
+    return new LocalKekProvider(keks[0]!, keks.slice(1));
+  } finally {
+    for (const k of keks) k.fill(0);
+  }
+}
+
+/** Reads a KEK file (one KEK per line, the first sealing) after checking it is owner-only (0600 or stricter). */
 export function readKekFile(path: string): LocalKekProvider {
-  return new LocalKekProvider(parseKek(readSecretFile(path), path));
+  return parseKekRing(readSecretFile(path), path);
 }
 
 /**
@@ -84,7 +112,7 @@ export function kekFromEnv(env: NodeJS.ProcessEnv = process.env): LocalKekProvid
   if (inline && file) {
     throw new KeyturnError('KEK_CONFIG_AMBIGUOUS', 'both KEYTURN_KEK and KEYTURN_KEK_FILE are set', 'Set exactly one of them.');
   }
-  if (inline) return new LocalKekProvider(parseKek(inline, 'KEYTURN_KEK'));
+  if (inline) return parseKekRing(inline, 'KEYTURN_KEK');
   if (file) return readKekFile(file);
   return undefined;
 }

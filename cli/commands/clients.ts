@@ -11,7 +11,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const warn = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Registry changes are audited as the CLI user, under the sha256 of the policy file in force (`none` without one). */
-function auditContext(ctx: CliContext): AuditContext {
+export function auditContext(ctx: CliContext): AuditContext {
   let policyVersion = 'none';
   try {
     policyVersion = createHash('sha256').update(readFileSync(ctx.env.KEYTURN_POLICY)).digest('hex');

@@ -1,7 +1,22 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { kekFromEnv, readKekFile } from '../../agents/key-manager/kek.js';
+import { keysByKek, resealUnderActiveKek } from '../../agents/key-manager/reseal.js';
 import { listKeyRecords } from '../../agents/key-manager/store.js';
 import type { KeyRecord } from '../../agents/key-manager/types.js';
-import { withContext } from '../context.js';
+import { KeyturnError } from '../../config/errors.js';
+import { withContext, type CliContext } from '../context.js';
+import { auditContext } from './clients.js';
+
+/** The KEK ring this command runs with: KEYTURN_KEK(_FILE), else the running dev stack's KEK file (never created here). */
+function kekRing(ctx: CliContext) {
+  const fromEnv = kekFromEnv();
+  if (fromEnv) return fromEnv;
+  const devKek = join(ctx.env.dataDir, 'kek');
+  if (existsSync(devKek)) return readKekFile(devKek);
+  throw new KeyturnError('KEK_MISSING', 'no key-encryption key configured', 'Set KEYTURN_KEK_FILE to the file with the new KEK on its first line and the old KEK(s) after it.');
+}
 
 /** Rows for `keys list`: identifiers, states and dates only. Private material is never read from the database. */
 export function formatKeyTable(keys: KeyRecord[]): string {
@@ -13,7 +28,7 @@ export function formatKeyTable(keys: KeyRecord[]): string {
 }
 
 export function registerKeys(program: Command): void {
-  const keys = program.command('keys').description('inspect signing keys (public data only)');
+  const keys = program.command('keys').description('inspect signing keys (public data only), and reseal them after a KEK rotation');
   keys
     .command('list')
     .description('list signing keys: kid, issuer, alg, state, created, activated')
@@ -29,6 +44,26 @@ export function registerKeys(program: Command): void {
         } else {
           process.stdout.write(`${formatKeyTable(records)}\n`);
         }
+      }),
+    );
+  keys
+    .command('reseal')
+    .description('after a KEK rotation: re-encrypt every private key sealed under an older KEK (later lines of the KEK file) under the new one (first line); prints kids and KEK ids only')
+    .action(() =>
+      withContext(async (ctx) => {
+        const kek = kekRing(ctx);
+        const audit = auditContext(ctx);
+        const { resealed, failed } = await resealUnderActiveKek({ pool: ctx.db(), kek, appendAudit: audit.appendAudit }, { actor: audit.actor, policyVersion: audit.policyVersion });
+        for (const r of resealed) process.stdout.write(`resealed ${r.kid} (${r.issuer}): KEK ${r.fromKek} → ${kek.id}\n`);
+        for (const f of failed) process.stderr.write(`not resealed ${f.kid}: ${f.code} (left as it was; revoke it if it cannot be opened)\n`);
+        const left = [...(await keysByKek(ctx.db())).entries()].filter(([id]) => id !== kek.id);
+        process.stdout.write(`${resealed.length} key(s) resealed under KEK ${kek.id}\n`);
+        if (left.length > 0) {
+          process.stdout.write(`still under other KEKs: ${left.map(([id, n]) => `${n} under ${id}${kek.olderIds.includes(id) ? '' : ' (not configured here)'}`).join(', ')}\n`);
+        } else if (kek.olderIds.length > 0) {
+          process.stdout.write('no key is left under an older KEK: remove the older lines from the KEK file and restart keyturn\n');
+        }
+        if (failed.length > 0) process.exitCode = 1;
       }),
     );
 }
