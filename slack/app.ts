@@ -172,15 +172,22 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     if (!target) return refuse('stale-button', explain.staleButton());
     const state = await opts.port.runState(target.workflowId);
     if (!state) return refuse('unknown-run', explain.unknownRun());
-    // The run's own pinned approvals are what its sign-off gate will apply; a policy change has no issuer to look up.
-    const policy = state.approvals ?? opts.approvals.approvalsFor(state.subject);
-    if (!policy) return refuse('not-approver', explain.notApprover(state.subject));
-    if (!policy.channels.includes('slack')) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
-    const allowance = await allowedApprover(ctx.client, policy, ctx.user);
-    if (!allowance.allowed) {
+    // The approvals the run pinned are what its sign-off gate applies; for a rotation or revocation
+    // today's policy must allow the person too, so taking someone out of the policy takes effect at
+    // once. A policy change has no issuer: its pinned approvals alone decide.
+    const current = state.kind === 'policy' ? undefined : opts.approvals.approvalsFor(state.subject);
+    const policies = state.kind === 'policy' ? [state.approvals] : [current, state.approvals];
+    if (!policies[0]) return refuse('not-approver', explain.notApprover(state.subject));
+    const applicable = policies.filter((p) => p !== undefined);
+    if (!applicable.every((p) => p.channels.includes('slack'))) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
+    const allowances = [];
+    for (const p of applicable) allowances.push(await allowedApprover(ctx.client, p, ctx.user));
+    if (!allowances.every((a) => a.allowed)) {
       log.info({ workflowId: target.workflowId, user: ctx.user }, 'click by a non-approver ignored');
       return refuse('not-approver', explain.notApprover(state.subject));
     }
+    // The group the workflow checks is one of the pinned approvals: name the one found there.
+    const allowance = allowances.at(-1)!;
     if (state.requester === ctx.user || state.requester === `slack:${ctx.user}`) return refuse('self-approval', explain.selfApproval());
     if (state.decided) return refuse('not-waiting', explain.notWaiting(state.phase));
     if (state.runId !== target.runId || state.planHash !== target.planHash) return refuse('stale-button', explain.staleButton());
@@ -301,10 +308,14 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
         if (!(await allowedFor(opts.approvals.issuers()))) return reply('You are not allowed to use /keyturn.', 'refused');
         if (!opts.port.revoke) return reply('Revocation from Slack is not yet available; use the keyturn CLI.');
         const request = parseRevokeCommand(args);
-        // Containment halts issuance at once: only an approver of the affected issuer may start it.
+        // Containment acts at once: only an approver of every affected issuer may start it. The deny-list
+        // is not per issuer, so a jti or sub affects each issuer with unexpired tokens of it too.
         const issuer = request.kind === 'kid' ? await opts.port.kidIssuer?.(request.value) : request.issuer;
         if (!issuer) return reply(`No signing key with kid \`${esc(request.value)}\` is known to keyturn.`, 'refused');
-        if (!(await allowedFor([issuer]))) return reply(`You are not allowed to revoke for ${esc(issuer)}: only its approvers may.`, 'refused');
+        const affected = request.kind === 'kid' ? [issuer] : [...new Set([issuer, ...((await opts.port.tokenIssuers?.(request.kind, request.value)) ?? [])])];
+        for (const each of affected) {
+          if (!(await allowedFor([each]))) return reply(`You are not allowed to revoke for ${esc(each)}: only its approvers may.`, 'refused');
+        }
         const run = await opts.port.revoke({ ...request, requester: user });
         return reply(`Revocation started: <${run.webUrl ?? opts.port.webUiLink(run.workflowId, run.runId)}|${esc(run.workflowId)}>.`);
       }

@@ -63,6 +63,8 @@ export interface KeyturnPort {
   revoke?(input: RevokeCommand & { requester: string }): Promise<StartedRun>;
   /** The issuer of a signing key, so a kid revocation is authorised against that issuer's approvers. */
   kidIssuer?(kid: string): Promise<string | undefined>;
+  /** Issuers with unexpired tokens of this jti or sub: the deny-list is not per issuer, so each is affected. */
+  tokenIssuers?(kind: 'jti' | 'sub', value: string): Promise<string[]>;
   webUiLink(workflowId: string, runId?: string): string;
 }
 

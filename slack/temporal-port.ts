@@ -103,6 +103,12 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
     },
 
+    async tokenIssuers(kind, value) {
+      const column = kind === 'jti' ? 'jti' : 'sub';
+      const { rows } = await opts.db.query<{ issuer: string }>(`SELECT DISTINCT issuer FROM issued_tokens WHERE ${column} = $1 AND exp > now()`, [value]);
+      return rows.map((r) => r.issuer);
+    },
+
     async kidIssuer(kid) {
       const { rows } = await opts.db.query<{ issuer: string }>('SELECT issuer FROM signing_keys WHERE kid = $1', [kid]);
       return rows[0]?.issuer;

@@ -1,4 +1,4 @@
-import { isCancellation, log, proxyActivities } from '@temporalio/workflow';
+import { isCancellation, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { NotifierActivities, RunEvent } from '../activities/notifier.js';
 import { display } from './display.js';
 import { failureReason } from './failure.js';
@@ -16,7 +16,8 @@ export async function tell(summary: string, event: RunEvent): Promise<void> {
   try {
     await notifier.notify.executeWithOptions({ summary: display(summary) }, [event]);
   } catch (e) {
-    if (isCancellation(e)) throw e;
+    // A run that already failed on an undelivered notice, before notices were best effort, replays as it ran.
+    if (isCancellation(e) || !patched('best-effort-notices')) throw e;
     log.warn('a notice about this run was not delivered; the run goes on', { type: event.type, error: failureReason(e) });
   }
 }

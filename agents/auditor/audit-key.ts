@@ -1,10 +1,11 @@
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { loadEnv } from '../../config/env.js';
-import { KeyturnError } from '../../config/errors.js';
+import { isKeyturnError, KeyturnError } from '../../config/errors.js';
+import { readSecretFile as readOwnerOnlyFile } from '../shared/secret-file.js';
 
 export const AUDIT_KEY_ALG = 'EdDSA';
 export const AUDIT_KEY_FILE_NAME = 'audit-key.jwk';
@@ -83,18 +84,14 @@ export async function importAuditPublicKey(jwk: JWK | string): Promise<CryptoKey
   return (await importJWK({ ...pub, alg: AUDIT_KEY_ALG }, AUDIT_KEY_ALG)) as CryptoKey;
 }
 
-/** Reads a JWK file only if group/others have no access to it. */
+/** Reads an owner-only secret file (see agents/shared/secret-file.ts); a missing one is SECRET_FILE_MISSING. */
 export async function readSecretFile(path: string): Promise<string> {
-  let mode: number;
   try {
-    mode = (await stat(path)).mode & 0o777;
-  } catch {
-    throw new KeyturnError('SECRET_FILE_MISSING', `secret file ${path} cannot be read`, 'Check the path in KEYTURN_AUDIT_KEY_FILE.');
+    return readOwnerOnlyFile(path);
+  } catch (e) {
+    if (isKeyturnError(e, 'SECRET_FILE_UNREADABLE')) throw new KeyturnError('SECRET_FILE_MISSING', `secret file ${path} cannot be read`, 'Check the path in KEYTURN_AUDIT_KEY_FILE.');
+    throw e;
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new KeyturnError('SECRET_FILE_PERMISSIONS', `secret file ${path} has mode 0${mode.toString(8)}; it must not be accessible to group or others`, `Run: chmod 600 ${path}`, { path, mode: `0${mode.toString(8)}` });
-  }
-  return readFile(path, 'utf8');
 }
 
 async function signerFromFile(path: string): Promise<AuditSigner> {

@@ -9,6 +9,9 @@ export interface Resealed {
   fromKek: string;
 }
 
+/** Why a key cannot be opened (as opposed to a failure of the database or the audit log, which stops the reseal). */
+const UNOPENABLE = ['KEK_MISMATCH', 'KEY_CIPHERTEXT_TAMPERED', 'KEY_BINDING_MISMATCH'] as const;
+
 export interface ResealOutcome {
   resealed: Resealed[];
   /** Keys that could not be opened (tampered, or a KEK that does not match): left as they were. */
@@ -57,7 +60,7 @@ export async function resealUnderActiveKek(
       });
       return { kid, issuer: row.issuer, fromKek: row.kek_id };
     }).catch((e: unknown) => {
-      if (!isKeyturnError(e)) throw e;
+      if (!isKeyturnError(e) || !(UNOPENABLE as readonly string[]).includes(e.code)) throw e;
       out.failed.push({ kid, code: e.code });
       return undefined;
     });

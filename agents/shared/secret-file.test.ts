@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,12 @@ describe('reading a secret file', () => {
     const path = secretFile(0o600);
     chownSync(path, 65534, 65534);
     expect(codeOf(() => readSecretFile(path))).toBe('SECRET_FILE_OWNER');
+  });
+
+  it('refuses a named pipe with SECRET_FILE_INVALID instead of waiting on it', () => {
+    const fifo = join(dir, `fifo-${n++}`);
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    expect(codeOf(() => readSecretFile(fifo))).toBe('SECRET_FILE_INVALID');
   });
 
   it('refuses a directory with SECRET_FILE_INVALID and a missing file with SECRET_FILE_UNREADABLE', () => {

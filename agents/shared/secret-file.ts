@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { KeyturnError } from '../../config/errors.js';
 
@@ -35,7 +35,8 @@ function checkOwnerOnly(path: string, st: Stats): void {
 export function readSecretFile(path: string): string {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking, so a FIFO at the path is refused by the checks below instead of hanging the open.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw new KeyturnError('SECRET_FILE_UNREADABLE', `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'Check the path and that this user may read it.');
   }

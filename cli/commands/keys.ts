@@ -52,6 +52,7 @@ export function registerKeys(program: Command): void {
     .action(() =>
       withContext(async (ctx) => {
         const kek = kekRing(ctx);
+        process.stdout.write(`sealing under KEK ${kek.id}; every keyturn process must already run with this KEK first (a process still on the old one cannot open a resealed key)\n`);
         const audit = auditContext(ctx);
         const { resealed, failed } = await resealUnderActiveKek({ pool: ctx.db(), kek, appendAudit: audit.appendAudit }, { actor: audit.actor, policyVersion: audit.policyVersion });
         for (const r of resealed) process.stdout.write(`resealed ${r.kid} (${r.issuer}): KEK ${r.fromKek} → ${kek.id}\n`);

@@ -71,6 +71,14 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
     expect(h.port.revocations).toEqual([]);
   });
 
+  it('a subject with live tokens from another issuer too cannot be revoked by an approver of one: the deny-list is not per issuer', async () => {
+    h.port.tokens.set('sub:shared-client', [ISSUER, OTHER]);
+    await command('U0ALICE', `revoke sub shared-client ${ISSUER} looks leaked`);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.revocations).toEqual([]);
+    expect(answers()).toEqual([expect.stringContaining(OTHER)]);
+  });
+
   it('a kid keyturn does not know is refused before anything starts', async () => {
     await command('U0PAYLEAD', 'revoke kid no-such-kid looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });

@@ -80,6 +80,14 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions.map((d) => d.approver)).toEqual(['U0BOB']);
   });
 
+  it('someone taken out of the policy since the run was planned is refused, though the run pinned them', async () => {
+    const pinned = waitingRun({ workflowId: 'rotate-removed', approvals: { approvers: ['U0ALICE', 'U0MALLORY'], channels: ['slack'] } });
+    h.port.runs.set(pinned.workflowId, pinned);
+    await send(approve('U0MALLORY', { value: buttonValueOf(pinned) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
+    expect(h.port.decisions).toEqual([]);
+  });
+
   it('the requester cannot approve their own run, even when listed as an approver', async () => {
     await send(approve('U0REQ'));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'self-approval' });

@@ -33,6 +33,8 @@ export class RecordingPort implements KeyturnPort {
   readonly revocations: Array<RevokeCommand & { requester: string }> = [];
   /** kid → issuer, as signing_keys would answer. */
   readonly kids = new Map<string, string>();
+  /** `jti:<v>` / `sub:<v>` → issuers with unexpired tokens, as issued_tokens would answer. */
+  readonly tokens = new Map<string, string[]>();
 
   async runState(workflowId: string) {
     const r = this.runs.get(workflowId);
@@ -51,6 +53,10 @@ export class RecordingPort implements KeyturnPort {
   async revoke(input: RevokeCommand & { requester: string }): Promise<StartedRun> {
     this.revocations.push(input);
     return { workflowId: `revoke-test-${this.revocations.length}`, runId: `run-revoke-${this.revocations.length}` };
+  }
+
+  async tokenIssuers(kind: 'jti' | 'sub', value: string) {
+    return this.tokens.get(`${kind}:${value}`) ?? [];
   }
 
   async kidIssuer(kid: string) {
