@@ -40,6 +40,13 @@ describe('Temporal port against the real rotation workflow', () => {
     expect(await port.runState(handle.workflowId)).toMatchObject({ decided: true, phase: 'completed' });
   });
 
+  it('finds the issuers with unexpired tokens of a jti or a sub, for the revoke command\'s authorisation', async () => {
+    const claims = JSON.parse(Buffer.from((await stack.token()).split('.')[1]!, 'base64url').toString()) as { jti: string; sub: string };
+    expect(await port.tokenIssuers!('jti', claims.jti)).toEqual([stack.issuer]);
+    expect(await port.tokenIssuers!('sub', claims.sub)).toContain(stack.issuer);
+    expect(await port.tokenIssuers!('jti', 'no-such-jti')).toEqual([]);
+  });
+
   it('finds the issuer of a signing key by its kid, and of no key for an unknown kid', async () => {
     const kid = (await stack.services.keyManager.activeKey(stack.issuer))!.kid;
     expect(await port.kidIssuer!(kid)).toBe(stack.issuer);
