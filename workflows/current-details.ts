@@ -15,6 +15,7 @@ export function renderCurrentDetails(status: RunStatus, details?: string, extra?
   const deadlines = Object.entries(status.deadlines).map(([k, at]) => `${DEADLINE_LABELS[k] ?? k} ${at}`);
   if (deadlines.length) parts.push(`**Deadlines:** ${deadlines.join('; ')}`);
   if (extra) parts.push(extra);
+  if (status.undeliveredNotices?.length) parts.push(`**Undelivered notices:** ${status.undeliveredNotices.join(', ')} (people were not told; see the failed notify activities)`);
   if (status.approvals.length || status.quorum) {
     const votes = status.approvals.map((v) => `${v.approver} (${v.decision})`).join(', ') || 'none yet';
     parts.push(`**Approvals:** ${votes}${status.quorum && status.quorum > 1 ? ` (quorum ${status.quorum})` : ''}`);

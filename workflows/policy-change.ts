@@ -1,5 +1,5 @@
 import { display } from './display.js';
-import { tell } from './notify.js';
+import { tellRecording } from './notify.js';
 import { failureReason } from './failure.js';
 import { CancellationScope, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
@@ -45,6 +45,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   let changes: string[] = [];
   let shown: string | undefined;
   const render = () => setCurrentDetails(renderCurrentDetails(status, shown, changes.length ? `**Changes:**\n${changes.map((c) => `- ${c}`).join('\n')}` : undefined));
+  const notice = tellRecording(status, render);
   const phase = (p: string, details?: string) => {
     status.phase = p;
     shown = details;
@@ -56,7 +57,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record policy change ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
-      await tell(`Orchestrator → approvers: policy change ${outcome}`, { type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null });
+      await notice(`Orchestrator → approvers: policy change ${outcome}`, { type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null });
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
@@ -77,7 +78,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   phase('awaiting_sign_off', `Version ${proposal.nextVersion.slice(0, 12)}: ${input.reason}`);
   const gate = new SignOffGate({
     kind: 'policy', subject: 'policy', planHash: proposal.nextVersion, requester: input.requester, policyVersion: proposal.expectedActive,
-    approvals: proposal.approvals, summary: { diff: changes, version: proposal.nextVersion, reason: input.reason, requester: input.requester },
+    approvals: proposal.approvals, tell: notice, summary: { diff: changes, version: proposal.nextVersion, reason: input.reason, requester: input.requester },
     onChange: () => {
       if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;
       render();

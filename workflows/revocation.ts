@@ -1,5 +1,5 @@
 import { display } from './display.js';
-import { tell } from './notify.js';
+import { tellRecording } from './notify.js';
 import { failureReason } from './failure.js';
 import { CancellationScope, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
@@ -52,6 +52,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   setHandler(statusQuery, () => status);
   let shown: string | undefined;
   const render = () => setCurrentDetails(renderCurrentDetails(status, shown));
+  const notice = tellRecording(status, render);
   const phase = (p: string, details?: string) => {
     status.phase = p;
     shown = details;
@@ -59,7 +60,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     render();
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
-    tell(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`, { type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts });
+    notice(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`, { type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts });
   const finish = async (outcome: RevocationResult['outcome'], extra: Partial<RevocationResult> = {}): Promise<RevocationResult> => {
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
@@ -105,7 +106,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   phase('awaiting_sign_off', `Contained. ${input.kind} ${input.value} on ${plan.issuer}: ${input.reason}`);
   const gate = new SignOffGate({
     kind: 'revocation', subject: plan.issuer, planHash: plan.planHash, requester: input.requester, policyVersion: plan.policyVersion,
-    approvals: plan.approvals, urgent: true, holdPastDeadline: true,
+    approvals: plan.approvals, urgent: true, holdPastDeadline: true, tell: notice,
     summary: { issuer: plan.issuer, target: `${input.kind} ${input.value}`, reason: input.reason, requester: input.requester, contained: true, issuanceHalted: containedActiveKey },
     onChange: () => {
       if (gate.state.deadline) status.deadlines.approval = gate.state.deadline;

@@ -1,5 +1,5 @@
 import { display } from './display.js';
-import { tell } from './notify.js';
+import { tellRecording } from './notify.js';
 import { failureReason } from './failure.js';
 import {
   CancellationScope,
@@ -47,6 +47,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   setHandler(statusQuery, () => status);
   let shown: string | undefined;
   const render = () => setCurrentDetails(renderCurrentDetails(status, shown));
+  const notice = tellRecording(status, render);
   const phase = (p: string, details?: string) => {
     status.phase = p;
     shown = details;
@@ -60,7 +61,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(summarise.finish(outcome)) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
       await planner.releaseRotationLock.executeWithOptions({ summary: display(`Orchestrator → Planner: release the rotation lock of ${input.issuer}`) }, [{ issuer: input.issuer }]);
-      await tell(`Orchestrator → approvers: run ${outcome}`, { type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) });
+      await notice(`Orchestrator → approvers: run ${outcome}`, { type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) });
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
@@ -82,6 +83,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   phase('awaiting_sign_off', `Plan ${plan.planHash.slice(0, 12)}: ${plan.reason}`);
   const gate = new SignOffGate({
     kind: 'rotation',
+    tell: notice,
     subject: input.issuer,
     planHash: plan.planHash,
     requester: `${input.requester.id}`,
@@ -145,7 +147,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   };
 
   try {
-    await tell('KeyManager → approvers: new key published', { type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
+    await notice('KeyManager → approvers: new key published', { type: 'run.published', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
     status.deadlines.activateAt = new Date(Date.now() + timing.prePublishLeadSeconds * 1000).toISOString();
     phase('pre_publication', `${newKid} is in the JWKS; activation at ${status.deadlines.activateAt}`);
     const stop = await waitOrRollback(timing.prePublishLeadSeconds, summarise.waitPublish(timing.prePublishLeadSeconds, newKid));
@@ -156,12 +158,12 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     const before = previousKid ? track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(summarise.canaryBefore(input.issuer)) }, [{ issuer: input.issuer, step: 'canary-before' }])) : undefined;
     track(await keyManager.activateKey.executeWithOptions({ summary: display(summarise.activate(newKid)) }, [{ issuer: input.issuer, kid: newKid, policyVersion: plan.policyVersion }]));
     activated = true;
-    await tell('KeyManager → approvers: new key active', { type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
+    await notice('KeyManager → approvers: new key active', { type: 'run.activated', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, planHash: plan.planHash });
 
     phase('canary');
     const after = track(await tokenIssuer.issueCanary.executeWithOptions({ summary: display(summarise.canaryAfter(newKid)) }, [{ issuer: input.issuer, step: 'canary-after' }]));
     const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: display(summarise.validate(input.issuer)) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
-    await tell(`Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}`, { type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash });
+    await notice(`Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}`, { type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash });
     if (!verdict.ok) return compensate(`canary validation failed: ${verdict.failures.join('; ')}`);
 
     // 4. Overlap, then retire the previous key from the JWKS.

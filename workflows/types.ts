@@ -47,6 +47,8 @@ export interface RunStatus {
   /** Who may decide this run and through which channels: the approvals pinned when it was planned (public ids only). */
   signOff?: PinnedApprovals;
   deadlines: Record<string, string>;
+  /** Notices people never got (Slack refused or stayed down), by event type. */
+  undeliveredNotices?: string[];
   policyVersion?: string;
   outcome?: RunOutcome;
 }

@@ -50,6 +50,7 @@ export function registerRotation(program: Command): void {
         if (s.planHash) out(`plan      ${s.planHash.slice(0, 12)}`);
         out(`approvals ${s.approvals.length ? s.approvals.map((v) => `${v.approver}:${v.decision}`).join(', ') : 'none yet'}${s.quorum ? ` (quorum ${s.quorum})` : ''}`);
         for (const [k, v] of Object.entries(s.deadlines)) out(`${k.padEnd(9)} ${v}`);
+        if (s.undeliveredNotices?.length) out(`not told  ${s.undeliveredNotices.join(', ')} (notices that could not be delivered)`);
       }),
     );
 

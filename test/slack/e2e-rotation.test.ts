@@ -280,6 +280,9 @@ describe('when Slack refuses every update after the request was posted', () => {
     expect(await result(first)).toMatchObject({ outcome: 'completed' });
     const refusedUpdates = s.fake.callsTo('chat.update').map((c) => JSON.stringify(c.args));
     for (const step of ['ublished', 'ctivated']) expect(refusedUpdates.some((u) => u.includes(step))).toBe(true);
+    expect((await s.stack.status(first)).undeliveredNotices).toEqual(expect.arrayContaining(['signoff.vote', 'run.published', 'run.activated', 'run.completed']));
+    const details = (await first.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails;
+    expect(details).toContain('**Undelivered notices:** signoff.vote, run.published, run.activated');
     const second = await s.stack.rotate('and again');
     await s.stack.waitFor(second, (x) => x.phase === 'awaiting_sign_off', 'sign-off');
     await s.stack.decide(second, 'reject', 'cli:alice', 'enough');
