@@ -121,7 +121,13 @@ function slackNotice(opts: SlackNotifierOptions): (event: RunEvent) => Promise<v
     }
 
     const row = await store.get(event.workflowId);
-    if (!row || row.runId !== event.runId || !row.ts) return; // no sign-off message for this run
+    if (!row || row.runId !== event.runId || !row.ts) {
+      // No sign-off message for this run (Slack refused the request, or none was asked for): an
+      // escalation still goes to its own channel, so someone hears of the run.
+      const escalation = event.type === 'signoff.escalated' ? requestView(event).approvals.escalationChannel : null;
+      if (escalation) await client.chat.postMessage({ channel: escalation, text: escalationText(requestView(event), {}, opts.webUiLink(event.workflowId, event.runId)) });
+      return;
+    }
     if (event.type === 'signoff.reminder') {
       await client.chat.postMessage({ channel: row.channel, thread_ts: row.ts, text: reminderText(row.request, row.progress, opts.webUiLink(row.workflowId, row.runId)) });
       return;

@@ -126,6 +126,17 @@ describe('Slack notifier', () => {
     expect(String(reminder.args.text)).toContain('Reminder');
   });
 
+  it('still posts an escalation to the escalation channel when the request itself never reached Slack', async () => {
+    slack.refusing['chat.postMessage'] = 'channel_not_found';
+    const n = notifier();
+    await expect(n.notify(requested())).rejects.toMatchObject({ code: 'SLACK_REFUSED' });
+    delete slack.refusing['chat.postMessage'];
+    await n.notify({ ...requested(), type: 'signoff.escalated' });
+    const escalation = slack.callsTo('chat.postMessage').at(-1)!;
+    expect(escalation.args.channel).toBe('C0ESCALATE');
+    expect(String(escalation.args.text)).toContain('<!subteam^S0ONCALL>');
+  });
+
   it('posts escalations to the escalation channel, mentioning the escalation group', async () => {
     const n = notifier();
     await n.notify(requested());
