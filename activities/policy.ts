@@ -1,4 +1,5 @@
 import type { AppendAudit } from '../agents/auditor/types.js';
+import { mergePeople } from '../agents/planner/people.js';
 import { diffPolicies } from '../agents/planner/policy-diff.js';
 import { refuseUnsafeChange } from '../agents/planner/policy-safety.js';
 import { activePolicy, liveTokenHorizons, storeAndActivate } from '../agents/planner/policy-store.js';
@@ -35,12 +36,14 @@ export function policyChangeApprovals(current: Policy): ApprovalPolicy {
   const slackChannel = firstWith('slackChannel');
   const escalationChannel = firstWith('escalationChannel');
   const escalationGroup = firstWith('escalationGroup');
+  const people = mergePeople(all.flatMap((a) => a.people ?? []));
   return {
     approvers: [...new Set(all.flatMap((a) => a.approvers))],
     quorum: Math.max(...all.map((a) => a.quorum)),
     timeoutSeconds: Math.min(...all.map((a) => a.timeoutSeconds)),
     escalationIntervalSeconds: Math.min(...all.map((a) => a.escalationIntervalSeconds)),
     channels,
+    ...(people.length > 0 ? { people } : {}),
     ...(slackChannel ? { slackChannel: slackChannel as string } : {}),
     ...(escalationChannel ? { escalationChannel: escalationChannel as string } : {}),
     ...(escalationGroup ? { escalationGroup: escalationGroup as string } : {}),

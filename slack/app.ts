@@ -14,6 +14,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import { createLogger, type Logger } from '../infra/log/logger.js';
+import { samePerson } from '../agents/planner/people.js';
 import { allowedApprover } from './approvers.js';
 import { memoryClaims, type ClaimLedger } from './claims.js';
 import {
@@ -188,7 +189,8 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     }
     // The group the workflow checks is one of the pinned approvals: name the one found there.
     const allowance = allowances.at(-1)!;
-    if (state.requester === ctx.user || state.requester === `slack:${ctx.user}`) return refuse('self-approval', explain.selfApproval());
+    // The requester may have started the run under another of their ids (cli:<name>): the policy's people say who is who.
+    if (state.requester !== undefined && applicable.some((p) => samePerson(p, state.requester!, ctx.user))) return refuse('self-approval', explain.selfApproval());
     if (state.decided) return refuse('not-waiting', explain.notWaiting(state.phase));
     if (state.runId !== target.runId || state.planHash !== target.planHash) return refuse('stale-button', explain.staleButton());
     const voteKey = `vote:${target.workflowId}:${target.runId}:${ctx.user}`;

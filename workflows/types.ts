@@ -34,9 +34,10 @@ export interface RunResult {
 export interface PinnedApprovals {
   approvers: string[];
   channels: Array<'slack' | 'cli'>;
+  people?: string[][];
 }
 
-export const pinnedApprovals = (a: PinnedApprovals): PinnedApprovals => ({ approvers: [...a.approvers], channels: [...a.channels] });
+export const pinnedApprovals = (a: PinnedApprovals): PinnedApprovals => ({ approvers: [...a.approvers], channels: [...a.channels], ...(a.people ? { people: a.people.map((ids) => [...ids]) } : {}) });
 
 export interface RunStatus {
   phase: string;

@@ -35,3 +35,17 @@ describe('group membership in an attestation', () => {
     expect(refuseVote({ ...vote, approver: 'U0CAROL', channel: 'slack' }, { votes: [], requester: 'cli:carol', decided: false }, policy)).toBeUndefined();
   });
 });
+
+describe('one person under two ids', () => {
+  const people: ApprovalPolicy = { ...policy, approvers: ['cli:alice', 'U0ALICE', 'cli:bob'], people: [['cli:alice', 'U0ALICE']] };
+  const vote = (approver: string, channel: string): Vote => ({ approver, decision: 'approve', channel, at: new Date().toISOString() });
+
+  it('cannot approve their own run through their other id', () => {
+    expect(refuseVote(vote('U0ALICE', 'slack'), { votes: [], requester: 'cli:alice', decided: false }, people)).toBe('self-approval');
+  });
+
+  it('counts once: a second vote through the other id is already-voted', () => {
+    expect(refuseVote(vote('U0ALICE', 'slack'), { votes: [vote('cli:alice', 'cli')], requester: 'cli:carol', decided: false }, people)).toBe('already-voted');
+    expect(refuseVote(vote('cli:bob', 'cli'), { votes: [vote('cli:alice', 'cli')], requester: 'cli:carol', decided: false }, people)).toBeUndefined();
+  });
+});

@@ -1,3 +1,4 @@
+import { personOf, samePerson } from '../planner/people.js';
 import type { ApprovalPolicy } from '../planner/policy-types.js';
 
 export interface Vote {
@@ -21,13 +22,13 @@ export function refuseVote(vote: Vote, state: { votes: Vote[]; requester: string
   if (state.decided) return 'decided';
   const listed = policy.approvers.includes(vote.approver) || (vote.channel === 'slack' && vote.viaGroup !== undefined && policy.approvers.includes(vote.viaGroup));
   if (!listed) return 'not-an-approver';
-  if (vote.approver === state.requester) return 'self-approval';
-  if (state.votes.some((v) => v.approver === vote.approver)) return 'already-voted';
+  if (samePerson(policy, vote.approver, state.requester)) return 'self-approval';
+  if (state.votes.some((v) => samePerson(policy, v.approver, vote.approver))) return 'already-voted';
   return undefined;
 }
 
-export function tally(votes: Vote[], quorum: number): 'approved' | 'rejected' | 'pending' {
+export function tally(votes: Vote[], quorum: number, policy: Pick<ApprovalPolicy, 'people'> = {}): 'approved' | 'rejected' | 'pending' {
   if (votes.some((v) => v.decision === 'reject')) return 'rejected';
-  const distinct = new Set(votes.filter((v) => v.decision === 'approve').map((v) => v.approver));
+  const distinct = new Set(votes.filter((v) => v.decision === 'approve').map((v) => personOf(policy, v.approver)));
   return distinct.size >= quorum ? 'approved' : 'pending';
 }

@@ -60,6 +60,7 @@ function diffIssuer(o: IssuerPolicy, n: IssuerPolicy): string[] {
   duration('approval timeout', a.timeoutSeconds, b.timeoutSeconds);
   duration('escalation interval', a.escalationIntervalSeconds, b.escalationIntervalSeconds);
   set('approval channels', a.channels, b.channels);
+  set('people', (a.people ?? []).map((ids) => ids.join(' = ')), (b.people ?? []).map((ids) => ids.join(' = ')));
   optional('Slack channel', a.slackChannel, b.slackChannel);
   optional('escalation channel', a.escalationChannel, b.escalationChannel);
   optional('escalation group', a.escalationGroup, b.escalationGroup);

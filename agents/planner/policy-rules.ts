@@ -1,5 +1,6 @@
 import { KeyturnError } from '../../config/errors.js';
 import { formatDuration as d } from './duration.js';
+import { personOf } from './people.js';
 import type { IssuerDocument } from './policy-schema.js';
 import type { IssuerPolicy, SigningAlgorithm } from './policy-types.js';
 
@@ -57,7 +58,14 @@ export function checkIssuer(doc: IssuerDocument, at: string): IssuerPolicy {
   if (a.approvers.length === 0) refuse(`${at}.approvals.approvers`, 'approvers-empty', 'must list at least one approver');
   if (a.channels.length === 0) refuse(`${at}.approvals.channels`, 'channels-empty', 'must list at least one channel');
   if (a.quorum < 1) refuse(`${at}.approvals.quorum`, 'quorum-not-positive', `must be at least 1 (got ${a.quorum})`);
-  const reachable = reachableApprovers(a.approvers, a.channels);
+  const seenIds = new Set<string>();
+  a.people.forEach((ids, i) => {
+    for (const id of ids) {
+      if (seenIds.has(id)) refuse(`${at}.approvals.people[${i}]`, 'person-listed-twice', `${id} belongs to more than one person`);
+      seenIds.add(id);
+    }
+  });
+  const reachable = reachableApprovers(a.approvers, a.channels, a.people);
   if (a.quorum > reachable) {
     refuse(`${at}.approvals.quorum`, 'quorum-unreachable', `${a.quorum} exceeds the ${reachable} distinct approver(s) reachable through ${a.channels.join(', ')}`);
   }
@@ -80,6 +88,7 @@ export function checkIssuer(doc: IssuerDocument, at: string): IssuerPolicy {
       timeoutSeconds: a.timeout,
       escalationIntervalSeconds: a.escalationInterval,
       channels: a.channels,
+      ...(a.people.length > 0 ? { people: a.people } : {}),
       ...(a.slackChannel !== undefined ? { slackChannel: a.slackChannel } : {}),
       ...(a.escalationChannel !== undefined ? { escalationChannel: a.escalationChannel } : {}),
       ...(a.escalationGroup !== undefined ? { escalationGroup: a.escalationGroup } : {}),
@@ -115,7 +124,7 @@ function checkAlgorithm(alg: string, field: string): SigningAlgorithm {
   return allowed;
 }
 
-/** Distinct approvers some enabled channel can reach: cli:<name> needs the cli channel, Slack ids the slack one. A user group counts once. */
-function reachableApprovers(approvers: readonly string[], channels: readonly string[]): number {
-  return new Set(approvers.filter((a) => channels.includes(a.startsWith('cli:') ? 'cli' : 'slack'))).size;
+/** Distinct people some enabled channel can reach: cli:<name> needs the cli channel, Slack ids the slack one. A user group counts once, so does a person with several ids. */
+function reachableApprovers(approvers: readonly string[], channels: readonly string[], people: readonly string[][]): number {
+  return new Set(approvers.filter((a) => channels.includes(a.startsWith('cli:') ? 'cli' : 'slack')).map((a) => personOf({ people: [...people] }, a))).size;
 }

@@ -26,6 +26,7 @@ const duration = z.unknown().transform((value, ctx) => {
 });
 
 const SLACK_OR_CLI_APPROVER = /^[UWS][A-Z0-9]{2,}$|^cli:[a-z0-9._-]+$/;
+const PERSON_ID = /^[UW][A-Z0-9]{2,}$|^cli:[a-z0-9._-]+$/;
 
 export const approvalsSchema = z
   .object({
@@ -34,6 +35,8 @@ export const approvalsSchema = z
     timeout: duration.default(3600),
     escalationInterval: duration.default(900),
     channels: z.array(z.enum(['slack', 'cli'])).default(['slack']),
+    /** The ids one person has in several channels, e.g. [cli:alice, U0ALICE]: counted once, never approving their own run. */
+    people: z.array(z.array(z.string().regex(PERSON_ID, 'a person is known by Slack user ids (U…/W…) and cli:<name> ids, not user groups')).min(2, 'list at least two ids of the same person')).default([]),
     slackChannel: z.string().min(1).optional(),
     escalationChannel: z.string().min(1).optional(),
     escalationGroup: z.string().min(1).optional(),

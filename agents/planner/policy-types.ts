@@ -13,6 +13,8 @@ export interface ApprovalPolicy {
   timeoutSeconds: number;
   escalationIntervalSeconds: number;
   channels: ApprovalChannel[];
+  /** Ids of one person in several channels (each group one person): counted once for quorum and self-approval. */
+  people?: string[][];
   /** Slack channel id where sign-off requests are posted. */
   slackChannel?: string;
   escalationChannel?: string;

@@ -161,6 +161,18 @@ describe('refusals', () => {
     expect(refused({ approvals: { approvers: ['U0LEAD1', 'cli:bob'], quorum: 2, channels: ['slack'] } }).rule).toBe('quorum-unreachable');
   });
 
+  it('count a person listed under two ids once towards the quorum', () => {
+    expect(refused({ approvals: { approvers: ['U0LEAD1', 'cli:lead'], people: [['cli:lead', 'U0LEAD1']], quorum: 2, channels: ['slack', 'cli'] } }).rule).toBe('quorum-unreachable');
+  });
+
+  it('refuse an id given to two people', () => {
+    expect(refused({ approvals: { approvers: ['U0LEAD1', 'cli:lead', 'U0LEAD2'], people: [['cli:lead', 'U0LEAD1'], ['U0LEAD2', 'cli:lead']], channels: ['slack', 'cli'] } })).toEqual({ field: 'issuers[0].approvals.people[1]', rule: 'person-listed-twice' });
+  });
+
+  it('refuse a user group as one of a person\'s ids', () => {
+    expect(refused({ approvals: { people: [['cli:lead', 'S0LEADS']] } }).field).toMatch(/^issuers\[0\]\.approvals\.people/);
+  });
+
   it('refuse a quorum of zero', () => {
     expect(refused({ approvals: { quorum: 0 } }).rule).toBe('quorum-not-positive');
   });

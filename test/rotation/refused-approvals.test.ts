@@ -84,3 +84,33 @@ describe('a quorum of 2', () => {
     expect(r.approvals.map((v) => v.approver)).toEqual(['cli:alice', 'cli:bob']);
   });
 });
+
+describe('one person under two ids, with a quorum of 2', () => {
+  let stack: RotationStack;
+  beforeAll(async () => {
+    stack = await startRotationStack({ name: 'people', approvals: { quorum: 2, people: [['cli:alice', 'cli:carol']] } });
+  });
+  afterAll(() => stack?.stop());
+
+  it('cannot approve their own run through their other id', async () => {
+    const handle = await stack.rotate('one person, two ids', 'cli:carol');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    expect(await ignoredRefusals(stack, handle.workflowId, 1)).toEqual(['self-approval']);
+    expect((await stack.status(handle)).approvals).toEqual([]);
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+
+  it('counts once: the second id\'s vote is refused as already voted, and a second person completes the quorum', async () => {
+    const handle = await stack.rotate('two ids, one vote', 'cli:requester');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.approvals.length === 1, 'the first approval');
+    await stack.decide(handle, 'approve', 'cli:carol');
+    expect(await ignoredRefusals(stack, handle.workflowId, 1)).toEqual(['already-voted']);
+    expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
+    await stack.decide(handle, 'approve', 'cli:bob');
+    const r = await result(handle);
+    expect(r.outcome).toBe('completed');
+    expect(r.approvals.map((v) => v.approver)).toEqual(['cli:alice', 'cli:bob']);
+  });
+});

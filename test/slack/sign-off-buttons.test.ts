@@ -88,6 +88,14 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toEqual([]);
   });
 
+  it('a requester who started the run from the CLI cannot approve it under their Slack id', async () => {
+    const run2 = waitingRun({ workflowId: 'rotate-people', requester: 'cli:alice', approvals: { approvers: ['U0ALICE', 'U0BOB'], channels: ['slack', 'cli'], people: [['cli:alice', 'U0ALICE']] } });
+    h.port.runs.set(run2.workflowId, run2);
+    await send(approve('U0ALICE', { value: buttonValueOf(run2) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'self-approval' });
+    expect(h.port.decisions).toEqual([]);
+  });
+
   it('the requester cannot approve their own run, even when listed as an approver', async () => {
     await send(approve('U0REQ'));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'self-approval' });
