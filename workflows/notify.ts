@@ -12,7 +12,7 @@ const notifier = proxyActivities<NotifierActivities>({ startToCloseTimeout: '30 
  * decides what happens to the keys: an activated rotation is not compensated, a contained
  * revocation keeps waiting for sign-off (which the CLI can also give).
  */
-export async function tell(summary: string, event: RunEvent): Promise<boolean> {
+async function tell(summary: string, event: RunEvent): Promise<boolean> {
   try {
     await notifier.notify.executeWithOptions({ summary: display(summary) }, [event]);
     return true;

@@ -1,5 +1,5 @@
 import { display } from './display.js';
-import { tell as tellBestEffort, type Tell } from './notify.js';
+import type { Tell } from './notify.js';
 import { condition, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { SignOffActivities } from '../activities/sign-off.js';
 import type { ApprovalPolicy } from '../activities/sign-off.js';
@@ -31,8 +31,8 @@ export interface SignOffRequest {
   onChange?: () => void;
   /** Past the deadline, keep waiting and escalate every interval instead of expiring (a contained revocation). */
   holdPastDeadline?: boolean;
-  /** How the gate tells people (the run's, which records undelivered notices); best effort by default. */
-  tell?: Tell;
+  /** How the gate tells people: the run's own, which records undelivered notices. */
+  tell: Tell;
 }
 
 export interface SignOffState {
@@ -74,7 +74,7 @@ export class SignOffGate {
     const interval = Math.max(1, approvals.escalationIntervalSeconds) * 1000;
     this.state.deadline = new Date(deadline).toISOString();
     this.request.onChange?.();
-    await this.tell(summarise.requestSignOff(this.request), { type: 'signoff.requested', ...this.event(), deadline: this.state.deadline });
+    await this.request.tell(summarise.requestSignOff(this.request), { type: 'signoff.requested', ...this.event(), deadline: this.state.deadline });
 
     let nextReminder = started + interval;
     let escalated = false;
@@ -97,7 +97,7 @@ export class SignOffGate {
       if (Date.now() >= nextReminder && (Date.now() < deadline || this.state.overdue)) {
         const escalate: boolean = this.state.overdue === true || (!escalated && deadline - Date.now() <= interval);
         escalated ||= escalate;
-        await this.tell(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder', { type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false });
+        await this.request.tell(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder', { type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false });
         nextReminder += interval;
       }
     }
@@ -138,16 +138,12 @@ export class SignOffGate {
         this.state.decided = 'approved';
       }
       this.request.onChange?.();
-      await this.tell(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`, { type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null });
+      await this.request.tell(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`, { type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null });
     }
   }
 
   hasQueued(): boolean {
     return this.queue.length > 0;
-  }
-
-  private tell(summary: string, event: Parameters<Tell>[1]): Promise<unknown> {
-    return (this.request.tell ?? tellBestEffort)(summary, event);
   }
 
   private event() {

@@ -10,7 +10,7 @@ import { openPrivateKey, sealPrivateKey, type KekProvider } from './envelope.js'
 import { generateSigningKey, publicJwkOnly, SIGNING_ALGORITHMS } from './keygen.js';
 import { assertRequestId, claimRequest, fingerprint, priorResult, recordResult } from './requests.js';
 import { joseSignOffThread } from './signer.js';
-import { findKey, keyNotFound, listKeyRecords, publishedJwks, PUBLIC_COLUMNS, rowToRecord, type KeyRow, type ListKeysFilter } from './store.js';
+import { findKey, keyNotFound, listKeyRecords, publishedJwks, PUBLIC_COLUMNS, rowToRecord, SEALED_COLUMNS, sealedKeyOf, type KeyRow, type ListKeysFilter, type SealedRow } from './store.js';
 import { assertTransition } from './transitions.js';
 import type { KeyRecord, KeyState, SigningHandle } from './types.js';
 
@@ -77,16 +77,6 @@ interface Outcome<T> {
   kid: string;
   subject: Record<string, string>;
   details?: Record<string, unknown>;
-}
-
-interface SealedRow extends Record<string, unknown> {
-  kid: string;
-  issuer: string;
-  alg: SigningAlgorithm;
-  private_ciphertext: Buffer;
-  wrapped_dek: Buffer;
-  nonce: Buffer;
-  kek_id: string;
 }
 
 const REFUSALS = new Set(['KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'KEY_ACTIVE_CONFLICT', 'REQUEST_ID_CONFLICT', 'KEY_PARAMS_INVALID']);
@@ -293,7 +283,7 @@ export class KeyManager {
    */
   async signingHandle(issuer: string): Promise<SigningHandle> {
     const res = await this.#pool.query<SealedRow>(
-      `SELECT kid, issuer, alg, private_ciphertext, wrapped_dek, nonce, kek_id FROM signing_keys WHERE issuer = $1 AND state = 'active'`,
+      `SELECT ${SEALED_COLUMNS} FROM signing_keys WHERE issuer = $1 AND state = 'active'`,
       [issuer],
     );
     const row = res.rows[0];
@@ -324,7 +314,7 @@ export class KeyManager {
 
   async #unseal(row: SealedRow): Promise<KeyObject> {
     const der = await openPrivateKey(
-      { ciphertext: row.private_ciphertext, wrappedDek: row.wrapped_dek, nonce: row.nonce, kekId: row.kek_id },
+      sealedKeyOf(row),
       { issuer: row.issuer, kid: row.kid },
       this.#kek,
     );

@@ -2,6 +2,7 @@ import type { AppendAudit, AuditActor } from '../auditor/types.js';
 import { isKeyturnError } from '../../config/errors.js';
 import { inTransaction, type Pool } from '../../db/pool.js';
 import { openPrivateKey, sealPrivateKey, type KekProvider } from './envelope.js';
+import { SEALED_COLUMNS, sealedKeyOf, type SealedRow } from './store.js';
 
 export interface Resealed {
   kid: string;
@@ -16,15 +17,6 @@ export interface ResealOutcome {
   resealed: Resealed[];
   /** Keys that could not be opened (tampered, or a KEK that does not match): left as they were. */
   failed: Array<{ kid: string; code: string }>;
-}
-
-interface SealedRow extends Record<string, unknown> {
-  kid: string;
-  issuer: string;
-  private_ciphertext: Buffer;
-  wrapped_dek: Buffer;
-  nonce: Buffer;
-  kek_id: string;
 }
 
 /**
@@ -44,10 +36,10 @@ export async function resealUnderActiveKek(
   const { rows } = await deps.pool.query<{ kid: string }>('SELECT kid FROM signing_keys WHERE kek_id = ANY($1) ORDER BY created_at', [older]);
   for (const { kid } of rows) {
     const done = await inTransaction(deps.pool, async (c): Promise<Resealed | undefined> => {
-      const row = (await c.query<SealedRow>('SELECT kid, issuer, private_ciphertext, wrapped_dek, nonce, kek_id FROM signing_keys WHERE kid = $1 FOR UPDATE', [kid])).rows[0];
+      const row = (await c.query<SealedRow>(`SELECT ${SEALED_COLUMNS} FROM signing_keys WHERE kid = $1 FOR UPDATE`, [kid])).rows[0];
       if (!row || !older.includes(row.kek_id)) return undefined;
       const binding = { issuer: row.issuer, kid: row.kid };
-      const der = await openPrivateKey({ ciphertext: row.private_ciphertext, wrappedDek: row.wrapped_dek, nonce: row.nonce, kekId: row.kek_id }, binding, deps.kek);
+      const der = await openPrivateKey(sealedKeyOf(row), binding, deps.kek);
       const sealed = await sealPrivateKey(der, binding, deps.kek).finally(() => der.fill(0));
       await c.query('UPDATE signing_keys SET private_ciphertext = $2, wrapped_dek = $3, nonce = $4, kek_id = $5 WHERE kid = $1', [kid, sealed.ciphertext, sealed.wrappedDek, sealed.nonce, sealed.kekId]);
       await deps.appendAudit(c, {

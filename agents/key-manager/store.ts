@@ -2,12 +2,28 @@ import type { JWK } from 'jose';
 import { KeyturnError } from '../../config/errors.js';
 import type { Queryable } from '../shared/db.js';
 import type { SigningAlgorithm } from '../planner/policy-types.js';
+import type { SealedKey } from './envelope.js';
 import { publicJwkOnly } from './keygen.js';
 import type { KeyRecord, KeyState } from './types.js';
 
 /** Columns that are safe to read anywhere: no ciphertext, DEK or nonce. */
 export const PUBLIC_COLUMNS = `kid, issuer, alg, state, public_jwk, policy_version, created_at, activated_at, retiring_at,
   retired_at, revoked_at, failed_at, state_reason`;
+
+/** A key's row with its sealed private key (read only by KeyManager and the KEK reseal). */
+export interface SealedRow extends Record<string, unknown> {
+  kid: string;
+  issuer: string;
+  alg: SigningAlgorithm;
+  private_ciphertext: Buffer;
+  wrapped_dek: Buffer;
+  nonce: Buffer;
+  kek_id: string;
+}
+
+export const SEALED_COLUMNS = 'kid, issuer, alg, private_ciphertext, wrapped_dek, nonce, kek_id';
+
+export const sealedKeyOf = (row: SealedRow): SealedKey => ({ ciphertext: row.private_ciphertext, wrappedDek: row.wrapped_dek, nonce: row.nonce, kekId: row.kek_id });
 
 export interface KeyRow extends Record<string, unknown> {
   kid: string;
