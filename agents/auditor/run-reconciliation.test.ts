@@ -242,6 +242,19 @@ describe('reconcileRun', () => {
     const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
     expect(flagged(r)).toEqual([expect.objectContaining({ history: expect.objectContaining({ activityType: 'retireKey' }), note: expect.stringMatching(/seq 103, already reported by event/) })]);
   });
+
+  it.each([
+    ['another run', { role: 'KeyManager' as const, workflowId: 'rotate-other', runId: 'x', activityId: '3' }, /seq 150, which is not this run's \(written by workflow rotate-other run x\)/],
+    ['no run at all', { role: 'TokenIssuer' as const, client: 'rp-1' }, /seq 150, which is not this run's \(written by TokenIssuer, outside any run\)/],
+  ])('flags a result that claims an entry of %s, and does not adopt the entry', (_name, actor, note) => {
+    const { h, entries } = completedRun();
+    const foreign = entry({ action: 'key.generate', ms: 300, seq: 150, actor });
+    const generate = h.events.find((e) => e.type === 'ActivityTaskScheduled' && e.activityType === 'generateKey')!;
+    h.events.find((e) => e.type === 'ActivityTaskCompleted' && e.scheduledEventId === generate.eventId)!.result = { auditSeqs: [150] };
+    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, foreign] });
+    expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ activityType: 'generateKey' }), note: expect.stringMatching(note) })]);
+    expect(r.rows.flatMap((x) => x.audit.map((a) => a.seq))).not.toContain(150);
+  });
 });
 
 describe('foldActivities', () => {

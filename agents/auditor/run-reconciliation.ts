@@ -231,12 +231,22 @@ function runResultOf(result: unknown): { outcome?: string; auditSeqRange: [numbe
   return { ...(typeof r.outcome === 'string' ? { outcome: r.outcome } : {}), auditSeqRange: range };
 }
 
-/** Does this entry belong to the run? Its actor ran in it, its subject names it, or the history claims its seq. */
-function belongsToRun(e: AuditEntry, workflowId: string, runId: string, claimed: Set<number>): boolean {
-  if (claimed.has(e.seq)) return true;
+/**
+ * Does this entry belong to the run? Its actor ran in it or its subject names it (every entry a run
+ * writes does). A seq the history claims is not enough on its own: results kept clear for the Web
+ * UI can be written by anyone with Temporal access, so a claim on another entry is flagged, never
+ * adopted.
+ */
+function belongsToRun(e: AuditEntry, workflowId: string, runId: string): boolean {
   if (e.actor.workflowId === workflowId) return e.actor.runId === undefined || e.actor.runId === runId;
   return e.subject.workflowId === workflowId && (e.subject.runId === undefined || e.subject.runId === runId);
 }
+
+const writerOf = (e: AuditEntry) => {
+  const wf = e.actor.workflowId ?? e.subject.workflowId;
+  const run = e.actor.runId ?? e.subject.runId;
+  return wf ? `workflow ${wf}${run ? ` run ${run}` : ''}` : `${e.actor.role}, outside any run`;
+};
 
 export function auditSide(e: AuditEntry): AuditSide {
   const who = e.actor.cliUser ?? e.actor.slackUser ?? e.actor.client;
@@ -255,7 +265,6 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const { workflowId, runId, events } = input;
   const slack = input.slackMs ?? 2000;
   const activities = foldActivities(events);
-  const claimed = new Set(activities.flatMap((a) => a.auditSeqs ?? []));
 
   const close = events.find((e) => WORKFLOW_CLOSE[e.type] !== undefined);
   const workflowStatus = close ? WORKFLOW_CLOSE[close.type]! : 'running';
@@ -265,10 +274,10 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const unique = new Map<number, AuditEntry>();
   for (const e of input.entries) unique.set(e.seq, e);
   const candidates = [...unique.values()].sort((a, b) => a.seq - b.seq);
-  const entries = candidates.filter((e) => belongsToRun(e, workflowId, runId, claimed));
+  const entries = candidates.filter((e) => belongsToRun(e, workflowId, runId));
   const foreignInRange = input.entriesInRange !== undefined
     ? Math.max(0, input.entriesInRange - entries.filter((e) => inRange(e.seq)).length)
-    : candidates.filter((e) => inRange(e.seq) && !belongsToRun(e, workflowId, runId, claimed)).length;
+    : candidates.filter((e) => inRange(e.seq) && !belongsToRun(e, workflowId, runId)).length;
   const bySeq = new Map(entries.map((e) => [e.seq, e]));
 
   /** seq → index into activities. */
@@ -279,7 +288,9 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
   // 1. What each activity's result says it wrote.
   activities.forEach((a, i) => {
     for (const seq of a.auditSeqs ?? []) {
-      if (!bySeq.has(seq)) note(i, `its result reports audit seq ${seq}, which the audit log does not hold`);
+      const elsewhere = bySeq.has(seq) ? undefined : unique.get(seq);
+      if (elsewhere) note(i, `its result reports audit seq ${seq}, which is not this run's (written by ${writerOf(elsewhere)})`);
+      else if (!bySeq.has(seq)) note(i, `its result reports audit seq ${seq}, which the audit log does not hold`);
       else if (owner.has(seq) && owner.get(seq) !== i) note(i, `its result reports audit seq ${seq}, already reported by event ${activities[owner.get(seq)!]!.eventId}`);
       else owner.set(seq, i);
     }
