@@ -10,6 +10,7 @@ import { createPool, type Pool } from '../db/pool.js';
 import type { Lifecycle } from '../infra/lifecycle.js';
 import { keyturnClient } from '../infra/temporal/client.js';
 import { loadPayloadKeyring, type PayloadKeyring } from '../infra/temporal/codec/keyring.js';
+import { KekHolderReport } from '../agents/key-manager/kek-holders.js';
 import { createServices, type Services } from './services.js';
 
 export interface Bootstrapped {
@@ -30,6 +31,11 @@ export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifec
   const pool = createPool(env.DATABASE_URL);
   life.add('database pool', () => pool.end());
   const services = await createServices({ pool, ...(opts.devDataDir ? { devDataDir: opts.devDataDir } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
+  const kekReport = new KekHolderReport(pool, services.kekIds, (e) => {
+    if (!life.isStopping) say(`[keyturn] warning: could not report this process's KEK ids: ${(e as Error).message}`);
+  });
+  await kekReport.start();
+  life.add('KEK holder report', () => kekReport.stop());
   const policy = await activePolicyWatcher(env, pool, services, life, say);
   return { pool, policy, services, payloadKeyring };
 }

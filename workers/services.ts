@@ -7,6 +7,7 @@ import { loadAuditKey, type AuditSigner } from '../agents/auditor/audit-key.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { KekProvider } from '../agents/key-manager/envelope.js';
 import { kekFromEnv, loadOrCreateDevKek } from '../agents/key-manager/kek.js';
+import { kekIdsOf, type KekIds } from '../agents/key-manager/kek-holders.js';
 import { KeyManager } from '../agents/key-manager/key-manager.js';
 import { systemClock, type Clock } from '../agents/shared/clock.js';
 import { KeyturnError } from '../config/errors.js';
@@ -18,6 +19,8 @@ export interface Services {
   clock: Clock;
   appendAudit: AppendAudit;
   keyManager: KeyManager;
+  /** Public ids of the KEKs this process holds (reported for `keys reseal`); never the KEKs. */
+  kekIds: KekIds;
   auditSigner: AuditSigner;
   /** Signs revocation webhooks; loaded on first use (only a subscriber needs it). */
   noticeSigner: () => Promise<RevocationNoticeSigner>;
@@ -50,7 +53,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const keyManager = new KeyManager({ pool: opts.pool, kek, appendAudit, clock });
   let signer: Promise<RevocationNoticeSigner> | undefined;
   const noticeSigner = () => (signer ??= loadNoticeSigner(opts.devDataDir, warn));
-  return { pool: opts.pool, clock, appendAudit, keyManager, auditSigner, noticeSigner };
+  return { pool: opts.pool, clock, appendAudit, keyManager, kekIds: kekIdsOf(kek), auditSigner, noticeSigner };
 }
 
 /** KEYTURN_REVOCATION_KEY_FILE / KEYTURN_REVOCATION_KEY; in dev, a generated 0600 file in the data dir. */

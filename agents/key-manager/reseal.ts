@@ -2,6 +2,7 @@ import type { AppendAudit, AuditActor } from '../auditor/types.js';
 import { isKeyturnError } from '../../config/errors.js';
 import { inTransaction, type Pool } from '../../db/pool.js';
 import { openPrivateKey, sealPrivateKey, type KekProvider } from './envelope.js';
+import { liveKekHolders, requireHoldersCanOpen, type KekHolder } from './kek-holders.js';
 import { SEALED_COLUMNS, sealedKeyOf, type SealedRow } from './store.js';
 
 export interface Resealed {
@@ -17,6 +18,8 @@ export interface ResealOutcome {
   resealed: Resealed[];
   /** Keys that could not be opened (tampered, or a KEK that does not match): left as they were. */
   failed: Array<{ kid: string; code: string }>;
+  /** The live keyturn processes checked before resealing (none when there was nothing to move). */
+  holders: KekHolder[];
 }
 
 /**
@@ -24,16 +27,21 @@ export interface ResealOutcome {
  * opened and sealed again under the active KEK, one transaction per key with its `key.resealed`
  * audit entry. Keys under KEKs this ring does not hold are left alone (and reported by the caller); a
  * key that fails to open is reported and left as it was, and the others are still resealed.
- * Safe to run again or concurrently: a key already moved is skipped under its row lock.
+ * Safe to run again or concurrently: a key already moved is skipped under its row lock. Refused
+ * (KEK_NOT_EVERYWHERE, nothing changed) while a live keyturn process opens an older KEK but not
+ * the active one.
  */
 export async function resealUnderActiveKek(
   deps: { pool: Pool; kek: KekProvider; appendAudit: AppendAudit },
   base: { actor: AuditActor; policyVersion: string },
 ): Promise<ResealOutcome> {
   const older = deps.kek.olderIds ?? [];
-  const out: ResealOutcome = { resealed: [], failed: [] };
+  const out: ResealOutcome = { resealed: [], failed: [], holders: [] };
   if (older.length === 0) return out;
   const { rows } = await deps.pool.query<{ kid: string }>('SELECT kid FROM signing_keys WHERE kek_id = ANY($1) ORDER BY created_at', [older]);
+  if (rows.length === 0) return out;
+  out.holders = await liveKekHolders(deps.pool);
+  requireHoldersCanOpen(out.holders, deps.kek.id, older);
   for (const { kid } of rows) {
     const done = await inTransaction(deps.pool, async (c): Promise<Resealed | undefined> => {
       const row = (await c.query<SealedRow>(`SELECT ${SEALED_COLUMNS} FROM signing_keys WHERE kid = $1 FOR UPDATE`, [kid])).rows[0];

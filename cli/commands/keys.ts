@@ -48,13 +48,16 @@ export function registerKeys(program: Command): void {
     );
   keys
     .command('reseal')
-    .description('after a KEK rotation: re-encrypt every private key sealed under an older KEK (later lines of the KEK file) under the new one (first line); prints kids and KEK ids only')
+    .description('after a KEK rotation: re-encrypt every private key sealed under an older KEK (later lines of the KEK file) under the new one (first line); refused while a running keyturn process cannot open the new KEK; prints kids and KEK ids only')
     .action(() =>
       withContext(async (ctx) => {
         const kek = kekRing(ctx);
-        process.stdout.write(`sealing under KEK ${kek.id}; every keyturn process must already run with this KEK first (a process still on the old one cannot open a resealed key)\n`);
+        process.stdout.write(`sealing under KEK ${kek.id}\n`);
         const audit = auditContext(ctx);
-        const { resealed, failed } = await resealUnderActiveKek({ pool: ctx.db(), kek, appendAudit: audit.appendAudit }, { actor: audit.actor, policyVersion: audit.policyVersion });
+        const { resealed, failed, holders } = await resealUnderActiveKek({ pool: ctx.db(), kek, appendAudit: audit.appendAudit }, { actor: audit.actor, policyVersion: audit.policyVersion });
+        if (holders.length > 0) process.stdout.write(`${holders.length} running keyturn process(es) checked: each can open KEK ${kek.id} or holds none of the older KEKs\n`);
+        const oldSealers = holders.filter((h) => h.sealsWith !== kek.id && kek.olderIds.includes(h.sealsWith));
+        if (oldSealers.length > 0) process.stdout.write(`still sealing new keys under an older KEK: ${oldSealers.map((h) => h.holder).join(', ')}; put the new KEK first in their KEK file, restart them, and reseal again\n`);
         for (const r of resealed) process.stdout.write(`resealed ${r.kid} (${r.issuer}): KEK ${r.fromKek} → ${kek.id}\n`);
         for (const f of failed) process.stderr.write(`not resealed ${f.kid}: ${f.code} (left as it was; revoke it if it cannot be opened)\n`);
         const left = [...(await keysByKek(ctx.db())).entries()].filter(([id]) => id !== kek.id);
