@@ -2,10 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { isKeyturnError } from '../config/errors.js';
 import type { CodecOperatorToken } from '../infra/temporal/codec/operator-token.js';
+import type { CodecSessionEnds } from '../infra/temporal/codec/session-ends.js';
 
 export interface CodecRouteOptions {
   codec: PayloadCodec;
   token: CodecOperatorToken;
+  /** Browser sessions ended before their expiry (sign-out, `keyturn codec end-sessions`). */
+  sessionEnds: CodecSessionEnds;
   /** Browser origins allowed to call /codec/decode with credentials (the Temporal Web UI). */
   allowedOrigins: string[];
   /** Mark the session cookie Secure (when served over https). */
@@ -43,7 +46,10 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
       reply.header('set-cookie', cookie(o.token.issueSession(now(), ttl), ttl, o.secureCookie));
       return page(reply, 200, `<h1>Signed in to the keyturn codec</h1><p>In the Temporal Web UI, open <em>Codec Server</em> settings, set the endpoint to <code>${escapeHtml(req.protocol)}://${escapeHtml(req.host)}/codec</code>, tick <em>Include cross-origin credentials</em> and <em>use my browser setting</em>. The session lasts ${ttl / 3600} hours.</p>`);
     });
-    scope.post('/codec/logout', async (_req, reply) => {
+    // Signing out ends the session itself, not only the browser's copy of it.
+    scope.post('/codec/logout', async (req, reply) => {
+      const session = o.token.openSession(readCookie(req.headers.cookie, SESSION_COOKIE), now());
+      if (session) await o.sessionEnds.endOne(session, now());
       reply.header('set-cookie', cookie('', 0, o.secureCookie));
       return reply.code(204).send();
     });
@@ -57,7 +63,11 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     const admit = async (req: FastifyRequest, reply: FastifyReply) => {
       reply.header('cache-control', 'no-store');
       if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
-      if (!authenticated(req)) {
+      const admitted = await authenticated(req).catch(() => undefined);
+      if (admitted === undefined) {
+        return reply.code(503).send({ error: 'codec_sessions_unavailable', message: 'could not check whether this session was ended', hint: 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.' });
+      }
+      if (!admitted) {
         return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
       }
     };
@@ -89,10 +99,12 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     return true;
   }
 
-  function authenticated(req: FastifyRequest): boolean {
+  /** Rejects when a session's state cannot be read: the caller fails closed. */
+  async function authenticated(req: FastifyRequest): Promise<boolean> {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) return o.token.matches(auth.slice('Bearer '.length).trim());
-    return o.token.sessionValid(readCookie(req.headers.cookie, SESSION_COOKIE), now());
+    const session = o.token.openSession(readCookie(req.headers.cookie, SESSION_COOKIE), now());
+    return session !== undefined && !(await o.sessionEnds.ended(session));
   }
 }
 

@@ -31,7 +31,7 @@ life.run(async () => {
   const http = await createKeyturnHttp({
     ...(slack ? { routes: [slack.routes] } : {}),
     metrics,
-    ...withCodec(codecRoutesFor(env, payloadKeyring)),
+    ...withCodec(codecRoutesFor(env, payloadKeyring, pool)),
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl: env.DATABASE_URL,

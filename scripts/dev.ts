@@ -94,7 +94,7 @@ life.run(async () => {
   const http = await createKeyturnHttp({
     ...(slackApp ? { routes: [slackApp.routes] } : {}),
     metrics,
-    ...withCodec(codecRoutesFor(env, payloadKeyring, { devDataDir: env.dataDir, warn: (m) => say(`[keyturn] warning: ${m}`) })),
+    ...withCodec(codecRoutesFor(env, payloadKeyring, pool, { devDataDir: env.dataDir, warn: (m) => say(`[keyturn] warning: ${m}`) })),
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
     services,
     databaseUrl,

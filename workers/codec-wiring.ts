@@ -3,6 +3,8 @@ import type { CodecRouteOptions } from '../http/codec.js';
 import { EncryptionCodec } from '../infra/temporal/codec/encryption-codec.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { loadCodecOperatorToken } from '../infra/temporal/codec/operator-token.js';
+import { pgCodecSessionEnds } from '../infra/temporal/codec/session-ends.js';
+import type { Queryable } from '../agents/shared/db.js';
 
 /** The Web UI origins allowed by default: the configured UI URL, else the local dev UI on both loopback names. */
 export function codecAllowedOrigins(env: Env): string[] {
@@ -12,10 +14,10 @@ export function codecAllowedOrigins(env: Env): string[] {
 }
 
 /** The codec endpoint's options, or undefined (endpoint not served) when no operator token is configured. */
-export function codecRoutesFor(env: Env, keyring: PayloadKeyring, opts: { env?: NodeJS.ProcessEnv; devDataDir?: string; warn?: (m: string) => void } = {}): CodecRouteOptions | undefined {
+export function codecRoutesFor(env: Env, keyring: PayloadKeyring, db: Queryable, opts: { env?: NodeJS.ProcessEnv; devDataDir?: string; warn?: (m: string) => void } = {}): CodecRouteOptions | undefined {
   const token = loadCodecOperatorToken(opts);
   if (!token) return undefined;
-  return { codec: new EncryptionCodec(keyring), token, allowedOrigins: codecAllowedOrigins(env), secureCookie: env.publicUrl.startsWith('https:') };
+  return { codec: new EncryptionCodec(keyring), token, sessionEnds: pgCodecSessionEnds(db), allowedOrigins: codecAllowedOrigins(env), secureCookie: env.publicUrl.startsWith('https:') };
 }
 
 /** Spreads into createKeyturnHttp's deps (exactOptionalPropertyTypes forbids an explicit undefined). */

@@ -7,6 +7,8 @@ import { registerCodecRoutes, SESSION_COOKIE } from '../../http/codec.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
+import { pgCodecSessionEnds, type CodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { codecAllowedOrigins, codecRoutesFor } from '../../workers/codec-wiring.js';
 
 const UI = 'http://127.0.0.1:8233';
@@ -18,14 +20,22 @@ describe('the codec endpoint', () => {
   let app: FastifyInstance;
   let clock = Date.now();
   let body: { payloads: ReturnType<typeof json>[] };
+  // A database of its own: ending every session is global, and other files sign in to codecs too.
+  let db: PolicyDb;
+  let sessionEnds: CodecSessionEnds;
 
   beforeAll(async () => {
+    db = await policyDatabase();
+    sessionEnds = pgCodecSessionEnds(db.app);
     app = Fastify();
-    registerCodecRoutes(app, { codec, token: new CodecOperatorToken(TOKEN), allowedOrigins: [UI], secureCookie: false, sessionTtlSeconds: 3600, now: () => clock });
+    registerCodecRoutes(app, { codec, token: new CodecOperatorToken(TOKEN), sessionEnds, allowedOrigins: [UI], secureCookie: false, sessionTtlSeconds: 3600, now: () => clock });
     await app.ready();
     body = { payloads: (await codec.encode([defaultPayloadConverter.toPayload({ planHash: 'abc' })])).map(json) };
   });
-  afterAll(() => app.close());
+  afterAll(async () => {
+    await app.close();
+    await db.drop();
+  });
 
   const decode = (headers: Record<string, string>, payload: unknown = body) => app.inject({ method: 'POST', url: '/codec/decode', headers: { 'content-type': 'application/json', ...headers }, payload: payload as object });
   const login = (token: string) => app.inject({ method: 'POST', url: '/codec/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
@@ -80,7 +90,7 @@ describe('the codec endpoint', () => {
   it('signs an operator in with the token: an HttpOnly, SameSite=Strict session cookie scoped to /codec', async () => {
     const res = await login(TOKEN);
     expect(res.statusCode).toBe(200);
-    expect(String(res.headers['set-cookie'])).toMatch(new RegExp(`^${SESSION_COOKIE}=v1\\.[^;]+; Path=/codec; Max-Age=3600; HttpOnly; SameSite=Strict$`));
+    expect(String(res.headers['set-cookie'])).toMatch(new RegExp(`^${SESSION_COOKIE}=v2\\.[^;]+; Path=/codec; Max-Age=3600; HttpOnly; SameSite=Strict$`));
   });
 
   it('refuses a wrong token at sign-in with 401 and sets no cookie', async () => {
@@ -98,7 +108,7 @@ describe('the codec endpoint', () => {
 
   it('refuses an altered session cookie with 401', async () => {
     const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
-    expect((await decode({ cookie: cookie.replace(/v1\.(\d)/, (_m, d: string) => `v1.${(Number(d) + 1) % 10}`) })).statusCode).toBe(401);
+    expect((await decode({ cookie: cookie.replace(/v2\.(\d)/, (_m, d: string) => `v2.${(Number(d) + 1) % 10}`) })).statusCode).toBe(401);
   });
 
   it('refuses a session cookie past its lifetime with 401', async () => {
@@ -109,6 +119,22 @@ describe('the codec endpoint', () => {
     } finally {
       clock -= 3601_000;
     }
+  });
+
+  it('signing out ends the session itself: the same cookie value is refused afterwards', async () => {
+    const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    const out = await app.inject({ method: 'POST', url: '/codec/logout', headers: { cookie } });
+    expect([out.statusCode, String(out.headers['set-cookie'])]).toEqual([204, expect.stringMatching(new RegExp(`^${SESSION_COOKIE}=; Path=/codec; Max-Age=0`))]);
+    expect((await decode({ cookie })).statusCode).toBe(401);
+  });
+
+  it('ending every session refuses each one signed in before, and admits one signed in after', async () => {
+    const before = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    clock += 1;
+    await sessionEnds.endAll(clock);
+    clock += 1;
+    const after = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    expect([(await decode({ cookie: before })).statusCode, (await decode({ cookie: after })).statusCode]).toEqual([401, 200]);
   });
 
   it('answers a tampered payload with 400 PAYLOAD_TAMPERED, not a crash', async () => {
@@ -128,7 +154,7 @@ describe('the codec endpoint', () => {
 
 describe('codec endpoint configuration', () => {
   it('is not served when no codec token is configured', () => {
-    expect(codecRoutesFor(loadEnv({}), new PayloadKeyring(randomBytes(32)), { env: {} })).toBeUndefined();
+    expect(codecRoutesFor(loadEnv({}), new PayloadKeyring(randomBytes(32)), { query: async () => ({ rows: [], rowCount: 0 }) }, { env: {} })).toBeUndefined();
   });
 
   it('refuses a codec token shorter than 32 characters with CODEC_TOKEN_INVALID', () => {
@@ -141,5 +167,25 @@ describe('codec endpoint configuration', () => {
 
   it('admits the configured Web UI URL\'s origin when one is set', () => {
     expect(codecAllowedOrigins(loadEnv({ KEYTURN_TEMPORAL_UI_URL: 'https://temporal.example.com/ui/' }))).toEqual(['https://temporal.example.com']);
+  });
+});
+
+describe('the codec endpoint when the database is down', () => {
+  it('refuses a session cookie with 503 (it cannot tell whether the session was ended) and still decodes for the bearer token', async () => {
+    const db = await policyDatabase();
+    const app = Fastify();
+    const token = new CodecOperatorToken(TOKEN);
+    registerCodecRoutes(app, { codec, token, sessionEnds: pgCodecSessionEnds(db.app), allowedOrigins: [UI], secureCookie: false });
+    const body = { payloads: (await codec.encode([defaultPayloadConverter.toPayload({ planHash: 'abc' })])).map(json) };
+    const cookie = `${SESSION_COOKIE}=${token.issueSession(Date.now(), 3600)}`;
+    await db.drop();
+    try {
+      const decode = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/codec/decode', headers: { 'content-type': 'application/json', ...headers }, payload: body });
+      const refused = await decode({ cookie });
+      expect([refused.statusCode, refused.json().error, refused.body.includes('abc')]).toEqual([503, 'codec_sessions_unavailable', false]);
+      expect((await decode({ authorization: `Bearer ${TOKEN}` })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });

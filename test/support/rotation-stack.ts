@@ -29,6 +29,7 @@ import { keyturnClient } from '../../infra/temporal/client.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
+import { pgCodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
 import { createKeyturnWorker, workflowBundle } from '../../workers/worker.js';
 import type { rotationWorkflow } from '../../workflows/rotation.js';
 import { statusQuery } from '../../workflows/rotation.js';
@@ -162,7 +163,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: currentPolicy }) : [];
   const codecToken = o.codec ? randomBytes(32).toString('base64url') : undefined;
   const codec = o.codec && codecToken
-    ? { codec: new EncryptionCodec(payloadKeyring), token: new CodecOperatorToken(codecToken), allowedOrigins: o.codec.allowedOrigins, secureCookie: false }
+    ? { codec: new EncryptionCodec(payloadKeyring), token: new CodecOperatorToken(codecToken), sessionEnds: pgCodecSessionEnds(pool), allowedOrigins: o.codec.allowedOrigins, secureCookie: false }
     : undefined;
   const http: KeyturnHttp = await createKeyturnHttp({
     ...(codec ? { codec } : {}),

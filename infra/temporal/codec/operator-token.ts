@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { join } from 'node:path';
 import { KeyturnError } from '../../../config/errors.js';
 import { createSecretFileOnce, readSecretFile } from '../../../agents/shared/secret-file.js';
+import type { CodecSession } from './session-ends.js';
 
 const MIN_LENGTH = 32;
 const HINT = 'Set KEYTURN_CODEC_TOKEN_FILE to a 0600 file holding at least 32 random characters (`openssl rand -base64 32`), or KEYTURN_CODEC_TOKEN.';
@@ -25,20 +26,25 @@ export class CodecOperatorToken {
     return timingSafeEqual(createHash('sha256').update(presented).digest(), this.#digest);
   }
 
-  /** A browser session value: `v1.<expiry seconds>.<nonce>.<hmac>`; rotating the token ends every session. */
+  /**
+   * A browser session value: `v2.<issued ms>.<expiry s>.<nonce>.<hmac>`. Rotating the token ends every
+   * session; so does `keyturn codec end-sessions`, and signing out ends one (see session-ends.ts).
+   */
   issueSession(nowMs: number, ttlSeconds: number): string {
-    const body = `v1.${Math.floor(nowMs / 1000) + ttlSeconds}.${randomBytes(12).toString('base64url')}`;
+    const body = `v2.${Math.floor(nowMs)}.${Math.floor(nowMs / 1000) + ttlSeconds}.${randomBytes(12).toString('base64url')}`;
     return `${body}.${this.mac(body)}`;
   }
 
-  sessionValid(value: string | undefined, nowMs: number): boolean {
+  /** The session a cookie value carries, when this token signed it and it has not expired; else undefined. */
+  openSession(value: string | undefined, nowMs: number): CodecSession | undefined {
     const parts = value?.split('.') ?? [];
-    if (parts.length !== 4 || parts[0] !== 'v1') return false;
-    const body = parts.slice(0, 3).join('.');
+    if (parts.length !== 5 || parts[0] !== 'v2') return undefined;
+    const body = parts.slice(0, 4).join('.');
     const expected = Buffer.from(this.mac(body));
-    const given = Buffer.from(parts[3]!);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
-    return Number(parts[1]) * 1000 > nowMs;
+    const given = Buffer.from(parts[4]!);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    const session = { issuedAtMs: Number(parts[1]), expiresAtMs: Number(parts[2]) * 1000, nonce: parts[3]! };
+    return session.expiresAtMs > nowMs ? session : undefined;
   }
 
   private mac(body: string): string {
