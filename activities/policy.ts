@@ -1,10 +1,10 @@
 import type { AppendAudit } from '../agents/auditor/types.js';
-import { mergePeople } from '../agents/planner/people.js';
+import { policyChangeApprovals } from '../agents/planner/policy-change-approvals.js';
 import { diffPolicies } from '../agents/planner/policy-diff.js';
 import { refuseUnsafeChange } from '../agents/planner/policy-safety.js';
 import { activePolicy, liveTokenHorizons, storeAndActivate } from '../agents/planner/policy-store.js';
 import { parsePolicy } from '../agents/planner/policy.js';
-import type { ApprovalChannel, ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
+import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
@@ -23,31 +23,6 @@ export interface PolicyProposal {
   refusals: string[];
   approvals: ApprovalPolicy;
   auditSeqs: number[];
-}
-
-/**
- * Who signs off a policy change: the policy IN FORCE decides, never the proposal (it could name its
- * own approvers). Every issuer's approvers, the largest quorum, only channels every issuer allows.
- */
-export function policyChangeApprovals(current: Policy): ApprovalPolicy {
-  const all = current.issuers.map((p) => p.approvals);
-  const channels = (['slack', 'cli'] as ApprovalChannel[]).filter((c) => all.every((a) => a.channels.includes(c)));
-  const firstWith = <K extends keyof ApprovalPolicy>(k: K) => all.find((a) => a[k] !== undefined)?.[k];
-  const slackChannel = firstWith('slackChannel');
-  const escalationChannel = firstWith('escalationChannel');
-  const escalationGroup = firstWith('escalationGroup');
-  const people = mergePeople(all.flatMap((a) => a.people ?? []));
-  return {
-    approvers: [...new Set(all.flatMap((a) => a.approvers))],
-    quorum: Math.max(...all.map((a) => a.quorum)),
-    timeoutSeconds: Math.min(...all.map((a) => a.timeoutSeconds)),
-    escalationIntervalSeconds: Math.min(...all.map((a) => a.escalationIntervalSeconds)),
-    channels,
-    ...(people.length > 0 ? { people } : {}),
-    ...(slackChannel ? { slackChannel: slackChannel as string } : {}),
-    ...(escalationChannel ? { escalationChannel: escalationChannel as string } : {}),
-    ...(escalationGroup ? { escalationGroup: escalationGroup as string } : {}),
-  };
 }
 
 async function safetyRefusals(pool: Pool, current: Policy, next: Policy, now: Date): Promise<string[]> {
@@ -70,7 +45,7 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
           actor: actorFor('Planner'), action: 'policy.proposed', subject: { version: next.version }, policyVersion: current.policy.version,
           outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals },
         });
-        return { expectedActive: current.policy.version, nextVersion: next.version, changes, refusals, approvals: policyChangeApprovals(current.policy), auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
+        return { expectedActive: current.policy.version, nextVersion: next.version, changes, refusals, approvals: policyChangeApprovals(current.policy, next), auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
       });
     },
 

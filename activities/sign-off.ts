@@ -1,5 +1,5 @@
 import { verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
-import { refuseVote, type Vote } from '../agents/approvals/quorum.js';
+import { refuseVote, tally, type Vote } from '../agents/approvals/quorum.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
@@ -33,6 +33,8 @@ export interface CheckedDecision {
   accepted: boolean;
   refusal?: string;
   vote?: { approver: string; decision: 'approve' | 'reject' | 'rollback'; channel: string; at: string; reason?: string; viaGroup?: string };
+  /** Where the sign-off stands with this vote counted (accepted approve/reject votes only). */
+  standing?: 'approved' | 'rejected' | 'pending';
   auditSeqs: number[];
 }
 
@@ -80,7 +82,8 @@ export function createSignOffActivities(deps: SignOffDeps) {
         details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...(claims.viaGroup ? { viaGroup: claims.viaGroup } : {}) },
         requestId: `attestation:${claims.jti}`,
       });
-      return { accepted: true, vote: { ...vote, decision: claims.decision }, auditSeqs: [entry.seq] };
+      const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);
+      return { accepted: true, vote: { ...vote, decision: claims.decision }, ...(standing ? { standing } : {}), auditSeqs: [entry.seq] };
     },
   };
 }

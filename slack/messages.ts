@@ -1,3 +1,5 @@
+import { groupNeeds } from '../agents/approvals/quorum.js';
+
 /**
  * Block Kit for keyturn's Slack messages, as pure functions of the run's facts. Every text that a
  * person typed (reasons, issuers) is escaped, so it can never mention @channel or forge a link.
@@ -35,7 +37,7 @@ export interface SignOffRequestView {
     reason?: string;
     [fact: string]: unknown;
   };
-  approvals: { quorum: number; slackChannel: string | null; escalationChannel: string | null; escalationGroup: string | null };
+  approvals: { quorum: number; groups?: Array<{ label: string; quorum: number }>; slackChannel: string | null; escalationChannel: string | null; escalationGroup: string | null };
 }
 
 export interface VoteView {
@@ -138,7 +140,8 @@ function keyLine(req: SignOffRequestView, p: RunProgress): string {
 export function approvalsLine(req: Pick<SignOffRequestView, 'approvals'>, p: RunProgress): string {
   const approvals = (p.votes ?? []).filter((v) => v.decision === 'approve');
   const names = approvals.map((v) => `${who(v.approver)}${v.viaGroup ? ` (via ${who(v.viaGroup)})` : ''}`);
-  return `*Approvals:* ${approvals.length} of ${req.approvals.quorum}${names.length ? ` — ${names.join(', ')}` : ''}`;
+  const needed = req.approvals.groups?.length ? `${approvals.length} (needs ${esc(groupNeeds(req.approvals.groups))})` : `${approvals.length} of ${req.approvals.quorum}`;
+  return `*Approvals:* ${needed}${names.length ? ` — ${names.join(', ')}` : ''}`;
 }
 
 function progressLines(p: RunProgress): string[] {

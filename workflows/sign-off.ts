@@ -134,7 +134,9 @@ export class SignOffGate {
       if (vote.decision === 'reject') {
         this.state.decided = 'rejected';
         this.state.rejectionReason = vote.reason ?? 'rejected';
-      } else if (new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum) {
+      } else if (checked.standing !== undefined ? checked.standing === 'approved' : new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum) {
+        // The Auditor's tally (with per-issuer groups for policy changes); histories from before it
+        // reported one are replayed with the count they were decided by.
         this.state.decided = 'approved';
       }
       this.request.onChange?.();
@@ -148,7 +150,7 @@ export class SignOffGate {
 
   private event() {
     const info = workflowInfo();
-    return { kind: this.request.kind, workflowId: info.workflowId, runId: info.runId, planHash: this.request.planHash, requester: this.request.requester, subject: this.request.subject, urgent: this.request.urgent ?? false, summary: this.request.summary, approvals: { quorum: this.request.approvals.quorum, slackChannel: this.request.approvals.slackChannel ?? null, escalationChannel: this.request.approvals.escalationChannel ?? null, escalationGroup: this.request.approvals.escalationGroup ?? null } };
+    return { kind: this.request.kind, workflowId: info.workflowId, runId: info.runId, planHash: this.request.planHash, requester: this.request.requester, subject: this.request.subject, urgent: this.request.urgent ?? false, summary: this.request.summary, approvals: { quorum: this.request.approvals.quorum, ...(this.request.approvals.groups ? { groups: this.request.approvals.groups.map((g) => ({ label: g.label, quorum: g.quorum })) } : {}), slackChannel: this.request.approvals.slackChannel ?? null, escalationChannel: this.request.approvals.escalationChannel ?? null, escalationGroup: this.request.approvals.escalationGroup ?? null } };
   }
 
   private track(r: { auditSeqs?: number[] } | undefined): void {

@@ -35,9 +35,16 @@ export interface PinnedApprovals {
   approvers: string[];
   channels: Array<'slack' | 'cli'>;
   people?: string[][];
+  /** Policy changes: the quorum each touched issuer (or the whole policy) needs from its own approvers. */
+  groups?: Array<{ label: string; approvers: string[]; quorum: number }>;
 }
 
-export const pinnedApprovals = (a: PinnedApprovals): PinnedApprovals => ({ approvers: [...a.approvers], channels: [...a.channels], ...(a.people ? { people: a.people.map((ids) => [...ids]) } : {}) });
+export const pinnedApprovals = (a: PinnedApprovals): PinnedApprovals => ({
+  approvers: [...a.approvers],
+  channels: [...a.channels],
+  ...(a.people ? { people: a.people.map((ids) => [...ids]) } : {}),
+  ...(a.groups ? { groups: a.groups.map((g) => ({ label: g.label, approvers: [...g.approvers], quorum: g.quorum })) } : {}),
+});
 
 export interface RunStatus {
   phase: string;

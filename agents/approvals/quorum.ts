@@ -27,8 +27,21 @@ export function refuseVote(vote: Vote, state: { votes: Vote[]; requester: string
   return undefined;
 }
 
-export function tally(votes: Vote[], quorum: number, policy: Pick<ApprovalPolicy, 'people'> = {}): 'approved' | 'rejected' | 'pending' {
+/**
+ * Where the votes stand. Any rejection rejects. Otherwise approved once `quorum` distinct people
+ * approved; with groups (policy changes), once every group has its own quorum of distinct people
+ * from its own approvers (a Slack vote counts for a group that lists the user group it came through).
+ */
+export function tally(votes: Vote[], quorum: number, policy: Pick<ApprovalPolicy, 'people' | 'groups'> = {}): 'approved' | 'rejected' | 'pending' {
   if (votes.some((v) => v.decision === 'reject')) return 'rejected';
-  const distinct = new Set(votes.filter((v) => v.decision === 'approve').map((v) => personOf(policy, v.approver)));
-  return distinct.size >= quorum ? 'approved' : 'pending';
+  const approving = votes.filter((v) => v.decision === 'approve');
+  const distinct = (among: Vote[]) => new Set(among.map((v) => personOf(policy, v.approver))).size;
+  if (policy.groups?.length) {
+    const inGroup = (v: Vote, approvers: string[]) => approvers.includes(v.approver) || (v.channel === 'slack' && v.viaGroup !== undefined && approvers.includes(v.viaGroup));
+    return policy.groups.every((g) => distinct(approving.filter((v) => inGroup(v, g.approvers))) >= g.quorum) ? 'approved' : 'pending';
+  }
+  return distinct(approving) >= quorum ? 'approved' : 'pending';
 }
+
+/** What a run with per-issuer groups waits for: "2 of https://a…'s approvers and 1 of the whole policy's approvers". */
+export const groupNeeds = (groups: ReadonlyArray<{ label: string; quorum: number }>): string => groups.map((g) => `${g.quorum} of ${g.label}'s approvers`).join(' and ');

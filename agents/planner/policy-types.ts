@@ -20,6 +20,18 @@ export interface ApprovalPolicy {
   escalationChannel?: string;
   /** Slack user-group id mentioned on urgent (revocation) requests. */
   escalationGroup?: string;
+  /**
+   * Policy changes only: each group's own quorum must be met, from its own approvers (one group per
+   * issuer the change touches). `approvers` is then their union and `quorum` the largest of theirs.
+   */
+  groups?: QuorumGroup[];
+}
+
+export interface QuorumGroup {
+  /** What the group signs off for: an issuer, or the whole policy. */
+  label: string;
+  approvers: string[];
+  quorum: number;
 }
 
 export interface IssuerPolicy {

@@ -6,6 +6,7 @@ import { KeyturnError } from '../../config/errors.js';
 import { rotationStatus, startRotation, webUiLink } from '../../client/rotations.js';
 import { createSlackChannelKey } from '../../slack/temporal-port.js';
 import { readApproverKey, writeApproverKey } from '../approver-key.js';
+import { groupNeeds } from '../../agents/approvals/quorum.js';
 import { withContext, type CliContext } from '../context.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -48,7 +49,7 @@ export function registerRotation(program: Command): void {
         out(`run       ${run} (${s.workflowStatus})`);
         out(`phase     ${s.phase}`);
         if (s.planHash) out(`plan      ${s.planHash.slice(0, 12)}`);
-        out(`approvals ${s.approvals.length ? s.approvals.map((v) => `${v.approver}:${v.decision}`).join(', ') : 'none yet'}${s.quorum ? ` (quorum ${s.quorum})` : ''}`);
+        out(`approvals ${s.approvals.length ? s.approvals.map((v) => `${v.approver}:${v.decision}`).join(', ') : 'none yet'}${s.signOff?.groups?.length ? ` (needs ${groupNeeds(s.signOff.groups)})` : s.quorum ? ` (quorum ${s.quorum})` : ''}`);
         for (const [k, v] of Object.entries(s.deadlines)) out(`${k.padEnd(9)} ${v}`);
         if (s.undeliveredNotices?.length) out(`not told  ${s.undeliveredNotices.join(', ')} (notices that could not be delivered)`);
       }),

@@ -30,6 +30,12 @@ describe('sign-off request message', () => {
     for (const part of ['Changes', 'access-token TTL 10m → 15m', 'approvers + U123', 'longer tokens']) expect(m).toContain(part);
   });
 
+  it("of a policy change touching two issuers says each one's quorum, not a single count", () => {
+    const groups = [{ label: 'https://a.example.test', quorum: 2 }, { label: 'https://b.example.test', quorum: 1 }];
+    const m = text(requestMessage(request({ kind: 'policy', subject: 'policy', approvals: { ...request().approvals, groups }, summary: { diff: ['https://a.example.test: JWKS max-age 5m → 10m'] } }), {}, web));
+    expect(m).toContain("*Approvals:* 0 (needs 2 of https://a.example.test's approvers and 1 of https://b.example.test's approvers)");
+  });
+
   it('shows issuer, old kid → new key, algorithm, timeline, requester, reason, short plan hash and the Web UI link', () => {
     const m = text(requestMessage(request(), {}, web));
     for (const part of ['https://auth.example.test', 'old-kid-01234567', 'new ES256 key', 'publish', 'activate', 'retire old', '<@U0REQ>', 'quarterly rotation', '`ab12cd34ef56`', web.webUiUrl]) {

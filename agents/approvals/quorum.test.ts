@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { tally, type Vote } from './quorum.js';
+
+const vote = (approver: string, over: Partial<Vote> = {}): Vote => ({ approver, decision: 'approve', channel: approver.startsWith('cli:') ? 'cli' : 'slack', at: '2026-11-30T00:00:00Z', ...over });
+const groups = [
+  { label: 'https://a.example.test', approvers: ['U0ALICE', 'U0ANNA'], quorum: 2 },
+  { label: 'https://b.example.test', approvers: ['U0BOB', 'S0BTEAM'], quorum: 1 },
+];
+
+describe('tally with per-issuer groups (policy changes)', () => {
+  it("stays pending while one group lacks its own quorum, however many votes the others have", () => {
+    expect(tally([vote('U0ALICE'), vote('U0ANNA')], 2, { groups })).toBe('pending');
+  });
+
+  it('is approved once every group has its own quorum', () => {
+    expect(tally([vote('U0ALICE'), vote('U0ANNA'), vote('U0BOB')], 2, { groups })).toBe('approved');
+  });
+
+  it('counts a person listed in two groups for both', () => {
+    const shared = [{ ...groups[0]!, approvers: ['U0ALICE'], quorum: 1 }, { ...groups[1]!, approvers: ['U0ALICE'], quorum: 1 }];
+    expect(tally([vote('U0ALICE')], 1, { groups: shared })).toBe('approved');
+  });
+
+  it('counts a Slack vote for the group that lists the user group it came through, and a CLI claim of one for none', () => {
+    const two = [vote('U0ALICE'), vote('U0ANNA')];
+    expect(tally([...two, vote('U0BEN', { viaGroup: 'S0BTEAM' })], 2, { groups })).toBe('approved');
+    expect(tally([...two, vote('cli:ben', { viaGroup: 'S0BTEAM' })], 2, { groups })).toBe('pending');
+  });
+
+  it("counts one person's two ids once towards a group's quorum", () => {
+    expect(tally([vote('U0ALICE'), vote('cli:alice'), vote('U0BOB')], 2, { groups: [{ ...groups[0]!, approvers: ['U0ALICE', 'cli:alice', 'U0ANNA'] }, groups[1]!], people: [['U0ALICE', 'cli:alice']] })).toBe('pending');
+  });
+
+  it('is rejected by any rejection', () => {
+    expect(tally([vote('U0ALICE'), vote('U0ANNA'), vote('U0BOB', { decision: 'reject' })], 2, { groups })).toBe('rejected');
+  });
+});
