@@ -1,5 +1,6 @@
 import type { AppendAudit } from '../agents/auditor/types.js';
-import { policyChangeApprovals } from '../agents/planner/policy-change-approvals.js';
+import type { Vote } from '../agents/approvals/quorum.js';
+import { policyChangeApprovals, requirePolicyChangeSignedOff } from '../agents/planner/policy-change-approvals.js';
 import { diffPolicies } from '../agents/planner/policy-diff.js';
 import { refuseUnsafeChange } from '../agents/planner/policy-safety.js';
 import { activePolicy, liveTokenHorizons, storeAndActivate } from '../agents/planner/policy-store.js';
@@ -49,9 +50,10 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
       });
     },
 
-    async activatePolicyChange(input: { text: string; approvers: string[]; reason: string; requester: string; expectedActive: string }) {
+    async activatePolicyChange(input: { text: string; approvers: string[]; votes?: Vote[]; reason: string; requester: string; expectedActive: string }) {
       return asActivity(async () => {
         const current = await activePolicy(deps.pool);
+        if (current) requirePolicyChangeSignedOff(current.policy, parsePolicy(input.text), input);
         // The world may have moved while the change waited for sign-off: check again.
         const refusals = current ? await safetyRefusals(deps.pool, current.policy, parsePolicy(input.text), deps.clock.now()) : [];
         if (refusals.length) throw new KeyturnError('POLICY_CHANGE_UNSAFE', `the change became unsafe while it waited: ${refusals.join('; ')}`, 'Wait for the in-flight rotation to end, then apply again.');

@@ -93,7 +93,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   phase('activating');
   try {
     const approvers = decision.votes.filter((v) => v.decision === 'approve').map((v) => v.approver);
-    const activated = track(await policy.activatePolicyChange.executeWithOptions({ summary: display(`Security lead → Planner: activate policy ${proposal.nextVersion.slice(0, 12)}…`) }, [{ text: input.text, approvers, reason: input.reason, requester: input.requester, expectedActive: proposal.expectedActive }]));
+    const activated = track(await policy.activatePolicyChange.executeWithOptions({ summary: display(`Security lead → Planner: activate policy ${proposal.nextVersion.slice(0, 12)}…`) }, [{ text: input.text, approvers, votes: decision.votes, reason: input.reason, requester: input.requester, expectedActive: proposal.expectedActive }]));
     return finish('activated', { version: activated.version });
   } catch (e) {
     return finish('refused', { reason: failureReason(e), version: proposal.nextVersion });

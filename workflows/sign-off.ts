@@ -134,14 +134,23 @@ export class SignOffGate {
       if (vote.decision === 'reject') {
         this.state.decided = 'rejected';
         this.state.rejectionReason = vote.reason ?? 'rejected';
-      } else if (checked.standing !== undefined ? checked.standing === 'approved' : new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum) {
-        // The Auditor's tally (with per-issuer groups for policy changes); histories from before it
-        // reported one are replayed with the count they were decided by.
+      } else if (this.quorumReached(checked.standing)) {
         this.state.decided = 'approved';
       }
       this.request.onChange?.();
       await this.request.tell(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`, { type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null });
     }
+  }
+
+  /**
+   * The Auditor's tally decides (it knows the per-issuer groups of a policy change). Without one (a
+   * history from before it reported one, or a worker not yet upgraded), runs without groups count
+   * approvers as they always did; a run with groups waits for a vote an Auditor that knows them counts.
+   */
+  private quorumReached(standing: 'approved' | 'rejected' | 'pending' | undefined): boolean {
+    if (standing !== undefined) return standing === 'approved';
+    if (this.request.approvals.groups?.length) return false;
+    return new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum;
   }
 
   hasQueued(): boolean {

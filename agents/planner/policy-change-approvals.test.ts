@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { policyChangeApprovals, WHOLE_POLICY } from './policy-change-approvals.js';
+import type { Vote } from '../approvals/quorum.js';
+import { policyChangeApprovals, requirePolicyChangeSignedOff, WHOLE_POLICY } from './policy-change-approvals.js';
 import { issuerWith, policyDoc } from './policy-fixtures.js';
 import { parsePolicy } from './policy.js';
 
@@ -54,5 +55,33 @@ describe('policyChangeApprovals', () => {
     const withCliOnlyB = parsePolicy(policyDoc(a({ approvals: { approvers: ['U0ALICE', 'cli:anna'], quorum: 1, channels: ['slack', 'cli'] } }), b({ approvals: { approvers: ['cli:bob'], channels: ['cli'] } })));
     const next = parsePolicy(policyDoc(a({ jwksMaxAge: '10m', approvals: { approvers: ['U0ALICE', 'cli:anna'], quorum: 1, channels: ['slack', 'cli'] } }), b({ approvals: { approvers: ['cli:bob'], channels: ['cli'] } })));
     expect(policyChangeApprovals(withCliOnlyB, next).channels).toEqual(['slack', 'cli']);
+  });
+
+  it('removing the first issuer (the token endpoint default moves to the next) needs the whole policy sign-off', () => {
+    expect(approvalsFor(b()).groups!.map((g) => g.label)).toEqual([A, WHOLE_POLICY]);
+  });
+
+  it("keeps every issuer's people, so a person cannot approve under one id a change they requested under another", () => {
+    const linked = parsePolicy(policyDoc(a({ approvals: { approvers: ['U0ALICE', 'U0ANNA'], quorum: 2, people: [['cli:bob', 'U0BOB']] } }), b()));
+    const next = parsePolicy(policyDoc(a({ approvals: { approvers: ['U0ALICE', 'U0ANNA'], quorum: 2, people: [['cli:bob', 'U0BOB']] } }), b({ jwksMaxAge: '10m' })));
+    expect(policyChangeApprovals(linked, next).people).toEqual([['cli:bob', 'U0BOB']]);
+  });
+});
+
+describe('requirePolicyChangeSignedOff (at activation)', () => {
+  const next = parsePolicy(policyDoc(a({ jwksMaxAge: '10m' }), b({ jwksMaxAge: '10m' })));
+  const vote = (approver: string): Vote => ({ approver, decision: 'approve', channel: 'slack', at: '2026-11-30T00:00:00Z' });
+
+  it("passes when every touched issuer's quorum approved", () => {
+    expect(() => requirePolicyChangeSignedOff(current, next, { approvers: [], votes: [vote('U0ALICE'), vote('U0ANNA'), vote('U0BOB')], requester: 'cli:req' })).not.toThrow();
+  });
+
+  it('refuses with POLICY_CHANGE_NOT_SIGNED_OFF when one issuer lacks its quorum, however many votes the other has', () => {
+    expect(() => requirePolicyChangeSignedOff(current, next, { approvers: ['U0ALICE', 'U0ANNA'], requester: 'cli:req' })).toThrow(expect.objectContaining({ code: 'POLICY_CHANGE_NOT_SIGNED_OFF' }));
+  });
+
+  it("does not count the requester's own vote", () => {
+    const bOnly = parsePolicy(policyDoc(a(), b({ jwksMaxAge: '10m' })));
+    expect(() => requirePolicyChangeSignedOff(current, bOnly, { approvers: [], votes: [vote('U0BOB')], requester: 'U0BOB' })).toThrow(expect.objectContaining({ code: 'POLICY_CHANGE_NOT_SIGNED_OFF' }));
   });
 });

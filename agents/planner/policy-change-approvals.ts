@@ -1,4 +1,6 @@
+import { groupNeeds, refuseVote, tally, type Vote } from '../approvals/quorum.js';
 import { canonicalJson } from '../auditor/canonical-json.js';
+import { KeyturnError } from '../../config/errors.js';
 import { mergePeople } from './people.js';
 import type { ApprovalChannel, ApprovalPolicy, IssuerPolicy, Policy, QuorumGroup } from './policy-types.js';
 
@@ -9,8 +11,9 @@ export const WHOLE_POLICY = 'the whole policy';
  * own approvers):
  * - each issuer the change modifies or removes needs its own quorum of its own approvers, so one
  *   issuer's approvers cannot change another issuer;
- * - adding an issuer or reordering them (the first is the token endpoint's default), or a change that
- *   touches no issuer's settings, needs the largest quorum from every issuer's approvers.
+ * - adding an issuer, reordering them or changing which is first (the token endpoint's default), or
+ *   a change that touches no issuer's settings, needs the largest quorum from every issuer's approvers.
+ * People (one person under several ids) are merged from every issuer, whichever decides.
  * Channels are those every deciding issuer allows; the earliest timeout applies.
  */
 export function policyChangeApprovals(current: Policy, next: Policy): ApprovalPolicy {
@@ -20,6 +23,7 @@ export function policyChangeApprovals(current: Policy, next: Policy): ApprovalPo
   const kept = next.issuers.filter((p) => before.has(p.issuer)).map((p) => p.issuer);
   const wholePolicy = next.issuers.some((p) => !before.has(p.issuer))
     || kept.join('\n') !== current.issuers.filter((p) => after.has(p.issuer)).map((p) => p.issuer).join('\n')
+    || next.issuers[0]?.issuer !== current.issuers[0]?.issuer
     || touched.length === 0;
   const deciding: IssuerPolicy[] = wholePolicy ? current.issuers : touched;
   const all = deciding.map((p) => p.approvals);
@@ -31,7 +35,8 @@ export function policyChangeApprovals(current: Policy, next: Policy): ApprovalPo
   const slackChannel = firstWith('slackChannel');
   const escalationChannel = firstWith('escalationChannel');
   const escalationGroup = firstWith('escalationGroup');
-  const people = mergePeople(all.flatMap((a) => a.people ?? []));
+  // Who is who is not per issuer: a link declared anywhere stops self-approval under another id.
+  const people = mergePeople(current.issuers.flatMap((p) => p.approvals.people ?? []));
   return {
     approvers: [...new Set(groups.flatMap((g) => g.approvers))],
     quorum: Math.max(...groups.map((g) => g.quorum)),
@@ -44,4 +49,19 @@ export function policyChangeApprovals(current: Policy, next: Policy): ApprovalPo
     ...(escalationChannel ? { escalationChannel: escalationChannel as string } : {}),
     ...(escalationGroup ? { escalationGroup: escalationGroup as string } : {}),
   };
+}
+
+/**
+ * Activation checks the sign-off again, against the approvals the policy in force gives this change,
+ * whatever the workflow concluded (a worker of an older version counts votes without groups). Votes
+ * from before they were passed along arrive as approver ids only and count as direct listings.
+ */
+export function requirePolicyChangeSignedOff(current: Policy, next: Policy, input: { approvers: string[]; votes?: Vote[]; requester: string }): void {
+  const approvals = policyChangeApprovals(current, next);
+  const votes = input.votes ?? input.approvers.map((approver): Vote => ({ approver, decision: 'approve', channel: approver.startsWith('cli:') ? 'cli' : 'slack', at: '' }));
+  const counted: Vote[] = [];
+  for (const v of votes) if (v.decision === 'approve' && !refuseVote(v, { votes: counted, requester: input.requester, decided: false }, approvals)) counted.push(v);
+  if (tally(counted, approvals.quorum, approvals) !== 'approved') {
+    throw new KeyturnError('POLICY_CHANGE_NOT_SIGNED_OFF', `the approvals do not meet what this change needs: ${groupNeeds(approvals.groups ?? [])}`, 'Apply the change again and have each group approve it.');
+  }
 }
