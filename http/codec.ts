@@ -19,6 +19,7 @@ export interface CodecRouteOptions {
 
 export const SESSION_COOKIE = 'keyturn_codec';
 const PAYLOADS_LIMIT = 8 * 1024 * 1024;
+const SESSIONS_UNAVAILABLE = (message: string, hint: string) => ({ error: 'codec_sessions_unavailable', message, hint });
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -49,8 +50,9 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     // Signing out ends the session itself, not only the browser's copy of it.
     scope.post('/codec/logout', async (req, reply) => {
       const session = o.token.openSession(readCookie(req.headers.cookie, SESSION_COOKIE), now());
-      if (session) await o.sessionEnds.endOne(session, now());
-      reply.header('set-cookie', cookie('', 0, o.secureCookie));
+      reply.header('set-cookie', cookie('', 0, o.secureCookie)).header('cache-control', 'no-store');
+      const ended = session ? await o.sessionEnds.endOne(session, now()).then(() => true, () => false) : true;
+      if (!ended) return reply.code(503).send(SESSIONS_UNAVAILABLE('the browser forgot the session, but it could not be ended on the server', 'Sign out again shortly, or run `keyturn codec end-sessions`.'));
       return reply.code(204).send();
     });
 
@@ -65,7 +67,7 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
       if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
       const admitted = await authenticated(req).catch(() => undefined);
       if (admitted === undefined) {
-        return reply.code(503).send({ error: 'codec_sessions_unavailable', message: 'could not check whether this session was ended', hint: 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.' });
+        return reply.code(503).send(SESSIONS_UNAVAILABLE('could not check whether this session was ended', 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.'));
       }
       if (!admitted) {
         return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });

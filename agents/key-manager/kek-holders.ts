@@ -67,18 +67,23 @@ export class KekHolderReport {
   readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly startedAt = new Date();
   private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly db: Queryable, private readonly ids: KekIds, private readonly onError: (e: unknown) => void = () => {}) {}
 
   async start(): Promise<void> {
     await reportKekHolder(this.db, this.holder, this.startedAt, this.ids);
-    this.timer = setInterval(() => void reportKekHolder(this.db, this.holder, this.startedAt, this.ids).catch(this.onError), REPORT_EVERY_MS);
+    this.timer = setInterval(() => {
+      this.inFlight = reportKekHolder(this.db, this.holder, this.startedAt, this.ids).catch(this.onError);
+    }, REPORT_EVERY_MS);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // A report still on its way would otherwise put the row back after it was withdrawn.
+    await this.inFlight;
     await withdrawKekHolder(this.db, this.holder);
   }
 }

@@ -46,6 +46,8 @@ export async function resealUnderActiveKek(
     const done = await inTransaction(deps.pool, async (c): Promise<Resealed | undefined> => {
       const row = (await c.query<SealedRow>(`SELECT ${SEALED_COLUMNS} FROM signing_keys WHERE kid = $1 FOR UPDATE`, [kid])).rows[0];
       if (!row || !older.includes(row.kek_id)) return undefined;
+      // Again for each key: a process may have started on the old KEK alone since the run began.
+      requireHoldersCanOpen(await liveKekHolders(c), deps.kek.id, older);
       const binding = { issuer: row.issuer, kid: row.kid };
       const der = await openPrivateKey(sealedKeyOf(row), binding, deps.kek);
       const sealed = await sealPrivateKey(der, binding, deps.kek).finally(() => der.fill(0));

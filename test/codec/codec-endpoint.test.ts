@@ -7,7 +7,7 @@ import { registerCodecRoutes, SESSION_COOKIE } from '../../http/codec.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
-import { pgCodecSessionEnds, type CodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
+import { CLOCK_MARGIN_MS, pgCodecSessionEnds, type CodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { codecAllowedOrigins, codecRoutesFor } from '../../workers/codec-wiring.js';
 
@@ -128,13 +128,27 @@ describe('the codec endpoint', () => {
     expect((await decode({ cookie })).statusCode).toBe(401);
   });
 
-  it('ending every session refuses each one signed in before, and admits one signed in after', async () => {
+  it('ending every session refuses each one signed in before (and within the clock margin after), and admits one signed in later', async () => {
     const before = sessionFrom((await login(TOKEN)).headers['set-cookie']);
     clock += 1;
     await sessionEnds.endAll(clock);
+    clock += CLOCK_MARGIN_MS;
+    const withinMargin = sessionFrom((await login(TOKEN)).headers['set-cookie']);
     clock += 1;
     const after = sessionFrom((await login(TOKEN)).headers['set-cookie']);
-    expect([(await decode({ cookie: before })).statusCode, (await decode({ cookie: after })).statusCode]).toEqual([401, 200]);
+    expect(await Promise.all([before, withinMargin, after].map(async (cookie) => (await decode({ cookie })).statusCode))).toEqual([401, 401, 200]);
+  });
+
+  it('keyturn\'s own role can end sessions but never revive one', async () => {
+    const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
+    await app.inject({ method: 'POST', url: '/codec/logout', headers: { cookie } });
+    const attempts = [
+      db.app.query(`DELETE FROM codec_session_ends WHERE session = '*'`),
+      db.app.query(`DELETE FROM codec_session_ends WHERE session <> '*'`),
+      db.app.query(`UPDATE codec_session_ends SET ended_at = ended_at - interval '1 day' WHERE session = '*'`),
+    ];
+    for (const attempt of attempts) await expect(attempt).rejects.toThrow(/cannot be revived/);
+    expect((await decode({ cookie })).statusCode).toBe(401);
   });
 
   it('answers a tampered payload with 400 PAYLOAD_TAMPERED, not a crash', async () => {
@@ -171,7 +185,7 @@ describe('codec endpoint configuration', () => {
 });
 
 describe('the codec endpoint when the database is down', () => {
-  it('refuses a session cookie with 503 (it cannot tell whether the session was ended) and still decodes for the bearer token', async () => {
+  it('refuses a session cookie with 503 (it cannot tell whether the session was ended), still decodes for the bearer token, and a sign-out clears the cookie and says 503', async () => {
     const db = await policyDatabase();
     const app = Fastify();
     const token = new CodecOperatorToken(TOKEN);
@@ -184,6 +198,8 @@ describe('the codec endpoint when the database is down', () => {
       const refused = await decode({ cookie });
       expect([refused.statusCode, refused.json().error, refused.body.includes('abc')]).toEqual([503, 'codec_sessions_unavailable', false]);
       expect((await decode({ authorization: `Bearer ${TOKEN}` })).statusCode).toBe(200);
+      const out = await app.inject({ method: 'POST', url: '/codec/logout', headers: { cookie } });
+      expect([out.statusCode, out.json().error, String(out.headers['set-cookie'])]).toEqual([503, 'codec_sessions_unavailable', expect.stringMatching(new RegExp(`^${SESSION_COOKIE}=; Path=/codec; Max-Age=0`))]);
     } finally {
       await app.close();
     }

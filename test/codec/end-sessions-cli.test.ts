@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerCodec } from '../../cli/commands/codec.js';
 import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
-import { pgCodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
+import { CLOCK_MARGIN_MS, pgCodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
 
 // A database of its own: ending every session is global.
@@ -40,7 +40,7 @@ describe('keyturn codec end-sessions', () => {
     const open = (at: number) => token.openSession(token.issueSession(at, 3600), at)!;
     const before = open(Date.now() - 1_000);
     const out = await run('codec', 'end-sessions');
-    const after = open(Date.now() + 1_000);
+    const after = open(Date.now() + CLOCK_MARGIN_MS + 1_000);
     const ends = pgCodecSessionEnds(db.app);
     expect([await ends.ended(before), await ends.ended(after)]).toEqual([true, false]);
     expect(out).toMatch(/^every codec browser session signed in until \S+ is ended/);

@@ -64,6 +64,28 @@ describe('keys reseal and the running processes', () => {
   });
 });
 
+describe('keys reseal while a process starts on the old KEK', () => {
+  it('stops before the next key: the keys already moved stay moved, the rest stay as they were', async () => {
+    const [oldKek, newKek] = [randomBytes(32), randomBytes(32)];
+    const old = new LocalKekProvider(oldKek);
+    const km = keyManager(pool, { kek: old });
+    const [first, second] = [await keyIn(km, 'active'), await keyIn(km, 'active')];
+    const ring = new LocalKekProvider(newKek, [oldKek]);
+    // The first key's audit entry is where a worker on the old KEK alone happens to start.
+    let started = false;
+    const startingWorker: typeof appendAudit = async (db, entry) => {
+      const written = await appendAudit(db, entry);
+      if (!started && entry.action === 'key.resealed') {
+        started = true;
+        await reportKekHolder(pool, unique('late-worker'), new Date(), kekIdsOf(old));
+      }
+      return written;
+    };
+    expect(await errorCode(resealUnderActiveKek({ pool, kek: ring, appendAudit: startingWorker }, { actor, policyVersion }))).toBe('KEK_NOT_EVERYWHERE');
+    expect([await kekOf(first.kid), await kekOf(second.kid)]).toEqual([ring.id, old.id]);
+  });
+});
+
 describe('KekHolderReport', () => {
   it('reports the KEK ids a process holds while it runs and withdraws them when it stops', async () => {
     const { ring } = await rotatedKek();

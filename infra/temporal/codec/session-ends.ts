@@ -16,11 +16,18 @@ export interface CodecSessionEnds {
   endAll(atMs: number): Promise<void>;
 }
 
+/**
+ * Sign-in times come from the HTTP process's clock and an end of every session from the CLI's: a
+ * session signed in up to this long after the end is ended too, so a clock running ahead on the
+ * HTTP host cannot keep one alive. Operators sign in again after it.
+ */
+export const CLOCK_MARGIN_MS = 5_000;
+
 export function pgCodecSessionEnds(db: Queryable): CodecSessionEnds {
   return {
     async ended(s) {
       const { rows } = await db.query<{ session: string; ended_at: Date }>(`SELECT session, ended_at FROM codec_session_ends WHERE session IN ('*', $1)`, [s.nonce]);
-      return rows.some((r) => r.session === s.nonce || r.ended_at.getTime() >= s.issuedAtMs);
+      return rows.some((r) => r.session === s.nonce || r.ended_at.getTime() + CLOCK_MARGIN_MS >= s.issuedAtMs);
     },
     async endOne(s, atMs) {
       await db.query('DELETE FROM codec_session_ends WHERE expires_at < now()');
