@@ -171,7 +171,14 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     };
     const target = decodeButtonValue(input.value);
     if (!target) return refuse('stale-button', explain.staleButton());
-    const state = await opts.port.runState(target.workflowId);
+    let state;
+    try {
+      state = await opts.port.runState(target.workflowId);
+    } catch (e) {
+      // No worker answers the run's status query (or Temporal is down): say so, claim nothing.
+      log.error({ err: (e as Error).message, workflowId: target.workflowId }, 'run state unavailable');
+      return refuse('failed', explain.stateUnavailable());
+    }
     if (!state) return refuse('unknown-run', explain.unknownRun());
     // The approvals the run pinned are what its sign-off gate applies; for a rotation or revocation
     // today's policy must allow the person too, so taking someone out of the policy takes effect at

@@ -267,6 +267,7 @@ export const explain = {
   slackNotAllowed: (subject: string) => `The policy for ${esc(subject)} does not accept approvals from Slack; use the CLI.`,
   duplicate: () => 'Your decision on this run is already recorded.',
   failed: () => 'keyturn could not record your decision (the workflow service did not answer). Nothing was recorded; try again.',
+  stateUnavailable: () => 'keyturn could not read this run (its worker or the workflow service did not answer). Nothing was recorded; try again in a minute.',
   recorded: (decision: string, subject: string) => `Your ${decision === 'approve' ? 'approval' : 'rejection'} of ${esc(subject)} was sent; the workflow verifies it before it counts.`,
 };
 

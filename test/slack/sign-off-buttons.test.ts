@@ -23,6 +23,17 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toEqual([{ workflowId: run.workflowId, runId: run.runId, planHash: run.planHash, decision: 'approve', approver: 'U0ALICE' }]);
   });
 
+  it('a click while no worker can answer for the run tells the approver nothing was recorded, and a later click counts', async () => {
+    h.port.unavailable = true;
+    await send(approve('U0ALICE', { trigger: 'trigger-down' }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'failed' });
+    expect([h.port.decisions, h.ephemerals().at(-1)]).toEqual([[], expect.stringContaining('could not read this run')]);
+    h.port.unavailable = false;
+    await send(approve('U0ALICE', { trigger: 'trigger-up' }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    expect(h.port.decisions).toHaveLength(1);
+  });
+
   it('a request with a forged signature is refused with 401 and decides nothing', async () => {
     const res = await send(approve('U0ALICE'), { signature: `v0=${'0'.repeat(64)}` });
     expect(res.status).toBe(401);

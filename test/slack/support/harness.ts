@@ -36,7 +36,11 @@ export class RecordingPort implements KeyturnPort {
   /** `jti:<v>` / `sub:<v>` → issuers with unexpired tokens, as issued_tokens would answer. */
   readonly tokens = new Map<string, string[]>();
 
+  /** When set, runState fails as a status query does with no worker running. */
+  unavailable = false;
+
   async runState(workflowId: string) {
+    if (this.unavailable) throw new Error('query timed out: no worker polled the task queue');
     const r = this.runs.get(workflowId);
     return r ? { ...r } : undefined;
   }
