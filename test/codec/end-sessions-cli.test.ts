@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCodec } from '../../cli/commands/codec.js';
+import { runCli } from '../support/cli.js';
 import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
 import { CLOCK_MARGIN_MS, pgCodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
@@ -18,21 +18,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function run(...args: string[]): Promise<string> {
-  const program = new Command('keyturn').exitOverride();
-  registerCodec(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString();
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'keyturn', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = async (...args: string[]) => (await runCli(registerCodec, ...args)).out;
 
 describe('keyturn codec end-sessions', () => {
   it('ends every session signed in until now, leaves later ones valid, and is audited', async () => {

@@ -1,7 +1,7 @@
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClientRecord } from '../../agents/token-issuer/clients.js';
 import { authenticateClient } from '../../agents/token-issuer/clients.js';
+import { runCli } from '../support/cli.js';
 import { registerClients } from '../../cli/commands/clients.js';
 import { testPool, unique } from '../support/db.js';
 
@@ -11,21 +11,7 @@ beforeAll(() => {
 });
 afterAll(() => pool.end());
 
-async function run(...args: string[]): Promise<{ out: string; err: string }> {
-  const program = new Command('keyturn').exitOverride();
-  registerClients(program);
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += chunk.toString()), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += chunk.toString()), true));
-  try {
-    await program.parseAsync(['node', 'keyturn', ...args]);
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-  return { out, err };
-}
+const run = (...args: string[]) => runCli(registerClients, ...args);
 
 const secretOf = (out: string): string => /^client_secret: (\S+)$/m.exec(out)![1]!;
 

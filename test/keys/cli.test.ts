@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LocalKekProvider } from '../../agents/key-manager/kek.js';
 import type { KeyRecord } from '../../agents/key-manager/types.js';
 import { registerKeys } from '../../cli/commands/keys.js';
+import { runCli } from '../support/cli.js';
 import { testPool } from '../support/db.js';
 import { keyIn, keyManager } from './support.js';
 
@@ -16,21 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => pool.end());
 
-async function run(...args: string[]): Promise<string> {
-  const program = new Command('keyturn').exitOverride();
-  registerKeys(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString();
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'keyturn', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = async (...args: string[]) => (await runCli(registerKeys, ...args)).out;
 
 describe('keyturn keys list', () => {
   it('prints a table row with kid, issuer, alg, state, created and activated', async () => {
