@@ -143,11 +143,11 @@ describe('the codec endpoint', () => {
     const cookie = sessionFrom((await login(TOKEN)).headers['set-cookie']);
     await app.inject({ method: 'POST', url: '/codec/logout', headers: { cookie } });
     const attempts = [
-      db.app.query(`DELETE FROM codec_session_ends WHERE session = '*'`),
-      db.app.query(`DELETE FROM codec_session_ends WHERE session <> '*'`),
-      db.app.query(`UPDATE codec_session_ends SET ended_at = ended_at - interval '1 day' WHERE session = '*'`),
+      `DELETE FROM codec_session_ends WHERE session = '*'`,
+      `DELETE FROM codec_session_ends WHERE session <> '*'`,
+      `UPDATE codec_session_ends SET ended_at = ended_at - interval '1 day' WHERE session = '*'`,
     ];
-    for (const attempt of attempts) await expect(attempt).rejects.toThrow(/cannot be revived/);
+    for (const sql of attempts) await expect(db.app.query(sql)).rejects.toThrow(/cannot be revived/);
     expect((await decode({ cookie })).statusCode).toBe(401);
   });
 
