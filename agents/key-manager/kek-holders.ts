@@ -84,6 +84,8 @@ export class KekHolderReport {
     this.timer = undefined;
     // A report still on its way would otherwise put the row back after it was withdrawn.
     await this.inFlight;
-    await withdrawKekHolder(this.db, this.holder);
+    // Best effort: when the database is already gone (Ctrl-C reaches an embedded one too), the row
+    // stops counting as live LIVE_WITHIN_SECONDS after the last report anyway.
+    await withdrawKekHolder(this.db, this.holder).catch(this.onError);
   }
 }
