@@ -19,7 +19,7 @@ export interface RunState {
   /** True once the run no longer waits for sign-off (decided, expired, ended). */
   decided: boolean;
   /** Who may decide, as pinned by the run itself; absent for runs that do not report it (the current policy is read then). */
-  approvals?: Pick<ApprovalPolicy, 'approvers' | 'channels' | 'people'>;
+  approvals?: Pick<ApprovalPolicy, 'approvers' | 'channels' | 'people' | 'groups'>;
 }
 
 export interface DecideInput {

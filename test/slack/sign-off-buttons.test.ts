@@ -34,6 +34,19 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toHaveLength(1);
   });
 
+  it('on a policy change, a user listed directly for one issuer also names the user group another issuer lists them through', async () => {
+    await h.stop();
+    h = await startHarness({ groups: { S0BTEAM: ['U0ALICE'] } });
+    const change = waitingRun({
+      workflowId: 'policy-change-1', kind: 'policy', subject: 'the keyturn policy',
+      approvals: { approvers: ['U0ALICE', 'S0BTEAM'], channels: ['slack'], groups: [{ label: 'https://a.example.test', approvers: ['U0ALICE'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['S0BTEAM'], quorum: 1 }] },
+    });
+    h.port.runs.set(change.workflowId, change);
+    await send(approve('U0ALICE', { value: buttonValueOf(change) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    expect(h.port.decisions).toEqual([expect.objectContaining({ workflowId: change.workflowId, approver: 'U0ALICE', viaGroup: 'S0BTEAM' })]);
+  });
+
   it('a request with a forged signature is refused with 401 and decides nothing', async () => {
     const res = await send(approve('U0ALICE'), { signature: `v0=${'0'.repeat(64)}` });
     expect(res.status).toBe(401);
