@@ -53,10 +53,13 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
     async activatePolicyChange(input: { text: string; approvers: string[]; votes?: Vote[]; reason: string; requester: string; expectedActive: string }) {
       return asActivity(async () => {
         const current = await activePolicy(deps.pool);
-        if (current) requirePolicyChangeSignedOff(current.policy, parsePolicy(input.text), input);
-        // The world may have moved while the change waited for sign-off: check again.
-        const refusals = current ? await safetyRefusals(deps.pool, current.policy, parsePolicy(input.text), deps.clock.now()) : [];
-        if (refusals.length) throw new KeyturnError('POLICY_CHANGE_UNSAFE', `the change became unsafe while it waited: ${refusals.join('; ')}`, 'Wait for the in-flight rotation to end, then apply again.');
+        if (current) {
+          const next = parsePolicy(input.text);
+          requirePolicyChangeSignedOff(current.policy, next, input);
+          // The world may have moved while the change waited for sign-off: check again.
+          const refusals = await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
+          if (refusals.length) throw new KeyturnError('POLICY_CHANGE_UNSAFE', `the change became unsafe while it waited: ${refusals.join('; ')}`, 'Wait for the in-flight rotation to end, then apply again.');
+        }
         const actor = actorFor('Planner');
         const active = await storeAndActivate(deps.pool, { text: input.text, approvers: input.approvers, reason: input.reason, requester: input.requester, expectedActive: input.expectedActive, requestId: actor.workflowId, actor }, deps.appendAudit);
         return { version: active.policy.version, auditSeqs: await auditSeqsOfThisActivity(deps.pool) };

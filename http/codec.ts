@@ -19,6 +19,7 @@ export interface CodecRouteOptions {
 
 export const SESSION_COOKIE = 'keyturn_codec';
 const PAYLOADS_LIMIT = 8 * 1024 * 1024;
+const ORIGIN_NOT_ALLOWED = { error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' };
 const SESSIONS_UNAVAILABLE = (message: string, hint: string) => ({ error: 'codec_sessions_unavailable', message, hint });
 
 interface JsonPayload {
@@ -57,14 +58,14 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     });
 
     scope.options('/codec/decode', async (req, reply) => {
-      if (!corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
+      if (!corsGrant(req, reply)) return reply.code(403).send(ORIGIN_NOT_ALLOWED);
       reply.header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'content-type, x-namespace, authorization').header('access-control-max-age', '600');
       return reply.code(204).send();
     });
     // Origin and credentials are checked on the request line and headers, before the body is read.
     const admit = async (req: FastifyRequest, reply: FastifyReply) => {
       reply.header('cache-control', 'no-store');
-      if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send({ error: 'origin_not_allowed', message: 'this origin may not use the codec endpoint' });
+      if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send(ORIGIN_NOT_ALLOWED);
       const admitted = await authenticated(req).catch(() => undefined);
       if (admitted === undefined) {
         return reply.code(503).send(SESSIONS_UNAVAILABLE('could not check whether this session was ended', 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.'));

@@ -11,6 +11,11 @@ export interface Vote {
   viaGroup?: string;
 }
 
+/** Listed directly, or through the user group a Slack vote came through (only the Slack app vouches for groups). */
+function listedIn(vote: Vote, approvers: readonly string[]): boolean {
+  return approvers.includes(vote.approver) || (vote.channel === 'slack' && vote.viaGroup !== undefined && approvers.includes(vote.viaGroup));
+}
+
 export type Refusal = 'not-an-approver' | 'self-approval' | 'already-voted' | 'decided';
 
 /**
@@ -20,8 +25,7 @@ export type Refusal = 'not-an-approver' | 'self-approval' | 'already-voted' | 'd
  */
 export function refuseVote(vote: Vote, state: { votes: Vote[]; requester: string; decided: boolean }, policy: ApprovalPolicy): Refusal | undefined {
   if (state.decided) return 'decided';
-  const listed = policy.approvers.includes(vote.approver) || (vote.channel === 'slack' && vote.viaGroup !== undefined && policy.approvers.includes(vote.viaGroup));
-  if (!listed) return 'not-an-approver';
+  if (!listedIn(vote, policy.approvers)) return 'not-an-approver';
   if (samePerson(policy, vote.approver, state.requester)) return 'self-approval';
   if (state.votes.some((v) => samePerson(policy, v.approver, vote.approver))) return 'already-voted';
   return undefined;
@@ -37,8 +41,7 @@ export function tally(votes: Vote[], quorum: number, policy: Pick<ApprovalPolicy
   const approving = votes.filter((v) => v.decision === 'approve');
   const distinct = (among: Vote[]) => new Set(among.map((v) => personOf(policy, v.approver))).size;
   if (policy.groups?.length) {
-    const inGroup = (v: Vote, approvers: string[]) => approvers.includes(v.approver) || (v.channel === 'slack' && v.viaGroup !== undefined && approvers.includes(v.viaGroup));
-    return policy.groups.every((g) => distinct(approving.filter((v) => inGroup(v, g.approvers))) >= g.quorum) ? 'approved' : 'pending';
+    return policy.groups.every((g) => distinct(approving.filter((v) => listedIn(v, g.approvers))) >= g.quorum) ? 'approved' : 'pending';
   }
   return distinct(approving) >= quorum ? 'approved' : 'pending';
 }
