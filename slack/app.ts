@@ -198,9 +198,15 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     const allowance = allowances.at(-1)!;
     // The requester may have started the run under another of their ids (cli:<name>): the policy's people say who is who.
     if (state.requester !== undefined && applicable.some((p) => samePerson(p, state.requester!, ctx.user))) return refuse('self-approval', explain.selfApproval());
-    if (state.decided) return refuse('not-waiting', explain.notWaiting(state.phase));
-    if (state.runId !== target.runId || state.planHash !== target.planHash) return refuse('stale-button', explain.staleButton());
     const voteKey = `vote:${target.workflowId}:${target.runId}:${ctx.user}`;
+    if (state.decided) {
+      // The second of a double click may read the run after the first click's vote settled it:
+      // that click is still a duplicate, not news that the run moved on.
+      if (!(await claims.claim(voteKey))) return refuse('duplicate', explain.duplicate());
+      await claims.release(voteKey);
+      return refuse('not-waiting', explain.notWaiting(state.phase));
+    }
+    if (state.runId !== target.runId || state.planHash !== target.planHash) return refuse('stale-button', explain.staleButton());
     if (!(await claims.claim(voteKey))) return refuse('duplicate', explain.duplicate());
     try {
       await opts.port.decide({

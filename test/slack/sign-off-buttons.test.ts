@@ -141,6 +141,23 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toHaveLength(1);
   });
 
+  it('the second click of a double click is a duplicate even when the first one already settled the run', async () => {
+    await send(approve('U0ALICE'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    h.port.runs.set(run.workflowId, { ...run, decided: true, phase: 'publishing' });
+    await send(approve('U0ALICE'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'duplicate' });
+    expect(h.ephemerals().at(-1)).toContain('already recorded');
+    expect(h.port.decisions).toHaveLength(1);
+  });
+
+  it('a click by someone who had not voted, after the run moved on, is told the run no longer waits', async () => {
+    h.port.runs.set(run.workflowId, { ...run, decided: true, phase: 'publishing' });
+    await send(approve('U0BOB'));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-waiting' });
+    expect(h.port.decisions).toEqual([]);
+  });
+
   it('a replay of the same signed request within the window records one decision', async () => {
     const body = approve('U0ALICE');
     const timestamp = Math.floor(Date.now() / 1000);
