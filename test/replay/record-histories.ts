@@ -1,0 +1,135 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { afterAll, describe, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { startPolicyChange } from '../../client/policy.js';
+import { startRevocation } from '../../client/revocations.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import { eventually, policyDatabase, type PolicyDb } from '../policy/support.js';
+import { result, seedActiveKey } from '../rotation/support.js';
+import { startRotationStack } from '../support/rotation-stack.js';
+
+/**
+ * Records the histories `replay.test.ts` replays: real runs on the real server, each saved as the
+ * worker read it (payloads decrypted by the worker's codec), so the fixtures hold no ciphertext and
+ * need no key. Run with `npm run record:histories` (KEYTURN_HISTORY_SUFFIX names the code recorded,
+ * e.g. `pre-groups` in a worktree of an older commit). Test data only: key ids, never keys.
+ */
+const OUT = process.env.KEYTURN_HISTORY_OUT ?? fileURLToPath(new URL('./histories', import.meta.url));
+const SUFFIX = process.env.KEYTURN_HISTORY_SUFFIX ?? 'current';
+const codec = new EncryptionCodec(loadPayloadKeyring(), 'worker');
+
+async function decodeInPlace(node: unknown): Promise<void> {
+  if (Array.isArray(node)) {
+    for (const n of node) await decodeInPlace(n);
+    return;
+  }
+  if (!node || typeof node !== 'object' || ArrayBuffer.isView(node)) return;
+  const o = node as Record<string, unknown>;
+  const encoding = (o.metadata as Record<string, Uint8Array> | undefined)?.encoding;
+  if (encoding instanceof Uint8Array && o.data instanceof Uint8Array) {
+    const text = Buffer.from(encoding).toString();
+    if (text === 'binary/encrypted' || (o.metadata as Record<string, unknown>)['keyturn-display'] !== undefined) {
+      const [plain] = await codec.decode([o as Payload]);
+      o.metadata = plain!.metadata;
+      o.data = plain!.data;
+    }
+    return;
+  }
+  for (const v of Object.values(o)) await decodeInPlace(v);
+}
+
+/**
+ * protobufjs's own object form (bytes as base64, 64-bit integers as strings), which `History.fromObject`
+ * reads back. Not the SDK's `historyToJSON`: with two copies of protobufjs installed it fails its
+ * `instanceof Type` check ("type must be a Type").
+ */
+export const HISTORY_OBJECT_OPTIONS = { longs: String, enums: String, bytes: String } as const;
+const historyObject = (history: temporal.api.history.v1.IHistory) => temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), HISTORY_OBJECT_OPTIONS);
+
+async function save(name: string, handle: WorkflowHandle): Promise<void> {
+  await handle.result().catch(() => undefined);
+  const history = await handle.fetchHistory();
+  await decodeInPlace(history);
+  mkdirSync(OUT, { recursive: true });
+  const file = join(OUT, `${name}.${SUFFIX}.json`);
+  writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history: historyObject(history) }, null, 1)}\n`);
+  process.stderr.write(`recorded ${file}\n`);
+}
+
+function staleJwksProxy(): Promise<{ base: string; target: { url?: string }; close(): Promise<void> }> {
+  const target: { url?: string } = {};
+  let frozen: string | undefined;
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      frozen ??= await (await fetch(`${target.url}${req.url}`)).text();
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'max-age=1' }).end(frozen);
+    })();
+  });
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r({ base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, target, close: () => new Promise((c) => server.close(() => c())) })));
+}
+
+describe('record workflow histories for replay', { timeout: 300_000 }, () => {
+  const stops: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop();
+  });
+
+  it('rotations: completed, rejected', async () => {
+    const stack = await startRotationStack({ name: 'rec-rotation' });
+    stops.push(() => stack.stop());
+    await seedActiveKey(stack);
+    const done = await stack.rotate('quarterly');
+    await stack.decide(done, 'approve', 'cli:alice');
+    await result(done);
+    await save('rotation-completed', done);
+    const rejected = await stack.rotate('to be rejected');
+    await stack.decide(rejected, 'reject', 'cli:bob', 'freeze week');
+    await save('rotation-rejected', rejected);
+  });
+
+  it('a rotation rolled back by a failed canary', async () => {
+    const proxy = await staleJwksProxy();
+    stops.push(() => proxy.close());
+    const stack = await startRotationStack({ name: 'rec-rollback', canaryJwksBase: () => proxy.base });
+    stops.push(() => stack.stop());
+    proxy.target.url = stack.httpUrl;
+    await seedActiveKey(stack);
+    const handle = await stack.rotate('behind a stale CDN');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await save('rotation-rolled-back', handle);
+  });
+
+  it('a key revocation', async () => {
+    const stack = await startRotationStack({ name: 'rec-revocation', issuer: { accessTokenTtl: '60s', postRetireOverlap: '62s' } });
+    stops.push(() => stack.stop());
+    const kid = await seedActiveKey(stack);
+    const handle = await startRevocation(stack.client, { kind: 'kid', value: kid, reason: 'key pasted in a CI log', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await save('revocation-kid', handle);
+  });
+
+  it('a policy change signed off and activated', async () => {
+    const db: PolicyDb = await policyDatabase();
+    stops.push(() => db.drop());
+    const stack = await startRotationStack({ name: 'rec-policy', databaseUrl: db.url, policyFromStore: true, approvals: { approvers: ['cli:alice', 'cli:bob'], quorum: 2 } });
+    stops.push(() => stack.stop());
+    const text = readFileSync(stack.policyPath, 'utf8');
+    const { issuers } = parse(text.slice(text.indexOf('```yaml') + 7, text.lastIndexOf('```'))) as { issuers: Array<Record<string, unknown> & { audiences: string[] }> };
+    const next = issuers.map((i) => ({ ...i, audiences: [...i.audiences, 'https://api2.replay.test'] }));
+    const handle = await startPolicyChange(stack.client, { text: `# policy\n\n\`\`\`yaml\n${stringify({ issuers: next })}\`\`\`\n`, reason: 'a second API', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await eventually(async () => (await stack.status(handle)).approvals.length === 1, 30_000);
+    await stack.decide(handle, 'approve', 'cli:bob');
+    await save('policy-change-activated', handle);
+  });
+});
