@@ -32,11 +32,14 @@ export interface CheckDecisionInput {
 export interface CheckedDecision {
   accepted: boolean;
   refusal?: string;
-  vote?: { approver: string; decision: 'approve' | 'reject' | 'rollback'; channel: string; at: string; reason?: string; viaGroup?: string };
+  vote?: { approver: string; decision: 'approve' | 'reject' | 'rollback'; channel: string; at: string; reason?: string; viaGroup?: string; viaGroups?: string[] };
   /** Where the sign-off stands with this vote counted (accepted approve/reject votes only). */
   standing?: 'approved' | 'rejected' | 'pending';
   auditSeqs: number[];
 }
+
+/** The user groups the Slack app vouched for, as the vote records them. */
+const groupsOf = (c: { viaGroup?: string; viaGroups?: string[] }) => ({ ...(c.viaGroup ? { viaGroup: c.viaGroup } : {}), ...(c.viaGroups?.length ? { viaGroups: [...c.viaGroups] } : {}) });
 
 /** The gate's check of one decision signal: attestation first, then the policy's approval rules. */
 export function createSignOffActivities(deps: SignOffDeps) {
@@ -68,7 +71,7 @@ export function createSignOffActivities(deps: SignOffDeps) {
         throw e;
       }
       if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims.approver);
-      const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...(claims.viaGroup ? { viaGroup: claims.viaGroup } : {}) };
+      const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
       const refusal = claims.decision === 'rollback'
         ? refuseVote(vote, { votes: [], requester: '\u0000', decided: false }, input.approvals)
         : refuseVote(vote, { votes: input.votes, requester: input.requester, decided: input.decided }, input.approvals);
@@ -79,7 +82,7 @@ export function createSignOffActivities(deps: SignOffDeps) {
         subject: { workflowId: input.workflowId, planHash: input.planHash },
         policyVersion: input.policyVersion,
         outcome: 'ok',
-        details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...(claims.viaGroup ? { viaGroup: claims.viaGroup } : {}) },
+        details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) },
         requestId: `attestation:${claims.jti}`,
       });
       const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);

@@ -217,13 +217,14 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
         approver: ctx.user,
         ...(input.reason ? { reason: input.reason } : {}),
         ...(allowance.viaGroup ? { viaGroup: allowance.viaGroup } : {}),
+        ...(allowance.viaGroups ? { viaGroups: allowance.viaGroups } : {}),
       });
     } catch (e) {
       await claims.release(voteKey);
       log.error({ err: (e as Error).message, workflowId: target.workflowId }, 'decision not delivered');
       return refuse('failed', explain.failed());
     }
-    log.info({ workflowId: target.workflowId, runId: target.runId, user: ctx.user, decision: input.decision, viaGroup: allowance.viaGroup ?? null }, 'slack decision sent');
+    log.info({ workflowId: target.workflowId, runId: target.runId, user: ctx.user, decision: input.decision, viaGroup: allowance.viaGroup ?? null, viaGroups: allowance.viaGroups ?? null }, 'slack decision sent');
     await tell(ctx, explain.recorded(input.decision, state.subject));
     return 'decided';
   };

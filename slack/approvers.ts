@@ -1,28 +1,33 @@
 import type { WebClient } from '@slack/web-api';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 
-export type Allowance = { allowed: true; viaGroup?: string } | { allowed: false };
+export type Allowance = { allowed: true; viaGroup?: string; viaGroups?: string[] } | { allowed: false };
 
 const GROUP = /^S[A-Z0-9]+$/;
 
 /**
  * Whether a Slack user may decide under `policy`: listed by user id, or a member of a listed user
  * group (resolved now through `usergroups.users.list`, so a removal takes effect at once). With
- * per-issuer groups (a policy change), a user listed directly for some groups is also looked up in
- * the user groups the other groups list, so the vote counts there too (one user group at most).
+ * per-issuer groups (a policy change), the user groups of every group that does not list the user
+ * directly are looked up too, until each such group is covered, so the vote counts wherever the
+ * user may approve: `viaGroup` names the first user group found, `viaGroups` all of them when more.
  */
 export async function allowedApprover(client: WebClient, policy: Pick<ApprovalPolicy, 'approvers' | 'groups'>, userId: string): Promise<Allowance> {
   const direct = policy.approvers.includes(userId);
-  const uncovered = direct ? (policy.groups ?? []).filter((g) => !g.approvers.includes(userId)) : undefined;
-  if (direct && uncovered!.length === 0) return { allowed: true };
-  const candidates = uncovered ? [...new Set(uncovered.flatMap((g) => g.approvers))] : policy.approvers;
-  for (const group of candidates.filter((a) => GROUP.test(a))) {
-    // A directly listed user is allowed whatever Slack answers; the lookup only widens where the vote counts.
+  const needs = policy.groups?.length ? policy.groups.filter((g) => !g.approvers.includes(userId)).map((g) => g.approvers) : direct ? [] : [policy.approvers];
+  const found: string[] = [];
+  const uncovered = () => needs.filter((approvers) => !approvers.some((a) => found.includes(a)));
+  for (const group of [...new Set(needs.flat())].filter((a) => GROUP.test(a))) {
+    const open = uncovered();
+    if (open.length === 0) break;
+    if (!open.some((approvers) => approvers.includes(group))) continue;
+    // Once the user is allowed, further lookups only widen where the vote counts: their errors are ignored.
     const res = await client.usergroups.users.list({ usergroup: group }).catch((e: unknown) => {
-      if (direct) return undefined;
+      if (direct || found.length > 0) return undefined;
       throw e;
     });
-    if (res?.ok && res.users?.includes(userId)) return { allowed: true, viaGroup: group };
+    if (res?.ok && res.users?.includes(userId)) found.push(group);
   }
-  return direct ? { allowed: true } : { allowed: false };
+  if (!direct && found.length === 0) return { allowed: false };
+  return { allowed: true, ...(found.length ? { viaGroup: found[0] } : {}), ...(found.length > 1 ? { viaGroups: found } : {}) };
 }

@@ -32,6 +32,8 @@ export interface DecideInput {
   reason?: string;
   /** The policy-listed user group through which the approver is allowed. */
   viaGroup?: string;
+  /** Every such user group, when more than one. */
+  viaGroups?: string[];
 }
 
 export interface StartedRun {

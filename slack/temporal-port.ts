@@ -84,6 +84,7 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
           planHash: input.planHash,
           ...(input.reason ? { reason: input.reason } : {}),
           ...(input.viaGroup ? { viaGroup: input.viaGroup } : {}),
+          ...(input.viaGroups?.length ? { viaGroups: input.viaGroups } : {}),
         },
         opts.channelKey,
       );

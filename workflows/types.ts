@@ -17,6 +17,7 @@ export interface RecordedVote {
   at: string;
   reason?: string;
   viaGroup?: string;
+  viaGroups?: string[];
 }
 
 export interface RunResult {

@@ -29,6 +29,20 @@ describe('group membership in an attestation', () => {
     expect((await verifyAttestation(jws, app.lookup, expectation)).viaGroup).toBe('S0SECURITY');
   });
 
+  it('refuses a list of groups claimed by a CLI approver key', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    const jws = await signAttestation({ channel: 'cli', approver: 'cli:bob', decision: 'approve', viaGroups: ['S0SECURITY', 'S0OPS'], ...run }, bob.signing);
+    expect(await refusal(verifyAttestation(jws, bob.lookup, expectation))).toBe('group-claim-not-from-slack');
+  });
+
+  it('accepts a list of groups from the Slack app key, and refuses one that is not a list of names', async () => {
+    const app = await channelKey('slack');
+    const ok = await signAttestation({ channel: 'slack', approver: 'U0CAROL', decision: 'approve', viaGroup: 'S0SECURITY', viaGroups: ['S0SECURITY', 'S0OPS'], ...run }, app.signing);
+    expect((await verifyAttestation(ok, app.lookup, expectation)).viaGroups).toEqual(['S0SECURITY', 'S0OPS']);
+    const bad = await signAttestation({ channel: 'slack', approver: 'U0CAROL', decision: 'approve', viaGroups: 'S0SECURITY' as unknown as string[], ...run }, app.signing);
+    expect(await refusal(verifyAttestation(bad, app.lookup, expectation))).toBe('bad-group-claim');
+  });
+
   it('does not list a vote from another channel as an approver, whatever group it names', () => {
     const vote: Vote = { approver: 'cli:bob', decision: 'approve', channel: 'cli', at: new Date().toISOString(), viaGroup: 'S0SECURITY' };
     expect(refuseVote(vote, { votes: [], requester: 'cli:carol', decided: false }, policy)).toBe('not-an-approver');

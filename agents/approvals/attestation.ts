@@ -19,6 +19,8 @@ export interface AttestationClaims {
   reason?: string;
   /** Set by the Slack app when the approver is allowed through membership of this user group. */
   viaGroup?: string;
+  /** Every user group the Slack app found the approver in, when more than one. */
+  viaGroups?: string[];
   /** Seconds since the epoch. */
   iat: number;
   exp: number;
@@ -35,6 +37,8 @@ export interface ChannelKey {
 
 export const ATTESTATION_TYP = 'keyturn-attestation+jws';
 export const ATTESTATION_TTL_SECONDS = 300;
+/** More user groups than any policy lists for one person; a longer claim is malformed. */
+const MAX_GROUP_CLAIMS = 32;
 
 export async function signAttestation(
   claims: Omit<AttestationClaims, 'iat' | 'exp' | 'jti'>,
@@ -86,7 +90,10 @@ export async function verifyAttestation(
   if (!expect.allowedChannels.includes(claims.channel)) throw invalid('channel-not-allowed-by-policy');
   if (key.approver !== undefined && claims.approver !== key.approver) throw invalid('approver-not-key-owner');
   // Group membership is vouched for only by the Slack app, which looked it up: an approver's own key could claim any group.
-  if (claims.viaGroup !== undefined && (claims.channel !== 'slack' || key.approver !== undefined)) throw invalid('group-claim-not-from-slack');
+  const claimsGroups = claims.viaGroup !== undefined || claims.viaGroups !== undefined;
+  if (claimsGroups && (claims.channel !== 'slack' || key.approver !== undefined)) throw invalid('group-claim-not-from-slack');
+  if (claims.viaGroup !== undefined && typeof claims.viaGroup !== 'string') throw invalid('bad-group-claim');
+  if (claims.viaGroups !== undefined && !(Array.isArray(claims.viaGroups) && claims.viaGroups.length <= MAX_GROUP_CLAIMS && claims.viaGroups.every((g) => typeof g === 'string'))) throw invalid('bad-group-claim');
   if (claims.workflowId !== expect.workflowId || claims.runId !== expect.runId) throw invalid('other-run');
   if (claims.planHash !== expect.planHash) throw invalid('plan-hash-mismatch');
   if (!['approve', 'reject', 'rollback'].includes(claims.decision)) throw invalid('bad-decision');

@@ -27,6 +27,13 @@ describe('tally with per-issuer groups (policy changes)', () => {
     expect(tally([...two, vote('cli:ben', { viaGroup: 'S0BTEAM' })], 2, { groups })).toBe('pending');
   });
 
+  it('counts a Slack vote found in two user groups for every group that lists one of them, and a CLI claim of them for none', () => {
+    const teams = [{ label: 'https://a.example.test', approvers: ['S0ATEAM'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['S0BTEAM'], quorum: 1 }];
+    expect(tally([vote('U0GRACE', { viaGroup: 'S0ATEAM' })], 1, { groups: teams })).toBe('pending');
+    expect(tally([vote('U0GRACE', { viaGroup: 'S0ATEAM', viaGroups: ['S0ATEAM', 'S0BTEAM'] })], 1, { groups: teams })).toBe('approved');
+    expect(tally([vote('cli:grace', { viaGroup: 'S0ATEAM', viaGroups: ['S0ATEAM', 'S0BTEAM'] })], 1, { groups: teams })).toBe('pending');
+  });
+
   it("counts one person's two ids once towards a group's quorum", () => {
     expect(tally([vote('U0ALICE'), vote('cli:alice'), vote('U0BOB')], 2, { groups: [{ ...groups[0]!, approvers: ['U0ALICE', 'cli:alice', 'U0ANNA'] }, groups[1]!], people: [['U0ALICE', 'cli:alice']] })).toBe('pending');
   });

@@ -9,11 +9,15 @@ export interface Vote {
   reason?: string;
   /** The policy-listed user group through which the channel found this approver allowed. */
   viaGroup?: string;
+  /** Every such user group, when more than one (a policy change whose issuers list different ones). */
+  viaGroups?: string[];
 }
 
-/** Listed directly, or through the user group a Slack vote came through (only the Slack app vouches for groups). */
+/** Listed directly, or through a user group a Slack vote came through (only the Slack app vouches for groups). */
 function listedIn(vote: Vote, approvers: readonly string[]): boolean {
-  return approvers.includes(vote.approver) || (vote.channel === 'slack' && vote.viaGroup !== undefined && approvers.includes(vote.viaGroup));
+  if (approvers.includes(vote.approver)) return true;
+  if (vote.channel !== 'slack') return false;
+  return [vote.viaGroup, ...(vote.viaGroups ?? [])].some((g) => g !== undefined && approvers.includes(g));
 }
 
 export type Refusal = 'not-an-approver' | 'self-approval' | 'already-voted' | 'decided';

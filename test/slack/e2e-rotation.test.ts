@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { startPolicyChange } from '../../client/policy.js';
 import { runningRotations } from '../../client/rotations.js';
 import type { Handled } from '../../slack/app.js';
@@ -263,6 +264,26 @@ describe('Slack sign-off of a policy change', () => {
     expect((await s.click('U0MALLORY', value)).outcome).toBe('not-approver');
     expect((await s.click('U0ALICE', value)).outcome).toBe('decided');
     expect(await handle.result()).toMatchObject({ outcome: 'activated', approvals: [expect.objectContaining({ approver: 'U0ALICE', channel: 'slack' })] });
+  });
+
+  it('one click counts for two issuers that list two different user groups the approver is in', async () => {
+    const text = readFileSync(s.stack.policyPath, 'utf8');
+    const [a] = (parse(text.slice(text.indexOf('```yaml') + 7, text.lastIndexOf('```'))) as { issuers: Array<Record<string, unknown> & { audiences: string[]; approvals: Record<string, unknown> }> }).issuers;
+    const doc = (...issuers: unknown[]) => `# policy\n\n\`\`\`yaml\n${stringify({ issuers })}\`\`\`\n`;
+    const apply = (issuers: unknown[], reason: string) => startPolicyChange(s.stack.client, { text: doc(...issuers), reason, requester: 'cli:requester', taskQueue: s.stack.taskQueue });
+    let teamA = { ...a!, approvals: { ...a!.approvals, approvers: ['U0ALICE', 'S0ATEAM'] } };
+    let teamB = { ...a!, issuer: 'http://localhost/slack-policy-b', approvals: { ...a!.approvals, approvers: ['S0BTEAM'] } };
+    s.fake.groups.S0ATEAM = ['U0GROUPY'];
+    s.fake.groups.S0BTEAM = ['U0GROUPY'];
+    const add = await apply([teamA, teamB], 'team A and team B');
+    expect((await s.click('U0ALICE', (await s.requestFor(add.workflowId)).value)).outcome).toBe('decided');
+    expect(await add.result()).toMatchObject({ outcome: 'activated' });
+
+    teamA = { ...teamA, audiences: [...teamA.audiences, 'https://api2.slack.test'] };
+    teamB = { ...teamB, audiences: [...teamB.audiences, 'https://api2.slack.test'] };
+    const both = await apply([teamA, teamB], 'both serve a second API');
+    expect((await s.click('U0GROUPY', (await s.requestFor(both.workflowId)).value)).outcome).toBe('decided');
+    expect(await both.result()).toMatchObject({ outcome: 'activated', approvals: [expect.objectContaining({ approver: 'U0GROUPY', viaGroup: 'S0ATEAM', viaGroups: ['S0ATEAM', 'S0BTEAM'] })] });
   });
 });
 

@@ -47,6 +47,34 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toEqual([expect.objectContaining({ workflowId: change.workflowId, approver: 'U0ALICE', viaGroup: 'S0BTEAM' })]);
   });
 
+  it('on a policy change, a user reached through two user groups listed by two issuers names both', async () => {
+    await h.stop();
+    h = await startHarness({ groups: { S0ATEAM: ['U0GRACE'], S0BTEAM: ['U0GRACE'], S0CTEAM: [] } });
+    const change = waitingRun({
+      workflowId: 'policy-change-2', kind: 'policy', subject: 'the keyturn policy',
+      approvals: { approvers: ['S0CTEAM', 'S0ATEAM', 'S0BTEAM'], channels: ['slack'], groups: [{ label: 'https://a.example.test', approvers: ['S0CTEAM', 'S0ATEAM'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['S0BTEAM'], quorum: 1 }] },
+    });
+    h.port.runs.set(change.workflowId, change);
+    await send(approve('U0GRACE', { value: buttonValueOf(change) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    expect(h.port.decisions).toEqual([expect.objectContaining({ approver: 'U0GRACE', viaGroup: 'S0ATEAM', viaGroups: ['S0ATEAM', 'S0BTEAM'] })]);
+  });
+
+  it('a user found in one user group still decides when the lookup of another fails, and the vote names the one found', async () => {
+    await h.stop();
+    h = await startHarness({ groups: { S0ATEAM: ['U0GRACE'] } });
+    h.slack.refusingGroups.S0BTEAM = 'ratelimited';
+    const change = waitingRun({
+      workflowId: 'policy-change-3', kind: 'policy', subject: 'the keyturn policy',
+      approvals: { approvers: ['S0ATEAM', 'S0BTEAM'], channels: ['slack'], groups: [{ label: 'https://a.example.test', approvers: ['S0ATEAM'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['S0BTEAM'], quorum: 1 }] },
+    });
+    h.port.runs.set(change.workflowId, change);
+    await send(approve('U0GRACE', { value: buttonValueOf(change) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
+    expect(h.port.decisions).toEqual([expect.objectContaining({ approver: 'U0GRACE', viaGroup: 'S0ATEAM' })]);
+    expect(h.port.decisions[0]!.viaGroups).toBeUndefined();
+  });
+
   it('a request with a forged signature is refused with 401 and decides nothing', async () => {
     const res = await send(approve('U0ALICE'), { signature: `v0=${'0'.repeat(64)}` });
     expect(res.status).toBe(401);

@@ -22,6 +22,8 @@ export interface FakeSlack {
   groups: Record<string, string[]>;
   /** Methods Slack refuses, with the error it names (`{ok: false, error}`), as for a channel the bot left. */
   refusing: Record<string, string>;
+  /** User groups whose member lookup Slack refuses, with the error it names. */
+  refusingGroups: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export async function startFakeSlack(opts: { teamId: string; groups?: Record<str
   const calls: SlackCall[] = [];
   const groups: Record<string, string[]> = { ...(opts.groups ?? {}) };
   const refusing: Record<string, string> = {};
+  const refusingGroups: Record<string, string> = {};
   let seq = 100;
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -83,6 +86,7 @@ export async function startFakeSlack(opts: { teamId: string; groups?: Record<str
         case 'chat.postEphemeral':
           return json(200, { ok: true, message_ts: `1700000000.${String(seq++).padStart(6, '0')}` });
         case 'usergroups.users.list':
+          if (refusingGroups[String(args.usergroup)]) return json(200, { ok: false, error: refusingGroups[String(args.usergroup)] });
           return json(200, { ok: true, users: groups[String(args.usergroup)] ?? [] });
         case 'views.open':
           return json(200, { ok: true, view: { id: `V${seq++}`, ...(args.view as object) } });
@@ -100,6 +104,7 @@ export async function startFakeSlack(opts: { teamId: string; groups?: Record<str
     callsTo: (method) => calls.filter((c) => c.method === method),
     groups,
     refusing,
+    refusingGroups,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
