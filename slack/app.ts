@@ -202,9 +202,7 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     if (state.decided) {
       // The second of a double click may read the run after the first click's vote settled it:
       // that click is still a duplicate, not news that the run moved on.
-      if (!(await claims.claim(voteKey))) return refuse('duplicate', explain.duplicate());
-      await claims.release(voteKey);
-      return refuse('not-waiting', explain.notWaiting(state.phase));
+      return (await claims.isClaimed(voteKey)) ? refuse('duplicate', explain.duplicate()) : refuse('not-waiting', explain.notWaiting(state.phase));
     }
     if (state.runId !== target.runId || state.planHash !== target.planHash) return refuse('stale-button', explain.staleButton());
     if (!(await claims.claim(voteKey))) return refuse('duplicate', explain.duplicate());

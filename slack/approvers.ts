@@ -1,9 +1,9 @@
 import type { WebClient } from '@slack/web-api';
+import { MAX_GROUP_CLAIMS } from '../agents/approvals/attestation.js';
+import { SLACK_USER_GROUP } from '../agents/approvals/quorum.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 
 export type Allowance = { allowed: true; viaGroup?: string; viaGroups?: string[] } | { allowed: false };
-
-const GROUP = /^S[A-Z0-9]+$/;
 
 /**
  * Whether a Slack user may decide under `policy`: listed by user id, or a member of a listed user
@@ -17,9 +17,9 @@ export async function allowedApprover(client: WebClient, policy: Pick<ApprovalPo
   const needs = policy.groups?.length ? policy.groups.filter((g) => !g.approvers.includes(userId)).map((g) => g.approvers) : direct ? [] : [policy.approvers];
   const found: string[] = [];
   const uncovered = () => needs.filter((approvers) => !approvers.some((a) => found.includes(a)));
-  for (const group of [...new Set(needs.flat())].filter((a) => GROUP.test(a))) {
+  for (const group of [...new Set(needs.flat())].filter((a) => SLACK_USER_GROUP.test(a))) {
     const open = uncovered();
-    if (open.length === 0) break;
+    if (open.length === 0 || found.length === MAX_GROUP_CLAIMS) break;
     if (!open.some((approvers) => approvers.includes(group))) continue;
     // Once the user is allowed, further lookups only widen where the vote counts: their errors are ignored.
     const res = await client.usergroups.users.list({ usergroup: group }).catch((e: unknown) => {

@@ -8,6 +8,8 @@ import type { Queryable } from '../agents/shared/db.js';
 export interface ClaimLedger {
   /** True when this call took the claim; false when it was already taken. */
   claim(key: string): Promise<boolean>;
+  /** Whether the claim is taken, without taking it. */
+  isClaimed(key: string): Promise<boolean>;
   release(key: string): Promise<void>;
 }
 
@@ -25,6 +27,10 @@ export function memoryClaims(now: () => number = Date.now): ClaimLedger {
       claims.set(key, t);
       return true;
     },
+    async isClaimed(key) {
+      const at = claims.get(key);
+      return at !== undefined && now() - at <= CLAIM_TTL_SECONDS * 1000;
+    },
     async release(key) {
       claims.delete(key);
     },
@@ -38,6 +44,10 @@ export function pgClaims(db: Queryable): ClaimLedger {
       await db.query(`DELETE FROM slack_action_claims WHERE claimed_at < now() - make_interval(secs => $1)`, [CLAIM_TTL_SECONDS]);
       const res = await db.query('INSERT INTO slack_action_claims (claim) VALUES ($1) ON CONFLICT (claim) DO NOTHING', [key]);
       return res.rowCount === 1;
+    },
+    async isClaimed(key) {
+      const res = await db.query('SELECT 1 FROM slack_action_claims WHERE claim = $1 AND claimed_at >= now() - make_interval(secs => $2)', [key, CLAIM_TTL_SECONDS]);
+      return (res.rowCount ?? 0) > 0;
     },
     async release(key) {
       await db.query('DELETE FROM slack_action_claims WHERE claim = $1', [key]);

@@ -44,6 +44,7 @@ export interface VoteView {
   approver: string;
   decision: 'approve' | 'reject';
   viaGroup?: string;
+  viaGroups?: string[];
   reason?: string;
 }
 
@@ -139,7 +140,10 @@ function keyLine(req: SignOffRequestView, p: RunProgress): string {
 
 export function approvalsLine(req: Pick<SignOffRequestView, 'approvals'>, p: RunProgress): string {
   const approvals = (p.votes ?? []).filter((v) => v.decision === 'approve');
-  const names = approvals.map((v) => `${who(v.approver)}${v.viaGroup ? ` (via ${who(v.viaGroup)})` : ''}`);
+  const names = approvals.map((v) => {
+    const groups = v.viaGroups?.length ? v.viaGroups : v.viaGroup ? [v.viaGroup] : [];
+    return `${who(v.approver)}${groups.length ? ` (via ${groups.map(who).join(', ')})` : ''}`;
+  });
   const needed = req.approvals.groups?.length ? `${approvals.length} (needs ${esc(groupNeeds(req.approvals.groups))})` : `${approvals.length} of ${req.approvals.quorum}`;
   return `*Approvals:* ${needed}${names.length ? ` — ${names.join(', ')}` : ''}`;
 }

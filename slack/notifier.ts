@@ -48,7 +48,7 @@ export function progressPatch(e: RunEvent): RunProgress | undefined {
     case 'signoff.vote': {
       const votes = (Array.isArray(e.votes) ? e.votes : []) as VoteView[];
       const decided = e.decided === 'approved' || e.decided === 'rejected' ? e.decided : undefined;
-      return { votes: votes.map((v) => ({ approver: v.approver, decision: v.decision, ...(v.viaGroup ? { viaGroup: v.viaGroup } : {}), ...(v.reason ? { reason: v.reason } : {}) })), ...(decided ? { signOff: decided } : {}) };
+      return { votes: votes.map((v) => ({ approver: v.approver, decision: v.decision, ...(v.viaGroup ? { viaGroup: v.viaGroup } : {}), ...(Array.isArray(v.viaGroups) && v.viaGroups.length ? { viaGroups: v.viaGroups.filter((g) => typeof g === 'string') } : {}), ...(v.reason ? { reason: v.reason } : {}) })), ...(decided ? { signOff: decided } : {}) };
     }
     case 'run.published':
       return { published: true, ...(str(e.newKid) ? { newKid: str(e.newKid)! } : {}) };

@@ -41,6 +41,8 @@ describe('group membership in an attestation', () => {
     expect((await verifyAttestation(ok, app.lookup, expectation)).viaGroups).toEqual(['S0SECURITY', 'S0OPS']);
     const bad = await signAttestation({ channel: 'slack', approver: 'U0CAROL', decision: 'approve', viaGroups: 'S0SECURITY' as unknown as string[], ...run }, app.signing);
     expect(await refusal(verifyAttestation(bad, app.lookup, expectation))).toBe('bad-group-claim');
+    const user = await signAttestation({ channel: 'slack', approver: 'U0CAROL', decision: 'approve', viaGroups: ['S0SECURITY', 'U0BOB'], ...run }, app.signing);
+    expect(await refusal(verifyAttestation(user, app.lookup, expectation))).toBe('bad-group-claim');
   });
 
   it('does not list a vote from another channel as an approver, whatever group it names', () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { KeyturnError } from '../../config/errors.js';
 import type { ApprovalChannel } from '../planner/policy-types.js';
+import { SLACK_USER_GROUP } from './quorum.js';
 
 export type Decision = 'approve' | 'reject' | 'rollback';
 
@@ -37,8 +38,8 @@ export interface ChannelKey {
 
 export const ATTESTATION_TYP = 'keyturn-attestation+jws';
 export const ATTESTATION_TTL_SECONDS = 300;
-/** More user groups than any policy lists for one person; a longer claim is malformed. */
-const MAX_GROUP_CLAIMS = 32;
+/** More user groups than any policy lists for one person; a longer claim is malformed (the Slack app names no more). */
+export const MAX_GROUP_CLAIMS = 32;
 
 export async function signAttestation(
   claims: Omit<AttestationClaims, 'iat' | 'exp' | 'jti'>,
@@ -92,8 +93,9 @@ export async function verifyAttestation(
   // Group membership is vouched for only by the Slack app, which looked it up: an approver's own key could claim any group.
   const claimsGroups = claims.viaGroup !== undefined || claims.viaGroups !== undefined;
   if (claimsGroups && (claims.channel !== 'slack' || key.approver !== undefined)) throw invalid('group-claim-not-from-slack');
-  if (claims.viaGroup !== undefined && typeof claims.viaGroup !== 'string') throw invalid('bad-group-claim');
-  if (claims.viaGroups !== undefined && !(Array.isArray(claims.viaGroups) && claims.viaGroups.length <= MAX_GROUP_CLAIMS && claims.viaGroups.every((g) => typeof g === 'string'))) throw invalid('bad-group-claim');
+  const groupId = (g: unknown) => typeof g === 'string' && SLACK_USER_GROUP.test(g);
+  if (claims.viaGroup !== undefined && !groupId(claims.viaGroup)) throw invalid('bad-group-claim');
+  if (claims.viaGroups !== undefined && !(Array.isArray(claims.viaGroups) && claims.viaGroups.length <= MAX_GROUP_CLAIMS && claims.viaGroups.every(groupId))) throw invalid('bad-group-claim');
   if (claims.workflowId !== expect.workflowId || claims.runId !== expect.runId) throw invalid('other-run');
   if (claims.planHash !== expect.planHash) throw invalid('plan-hash-mismatch');
   if (!['approve', 'reject', 'rollback'].includes(claims.decision)) throw invalid('bad-decision');

@@ -34,6 +34,11 @@ describe('tally with per-issuer groups (policy changes)', () => {
     expect(tally([vote('cli:grace', { viaGroup: 'S0ATEAM', viaGroups: ['S0ATEAM', 'S0BTEAM'] })], 1, { groups: teams })).toBe('pending');
   });
 
+  it('never counts a vote through a claimed "group" that is a user id', () => {
+    const listsBob = [{ label: 'https://b.example.test', approvers: ['U0BOB'], quorum: 1 }];
+    expect(tally([vote('U0GRACE', { viaGroups: ['S0ATEAM', 'U0BOB'] })], 1, { groups: listsBob })).toBe('pending');
+  });
+
   it("counts one person's two ids once towards a group's quorum", () => {
     expect(tally([vote('U0ALICE'), vote('cli:alice'), vote('U0BOB')], 2, { groups: [{ ...groups[0]!, approvers: ['U0ALICE', 'cli:alice', 'U0ANNA'] }, groups[1]!], people: [['U0ALICE', 'cli:alice']] })).toBe('pending');
   });

@@ -13,11 +13,14 @@ export interface Vote {
   viaGroups?: string[];
 }
 
+/** A Slack user group id (`S…`): the only kind of id a vote may count through. */
+export const SLACK_USER_GROUP = /^S[A-Z0-9]+$/;
+
 /** Listed directly, or through a user group a Slack vote came through (only the Slack app vouches for groups). */
 function listedIn(vote: Vote, approvers: readonly string[]): boolean {
   if (approvers.includes(vote.approver)) return true;
   if (vote.channel !== 'slack') return false;
-  return [vote.viaGroup, ...(vote.viaGroups ?? [])].some((g) => g !== undefined && approvers.includes(g));
+  return [vote.viaGroup, ...(vote.viaGroups ?? [])].some((g) => typeof g === 'string' && SLACK_USER_GROUP.test(g) && approvers.includes(g));
 }
 
 export type Refusal = 'not-an-approver' | 'self-approval' | 'already-voted' | 'decided';

@@ -26,6 +26,36 @@ const replay = async (history: temporal.api.history.v1.IHistory, workflowId: str
   return Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
 };
 
+/** The decoded text of every payload in a recorded file (protobufjs object form: bytes as base64). */
+function payloadTexts(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) for (const n of node) payloadTexts(n, out);
+  else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (o.metadata && typeof o.data === 'string') out.push(Buffer.from(o.data, 'base64').toString('utf8'));
+    for (const v of Object.values(o)) payloadTexts(v, out);
+  }
+  return out;
+}
+
+const parsed = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Members only a private or symmetric JWK has, wherever a JWK sits in the value. */
+function privateJwkMembers(v: unknown, found: string[] = []): string[] {
+  if (Array.isArray(v)) for (const x of v) privateJwkMembers(x, found);
+  else if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if ('kty' in o) found.push(...['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].filter((m) => m in o));
+    for (const x of Object.values(o)) privateJwkMembers(x, found);
+  }
+  return found;
+}
+
 describe('recorded workflow histories replay on the current workflow code', () => {
   it('has histories from the current code and from before per-issuer groups', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
@@ -35,6 +65,16 @@ describe('recorded workflow histories replay on the current workflow code', () =
   it.each(recorded)('%s replays without nondeterminism', async (file) => {
     const { workflowId, history } = load(file);
     await expect(replay(history, workflowId)).resolves.toBeUndefined();
+  });
+
+  it.each(recorded)('%s holds no private key member, PEM key or ciphertext', (file) => {
+    const texts = payloadTexts(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
+    expect(texts.length).toBeGreaterThan(10);
+    for (const text of texts) {
+      expect(text).not.toMatch(/PRIVATE KEY|binary\/encrypted/);
+      const value = parsed(text);
+      if (value !== undefined) expect(privateJwkMembers(value)).toEqual([]);
+    }
   });
 
   it('a history that scheduled an activity today\'s code does not is refused as nondeterministic', async () => {

@@ -63,6 +63,11 @@ describe('sign-off request message', () => {
     expect(m).toContain('<@U0GRACE> (via <!subteam^S0LEADS>)');
   });
 
+  it('names every user group a vote came through', () => {
+    const m = text(requestMessage(request(), { votes: [{ approver: 'U0GRACE', decision: 'approve', viaGroup: 'S0ATEAM', viaGroups: ['S0ATEAM', 'S0BTEAM'] }] }, web));
+    expect(m).toContain('<@U0GRACE> (via <!subteam^S0ATEAM>, <!subteam^S0BTEAM>)');
+  });
+
   it('drops the buttons once the sign-off is decided, and shows publish, activation, canary and outcome', () => {
     const m = requestMessage(request(), { signOff: 'approved', published: true, newKid: 'new-kid-abc', activated: true, canary: 'passed', outcome: 'completed' }, web);
     expect(actions(m)).toBeUndefined();

@@ -167,4 +167,12 @@ describe('Slack action claims in PostgreSQL', () => {
     await claims.release(key);
     expect(await claims.claim(key)).toBe(true);
   });
+
+  it('whether a claim is taken can be read without taking it', async () => {
+    const claims = pgClaims(pool);
+    const key = unique('vote');
+    expect(await claims.isClaimed(key)).toBe(false);
+    expect(await claims.claim(key)).toBe(true);
+    expect(await claims.isClaimed(key)).toBe(true);
+  });
 });
