@@ -116,6 +116,30 @@ describe('reconcileRun', () => {
     expect(r.rows.find((x) => x.audit[0]?.action === 'approval.approve')!.audit[0]!.actor).toBe('Human(cli:alice)');
   });
 
+  it('flags a handoff, a timer and the completion whose display payloads keyturn did not seal, keeping the pairing', () => {
+    const { h, entries } = completedRun();
+    const mark = (type: string, nth: number, unsealed: string[]) => {
+      h.events.filter((e) => e.type === type)[nth]!.unsealed = unsealed;
+    };
+    mark('ActivityTaskScheduled', 0, ['summary']);
+    mark('TimerStarted', 2, ['summary']);
+    mark('WorkflowExecutionCompleted', 0, ['result']);
+    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    expect(r).toMatchObject({ ok: false, flagged: 3, paired: 8 });
+    expect(flagged(r).map((x) => [x.status, x.history!.label, x.note])).toEqual([
+      ['mismatch', 'activity planRotation', expect.stringMatching(/^its summary \(event 2\) was not sealed by keyturn/)],
+      ['mismatch', 'timer 6s', expect.stringMatching(/^its summary \(event \d+\) was not sealed/)],
+      ['mismatch', 'workflow completed', expect.stringMatching(/^its result \(event \d+\) was not sealed/)],
+    ]);
+  });
+
+  it('flags an event that is no row of its own (the start) when its display payloads were not sealed', () => {
+    const { h, entries } = completedRun();
+    h.events[0]!.unsealed = ['summary', 'details'];
+    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not sealed/) })]);
+  });
+
   it('pairs by the entry\'s activity id when a result reports no seqs', () => {
     const { h, entries } = completedRun();
     for (const e of h.events) if (e.type === 'ActivityTaskCompleted') delete e.result;

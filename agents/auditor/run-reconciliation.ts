@@ -34,6 +34,8 @@ export interface PlainHistoryEvent {
   /** WorkflowExecutionSignaled. */
   signalName?: string;
   identity?: string;
+  /** Display payloads of this event (summary, details, result) that keyturn's codec did not seal: written by someone else. */
+  unsealed?: string[];
 }
 
 /** What an audited activity type must write. `null`: the activity writes nothing to the audit log. */
@@ -92,7 +94,7 @@ export interface ActivityRecord {
   failure?: string;
 }
 
-export type HistorySideKind = 'activity' | 'timer' | 'signal' | 'completion';
+export type HistorySideKind = 'activity' | 'timer' | 'signal' | 'completion' | 'event';
 
 /** The Temporal side of a row. */
 export interface HistorySide {
@@ -209,6 +211,25 @@ export function foldActivities(events: PlainHistoryEvent[]): ActivityRecord[] {
     if (seqs) rec.auditSeqs = seqs;
   }
   return [...byScheduled.values()].sort((a, b) => a.eventId - b.eventId);
+}
+
+/**
+ * A display payload keyturn did not seal was written by someone with Temporal access, not by a
+ * keyturn process: the Web UI shows it like any other, so the row it belongs to is flagged.
+ */
+function flagUnsealed(events: PlainHistoryEvent[], rows: Array<ReconciledRow & { key: [number, number] }>, activities: ActivityRecord[]): void {
+  for (const e of events) {
+    if (!e.unsealed?.length) continue;
+    const problem = `its ${e.unsealed.join(' and ')} (event ${e.eventId}) ${e.unsealed.length > 1 ? 'were' : 'was'} not sealed by keyturn: written by someone else with Temporal access, or before keyturn sealed display payloads`;
+    const activity = activities.find((a) => a.closedEventId === e.eventId);
+    let row = rows.find((r) => r.history?.eventId === (activity?.eventId ?? e.eventId));
+    if (!row) {
+      row = { key: [Date.parse(e.time), e.eventId], status: 'info', history: { eventId: e.eventId, at: e.time, kind: 'event', label: e.type }, audit: [] };
+      rows.push(row);
+    }
+    if (row.status !== 'history_only') row.status = 'mismatch';
+    row.note = row.note ? `${row.note}; ${problem}` : problem;
+  }
 }
 
 function handoffActionOf(input: unknown[] | undefined): string | undefined {
@@ -418,6 +439,8 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
     if (owner.has(e.seq)) continue;
     rows.push({ key: [ms(e.at), Number.MAX_SAFE_INTEGER - 1e9 + e.seq], status: 'audit_only', audit: [auditSide(e)], note: 'no activity in the run\'s history wrote this entry' });
   }
+
+  flagUnsealed(events, rows, activities);
 
   rows.sort((x, y) => x.key[0] - y.key[0] || x.key[1] - y.key[1]);
   const out: ReconciledRow[] = rows.map(({ key: _key, ...r }) => r);

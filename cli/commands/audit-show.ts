@@ -8,6 +8,8 @@ import { formatReconciliation, reconcileRun, type PlainHistoryEvent, type RunRec
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
+import { isDisplayPayload } from '../../infra/temporal/codec/display.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { withContext } from '../context.js';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -83,12 +85,16 @@ const num = (n: Num): number => (n === null || n === undefined ? 0 : typeof n ==
 interface RawEvent {
   eventId?: Num;
   eventTime?: { seconds?: Num; nanos?: number | null } | null;
-  userMetadata?: { summary?: Payload | null } | null;
+  userMetadata?: { summary?: Payload | null; details?: Payload | null } | null;
   [attributes: string]: unknown;
 }
 
 /** Decodes history events into the plain records the reconciliation reads. */
 export async function plainEvents(converter: LoadedDataConverter, events: readonly unknown[]): Promise<PlainHistoryEvent[]> {
+  const codec = converter.payloadCodecs.find((c): c is EncryptionCodec => c instanceof EncryptionCodec);
+  /** Which of an event's display payloads keyturn did not seal (none can be judged without keyturn's codec). */
+  const unsealedOf = (candidates: Record<string, Payload | null | undefined>) =>
+    codec ? Object.entries(candidates).filter(([, p]) => p && isDisplayPayload(p) && !codec.sealed(p)).map(([name]) => name) : [];
   const outEvents: PlainHistoryEvent[] = [];
   for (const raw of events as RawEvent[]) {
     const attrKey = Object.keys(raw).find((k) => k.endsWith('EventAttributes') && raw[k] !== null && raw[k] !== undefined);
@@ -100,6 +106,8 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
     const summary = raw.userMetadata?.summary ? await decodeOptionalSinglePayload<unknown>(converter, raw.userMetadata.summary).catch(() => undefined) : undefined;
     if (typeof summary === 'string') e.summary = summary;
     const payloads = (p: unknown) => (p as { payloads?: Payload[] } | null | undefined)?.payloads ?? null;
+    const unsealed = unsealedOf({ summary: raw.userMetadata?.summary, details: raw.userMetadata?.details, result: payloads(a.result)?.[0] });
+    if (unsealed.length) e.unsealed = unsealed;
     switch (type) {
       case 'ActivityTaskScheduled':
         e.activityId = String(a.activityId ?? '');

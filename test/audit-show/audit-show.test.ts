@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
@@ -6,6 +8,11 @@ import type { Pool } from '../../db/pool.js';
 import type { RunResult } from '../../workflows/types.js';
 import { superuserPool } from '../support/db.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { startRotation } from '../../client/rotations.js';
+import { FAILURE_CONVERTER_PATH } from '../../infra/temporal/codec/data-converter.js';
+import { isDisplayPayload } from '../../infra/temporal/codec/display.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 
 /** The audited activities of a rotation that replaces a key, with the actions they write. */
@@ -135,6 +142,28 @@ describe('keyturn audit show <run>: the run history next to its audit entries', 
     expect(table.stdout).toMatch(new RegExp(`^✗ \\(nothing in the history\\)\\s+│ seq ${forged.seq} approval\\.approve ok Human\\(cli:mallory\\)`, 'm'));
     expect(table.stdout).toMatch(/AUDIT ONLY: no activity in the run's history wrote this entry/);
     expect(table.stdout).toMatch(/^MISMATCH: 1 row\(s\) flagged/m);
+  });
+
+  it('a run whose start summary keyturn did not seal is flagged, though the Web UI shows it like any other', async () => {
+    // Someone with Temporal access writes display payloads of their own; here a client whose codec
+    // encrypts like keyturn's but leaves display payloads as given.
+    const keyturnCodec = new EncryptionCodec(loadPayloadKeyring());
+    const unsealing: PayloadCodec = {
+      encode: (ps) => Promise.all(ps.map(async (p) => (isDisplayPayload(p) ? p : (await keyturnCodec.encode([p]))[0]!))),
+      decode: (ps) => keyturnCodec.decode(ps),
+    };
+    const forger = new Client({ connection: stack.client.connection, namespace: stack.namespace, dataConverter: { payloadCodecs: [unsealing], failureConverterPath: FAILURE_CONVERTER_PATH } });
+    const handle = await startRotation(forger, { issuer: stack.issuer, reason: 'audit show: forged summary', requester: { kind: 'cli', id: 'cli:requester' }, taskQueue: stack.taskQueue });
+    await stack.decide(handle, 'approve', 'cli:alice');
+    expect((await result(handle)).outcome).toBe('completed');
+
+    const { status, report } = await showJson(handle.workflowId);
+    expect(status).not.toBe(0);
+    expect(report).toMatchObject({ ok: false, flagged: 1 });
+    expect(report.rows.filter((r) => r.status === 'mismatch')).toEqual([
+      expect.objectContaining({ history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not sealed by keyturn/) }),
+    ]);
+    expect(handoffs(report)).toEqual(COMPLETED_HANDOFFS);
   });
 
   it('an unknown run is refused with RUN_NOT_FOUND', async () => {

@@ -4,7 +4,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../config/env.js';
 import { registerCodecRoutes, SESSION_COOKIE } from '../../http/codec.js';
+import { UNSEALED_LABEL } from '../../infra/temporal/codec/display-seal.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { displayPayload } from '../../workflows/display.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { CodecOperatorToken } from '../../infra/temporal/codec/operator-token.js';
 import { CLOCK_MARGIN_MS, pgCodecSessionEnds, type CodecSessionEnds } from '../../infra/temporal/codec/session-ends.js';
@@ -169,6 +171,14 @@ describe('the codec endpoint', () => {
 describe('codec endpoint configuration', () => {
   it('is not served when no codec token is configured', () => {
     expect(codecRoutesFor(loadEnv({}), new PayloadKeyring(randomBytes(32)), { query: async () => ({ rows: [], rowCount: 0 }) }, { env: {} })).toBeUndefined();
+  });
+
+  it('as wired in production, marks a display payload keyturn did not seal', async () => {
+    const keyring = new PayloadKeyring(randomBytes(32));
+    const routes = codecRoutesFor(loadEnv({}), keyring, { query: async () => ({ rows: [], rowCount: 0 }) }, { env: { KEYTURN_CODEC_TOKEN: TOKEN } })!;
+    const [sealed] = await new EncryptionCodec(keyring).encode([displayPayload('Planner → KeyManager: generate')]);
+    const decoded = await routes.codec.decode([sealed!, displayPayload('Planner → KeyManager: generate')]);
+    expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual(['Planner → KeyManager: generate', `${UNSEALED_LABEL}: Planner → KeyManager: generate`]);
   });
 
   it('refuses a codec token shorter than 32 characters with CODEC_TOKEN_INVALID', () => {

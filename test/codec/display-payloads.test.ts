@@ -3,6 +3,7 @@ import type { Payload } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { DISPLAY_MARK_KEY, display, displayPayload, fromDisplayEnvelope } from '../../workflows/display.js';
+import { DISPLAY_SEAL_KEY, UNSEALED_LABEL } from '../../infra/temporal/codec/display-seal.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { codeOf } from '../support/error-code.js';
@@ -24,10 +25,30 @@ describe('display payloads (what the Web UI shows without a codec)', () => {
     expect(defaultPayloadConverter.fromPayload(p)).toBe(summary);
   });
 
-  it('the codec leaves a display payload in clear, byte for byte', async () => {
+  it('the codec leaves a display payload in clear, byte for byte, and seals it', async () => {
     const p = displayPayload({ outcome: 'completed', auditSeqRange: [3, 9] });
     const [encoded] = await client.encode([p]);
-    expect(encoded).toBe(p);
+    expect([encoded!.data, meta(encoded!, 'encoding'), meta(encoded!, DISPLAY_MARK_KEY)]).toEqual([p.data, 'json/plain', 'v1']);
+    expect(meta(encoded!, DISPLAY_SEAL_KEY)).toMatch(new RegExp(`^${keyring.activeId}\\.[A-Za-z0-9_-]{43}$`));
+    expect(client.sealed(encoded!)).toBe(true);
+  });
+
+  it('a display payload written without the codec, with its data changed, or sealed under another key is not sealed', async () => {
+    const [sealed] = await client.encode([displayPayload('Security lead → Planner: plan')]);
+    const altered = { ...sealed!, data: new TextEncoder().encode(JSON.stringify('Security lead → Planner: approved by mallory')) };
+    const [foreign] = await new EncryptionCodec(new PayloadKeyring(randomBytes(32))).encode([displayPayload('Security lead → Planner: plan')]);
+    expect([displayPayload('x'), altered, foreign!].map((p) => client.sealed(p))).toEqual([false, false, false]);
+  });
+
+  it('the codec endpoint shows a sealed display value as it is and marks any other', async () => {
+    const operator = new EncryptionCodec(keyring, 'operator');
+    const [sealed] = await client.encode([displayPayload('KeyManager → Validator: publish')]);
+    const decoded = await operator.decode([sealed!, displayPayload('KeyManager → Validator: publish'), displayPayload({ outcome: 'completed' })]);
+    expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([
+      'KeyManager → Validator: publish',
+      `${UNSEALED_LABEL}: KeyManager → Validator: publish`,
+      { [UNSEALED_LABEL]: { outcome: 'completed' } },
+    ]);
   });
 
   it('the codec still encrypts the same text when it is not marked display', async () => {
@@ -35,10 +56,11 @@ describe('display payloads (what the Web UI shows without a codec)', () => {
     expect(meta(encoded!, 'encoding')).toBe('binary/encrypted');
   });
 
-  it('the SDK-built answer to the Web UI metadata query (current details) stays clear and gets the mark', async () => {
+  it('the SDK-built answer to the Web UI metadata query (current details) stays clear and gets the mark and the seal', async () => {
     const [encoded] = await client.encode([metadataAnswer('**Phase:** overlap')]);
     expect(meta(encoded!, 'encoding')).toBe('json/plain');
     expect(meta(encoded!, DISPLAY_MARK_KEY)).toBe('v1');
+    expect(client.sealed(encoded!)).toBe(true);
   });
 
   it('an object shaped like the metadata answer but with one more field is encrypted', async () => {

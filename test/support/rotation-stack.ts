@@ -163,7 +163,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: currentPolicy }) : [];
   const codecToken = o.codec ? randomBytes(32).toString('base64url') : undefined;
   const codec = o.codec && codecToken
-    ? { codec: new EncryptionCodec(payloadKeyring), token: new CodecOperatorToken(codecToken), sessionEnds: pgCodecSessionEnds(pool), allowedOrigins: o.codec.allowedOrigins, secureCookie: false }
+    ? { codec: new EncryptionCodec(payloadKeyring, 'operator'), token: new CodecOperatorToken(codecToken), sessionEnds: pgCodecSessionEnds(pool), allowedOrigins: o.codec.allowedOrigins, secureCookie: false }
     : undefined;
   const http: KeyturnHttp = await createKeyturnHttp({
     ...(codec ? { codec } : {}),

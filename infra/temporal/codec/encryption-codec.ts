@@ -4,6 +4,7 @@ import proto from '@temporalio/proto';
 import { KeyturnError } from '../../../config/errors.js';
 import { DISPLAY_MARK, DISPLAY_MARK_KEY } from '../../../workflows/display.js';
 import { envelopedForWorker, isDisplayPayload, isWorkflowMetadataAnswer } from './display.js';
+import { displaySealed, markedUnsealed, sealDisplay } from './display-seal.js';
 import type { PayloadKeyring } from './keyring.js';
 
 // A CommonJS package: plain Node (worker processes) exposes it only as a default export.
@@ -20,12 +21,13 @@ const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString(
 const aadFor = (keyId: string) => Buffer.from(`keyturn-payload-v1:${CIPHER}:${keyId}`);
 
 /**
- * Who reads the decoded payloads. A client (CLI, Slack app, codec endpoint for the Web UI) reads
- * display payloads as they are. A worker only ever meets one as a child run's result, so it gets
- * them inside an envelope: a forged display payload sent as a workflow input or signal then
- * matches no input shape and is refused like any other bad input.
+ * Who reads the decoded payloads. A client (CLI, Slack app) reads display payloads as they are.
+ * The codec endpoint ('operator', for the Web UI) reads them as they are when keyturn sealed them
+ * (`display-seal.ts`) and visibly marked otherwise. A worker only ever meets one as a child run's
+ * result, so it gets them inside an envelope: a forged display payload sent as a workflow input or
+ * signal then matches no input shape and is refused like any other bad input.
  */
-export type CodecReader = 'client' | 'worker';
+export type CodecReader = 'client' | 'operator' | 'worker';
 
 /**
  * Encrypts every Temporal payload with AES-256-GCM, except display payloads (see `display.ts`):
@@ -43,8 +45,8 @@ export class EncryptionCodec implements PayloadCodec {
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const { id, key } = this.keyring.active();
     return payloads.map((p) => {
-      if (isDisplayPayload(p)) return p;
-      if (isWorkflowMetadataAnswer(p)) return { metadata: { ...p.metadata, [DISPLAY_MARK_KEY]: utf8(DISPLAY_MARK) }, data: p.data };
+      if (isDisplayPayload(p)) return sealDisplay(p, this.keyring);
+      if (isWorkflowMetadataAnswer(p)) return sealDisplay({ metadata: { ...p.metadata, [DISPLAY_MARK_KEY]: utf8(DISPLAY_MARK) }, data: p.data }, this.keyring);
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
       cipher.setAAD(aadFor(id));
@@ -61,7 +63,7 @@ export class EncryptionCodec implements PayloadCodec {
   private decodeOne(p: Payload): Payload {
     const encoding = text(p.metadata?.encoding);
     if (encoding !== ENCRYPTED_ENCODING) {
-      if (isDisplayPayload(p)) return this.reader === 'worker' ? envelopedForWorker(p) : p;
+      if (isDisplayPayload(p)) return this.readDisplay(p);
       throw new KeyturnError('PAYLOAD_NOT_ENCRYPTED', `refused a Temporal payload with encoding ${encoding ?? '(none)'}: keyturn accepts only ${ENCRYPTED_ENCODING} (and its own display payloads)`, 'Send signals and starts through keyturn (CLI, Slack) or a client configured with the payload key.');
     }
     const keyId = text(p.metadata?.['encryption-key-id']) ?? '';
@@ -82,6 +84,18 @@ export class EncryptionCodec implements PayloadCodec {
     }
     const decoded = temporal.api.common.v1.Payload.decode(plain);
     return { metadata: decoded.metadata, data: decoded.data };
+  }
+
+  private readDisplay(p: Payload): Payload {
+    if (this.reader === 'worker') return envelopedForWorker(p);
+    if (this.reader === 'client' || displaySealed(p, this.keyring)) return p;
+    const value: unknown = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
+    return { metadata: p.metadata, data: utf8(JSON.stringify(markedUnsealed(value))) };
+  }
+
+  /** Whether a display payload was sealed by a keyturn process holding this keyring's keys. */
+  sealed(p: Payload): boolean {
+    return displaySealed(p, this.keyring);
   }
 }
 
