@@ -127,9 +127,9 @@ describe('reconcileRun', () => {
     const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
     expect(r).toMatchObject({ ok: false, flagged: 3, paired: 8 });
     expect(flagged(r).map((x) => [x.status, x.history!.label, x.note])).toEqual([
-      ['mismatch', 'activity planRotation', expect.stringMatching(/^its summary \(event 2\) was not sealed by keyturn/)],
-      ['mismatch', 'timer 6s', expect.stringMatching(/^its summary \(event \d+\) was not sealed/)],
-      ['mismatch', 'workflow completed', expect.stringMatching(/^its result \(event \d+\) was not sealed/)],
+      ['mismatch', 'activity planRotation', expect.stringMatching(/^its summary \(event 2\) was not written by keyturn/)],
+      ['mismatch', 'timer 6s', expect.stringMatching(/^its summary \(event \d+\) was not written by keyturn/)],
+      ['mismatch', 'workflow completed', expect.stringMatching(/^its result \(event \d+\) was not written by keyturn/)],
     ]);
   });
 
@@ -137,7 +137,7 @@ describe('reconcileRun', () => {
     const { h, entries } = completedRun();
     h.events[0]!.unsealed = ['summary', 'details'];
     const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
-    expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not sealed/) })]);
+    expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not written by keyturn/) })]);
   });
 
   it('pairs by the entry\'s activity id when a result reports no seqs', () => {

@@ -34,7 +34,10 @@ export interface PlainHistoryEvent {
   /** WorkflowExecutionSignaled. */
   signalName?: string;
   identity?: string;
-  /** Display payloads of this event (summary, details, result) that keyturn's codec did not seal: written by someone else. */
+  /**
+   * Payloads of this event (summary, details, result, input) that keyturn did not write: neither
+   * encrypted under a key it holds nor a display payload it sealed.
+   */
   unsealed?: string[];
 }
 
@@ -220,7 +223,7 @@ export function foldActivities(events: PlainHistoryEvent[]): ActivityRecord[] {
 function flagUnsealed(events: PlainHistoryEvent[], rows: Array<ReconciledRow & { key: [number, number] }>, activities: ActivityRecord[]): void {
   for (const e of events) {
     if (!e.unsealed?.length) continue;
-    const problem = `its ${e.unsealed.join(' and ')} (event ${e.eventId}) ${e.unsealed.length > 1 ? 'were' : 'was'} not sealed by keyturn: written by someone else with Temporal access, or before keyturn sealed display payloads`;
+    const problem = `its ${e.unsealed.join(' and ')} (event ${e.eventId}) ${e.unsealed.length > 1 ? 'were' : 'was'} not written by keyturn (not sealed or encrypted under a key it holds): written by someone else with Temporal access, before keyturn sealed display payloads, or under a payload key since removed`;
     const activity = activities.find((a) => a.closedEventId === e.eventId);
     let row = rows.find((r) => r.history?.eventId === (activity?.eventId ?? e.eventId));
     if (!row) {

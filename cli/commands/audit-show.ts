@@ -9,7 +9,7 @@ import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
 import { isDisplayPayload } from '../../infra/temporal/codec/display.js';
-import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { ENCRYPTED_ENCODING, EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { withContext } from '../context.js';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -89,12 +89,30 @@ interface RawEvent {
   [attributes: string]: unknown;
 }
 
+const isEncrypted = (p: Payload) => Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString('utf8') === ENCRYPTED_ENCODING;
+
 /** Decodes history events into the plain records the reconciliation reads. */
 export async function plainEvents(converter: LoadedDataConverter, events: readonly unknown[]): Promise<PlainHistoryEvent[]> {
   const codec = converter.payloadCodecs.find((c): c is EncryptionCodec => c instanceof EncryptionCodec);
-  /** Which of an event's display payloads keyturn did not seal (none can be judged without keyturn's codec). */
-  const unsealedOf = (candidates: Record<string, Payload | null | undefined>) =>
-    codec ? Object.entries(candidates).filter(([, p]) => p && isDisplayPayload(p) && !codec.sealed(p)).map(([name]) => name) : [];
+  if (!codec) throw new KeyturnError('AUDIT_CODEC_MISSING', 'audit show needs keyturn\'s payload codec to tell keyturn\'s payloads from others', 'Run it through the keyturn CLI with KEYTURN_PAYLOAD_KEY_FILE set.');
+  /**
+   * Keyturn's own payloads are encrypted under a key it holds, or (summaries, details, results)
+   * display payloads it sealed. Anything else was written by someone else with Temporal access.
+   */
+  const notKeyturns = async (p: Payload, display: boolean) =>
+    isEncrypted(p) ? codec.decode([p]).then(() => false, () => true) : !(display && isDisplayPayload(p) && codec.sealed(p));
+  const foreignOf = async (candidates: Array<[name: string, payloads: Array<Payload | null | undefined>, display: boolean]>) => {
+    const names: string[] = [];
+    for (const [name, list, display] of candidates) {
+      for (const p of list) {
+        if (p && (await notKeyturns(p, display))) {
+          names.push(name);
+          break;
+        }
+      }
+    }
+    return names;
+  };
   const outEvents: PlainHistoryEvent[] = [];
   for (const raw of events as RawEvent[]) {
     const attrKey = Object.keys(raw).find((k) => k.endsWith('EventAttributes') && raw[k] !== null && raw[k] !== undefined);
@@ -106,7 +124,12 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
     const summary = raw.userMetadata?.summary ? await decodeOptionalSinglePayload<unknown>(converter, raw.userMetadata.summary).catch(() => undefined) : undefined;
     if (typeof summary === 'string') e.summary = summary;
     const payloads = (p: unknown) => (p as { payloads?: Payload[] } | null | undefined)?.payloads ?? null;
-    const unsealed = unsealedOf({ summary: raw.userMetadata?.summary, details: raw.userMetadata?.details, result: payloads(a.result)?.[0] });
+    const unsealed = await foreignOf([
+      ['summary', [raw.userMetadata?.summary], true],
+      ['details', [raw.userMetadata?.details], true],
+      ['result', payloads(a.result) ?? [], true],
+      ['input', payloads(a.input) ?? [], false],
+    ]);
     if (unsealed.length) e.unsealed = unsealed;
     switch (type) {
       case 'ActivityTaskScheduled':

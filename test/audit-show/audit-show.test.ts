@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { Client } from '@temporalio/client';
-import type { PayloadCodec } from '@temporalio/common';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
@@ -144,12 +144,15 @@ describe('keyturn audit show <run>: the run history next to its audit entries', 
     expect(table.stdout).toMatch(/^MISMATCH: 1 row\(s\) flagged/m);
   });
 
-  it('a run whose start summary keyturn did not seal is flagged, though the Web UI shows it like any other', async () => {
-    // Someone with Temporal access writes display payloads of their own; here a client whose codec
-    // encrypts like keyturn's but leaves display payloads as given.
+  it.each([
+    ['marked display but not sealed', (p: Payload) => p],
+    ['plain JSON without the display mark', (p: Payload) => ({ metadata: { encoding: p.metadata!.encoding! }, data: p.data! })],
+  ])('a run whose start summary keyturn did not write (%s) is flagged, though the Web UI shows it like any other', async (_kind, forge) => {
+    // Someone with Temporal access writes clear payloads of their own; here a client whose codec
+    // encrypts like keyturn's but writes the summary and details itself.
     const keyturnCodec = new EncryptionCodec(loadPayloadKeyring());
     const unsealing: PayloadCodec = {
-      encode: (ps) => Promise.all(ps.map(async (p) => (isDisplayPayload(p) ? p : (await keyturnCodec.encode([p]))[0]!))),
+      encode: (ps) => Promise.all(ps.map(async (p) => (isDisplayPayload(p) ? forge(p) : (await keyturnCodec.encode([p]))[0]!))),
       decode: (ps) => keyturnCodec.decode(ps),
     };
     const forger = new Client({ connection: stack.client.connection, namespace: stack.namespace, dataConverter: { payloadCodecs: [unsealing], failureConverterPath: FAILURE_CONVERTER_PATH } });
@@ -161,7 +164,7 @@ describe('keyturn audit show <run>: the run history next to its audit entries', 
     expect(status).not.toBe(0);
     expect(report).toMatchObject({ ok: false, flagged: 1 });
     expect(report.rows.filter((r) => r.status === 'mismatch')).toEqual([
-      expect.objectContaining({ history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not sealed by keyturn/) }),
+      expect.objectContaining({ history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not written by keyturn/) }),
     ]);
     expect(handoffs(report)).toEqual(COMPLETED_HANDOFFS);
   });

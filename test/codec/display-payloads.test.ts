@@ -40,6 +40,26 @@ describe('display payloads (what the Web UI shows without a codec)', () => {
     expect([displayPayload('x'), altered, foreign!].map((p) => client.sealed(p))).toEqual([false, false, false]);
   });
 
+  it('a seal with anything appended is no seal', async () => {
+    const [sealed] = await client.encode([displayPayload('x')]);
+    const padded = { ...sealed!, metadata: { ...sealed!.metadata, [DISPLAY_SEAL_KEY]: new TextEncoder().encode(`${meta(sealed!, DISPLAY_SEAL_KEY)}!!`) } };
+    expect([client.sealed(sealed!), client.sealed(padded)]).toEqual([true, false]);
+  });
+
+  it('the codec endpoint marks clear JSON without the display mark, which a client still refuses', async () => {
+    const operator = new EncryptionCodec(keyring, 'operator');
+    const [decoded] = await operator.decode([asPayload('Rotate signing key of https://issuer.test')]);
+    expect(defaultPayloadConverter.fromPayload(decoded!)).toBe(`${UNSEALED_LABEL}: Rotate signing key of https://issuer.test`);
+    expect(await codeOf(() => client.decode([asPayload('Rotate signing key of https://issuer.test')]))).toBe('PAYLOAD_NOT_ENCRYPTED');
+  });
+
+  it('an unsealed answer to the Web UI metadata query keeps its shape for the UI; its current details are marked', async () => {
+    const operator = new EncryptionCodec(keyring, 'operator');
+    const answer = metadataAnswer('**Phase:** overlap');
+    const [decoded] = await operator.decode([{ metadata: { ...answer.metadata, [DISPLAY_MARK_KEY]: new TextEncoder().encode('v1') }, data: answer.data }]);
+    expect(defaultPayloadConverter.fromPayload(decoded!)).toMatchObject({ definition: { type: 'rotationWorkflow' }, currentDetails: `${UNSEALED_LABEL}: **Phase:** overlap` });
+  });
+
   it('the codec endpoint shows a sealed display value as it is and marks any other', async () => {
     const operator = new EncryptionCodec(keyring, 'operator');
     const [sealed] = await client.encode([displayPayload('KeyManager → Validator: publish')]);

@@ -33,18 +33,28 @@ export function sealDisplay(p: Payload, keyring: PayloadKeyring): Payload {
 /** True when the payload carries a seal made under a key of this keyring over exactly its data. */
 export function displaySealed(p: Payload, keyring: PayloadKeyring): boolean {
   const raw = p.metadata?.[DISPLAY_SEAL_KEY];
-  if (!raw) return false;
-  const [id, tag, extra] = Buffer.from(raw).toString('utf8').split('.');
-  const key = id ? keyring.byId(id) : undefined;
-  if (!key || !tag || extra !== undefined) return false;
+  const seal = raw ? SEAL_FORMAT.exec(Buffer.from(raw).toString('utf8')) : null;
+  const key = seal ? keyring.byId(seal[1]!) : undefined;
+  if (!seal || !key) return false;
   const expected = mac(key, p.data ?? new Uint8Array());
-  const given = Buffer.from(tag, 'base64url');
+  const given = Buffer.from(seal[2]!, 'base64url');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** `<16 hex key id>.<43 base64url characters of HMAC-SHA256>`, nothing else. */
+const SEAL_FORMAT = /^([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
+
 export const UNSEALED_LABEL = '⚠ not sealed by keyturn';
 
-/** What an operator sees for an unsealed display value: the same value, visibly marked. */
+/**
+ * What an operator sees for an unsealed display value: the same value, visibly marked. The Web UI's
+ * metadata-query answer keeps its shape (the UI reads its definition); its current details are marked.
+ */
 export function markedUnsealed(value: unknown): unknown {
-  return typeof value === 'string' ? `${UNSEALED_LABEL}: ${value}` : { [UNSEALED_LABEL]: value };
+  if (typeof value === 'string') return `${UNSEALED_LABEL}: ${value}`;
+  if (value && typeof value === 'object' && 'definition' in value && typeof (value as { currentDetails?: unknown }).currentDetails === 'string') {
+    const answer = value as unknown as { currentDetails: string };
+    return { ...answer, currentDetails: `${UNSEALED_LABEL}: ${answer.currentDetails}` };
+  }
+  return { [UNSEALED_LABEL]: value };
 }

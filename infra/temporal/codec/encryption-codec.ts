@@ -64,6 +64,8 @@ export class EncryptionCodec implements PayloadCodec {
     const encoding = text(p.metadata?.encoding);
     if (encoding !== ENCRYPTED_ENCODING) {
       if (isDisplayPayload(p)) return this.readDisplay(p);
+      // An operator is shown clear JSON that is not keyturn's, marked, rather than losing the whole batch.
+      if (this.reader === 'operator' && encoding === 'json/plain' && parsesAsJson(p.data)) return this.readDisplay(p);
       throw new KeyturnError('PAYLOAD_NOT_ENCRYPTED', `refused a Temporal payload with encoding ${encoding ?? '(none)'}: keyturn accepts only ${ENCRYPTED_ENCODING} (and its own display payloads)`, 'Send signals and starts through keyturn (CLI, Slack) or a client configured with the payload key.');
     }
     const keyId = text(p.metadata?.['encryption-key-id']) ?? '';
@@ -96,6 +98,15 @@ export class EncryptionCodec implements PayloadCodec {
   /** Whether a display payload was sealed by a keyturn process holding this keyring's keys. */
   sealed(p: Payload): boolean {
     return displaySealed(p, this.keyring);
+  }
+}
+
+function parsesAsJson(data: Uint8Array | null | undefined): boolean {
+  try {
+    JSON.parse(Buffer.from(data ?? new Uint8Array()).toString('utf8'));
+    return true;
+  } catch {
+    return false;
   }
 }
 
