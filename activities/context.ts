@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditActor, RosterRole } from '../agents/auditor/types.js';
+import { consumeStartNonce } from '../agents/shared/run-starts.js';
+import type { Queryable } from '../agents/shared/db.js';
 import { isKeyturnError } from '../config/errors.js';
 
 /** The audit actor for the running activity: its role plus the workflow/run/activity ids. */
@@ -15,12 +17,18 @@ export function requestIdFor(step: string): string {
   return `${workflowId}:${runId}:${step}`;
 }
 
+/** Consumes the running workflow's start nonce: a copied start request stops at its first activity. */
+export function consumeRunStart(db: Queryable, nonce: string | undefined): Promise<void> {
+  const { workflowId, runId } = actorFor('Orchestrator');
+  return consumeStartNonce(db, { nonce, workflowId: workflowId ?? 'standalone', runId: runId ?? 'standalone' });
+}
+
 /** Codes whose cause a retry cannot fix: they fail the activity at once. */
 const NON_RETRYABLE = new Set([
   'KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'POLICY_INVALID', 'PLAN_IN_FLIGHT', 'PLAN_UNSAFE',
   'PLAN_UNKNOWN_ISSUER', 'NO_ACTIVE_KEY', 'KEY_BINDING_MISMATCH', 'KEY_CIPHERTEXT_TAMPERED', 'KEK_MISMATCH',
   'POLICY_CHANGE_UNSAFE', 'POLICY_CHANGE_NOT_SIGNED_OFF', 'POLICY_NOT_BOOTSTRAPPED', 'POLICY_ACTIVE_CHANGED', 'POLICY_UNCHANGED', 'POLICY_CHANGE_INVALID',
-  'SLACK_REFUSED', 'REVOCATION_PERMANENT', 'REVOCATION_INVALID', 'REVOCATION_RELEASE_UNSAFE', 'REVOCATION_NOTICE_INVALID', 'REVOCATION_KEY_MISSING', 'REVOCATION_KEY_INVALID', 'SUBSCRIBER_INVALID',
+  'START_REPLAYED', 'START_NONCE_MISSING', 'SLACK_REFUSED', 'REVOCATION_PERMANENT', 'REVOCATION_INVALID', 'REVOCATION_RELEASE_UNSAFE', 'REVOCATION_NOTICE_INVALID', 'REVOCATION_KEY_MISSING', 'REVOCATION_KEY_INVALID', 'SUBSCRIBER_INVALID',
 ]);
 
 /** Runs an activity body, turning keyturn's permanent errors into non-retryable failures with their code. */

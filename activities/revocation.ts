@@ -11,7 +11,7 @@ import {
 import type { Clock } from '../agents/shared/clock.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, requestIdFor } from './context.js';
 
 export interface RevocationRequest {
   kind: 'kid' | 'jti' | 'sub';
@@ -22,6 +22,8 @@ export interface RevocationRequest {
   before?: string;
   reason: string;
   requester: string;
+  /** One-time nonce of the start request (see agents/shared/run-starts.ts). */
+  startNonce?: string;
 }
 
 export interface RevocationPlan {
@@ -89,7 +91,10 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
   };
   return {
     async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
-      return asActivity(async () => ({ ...(await plan(input)), auditSeqs: await seqs() }));
+      return asActivity(async () => {
+        await consumeRunStart(deps.pool, input.startNonce);
+        return { ...(await plan(input)), auditSeqs: await seqs() };
+      });
     },
 
     /**
@@ -99,6 +104,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
      */
     async planAndContainToken(input: RevocationRequest & { kind: 'jti' | 'sub' }): Promise<RevocationPlan> {
       return asActivity(async () => {
+        await consumeRunStart(deps.pool, input.startNonce);
         const planned = await plan(input);
         await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt }, rd);
         return { ...planned, auditSeqs: await seqs() };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { parsePolicy } from '../agents/planner/policy.js';
+import { newStartNonce } from '../agents/shared/run-starts.js';
 import { KeyturnError } from '../config/errors.js';
 import { policyChangeWorkflow } from '../workflows/policy-change.js';
 import { display } from '../workflows/display.js';
@@ -12,7 +13,7 @@ export async function startPolicyChange(client: Client, input: { text: string; r
   return client.workflow.start(policyChangeWorkflow, {
     workflowId: `policy-${version.slice(0, 12)}-${randomBytes(3).toString('hex')}`,
     taskQueue: input.taskQueue,
-    args: [{ text: input.text, reason: input.reason, requester: input.requester }],
+    args: [{ text: input.text, reason: input.reason, requester: input.requester, startNonce: newStartNonce() }],
     staticSummary: display(`Policy change to ${version.slice(0, 12)}`),
     staticDetails: display(`**Version:** ${version}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester}`),
     searchAttributes: { KeyturnRequester: [input.requester], KeyturnPhase: ['proposing'] },

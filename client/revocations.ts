@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { RevocationRequest } from '../activities/revocation.js';
+import { newStartNonce } from '../agents/shared/run-starts.js';
 import { KeyturnError } from '../config/errors.js';
 import { revocationWorkflowId } from '../workflows/ids.js';
 import { revocationWorkflow } from '../workflows/revocation.js';
@@ -18,7 +19,7 @@ export async function startRevocation(client: Client, input: RevocationRequest &
   return client.workflow.start(revocationWorkflow, {
     workflowId: revocationWorkflowId(input.kind, input.value, requestId),
     taskQueue,
-    args: [request],
+    args: [{ ...request, startNonce: newStartNonce() }],
     staticSummary: display(`Revoke ${input.kind} ${input.value}`),
     staticDetails: display(`**Target:** ${input.kind} ${input.value}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${input.requester}${input.issuer ? `\n\n**Issuer:** ${input.issuer}` : ''}`),
     searchAttributes: { KeyturnRequester: [input.requester], KeyturnPhase: ['planning'], ...(input.issuer ? { KeyturnIssuer: [input.issuer] } : {}) },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { newStartNonce } from '../agents/shared/run-starts.js';
 import { KeyturnError } from '../config/errors.js';
 import { requesterLabel, rotationWorkflowId } from '../workflows/ids.js';
 import { rotationWorkflow, statusQuery } from '../workflows/rotation.js';
@@ -30,7 +31,7 @@ export async function startRotation(client: Client, input: StartRotationInput): 
     return await client.workflow.start(rotationWorkflow, {
       workflowId,
       taskQueue: input.taskQueue,
-      args: [{ issuer: input.issuer, reason: input.reason, requester: input.requester, planId }],
+      args: [{ issuer: input.issuer, reason: input.reason, requester: input.requester, planId, startNonce: newStartNonce() }],
       staticSummary: display(`Rotate signing key of ${input.issuer}`),
       staticDetails: display(`**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requesterLabel(input.requester)}\n\n**Plan id:** ${planId}`),
       searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)], KeyturnPhase: ['planning'] },

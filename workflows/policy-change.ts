@@ -14,6 +14,8 @@ export interface PolicyChangeInput {
   text: string;
   reason: string;
   requester: string;
+  /** One-time nonce of the start request, consumed by the proposal check. */
+  startNonce?: string;
 }
 
 export interface PolicyChangeResult {
@@ -66,7 +68,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   upsertSearchAttributes({ KeyturnRequester: [input.requester] });
   let proposal: PolicyProposal;
   try {
-    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: display('Orchestrator → Planner: validate the proposed policy and diff it against the version in force') }, [{ text: input.text }]));
+    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: display('Orchestrator → Planner: validate the proposed policy and diff it against the version in force') }, [{ text: input.text, ...(input.startNonce ? { startNonce: input.startNonce } : {}) }]));
   } catch (e) {
     return finish('failed', { reason: `the proposal is invalid: ${failureReason(e)}` });
   }

@@ -20,7 +20,7 @@ export async function scheduledRotationWorkflow(input: ScheduledRotationInput): 
   const requester = { kind: 'schedule' as const, id: `schedule:${input.issuer}` };
   const received = await executeChild(rotationWorkflow, {
     workflowId: rotationWorkflowId(input.issuer, planId),
-    args: [{ issuer: input.issuer, reason: input.reason, requester, planId }],
+    args: [{ issuer: input.issuer, reason: input.reason, requester, planId, startNonce: uuid4().replace(/-/g, '') }],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     staticSummary: display(`Rotate signing key of ${input.issuer}`),
     staticDetails: display(`**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requester.id}\n\n**Plan id:** ${planId}`),

@@ -6,6 +6,8 @@ export interface RotationInput {
   reason: string;
   requester: Requester;
   planId: string;
+  /** One-time nonce of the start request, consumed by planning (absent in histories from before it). */
+  startNonce?: string;
 }
 
 export type RunOutcome = 'completed' | 'rejected' | 'expired' | 'rolled_back' | 'failed';
