@@ -8,8 +8,7 @@ import { formatReconciliation, reconcileRun, type PlainHistoryEvent, type RunRec
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
-import { isDisplayPayload } from '../../infra/temporal/codec/display.js';
-import { ENCRYPTED_ENCODING, EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { withContext } from '../context.js';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -89,23 +88,16 @@ interface RawEvent {
   [attributes: string]: unknown;
 }
 
-const isEncrypted = (p: Payload) => Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString('utf8') === ENCRYPTED_ENCODING;
-
 /** Decodes history events into the plain records the reconciliation reads. */
 export async function plainEvents(converter: LoadedDataConverter, events: readonly unknown[]): Promise<PlainHistoryEvent[]> {
   const codec = converter.payloadCodecs.find((c): c is EncryptionCodec => c instanceof EncryptionCodec);
   if (!codec) throw new KeyturnError('AUDIT_CODEC_MISSING', 'audit show needs keyturn\'s payload codec to tell keyturn\'s payloads from others', 'Run it through the keyturn CLI with KEYTURN_PAYLOAD_KEY_FILE set.');
-  /**
-   * Keyturn's own payloads are encrypted under a key it holds, or (summaries, details, results)
-   * display payloads it sealed. Anything else was written by someone else with Temporal access.
-   */
-  const notKeyturns = async (p: Payload, display: boolean) =>
-    isEncrypted(p) ? codec.decode([p]).then(() => false, () => true) : !(display && isDisplayPayload(p) && codec.sealed(p));
+  /** Which of an event's payloads keyturn did not write: someone else with Temporal access did. */
   const foreignOf = async (candidates: Array<[name: string, payloads: Array<Payload | null | undefined>, display: boolean]>) => {
     const names: string[] = [];
     for (const [name, list, display] of candidates) {
       for (const p of list) {
-        if (p && (await notKeyturns(p, display))) {
+        if (p && !(await codec.writtenByKeyturn(p, { display }))) {
           names.push(name);
           break;
         }

@@ -1,6 +1,4 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -13,6 +11,7 @@ import { startRevocation } from '../../client/revocations.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { eventually, policyDatabase, type PolicyDb } from '../policy/support.js';
+import { staleJwksProxy } from '../rotation/stale-jwks-proxy.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack } from '../support/rotation-stack.js';
 
@@ -62,18 +61,6 @@ async function save(name: string, handle: WorkflowHandle): Promise<void> {
   const file = join(OUT, `${name}.${SUFFIX}.json`);
   writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history: historyObject(history) }, null, 1)}\n`);
   process.stderr.write(`recorded ${file}\n`);
-}
-
-function staleJwksProxy(): Promise<{ base: string; target: { url?: string }; close(): Promise<void> }> {
-  const target: { url?: string } = {};
-  let frozen: string | undefined;
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      frozen ??= await (await fetch(`${target.url}${req.url}`)).text();
-      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'max-age=1' }).end(frozen);
-    })();
-  });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r({ base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, target, close: () => new Promise((c) => server.close(() => c())) })));
 }
 
 describe('record workflow histories for replay', { timeout: 300_000 }, () => {

@@ -99,6 +99,15 @@ export class EncryptionCodec implements PayloadCodec {
   sealed(p: Payload): boolean {
     return displaySealed(p, this.keyring);
   }
+
+  /**
+   * Whether keyturn wrote this payload: encrypted under a key of this keyring (and intact), or, where
+   * display payloads belong (`display`), a display payload keyturn sealed.
+   */
+  async writtenByKeyturn(p: Payload, o: { display: boolean }): Promise<boolean> {
+    if (text(p.metadata?.encoding) === ENCRYPTED_ENCODING) return this.decode([p]).then(() => true, () => false);
+    return o.display && isDisplayPayload(p) && this.sealed(p);
+  }
 }
 
 function parsesAsJson(data: Uint8Array | null | undefined): boolean {
