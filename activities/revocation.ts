@@ -10,6 +10,7 @@ import {
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
 import { KeyturnError } from '../config/errors.js';
+import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
 import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, requestIdFor } from './context.js';
 
@@ -55,8 +56,8 @@ const base = (reason: string, policyVersion: string, role: 'RevocationResponder'
 export function createRevocationActivities(deps: RevocationActivityDeps) {
   const seqs = () => auditSeqsOfThisActivity(deps.pool);
   const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
-  /** The Planner's part: the issuer and its policy, the deny-list horizon and the plan hash, audited. */
-  const plan = async (input: RevocationRequest): Promise<Omit<RevocationPlan, 'auditSeqs'>> => {
+  /** The Planner's part: the issuer and its policy, the deny-list horizon and the plan hash. */
+  const planOf = async (input: RevocationRequest): Promise<Omit<RevocationPlan, 'auditSeqs'>> => {
     const policy = await deps.currentPolicy();
     let issuer = input.issuer;
     let keyState: string | undefined;
@@ -74,26 +75,30 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     const now = deps.clock.now();
     const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + (p.maxTokenAgeSeconds + p.clockSkewSeconds) * 1000).toISOString();
     const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
-    await deps.appendAudit(deps.pool, {
-      actor: actorFor('Planner'),
-      action: 'revocation.planned',
-      subject: { [input.kind]: input.value, issuer },
-      policyVersion: policy.version,
-      outcome: 'ok',
-      details: { handoff: 'Planner → RevocationResponder', planHash, reason: input.reason, requester: input.requester, keyState: keyState ?? null },
-      requestId: requestIdFor('plan'),
-    });
     return {
       planHash, policyVersion: policy.version, issuer, approvals: p.approvals, ...(keyState ? { keyState } : {}),
       newKey: { alg: p.algorithm, ...(p.algorithm === 'RS256' || p.algorithm === 'PS256' ? { rsaModulusLength: p.rsaModulusLength } : {}) },
       expiresAt,
     };
   };
+  /** The plan's audit entry (the Planner → RevocationResponder handoff); idempotent across retries. */
+  const recordPlan = (db: Queryable, input: RevocationRequest, planned: Omit<RevocationPlan, 'auditSeqs'>) =>
+    deps.appendAudit(db, {
+      actor: actorFor('Planner'),
+      action: 'revocation.planned',
+      subject: { [input.kind]: input.value, issuer: planned.issuer },
+      policyVersion: planned.policyVersion,
+      outcome: 'ok',
+      details: { handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null },
+      requestId: requestIdFor('plan'),
+    });
   return {
     async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
       return asActivity(async () => {
         await consumeRunStart(deps.pool, input.startNonce);
-        return { ...(await plan(input)), auditSeqs: await seqs() };
+        const planned = await planOf(input);
+        await recordPlan(deps.pool, input, planned);
+        return { ...planned, auditSeqs: await seqs() };
       });
     },
 
@@ -104,9 +109,22 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
      */
     async planAndContainToken(input: RevocationRequest & { kind: 'jti' | 'sub' }): Promise<RevocationPlan> {
       return asActivity(async () => {
-        await consumeRunStart(deps.pool, input.startNonce);
-        const planned = await plan(input);
-        await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt }, rd);
+        // The start nonce, the plan record and the deny-list entry commit together: relying parties
+        // are told after one commit instead of three.
+        let planned: Omit<RevocationPlan, 'auditSeqs'>;
+        const commitWith = async (tx: Queryable) => {
+          await consumeRunStart(tx, input.startNonce);
+          await recordPlan(tx, input, planned);
+        };
+        try {
+          planned = await planOf(input);
+          await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt }, { ...rd, commitWith });
+        } catch (e) {
+          // Refused planning or containment rolled the nonce back: the start is used all the same, so
+          // a copy of it fails as replayed (which this throws first), never planned again.
+          await consumeRunStart(deps.pool, input.startNonce);
+          throw e;
+        }
         return { ...planned, auditSeqs: await seqs() };
       });
     },

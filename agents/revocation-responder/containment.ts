@@ -204,8 +204,10 @@ function targetSubject(kind: 'jti' | 'sub', value: string): Record<string, strin
  * Suspends one token (jti) or a subject's tokens (sub, optionally only those issued before
  * `before`) with a TEMPORARY deny-list entry until approval, audited as `revocation.contained`.
  * Idempotent: an entry of the same identity lasting at least as long leaves everything unchanged.
+ * `commitWith` runs inside the same transaction, after the target lock: what must commit together
+ * with the entry (a run's start nonce and plan record), so relying parties see it after one commit.
  */
-export async function containToken(db: Queryable, req: ContainTokenRequest, deps: ResponderDeps = {}): Promise<TokenContainment> {
+export async function containToken(db: Queryable, req: ContainTokenRequest, deps: ResponderDeps & { commitWith?: (tx: Queryable) => Promise<void> } = {}): Promise<TokenContainment> {
   requireBase(req);
   const { kind, value, before } = checkTokenTarget(req);
   const expiresAt = toDate(req.expiresAt, 'expiresAt');
@@ -224,6 +226,7 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
   return refusalAudited(db, appendAudit, req, 'revocation.contained', targetSubject(kind, value), () =>
     withTransaction(db, async (tx) => {
       await lockTarget(tx, kind, value);
+      await deps.commitWith?.(tx);
       const existing = await liveEntry(tx, kind, value, before, now);
       if (existing && existing.expiresAt.getTime() >= expiresAt.getTime()) return shape(existing.id, existing.temporary, existing.expiresAt, false);
       if (!existing && expiresAt.getTime() <= now.getTime()) return shape(null, true, expiresAt, false);

@@ -172,6 +172,30 @@ describe('containToken / confirmRevocation', () => {
     expect(await entries(pool, 'jti', gone)).toEqual([]);
   });
 
+  it('commits the caller\'s commitWith work in the same transaction as the entry', async () => {
+    const jti = unique('jti');
+    const note = unique('run-start');
+    await containToken(pool, { ...base, kind: 'jti', value: jti, expiresAt: new Date(Date.now() + 600_000), reason: 'r' }, {
+      commitWith: async (tx) => {
+        await tx.query('INSERT INTO run_starts (nonce, workflow_id, run_id) VALUES ($1, $2, $3)', [note, 'wf', 'run']);
+      },
+    });
+    expect(await entries(pool, 'jti', jti)).toHaveLength(1);
+    expect((await pool.query('SELECT 1 FROM run_starts WHERE nonce = $1', [note])).rowCount).toBe(1);
+  });
+
+  it('writes no entry and no audit record when its commitWith work fails', async () => {
+    const jti = unique('jti');
+    const failing = containToken(pool, { ...base, kind: 'jti', value: jti, expiresAt: new Date(Date.now() + 600_000), reason: 'r' }, {
+      commitWith: async () => {
+        throw new Error('the run start was refused');
+      },
+    });
+    await expect(failing).rejects.toThrow('the run start was refused');
+    expect(await entries(pool, 'jti', jti)).toEqual([]);
+    expect(await auditCount(pool, 'revocation.contained', 'jti', jti)).toBe(0);
+  });
+
   it('refuses kid targets and `before` on a jti', async () => {
     const expiresAt = new Date(Date.now() + 1000);
     expect(await code(containToken(pool, { ...base, kind: 'kid' as never, value: 'k', expiresAt, reason: 'r' }))).toBe('REVOCATION_INVALID');

@@ -47,6 +47,15 @@ describe('a start request copied from a history', () => {
     expect(await entriesOf(copy.workflowId)).toEqual(['revocation.failed']);
   });
 
+  it('a token revocation refused at planning still uses its start: a copy fails as replayed', async () => {
+    const request = { kind: 'jti' as const, value: `jti-${Date.now()}`, issuer: 'https://not-in-the-policy.example', reason: 'leaked', requester: 'cli:requester', startNonce: newStartNonce() };
+    const first = await stack.client.workflow.start(revocationWorkflow, { workflowId: `revoke-refused-${Date.now()}`, taskQueue: stack.taskQueue, args: [request] });
+    expect(((await first.result()) as RevocationResult)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('not-in-the-policy') });
+
+    const copy = await stack.client.workflow.start(revocationWorkflow, { workflowId: `revoke-refused-copy-${Date.now()}`, taskQueue: stack.taskQueue, args: [request] });
+    expect(((await copy.result()) as RevocationResult)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('is used once') });
+  });
+
   it('a start request written by hand, without a nonce, fails at planning with START_NONCE_MISSING', async () => {
     const input: RotationInput = { issuer: stack.issuer, reason: 'by hand', requester: { kind: 'cli', id: 'cli:requester' }, planId: 'bbbbbbbbbbbb' };
     const handle = await stack.client.workflow.start(rotationWorkflow, { workflowId: `rotate-hand-${Date.now()}`, taskQueue: stack.taskQueue, args: [input] });
