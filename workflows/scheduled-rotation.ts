@@ -20,7 +20,8 @@ export async function scheduledRotationWorkflow(input: ScheduledRotationInput): 
   const requester = { kind: 'schedule' as const, id: `schedule:${input.issuer}` };
   const received = await executeChild(rotationWorkflow, {
     workflowId: rotationWorkflowId(input.issuer, planId),
-    args: [{ issuer: input.issuer, reason: input.reason, requester, planId, startNonce: uuid4().replace(/-/g, '') }],
+    // A dated one-time nonce in the format agents/shared/run-starts.ts reads (workflow time, uuid4 hex).
+    args: [{ issuer: input.issuer, reason: input.reason, requester, planId, startNonce: `t${Date.now().toString(36)}_${uuid4().replace(/-/g, '')}` }],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     staticSummary: display(`Rotate signing key of ${input.issuer}`),
     staticDetails: display(`**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requester.id}\n\n**Plan id:** ${planId}`),

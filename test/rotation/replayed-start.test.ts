@@ -59,6 +59,6 @@ describe('a start request copied from a history', () => {
   it('a start request written by hand, without a nonce, fails at planning with START_NONCE_MISSING', async () => {
     const input: RotationInput = { issuer: stack.issuer, reason: 'by hand', requester: { kind: 'cli', id: 'cli:requester' }, planId: 'bbbbbbbbbbbb' };
     const handle = await stack.client.workflow.start(rotationWorkflow, { workflowId: `rotate-hand-${Date.now()}`, taskQueue: stack.taskQueue, args: [input] });
-    expect(await result(handle)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('without a start nonce') });
+    expect(await result(handle)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('without a dated start nonce') });
   });
 });
