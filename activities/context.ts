@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditActor, RosterRole } from '../agents/auditor/types.js';
-import { consumeStartNonce } from '../agents/shared/run-starts.js';
+import { consumeStartNonce, purgeRunStarts } from '../agents/shared/run-starts.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { isKeyturnError } from '../config/errors.js';
 
@@ -21,6 +21,11 @@ export function requestIdFor(step: string): string {
 export function consumeRunStart(db: Queryable, nonce: string | undefined): Promise<void> {
   const { workflowId, runId } = actorFor('Orchestrator');
   return consumeStartNonce(db, { nonce, workflowId: workflowId ?? 'standalone', runId: runId ?? 'standalone' });
+}
+
+/** Forgets start nonces too old to matter (purgeRunStarts), best effort, outside any run's transaction. */
+export async function forgetOldRunStarts(pool: Queryable): Promise<void> {
+  await purgeRunStarts(pool).catch(() => {});
 }
 
 /** Codes whose cause a retry cannot fix: they fail the activity at once. */

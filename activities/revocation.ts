@@ -9,10 +9,10 @@ import {
   liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner,
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
-import { KeyturnError } from '../config/errors.js';
+import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, requestIdFor } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetOldRunStarts, requestIdFor } from './context.js';
 
 export interface RevocationRequest {
   kind: 'kid' | 'jti' | 'sub';
@@ -96,6 +96,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
       return asActivity(async () => {
         await consumeRunStart(deps.pool, input.startNonce);
+        await forgetOldRunStarts(deps.pool);
         const planned = await planOf(input);
         await recordPlan(deps.pool, input, planned);
         return { ...planned, auditSeqs: await seqs() };
@@ -105,26 +106,30 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     /**
      * A jti or sub revocation's first step, planned and contained in one activity: the token is
      * refused one workflow round trip sooner than with a separate containment activity. Both
-     * handoffs are audited (revocation.planned by the Planner, then the containment).
+     * handoffs are audited (revocation.planned by the Planner, then the containment) in the
+     * containment's transaction; a refused containment leaves its refusal and the run's failure.
      */
     async planAndContainToken(input: RevocationRequest & { kind: 'jti' | 'sub' }): Promise<RevocationPlan> {
       return asActivity(async () => {
         // The start nonce, the plan record and the deny-list entry commit together: relying parties
         // are told after one commit instead of three.
         let planned: Omit<RevocationPlan, 'auditSeqs'>;
-        const commitWith = async (tx: Queryable) => {
-          await consumeRunStart(tx, input.startNonce);
-          await recordPlan(tx, input, planned);
+        const commitWith = {
+          first: (tx: Queryable) => consumeRunStart(tx, input.startNonce),
+          audit: async (tx: Queryable) => void (await recordPlan(tx, input, planned)),
         };
         try {
           planned = await planOf(input);
           await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt }, { ...rd, commitWith });
         } catch (e) {
-          // Refused planning or containment rolled the nonce back: the start is used all the same, so
-          // a copy of it fails as replayed (which this throws first), never planned again.
-          await consumeRunStart(deps.pool, input.startNonce);
+          // Refused planning or containment rolled the nonce back: it is used all the same, so a
+          // copy of this start fails as replayed. A refusal of the start itself is the one reported.
+          await consumeRunStart(deps.pool, input.startNonce).catch((c: unknown) => {
+            if (isKeyturnError(c) && c.code.startsWith('START_')) throw c;
+          });
           throw e;
         }
+        await forgetOldRunStarts(deps.pool);
         return { ...planned, auditSeqs: await seqs() };
       });
     },

@@ -171,6 +171,12 @@ export interface TokenTarget {
   before?: Instant;
 }
 
+/** Work committed in a containment's transaction: see containToken. */
+export interface CommitWith {
+  first?: (tx: Queryable) => Promise<void>;
+  audit?: (tx: Queryable) => Promise<void>;
+}
+
 export interface ContainTokenRequest extends ResponderOpBase, TokenTarget {
   /** When every token the entry can match has expired (a jti: the token's own exp). */
   expiresAt: Instant;
@@ -204,10 +210,12 @@ function targetSubject(kind: 'jti' | 'sub', value: string): Record<string, strin
  * Suspends one token (jti) or a subject's tokens (sub, optionally only those issued before
  * `before`) with a TEMPORARY deny-list entry until approval, audited as `revocation.contained`.
  * Idempotent: an entry of the same identity lasting at least as long leaves everything unchanged.
- * `commitWith` runs inside the same transaction, after the target lock: what must commit together
- * with the entry (a run's start nonce and plan record), so relying parties see it after one commit.
+ * `commitWith` is work that commits in the same transaction (a run's start nonce and plan record),
+ * so relying parties see the entry after one commit: `first` runs right after the target lock and
+ * must not append to the audit log; `audit` appends entries that precede the containment's own,
+ * after the deny-list write, so the audit lock is taken last as in every other transaction.
  */
-export async function containToken(db: Queryable, req: ContainTokenRequest, deps: ResponderDeps & { commitWith?: (tx: Queryable) => Promise<void> } = {}): Promise<TokenContainment> {
+export async function containToken(db: Queryable, req: ContainTokenRequest, deps: ResponderDeps & { commitWith?: CommitWith } = {}): Promise<TokenContainment> {
   requireBase(req);
   const { kind, value, before } = checkTokenTarget(req);
   const expiresAt = toDate(req.expiresAt, 'expiresAt');
@@ -226,12 +234,15 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
   return refusalAudited(db, appendAudit, req, 'revocation.contained', targetSubject(kind, value), () =>
     withTransaction(db, async (tx) => {
       await lockTarget(tx, kind, value);
-      await deps.commitWith?.(tx);
+      await deps.commitWith?.first?.(tx);
       const existing = await liveEntry(tx, kind, value, before, now);
-      if (existing && existing.expiresAt.getTime() >= expiresAt.getTime()) return shape(existing.id, existing.temporary, existing.expiresAt, false);
-      if (!existing && expiresAt.getTime() <= now.getTime()) return shape(null, true, expiresAt, false);
+      const unchanged = existing && existing.expiresAt.getTime() >= expiresAt.getTime() ? shape(existing.id, existing.temporary, existing.expiresAt, false)
+        : !existing && expiresAt.getTime() <= now.getTime() ? shape(null, true, expiresAt, false)
+        : undefined;
       // revoke() keeps a permanent entry permanent and only ever extends the expiry.
-      const row = await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: true, reason: req.reason });
+      const row = unchanged ? undefined : await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: true, reason: req.reason });
+      await deps.commitWith?.audit?.(tx);
+      if (!row) return unchanged!;
       const out = shape(row.id, row.temporary, expiresAt, true);
       await appendAudit(tx, {
         actor: req.actor,

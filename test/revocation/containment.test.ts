@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { isKeyturnError } from '../../config/errors.js';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
+import { consumeStartNonce, newStartNonce } from '../../agents/shared/run-starts.js';
 import { confirmRevocation, containKeyCompromise, containToken, isContainmentPause, liftContainment } from '../../agents/revocation-responder/containment.js';
 import { getPause, isPaused, pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { testPool, unique } from '../support/db.js';
@@ -172,23 +174,45 @@ describe('containToken / confirmRevocation', () => {
     expect(await entries(pool, 'jti', gone)).toEqual([]);
   });
 
-  it('commits the caller\'s commitWith work in the same transaction as the entry', async () => {
+  it('commits its caller\'s work with the entry, the caller\'s audit entries just before its own', async () => {
     const jti = unique('jti');
-    const note = unique('run-start');
+    const start = { nonce: newStartNonce(), workflowId: unique('revoke'), runId: 'run-1' };
     await containToken(pool, { ...base, kind: 'jti', value: jti, expiresAt: new Date(Date.now() + 600_000), reason: 'r' }, {
-      commitWith: async (tx) => {
-        await tx.query('INSERT INTO run_starts (nonce, workflow_id, run_id) VALUES ($1, $2, $3)', [note, 'wf', 'run']);
+      commitWith: {
+        first: (tx) => consumeStartNonce(tx, start),
+        audit: async (tx) => void (await appendAudit(tx, { ...base, action: 'revocation.planned', subject: { jti }, outcome: 'ok' })),
       },
     });
     expect(await entries(pool, 'jti', jti)).toHaveLength(1);
-    expect((await pool.query('SELECT 1 FROM run_starts WHERE nonce = $1', [note])).rowCount).toBe(1);
+    expect((await pool.query('SELECT 1 FROM run_starts WHERE nonce = $1', [start.nonce])).rowCount).toBe(1);
+    const actions = await pool.query<{ action: string }>(`SELECT action FROM audit_log WHERE subject ->> 'jti' = $1 ORDER BY seq`, [jti]);
+    expect(actions.rows.map((r) => r.action)).toEqual(['revocation.planned', 'revocation.contained']);
   });
 
-  it('writes no entry and no audit record when its commitWith work fails', async () => {
+  it('rolls its caller\'s work back when the containment fails after it', async () => {
+    const jti = unique('jti');
+    const start = { nonce: newStartNonce(), workflowId: unique('revoke'), runId: 'run-1' };
+    const failingAudit: typeof appendAudit = async (db, entry) => {
+      if (entry.action === 'revocation.contained') throw new Error('the audit log is unavailable');
+      return appendAudit(db, entry);
+    };
+    const failing = containToken(pool, { ...base, kind: 'jti', value: jti, expiresAt: new Date(Date.now() + 600_000), reason: 'r' }, {
+      appendAudit: failingAudit,
+      commitWith: { first: (tx) => consumeStartNonce(tx, start), audit: async (tx) => void (await appendAudit(tx, { ...base, action: 'revocation.planned', subject: { jti }, outcome: 'ok' })) },
+    });
+    await expect(failing).rejects.toThrow('the audit log is unavailable');
+    expect(await entries(pool, 'jti', jti)).toEqual([]);
+    expect((await pool.query('SELECT 1 FROM run_starts WHERE nonce = $1', [start.nonce])).rowCount).toBe(0);
+    expect(await auditCount(pool, 'revocation.planned', 'jti', jti)).toBe(0);
+  });
+
+  it('writes no entry and no audit record when its caller\'s first step fails', async () => {
     const jti = unique('jti');
     const failing = containToken(pool, { ...base, kind: 'jti', value: jti, expiresAt: new Date(Date.now() + 600_000), reason: 'r' }, {
-      commitWith: async () => {
-        throw new Error('the run start was refused');
+      commitWith: {
+        first: async () => {
+          throw new Error('the run start was refused');
+        },
       },
     });
     await expect(failing).rejects.toThrow('the run start was refused');
