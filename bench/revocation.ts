@@ -69,10 +69,18 @@ export async function revocationRows(ctx: BenchContext): Promise<Row[]> {
     };
     const viaWorkflow = await propagation(startOne);
     // A run goes on after containment (notices, the sign-off request): the back-to-back row pays for
-    // the previous run's follow-ups, this one starts each revocation once the previous run waits.
+    // the previous run's follow-ups, this one starts each revocation once the previous run waits for
+    // sign-off with no activity in flight.
     const waitingForSignOff = async () => {
       const handle = wf.client.workflow.getHandle(runs[runs.length - 1]!);
-      while ((await handle.query(statusQuery)).phase !== 'awaiting_sign_off') await new Promise((r) => setTimeout(r, 5));
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const { phase } = await handle.query(statusQuery);
+        if (phase === 'failed') throw new Error(`revocation ${handle.workflowId} failed`);
+        if (phase === 'awaiting_sign_off' && !(await handle.describe()).raw.pendingActivities?.length) return;
+        if (Date.now() > deadline) throw new Error(`revocation ${handle.workflowId} never settled waiting for sign-off (phase ${phase})`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
     };
     const isolated = await propagation(startOne, waitingForSignOff);
     for (const id of runs) await wf.approve(id);
@@ -84,7 +92,7 @@ export async function revocationRows(ctx: BenchContext): Promise<Row[]> {
     return [
       row('revocation/direct', 'deny-list write → last of 3 validators refusing (baseline)', direct),
       row('revocation/workflow', 'revocation workflow start → last of 3 validators refusing, back to back', viaWorkflow, 'revocation/direct'),
-      row('revocation/workflow-isolated', 'revocation workflow start → last of 3 validators refusing, each once the previous run waits for sign-off', isolated, 'revocation/direct'),
+      row('revocation/workflow-isolated', 'revocation workflow start → last of 3 validators refusing, each once the previous run waits for sign-off, idle', isolated, 'revocation/direct'),
     ];
   } finally {
     for (const p of parties) p.stop();
