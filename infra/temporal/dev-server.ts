@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Connection } from '@temporalio/client';
-import { KeyturnError } from '../../config/errors.js';
+import { isKeyturnError, KeyturnError } from '../../config/errors.js';
 import { freePort } from '../net.js';
 import { stopChild } from '../process.js';
 import { ensureTemporalCli, type Say } from './cli.js';
@@ -16,6 +16,8 @@ export interface DevServerOptions {
   say?: Say;
   /** Extra `--dynamic-config-value` / flags, for example the UI's codec endpoint. */
   extraArgs?: string[];
+  /** Where ports not given come from: a port free a moment ago. */
+  pickPort?: () => Promise<number>;
 }
 
 export interface DevServer {
@@ -28,21 +30,41 @@ export interface DevServer {
 
 const QUEUE_READS_PER_SECOND = 1000;
 
+/** Attempts when a port picked free was taken before the server bound it. */
+const PORT_ATTEMPTS = 3;
+
 /** Starts `temporal server start-dev` with keyturn's search attributes and waits until it answers. */
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
   const cli = await ensureTemporalCli(say);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(cli, opts);
+    } catch (e) {
+      // Ports are picked free a moment before the server binds them, and any process's outgoing
+      // connection can take one in between: pick again.
+      if (attempt < PORT_ATTEMPTS && isKeyturnError(e, 'TEMPORAL_START_FAILED') && e.message.includes('address already in use')) {
+        say(`[keyturn] a port was taken while the Temporal dev server started; trying other ports (${attempt + 1}/${PORT_ATTEMPTS})`);
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+async function launch(cli: string, opts: DevServerOptions): Promise<DevServer> {
+  const pick = opts.pickPort ?? freePort;
   const ip = opts.ip ?? '127.0.0.1';
-  const port = opts.port ?? (await freePort());
-  const uiPort = opts.uiPort ?? (await freePort());
+  const port = opts.port ?? (await pick());
+  const uiPort = opts.uiPort ?? (await pick());
   const namespace = opts.namespace ?? 'default';
   const args = [
     'server', 'start-dev',
     '--ip', ip,
     '--port', String(port),
     '--ui-port', String(uiPort),
-    '--http-port', String(await freePort()),
-    '--metrics-port', String(await freePort()),
+    '--http-port', String(await pick()),
+    '--metrics-port', String(await pick()),
     '--namespace', namespace,
     '--log-level', 'error',
     // An activity scheduled on the worker's own task queue starts in the same round trip as the
