@@ -15,7 +15,12 @@ export interface EmbeddedPgOptions {
   port?: number;
   database?: string;
   onLog?: (line: string) => void;
+  /** Where the port comes from when none is given: a port free a moment ago. */
+  pickPort?: () => Promise<number>;
 }
+
+/** Attempts when a port picked free was taken before PostgreSQL bound it. */
+const PORT_ATTEMPTS = 3;
 
 export interface EmbeddedPg {
   url: string;
@@ -42,7 +47,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
       throw new KeyturnError('POSTGRES_DATA_DIR_UNREACHABLE', `running as root, PostgreSQL runs as the postgres user, which cannot reach ${dataDir}: a directory above it is private`, 'Set KEYTURN_DATA_DIR to a directory the postgres user can reach (for example /var/lib/keyturn), or set DATABASE_URL to your own PostgreSQL.');
     }
   }
-  const port = opts.port ?? (await freePort());
+  const pick = opts.pickPort ?? freePort;
+  let port = opts.port ?? (await pick());
   const password = process.env.KEYTURN_EMBEDDED_PG_PASSWORD ?? 'keyturn-local';
   const log = opts.onLog ?? (() => {});
   // PostgreSQL's own last words, for the error when it does not start (the library rejects without a reason).
@@ -53,9 +59,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
     log(line);
   };
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
+  const serverOn = (p: number) => new EmbeddedPostgres({
     databaseDir: dataDir,
-    port,
+    port: p,
     user: ADMIN_USER,
     password,
     authMethod: 'scram-sha-256',
@@ -67,12 +73,24 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions = {}): Promi
     onLog: (m) => keep(String(m)),
     onError: (m) => keep(String(m instanceof Error ? m.message : m)),
   });
-  try {
-    if (!existsSync(join(dataDir, 'PG_VERSION'))) await pg.initialise();
-    await pg.start();
-  } catch (e) {
-    const reason = e instanceof Error ? e.message : recent.filter((l) => l !== '').join(' | ') || 'it exited without a message';
-    throw new KeyturnError('POSTGRES_START_FAILED', `embedded PostgreSQL did not start on port ${port}: ${reason}`, 'Is the port in use (another keyturn still running?), or is the data directory owned by another user? Set DATABASE_URL to use your own server.');
+  let pg = serverOn(port);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!existsSync(join(dataDir, 'PG_VERSION'))) await pg.initialise();
+      await pg.start();
+      break;
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : recent.filter((l) => l !== '').join(' | ') || 'it exited without a message';
+      // A port picked free a moment before can be taken by another process's outgoing connection
+      // before PostgreSQL binds it: pick again. A port the caller chose is the caller's to fix.
+      if (opts.port === undefined && attempt < PORT_ATTEMPTS && /already in use/i.test(reason)) {
+        port = await pick();
+        pg = serverOn(port);
+        recent.length = 0;
+        continue;
+      }
+      throw new KeyturnError('POSTGRES_START_FAILED', `embedded PostgreSQL did not start on port ${port}: ${reason}`, 'Is the port in use (another keyturn still running?), or is the data directory owned by another user? Set DATABASE_URL to use your own server.');
+    }
   }
   const exited = exitOf(pg);
   const database = opts.database ?? 'keyturn';

@@ -43,6 +43,21 @@ describe('embedded PostgreSQL start-up', () => {
     expect((error as Error).message).toMatch(/already in use/i);
   }, 60_000);
 
+  it('on a port it picked that another program took first, starts on another one', async () => {
+    const taken = await freePort();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+    let calls = 0;
+    try {
+      const pg = await startEmbeddedPostgres({ pickPort: async () => (calls++ === 0 ? taken : freePort()) });
+      await pg.stop();
+      expect(pg.port).not.toBe(taken);
+      expect(calls).toBe(2);
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+
   it('stop() returns once PostgreSQL has already exited on its own signal, as after Ctrl-C to the process group', async () => {
     const pg = await startEmbeddedPostgres();
     const pid = Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
