@@ -120,7 +120,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         };
         try {
           planned = await planOf(input);
-          await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt }, { ...rd, commitWith });
+          await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt, requestId: requestIdFor('contain') }, { ...rd, commitWith });
         } catch (e) {
           // Refused planning or containment rolled the nonce back: it is used all the same, so a
           // copy of this start fails as replayed. A refusal of the start itself is the one reported.

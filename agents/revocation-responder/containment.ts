@@ -180,6 +180,8 @@ export interface CommitWith {
 export interface ContainTokenRequest extends ResponderOpBase, TokenTarget {
   /** When every token the entry can match has expired (a jti: the token's own exp). */
   expiresAt: Instant;
+  /** The same for every attempt of one request: a retry after a lost reply adds no second audit entry. */
+  requestId?: string;
 }
 
 export interface TokenContainment {
@@ -251,6 +253,7 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
         policyVersion: req.policyVersion,
         outcome: 'ok',
         details: { reason: req.reason, revocationId: row.id, temporary: row.temporary, expiresAt: out.expiresAt, before: out.before ?? null },
+        ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
       });
       return out;
     }),

@@ -189,6 +189,16 @@ describe('containToken / confirmRevocation', () => {
     expect(actions.rows.map((r) => r.action)).toEqual(['revocation.planned', 'revocation.contained']);
   });
 
+  it('retried with the same request id after a lost reply, extends the entry but appends no second audit entry', async () => {
+    const jti = unique('jti');
+    const req = { ...base, kind: 'jti' as const, value: jti, reason: 'r', requestId: unique('run:contain') };
+    await containToken(pool, { ...req, expiresAt: new Date(Date.now() + 600_000) });
+    const later = new Date(Date.now() + 660_000);
+    await containToken(pool, { ...req, expiresAt: later });
+    expect(await entries(pool, 'jti', jti)).toEqual([expect.objectContaining({ expires_at: later })]);
+    expect(await auditCount(pool, 'revocation.contained', 'jti', jti)).toBe(1);
+  });
+
   it('rolls its caller\'s work back when the containment fails after it', async () => {
     const jti = unique('jti');
     const start = { nonce: newStartNonce(), workflowId: unique('revoke'), runId: 'run-1' };
