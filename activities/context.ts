@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditActor, RosterRole } from '../agents/auditor/types.js';
 import { consumeStartNonce, purgeRunStarts } from '../agents/shared/run-starts.js';
+import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { isKeyturnError } from '../config/errors.js';
 
@@ -26,6 +27,11 @@ export function consumeRunStart(db: Queryable, nonce: string | undefined): Promi
 /** Forgets start nonces too old to matter (purgeRunStarts), best effort, outside any run's transaction. */
 export async function forgetOldRunStarts(pool: Queryable): Promise<void> {
   await purgeRunStarts(pool).catch(() => {});
+}
+
+/** Forgets deny-list entries that can no longer match a valid token, best effort, outside any run's transaction. */
+export async function forgetExpiredRevocations(pool: Queryable, now: Date): Promise<void> {
+  await purgeExpiredRevocations(pool, now).catch(() => {});
 }
 
 /** Codes whose cause a retry cannot fix: they fail the activity at once. */

@@ -12,7 +12,7 @@ import type { Clock } from '../agents/shared/clock.js';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetOldRunStarts, requestIdFor } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, requestIdFor } from './context.js';
 
 export interface RevocationRequest {
   kind: 'kid' | 'jti' | 'sub';
@@ -97,6 +97,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return asActivity(async () => {
         await consumeRunStart(deps.pool, input.startNonce);
         await forgetOldRunStarts(deps.pool);
+        await forgetExpiredRevocations(deps.pool, deps.clock.now());
         const planned = await planOf(input);
         await recordPlan(deps.pool, input, planned);
         return { ...planned, auditSeqs: await seqs() };
@@ -130,6 +131,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
           throw e;
         }
         await forgetOldRunStarts(deps.pool);
+        await forgetExpiredRevocations(deps.pool, deps.clock.now());
         return { ...planned, auditSeqs: await seqs() };
       });
     },

@@ -4,6 +4,7 @@ import type { Queryable } from '../agents/shared/db.js';
 import type { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { findIssued } from '../agents/token-issuer/issued-tokens.js';
 import { unverifiedPayload } from '../agents/token-issuer/jws.js';
+import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js';
 import type { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { isKeyturnError } from '../config/errors.js';
 import { inTransaction, type Pool } from '../db/pool.js';
@@ -206,6 +207,8 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
         return oauthError(reply, 503, 'temporarily_unavailable', 'the token could not be revoked right now; retry later', { 'retry-after': '5' });
       }
       if (deps.onRevoke) await deps.onRevoke(record.jti).catch(() => req.log.warn('onRevoke hook failed'));
+      // Entries that can no longer match a valid token go, a batch at a time, so the list stays the size of what is live.
+      await purgeExpiredRevocations(deps.pool, new Date()).catch(() => req.log.warn('could not purge expired revocations'));
       return ok();
     });
   });

@@ -94,8 +94,15 @@ export async function makePermanent(db: Queryable, id: string): Promise<void> {
   if (!rowCount) throw new KeyturnError('REVOCATION_NOT_FOUND', `no revocation ${id}`, 'It may have expired or been lifted already.');
 }
 
-/** Deletes entries that can no longer match any valid token. No notice: readers already ignore them. */
-export async function purgeExpiredRevocations(db: Queryable, now: Date): Promise<number> {
-  const { rowCount } = await db.query(`DELETE FROM revocations WHERE expires_at <= $1`, [now]);
+/**
+ * Deletes up to `batch` entries that can no longer match any valid token, skipping rows another
+ * transaction holds. No notice: readers already ignore them, and the audit log keeps every revocation.
+ */
+export async function purgeExpiredRevocations(db: Queryable, now: Date, batch = 1000): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM revocations WHERE id IN (
+       SELECT id FROM revocations WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [now, batch],
+  );
   return rowCount ?? 0;
 }

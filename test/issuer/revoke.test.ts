@@ -33,6 +33,15 @@ describe('POST /oauth2/revoke', () => {
     expect((await auditEntries(pool, 'token.revoke', 'jti', issued.jti)).map((e) => e.outcome)).toEqual(['ok']);
   });
 
+  it('forgets deny-list entries that expired once it has revoked a token', async () => {
+    const { a, owner, issued } = await setup();
+    const expired = `expired-${issued.jti}`;
+    await pool.query(`INSERT INTO revocations (kind, value, expires_at, temporary, reason) VALUES ('jti', $1, now() - interval '1 second', false, 'test')`, [expired]);
+    const res = await post(a, '/oauth2/revoke', { token: issued.accessToken }, { authorization: basic(owner.clientId, owner.secret) });
+    expect(res.statusCode).toBe(200);
+    expect((await pool.query('SELECT 1 FROM revocations WHERE value = $1', [expired])).rowCount).toBe(0);
+  });
+
   it("answers 200 but revokes nothing when the token is another client's (and audits the attempt)", async () => {
     const { a, other, issued, written, notified } = await setup();
     const res = await post(a, '/oauth2/revoke', { token: issued.accessToken }, { authorization: basic(other.clientId, other.secret) });

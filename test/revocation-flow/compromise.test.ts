@@ -167,6 +167,16 @@ describe('token and subject revocation through the same gate', () => {
     expect(await entry('jti', jtiOf(token))).toEqual({ temporary: false });
   });
 
+  it('a revocation run forgets deny-list entries that expired', async () => {
+    const expired = `expired-${Date.now()}`;
+    await stack.pool.query(`INSERT INTO revocations (kind, value, expires_at, temporary, reason) VALUES ('jti', $1, now() - interval '1 second', false, 'test')`, [expired]);
+    const handle = await startRevocation(stack.client, { kind: 'jti', value: `jti-${Date.now()}`, issuer: stack.issuer, reason: 'housekeeping check', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(await entry('jti', expired)).toBeUndefined();
+    await stack.decide(handle, 'reject', 'cli:alice', 'test done');
+    expect(await handle.result()).toMatchObject({ outcome: 'false_alarm' });
+  });
+
   it('a jti revocation for an issuer outside the policy fails with the reason and deny-lists nothing', async () => {
     const handle = await startRevocation(stack.client, { kind: 'jti', value: 'jti-of-another-issuer', issuer: 'https://not-in-the-policy.example', reason: 'wrong issuer', requester: 'cli:requester', taskQueue: stack.taskQueue });
     expect(await handle.result()).toMatchObject({ outcome: 'failed', reason: 'planning or containment refused: the policy has no issuer https://not-in-the-policy.example' });

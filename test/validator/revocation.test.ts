@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { isKeyturnError } from '../../config/errors.js';
 import { fixedClock } from '../../agents/shared/clock.js';
 import { isTokenRejected, type RejectionCode } from '../../agents/validator/errors.js';
-import { liftRevocation, makePermanent, PgSingleUseStore, pgListener, revoke, RevocationCache, type RevocationCacheOptions } from '../../agents/validator/revocation-list.js';
+import { liftRevocation, makePermanent, PgSingleUseStore, pgListener, purgeExpiredRevocations, revoke, RevocationCache, type RevocationCacheOptions } from '../../agents/validator/revocation-list.js';
 import type { RevocationSubject } from '../../agents/validator/types.js';
 import { superuserPool, testPool, unique } from '../support/db.js';
 import { expectRejected, NOW, T0, testKey, token, validatorFor } from './support.js';
@@ -203,6 +203,14 @@ describe('PgSingleUseStore', () => {
     const t = token(key, { claims: { jti: unique('jti') } });
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => v.verify(t, { singleUse: true })));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('purges deny-list entries that can no longer match a valid token, and keeps the others', async () => {
+    const [gone, live] = [unique('expired'), unique('live')];
+    await pool.query(`INSERT INTO revocations (kind, value, expires_at, temporary, reason) VALUES ('jti', $1, now() - interval '1 second', false, 't'), ('jti', $2, now() + interval '1 hour', false, 't')`, [gone, live]);
+    expect(await purgeExpiredRevocations(pool, new Date())).toBeGreaterThanOrEqual(1);
+    const left = await pool.query<{ value: string }>('SELECT value FROM revocations WHERE value = ANY($1)', [[gone, live]]);
+    expect(left.rows.map((r) => r.value)).toEqual([live]);
   });
 
   it('purges used jtis whose tokens can no longer be valid', async () => {
