@@ -29,6 +29,12 @@ export async function forgetOldRunStarts(pool: Queryable): Promise<void> {
   await purgeRunStarts(pool).catch(() => {});
 }
 
+/** A run's first step on the pool: consume its start nonce, then forget nonces too old to matter. */
+export async function useRunStart(pool: Queryable, nonce: string | undefined): Promise<void> {
+  await consumeRunStart(pool, nonce);
+  await forgetOldRunStarts(pool);
+}
+
 /** Forgets deny-list entries that can no longer match a valid token, best effort, outside any run's transaction. */
 export async function forgetExpiredRevocations(pool: Queryable, now: Date): Promise<void> {
   await purgeExpiredRevocations(pool, now).catch(() => {});

@@ -6,7 +6,7 @@ import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Clock } from '../agents/shared/clock.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
-import { actorFor, asActivity, consumeRunStart, forgetOldRunStarts, requestIdFor } from './context.js';
+import { actorFor, asActivity, useRunStart, requestIdFor } from './context.js';
 import { requesterLabel } from '../workflows/ids.js';
 
 export type { RotationPlan };
@@ -33,8 +33,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
     async planRotation(input: RotationInput): Promise<PlannedRotation> {
       return asActivity(async () => {
         const actor = actorFor('Planner');
-        await consumeRunStart(deps.pool, input.startNonce);
-        await forgetOldRunStarts(deps.pool);
+        await useRunStart(deps.pool, input.startNonce);
         const policy = await deps.currentPolicy();
         const p = issuerPolicy(policy, input.issuer);
         const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });

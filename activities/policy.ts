@@ -9,7 +9,7 @@ import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetOldRunStarts } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, useRunStart } from './context.js';
 
 export interface PolicyActivityDeps {
   pool: Pool;
@@ -37,8 +37,7 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
   return {
     async proposePolicyChange(input: { text: string; startNonce?: string }): Promise<PolicyProposal> {
       return asActivity(async () => {
-        await consumeRunStart(deps.pool, input.startNonce);
-        await forgetOldRunStarts(deps.pool);
+        await useRunStart(deps.pool, input.startNonce);
         const current = await activePolicy(deps.pool);
         if (!current) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once (`npm run dev` bootstraps policy.md), then apply changes.');
         const next = parsePolicy(input.text);

@@ -12,7 +12,7 @@ import type { Clock } from '../agents/shared/clock.js';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, requestIdFor } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, requestIdFor, useRunStart } from './context.js';
 
 export interface RevocationRequest {
   kind: 'kid' | 'jti' | 'sub';
@@ -95,8 +95,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
   return {
     async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
       return asActivity(async () => {
-        await consumeRunStart(deps.pool, input.startNonce);
-        await forgetOldRunStarts(deps.pool);
+        await useRunStart(deps.pool, input.startNonce);
         await forgetExpiredRevocations(deps.pool, deps.clock.now());
         const planned = await planOf(input);
         await recordPlan(deps.pool, input, planned);

@@ -238,13 +238,17 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
       await lockTarget(tx, kind, value);
       await deps.commitWith?.first?.(tx);
       const existing = await liveEntry(tx, kind, value, before, now);
-      const unchanged = existing && existing.expiresAt.getTime() >= expiresAt.getTime() ? shape(existing.id, existing.temporary, existing.expiresAt, false)
-        : !existing && expiresAt.getTime() <= now.getTime() ? shape(null, true, expiresAt, false)
-        : undefined;
+      if (existing && existing.expiresAt.getTime() >= expiresAt.getTime()) {
+        await deps.commitWith?.audit?.(tx);
+        return shape(existing.id, existing.temporary, existing.expiresAt, false);
+      }
+      if (!existing && expiresAt.getTime() <= now.getTime()) {
+        await deps.commitWith?.audit?.(tx);
+        return shape(null, true, expiresAt, false);
+      }
       // revoke() keeps a permanent entry permanent and only ever extends the expiry.
-      const row = unchanged ? undefined : await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: true, reason: req.reason });
+      const row = await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: true, reason: req.reason });
       await deps.commitWith?.audit?.(tx);
-      if (!row) return unchanged!;
       const out = shape(row.id, row.temporary, expiresAt, true);
       await appendAudit(tx, {
         actor: req.actor,

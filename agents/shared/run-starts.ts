@@ -14,13 +14,8 @@ const DATED = /^t([0-9a-z]{1,11})_([A-Za-z0-9_-]{22,43})$/;
 /** What the table accepts: dated nonces, and the undated ones of runs started before they were dated. */
 const ANY_NONCE = /^[A-Za-z0-9_-]{22,64}$/;
 
-/** A dated nonce from an instant and at least 16 random bytes' worth of text. */
-export function startNonceAt(issuedAtMs: number, random: string): string {
-  return `t${Math.floor(issuedAtMs).toString(36)}_${random}`;
-}
-
 /** A fresh nonce for one start request: dated now, 16 random bytes. */
-export const newStartNonce = (now = Date.now()): string => startNonceAt(now, randomBytes(16).toString('base64url'));
+export const newStartNonce = (now = Date.now()): string => `t${Math.floor(now).toString(36)}_${randomBytes(16).toString('base64url')}`;
 
 interface Start {
   nonce: string | undefined;
