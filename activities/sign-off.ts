@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
 import { refuseVote, tally, type Vote } from '../agents/approvals/quorum.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
@@ -41,14 +42,25 @@ export interface CheckedDecision {
 /** The user groups the Slack app vouched for, as the vote records them. */
 const groupsOf = (c: { viaGroup?: string; viaGroups?: string[] }) => ({ ...(c.viaGroup ? { viaGroup: c.viaGroup } : {}), ...(c.viaGroups?.length ? { viaGroups: [...c.viaGroups] } : {}) });
 
+/** Who a decision names, by its channel: a Slack user id or a CLI approver. */
+const humanOf = (channel: string, approver: string) => (channel === 'slack' ? { slackUser: approver } : { cliUser: approver });
+
+/**
+ * The audit request id of an accepted decision: a retry of the same check finds its entry, and no
+ * signer can point it at another entry, as a jti they chose could (the audit log deduplicates by
+ * request id across the whole table).
+ */
+const decisionRequestId = (input: CheckDecisionInput) =>
+  `attestation:${createHash('sha256').update(`${input.workflowId}\n${input.runId}\n${input.signalName}\n${input.attestation}`).digest('base64url')}`;
+
 /** The gate's check of one decision signal: attestation first, then the policy's approval rules. */
 export function createSignOffActivities(deps: SignOffDeps) {
   return {
     async checkDecision(input: CheckDecisionInput): Promise<CheckedDecision> {
       const actor = actorFor('Auditor');
-      const refuse = async (refusal: string, approver?: string): Promise<CheckedDecision> => {
+      const refuse = async (refusal: string, named?: { channel: string; approver: string }): Promise<CheckedDecision> => {
         const entry = await deps.appendAudit(deps.pool, {
-          actor: { ...actor, ...(approver ? { slackUser: approver } : {}) },
+          actor: { ...actor, ...(named ? humanOf(named.channel, named.approver) : {}) },
           action: 'approval.ignored',
           subject: { workflowId: input.workflowId },
           policyVersion: input.policyVersion,
@@ -70,20 +82,20 @@ export function createSignOffActivities(deps: SignOffDeps) {
         if (isKeyturnError(e, 'ATTESTATION_INVALID')) return refuse(`attestation:${String(e.details?.why)}`);
         throw e;
       }
-      if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims.approver);
+      if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims);
       const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
       const refusal = claims.decision === 'rollback'
         ? refuseVote(vote, { votes: [], requester: '\u0000', decided: false }, input.approvals)
         : refuseVote(vote, { votes: input.votes, requester: input.requester, decided: input.decided }, input.approvals);
-      if (refusal) return refuse(refusal, claims.approver);
+      if (refusal) return refuse(refusal, claims);
       const entry = await deps.appendAudit(deps.pool, {
-        actor: { role: 'Human', ...(claims.channel === 'slack' ? { slackUser: claims.approver } : { cliUser: claims.approver }), workflowId: input.workflowId, runId: input.runId },
+        actor: { role: 'Human', ...humanOf(claims.channel, claims.approver), workflowId: input.workflowId, runId: input.runId },
         action: `approval.${claims.decision}`,
         subject: { workflowId: input.workflowId, planHash: input.planHash },
         policyVersion: input.policyVersion,
         outcome: 'ok',
         details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) },
-        requestId: `attestation:${claims.jti}`,
+        requestId: decisionRequestId(input),
       });
       const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);
       return { accepted: true, vote: { ...vote, decision: claims.decision }, ...(standing ? { standing } : {}), auditSeqs: [entry.seq] };

@@ -1,3 +1,4 @@
+import { CompactSign, importJWK, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { ApprovalPolicy } from '../planner/policy-types.js';
 import { signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
@@ -63,5 +64,57 @@ describe('one person under two ids', () => {
   it('counts once: a second vote through the other id is already-voted', () => {
     expect(refuseVote(vote('U0ALICE', 'slack'), { votes: [vote('cli:alice', 'cli')], requester: 'cli:carol', decided: false }, people)).toBe('already-voted');
     expect(refuseVote(vote('cli:bob', 'cli'), { votes: [vote('cli:alice', 'cli')], requester: 'cli:carol', decided: false }, people)).toBeUndefined();
+  });
+});
+
+/** Signs `body` as it stands, as a key holder who does not use signAttestation could. */
+async function signRaw(body: unknown, key: { kid: string; privateJwk: JWK }): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'keyturn-attestation+jws' })
+    .sign(await importJWK(key.privateJwk, 'EdDSA'));
+}
+
+describe('what an attestation may say', () => {
+  const now = Math.floor(Date.now() / 1000);
+  const body = { channel: 'cli', approver: 'cli:bob', decision: 'approve', ...run, iat: now, exp: now + 300, jti: '0b1e5d7c-3c4f-4f7a-9a52-2d1f0e6b8c11' };
+
+  it('is taken when signed by hand with every member well formed', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    expect(await refusal(verifyAttestation(await signRaw(body, bob.signing), bob.lookup, expectation))).toBe('accepted');
+  });
+
+  it('is refused as malformed when its payload is not an object of claims', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    for (const payload of [null, [], 'approve', 42]) {
+      expect(await refusal(verifyAttestation(await signRaw(payload, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
+    }
+  });
+
+  it('is refused as malformed without a UUID jti, a whole-number iat and exp, or with a reason that is not short text', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    const { jti: _jti, ...noJti } = body;
+    for (const bad of [noJti, { ...body, jti: 'x'.repeat(300) }, { ...body, iat: String(now) }, { ...body, exp: now + 0.5 }, { ...body, reason: { text: 'no' } }, { ...body, reason: 'r'.repeat(2001) }]) {
+      expect(await refusal(verifyAttestation(await signRaw(bad, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
+    }
+  });
+
+  it('is refused when signed to last longer than 5 minutes, or dated ahead of the clock', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    const tenYears = { ...body, iat: now - 365 * 86_400, exp: now + 10 * 365 * 86_400 };
+    const ahead = { ...body, iat: now + 3_600, exp: now + 3_900 };
+    for (const bad of [tenYears, ahead]) {
+      expect(await refusal(verifyAttestation(await signRaw(bad, bob.signing), bob.lookup, expectation))).toBe('lifetime');
+    }
+  });
+
+  it('is refused as expired 5 seconds past its exp', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    const old = { ...body, iat: now - 306, exp: now - 6 };
+    expect(await refusal(verifyAttestation(await signRaw(old, bob.signing), bob.lookup, expectation))).toBe('expired');
+  });
+
+  it('is not signed with a reason longer than 2000 characters: REASON_TOO_LONG, before anything is signed', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    await expect(signAttestation({ channel: 'cli', approver: 'cli:bob', decision: 'reject', reason: 'r'.repeat(2001), ...run }, bob.signing)).rejects.toMatchObject({ code: 'REASON_TOO_LONG' });
   });
 });

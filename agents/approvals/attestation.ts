@@ -40,12 +40,22 @@ export const ATTESTATION_TYP = 'keyturn-attestation+jws';
 export const ATTESTATION_TTL_SECONDS = 300;
 /** More user groups than any policy lists for one person; a longer claim is malformed (the Slack app names no more). */
 export const MAX_GROUP_CLAIMS = 32;
+/** Longer than Slack's reject modal allows (1000); a CLI reason beyond it is refused before signing. */
+export const MAX_REASON_CHARS = 2000;
+/** How far an attestation's iat may lie ahead of the verifier's clock. */
+const FUTURE_SKEW_SECONDS = 60;
+/** How far past its exp an attestation is still taken. */
+const PAST_SKEW_SECONDS = 5;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export async function signAttestation(
   claims: Omit<AttestationClaims, 'iat' | 'exp' | 'jti'>,
   key: { kid: string; privateJwk: JWK },
   now: Date = new Date(),
 ): Promise<string> {
+  if (claims.reason !== undefined && (typeof claims.reason !== 'string' || claims.reason.length > MAX_REASON_CHARS)) {
+    throw new KeyturnError('REASON_TOO_LONG', `the reason is longer than ${MAX_REASON_CHARS} characters`, 'Shorten the reason; link to a ticket for the details.');
+  }
   const iat = Math.floor(now.getTime() / 1000);
   const body: AttestationClaims = { ...claims, iat, exp: iat + ATTESTATION_TTL_SECONDS, jti: randomUUID() };
   const privateKey = await importJWK(key.privateJwk, 'EdDSA');
@@ -79,13 +89,16 @@ export async function verifyAttestation(
   if (header.alg !== 'EdDSA' || header.typ !== ATTESTATION_TYP || typeof header.kid !== 'string') throw invalid('bad-header');
   const key = await lookupKey(header.kid);
   if (!key) throw invalid('unknown-channel-key');
-  let claims: AttestationClaims;
+  let parsed: unknown;
   try {
     const { payload } = await compactVerify(jws, await importJWK(key.publicJwk, 'EdDSA'), { algorithms: ['EdDSA'] });
-    claims = JSON.parse(new TextDecoder().decode(payload)) as AttestationClaims;
+    parsed = JSON.parse(new TextDecoder().decode(payload));
   } catch {
     throw invalid('signature');
   }
+  // A key holder signs whatever they like: every member is checked for its type before it is used.
+  if (!isClaimsShaped(parsed)) throw invalid('malformed-claims');
+  const claims = parsed;
   const now = Math.floor(expect.now.getTime() / 1000);
   if (claims.channel !== key.channel) throw invalid('channel-mismatch');
   if (!expect.allowedChannels.includes(claims.channel)) throw invalid('channel-not-allowed-by-policy');
@@ -99,6 +112,21 @@ export async function verifyAttestation(
   if (claims.workflowId !== expect.workflowId || claims.runId !== expect.runId) throw invalid('other-run');
   if (claims.planHash !== expect.planHash) throw invalid('plan-hash-mismatch');
   if (!['approve', 'reject', 'rollback'].includes(claims.decision)) throw invalid('bad-decision');
-  if (typeof claims.exp !== 'number' || claims.exp < now - 5 || claims.iat > now + 60) throw invalid('expired');
+  // Signed for ATTESTATION_TTL_SECONDS at most, and recently: no approval pre-signed for later use.
+  if (claims.exp - claims.iat > ATTESTATION_TTL_SECONDS || claims.iat > now + FUTURE_SKEW_SECONDS) throw invalid('lifetime');
+  if (claims.exp < now - PAST_SKEW_SECONDS) throw invalid('expired');
   return claims;
+}
+
+function isClaimsShaped(v: unknown): v is AttestationClaims {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const c = v as Record<string, unknown>;
+  const text = (x: unknown, max: number) => typeof x === 'string' && x.length > 0 && x.length <= max;
+  return (
+    text(c.channel, 16) && text(c.approver, 200) && text(c.decision, 16) &&
+    text(c.workflowId, 1000) && text(c.runId, 200) && text(c.planHash, 128) &&
+    (c.reason === undefined || (typeof c.reason === 'string' && c.reason.length <= MAX_REASON_CHARS)) &&
+    Number.isSafeInteger(c.iat) && Number.isSafeInteger(c.exp) &&
+    typeof c.jti === 'string' && UUID.test(c.jti)
+  );
 }

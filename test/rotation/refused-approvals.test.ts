@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { CompactSign, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ATTESTATION_TYP } from '../../agents/approvals/attestation.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 import { result, sleep } from './support.js';
 
@@ -52,6 +55,30 @@ describe('decision signals that must not count', () => {
     expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
     await stack.decide(handle, 'reject', 'cli:bob', 'test over');
     expect((await result(handle)).outcome).toBe('rejected');
+  });
+
+  it('a decision is audited for its own run, even when its attestation reuses the jti of a decision on another run', async () => {
+    const jti = randomUUID();
+    const rejectWith = async (handle: Awaited<ReturnType<RotationStack['rotate']>>) => {
+      const s = await stack.waitFor(handle, (x) => x.planHash !== undefined, 'a plan');
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { channel: 'cli', approver: 'cli:bob', decision: 'reject', reason: 'not now', workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: s.planHash, iat: now, exp: now + 300, jti };
+      const key = stack.approverKey('cli:bob');
+      const attestation = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+        .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: ATTESTATION_TYP })
+        .sign(await importJWK(key.privateJwk, 'EdDSA'));
+      await handle.signal('reject', { attestation });
+      expect((await result(handle)).outcome).toBe('rejected');
+    };
+    const first = await stack.rotate();
+    await rejectWith(first);
+    const second = await stack.rotate();
+    await rejectWith(second);
+    const { rows } = await stack.pool.query<{ workflow_id: string }>(
+      `SELECT subject ->> 'workflowId' AS workflow_id FROM audit_log WHERE action = 'approval.reject' AND subject ->> 'workflowId' = ANY($1)`,
+      [[first.workflowId, second.workflowId]],
+    );
+    expect(rows.map((r) => r.workflow_id).sort()).toEqual([first.workflowId, second.workflowId].sort());
   });
 
   it('the first terminal decision wins: an approval after a rejection does not revive the run', async () => {

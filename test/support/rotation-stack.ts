@@ -105,6 +105,8 @@ export interface RotationStack {
   status(handle: WorkflowHandle): Promise<RunStatus>;
   waitFor(handle: WorkflowHandle, predicate: (s: RunStatus) => boolean, what: string): Promise<RunStatus>;
   attest(handle: WorkflowHandle, decision: Decision, approver: Approver, overrides?: { runId?: string; planHash?: string; reason?: string }): Promise<string>;
+  /** The approver's registered CLI key, for attestations signed by hand. */
+  approverKey(approver: Approver): { kid: string; privateJwk: JWK };
   decide(handle: WorkflowHandle, decision: Decision, approver: Approver, reason?: string): Promise<void>;
   token(): Promise<string>;
   relyingParty(): Validator;
@@ -218,6 +220,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
         keys.get(approver)!,
       );
     },
+    approverKey: (approver) => keys.get(approver)!,
     async decide(handle, decision, approver, reason) {
       await handle.signal(decision, { attestation: await stack.attest(handle, decision, approver, reason ? { reason } : {}) });
     },
