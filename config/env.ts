@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { KeyturnError } from './errors.js';
 
@@ -28,6 +29,16 @@ const EnvSchema = z.object({
   SLACK_TEAM_ID: z.string().min(1).optional(),
   /** Web API base URL; only for a stand-in in tests. */
   SLACK_API_URL: z.string().url().optional(),
+  /**
+   * The reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the
+   * client: behind a TLS proxy every request otherwise comes from the proxy's address, and one
+   * address's failed authentications would lock every client out. Default: none trusted.
+   */
+  KEYTURN_TRUST_PROXY: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+    .refine((list) => list.length > 0 && list.every(isAddressOrRange), 'a comma-separated list of IP addresses or CIDR ranges, such as 10.0.0.5,10.1.0.0/16')
+    .optional(),
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   KEYTURN_METRICS_TOKEN: z.string().min(16).optional(),
   /** The worker process's own /metrics port (production; in dev the HTTP service serves them). */
@@ -36,6 +47,11 @@ const EnvSchema = z.object({
   KEYTURN_CODEC_ALLOWED_ORIGINS: z.string().min(1).optional(),
   KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
+
+/** Dotted-quad IPv4 or IPv6, alone or as a CIDR range (no `10.1` or hex shorthands). */
+function isAddressOrRange(s: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv4.isValidCIDRFourPartDecimal(s) || ipaddr.IPv6.isValid(s) || ipaddr.IPv6.isValidCIDR(s);
+}
 
 export type Env = z.infer<typeof EnvSchema> & { dataDir: string; publicUrl: string };
 

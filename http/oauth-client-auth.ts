@@ -1,4 +1,5 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import ipaddr from 'ipaddr.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { authenticateClient } from '../agents/token-issuer/clients.js';
@@ -36,7 +37,7 @@ function throttledBusyLog() {
   let refused = 0;
   let lastAt = 0;
   return {
-    note(log: FastifyRequest['log']): void {
+    note(log: OAuthLog): void {
       refused++;
       if (Date.now() - lastAt < 10_000) return;
       log.warn({ code: 'SECRET_CHECKS_BUSY', refused }, 'client secret checks refused (503): too many waiting; see keyturn_client_secret_checks_busy_total');
@@ -46,8 +47,22 @@ function throttledBusyLog() {
   };
 }
 
+/** Where the OAuth endpoints log (the process's logger: Fastify's own request logger is off). */
+export type OAuthLog = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+
+/**
+ * The failure limiter's key for a client address: IPv4 as it is (IPv4-mapped IPv6 too), IPv6 by its
+ * /64, the least a single host or customer is routed, so rotating through one prefix buys no tries.
+ */
+export function addressKey(ip: string): string {
+  if (!ipaddr.isValid(ip)) return `ip:${ip}`;
+  const addr = ipaddr.process(ip);
+  return addr.kind() === 'ipv4' ? `ip:${addr.toString()}` : `ip6:${(addr as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
+}
+
 export interface ClientAuthDeps {
   pool: Pool;
+  log: OAuthLog;
   appendAudit: AppendAudit;
   /** The policy version failed authentications are audited under. */
   policyVersion: () => string;
@@ -80,7 +95,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
         details: { endpoint, method, reason, ip: req.ip },
       });
     } catch (e) {
-      req.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit a failed client authentication');
+      deps.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit a failed client authentication');
     }
   };
 
@@ -96,8 +111,9 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       oauthError(reply, 400, 'invalid_request', creds.description);
       return undefined;
     }
-    const ipKey = `ip:${req.ip}`;
-    const keys = 'clientId' in creds ? [ipKey, `client:${creds.clientId.slice(0, 128)}`] : [ipKey];
+    // Counted per address only: a count per client id would let anyone who knows an id (it is in
+    // every token) lock that client out, and guessing a 256-bit generated secret is hopeless anyway.
+    const keys = [addressKey(req.ip)];
     const wait = limiter.retryAfter(keys);
     if (wait > 0) {
       oauthError(reply, 429, 'temporarily_unavailable', `too many failed client authentications from this client or address; retry in ${wait} s with correct credentials`, {
@@ -136,7 +152,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY')) throw e;
       // Not a failed authentication: the secret was never checked, so nothing is counted against the client.
       deps.onSecretCheckBusy?.();
-      busyLog.note(req.log);
+      busyLog.note(deps.log);
       oauthError(reply, 503, 'temporarily_unavailable', 'the server is checking too many client secrets right now; retry in a second', { 'retry-after': String(BUSY_RETRY_SECONDS) });
       return undefined;
     }

@@ -8,7 +8,7 @@ import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js'
 import type { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { isKeyturnError } from '../config/errors.js';
 import { inTransaction, type Pool } from '../db/pool.js';
-import { clientAuthenticator, type Authenticated } from './oauth-client-auth.js';
+import { clientAuthenticator, type Authenticated, type OAuthLog } from './oauth-client-auth.js';
 import { FORM_TYPE, isFormRequest, NO_STORE, oauthError, parseForm, readForm } from './oauth-form.js';
 
 export interface JtiRevocation {
@@ -26,11 +26,12 @@ export interface OAuthRouteDeps {
   /** Verifies a token fully (signature, claims, revocation); throws on any invalid token. Needed by /oauth2/introspect. */
   validator?: { verify(token: string): Promise<Record<string, unknown>> };
   appendAudit: AppendAudit;
+  log: OAuthLog;
   /** Called after a revocation committed (e.g. to refresh a local revocation cache). */
   onRevoke?: (jti: string) => Promise<void>;
   /** Writes a jti revocation inside the caller's transaction. Default: {@link writeJtiRevocation}. */
   revokeJti?: (db: Queryable, r: JtiRevocation) => Promise<void>;
-  /** Authentication-failure limiter, shared by the three endpoints. Default: 10 failures / 60 s per client id and per address. */
+  /** Authentication-failure limiter, shared by the three endpoints. Default: 10 failures / 60 s per client address (an IPv6 /64). */
   limiter?: FailureLimiter;
   /** Called each time a client secret is checked with scrypt, i.e. not from remembered credentials (metrics). */
   onSecretScrypt?: () => void;
@@ -61,6 +62,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
   const authenticate = clientAuthenticator({
     pool: deps.pool,
     appendAudit: deps.appendAudit,
+    log: deps.log,
     policyVersion: () => deps.issuer.policyVersion(),
     ...(deps.limiter ? { limiter: deps.limiter } : {}),
     ...(deps.onSecretScrypt ? { onSecretScrypt: deps.onSecretScrypt } : {}),
@@ -78,7 +80,9 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
         return oauthError(reply, 400, 'invalid_request', `send the parameters as ${FORM_TYPE}`);
       }
       if (err.statusCode === 413) return oauthError(reply, 413, 'invalid_request', 'the request body is too large');
-      req.log.error({ code: err.code ?? 'UNKNOWN' }, 'oauth endpoint failed');
+      // Fastify's own refusals of a malformed request (a bad Content-Length, …) are the client's error.
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return oauthError(reply, 400, 'invalid_request', 'the request is malformed');
+      deps.log.error({ code: err.code ?? 'UNKNOWN' }, 'oauth endpoint failed');
       return oauthError(reply, 500, 'server_error', 'the authorization server failed; retry later');
     });
 
@@ -136,10 +140,10 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           case 'NO_ACTIVE_KEY':
           case 'KEY_NOT_ACTIVE':
           case 'ISSUANCE_CONFLICT':
-            req.log.warn({ code }, 'token issuance without a usable signing key');
+            deps.log.warn({ code }, 'token issuance without a usable signing key');
             return oauthError(reply, 503, 'temporarily_unavailable', 'no signing key is available right now; retry later', { 'retry-after': String(PAUSE_RETRY_SECONDS) });
           default:
-            req.log.error({ code }, 'token issuance failed');
+            deps.log.error({ code }, 'token issuance failed');
             return oauthError(reply, 500, 'server_error', 'the token could not be issued; retry later');
         }
       }
@@ -157,7 +161,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
         return reply.headers(NO_STORE).send({ ...claims, token_type: 'Bearer', active: true });
       } catch (e) {
         // The caller learns only `active: false`; the reason is logged, the token never.
-        req.log.info({ code: isKeyturnError(e) ? e.code : (e as { code?: string }).code ?? 'INVALID' }, 'introspection: inactive token');
+        deps.log.info({ code: isKeyturnError(e) ? e.code : (e as { code?: string }).code ?? 'INVALID' }, 'introspection: inactive token');
         return reply.headers(NO_STORE).send({ active: false });
       }
     });
@@ -186,7 +190,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
             outcome: 'refused',
             details: { reason: 'not the token owner' },
           })
-          .catch(() => req.log.error('could not audit a refused revocation'));
+          .catch(() => deps.log.error('could not audit a refused revocation'));
         return ok();
       }
       if (record.exp.getTime() <= Date.now()) return ok();
@@ -203,12 +207,12 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           });
         });
       } catch (e) {
-        req.log.error({ code: isKeyturnError(e) ? e.code : (e as { code?: string }).code ?? 'UNKNOWN' }, 'revocation failed');
+        deps.log.error({ code: isKeyturnError(e) ? e.code : (e as { code?: string }).code ?? 'UNKNOWN' }, 'revocation failed');
         return oauthError(reply, 503, 'temporarily_unavailable', 'the token could not be revoked right now; retry later', { 'retry-after': '5' });
       }
-      if (deps.onRevoke) await deps.onRevoke(record.jti).catch(() => req.log.warn('onRevoke hook failed'));
+      if (deps.onRevoke) await deps.onRevoke(record.jti).catch(() => deps.log.warn('onRevoke hook failed'));
       // Entries that can no longer match a valid token go, a batch at a time, so the list stays the size of what is live.
-      await purgeExpiredRevocations(deps.pool, new Date()).catch(() => req.log.warn('could not purge expired revocations'));
+      await purgeExpiredRevocations(deps.pool, new Date()).catch(() => deps.log.warn('could not purge expired revocations'));
       return ok();
     });
   });

@@ -7,10 +7,12 @@ export interface HttpDeps {
   temporalHealthy: () => Promise<void>;
   /** Route groups (JWKS, OAuth, metrics, Slack…) added by the process that hosts the server. */
   routes?: Array<(app: FastifyInstance) => void>;
+  /** Reverse proxies whose X-Forwarded-For is believed for the client's address (KEYTURN_TRUST_PROXY). */
+  trustProxy?: string[];
 }
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true });
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true, ...(deps.trustProxy?.length ? { trustProxy: deps.trustProxy } : {}) });
 
   app.get('/healthz', async (_req, reply) => {
     const [postgres, temporal] = await Promise.all([

@@ -96,6 +96,7 @@ life.run(async () => {
     metrics,
     ...withCodec(codecRoutesFor(env, payloadKeyring, pool, { devDataDir: env.dataDir, warn: (m) => say(`[keyturn] warning: ${m}`) })),
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
+    ...(env.KEYTURN_TRUST_PROXY ? { trustProxy: env.KEYTURN_TRUST_PROXY } : {}),
     services,
     databaseUrl,
     policy,

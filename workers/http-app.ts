@@ -27,6 +27,8 @@ export interface KeyturnHttpDeps {
   codec?: CodecRouteOptions;
   /** Extra route groups (Slack, metrics) mounted by the hosting process. */
   routes?: Array<(app: FastifyInstance) => void>;
+  /** Reverse proxies trusted to name the client's address (KEYTURN_TRUST_PROXY). */
+  trustProxy?: string[];
 }
 
 export interface KeyturnHttp {
@@ -71,6 +73,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
   const app = buildHttpServer({
     pool: services.pool,
     temporalHealthy: deps.temporalHealthy,
+    ...(deps.trustProxy ? { trustProxy: deps.trustProxy } : {}),
     routes: [
       (a) => registerJwksRoutes(a, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl, ...(m ? { onServed: (status: 200 | 304) => m.jwksRequests.inc({ status: String(status) }) } : {}) }),
       ...(m ? [(a: FastifyInstance) => registerMetricsRoute(a, m, deps.metricsToken ? { token: deps.metricsToken } : {})] : []),
@@ -79,6 +82,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
         pool: services.pool,
         defaultIssuer: policy().issuers[0]!.issuer,
         appendAudit: services.appendAudit,
+        log: deps.log,
         validator: { verify },
         ...(m ? { onSecretScrypt: () => m.clientSecretScrypts.inc(), onSecretCheckBusy: () => m.clientSecretChecksBusy.inc() } : {}),
         onRevoke: async () => {

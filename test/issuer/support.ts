@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from 'jose';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import type { AuditActor } from '../../agents/auditor/types.js';
@@ -11,6 +11,8 @@ import { addClient } from '../../agents/token-issuer/clients.js';
 import { TokenIssuer } from '../../agents/token-issuer/token-issuer.js';
 import type { Pool } from '../../db/pool.js';
 import { registerOAuthRoutes, type OAuthRouteDeps } from '../../http/oauth.js';
+import { buildHttpServer } from '../../http/server.js';
+import type { OAuthLog } from '../../http/oauth-client-auth.js';
 import { unique } from '../support/db.js';
 
 export const POLICY_VERSION = 'b'.repeat(64);
@@ -69,10 +71,17 @@ export async function verifyToken(w: World, token: string): Promise<JWTPayload> 
   return payload;
 }
 
-export function app(pool: Pool, w: World, extra: Partial<OAuthRouteDeps> = {}): FastifyInstance {
-  const a = Fastify({ logger: false });
-  registerOAuthRoutes(a, { issuer: w.tokens, pool, defaultIssuer: w.issuer, appendAudit, ...extra });
-  return a;
+const ignore = () => undefined;
+/** The OAuth routes' logger in tests that do not look at what is logged. */
+export const silentLog = { info: ignore, warn: ignore, error: ignore } as unknown as OAuthLog;
+
+export function app(pool: Pool, w: World, extra: Partial<OAuthRouteDeps> = {}, server: { trustProxy?: string[] } = {}): FastifyInstance {
+  return buildHttpServer({
+    pool,
+    temporalHealthy: async () => {},
+    ...(server.trustProxy ? { trustProxy: server.trustProxy } : {}),
+    routes: [(a) => registerOAuthRoutes(a, { issuer: w.tokens, pool, defaultIssuer: w.issuer, appendAudit, log: silentLog, ...extra })],
+  });
 }
 
 export const basic = (id: string, secret: string): string =>

@@ -98,15 +98,47 @@ describe('POST /oauth2/token', () => {
     expect(res.json<{ error_description: string }>().error_description).toMatch(/client_secret_basic.*client_secret_post/);
   });
 
-  it('after 10 failures for one client id within a minute answers 429 with Retry-After, even to the right secret', async () => {
+  it('failures for one client id from other addresses do not lock that client out: its right secret still gets a token', async () => {
     const w = await world(pool);
     const c = await client(pool);
     const a = app(pool, w);
-    for (let i = 0; i < 10; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `bad-${i}`) })).statusCode).toBe(401);
-    const res = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) });
+    for (let i = 0; i < 20; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `bad-${i}`) })).statusCode).toBe(401);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
+  });
+
+  it('after 10 failures from one address answers 429 with Retry-After, even to the right secret', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const ip = freshIp();
+    for (let i = 0; i < 10; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `bad-${i}`), ip })).statusCode).toBe(401);
+    const res = await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip });
     expect(res.statusCode).toBe(429);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+  });
+
+  it('failures from addresses of one IPv6 /64 count together', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const prefix = `2001:db8:${(process.pid % 0xffff).toString(16)}:${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    for (let i = 1; i <= 10; i++) await post(a, '/oauth2/token', grant, { authorization: basic(`guess-${i}`, 'x'), ip: `${prefix}::${i.toString(16)}` });
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip: `${prefix}::beef` })).statusCode).toBe(429);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip: `${prefix.replace(/:[0-9a-f]+$/, ':1')}::beef` })).statusCode).not.toBe(429);
+  });
+
+  it('behind a trusted proxy, counts failures by the address the proxy forwards, not the proxy\'s own', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const proxy = freshIp();
+    const a = app(pool, w, {}, { trustProxy: [proxy] });
+    const via = (from: string, authorization: string) =>
+      a.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: proxy, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from, authorization }, payload: 'grant_type=client_credentials' });
+    const attacker = freshIp();
+    for (let i = 0; i < 10; i++) expect((await via(attacker, basic(`guess-${i}`, 'x'))).statusCode).toBe(401);
+    expect((await via(attacker, basic(c.clientId, c.secret))).statusCode).toBe(429);
+    expect((await via(freshIp(), basic(c.clientId, c.secret))).statusCode).toBe(200);
   });
 
   it('after 10 failures from one address answers 429 to any client id from it', async () => {
