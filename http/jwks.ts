@@ -12,8 +12,12 @@ export interface JwksRouteDeps {
   keyManager: JwksSource;
   /** Policy `jwksMaxAgeSeconds` for an issuer; without one, the bound for the combined set (use the smallest). */
   jwksMaxAgeSeconds: (issuer?: string) => number;
-  /** This server's issuer identifier (https URL, or http on localhost); endpoints are built under it. */
+  /** The URL this server is reached at; endpoints are built under it. */
   issuerBaseUrl: string;
+  /** The policy's issuers, read on each request: a JWKS for any other costs no database query (404). */
+  issuers: () => readonly string[];
+  /** The issuer `/oauth2/token` issues under: the metadata's `issuer`, identical to its tokens' `iss` (RFC 8414 §3.3). */
+  tokenIssuer: () => string;
   /** Called for each JWKS answer with its status (metrics). */
   onServed?: (status: 200 | 304) => void;
   /** How long serialised bytes are reused before the database is asked again; at most 1000 ms. Default 1000. */
@@ -104,6 +108,9 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
       reply.raw.writeHead(200, entry.headers).end(entry.body);
     }
   };
+  const unknownIssuer = (reply: FastifyReply): void => {
+    reply.code(404).headers({ 'cache-control': 'no-store', 'content-type': 'application/json' }).send('{"error":"unknown_issuer"}');
+  };
   const unavailable = (reply: FastifyReply): void => {
     reply.code(503).headers({ 'cache-control': 'no-store', 'content-type': 'application/json' }).send('{"error":"jwks_unavailable"}');
   };
@@ -111,6 +118,7 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
   // Not async: a cache hit is answered synchronously from pre-serialised bytes.
   app.get('/.well-known/jwks.json', (req: FastifyRequest<{ Querystring: { issuer?: string } }>, reply: FastifyReply) => {
     const issuer = typeof req.query.issuer === 'string' && req.query.issuer.length > 0 ? req.query.issuer : undefined;
+    if (issuer !== undefined && !deps.issuers().includes(issuer)) return unknownIssuer(reply);
     let c: Cached | Promise<Cached>;
     try {
       c = current(issuer);
@@ -128,25 +136,34 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
   const authMethods = ['client_secret_basic', 'client_secret_post'];
   // RFC 8414 metadata for what keyturn does: client_credentials only. No authorization endpoint, no
   // ID tokens and no JWT client authentication, so no id_token_* / *_auth_signing_alg_* fields.
-  const metadata = Buffer.from(
-    JSON.stringify({
-      issuer: base,
-      jwks_uri: `${base}/.well-known/jwks.json`,
-      token_endpoint: `${base}/oauth2/token`,
-      introspection_endpoint: `${base}/oauth2/introspect`,
-      revocation_endpoint: `${base}/oauth2/revoke`,
-      grant_types_supported: ['client_credentials'],
-      response_types_supported: [],
-      token_endpoint_auth_methods_supported: authMethods,
-      introspection_endpoint_auth_methods_supported: authMethods,
-      revocation_endpoint_auth_methods_supported: authMethods,
-    }),
-    'utf8',
-  );
-  const sendMetadata = async (_req: FastifyRequest, reply: FastifyReply) =>
-    reply
-      .headers({ 'content-type': 'application/json', 'cache-control': `public, max-age=${maxAge(deps.jwksMaxAgeSeconds())}` })
-      .send(metadata);
+  let metadata: { issuer: string; bytes: Buffer } | undefined;
+  const metadataFor = (issuer: string): Buffer => {
+    if (metadata?.issuer !== issuer) {
+      const bytes = Buffer.from(
+        JSON.stringify({
+          issuer,
+          jwks_uri: `${base}/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}`,
+          token_endpoint: `${base}/oauth2/token`,
+          introspection_endpoint: `${base}/oauth2/introspect`,
+          revocation_endpoint: `${base}/oauth2/revoke`,
+          grant_types_supported: ['client_credentials'],
+          response_types_supported: [],
+          token_endpoint_auth_methods_supported: authMethods,
+          introspection_endpoint_auth_methods_supported: authMethods,
+          revocation_endpoint_auth_methods_supported: authMethods,
+        }),
+        'utf8',
+      );
+      metadata = { issuer, bytes };
+    }
+    return metadata.bytes;
+  };
+  const sendMetadata = async (_req: FastifyRequest, reply: FastifyReply) => {
+    const issuer = deps.tokenIssuer();
+    return reply
+      .headers({ 'content-type': 'application/json', 'cache-control': `public, max-age=${maxAge(deps.jwksMaxAgeSeconds(issuer))}` })
+      .send(metadataFor(issuer));
+  };
   app.get('/.well-known/openid-configuration', sendMetadata);
   app.get('/.well-known/oauth-authorization-server', sendMetadata);
 }

@@ -21,8 +21,8 @@ export interface JtiRevocation {
 export interface OAuthRouteDeps {
   issuer: TokenIssuer;
   pool: Pool;
-  /** The issuer tokens from /oauth2/token are issued under. */
-  defaultIssuer: string;
+  /** The issuer tokens from /oauth2/token are issued under, read on each request (a policy change takes effect at once). */
+  defaultIssuer: () => string;
   /** Verifies a token fully (signature, claims, revocation); throws on any invalid token. Needed by /oauth2/introspect. */
   validator?: { verify(token: string): Promise<Record<string, unknown>> };
   appendAudit: AppendAudit;
@@ -100,7 +100,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       const audience = form.fields.audience === '' ? undefined : form.fields.audience;
       const issueFor = (c: Authenticated) =>
         deps.issuer.issue({
-          issuer: deps.defaultIssuer,
+          issuer: deps.defaultIssuer(),
           clientId: c.clientId,
           authentication: { secretHash: c.secretHash, remembered: c.remembered },
           ...(scopeParam && scopeParam.length > 0 ? { requestedScopes: scopeParam } : {}),

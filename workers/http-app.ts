@@ -64,6 +64,13 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
     deps.metrics?.validations.inc({ outcome: 'accepted', code: 'OK' });
     return { ...verified.claims };
   };
+  let issuersOf: { policy: Policy; issuers: string[] } | undefined;
+  /** The policy's issuers, listed again only when the policy object changes (asked on every JWKS request). */
+  const policyIssuers = (): string[] => {
+    const p = policy();
+    if (issuersOf?.policy !== p) issuersOf = { policy: p, issuers: p.issuers.map((i) => i.issuer) };
+    return issuersOf.issuers;
+  };
   const maxAge = (issuer?: string) => Math.min(...policy().issuers.filter((p) => !issuer || p.issuer === issuer).map((p) => p.jwksMaxAgeSeconds));
   const m = deps.metrics;
   const issuer = new TokenIssuer({
@@ -75,12 +82,14 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
     temporalHealthy: deps.temporalHealthy,
     ...(deps.trustProxy ? { trustProxy: deps.trustProxy } : {}),
     routes: [
-      (a) => registerJwksRoutes(a, { keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl, ...(m ? { onServed: (status: 200 | 304) => m.jwksRequests.inc({ status: String(status) }) } : {}) }),
+      (a) => registerJwksRoutes(a, {
+        keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl,
+        issuers: policyIssuers, tokenIssuer: () => policy().issuers[0]!.issuer, ...(m ? { onServed: (status: 200 | 304) => m.jwksRequests.inc({ status: String(status) }) } : {}) }),
       ...(m ? [(a: FastifyInstance) => registerMetricsRoute(a, m, deps.metricsToken ? { token: deps.metricsToken } : {})] : []),
       (a) => registerOAuthRoutes(a, {
         issuer,
         pool: services.pool,
-        defaultIssuer: policy().issuers[0]!.issuer,
+        defaultIssuer: () => policy().issuers[0]!.issuer,
         appendAudit: services.appendAudit,
         log: deps.log,
         validator: { verify },

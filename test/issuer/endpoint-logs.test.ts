@@ -30,7 +30,7 @@ describe('what the OAuth endpoints log', () => {
     const w = await world(pool);
     const c = await client(pool);
     const { lines, log } = capturingLog();
-    const res = await post(app(pool, w, { defaultIssuer: 'https://issuer-not-in-policy.example', log }), '/oauth2/token', { grant_type: 'client_credentials' }, { authorization: basic(c.clientId, c.secret) });
+    const res = await post(app(pool, w, { defaultIssuer: () => 'https://issuer-not-in-policy.example', log }), '/oauth2/token', { grant_type: 'client_credentials' }, { authorization: basic(c.clientId, c.secret) });
     expect(res.statusCode).toBe(500);
     expect(lines).toEqual([{ level: 'error', fields: { code: 'ISSUER_UNKNOWN' }, message: 'token issuance failed' }]);
   });

@@ -80,7 +80,7 @@ export function app(pool: Pool, w: World, extra: Partial<OAuthRouteDeps> = {}, s
     pool,
     temporalHealthy: async () => {},
     ...(server.trustProxy ? { trustProxy: server.trustProxy } : {}),
-    routes: [(a) => registerOAuthRoutes(a, { issuer: w.tokens, pool, defaultIssuer: w.issuer, appendAudit, log: silentLog, ...extra })],
+    routes: [(a) => registerOAuthRoutes(a, { issuer: w.tokens, pool, defaultIssuer: () => w.issuer, appendAudit, log: silentLog, ...extra })],
   });
 }
 

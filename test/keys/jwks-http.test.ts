@@ -22,7 +22,7 @@ beforeAll(async () => {
   keys.pending = await keyIn(km, 'pending', issuer);
   keys.revoked = await keyIn(km, 'revoked', issuer);
   app = Fastify({ logger: false });
-  registerJwksRoutes(app, { keyManager: km, jwksMaxAgeSeconds: (iss) => (iss === issuer ? 300 : 60), issuerBaseUrl: 'https://auth.example.test/' });
+  registerJwksRoutes(app, { keyManager: km, jwksMaxAgeSeconds: (iss) => (iss === issuer ? 300 : 60), issuerBaseUrl: 'https://auth.example.test/', issuers: () => [issuer], tokenIssuer: () => issuer });
   await app.ready();
 });
 afterAll(async () => {
@@ -56,7 +56,7 @@ describe('GET /.well-known/jwks.json', () => {
 
   it('over a real socket, GET sends the exact bytes its Content-Length announces and HEAD sends none', async () => {
     const server = Fastify({ logger: false });
-    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.example.test/' });
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.example.test/', issuers: () => [issuer], tokenIssuer: () => issuer });
     const base = await server.listen({ host: '127.0.0.1', port: 0 });
     try {
       const get = await fetch(`${base}${jwksUrl()}`);
@@ -105,9 +105,18 @@ describe('GET /.well-known/jwks.json', () => {
     expect(after.body).not.toContain(keys.pending!.kid);
   });
 
+  it('an issuer outside the policy answers 404 without asking the database', async () => {
+    let asked = 0;
+    const server = Fastify({ logger: false });
+    registerJwksRoutes(server, { keyManager: { jwks: async () => (asked++, { keys: [] }) }, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://x.test', issuers: () => ['https://known.test'], tokenIssuer: () => 'https://known.test' });
+    const res = await server.inject({ url: `/.well-known/jwks.json?issuer=${encodeURIComponent('https://random.test/123')}` });
+    expect([res.statusCode, res.headers['cache-control'], asked]).toEqual([404, 'no-store', 0]);
+    await server.close();
+  });
+
   it('a database failure answers 503 and is not cached', async () => {
     const broken = Fastify({ logger: false });
-    registerJwksRoutes(broken, { keyManager: { jwks: () => Promise.reject(new Error('db down')) }, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://x.test' });
+    registerJwksRoutes(broken, { keyManager: { jwks: () => Promise.reject(new Error('db down')) }, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://x.test', issuers: () => [], tokenIssuer: () => 'https://x.test' });
     const res = await broken.inject({ url: '/.well-known/jwks.json' });
     expect([res.statusCode, res.headers['cache-control']]).toEqual([503, 'no-store']);
     await broken.close();
@@ -115,17 +124,28 @@ describe('GET /.well-known/jwks.json', () => {
 });
 
 describe('GET /.well-known/openid-configuration', () => {
-  it('describes the issuer, its endpoints and client_credentials with client secrets', async () => {
+  it('describes the issuer its tokens carry as iss, its endpoints and client_credentials with client secrets', async () => {
     const res = await app.inject({ url: '/.well-known/openid-configuration' });
     expect(res.json()).toMatchObject({
-      issuer: 'https://auth.example.test',
-      jwks_uri: 'https://auth.example.test/.well-known/jwks.json',
+      issuer,
+      jwks_uri: `https://auth.example.test/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}`,
       token_endpoint: 'https://auth.example.test/oauth2/token',
       introspection_endpoint: 'https://auth.example.test/oauth2/introspect',
       revocation_endpoint: 'https://auth.example.test/oauth2/revoke',
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     });
+  });
+
+  it('names the issuer tokens are issued under now: a policy change shows at once', async () => {
+    let current = 'https://first.test';
+    const server = Fastify({ logger: false });
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://x.test', issuers: () => [current], tokenIssuer: () => current });
+    const before = (await server.inject({ url: '/.well-known/oauth-authorization-server' })).json<{ issuer: string }>();
+    current = 'https://second.test';
+    const after = (await server.inject({ url: '/.well-known/oauth-authorization-server' })).json<{ issuer: string }>();
+    expect([before.issuer, after.issuer]).toEqual(['https://first.test', 'https://second.test']);
+    await server.close();
   });
 
   it('is also served at the RFC 8414 path', async () => {
