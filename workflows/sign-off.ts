@@ -15,7 +15,11 @@ export const approveSignal = defineSignal<[DecisionSignal]>('approve');
 export const rejectSignal = defineSignal<[DecisionSignal]>('reject');
 export const rollbackSignal = defineSignal<[DecisionSignal]>('rollback');
 
-const signOff = proxyActivities<SignOffActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 10 } });
+/**
+ * Retried until it answers: a check that fails for a while (PostgreSQL down) holds the decision
+ * instead of failing the run, which would leave a contained revocation with no run to finish it.
+ */
+const signOff = proxyActivities<SignOffActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } });
 
 export interface SignOffRequest {
   kind: 'rotation' | 'revocation' | 'policy';

@@ -81,6 +81,16 @@ describe('decision signals that must not count', () => {
     expect(rows.map((r) => r.workflow_id).sort()).toEqual([first.workflowId, second.workflowId].sort());
   });
 
+  it('a decision\'s check is retried until it answers, so a long database outage holds the decision instead of failing the run', async () => {
+    const handle = await stack.rotate();
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+    const scheduled = (await handle.fetchHistory()).events!
+      .map((e) => e.activityTaskScheduledEventAttributes)
+      .find((a) => a?.activityType?.name === 'checkDecision');
+    expect(scheduled?.retryPolicy?.maximumAttempts ?? 0).toBe(0);
+  });
+
   it('the first terminal decision wins: an approval after a rejection does not revive the run', async () => {
     const handle = await stack.rotate();
     await stack.decide(handle, 'reject', 'cli:bob', 'no');
