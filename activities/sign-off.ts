@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
-import { refuseVote, tally, type Vote } from '../agents/approvals/quorum.js';
+import { refuseVote, refuseVoteToday, tally, type Vote } from '../agents/approvals/quorum.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
@@ -15,6 +15,8 @@ export interface SignOffDeps {
   appendAudit: AppendAudit;
   clock: Clock;
   channelKey: (kid: string) => Promise<ChannelKey | undefined>;
+  /** Today's approvals of an issuer (undefined when the policy no longer lists it). */
+  currentApprovals?: (issuer: string) => ApprovalPolicy | undefined;
 }
 
 export interface CheckDecisionInput {
@@ -28,6 +30,9 @@ export interface CheckDecisionInput {
   approvals: ApprovalPolicy;
   votes: Array<Omit<Vote, 'decision'> & { decision: 'approve' | 'reject' }>;
   decided: boolean;
+  /** What the run is about (absent from runs started before it was passed): a rotation's or revocation's subject is its issuer. */
+  kind?: 'rotation' | 'revocation' | 'policy';
+  subject?: string;
 }
 
 export interface CheckedDecision {
@@ -52,6 +57,16 @@ const humanOf = (channel: string, approver: string) => (channel === 'slack' ? { 
  */
 const decisionRequestId = (input: CheckDecisionInput) =>
   `attestation:${createHash('sha256').update(`${input.workflowId}\n${input.runId}\n${input.signalName}\n${input.attestation}`).digest('base64url')}`;
+
+/**
+ * A CLI vote on a rotation or revocation must also be allowed by today's policy, so taking someone
+ * (or the CLI channel) out of the policy takes effect on runs already waiting. The Slack app checks
+ * today's policy itself before it signs, with the user-group lookups only it can do.
+ */
+function refusedToday(vote: Vote, state: Parameters<typeof refuseVote>[1], input: CheckDecisionInput, currentApprovals: SignOffDeps['currentApprovals']): string | undefined {
+  if (vote.channel === 'slack' || !currentApprovals || input.subject === undefined || (input.kind !== 'rotation' && input.kind !== 'revocation')) return undefined;
+  return refuseVoteToday(vote, state, currentApprovals(input.subject));
+}
 
 /** The gate's check of one decision signal: attestation first, then the policy's approval rules. */
 export function createSignOffActivities(deps: SignOffDeps) {
@@ -84,10 +99,12 @@ export function createSignOffActivities(deps: SignOffDeps) {
       }
       if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims);
       const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
-      const refusal = claims.decision === 'rollback'
-        ? refuseVote(vote, { votes: [], requester: '\u0000', decided: false }, input.approvals)
-        : refuseVote(vote, { votes: input.votes, requester: input.requester, decided: input.decided }, input.approvals);
+      // A rollback may come from any approver at any time, the requester included.
+      const state = claims.decision === 'rollback' ? { votes: [], requester: '\u0000', decided: false } : { votes: input.votes, requester: input.requester, decided: input.decided };
+      const refusal = refuseVote(vote, state, input.approvals);
       if (refusal) return refuse(refusal, claims);
+      const today = refusedToday(vote, state, input, deps.currentApprovals);
+      if (today) return refuse(today, claims);
       const entry = await deps.appendAudit(deps.pool, {
         actor: { role: 'Human', ...humanOf(claims.channel, claims.approver), workflowId: input.workflowId, runId: input.runId },
         action: `approval.${claims.decision}`,

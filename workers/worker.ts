@@ -74,7 +74,10 @@ export function buildActivities(deps: WorkerDeps) {
     ...createPolicyActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock }),
     ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner }),
     ...createAuditorActivities({ pool: s.pool, appendAudit: s.appendAudit }),
-    ...createSignOffActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey: channelKeyLookup(s.pool) }),
+    ...createSignOffActivities({
+      pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey: channelKeyLookup(s.pool),
+      currentApprovals: (issuer) => policy().issuers.find((p) => p.issuer === issuer)?.approvals,
+    }),
     ...createNotifierActivities({ notifier: deps.notifier ?? logNotifier(createLogger({ name: 'keyturn-notifier' })) }),
   };
 }

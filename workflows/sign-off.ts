@@ -124,6 +124,8 @@ export class SignOffGate {
         approvals: this.request.approvals,
         votes: this.state.votes,
         decided: phase === 'after' || this.state.decided !== undefined,
+        kind: this.request.kind,
+        subject: this.request.subject,
       }]);
       this.track(checked);
       if (!checked.accepted || !checked.vote) continue;

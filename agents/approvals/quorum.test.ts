@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { tally, type Vote } from './quorum.js';
+import type { ApprovalPolicy } from '../planner/policy-types.js';
+import { refuseVoteToday, tally, type Vote } from './quorum.js';
 
 const vote = (approver: string, over: Partial<Vote> = {}): Vote => ({ approver, decision: 'approve', channel: approver.startsWith('cli:') ? 'cli' : 'slack', at: '2026-11-30T00:00:00Z', ...over });
 const groups = [
@@ -45,5 +46,31 @@ describe('tally with per-issuer groups (policy changes)', () => {
 
   it('is rejected by any rejection', () => {
     expect(tally([vote('U0ALICE'), vote('U0ANNA'), vote('U0BOB', { decision: 'reject' })], 2, { groups })).toBe('rejected');
+  });
+});
+
+describe('a CLI vote checked against today\'s policy too', () => {
+  const today: ApprovalPolicy = { approvers: ['cli:bob'], quorum: 1, timeoutSeconds: 600, escalationIntervalSeconds: 60, channels: ['cli'] };
+  const open = { votes: [], requester: 'cli:carol', decided: false };
+  const cli = (approver: string): Vote => ({ approver, decision: 'approve', channel: 'cli', at: new Date().toISOString() });
+
+  it('is refused once the person is no longer an approver', () => {
+    expect(refuseVoteToday(cli('cli:alice'), open, today)).toBe('not-an-approver-in-current-policy');
+  });
+
+  it('is refused once the policy no longer allows the CLI channel', () => {
+    expect(refuseVoteToday(cli('cli:bob'), open, { ...today, channels: ['slack'] })).toBe('channel-not-allowed-by-current-policy');
+  });
+
+  it('is refused once the issuer is no longer in the policy', () => {
+    expect(refuseVoteToday(cli('cli:bob'), open, undefined)).toBe('issuer-not-in-current-policy');
+  });
+
+  it('is refused when today\'s people say the voter is the requester', () => {
+    expect(refuseVoteToday(cli('cli:bob'), { ...open, requester: 'U0BOB' }, { ...today, people: [['cli:bob', 'U0BOB']] })).toBe('self-approval-in-current-policy');
+  });
+
+  it('counts when today\'s policy still allows it', () => {
+    expect(refuseVoteToday(cli('cli:bob'), open, today)).toBeUndefined();
   });
 });

@@ -39,6 +39,17 @@ export function refuseVote(vote: Vote, state: { votes: Vote[]; requester: string
 }
 
 /**
+ * A vote checked against today's approvals of its run's issuer as well as the pinned ones: the
+ * refusal names what today's policy no longer allows (the issuer, the channel, or the person).
+ */
+export function refuseVoteToday(vote: Vote, state: { votes: Vote[]; requester: string; decided: boolean }, today: ApprovalPolicy | undefined): string | undefined {
+  if (!today) return 'issuer-not-in-current-policy';
+  if (!(today.channels as readonly string[]).includes(vote.channel)) return 'channel-not-allowed-by-current-policy';
+  const refusal = refuseVote(vote, state, today);
+  return refusal ? `${refusal}-in-current-policy` : undefined;
+}
+
+/**
  * Where the votes stand. Any rejection rejects. Otherwise approved once `quorum` distinct people
  * approved; with groups (policy changes), once every group has its own quorum of distinct people
  * from its own approvers (a Slack vote counts for a group that lists the user group it came through).

@@ -90,6 +90,8 @@ export interface RotationStack {
   policyPath: string;
   dataDir: string;
   policy: Policy;
+  /** The policy the stack's processes apply now (with policyFromStore, followed over LISTEN/NOTIFY). */
+  currentPolicy: () => Policy;
   pool: Pool;
   client: Client;
   services: Services;
@@ -195,7 +197,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const validators: Validator[] = [];
 
   const stack: RotationStack = {
-    issuer, audience, policyPath, dataDir, policy, pool, client, services, taskQueue, httpUrl, databaseUrl, temporalAddress, namespace, oauthClient,
+    issuer, audience, policyPath, dataDir, policy, currentPolicy, pool, client, services, taskQueue, httpUrl, databaseUrl, temporalAddress, namespace, oauthClient,
     ...(codecToken ? { codecToken } : {}),
     rotate: (reason = 'scheduled hygiene', requester = 'cli:requester') =>
       startRotation(client, { issuer, reason, requester: { kind: 'cli', id: requester }, taskQueue }),
