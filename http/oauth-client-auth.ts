@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
@@ -60,6 +61,15 @@ export function addressKey(ip: string): string {
   return addr.kind() === 'ipv4' ? `ip:${addr.toString()}` : `ip6:${(addr as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
 }
 
+/**
+ * How the audit log names a client id nobody registered: a client that swapped its id and secret
+ * sent its secret as the id, and the append-only log must never hold it. The digest still lets an
+ * auditor see that the same unknown id was tried again.
+ */
+export function unknownClientLabel(clientId: string): string {
+  return `(unknown:${createHash('sha256').update(clientId).digest('base64url').slice(0, 12)})`;
+}
+
 export interface ClientAuthDeps {
   pool: Pool;
   log: OAuthLog;
@@ -84,7 +94,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
   dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
 
   const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
-    const client = clientId?.slice(0, 128);
+    const client = clientId === undefined ? undefined : reason === 'unknown_client' ? unknownClientLabel(clientId) : clientId.slice(0, 128);
     try {
       await deps.appendAudit(deps.pool, {
         actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },

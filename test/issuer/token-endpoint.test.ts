@@ -5,6 +5,7 @@ import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { FailureLimiter } from '../../agents/token-issuer/failure-limiter.js';
 import { dummyHash, scryptSlots } from '../../agents/token-issuer/secret-hash.js';
+import { unknownClientLabel } from '../../http/oauth-client-auth.js';
 import { testPool } from '../support/db.js';
 import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, verifyToken, world } from './support.js';
 
@@ -80,6 +81,17 @@ describe('POST /oauth2/token', () => {
     const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
     expect(entries.map((e) => [e.outcome, e.details.reason, e.details.method])).toEqual([['refused', 'bad_secret', 'client_secret_basic']]);
     expect(JSON.stringify(entries)).not.toContain('wrong');
+  });
+
+  it('an unknown client id is audited by a digest, never as sent: a client that swapped id and secret sent its secret as the id', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const res = await post(app(pool, w), '/oauth2/token', grant, { authorization: basic(c.secret, c.clientId) });
+    expect(res.statusCode).toBe(401);
+    const entries = await auditEntries(pool, 'client.authenticate', 'client', unknownClientLabel(c.secret));
+    expect(entries.map((e) => [e.details.reason, e.actor.client])).toEqual([['unknown_client', unknownClientLabel(c.secret)]]);
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE position($1 in actor::text || subject::text || details::text) > 0`, [c.secret]);
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('a disabled client gets 401 invalid_client', async () => {
