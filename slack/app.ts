@@ -189,7 +189,13 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     const applicable = policies.filter((p) => p !== undefined);
     if (!applicable.every((p) => p.channels.includes('slack'))) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
     const allowances = [];
-    for (const p of applicable) allowances.push(await allowedApprover(ctx.client, p, ctx.user));
+    try {
+      for (const p of applicable) allowances.push(await allowedApprover(ctx.client, p, ctx.user));
+    } catch (e) {
+      // Slack did not answer a user-group lookup: nobody is allowed through a group we cannot see.
+      log.error({ err: (e as Error).message, workflowId: target.workflowId, user: ctx.user }, 'approver group lookup failed');
+      return refuse('failed', explain.groupsUnavailable());
+    }
     if (!allowances.every((a) => a.allowed)) {
       log.info({ workflowId: target.workflowId, user: ctx.user }, 'click by a non-approver ignored');
       return refuse('not-approver', explain.notApprover(state.subject));

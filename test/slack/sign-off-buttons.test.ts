@@ -155,6 +155,13 @@ describe('Slack sign-off buttons', () => {
     expect(h.ephemerals()).toEqual([expect.stringContaining('someone else must sign it off')]);
   });
 
+  it('a click Slack cannot place in a user group (the lookup fails) tells the clicker nothing was recorded', async () => {
+    h.slack.refusingGroups.S0LEADS = 'ratelimited';
+    await send(approve('U0GRACE', { trigger: 'trigger-groups-down' }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'failed' });
+    expect([h.port.decisions, h.ephemerals().at(-1)]).toEqual([[], expect.stringContaining('could not ask Slack who is in the approver user groups')]);
+  });
+
   it('a member of a listed user group may approve, and the decision names the group', async () => {
     await send(approve('U0GRACE'));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'decided' });
