@@ -47,7 +47,7 @@ export async function startWorkflowBench(stack: BenchStack, issuers: number, say
   }))));
   const policy = await loadPolicy(policyPath);
   const key = await generateChannelKey();
-  await registerChannelKey(stack.pool, { kid: key.kid, channel: 'cli', approver: 'cli:bench-approver', publicJwk: key.publicJwk });
+  await registerChannelKey(stack.pool, { kid: key.kid, channel: 'cli', approver: 'cli:bench-approver', publicJwk: key.publicJwk }, { appendAudit: stack.services.appendAudit, actor: { role: 'Human', cliUser: 'cli:bench-setup' }, policyVersion: 'none' });
 
   const port = await freePort();
   const httpUrl = `http://127.0.0.1:${port}`;

@@ -3,7 +3,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { JWK } from 'jose';
 import { signAttestation } from '../agents/approvals/attestation.js';
-import { generateChannelKey, registerChannelKey } from '../agents/approvals/channel-keys.js';
+import { generateChannelKey, registerChannelKey, type ChannelKeyAudit } from '../agents/approvals/channel-keys.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { startRevocation } from '../client/revocations.js';
 import { rotationStatus, startRotation, webUiLink } from '../client/rotations.js';
@@ -160,13 +160,13 @@ export async function loadSlackChannelKey(env: NodeJS.ProcessEnv = process.env):
 }
 
 /** Creates the Slack channel's key: private half to `path` (0600, never overwritten), public half registered. */
-export async function createSlackChannelKey(db: Queryable, path: string): Promise<{ kid: string }> {
+export async function createSlackChannelKey(db: Queryable, path: string, audit: ChannelKeyAudit): Promise<{ kid: string }> {
   const key = await generateChannelKey();
   await writeFile(path, `${JSON.stringify({ kid: key.kid, privateJwk: key.privateJwk })}\n`, { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EEXIST') throw new KeyturnError('FILE_EXISTS', `${path} already exists`, 'keyturn never overwrites a key file; choose another path.');
     throw e;
   });
-  await registerChannelKey(db, { kid: key.kid, channel: 'slack', publicJwk: key.publicJwk });
+  await registerChannelKey(db, { kid: key.kid, channel: 'slack', publicJwk: key.publicJwk }, audit);
   return { kid: key.kid };
 }
 

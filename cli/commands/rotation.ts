@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
-import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
+import { disableChannelKey, generateChannelKey, listChannelKeys, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { KeyturnError } from '../../config/errors.js';
 import { rotationStatus, startRotation, webUiLink } from '../../client/rotations.js';
 import { createSlackChannelKey } from '../../slack/temporal-port.js';
 import { readApproverKey, writeApproverKey } from '../approver-key.js';
 import { groupNeeds } from '../../agents/approvals/quorum.js';
 import { withContext, type CliContext } from '../context.js';
+import { auditContext } from './clients.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -77,7 +78,7 @@ export function registerRotation(program: Command): void {
     .requiredOption('--out <file>', 'where to write the private key (must not exist)')
     .action((opts: { out: string }) =>
       withContext(async (ctx) => {
-        const { kid } = await createSlackChannelKey(ctx.db(), opts.out);
+        const { kid } = await createSlackChannelKey(ctx.db(), opts.out, auditContext(ctx));
         out(`Slack attestation key ${kid} written to ${opts.out} (0600); set KEYTURN_SLACK_KEY_FILE=${opts.out} for the HTTP service`);
       }),
     );
@@ -88,9 +89,28 @@ export function registerRotation(program: Command): void {
     .action((approver: string, opts: { out: string }) =>
       withContext(async (ctx) => {
         const key = await generateChannelKey();
-        await registerChannelKey(ctx.db(), { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk });
+        await registerChannelKey(ctx.db(), { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk }, auditContext(ctx));
         await writeApproverKey(opts.out, { approver, kid: key.kid, privateJwk: key.privateJwk });
         out(`approver ${approver} key ${key.kid} written to ${opts.out} (0600); list ${approver} in the policy's approvers`);
+      }),
+    );
+  approvers
+    .command('list')
+    .description('list the approval channel keys: kid, channel, approver, created, disabled (never key material)')
+    .action(() =>
+      withContext(async (ctx) => {
+        for (const k of await listChannelKeys(ctx.db())) {
+          out(`${k.kid}  ${k.channel}  ${k.approver ?? '-'}  ${k.createdAt}  ${k.disabledAt ? `disabled ${k.disabledAt}` : 'enabled'}`);
+        }
+      }),
+    );
+  approvers
+    .command('disable <kid>')
+    .description('disable an approval channel key for good (lost key, departed approver); audited')
+    .action((kid: string) =>
+      withContext(async (ctx) => {
+        const k = await disableChannelKey(ctx.db(), kid, auditContext(ctx));
+        out(`key ${k.kid} (${k.channel}${k.approver ? ` ${k.approver}` : ''}) disabled: its attestations no longer count`);
       }),
     );
 }

@@ -7,6 +7,7 @@ import { startPolicyChange } from '../../client/policy.js';
 import { runningRotations } from '../../client/rotations.js';
 import type { Handled } from '../../slack/app.js';
 import { ACTION_APPROVE, ACTION_REJECT } from '../../slack/messages.js';
+import { setupAudit } from '../support/setup-audit.js';
 import { createSlackChannelKey } from '../../slack/temporal-port.js';
 import { createLogger } from '../../infra/log/logger.js';
 import { slackAppFor, slackNotifierFor, type SlackEnv } from '../../workers/slack-wiring.js';
@@ -53,7 +54,7 @@ async function slackStack(name: string, approvals: Record<string, unknown>, stac
     notifier: ({ pool }) => slackNotifierFor(env, pool, 'http://ui.test', log),
     httpRoutes: async ({ pool, client, policy }) => {
       const keyFile = join(keyDir, 'slack.key');
-      await createSlackChannelKey(pool, keyFile);
+      await createSlackChannelKey(pool, keyFile, setupAudit);
       process.env.KEYTURN_SLACK_KEY_FILE = keyFile;
       env = {
         SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: 'xoxb-test-bot-token', SLACK_APP_ID: WORKSPACE_IDS.appId, SLACK_TEAM_ID: WORKSPACE_IDS.teamId,

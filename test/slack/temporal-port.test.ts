@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setupAudit } from '../support/setup-audit.js';
 import { createSlackChannelKey, createTemporalPort, loadSlackChannelKey } from '../../slack/temporal-port.js';
 import type { KeyturnPort } from '../../slack/port.js';
 import type { RunResult } from '../../workflows/types.js';
@@ -19,7 +20,7 @@ describe('Temporal port against the real rotation workflow', () => {
     });
     keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
     const keyFile = join(keyDir, 'slack-key.json');
-    await createSlackChannelKey(stack.pool, keyFile);
+    await createSlackChannelKey(stack.pool, keyFile, setupAudit);
     port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
   });
   afterAll(async () => {

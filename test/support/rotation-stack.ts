@@ -9,6 +9,7 @@ import type { Notifier } from '../../agents/approvals/notifier.js';
 import { inject } from 'vitest';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
+import { setupAudit } from './setup-audit.js';
 import { policyDoc } from '../../agents/planner/policy-fixtures.js';
 import { loadPolicy, readPolicyText } from '../../agents/planner/policy.js';
 import { bootstrapPolicy, pgListener, PolicyWatcher } from '../../agents/planner/policy-store.js';
@@ -159,7 +160,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const keys = new Map<string, { kid: string; privateJwk: JWK }>();
   for (const approver of APPROVERS) {
     const key = await generateChannelKey();
-    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk });
+    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk }, setupAudit);
     keys.set(approver, { kid: key.kid, privateJwk: key.privateJwk });
   }
   const oauthClient = await addClient(pool, { clientId: unique('rp'), scopes: ['read'] });

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { registerRotation } from '../../cli/commands/rotation.js';
+import { runCli } from '../support/cli.js';
+import { channelKeyLookup, disableChannelKey, generateChannelKey, listChannelKeys, registerChannelKey } from '../../agents/approvals/channel-keys.js';
+import { codeOf } from '../support/error-code.js';
+import { testPool, unique } from '../support/db.js';
+import { setupAudit } from '../support/setup-audit.js';
+
+const pool = testPool();
+afterAll(() => pool.end());
+
+const approver = () => `cli:${unique('approver').toLowerCase()}`;
+async function registered(who = approver()) {
+  const key = await generateChannelKey();
+  await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: who, publicJwk: key.publicJwk }, setupAudit);
+  return { ...key, approver: who };
+}
+const entriesFor = async (action: string, kid: string) =>
+  (await pool.query<{ subject: Record<string, string>; actor: Record<string, string> }>(`SELECT subject, actor FROM audit_log WHERE action = $1 AND subject ->> 'kid' = $2`, [action, kid])).rows;
+
+describe('approval channel keys', () => {
+  it('a registration is audited with the key id, channel and approver, and registering the same key again adds nothing', async () => {
+    const key = await registered();
+    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: key.approver, publicJwk: key.publicJwk }, setupAudit);
+    expect(await entriesFor('approval.key.register', key.kid)).toEqual([{ subject: { kid: key.kid, channel: 'cli', approver: key.approver }, actor: setupAudit.actor }]);
+  });
+
+  it('a disabled key vouches for nothing at once, and the disabling is audited', async () => {
+    const key = await registered();
+    await disableChannelKey(pool, key.kid, setupAudit);
+    expect(await channelKeyLookup(pool)(key.kid)).toBeUndefined();
+    expect(await entriesFor('approval.key.disable', key.kid)).toHaveLength(1);
+  });
+
+  it('disabling a key twice, or one that does not exist, is CHANNEL_KEY_NOT_FOUND and audits nothing more', async () => {
+    const key = await registered();
+    await disableChannelKey(pool, key.kid, setupAudit);
+    expect(await codeOf(() => disableChannelKey(pool, key.kid, setupAudit))).toBe('CHANNEL_KEY_NOT_FOUND');
+    expect(await codeOf(() => disableChannelKey(pool, 'no-such-kid', setupAudit))).toBe('CHANNEL_KEY_NOT_FOUND');
+    expect(await entriesFor('approval.key.disable', key.kid)).toHaveLength(1);
+  });
+
+  it('keyturn\'s own role cannot enable a disabled key again, swap its public half or owner, or delete it', async () => {
+    const key = await registered();
+    await disableChannelKey(pool, key.kid, setupAudit);
+    await expect(pool.query('UPDATE approval_channel_keys SET disabled_at = NULL WHERE kid = $1', [key.kid])).rejects.toThrow(/can only be disabled, once/);
+    await expect(pool.query(`UPDATE approval_channel_keys SET approver = 'cli:mallory' WHERE kid = $1`, [key.kid])).rejects.toThrow(/permission denied/);
+    await expect(pool.query(`UPDATE approval_channel_keys SET public_jwk = '{}' WHERE kid = $1`, [key.kid])).rejects.toThrow(/permission denied/);
+    await expect(pool.query('DELETE FROM approval_channel_keys WHERE kid = $1', [key.kid])).rejects.toThrow(/permission denied/);
+  });
+
+  it('the list names each key\'s id, channel, approver and state, and no key material', async () => {
+    const key = await registered();
+    const listed = (await listChannelKeys(pool)).find((k) => k.kid === key.kid);
+    expect(listed).toEqual({ kid: key.kid, channel: 'cli', approver: key.approver, createdAt: expect.any(String) });
+    expect(JSON.stringify(listed)).not.toContain(String(key.publicJwk.x));
+  });
+});
+
+describe('keyturn approvers', () => {
+  it('add-cli-key registers a key that list shows enabled, and disable turns it off for good', async () => {
+    process.env.DATABASE_URL = inject('databaseUrl');
+    const dir = mkdtempSync(join(tmpdir(), 'keyturn-approver-'));
+    try {
+      const who = approver();
+      const run = (...args: string[]) => runCli(registerRotation, 'approvers', ...args);
+      const added = await run('add-cli-key', who, '--out', join(dir, 'key.json'));
+      const kid = /key (\S+) written/.exec(added.out)![1]!;
+      expect((await run('list')).out).toMatch(new RegExp(`^${kid}  cli  ${who}  \\S+  enabled$`, 'm'));
+      expect((await run('disable', kid)).out).toContain(`key ${kid} (cli ${who}) disabled`);
+      expect((await run('list')).out).toMatch(new RegExp(`^${kid}  cli  ${who}  \\S+  disabled \\S+$`, 'm'));
+      expect(await channelKeyLookup(pool)(kid)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
