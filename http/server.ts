@@ -9,10 +9,22 @@ export interface HttpDeps {
   routes?: Array<(app: FastifyInstance) => void>;
   /** Reverse proxies whose X-Forwarded-For is believed for the client's address (KEYTURN_TRUST_PROXY). */
   trustProxy?: string[];
+  /** How long a client may take to send a whole request; default 30 s. */
+  requestTimeoutMs?: number;
 }
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true, ...(deps.trustProxy?.length ? { trustProxy: deps.trustProxy } : {}) });
+  // Fastify sets no request timeout by default (and so turns off Node's): a client trickling a
+  // request byte by byte would hold its connection for ever.
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const app = Fastify({
+    logger: false, bodyLimit: 64 * 1024, return503OnClosing: true, requestTimeout,
+    // Node enforces it only with headersTimeout no longer than it, checked every connectionsCheckingInterval (30 s by default).
+    http: { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.max(100, Math.floor(requestTimeout / 2)) },
+    ...(deps.trustProxy?.length ? { trustProxy: deps.trustProxy } : {}),
+  });
 
   app.get('/healthz', async (_req, reply) => {
     const [postgres, temporal] = await Promise.all([
