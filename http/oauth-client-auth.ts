@@ -22,6 +22,8 @@ export interface Authenticated {
   remembered: boolean;
   /** Counts and audits a refusal found after authentication (the secret rotated meanwhile). */
   refused(reason: string): Promise<void>;
+  /** The WWW-Authenticate challenge a later 401 must carry when the client used Basic (RFC 6749 §5.2). */
+  challenge: Record<string, string>;
 }
 
 /** Aborts once the connection closes before the reply is sent: a secret check still waiting is then not made. */
@@ -148,7 +150,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       return auditFailure(req, endpoint, creds.method, reason, creds.clientId);
     };
     const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
-    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused };
+    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };
     let result: Awaited<ReturnType<typeof authenticateClient>>;
     const gone = clientGone(reply);
     try {
@@ -171,6 +173,6 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
       return undefined;
     }
-    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, refused };
+    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, refused, challenge };
   };
 }

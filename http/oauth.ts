@@ -134,9 +134,9 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
             return oauthError(reply, 400, code === 'INVALID_SCOPE' ? 'invalid_scope' : 'invalid_target', (e as Error).message + ((e as { hint?: string }).hint ? `. ${(e as { hint?: string }).hint}` : ''));
           case 'CLIENT_SECRET_CHANGED':
             await client.refused('secret_rotated');
-            return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled');
+            return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', client.challenge);
           case 'CLIENT_NOT_AUTHORIZED':
-            return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled');
+            return oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', client.challenge);
           case 'NO_ACTIVE_KEY':
           case 'KEY_NOT_ACTIVE':
           case 'ISSUANCE_CONFLICT':
