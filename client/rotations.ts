@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { newStartNonce } from '../agents/shared/run-starts.js';
 import { KeyturnError } from '../config/errors.js';
 import { requesterLabel, rotationWorkflowId } from '../workflows/ids.js';
@@ -56,8 +56,9 @@ export async function runningRotations(client: Client, issuer: string): Promise<
 
 export async function rotationStatus(client: Client, workflowId: string): Promise<RunStatus & { workflowStatus: string; runId: string }> {
   const handle = client.workflow.getHandle(workflowId);
-  const description = await handle.describe().catch(() => {
-    throw new KeyturnError('RUN_NOT_FOUND', `no run ${workflowId}`, 'List runs with `keyturn status`.');
+  const description = await handle.describe().catch((e: unknown) => {
+    if (e instanceof WorkflowNotFoundError) throw new KeyturnError('RUN_NOT_FOUND', `no run ${workflowId}`, 'List runs with `keyturn status`.');
+    throw new KeyturnError('TEMPORAL_UNAVAILABLE', `could not read run ${workflowId} from Temporal: ${(e as Error).message}`, 'Check TEMPORAL_ADDRESS and that the Temporal server is up, then try again.');
   });
   const status = description.status.name === 'RUNNING'
     ? await handle.query(statusQuery)

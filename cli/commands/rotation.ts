@@ -62,10 +62,11 @@ export function registerRotation(program: Command): void {
       .description(`${decision} a run through the CLI approval channel (the policy must allow \`cli\`)`)
       .requiredOption('--key <file>', 'your approver key file (0600)', process.env.KEYTURN_APPROVER_KEY)
       .option('--reason <text>', 'why (required to reject or roll back)')
-      .action((run: string, opts: { key: string; reason?: string }) =>
+      .option('--plan <hash>', 'the plan hash (or its first 12+ characters) you reviewed, from `keyturn status <run>`; refused if the run\'s plan is another')
+      .action((run: string, opts: { key: string; reason?: string; plan?: string }) =>
         withContext(async (ctx) => {
           if (decision !== 'approve' && !opts.reason) throw new KeyturnError('REASON_REQUIRED', `${decision} needs --reason`, 'Say why; it is shown to the requester and audited.');
-          await signAndSignal(ctx, run, decision, opts.key, opts.reason);
+          await signAndSignal(ctx, run, decision, opts.key, opts.reason, opts.plan);
           out(`${decision} sent for ${run}; the workflow verifies it before it counts (see \`keyturn status ${run}\`)`);
         }),
       );
@@ -115,13 +116,21 @@ export function registerRotation(program: Command): void {
     );
 }
 
-async function signAndSignal(ctx: CliContext, run: string, decision: Decision, keyFile: string | undefined, reason?: string): Promise<void> {
+async function signAndSignal(ctx: CliContext, run: string, decision: Decision, keyFile: string | undefined, reason?: string, reviewedPlan?: string): Promise<void> {
   if (!keyFile) throw new KeyturnError('APPROVER_KEY_REQUIRED', 'no approver key given', 'Pass --key <file> or set KEYTURN_APPROVER_KEY.');
+  if (reviewedPlan !== undefined && !/^[0-9a-f]{12,64}$/.test(reviewedPlan)) {
+    throw new KeyturnError('PLAN_HASH_INVALID', '--plan takes the plan hash in hex, at least its first 12 characters', 'Copy it from `keyturn status <run>`.');
+  }
   const key = await readApproverKey(keyFile);
   const client = await ctx.temporal();
   const status = await rotationStatus(client, run);
   if (status.workflowStatus !== 'RUNNING') throw new KeyturnError('RUN_NOT_WAITING', `run ${run} is ${status.workflowStatus.toLowerCase()}`, 'Nothing to decide.');
   if (!status.planHash) throw new KeyturnError('RUN_NOT_WAITING', `run ${run} has no plan yet`, 'Try again in a moment.');
+  if (reviewedPlan !== undefined && !status.planHash.startsWith(reviewedPlan)) {
+    throw new KeyturnError('PLAN_CHANGED', `run ${run} now carries plan ${status.planHash.slice(0, 12)}, not the ${reviewedPlan.slice(0, 12)} you reviewed`, 'Review it again with `keyturn status <run>`; nothing was signed.');
+  }
+  // Say what is being signed: the attestation binds this run and this plan, whatever the person meant.
+  out(`signing ${decision} for run ${run} (run id ${status.runId}), phase ${status.phase}, plan ${status.planHash.slice(0, 12)}, as ${key.approver}`);
   const attestation = await signAttestation(
     { channel: 'cli', approver: key.approver, decision, workflowId: run, runId: status.runId, planHash: status.planHash, ...(reason ? { reason } : {}) },
     { kid: key.kid, privateJwk: key.privateJwk },
