@@ -3,6 +3,8 @@ import type { AppendAudit } from '../agents/auditor/types.js';
 import { canonicalJson } from '../agents/auditor/canonical-json.js';
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import { issuerPolicy } from '../agents/planner/policy.js';
+import { affectedIssuers, revocationApprovals } from '../agents/planner/revocation-approvals.js';
+import { issuersWithLiveTokens } from '../agents/token-issuer/issued-tokens.js';
 import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import {
   buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidRevocationHorizon,
@@ -72,11 +74,15 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     }
     if (!issuer) throw new KeyturnError('PLAN_UNKNOWN_ISSUER', `a ${input.kind} revocation needs an issuer`, 'Pass --issuer.');
     const p = issuerPolicy(policy, issuer);
+    const affected = input.kind === 'kid' ? [p] : affectedIssuers(policy, issuer, await issuersWithLiveTokens(deps.pool, input.kind, input.value));
     const now = deps.clock.now();
-    const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + (p.maxTokenAgeSeconds + p.clockSkewSeconds) * 1000).toISOString();
-    const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
+    // A jti or sub is denied until the last affected issuer's tokens of it can no longer be valid.
+    const tokenHorizon = Math.max(...affected.map((a) => a.maxTokenAgeSeconds + a.clockSkewSeconds));
+    const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + tokenHorizon * 1000).toISOString();
+    const alsoAffected = affected.map((a) => a.issuer).filter((i) => i !== issuer);
+    const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, ...(alsoAffected.length ? { alsoAffected } : {}), keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
     return {
-      planHash, policyVersion: policy.version, issuer, approvals: p.approvals, ...(keyState ? { keyState } : {}),
+      planHash, policyVersion: policy.version, issuer, approvals: revocationApprovals(policy, affected), ...(keyState ? { keyState } : {}),
       newKey: { alg: p.algorithm, ...(p.algorithm === 'RS256' || p.algorithm === 'PS256' ? { rsaModulusLength: p.rsaModulusLength } : {}) },
       expiresAt,
     };

@@ -65,7 +65,11 @@ const decisionRequestId = (input: CheckDecisionInput) =>
  */
 function refusedToday(vote: Vote, state: Parameters<typeof refuseVote>[1], input: CheckDecisionInput, currentApprovals: SignOffDeps['currentApprovals']): string | undefined {
   if (vote.channel === 'slack' || !currentApprovals || input.subject === undefined || (input.kind !== 'rotation' && input.kind !== 'revocation')) return undefined;
-  return refuseVoteToday(vote, state, currentApprovals(input.subject));
+  // A revocation reaching several issuers pinned one group per issuer: the vote counts where today's
+  // policy of an issuer whose group lists the voter still allows it.
+  const issuers = input.approvals.groups?.length ? input.approvals.groups.filter((g) => g.approvers.includes(vote.approver)).map((g) => g.label) : [input.subject];
+  const refusals = issuers.map((issuer) => refuseVoteToday(vote, state, currentApprovals(issuer)));
+  return refusals.includes(undefined) ? undefined : (refusals[0] ?? 'not-an-approver-in-current-policy');
 }
 
 /** The gate's check of one decision signal: attestation first, then the policy's approval rules. */

@@ -15,7 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import { createLogger, type Logger } from '../infra/log/logger.js';
 import { samePerson } from '../agents/planner/people.js';
-import { allowedApprover } from './approvers.js';
+import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
+import { allowedApprover, type Allowance } from './approvers.js';
 import { memoryClaims, type ClaimLedger } from './claims.js';
 import {
   ACTION_APPROVE,
@@ -182,28 +183,38 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     if (!state) return refuse('unknown-run', explain.unknownRun());
     // The approvals the run pinned are what its sign-off gate applies; for a rotation or revocation
     // today's policy must allow the person too, so taking someone out of the policy takes effect at
-    // once. A policy change has no issuer: its pinned approvals alone decide.
-    const current = state.kind === 'policy' ? undefined : opts.approvals.approvalsFor(state.subject);
-    const policies = state.kind === 'policy' ? [state.approvals] : [current, state.approvals];
-    if (!policies[0]) return refuse('not-approver', explain.notApprover(state.subject));
-    const applicable = policies.filter((p) => p !== undefined);
-    if (!applicable.every((p) => p.channels.includes('slack'))) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
-    const allowances = [];
+    // once (for a revocation pinned across several issuers, today's policy of any one of them whose
+    // approvers it needs). A policy change has no issuer: its pinned approvals alone decide.
+    const pinned = state.approvals; // absent only for runs planned before approvals were pinned
+    if (state.kind === 'policy' && !pinned) return refuse('not-approver', explain.notApprover(state.subject));
+    const issuersToday = state.kind === 'policy' ? [] : state.kind === 'revocation' && pinned?.groups?.length ? pinned.groups.map((g) => g.label) : [state.subject];
+    const todays = issuersToday.map((i) => opts.approvals.approvalsFor(i)).filter((p): p is ApprovalPolicy => p !== undefined);
+    if (issuersToday.length > 0 && todays.length === 0) return refuse('not-approver', explain.notApprover(state.subject));
+    const todaysWithSlack = todays.filter((p) => p.channels.includes('slack'));
+    if ((pinned && !pinned.channels.includes('slack')) || (issuersToday.length > 0 && todaysWithSlack.length === 0)) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
+    let today: ApprovalPolicy | undefined;
+    let allowance: Allowance = { allowed: false };
     try {
-      for (const p of applicable) allowances.push(await allowedApprover(ctx.client, p, ctx.user));
+      for (const p of todaysWithSlack) {
+        const a = await allowedApprover(ctx.client, p, ctx.user);
+        if (a.allowed) {
+          [today, allowance] = [p, a];
+          break;
+        }
+      }
+      // The group the workflow checks is one of the pinned approvals: name the one found there.
+      if (pinned && (today || issuersToday.length === 0)) allowance = await allowedApprover(ctx.client, pinned, ctx.user);
     } catch (e) {
       // Slack did not answer a user-group lookup: nobody is allowed through a group we cannot see.
       log.error({ err: (e as Error).message, workflowId: target.workflowId, user: ctx.user }, 'approver group lookup failed');
       return refuse('failed', explain.groupsUnavailable());
     }
-    if (!allowances.every((a) => a.allowed)) {
+    if (!allowance.allowed) {
       log.info({ workflowId: target.workflowId, user: ctx.user }, 'click by a non-approver ignored');
       return refuse('not-approver', explain.notApprover(state.subject));
     }
-    // The group the workflow checks is one of the pinned approvals: name the one found there.
-    const allowance = allowances.at(-1)!;
     // The requester may have started the run under another of their ids (cli:<name>): the policy's people say who is who.
-    if (state.requester !== undefined && applicable.some((p) => samePerson(p, state.requester!, ctx.user))) return refuse('self-approval', explain.selfApproval());
+    if (state.requester !== undefined && [pinned, today].some((p) => p !== undefined && samePerson(p, state.requester!, ctx.user))) return refuse('self-approval', explain.selfApproval());
     const voteKey = `vote:${target.workflowId}:${target.runId}:${ctx.user}`;
     if (state.decided) {
       // The second of a double click may read the run after the first click's vote settled it:

@@ -21,6 +21,12 @@ export function slackWebClient(botToken: string, slackApiUrl?: string): webApi.W
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
 
+/** The per-issuer quorums a sign-off needs (a policy change, a revocation reaching several issuers), as the message shows them. */
+function groupsOf(v: unknown): Array<{ label: string; quorum: number }> {
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((g: { label?: unknown; quorum?: unknown }) => (typeof g?.label === 'string' && typeof g.quorum === 'number' ? [{ label: g.label, quorum: g.quorum }] : []));
+}
+
 function requestView(e: RunEvent): SignOffRequestView {
   const a = (e.approvals ?? {}) as Record<string, unknown>;
   return {
@@ -35,6 +41,7 @@ function requestView(e: RunEvent): SignOffRequestView {
     summary: (e.summary && typeof e.summary === 'object' ? e.summary : {}) as SignOffRequestView['summary'],
     approvals: {
       quorum: typeof a.quorum === 'number' ? a.quorum : 1,
+      ...(groupsOf(a.groups).length ? { groups: groupsOf(a.groups) } : {}),
       slackChannel: str(a.slackChannel) ?? null,
       escalationChannel: str(a.escalationChannel) ?? null,
       escalationGroup: str(a.escalationGroup) ?? null,

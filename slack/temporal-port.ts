@@ -4,6 +4,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import type { JWK } from 'jose';
 import { signAttestation } from '../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey, type ChannelKeyAudit } from '../agents/approvals/channel-keys.js';
+import { issuersWithLiveTokens } from '../agents/token-issuer/issued-tokens.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { startRevocation } from '../client/revocations.js';
 import { rotationStatus, startRotation, webUiLink } from '../client/rotations.js';
@@ -104,11 +105,7 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
     },
 
-    async tokenIssuers(kind, value) {
-      const column = kind === 'jti' ? 'jti' : 'sub';
-      const { rows } = await opts.db.query<{ issuer: string }>(`SELECT DISTINCT issuer FROM issued_tokens WHERE ${column} = $1 AND exp > now()`, [value]);
-      return rows.map((r) => r.issuer);
-    },
+    tokenIssuers: (kind, value) => issuersWithLiveTokens(opts.db, kind, value),
 
     async kidIssuer(kid) {
       const { rows } = await opts.db.query<{ issuer: string }>('SELECT issuer FROM signing_keys WHERE kid = $1', [kid]);

@@ -30,13 +30,21 @@ export function policyChangeApprovals(current: Policy, next: Policy): ApprovalPo
   const groups: QuorumGroup[] = touched.map((p) => ({ label: p.issuer, approvers: [...p.approvals.approvers], quorum: p.approvals.quorum }));
   if (wholePolicy) groups.push({ label: WHOLE_POLICY, approvers: [...new Set(all.flatMap((a) => a.approvers))], quorum: Math.max(...all.map((a) => a.quorum)) });
 
+  return combineApprovals(all, groups, current.issuers.map((p) => p.approvals));
+}
+
+/**
+ * One sign-off over several issuers' approvals: `groups` say who must approve, channels are those
+ * every deciding issuer allows, the earliest timeout applies, and the first Slack channels named
+ * are used. Who is who is not per issuer: people links are merged from every issuer in `peopleFrom`.
+ */
+export function combineApprovals(all: ApprovalPolicy[], groups: QuorumGroup[], peopleFrom: ApprovalPolicy[]): ApprovalPolicy {
   const channels = (['slack', 'cli'] as ApprovalChannel[]).filter((c) => all.every((a) => a.channels.includes(c)));
   const firstWith = <K extends keyof ApprovalPolicy>(k: K) => all.find((a) => a[k] !== undefined)?.[k];
   const slackChannel = firstWith('slackChannel');
   const escalationChannel = firstWith('escalationChannel');
   const escalationGroup = firstWith('escalationGroup');
-  // Who is who is not per issuer: a link declared anywhere stops self-approval under another id.
-  const people = mergePeople(current.issuers.flatMap((p) => p.approvals.people ?? []));
+  const people = mergePeople(peopleFrom.flatMap((a) => a.people ?? []));
   return {
     approvers: [...new Set(groups.flatMap((g) => g.approvers))],
     quorum: Math.max(...groups.map((g) => g.quorum)),

@@ -59,3 +59,10 @@ export async function tokensBySub(db: Queryable, sub: string, before?: Date): Pr
   const res = await db.query<Row>(`SELECT ${COLUMNS} FROM issued_tokens WHERE sub = $1 AND ($2::timestamptz IS NULL OR iat < $2) ORDER BY iat, jti`, [sub, before ?? null]);
   return res.rows.map(toToken);
 }
+
+/** Issuers with unexpired tokens of this jti or sub: the deny-list is not per issuer, so each is affected by its revocation. */
+export async function issuersWithLiveTokens(db: Queryable, kind: 'jti' | 'sub', value: string): Promise<string[]> {
+  const column = kind === 'jti' ? 'jti' : 'sub';
+  const res = await db.query<{ issuer: string }>(`SELECT DISTINCT issuer FROM issued_tokens WHERE ${column} = $1 AND exp > now() ORDER BY issuer`, [value]);
+  return res.rows.map((r) => r.issuer);
+}

@@ -47,6 +47,13 @@ describe('Slack notifier', () => {
     expect((await pgSlackMessages(pool).get(workflowId))?.ts).toMatch(/^\d+\.\d+$/);
   });
 
+  it('a sign-off that needs a quorum of several issuers\' approvers says so, not "k of quorum"', async () => {
+    const groups = [{ label: 'https://a.example.test', approvers: ['U0A'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['U0B'], quorum: 2 }];
+    await notifier().notify({ ...requested(), kind: 'revocation', approvals: { ...requested().approvals, groups } });
+    const text = JSON.stringify(slack.callsTo('chat.postMessage')[0]!.args.blocks);
+    expect(text).toContain("1 of https://a.example.test's approvers and 2 of https://b.example.test's approvers");
+  });
+
   it('a message Slack refuses for good (the bot left the channel) fails with SLACK_REFUSED, naming Slack\'s error', async () => {
     slack.refusing['chat.postMessage'] = 'channel_not_found';
     await expect(notifier().notify(requested())).rejects.toMatchObject({ code: 'SLACK_REFUSED', details: { slackError: 'channel_not_found' } });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_REJECT, encodeButtonValue, REJECT_MODAL } from '../../slack/messages.js';
-import { buttonValueOf, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
+import { approvalsPolicy, buttonValueOf, ISSUER, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
 import { buttonClick, form, modalSubmission, payloadBody, sendSigned } from './support/signed.js';
 
 describe('Slack sign-off buttons', () => {
@@ -138,6 +138,19 @@ describe('Slack sign-off buttons', () => {
     await send(approve('U0MALLORY', { value: buttonValueOf(pinned) }));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
     expect(h.port.decisions).toEqual([]);
+  });
+
+  it('a revocation reaching two issuers takes the click of the second issuer\'s approver, whom the first issuer does not list', async () => {
+    await h.stop();
+    const OTHER = 'https://payments.example.test';
+    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
+    const groups = [{ label: ISSUER, approvers: ['U0ALICE', 'U0BOB'], quorum: 1 }, { label: OTHER, approvers: ['U0PAYLEAD'], quorum: 1 }];
+    const revocation = waitingRun({ workflowId: 'revoke-sub-both', kind: 'revocation', approvals: approvalsPolicy({ approvers: ['U0ALICE', 'U0BOB', 'U0PAYLEAD'], quorum: 1, groups }) });
+    h.port.runs.set(revocation.workflowId, revocation);
+    await send(approve('U0PAYLEAD', { value: buttonValueOf(revocation) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'decided', user: 'U0PAYLEAD' });
+    await send(approve('U0MALLORY', { value: buttonValueOf(revocation), trigger: 'trigger-mallory' }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
   });
 
   it('a requester who started the run from the CLI cannot approve it under their Slack id', async () => {

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { storeAndActivate } from '../../agents/planner/policy-store.js';
+import { startRevocation } from '../../client/revocations.js';
+import type { RevocationResult } from '../../workflows/revocation.js';
+import { eventually, policyDatabase, type PolicyDb } from '../policy/support.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+
+type Issuer = Record<string, unknown> & { issuer: string; approvals: Record<string, unknown> };
+
+describe('a sub revocation reaching two issuers', () => {
+  let db: PolicyDb;
+  let stack: RotationStack;
+  const B = 'http://localhost/cross-issuer-b';
+  beforeAll(async () => {
+    db = await policyDatabase();
+    stack = await startRotationStack({ name: 'cross-issuer', databaseUrl: db.url, policyFromStore: true, approvals: { approvers: ['cli:alice'], quorum: 1 } });
+    // Issuer B, with its own approver, is added to the policy in force (signed off elsewhere).
+    const text = readFileSync(stack.policyPath, 'utf8');
+    const a = (parse(text.slice(text.indexOf('```yaml') + 7, text.lastIndexOf('```'))) as { issuers: Issuer[] }).issuers[0]!;
+    const b = { ...a, issuer: B, approvals: { ...a.approvals, approvers: ['cli:bob'] } };
+    await storeAndActivate(db.su, { text: `# policy\n\n\`\`\`yaml\n${stringify({ issuers: [a, b] })}\`\`\`\n`, approvers: ['cli:alice'], reason: 'add B', requester: 'cli:carol' }, stack.services.appendAudit);
+    await eventually(() => stack.currentPolicy().issuers.length === 2);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await db?.drop();
+  });
+
+  it("is decided by a quorum of each issuer's approvers: A's approver alone does not revoke B's client", async () => {
+    const sub = `client-${randomUUID().slice(0, 8)}`;
+    const now = Date.now();
+    // The client holds a live token from B (its record, as B's TokenIssuer writes it).
+    await db.su.query(`INSERT INTO issued_tokens (jti, issuer, sub, client_id, kid, exp, iat, policy_version) VALUES ($1, $2, $3, $3, 'kid-b', $4, $5, 'v')`, [randomUUID(), B, sub, new Date(now + 600_000), new Date(now)]);
+    const handle = await startRevocation(stack.client, { kind: 'sub', value: sub, issuer: stack.issuer, reason: 'leaked client secret', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    const waiting = await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(waiting.signOff?.groups?.map((g) => g.label)).toEqual([stack.issuer, B]);
+
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.approvals.length === 1, "A's approval");
+    expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
+    await stack.decide(handle, 'approve', 'cli:bob');
+    expect(((await handle.result()) as RevocationResult).outcome).toBe('revoked');
+  });
+});
