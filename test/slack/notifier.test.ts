@@ -49,7 +49,7 @@ describe('Slack notifier', () => {
 
   it('a sign-off that needs a quorum of several issuers\' approvers says so, not "k of quorum"', async () => {
     const groups = [{ label: 'https://a.example.test', approvers: ['U0A'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['U0B'], quorum: 2 }];
-    await notifier().notify({ ...requested(), kind: 'revocation', approvals: { ...requested().approvals, groups } });
+    await notifier().notify({ ...requested(), kind: 'revocation', approvals: { ...(requested().approvals as Record<string, unknown>), groups } });
     const text = JSON.stringify(slack.callsTo('chat.postMessage')[0]!.args.blocks);
     expect(text).toContain("1 of https://a.example.test's approvers and 2 of https://b.example.test's approvers");
   });
