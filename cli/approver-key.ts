@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import type { JWK } from 'jose';
 import { readSecretFile } from '../agents/shared/secret-file.js';
 import { KeyturnError } from '../config/errors.js';
@@ -29,4 +30,14 @@ export async function writeApproverKey(path: string, key: ApproverKeyFile): Prom
     if (e.code === 'EEXIST') throw new KeyturnError('FILE_EXISTS', `${path} already exists`, 'Choose another --out path; keyturn never overwrites a key file.');
     throw e;
   });
+}
+
+/**
+ * Who a run started from this terminal names as its requester: the approver of the given key (by
+ * default KEYTURN_APPROVER_KEY), so that person cannot approve the run with it; without a key,
+ * cli:<login name>, which matches an approver only through the policy's `people` links.
+ */
+export async function cliRequester(keyFile: string | undefined): Promise<string> {
+  if (keyFile) return (await readApproverKey(keyFile)).approver;
+  return `cli:${userInfo().username.toLowerCase()}`;
 }

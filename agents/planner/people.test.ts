@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergePeople, personOf, samePerson } from './people.js';
+import { mergePeople, personOf, samePerson, unlinkedCliApprovers } from './people.js';
 
 const approvals = { people: [['cli:alice', 'U0ALICE']] };
 
@@ -19,5 +19,22 @@ describe('people with several ids', () => {
       ['U0ALICE', 'W0ALICE', 'cli:alice'],
       ['U0BOB', 'cli:bob'],
     ]);
+  });
+});
+
+describe('CLI approvers not linked to a Slack id', () => {
+  const both = { approvers: ['cli:alice', 'cli:bob', 'U0ALICE'], channels: ['slack', 'cli'] as Array<'slack' | 'cli'> };
+
+  it('are named when the approvals take both channels and list Slack approvers too', () => {
+    expect(unlinkedCliApprovers({ ...both, people: [['cli:alice', 'U0ALICE']] })).toEqual(['cli:bob']);
+  });
+
+  it('are none when only one channel is allowed, or no Slack approver is listed', () => {
+    expect(unlinkedCliApprovers({ ...both, channels: ['cli'] })).toEqual([]);
+    expect(unlinkedCliApprovers({ ...both, approvers: ['cli:alice', 'cli:bob'] })).toEqual([]);
+  });
+
+  it('a link between two CLI ids does not count as a link to Slack', () => {
+    expect(unlinkedCliApprovers({ ...both, people: [['cli:alice', 'cli:bob']] })).toEqual(['cli:alice', 'cli:bob']);
   });
 });

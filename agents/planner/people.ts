@@ -22,3 +22,15 @@ export function mergePeople(groups: readonly (readonly string[])[]): string[][] 
   }
   return merged;
 }
+
+/**
+ * The `cli:` approvers of approvals that take votes from both channels and list Slack approvers
+ * too, but that no `people` group links to a Slack id: someone holding both ids could approve,
+ * under one, a run they requested under the other, and keyturn would count two people.
+ */
+export function unlinkedCliApprovers(approvals: Pick<ApprovalPolicy, 'approvers' | 'channels' | 'people'>): string[] {
+  if (!approvals.channels.includes('slack') || !approvals.channels.includes('cli')) return [];
+  const isCli = (id: string) => id.startsWith('cli:');
+  if (!approvals.approvers.some((id) => !isCli(id))) return [];
+  return approvals.approvers.filter((id) => isCli(id) && !(approvals.people ?? []).some((group) => group.includes(id) && group.some((other) => !isCli(other))));
+}

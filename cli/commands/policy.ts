@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { userInfo } from 'node:os';
 import { activePolicy, fileDiffersFromActive, findPolicyVersion, policyHistory } from '../../agents/planner/policy-store.js';
 import { effectivePolicyText, loadPolicy, readPolicyText } from '../../agents/planner/policy.js';
 import { startPolicyChange } from '../../client/policy.js';
 import { webUiLink } from '../../client/rotations.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
+import { cliRequester } from '../approver-key.js';
+import { unlinkedCliApprovers } from '../../agents/planner/people.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const policyPath = (file?: string) => file ?? (process.env.KEYTURN_POLICY || 'policy.md');
@@ -19,6 +20,12 @@ export function registerPolicy(program: Command): void {
     .action(async (file: string | undefined) => {
       const parsed = await loadPolicy(policyPath(file));
       process.stdout.write(`${effectivePolicyText(parsed)}\n`);
+      for (const p of parsed.issuers) {
+        const unlinked = unlinkedCliApprovers(p.approvals);
+        if (unlinked.length) {
+          process.stderr.write(`warning: ${p.issuer} takes approvals in Slack and from the CLI, and ${unlinked.join(', ')} ${unlinked.length > 1 ? 'are' : 'is'} not linked to a Slack id under approvals.people: someone with both ids could approve a run they requested under the other\n`);
+        }
+      }
     });
 
   policy
@@ -26,11 +33,13 @@ export function registerPolicy(program: Command): void {
     .description('propose a policy document: it is validated, diffed and goes live only after sign-off')
     .requiredOption('--reason <text>', 'why; approvers see it and it is audited')
     .option('--wait', 'wait for the outcome')
-    .action((file: string | undefined, opts: { reason: string; wait?: boolean }) =>
+    .option('--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it', process.env.KEYTURN_APPROVER_KEY)
+    .action((file: string | undefined, opts: { reason: string; wait?: boolean; key?: string }) =>
       withContext(async (ctx) => {
         const text = await readPolicyText(policyPath(file));
+        const requester = await cliRequester(opts.key);
         const client = await ctx.temporal();
-        const handle = await startPolicyChange(client, { text, reason: opts.reason, requester: `cli:${userInfo().username}`, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
+        const handle = await startPolicyChange(client, { text, reason: opts.reason, requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
         out(`run ${handle.workflowId}`);
         out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
         if (opts.wait) out(`result ${JSON.stringify(await handle.result())}`);

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { userInfo } from 'node:os';
 import { startRevocation } from '../../client/revocations.js';
 import { webUiLink } from '../../client/rotations.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
+import { cliRequester } from '../approver-key.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -17,14 +17,16 @@ export function registerRevoke(program: Command): void {
     .option('--before <time>', 'with --sub: only tokens issued before this ISO-8601 time')
     .option('--issuer <iss>', 'the issuer (needed for --jti/--sub, and for a kid keyturn does not hold)')
     .requiredOption('--reason <text>', 'why; approvers see it and it is audited')
-    .action((opts: { kid?: string; jti?: string; sub?: string; before?: string; issuer?: string; reason: string }) =>
+    .option('--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it', process.env.KEYTURN_APPROVER_KEY)
+    .action((opts: { kid?: string; jti?: string; sub?: string; before?: string; issuer?: string; reason: string; key?: string }) =>
       withContext(async (ctx) => {
         const targets = (['kid', 'jti', 'sub'] as const).filter((k) => opts[k] !== undefined);
         if (targets.length !== 1) throw new KeyturnError('REVOCATION_INVALID', 'give exactly one of --kid, --jti, --sub', 'For a compromised key: keyturn revoke --kid <kid> --reason "…".');
         const kind = targets[0]!;
+        const requester = await cliRequester(opts.key);
         const client = await ctx.temporal();
         const handle = await startRevocation(client, {
-          kind, value: opts[kind]!, reason: opts.reason, requester: `cli:${userInfo().username}`, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
+          kind, value: opts[kind]!, reason: opts.reason, requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
           ...(opts.issuer ? { issuer: opts.issuer } : {}), ...(opts.before ? { before: opts.before } : {}),
         });
         out(`run ${handle.workflowId}`);

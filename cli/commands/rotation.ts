@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { userInfo } from 'node:os';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
 import { disableChannelKey, generateChannelKey, listChannelKeys, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { KeyturnError } from '../../config/errors.js';
 import { rotationStatus, startRotation, webUiLink } from '../../client/rotations.js';
 import { createSlackChannelKey } from '../../slack/temporal-port.js';
-import { readApproverKey, writeApproverKey } from '../approver-key.js';
+import { cliRequester, readApproverKey, writeApproverKey } from '../approver-key.js';
 import { groupNeeds } from '../../agents/approvals/quorum.js';
 import { withContext, type CliContext } from '../context.js';
 import { auditContext } from './clients.js';
@@ -19,10 +18,12 @@ export function registerRotation(program: Command): void {
     .requiredOption('--issuer <iss>', 'issuer URL, exactly as in the policy')
     .requiredOption('--reason <text>', 'why; shown to approvers and audited')
     .option('--wait', 'follow the run until it ends')
-    .action((opts: { issuer: string; reason: string; wait?: boolean }) =>
+    .option('--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it', process.env.KEYTURN_APPROVER_KEY)
+    .action((opts: { issuer: string; reason: string; wait?: boolean; key?: string }) =>
       withContext(async (ctx) => {
+        const requester = await cliRequester(opts.key);
         const client = await ctx.temporal();
-        const handle = await startRotation(client, { issuer: opts.issuer, reason: opts.reason, requester: { kind: 'cli', id: `cli:${userInfo().username}` }, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
+        const handle = await startRotation(client, { issuer: opts.issuer, reason: opts.reason, requester: { kind: 'cli', id: requester }, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
         out(`run ${handle.workflowId}`);
         out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
         if (opts.wait) await follow(ctx, handle.workflowId);

@@ -14,6 +14,13 @@ describe('keyturn policy check', () => {
     expect(r.stdout).toContain('lead / overlap     2m / 15m');
   });
 
+  it('warns about CLI approvers not linked to a Slack id when both channels are open, naming them', () => {
+    const r = keyturn('policy', 'check', 'policy.md');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('cli:dev-second is not linked to a Slack id under approvals.people');
+    expect(r.stderr).not.toContain('cli:dev-lead');
+  });
+
   it('refuses an unsafe document with one line naming the field and rule, and a non-zero exit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kt-policy-'));
     const file = join(dir, 'policy.md');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeApproverKey } from '../../cli/approver-key.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { eventually } from '../policy/support.js';
 import { result } from './support.js';
 
 describe('keyturn approve from a terminal', () => {
@@ -39,6 +40,19 @@ describe('keyturn approve from a terminal', () => {
     expect(r.stdout).toContain(`signing approve for run ${handle.workflowId}`);
     expect(r.stdout).toContain(`plan ${planHash!.slice(0, 12)}, as cli:alice`);
     expect((await result(handle)).outcome).toBe('completed');
+  });
+
+  it('a run started with an approver key names that approver as requester, so the same key cannot approve it', async () => {
+    const started = await keyturn('rotate', '--issuer', stack.issuer, '--reason', 'self-serve', '--key', keyFile);
+    const workflowId = /^run (\S+)$/m.exec(started.stdout)![1]!;
+    const handle = stack.client.workflow.getHandle(workflowId);
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect((await keyturn('approve', workflowId, '--key', keyFile)).status).toBe(0);
+    const refusals = async () =>
+      (await stack.pool.query<{ refusal: string }>(`SELECT details ->> 'refusal' AS refusal FROM audit_log WHERE action = 'approval.ignored' AND subject ->> 'workflowId' = $1`, [workflowId])).rows.map((r) => r.refusal);
+    await eventually(async () => (await refusals()).includes('self-approval'), 30_000);
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
   });
 
   it('names an unknown run RUN_NOT_FOUND', async () => {
