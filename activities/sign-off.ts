@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
-import { refuseVote, refuseVoteToday, tally, type Vote } from '../agents/approvals/quorum.js';
+import { mayReject, refuseVote, refuseVoteToday, tally, type Vote } from '../agents/approvals/quorum.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
@@ -65,11 +65,19 @@ const decisionRequestId = (input: CheckDecisionInput) =>
  */
 function refusedToday(vote: Vote, state: Parameters<typeof refuseVote>[1], input: CheckDecisionInput, currentApprovals: SignOffDeps['currentApprovals']): string | undefined {
   if (vote.channel === 'slack' || !currentApprovals || input.subject === undefined || (input.kind !== 'rotation' && input.kind !== 'revocation')) return undefined;
-  // A revocation reaching several issuers pinned one group per issuer: the vote counts where today's
-  // policy of an issuer whose group lists the voter still allows it.
+  // A revocation reaching several issuers pinned one group per issuer: the vote counts towards every
+  // group that lists the voter, so today's policy of each of those issuers must still allow it.
   const issuers = input.approvals.groups?.length ? input.approvals.groups.filter((g) => g.approvers.includes(vote.approver)).map((g) => g.label) : [input.subject];
-  const refusals = issuers.map((issuer) => refuseVoteToday(vote, state, currentApprovals(issuer)));
-  return refusals.includes(undefined) ? undefined : (refusals[0] ?? 'not-an-approver-in-current-policy');
+  if (issuers.length === 0) return 'not-an-approver-in-current-policy';
+  return issuers.map((issuer) => refuseVoteToday(vote, state, currentApprovals(issuer))).find((r) => r !== undefined);
+}
+
+/** The code of an error that retrying cannot cure, or undefined for one that may pass (a connection, a lock, a timeout). */
+function permanentFailure(e: unknown): string | undefined {
+  if (isKeyturnError(e, 'AUDIT_ENTRY_INVALID')) return e.code;
+  const sqlstate = (e as { code?: unknown })?.code;
+  // SQLSTATE classes 22 (data exception), 23 (constraint) and 42 (syntax or access): the same input fails the same way.
+  return typeof sqlstate === 'string' && /^(22|23|42)[0-9A-Z]{3}$/.test(sqlstate) ? `sqlstate-${sqlstate}` : undefined;
 }
 
 /** The gate's check of one decision signal: attestation first, then the policy's approval rules. */
@@ -88,38 +96,50 @@ export function createSignOffActivities(deps: SignOffDeps) {
         });
         return { accepted: false, refusal, auditSeqs: [entry.seq] };
       };
-      let claims;
       try {
-        claims = await verifyAttestation(input.attestation, deps.channelKey, {
-          workflowId: input.workflowId,
-          runId: input.runId,
-          planHash: input.planHash,
-          allowedChannels: input.approvals.channels,
-          now: deps.clock.now(),
+        let claims;
+        try {
+          claims = await verifyAttestation(input.attestation, deps.channelKey, {
+            workflowId: input.workflowId,
+            runId: input.runId,
+            planHash: input.planHash,
+            allowedChannels: input.approvals.channels,
+            now: deps.clock.now(),
+          });
+        } catch (e) {
+          if (isKeyturnError(e, 'ATTESTATION_INVALID')) return refuse(`attestation:${String(e.details?.why)}`);
+          throw e;
+        }
+        if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims);
+        const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
+        // A rollback may come from any approver at any time, the requester included.
+        const state = claims.decision === 'rollback' ? { votes: [], requester: '\u0000', decided: false } : { votes: input.votes, requester: input.requester, decided: input.decided };
+        const refusal = refuseVote(vote, state, input.approvals);
+        if (refusal) return refuse(refusal, claims);
+        // A rejection lifts the containment everywhere: only the named issuer's approvers may reject.
+        if (claims.decision === 'reject' && input.kind === 'revocation' && input.subject !== undefined && !mayReject(vote, input.approvals, input.subject)) {
+          return refuse('reject-needs-an-approver-of-the-named-issuer', claims);
+        }
+        const today = refusedToday(vote, state, input, deps.currentApprovals);
+        if (today) return refuse(today, claims);
+        const entry = await deps.appendAudit(deps.pool, {
+          actor: { role: 'Human', ...humanOf(claims.channel, claims.approver), workflowId: input.workflowId, runId: input.runId },
+          action: `approval.${claims.decision}`,
+          subject: { workflowId: input.workflowId, planHash: input.planHash },
+          policyVersion: input.policyVersion,
+          outcome: 'ok',
+          details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) },
+          requestId: decisionRequestId(input),
         });
+        const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);
+        return { accepted: true, vote: { ...vote, decision: claims.decision }, ...(standing ? { standing } : {}), auditSeqs: [entry.seq] };
       } catch (e) {
-        if (isKeyturnError(e, 'ATTESTATION_INVALID')) return refuse(`attestation:${String(e.details?.why)}`);
+        // A failure no retry can cure (a value PostgreSQL refuses, an entry the audit log refuses)
+        // would hold the gate for ever: the signal is refused and audited instead.
+        const permanent = permanentFailure(e);
+        if (permanent) return refuse(`unrecordable:${permanent}`);
         throw e;
       }
-      if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims);
-      const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
-      // A rollback may come from any approver at any time, the requester included.
-      const state = claims.decision === 'rollback' ? { votes: [], requester: '\u0000', decided: false } : { votes: input.votes, requester: input.requester, decided: input.decided };
-      const refusal = refuseVote(vote, state, input.approvals);
-      if (refusal) return refuse(refusal, claims);
-      const today = refusedToday(vote, state, input, deps.currentApprovals);
-      if (today) return refuse(today, claims);
-      const entry = await deps.appendAudit(deps.pool, {
-        actor: { role: 'Human', ...humanOf(claims.channel, claims.approver), workflowId: input.workflowId, runId: input.runId },
-        action: `approval.${claims.decision}`,
-        subject: { workflowId: input.workflowId, planHash: input.planHash },
-        policyVersion: input.policyVersion,
-        outcome: 'ok',
-        details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) },
-        requestId: decisionRequestId(input),
-      });
-      const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);
-      return { accepted: true, vote: { ...vote, decision: claims.decision }, ...(standing ? { standing } : {}), auditSeqs: [entry.seq] };
     },
   };
 }

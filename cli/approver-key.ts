@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import type { JWK } from 'jose';
 import { readSecretFile } from '../agents/shared/secret-file.js';
-import { KeyturnError } from '../config/errors.js';
+import { isKeyturnError, KeyturnError } from '../config/errors.js';
 
 export interface ApproverKeyFile {
   approver: string;
@@ -37,7 +37,14 @@ export async function writeApproverKey(path: string, key: ApproverKeyFile): Prom
  * default KEYTURN_APPROVER_KEY), so that person cannot approve the run with it; without a key,
  * cli:<login name>, which matches an approver only through the policy's `people` links.
  */
-export async function cliRequester(keyFile: string | undefined): Promise<string> {
-  if (keyFile) return (await readApproverKey(keyFile)).approver;
-  return `cli:${userInfo().username.toLowerCase()}`;
+export async function cliRequester(keyFile: string | undefined, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+  const login = `cli:${userInfo().username.toLowerCase()}`;
+  if (!keyFile) return login;
+  try {
+    return (await readApproverKey(keyFile)).approver;
+  } catch (e) {
+    // An emergency start must not wait for a key file: the run names the login, and that key cannot approve anyway.
+    warn(`warning: approver key ${keyFile} unreadable (${isKeyturnError(e) ? e.code : 'error'}); the run names ${login} as requester`);
+    return login;
+  }
 }

@@ -5,6 +5,11 @@ import { KeyturnError } from './errors.js';
 
 const port = z.coerce.number().int().min(1).max(65535);
 
+/** An optional variable set to the empty string counts as unset (compose passes `VAR:` through empty). */
+function unsetWhenEmpty<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => (v === '' ? undefined : v), schema);
+}
+
 /** Every environment variable keyturn reads; the README's table mirrors this schema. */
 const EnvSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
@@ -20,7 +25,7 @@ const EnvSchema = z.object({
   KEYTURN_DATA_DIR: z.string().min(1).default('.keyturn'),
   KEYTURN_POLICY: z.string().min(1).default('policy.md'),
   /** Where relying parties reach this deployment's HTTP service; default http://KEYTURN_HTTP_HOST:KEYTURN_HTTP_PORT. */
-  KEYTURN_PUBLIC_URL: z.string().url().optional(),
+  KEYTURN_PUBLIC_URL: unsetWhenEmpty(z.string().url().optional()),
   SLACK_SIGNING_SECRET: z.string().min(16).optional(),
   SLACK_BOT_TOKEN: z.string().startsWith('xoxb-').optional(),
   /** Socket Mode instead of the HTTP receiver when set. */
@@ -34,13 +39,13 @@ const EnvSchema = z.object({
    * client: behind a TLS proxy every request otherwise comes from the proxy's address, and one
    * address's failed authentications would lock every client out. Default: none trusted.
    */
-  KEYTURN_TRUST_PROXY: z
+  KEYTURN_TRUST_PROXY: unsetWhenEmpty(z
     .string()
     .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
     .refine((list) => list.length > 0 && list.every(isAddressOrRange), 'a comma-separated list of IP addresses or CIDR ranges, such as 10.0.0.5,10.1.0.0/16')
-    .optional(),
+    .optional()),
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
-  KEYTURN_METRICS_TOKEN: z.string().min(16).optional(),
+  KEYTURN_METRICS_TOKEN: unsetWhenEmpty(z.string().min(16).optional()),
   /** The worker process's own /metrics port (production; in dev the HTTP service serves them). */
   KEYTURN_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Browser origins that may use /codec/decode with an operator session; default: the Temporal Web UI. */

@@ -183,27 +183,34 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     if (!state) return refuse('unknown-run', explain.unknownRun());
     // The approvals the run pinned are what its sign-off gate applies; for a rotation or revocation
     // today's policy must allow the person too, so taking someone out of the policy takes effect at
-    // once (for a revocation pinned across several issuers, today's policy of any one of them whose
-    // approvers it needs). A policy change has no issuer: its pinned approvals alone decide.
+    // once. A revocation pinned across several issuers counts the vote towards every issuer's group
+    // that lists the person, so each of those issuers must allow them today; and only the named
+    // issuer's approvers may reject it (a rejection lifts the containment everywhere). A policy
+    // change has no issuer: its pinned approvals alone decide.
     const pinned = state.approvals; // absent only for runs planned before approvals were pinned
     if (state.kind === 'policy' && !pinned) return refuse('not-approver', explain.notApprover(state.subject));
-    const issuersToday = state.kind === 'policy' ? [] : state.kind === 'revocation' && pinned?.groups?.length ? pinned.groups.map((g) => g.label) : [state.subject];
-    const todays = issuersToday.map((i) => opts.approvals.approvalsFor(i)).filter((p): p is ApprovalPolicy => p !== undefined);
-    if (issuersToday.length > 0 && todays.length === 0) return refuse('not-approver', explain.notApprover(state.subject));
-    const todaysWithSlack = todays.filter((p) => p.channels.includes('slack'));
-    if ((pinned && !pinned.channels.includes('slack')) || (issuersToday.length > 0 && todaysWithSlack.length === 0)) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
-    let today: ApprovalPolicy | undefined;
+    if (pinned && !pinned.channels.includes('slack')) return refuse('slack-not-allowed', explain.slackNotAllowed(state.subject));
+    const acrossIssuers = state.kind === 'revocation' && pinned?.groups?.length ? pinned.groups : undefined;
+    const todays: ApprovalPolicy[] = [];
     let allowance: Allowance = { allowed: false };
     try {
-      for (const p of todaysWithSlack) {
-        const a = await allowedApprover(ctx.client, p, ctx.user);
-        if (a.allowed) {
-          [today, allowance] = [p, a];
-          break;
-        }
+      let issuersToday = state.kind === 'policy' ? [] : [state.subject];
+      if (acrossIssuers) {
+        issuersToday = [];
+        for (const g of acrossIssuers) if ((await allowedApprover(ctx.client, { approvers: g.approvers }, ctx.user)).allowed) issuersToday.push(g.label);
+        if (issuersToday.length === 0) return refuse('not-approver', explain.notApprover(state.subject));
+        if (input.decision === 'reject' && !issuersToday.includes(state.subject)) return refuse('not-approver', explain.rejectNeedsNamedIssuer(state.subject));
+      }
+      for (const issuer of issuersToday) {
+        const today = opts.approvals.approvalsFor(issuer);
+        if (!today) return refuse('not-approver', explain.notApprover(issuer));
+        if (!today.channels.includes('slack')) return refuse('slack-not-allowed', explain.slackNotAllowed(issuer));
+        allowance = await allowedApprover(ctx.client, today, ctx.user);
+        if (!allowance.allowed) break;
+        todays.push(today);
       }
       // The group the workflow checks is one of the pinned approvals: name the one found there.
-      if (pinned && (today || issuersToday.length === 0)) allowance = await allowedApprover(ctx.client, pinned, ctx.user);
+      if (pinned && (allowance.allowed || issuersToday.length === 0)) allowance = await allowedApprover(ctx.client, pinned, ctx.user);
     } catch (e) {
       // Slack did not answer a user-group lookup: nobody is allowed through a group we cannot see.
       log.error({ err: (e as Error).message, workflowId: target.workflowId, user: ctx.user }, 'approver group lookup failed');
@@ -214,7 +221,7 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
       return refuse('not-approver', explain.notApprover(state.subject));
     }
     // The requester may have started the run under another of their ids (cli:<name>): the policy's people say who is who.
-    if (state.requester !== undefined && [pinned, today].some((p) => p !== undefined && samePerson(p, state.requester!, ctx.user))) return refuse('self-approval', explain.selfApproval());
+    if (state.requester !== undefined && [pinned, ...todays].some((p) => p !== undefined && samePerson(p, state.requester!, ctx.user))) return refuse('self-approval', explain.selfApproval());
     const voteKey = `vote:${target.workflowId}:${target.runId}:${ctx.user}`;
     if (state.decided) {
       // The second of a double click may read the run after the first click's vote settled it:

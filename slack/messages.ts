@@ -268,6 +268,7 @@ export const explain = {
   staleButton: () => 'This button belongs to an earlier run or plan of this workflow; nothing was recorded. Use the newest message.',
   notWaiting: (phase: string) => `This run is no longer waiting for sign-off (it is ${esc(phase)}); nothing was recorded.`,
   unknownRun: () => 'keyturn cannot find this run any more; nothing was recorded.',
+  rejectNeedsNamedIssuer: (subject: string) => `Only approvers of ${esc(subject)} may reject this revocation: a rejection lifts the containment on every issuer. Your click was not recorded.`,
   slackNotAllowed: (subject: string) => `The policy for ${esc(subject)} does not accept approvals from Slack; use the CLI.`,
   duplicate: () => 'Your decision on this run is already recorded.',
   failed: () => 'keyturn could not record your decision (the workflow service did not answer). Nothing was recorded; try again.',

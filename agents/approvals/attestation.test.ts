@@ -98,6 +98,24 @@ describe('what an attestation may say', () => {
     }
   });
 
+  it('is refused before any key lookup when its header names a kid that is not a key thumbprint (a NUL byte PostgreSQL would refuse on every retry)', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    let looked = 0;
+    const lookup = async (kid: string) => (looked++, bob.lookup(kid));
+    for (const kid of ['\u0000', 'a b', 'k'.repeat(129)]) {
+      expect(await refusal(verifyAttestation(await signRaw(body, { ...bob.signing, kid }), lookup, expectation))).toBe('bad-header');
+    }
+    expect(looked).toBe(0);
+  });
+
+  it('is refused as malformed with a control character in an id, or one other than tab or a line break in its reason', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    for (const bad of [{ ...body, workflowId: 'rotation-1\u0000' }, { ...body, reason: 'no\u0000' }, { ...body, reason: 'bell\u0007' }]) {
+      expect(await refusal(verifyAttestation(await signRaw(bad, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
+    }
+    expect(await refusal(verifyAttestation(await signRaw({ ...body, reason: 'line one\nline two\tend' }, bob.signing), bob.lookup, expectation))).toBe('accepted');
+  });
+
   it('is refused when signed to last longer than 5 minutes, or dated ahead of the clock', async () => {
     const bob = await channelKey('cli', 'cli:bob');
     const tenYears = { ...body, iat: now - 365 * 86_400, exp: now + 10 * 365 * 86_400 };

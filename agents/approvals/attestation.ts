@@ -47,6 +47,13 @@ const FUTURE_SKEW_SECONDS = 60;
 /** How far past its exp an attestation is still taken. */
 const PAST_SKEW_SECONDS = 5;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Channel keys are named by their JWK thumbprint (base64url). */
+const CHANNEL_KID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Control characters: none in an id, only tab and line breaks in a reason (PostgreSQL refuses NUL in text and jsonb). */
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+// eslint-disable-next-line no-control-regex -- as above, tab, LF and CR allowed
+const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 export async function signAttestation(
   claims: Omit<AttestationClaims, 'iat' | 'exp' | 'jti'>,
@@ -86,7 +93,8 @@ export async function verifyAttestation(
   } catch {
     throw invalid('malformed');
   }
-  if (header.alg !== 'EdDSA' || header.typ !== ATTESTATION_TYP || typeof header.kid !== 'string') throw invalid('bad-header');
+  // The kid is checked before it reaches the database: a value PostgreSQL refuses (a NUL byte) would fail every retry.
+  if (header.alg !== 'EdDSA' || header.typ !== ATTESTATION_TYP || typeof header.kid !== 'string' || !CHANNEL_KID.test(header.kid)) throw invalid('bad-header');
   const key = await lookupKey(header.kid);
   if (!key) throw invalid('unknown-channel-key');
   let parsed: unknown;
@@ -121,11 +129,11 @@ export async function verifyAttestation(
 function isClaimsShaped(v: unknown): v is AttestationClaims {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const c = v as Record<string, unknown>;
-  const text = (x: unknown, max: number) => typeof x === 'string' && x.length > 0 && x.length <= max;
+  const text = (x: unknown, max: number) => typeof x === 'string' && x.length > 0 && x.length <= max && !CONTROL.test(x);
   return (
     text(c.channel, 16) && text(c.approver, 200) && text(c.decision, 16) &&
     text(c.workflowId, 1000) && text(c.runId, 200) && text(c.planHash, 128) &&
-    (c.reason === undefined || (typeof c.reason === 'string' && c.reason.length <= MAX_REASON_CHARS)) &&
+    (c.reason === undefined || (typeof c.reason === 'string' && c.reason.length <= MAX_REASON_CHARS && !CONTROL_IN_TEXT.test(c.reason))) &&
     Number.isSafeInteger(c.iat) && Number.isSafeInteger(c.exp) &&
     typeof c.jti === 'string' && UUID.test(c.jti)
   );

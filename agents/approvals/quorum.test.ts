@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApprovalPolicy } from '../planner/policy-types.js';
-import { refuseVoteToday, tally, type Vote } from './quorum.js';
+import { mayReject, refuseVoteToday, tally, type Vote } from './quorum.js';
 
 const vote = (approver: string, over: Partial<Vote> = {}): Vote => ({ approver, decision: 'approve', channel: approver.startsWith('cli:') ? 'cli' : 'slack', at: '2026-11-30T00:00:00Z', ...over });
 const groups = [
@@ -72,5 +72,22 @@ describe('a CLI vote checked against today\'s policy too', () => {
 
   it('counts when today\'s policy still allows it', () => {
     expect(refuseVoteToday(cli('cli:bob'), open, today)).toBeUndefined();
+  });
+});
+
+describe('who may reject a revocation pinned across issuers', () => {
+  const groups = [{ label: 'https://a.example.test', approvers: ['cli:alice', 'S0ATEAM'], quorum: 1 }, { label: 'https://b.example.test', approvers: ['cli:bob'], quorum: 1 }];
+
+  it('an approver of the named issuer\'s group, directly or through a Slack user group', () => {
+    expect(mayReject(vote('cli:alice', { decision: 'reject' }), { groups }, 'https://a.example.test')).toBe(true);
+    expect(mayReject(vote('U0ANN', { decision: 'reject', viaGroup: 'S0ATEAM' }), { groups }, 'https://a.example.test')).toBe(true);
+  });
+
+  it('not an approver of another affected issuer only', () => {
+    expect(mayReject(vote('cli:bob', { decision: 'reject' }), { groups }, 'https://a.example.test')).toBe(false);
+  });
+
+  it('anyone who may vote, when the run pinned no groups', () => {
+    expect(mayReject(vote('cli:bob', { decision: 'reject' }), {}, 'https://a.example.test')).toBe(true);
   });
 });

@@ -39,6 +39,17 @@ export function refuseVote(vote: Vote, state: { votes: Vote[]; requester: string
 }
 
 /**
+ * Whether a vote may reject a run pinned across several issuers' groups (a revocation reaching
+ * several): only an approver of the group of `named`, the issuer the run is about, because a
+ * rejection lifts the containment for every issuer. Without groups, any approver may.
+ */
+export function mayReject(vote: Vote, approvals: Pick<ApprovalPolicy, 'groups'>, named: string): boolean {
+  if (!approvals.groups?.length) return true;
+  const own = approvals.groups.find((g) => g.label === named);
+  return own !== undefined && listedIn(vote, own.approvers);
+}
+
+/**
  * A vote checked against today's approvals of its run's issuer as well as the pinned ones: the
  * refusal names what today's policy no longer allows (the issuer, the channel, or the person).
  */

@@ -24,7 +24,7 @@ describe('who signs off a revocation', () => {
     expect(approvals.people).toEqual([['cli:alice', 'U0ALICE']]);
   });
 
-  it('issuers outside the policy are not asked, and the affected issuers follow the policy\'s order', () => {
-    expect(affectedIssuers(policy, B, [A, 'https://gone.example.test']).map((p) => p.issuer)).toEqual([A, B]);
+  it('the named issuer comes first (its Slack channel carries the request), issuers outside the policy are not asked', () => {
+    expect(affectedIssuers(policy, B, [A, 'https://gone.example.test']).map((p) => p.issuer)).toEqual([B, A]);
   });
 });

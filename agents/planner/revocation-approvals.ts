@@ -2,11 +2,12 @@ import type { ApprovalPolicy, IssuerPolicy, Policy } from './policy-types.js';
 import { combineApprovals } from './policy-change-approvals.js';
 
 /**
- * The issuers a jti or sub revocation affects, in policy order: the one named, and every other
- * issuer of the policy with unexpired tokens of it (the deny-list is not per issuer).
+ * The issuers a jti or sub revocation affects: the one named first (its Slack channels carry the
+ * request), then every other issuer of the policy with unexpired tokens of it, in policy order
+ * (the deny-list is not per issuer).
  */
 export function affectedIssuers(policy: Policy, named: string, withLiveTokens: readonly string[]): IssuerPolicy[] {
-  return policy.issuers.filter((p) => p.issuer === named || withLiveTokens.includes(p.issuer));
+  return [...policy.issuers.filter((p) => p.issuer === named), ...policy.issuers.filter((p) => p.issuer !== named && withLiveTokens.includes(p.issuer))];
 }
 
 /**

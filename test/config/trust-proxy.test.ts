@@ -12,6 +12,11 @@ describe('KEYTURN_TRUST_PROXY', () => {
     expect(loadEnv({}).KEYTURN_TRUST_PROXY).toBeUndefined();
   });
 
+  it('set to the empty string (compose passing an empty variable through) counts as unset, as do KEYTURN_METRICS_TOKEN and KEYTURN_PUBLIC_URL', () => {
+    const env = loadEnv({ KEYTURN_TRUST_PROXY: '', KEYTURN_METRICS_TOKEN: '', KEYTURN_PUBLIC_URL: '' });
+    expect([env.KEYTURN_TRUST_PROXY, env.KEYTURN_METRICS_TOKEN, env.KEYTURN_PUBLIC_URL]).toEqual([undefined, undefined, undefined]);
+  });
+
   it('refuses anything but addresses and ranges with CONFIG_INVALID naming the variable', async () => {
     for (const bad of ['loopback', '10.1', '0x0a.0.0.1', '10.0.0.0/33', ' , ']) {
       expect(await codeOf(async () => loadEnv({ KEYTURN_TRUST_PROXY: bad }))).toBe('CONFIG_INVALID');

@@ -44,4 +44,19 @@ describe('a sub revocation reaching two issuers', () => {
     await stack.decide(handle, 'approve', 'cli:bob');
     expect(((await handle.result()) as RevocationResult).outcome).toBe('revoked');
   });
+
+  it("is rejected, which lifts its containment everywhere, only by the named issuer's approvers", async () => {
+    const sub = `client-${randomUUID().slice(0, 8)}`;
+    const now = Date.now();
+    await db.su.query(`INSERT INTO issued_tokens (jti, issuer, sub, client_id, kid, exp, iat, policy_version) VALUES ($1, $2, $3, $3, 'kid-b', $4, $5, 'v')`, [randomUUID(), B, sub, new Date(now + 600_000), new Date(now)]);
+    const handle = await startRevocation(stack.client, { kind: 'sub', value: sub, issuer: stack.issuer, reason: 'suspicious use', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'reject', 'cli:bob', 'fine on B');
+    const refusals = async () =>
+      (await db.su.query<{ refusal: string }>(`SELECT details ->> 'refusal' AS refusal FROM audit_log WHERE action = 'approval.ignored' AND subject ->> 'workflowId' = $1`, [handle.workflowId])).rows.map((r) => r.refusal);
+    await eventually(async () => (await refusals()).includes('reject-needs-an-approver-of-the-named-issuer'), 30_000);
+    expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
+    await stack.decide(handle, 'reject', 'cli:alice', 'false alarm');
+    expect(((await handle.result()) as RevocationResult).outcome).toBe('false_alarm');
+  });
 });

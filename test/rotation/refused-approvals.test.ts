@@ -81,7 +81,7 @@ describe('decision signals that must not count', () => {
     expect(rows.map((r) => r.workflow_id).sort()).toEqual([first.workflowId, second.workflowId].sort());
   });
 
-  it('a decision\'s check is retried until it answers, so a long database outage holds the decision instead of failing the run', async () => {
+  it('a decision\'s check has no attempt limit (its retry policy sets no maximum): a long outage does not fail the run', async () => {
     const handle = await stack.rotate();
     await stack.decide(handle, 'reject', 'cli:bob', 'test over');
     expect((await result(handle)).outcome).toBe('rejected');

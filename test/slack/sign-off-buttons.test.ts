@@ -153,6 +153,31 @@ describe('Slack sign-off buttons', () => {
     expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
   });
 
+  it('on a revocation reaching two issuers, a person taken out of one issuer\'s approvers that its group pins is refused, though the other issuer lists them today', async () => {
+    await h.stop();
+    const OTHER = 'https://payments.example.test';
+    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
+    const groups = [{ label: ISSUER, approvers: ['U0ALICE'], quorum: 1 }, { label: OTHER, approvers: ['U0BOB'], quorum: 1 }];
+    const revocation = waitingRun({ workflowId: 'revoke-sub-moved', kind: 'revocation', approvals: approvalsPolicy({ approvers: ['U0ALICE', 'U0BOB'], quorum: 1, groups }) });
+    h.port.runs.set(revocation.workflowId, revocation);
+    await send(approve('U0BOB', { value: buttonValueOf(revocation) }));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
+    expect(h.port.decisions).toEqual([]);
+  });
+
+  it('on a revocation reaching two issuers, only an approver of the issuer it names may reject it', async () => {
+    await h.stop();
+    const OTHER = 'https://payments.example.test';
+    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
+    const groups = [{ label: ISSUER, approvers: ['U0ALICE'], quorum: 1 }, { label: OTHER, approvers: ['U0PAYLEAD'], quorum: 1 }];
+    const revocation = waitingRun({ workflowId: 'revoke-sub-reject', kind: 'revocation', approvals: approvalsPolicy({ approvers: ['U0ALICE', 'U0PAYLEAD'], quorum: 1, groups }) });
+    h.port.runs.set(revocation.workflowId, revocation);
+    const metadata = JSON.stringify({ workflowId: revocation.workflowId, runId: revocation.runId, planHash: revocation.planHash, channel: h.workspace.channel });
+    await send(payloadBody(modalSubmission(h.workspace, { privateMetadata: metadata, user: 'U0PAYLEAD', reason: 'false alarm for payments' })));
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
+    expect([h.port.decisions, h.ephemerals().at(-1)]).toEqual([[], expect.stringContaining('Only approvers of')]);
+  });
+
   it('a requester who started the run from the CLI cannot approve it under their Slack id', async () => {
     const run2 = waitingRun({ workflowId: 'rotate-people', requester: 'cli:alice', approvals: { approvers: ['U0ALICE', 'U0BOB'], channels: ['slack', 'cli'], people: [['cli:alice', 'U0ALICE']] } });
     h.port.runs.set(run2.workflowId, run2);
