@@ -85,7 +85,11 @@ function toRecord(r: KeyRow): ChannelKeyRecord {
 export function channelKeyLookup(db: Queryable): (kid: string) => Promise<ChannelKey | undefined> {
   return async (kid) => {
     const res = await db.query<{ kid: string; channel: ApprovalChannel; approver: string | null; public_jwk: JWK }>(
-      'SELECT kid, channel, approver, public_jwk FROM approval_channel_keys WHERE kid = $1 AND disabled_at IS NULL',
+      // Only a key whose registration the audit log records (or one from before registrations were audited).
+      `SELECT k.kid, k.channel, k.approver, k.public_jwk FROM approval_channel_keys k
+        WHERE k.kid = $1 AND k.disabled_at IS NULL
+          AND (k.registered_before_audit OR EXISTS (
+            SELECT 1 FROM audit_log a WHERE a.action = 'approval.key.register' AND a.subject ->> 'kid' = k.kid))`,
       [kid],
     );
     const row = res.rows[0];

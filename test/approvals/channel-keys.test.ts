@@ -52,6 +52,19 @@ describe('approval channel keys', () => {
     await expect(pool.query('DELETE FROM approval_channel_keys WHERE kid = $1', [key.kid])).rejects.toThrow(/permission denied/);
   });
 
+  it('a key inserted without its audit entry (keyturn\'s role can insert) vouches for nothing, and the role cannot mark it as older than the audit', async () => {
+    const key = await generateChannelKey();
+    await pool.query('INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk) VALUES ($1, $2, $3, $4)', [key.kid, 'cli', approver(), JSON.stringify(key.publicJwk)]);
+    expect(await channelKeyLookup(pool)(key.kid)).toBeUndefined();
+    const other = await generateChannelKey();
+    await expect(pool.query('INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk, registered_before_audit) VALUES ($1, $2, $3, $4, true)', [other.kid, 'slack', null, JSON.stringify(other.publicJwk)])).rejects.toThrow(/permission denied/);
+  });
+
+  it('a key registered through keyturn vouches for its approver', async () => {
+    const key = await registered();
+    expect(await channelKeyLookup(pool)(key.kid)).toMatchObject({ kid: key.kid, channel: 'cli', approver: key.approver });
+  });
+
   it('the list names each key\'s id, channel, approver and state, and no key material', async () => {
     const key = await registered();
     const listed = (await listChannelKeys(pool)).find((k) => k.kid === key.kid);
