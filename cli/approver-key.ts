@@ -32,6 +32,9 @@ export async function writeApproverKey(path: string, key: ApproverKeyFile): Prom
   });
 }
 
+/** The `--key` option of the commands that start a run: whose approver the run names as requester (see cliRequester). */
+export const requesterKeyOption = ['--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it'] as const;
+
 /**
  * Who a run started from this terminal names as its requester: the approver of the given key (by
  * default KEYTURN_APPROVER_KEY), so that person cannot approve the run with it; without a key,

@@ -1,5 +1,5 @@
-import { CompactSign, importJWK, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { signRawAttestation } from '../../test/support/raw-attestation.js';
 import type { ApprovalPolicy } from '../planner/policy-types.js';
 import { signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
 import { generateChannelKey } from './channel-keys.js';
@@ -67,12 +67,6 @@ describe('one person under two ids', () => {
   });
 });
 
-/** Signs `body` as it stands, as a key holder who does not use signAttestation could. */
-async function signRaw(body: unknown, key: { kid: string; privateJwk: JWK }): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
-    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'keyturn-attestation+jws' })
-    .sign(await importJWK(key.privateJwk, 'EdDSA'));
-}
 
 describe('what an attestation may say', () => {
   const now = Math.floor(Date.now() / 1000);
@@ -80,13 +74,13 @@ describe('what an attestation may say', () => {
 
   it('is taken when signed by hand with every member well formed', async () => {
     const bob = await channelKey('cli', 'cli:bob');
-    expect(await refusal(verifyAttestation(await signRaw(body, bob.signing), bob.lookup, expectation))).toBe('accepted');
+    expect(await refusal(verifyAttestation(await signRawAttestation(body, bob.signing), bob.lookup, expectation))).toBe('accepted');
   });
 
   it('is refused as malformed when its payload is not an object of claims', async () => {
     const bob = await channelKey('cli', 'cli:bob');
     for (const payload of [null, [], 'approve', 42]) {
-      expect(await refusal(verifyAttestation(await signRaw(payload, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
+      expect(await refusal(verifyAttestation(await signRawAttestation(payload, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
     }
   });
 
@@ -94,7 +88,7 @@ describe('what an attestation may say', () => {
     const bob = await channelKey('cli', 'cli:bob');
     const { jti: _jti, ...noJti } = body;
     for (const bad of [noJti, { ...body, jti: 'x'.repeat(300) }, { ...body, iat: String(now) }, { ...body, exp: now + 0.5 }, { ...body, reason: { text: 'no' } }, { ...body, reason: 'r'.repeat(2001) }]) {
-      expect(await refusal(verifyAttestation(await signRaw(bad, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
+      expect(await refusal(verifyAttestation(await signRawAttestation(bad, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
     }
   });
 
@@ -103,7 +97,7 @@ describe('what an attestation may say', () => {
     let looked = 0;
     const lookup = async (kid: string) => (looked++, bob.lookup(kid));
     for (const kid of ['\u0000', 'a b', 'k'.repeat(129)]) {
-      expect(await refusal(verifyAttestation(await signRaw(body, { ...bob.signing, kid }), lookup, expectation))).toBe('bad-header');
+      expect(await refusal(verifyAttestation(await signRawAttestation(body, { ...bob.signing, kid }), lookup, expectation))).toBe('bad-header');
     }
     expect(looked).toBe(0);
   });
@@ -111,9 +105,9 @@ describe('what an attestation may say', () => {
   it('is refused as malformed with a control character in an id, or one other than tab or a line break in its reason', async () => {
     const bob = await channelKey('cli', 'cli:bob');
     for (const bad of [{ ...body, workflowId: 'rotation-1\u0000' }, { ...body, reason: 'no\u0000' }, { ...body, reason: 'bell\u0007' }]) {
-      expect(await refusal(verifyAttestation(await signRaw(bad, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
+      expect(await refusal(verifyAttestation(await signRawAttestation(bad, bob.signing), bob.lookup, expectation))).toBe('malformed-claims');
     }
-    expect(await refusal(verifyAttestation(await signRaw({ ...body, reason: 'line one\nline two\tend' }, bob.signing), bob.lookup, expectation))).toBe('accepted');
+    expect(await refusal(verifyAttestation(await signRawAttestation({ ...body, reason: 'line one\nline two\tend' }, bob.signing), bob.lookup, expectation))).toBe('accepted');
   });
 
   it('is refused when signed to last longer than 5 minutes, or dated ahead of the clock', async () => {
@@ -121,14 +115,14 @@ describe('what an attestation may say', () => {
     const tenYears = { ...body, iat: now - 365 * 86_400, exp: now + 10 * 365 * 86_400 };
     const ahead = { ...body, iat: now + 3_600, exp: now + 3_900 };
     for (const bad of [tenYears, ahead]) {
-      expect(await refusal(verifyAttestation(await signRaw(bad, bob.signing), bob.lookup, expectation))).toBe('lifetime');
+      expect(await refusal(verifyAttestation(await signRawAttestation(bad, bob.signing), bob.lookup, expectation))).toBe('lifetime');
     }
   });
 
   it('is refused as expired 5 seconds past its exp', async () => {
     const bob = await channelKey('cli', 'cli:bob');
     const old = { ...body, iat: now - 306, exp: now - 6 };
-    expect(await refusal(verifyAttestation(await signRaw(old, bob.signing), bob.lookup, expectation))).toBe('expired');
+    expect(await refusal(verifyAttestation(await signRawAttestation(old, bob.signing), bob.lookup, expectation))).toBe('expired');
   });
 
   it('is not signed with a reason longer than 2000 characters: REASON_TOO_LONG, before anything is signed', async () => {

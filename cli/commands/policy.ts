@@ -5,7 +5,7 @@ import { startPolicyChange } from '../../client/policy.js';
 import { webUiLink } from '../../client/rotations.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
-import { cliRequester } from '../approver-key.js';
+import { cliRequester, requesterKeyOption } from '../approver-key.js';
 import { unlinkedCliApprovers } from '../../agents/planner/people.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -33,7 +33,7 @@ export function registerPolicy(program: Command): void {
     .description('propose a policy document: it is validated, diffed and goes live only after sign-off')
     .requiredOption('--reason <text>', 'why; approvers see it and it is audited')
     .option('--wait', 'wait for the outcome')
-    .option('--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it', process.env.KEYTURN_APPROVER_KEY)
+    .option(...requesterKeyOption, process.env.KEYTURN_APPROVER_KEY)
     .action((file: string | undefined, opts: { reason: string; wait?: boolean; key?: string }) =>
       withContext(async (ctx) => {
         const text = await readPolicyText(policyPath(file));

@@ -3,7 +3,7 @@ import { startRevocation } from '../../client/revocations.js';
 import { webUiLink } from '../../client/rotations.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
-import { cliRequester } from '../approver-key.js';
+import { cliRequester, requesterKeyOption } from '../approver-key.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -17,7 +17,7 @@ export function registerRevoke(program: Command): void {
     .option('--before <time>', 'with --sub: only tokens issued before this ISO-8601 time')
     .option('--issuer <iss>', 'the issuer (needed for --jti/--sub, and for a kid keyturn does not hold)')
     .requiredOption('--reason <text>', 'why; approvers see it and it is audited')
-    .option('--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it', process.env.KEYTURN_APPROVER_KEY)
+    .option(...requesterKeyOption, process.env.KEYTURN_APPROVER_KEY)
     .action((opts: { kid?: string; jti?: string; sub?: string; before?: string; issuer?: string; reason: string; key?: string }) =>
       withContext(async (ctx) => {
         const targets = (['kid', 'jti', 'sub'] as const).filter((k) => opts[k] !== undefined);

@@ -4,7 +4,7 @@ import { disableChannelKey, generateChannelKey, listChannelKeys, registerChannel
 import { KeyturnError } from '../../config/errors.js';
 import { rotationStatus, startRotation, webUiLink } from '../../client/rotations.js';
 import { createSlackChannelKey } from '../../slack/temporal-port.js';
-import { cliRequester, readApproverKey, writeApproverKey } from '../approver-key.js';
+import { cliRequester, readApproverKey, requesterKeyOption, writeApproverKey } from '../approver-key.js';
 import { groupNeeds } from '../../agents/approvals/quorum.js';
 import { withContext, type CliContext } from '../context.js';
 import { auditContext } from './clients.js';
@@ -18,7 +18,7 @@ export function registerRotation(program: Command): void {
     .requiredOption('--issuer <iss>', 'issuer URL, exactly as in the policy')
     .requiredOption('--reason <text>', 'why; shown to approvers and audited')
     .option('--wait', 'follow the run until it ends')
-    .option('--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it', process.env.KEYTURN_APPROVER_KEY)
+    .option(...requesterKeyOption, process.env.KEYTURN_APPROVER_KEY)
     .action((opts: { issuer: string; reason: string; wait?: boolean; key?: string }) =>
       withContext(async (ctx) => {
         const requester = await cliRequester(opts.key);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { CompactSign, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ATTESTATION_TYP } from '../../agents/approvals/attestation.js';
+import { signRawAttestation } from '../support/raw-attestation.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 import { result, sleep } from './support.js';
 
@@ -63,10 +62,7 @@ describe('decision signals that must not count', () => {
       const s = await stack.waitFor(handle, (x) => x.planHash !== undefined, 'a plan');
       const now = Math.floor(Date.now() / 1000);
       const claims = { channel: 'cli', approver: 'cli:bob', decision: 'reject', reason: 'not now', workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: s.planHash, iat: now, exp: now + 300, jti };
-      const key = stack.approverKey('cli:bob');
-      const attestation = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
-        .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: ATTESTATION_TYP })
-        .sign(await importJWK(key.privateJwk, 'EdDSA'));
+      const attestation = await signRawAttestation(claims, stack.approverKey('cli:bob'));
       await handle.signal('reject', { attestation });
       expect((await result(handle)).outcome).toBe('rejected');
     };

@@ -3,6 +3,8 @@ import { ACTION_APPROVE, ACTION_REJECT, encodeButtonValue, REJECT_MODAL } from '
 import { approvalsPolicy, buttonValueOf, ISSUER, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
 import { buttonClick, form, modalSubmission, payloadBody, sendSigned } from './support/signed.js';
 
+const OTHER_ISSUER = 'https://payments.example.test';
+
 describe('Slack sign-off buttons', () => {
   let h: Harness;
   const run = waitingRun();
@@ -140,13 +142,18 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toEqual([]);
   });
 
-  it('a revocation reaching two issuers takes the click of the second issuer\'s approver, whom the first issuer does not list', async () => {
+  /** A revocation waiting for sign-off that pinned one group of `ISSUER` and one of a second issuer (whose policy today lists U0PAYLEAD). */
+  async function revocationAcrossIssuers(workflowId: string, ofIssuer: string[], ofOther: string[]) {
     await h.stop();
-    const OTHER = 'https://payments.example.test';
-    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
-    const groups = [{ label: ISSUER, approvers: ['U0ALICE', 'U0BOB'], quorum: 1 }, { label: OTHER, approvers: ['U0PAYLEAD'], quorum: 1 }];
-    const revocation = waitingRun({ workflowId: 'revoke-sub-both', kind: 'revocation', approvals: approvalsPolicy({ approvers: ['U0ALICE', 'U0BOB', 'U0PAYLEAD'], quorum: 1, groups }) });
+    h = await startHarness({ otherIssuers: { [OTHER_ISSUER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
+    const groups = [{ label: ISSUER, approvers: ofIssuer, quorum: 1 }, { label: OTHER_ISSUER, approvers: ofOther, quorum: 1 }];
+    const revocation = waitingRun({ workflowId, kind: 'revocation', approvals: approvalsPolicy({ approvers: [...ofIssuer, ...ofOther], quorum: 1, groups }) });
     h.port.runs.set(revocation.workflowId, revocation);
+    return revocation;
+  }
+
+  it('a revocation reaching two issuers takes the click of the second issuer\'s approver, whom the first issuer does not list', async () => {
+    const revocation = await revocationAcrossIssuers('revoke-sub-both', ['U0ALICE', 'U0BOB'], ['U0PAYLEAD']);
     await send(approve('U0PAYLEAD', { value: buttonValueOf(revocation) }));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'decided', user: 'U0PAYLEAD' });
     await send(approve('U0MALLORY', { value: buttonValueOf(revocation), trigger: 'trigger-mallory' }));
@@ -154,24 +161,14 @@ describe('Slack sign-off buttons', () => {
   });
 
   it('on a revocation reaching two issuers, a person taken out of one issuer\'s approvers that its group pins is refused, though the other issuer lists them today', async () => {
-    await h.stop();
-    const OTHER = 'https://payments.example.test';
-    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
-    const groups = [{ label: ISSUER, approvers: ['U0ALICE'], quorum: 1 }, { label: OTHER, approvers: ['U0BOB'], quorum: 1 }];
-    const revocation = waitingRun({ workflowId: 'revoke-sub-moved', kind: 'revocation', approvals: approvalsPolicy({ approvers: ['U0ALICE', 'U0BOB'], quorum: 1, groups }) });
-    h.port.runs.set(revocation.workflowId, revocation);
+    const revocation = await revocationAcrossIssuers('revoke-sub-moved', ['U0ALICE'], ['U0BOB']);
     await send(approve('U0BOB', { value: buttonValueOf(revocation) }));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
     expect(h.port.decisions).toEqual([]);
   });
 
   it('on a revocation reaching two issuers, only an approver of the issuer it names may reject it', async () => {
-    await h.stop();
-    const OTHER = 'https://payments.example.test';
-    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'], quorum: 1 }) } });
-    const groups = [{ label: ISSUER, approvers: ['U0ALICE'], quorum: 1 }, { label: OTHER, approvers: ['U0PAYLEAD'], quorum: 1 }];
-    const revocation = waitingRun({ workflowId: 'revoke-sub-reject', kind: 'revocation', approvals: approvalsPolicy({ approvers: ['U0ALICE', 'U0PAYLEAD'], quorum: 1, groups }) });
-    h.port.runs.set(revocation.workflowId, revocation);
+    const revocation = await revocationAcrossIssuers('revoke-sub-reject', ['U0ALICE'], ['U0PAYLEAD']);
     const metadata = JSON.stringify({ workflowId: revocation.workflowId, runId: revocation.runId, planHash: revocation.planHash, channel: h.workspace.channel });
     await send(payloadBody(modalSubmission(h.workspace, { privateMetadata: metadata, user: 'U0PAYLEAD', reason: 'false alarm for payments' })));
     expect(await h.nextHandled()).toMatchObject({ outcome: 'not-approver' });
