@@ -13,6 +13,14 @@ function unsetWhenEmpty<T extends z.ZodType>(schema: T) {
 /** Every environment variable keyturn reads; the README's table mirrors this schema. */
 const EnvSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
+  /**
+   * `apply`: the process migrates the database at start, so DATABASE_URL must own keyturn's tables.
+   * `check`: it refuses to start while a migration is pending or while its login is more than
+   * keyturn_app; migrations then run from `keyturn db migrate` with KEYTURN_DB_ADMIN_URL.
+   */
+  KEYTURN_MIGRATIONS: z.enum(['apply', 'check']).default('apply'),
+  /** The table owner's login, read by `keyturn db migrate` only; long-running processes never need it. */
+  KEYTURN_DB_ADMIN_URL: unsetWhenEmpty(z.string().url().optional()),
   TEMPORAL_ADDRESS: z.string().min(3).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   KEYTURN_TASK_QUEUE: z.string().min(1).default('keyturn'),

@@ -1,7 +1,9 @@
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import { KeyturnError } from '../config/errors.js';
+import type { Pool } from './pool.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -25,4 +27,24 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
   } catch (e) {
     throw new KeyturnError('MIGRATION_FAILED', `database migration failed: ${(e as Error).message}`, 'Check DATABASE_URL and that its role may create tables; nothing was half-applied (each run is one transaction).');
   }
+}
+
+/** Every migration this code base has, in order, by the name node-pg-migrate records. */
+export function migrationNames(): string[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith('.sql'))
+    .map((f) => f.slice(0, -'.sql'.length))
+    .sort();
+}
+
+/** The migrations not yet applied to the database `pool` reaches (all of them on an empty one). */
+export async function pendingMigrations(pool: Pool): Promise<string[]> {
+  let applied: Set<string>;
+  try {
+    applied = new Set((await pool.query<{ name: string }>('SELECT name FROM keyturn_migrations')).rows.map((r) => r.name));
+  } catch (e) {
+    if ((e as { code?: string }).code !== '42P01') throw e;
+    applied = new Set();
+  }
+  return migrationNames().filter((n) => !applied.has(n));
 }

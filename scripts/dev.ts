@@ -34,13 +34,14 @@ life.run(async () => {
   mkdirSync(env.dataDir, { recursive: true, mode: 0o755 });
 
   let databaseUrl = env.DATABASE_URL;
+  const embeddedDatabase = !databaseUrl;
   if (!databaseUrl) {
     say(`[keyturn] starting embedded PostgreSQL on 127.0.0.1:${env.KEYTURN_PG_PORT} (data in ${join(env.dataDir, 'pg')})`);
     const pg = await startEmbeddedPostgres({ dataDir: join(env.dataDir, 'pg', 'data'), port: env.KEYTURN_PG_PORT });
     life.add('PostgreSQL', pg.stop);
     databaseUrl = pg.url;
   }
-  const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, say });
+  const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, embeddedDatabase, say });
   life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, 60_000));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;

@@ -5,8 +5,8 @@ import { readPolicyText } from '../agents/planner/policy.js';
 import { isKeyturnError } from '../config/errors.js';
 import type { Policy } from '../agents/planner/policy-types.js';
 import type { Env } from '../config/env.js';
-import { migrate } from '../db/migrate.js';
-import { createPool, type Pool } from '../db/pool.js';
+import type { Pool } from '../db/pool.js';
+import { openDatabase } from './database.js';
 import type { Lifecycle } from '../infra/lifecycle.js';
 import { keyturnClient } from '../infra/temporal/client.js';
 import { loadPayloadKeyring, type PayloadKeyring } from '../infra/temporal/codec/keyring.js';
@@ -22,13 +22,11 @@ export interface Bootstrapped {
   payloadKeyring: PayloadKeyring;
 }
 
-/** What every keyturn process does first: migrate, connect, read the policy, wire the agents. */
-export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifecycle, opts: { devDataDir?: string; say?: (line: string) => void } = {}): Promise<Bootstrapped> {
+/** What every keyturn process does first: migrate (or check), connect, read the policy, wire the agents. */
+export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifecycle, opts: { devDataDir?: string; embeddedDatabase?: boolean; say?: (line: string) => void } = {}): Promise<Bootstrapped> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
   const payloadKeyring = loadPayloadKeyring({ ...(opts.devDataDir ? { devDataDir: opts.devDataDir, create: true } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
-  const applied = await migrate(env.DATABASE_URL);
-  if (applied.length) say(`[keyturn] applied migrations: ${applied.join(', ')}`);
-  const pool = createPool(env.DATABASE_URL);
+  const pool = await openDatabase(env, { say, ...(opts.embeddedDatabase ? { embedded: true } : {}) });
   life.add('database pool', () => pool.end());
   const services = await createServices({ pool, ...(opts.devDataDir ? { devDataDir: opts.devDataDir } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
   const kekReport = new KekHolderReport(pool, services.kekIds, (e) => {

@@ -4,12 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../db/migrate.js';
+import { createPool } from '../../db/pool.js';
+import { provisionRuntimeLogin } from '../../db/runtime-login.js';
 import { startEmbeddedPostgres } from '../../infra/postgres/embedded.js';
 import { startDevServer } from '../../infra/temporal/dev-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
+    /** A login that is only keyturn_app, as production processes get (KEYTURN_MIGRATIONS=check). */
+    runtimeLogin: { user: string; password: string };
     temporalAddress: string;
     temporalUiUrl: string;
     temporalNamespace: string;
@@ -33,6 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     databaseUrl = pg.url;
   }
   await migrate(databaseUrl);
+  const runtimeLogin = await createRuntimeLogin(databaseUrl, stops);
 
   let temporalAddress = process.env.TEMPORAL_ADDRESS;
   let temporalUiUrl = process.env.KEYTURN_TEMPORAL_UI_URL ?? '';
@@ -49,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   stops.unshift(async () => rmSync(keyDir, { recursive: true, force: true }));
 
   project.provide('databaseUrl', databaseUrl);
+  project.provide('runtimeLogin', runtimeLogin);
   project.provide('payloadKeyFile', payloadKeyFile);
   project.provide('temporalAddress', temporalAddress);
   project.provide('temporalUiUrl', temporalUiUrl);
@@ -60,4 +66,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const stop of stops.reverse()) await stop().catch((e: unknown) => failures.push(e));
     if (failures.length > 0) throw new AggregateError(failures, 'test teardown: a server did not stop cleanly');
   };
+}
+
+/** A runtime login of this run's own (roles are cluster-wide), dropped at teardown. */
+async function createRuntimeLogin(databaseUrl: string, stops: Array<() => Promise<void>>): Promise<{ user: string; password: string }> {
+  const login = { user: `keyturn_rt_${process.pid}_${Date.now().toString(36)}`, password: randomBytes(24).toString('hex') };
+  const url = new URL(databaseUrl);
+  url.username = login.user;
+  url.password = login.password;
+  const admin = createPool(databaseUrl, { max: 1, appRole: false });
+  await provisionRuntimeLogin(admin, url.toString());
+  stops.push(async () => {
+    try {
+      await admin.query(`DROP ROLE IF EXISTS "${login.user}"`);
+    } finally {
+      await admin.end();
+    }
+  });
+  return login;
 }

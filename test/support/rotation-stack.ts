@@ -115,7 +115,7 @@ export interface RotationStack {
   relyingParty(): Validator;
   jwksKids(): Promise<string[]>;
   startWorker(): Promise<() => Promise<void>>;
-  /** The environment a `workers/main.ts` process needs to join this stack. */
+  /** The environment a `workers/main.ts` process needs to join this stack, logging in as production does. */
   workerProcessEnv(): NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
@@ -253,7 +253,8 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
     startWorker,
     workerProcessEnv: () => ({
       ...process.env,
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: asRuntimeLogin(databaseUrl),
+      KEYTURN_MIGRATIONS: 'check',
       TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_NAMESPACE: namespace,
       KEYTURN_TASK_QUEUE: taskQueue,
@@ -275,4 +276,13 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
     },
   };
   return stack;
+}
+
+/** The same database, reached as the run's runtime login (a member of keyturn_app, nothing more). */
+function asRuntimeLogin(databaseUrl: string): string {
+  const { user, password } = inject('runtimeLogin');
+  const url = new URL(databaseUrl);
+  url.username = user;
+  url.password = password;
+  return url.toString();
 }

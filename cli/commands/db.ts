@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { KeyturnError } from '../../config/errors.js';
+import { migrate, migrationNames } from '../../db/migrate.js';
+import { createPool } from '../../db/pool.js';
+import { describeLoginPowers, LEAST_PRIVILEGE_HINT, loginOf, loginPowers, provisionRuntimeLogin } from '../../db/runtime-login.js';
+import { withContext } from '../context.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+export function registerDb(program: Command): void {
+  const db = program.command('db').description("keyturn's PostgreSQL schema and logins");
+
+  db.command('migrate')
+    .description('apply pending migrations as KEYTURN_DB_ADMIN_URL (else DATABASE_URL); with both set, also make DATABASE_URL a login that is only keyturn_app')
+    .action(() =>
+      withContext(async (ctx) => {
+        const runtimeUrl = ctx.env.DATABASE_URL ?? ctx.local?.databaseUrl;
+        const adminUrl = ctx.env.KEYTURN_DB_ADMIN_URL ?? runtimeUrl;
+        if (!adminUrl) throw new KeyturnError('DATABASE_URL_MISSING', 'neither KEYTURN_DB_ADMIN_URL nor DATABASE_URL is set, and no `npm run dev` is running here', 'Export KEYTURN_DB_ADMIN_URL (the table owner) and DATABASE_URL (the runtime login).');
+        const applied = await migrate(adminUrl);
+        out(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : `the schema is up to date (${migrationNames().length} migrations)`);
+        if (runtimeUrl && runtimeUrl !== adminUrl) {
+          const admin = createPool(adminUrl, { max: 1, appRole: false });
+          try {
+            const { login, created } = await provisionRuntimeLogin(admin, runtimeUrl);
+            out(`runtime login ${login}: ${created ? 'created' : 'exists'}, member of keyturn_app`);
+          } finally {
+            await admin.end();
+          }
+        }
+        await reportRuntimeLogin(runtimeUrl ?? adminUrl, runtimeUrl !== undefined && runtimeUrl !== adminUrl);
+      }),
+    );
+}
+
+/** Logs in as the processes will, and says whether that login could get around keyturn's guards. */
+async function reportRuntimeLogin(url: string, mustBeLeast: boolean): Promise<void> {
+  const pool = createPool(url, 1);
+  try {
+    const powers = await loginPowers(pool);
+    const login = loginOf(url) || 'of DATABASE_URL';
+    if (!powers.length) {
+      out(`runtime login ${login} is only keyturn_app: start keyturn's processes with KEYTURN_MIGRATIONS=check`);
+    } else if (mustBeLeast) {
+      throw new KeyturnError('DB_LOGIN_PRIVILEGED', describeLoginPowers(login, powers), LEAST_PRIVILEGE_HINT);
+    } else {
+      out(`warning: ${describeLoginPowers(login, powers)}. ${LEAST_PRIVILEGE_HINT}`);
+    }
+  } finally {
+    await pool.end();
+  }
+}

@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { registerDb } from '../../cli/commands/db.js';
+import { loadEnv } from '../../config/env.js';
+import { createPool, type Pool } from '../../db/pool.js';
+import { openDatabase } from '../../workers/database.js';
+import { runCli } from '../support/cli.js';
+import { superuserPool, unique } from '../support/db.js';
+import { codeOf } from '../support/error-code.js';
+
+const su = superuserPool();
+const database = unique('rtlogin').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+const login = `${database}_rt`;
+const password = randomBytes(24).toString('hex');
+const adminUrl = urlOf(database);
+const runtimeUrl = urlOf(database, { user: login, password });
+let runtime: Pool;
+
+function urlOf(db: string, as?: { user: string; password: string }): string {
+  const url = new URL(inject('databaseUrl'));
+  url.pathname = `/${db}`;
+  if (as) {
+    url.username = as.user;
+    url.password = as.password;
+  }
+  return url.toString();
+}
+
+async function migrateCli(env: Record<string, string | undefined>): Promise<{ out: string; err: string }> {
+  const saved = { DATABASE_URL: process.env.DATABASE_URL, KEYTURN_DB_ADMIN_URL: process.env.KEYTURN_DB_ADMIN_URL };
+  Object.assign(process.env, env);
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+  try {
+    return await runCli(registerDb, 'db', 'migrate');
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+}
+
+const asRuntime = { DATABASE_URL: runtimeUrl, KEYTURN_DB_ADMIN_URL: adminUrl };
+
+beforeAll(async () => {
+  await su.query(`CREATE DATABASE "${database}"`);
+});
+
+afterAll(async () => {
+  await runtime?.end();
+  await su.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  await su.query(`DROP ROLE IF EXISTS "${login}"`);
+  await su.query(`DROP ROLE IF EXISTS "${login}_super"`);
+  await su.end();
+});
+
+describe('a process started with KEYTURN_MIGRATIONS=check', () => {
+  it('refuses to start while migrations are pending, and migrates nothing', async () => {
+    const env = loadEnv({ DATABASE_URL: adminUrl, KEYTURN_MIGRATIONS: 'check' }) as ReturnType<typeof loadEnv> & { DATABASE_URL: string };
+    expect(await codeOf(() => openDatabase(env, { say: () => {} }))).toBe('MIGRATIONS_PENDING');
+    const admin = createPool(adminUrl, { max: 1, appRole: false });
+    try {
+      expect((await admin.query(`SELECT to_regclass('keyturn_migrations') AS t`)).rows[0].t).toBeNull();
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
+describe('keyturn db migrate with KEYTURN_DB_ADMIN_URL and DATABASE_URL', () => {
+  it('migrates as the owner and creates the runtime login, printing neither password', async () => {
+    const { out } = await migrateCli(asRuntime);
+    expect(out).toMatch(/^applied \d+ migration\(s\): /);
+    expect(out).toContain(`runtime login ${login}: created, member of keyturn_app`);
+    expect(out).toContain(`runtime login ${login} is only keyturn_app: start keyturn's processes with KEYTURN_MIGRATIONS=check`);
+    expect(out).not.toContain(password);
+    expect(out).not.toContain(new URL(inject('databaseUrl')).password);
+    runtime = createPool(runtimeUrl, { max: 2 });
+  });
+
+  it('run again, finds the schema current and keeps the existing login', async () => {
+    const { out } = await migrateCli(asRuntime);
+    expect(out).toMatch(/^the schema is up to date \(\d+ migrations\)/);
+    expect(out).toContain(`runtime login ${login}: exists, member of keyturn_app`);
+  });
+
+  it('refuses a runtime login that is a superuser, granting it nothing', async () => {
+    const superLogin = `${login}_super`;
+    await su.query(`CREATE ROLE "${superLogin}" LOGIN SUPERUSER PASSWORD '${password}'`);
+    const err = await migrateCli({ DATABASE_URL: urlOf(database, { user: superLogin, password }), KEYTURN_DB_ADMIN_URL: adminUrl }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DB_RUNTIME_LOGIN_PRIVILEGED' });
+    const member = await su.query(`SELECT pg_has_role($1, 'keyturn_app', 'MEMBER') AS m`, [superLogin]);
+    const granted = await su.query(`SELECT 1 FROM pg_auth_members WHERE member = $1::regrole AND roleid = 'keyturn_app'::regrole`, [superLogin]);
+    expect(member.rows[0].m).toBe(true); // a superuser is a member of every role...
+    expect(granted.rowCount).toBe(0); // ...but no grant was made to it
+  });
+
+  it('refuses a DATABASE_URL that logs in as the admin itself', async () => {
+    const err = await migrateCli({ DATABASE_URL: adminUrl.replace(`/${database}`, `/${database}?application_name=x`), KEYTURN_DB_ADMIN_URL: adminUrl }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DB_RUNTIME_LOGIN_IS_ADMIN' });
+  });
+});
+
+describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
+  it('still cannot disable the audit log triggers (only an owner can)', async () => {
+    expect(await sqlStateAs(runtime, 'ALTER TABLE audit_log DISABLE TRIGGER ALL')).toBe('42501');
+  });
+
+  it('still cannot rewrite audit entries', async () => {
+    expect(await sqlStateAs(runtime, `UPDATE audit_log SET action = 'rewritten'`)).toBe('42501');
+  });
+
+  it('still cannot delete or re-point approval channel keys', async () => {
+    expect(await sqlStateAs(runtime, 'DELETE FROM approval_channel_keys')).toBe('42501');
+    expect(await sqlStateAs(runtime, `UPDATE approval_channel_keys SET approver = 'someone'`)).toBe('42501');
+  });
+
+  it('cannot erase the record of an applied migration', async () => {
+    expect(await sqlStateAs(runtime, 'DELETE FROM keyturn_migrations')).toBe('42501');
+  });
+
+  it('unlike the owner login, which can disable the audit log triggers', async () => {
+    const owner = createPool(adminUrl, { max: 1 });
+    try {
+      expect(await sqlStateAs(owner, 'ALTER TABLE audit_log DISABLE TRIGGER ALL')).toBe('ok');
+    } finally {
+      await owner.end();
+    }
+  });
+});
+
+describe('openDatabase', () => {
+  const envWith = (url: string, mode: 'apply' | 'check') => loadEnv({ DATABASE_URL: url, KEYTURN_MIGRATIONS: mode }) as ReturnType<typeof loadEnv> & { DATABASE_URL: string };
+
+  it('in check mode refuses a login that owns the tables', async () => {
+    expect(await codeOf(() => openDatabase(envWith(adminUrl, 'check'), { say: () => {} }))).toBe('DB_LOGIN_PRIVILEGED');
+  });
+
+  it('in check mode starts as a login that is only keyturn_app, saying nothing', async () => {
+    const said: string[] = [];
+    const pool = await openDatabase(envWith(runtimeUrl, 'check'), { say: (l) => said.push(l) });
+    try {
+      expect((await pool.query('SELECT current_user AS r, session_user AS s')).rows[0]).toEqual({ r: 'keyturn_app', s: login });
+      expect(said).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('in apply mode warns that an owner login can get around the guards', async () => {
+    const said: string[] = [];
+    await (await openDatabase(envWith(adminUrl, 'apply'), { say: (l) => said.push(l) })).end();
+    expect(said.join('\n')).toMatch(/warning: the database login \S+ is more than keyturn_app \(superuser, .*owns-tables.*KEYTURN_MIGRATIONS=check/);
+  });
+
+  it('in apply mode on the embedded dev database says nothing about the login', async () => {
+    const said: string[] = [];
+    await (await openDatabase(envWith(adminUrl, 'apply'), { embedded: true, say: (l) => said.push(l) })).end();
+    expect(said).toEqual([]);
+  });
+});
+
+/** Runs `sql` as the login itself (SET ROLE NONE), in a transaction rolled back: `ok`, or the SQLSTATE it failed with. */
+async function sqlStateAs(pool: Pool, sql: string): Promise<string> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET ROLE NONE');
+    await client.query(sql);
+    return 'ok';
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  }
+}
