@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Payload, PayloadCodec } from '@temporalio/common';
+import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { isKeyturnError } from '../config/errors.js';
+import { addressKey } from './oauth-client-auth.js';
 import type { CodecOperatorToken } from '../infra/temporal/codec/operator-token.js';
 import type { CodecSessionEnds } from '../infra/temporal/codec/session-ends.js';
 
@@ -14,6 +16,8 @@ export interface CodecRouteOptions {
   /** Mark the session cookie Secure (when served over https). */
   secureCookie: boolean;
   sessionTtlSeconds?: number;
+  /** Wrong tokens and sessions per client address. Default: 10 in 60 s, then 429 until one leaves the window. */
+  limiter?: FailureLimiter;
   now?: () => number;
 }
 
@@ -37,14 +41,23 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
   const now = o.now ?? Date.now;
   const ttl = o.sessionTtlSeconds ?? 8 * 3600;
   const allowed = new Set(o.allowedOrigins.map((u) => new URL(u).origin));
+  const limiter = o.limiter ?? new FailureLimiter();
+  /** Seconds this address must wait after too many wrong tokens or sessions; 0 when it may try. */
+  const waitOf = (req: FastifyRequest) => limiter.retryAfter([addressKey(req.ip)]);
+  const tooMany = { error: 'too_many_attempts', message: 'too many wrong codec tokens or sessions from this address', hint: 'Wait for Retry-After seconds; read the token from KEYTURN_CODEC_TOKEN_FILE.' };
 
   app.register(async (scope) => {
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
 
     scope.get('/codec/login', async (_req, reply) => page(reply, 200, loginForm()));
     scope.post('/codec/login', async (req, reply) => {
+      const wait = waitOf(req);
+      if (wait > 0) return page(reply.header('retry-after', String(wait)), 429, loginForm(`${tooMany.message}; try again in ${wait} s.`));
       const presented = (req.body as Record<string, string> | undefined)?.token ?? '';
-      if (!o.token.matches(presented)) return page(reply, 401, loginForm('That is not the codec token. Read it from KEYTURN_CODEC_TOKEN_FILE (in development: .keyturn/codec-token).'));
+      if (!o.token.matches(presented)) {
+        limiter.fail([addressKey(req.ip)]);
+        return page(reply, 401, loginForm('That is not the codec token. Read it from KEYTURN_CODEC_TOKEN_FILE (in development: .keyturn/codec-token).'));
+      }
       reply.header('set-cookie', cookie(o.token.issueSession(now(), ttl), ttl, o.secureCookie));
       return page(reply, 200, `<h1>Signed in to the keyturn codec</h1><p>In the Temporal Web UI, open <em>Codec Server</em> settings, set the endpoint to <code>${escapeHtml(req.protocol)}://${escapeHtml(req.host)}/codec</code>, tick <em>Include cross-origin credentials</em> and <em>use my browser setting</em>. The session lasts ${ttl / 3600} hours.</p>`);
     });
@@ -66,11 +79,15 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     const admit = async (req: FastifyRequest, reply: FastifyReply) => {
       reply.header('cache-control', 'no-store');
       if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send(ORIGIN_NOT_ALLOWED);
+      const wait = waitOf(req);
+      if (wait > 0) return reply.code(429).header('retry-after', String(wait)).send(tooMany);
       const admitted = await authenticated(req).catch(() => undefined);
       if (admitted === undefined) {
         return reply.code(503).send(SESSIONS_UNAVAILABLE('could not check whether this session was ended', 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.'));
       }
       if (!admitted) {
+        // Only a wrong token is a guess; a missing or expired session is the Web UI before sign-in.
+        if (req.headers.authorization !== undefined) limiter.fail([addressKey(req.ip)]);
         return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
       }
     };

@@ -3,6 +3,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../config/env.js';
+import { FailureLimiter } from '../../agents/token-issuer/failure-limiter.js';
 import { registerCodecRoutes, SESSION_COOKIE } from '../../http/codec.js';
 import { UNSEALED_LABEL } from '../../infra/temporal/codec/display-seal.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
@@ -165,6 +166,43 @@ describe('the codec endpoint', () => {
 
   it('answers a body without payloads with 400', async () => {
     expect((await decode({ authorization: `Bearer ${TOKEN}` }, { nope: 1 })).statusCode).toBe(400);
+  });
+});
+
+describe('the codec endpoint under guessing', () => {
+  let app: FastifyInstance;
+  const sessionEnds: CodecSessionEnds = { ended: async () => false, endOne: async () => {}, endAll: async () => {} };
+  const wrong = () => randomBytes(32).toString('base64url');
+  const login = (token: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/codec/login', remoteAddress, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
+  const decode = (headers: Record<string, string>, remoteAddress: string) => app.inject({ method: 'POST', url: '/codec/decode', remoteAddress, headers: { 'content-type': 'application/json', ...headers }, payload: { payloads: [] } });
+
+  beforeAll(async () => {
+    app = Fastify();
+    registerCodecRoutes(app, { codec, token: new CodecOperatorToken(TOKEN), sessionEnds, allowedOrigins: [UI], secureCookie: false, limiter: new FailureLimiter({ maxFailures: 3 }) });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('after 3 wrong tokens at sign-in, refuses even the right one from that address with 429 and Retry-After, setting no cookie', async () => {
+    for (let i = 0; i < 3; i++) expect((await login(wrong(), '10.9.0.1')).statusCode).toBe(401);
+    const res = await login(TOKEN, '10.9.0.1');
+    expect([res.statusCode, Number(res.headers['retry-after']) > 0, res.headers['set-cookie']]).toEqual([429, true, undefined]);
+  });
+
+  it('counts wrong bearer tokens on decode toward the same limit', async () => {
+    for (let i = 0; i < 3; i++) expect((await decode({ authorization: `Bearer ${wrong()}` }, '10.9.0.2')).statusCode).toBe(401);
+    expect((await decode({ authorization: `Bearer ${TOKEN}` }, '10.9.0.2')).statusCode).toBe(429);
+    expect((await login(TOKEN, '10.9.0.2')).statusCode).toBe(429);
+  });
+
+  it('never locks out an address for requests without credentials (the Web UI before sign-in)', async () => {
+    for (let i = 0; i < 10; i++) expect((await decode({}, '10.9.0.3')).statusCode).toBe(401);
+    expect((await login(TOKEN, '10.9.0.3')).statusCode).toBe(200);
+  });
+
+  it('blocks only the guessing address', async () => {
+    for (let i = 0; i < 3; i++) await login(wrong(), '10.9.0.4');
+    expect((await login(TOKEN, '10.9.0.5')).statusCode).toBe(200);
   });
 });
 
