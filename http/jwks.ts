@@ -166,4 +166,20 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
   };
   app.get('/.well-known/openid-configuration', sendMetadata);
   app.get('/.well-known/oauth-authorization-server', sendMetadata);
+  // RFC 8414 §3.1: an issuer with a path has its metadata at the well-known prefix followed by that path.
+  app.get<{ Params: { '*': string } }>('/.well-known/oauth-authorization-server/*', async (req, reply) => {
+    if (`/${req.params['*']}` !== issuerPath(deps.tokenIssuer())) {
+      return reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found', message: 'no issuer served here has this path', hint: 'Read the metadata at /.well-known/oauth-authorization-server followed by the path of the issuer in your tokens.' });
+    }
+    return sendMetadata(req, reply);
+  });
+}
+
+/** The issuer identifier's path without a trailing slash; `` for an issuer without one. */
+function issuerPath(issuer: string): string {
+  try {
+    return new URL(issuer).pathname.replace(/\/+$/, '');
+  } catch {
+    return '';
+  }
 }

@@ -148,6 +148,16 @@ describe('GET /.well-known/openid-configuration', () => {
     await server.close();
   });
 
+  it('for an issuer with a path, is served at the well-known prefix followed by that path (RFC 8414 §3.1), and only there', async () => {
+    const server = Fastify({ logger: false });
+    const issuer = 'https://auth.test/tenants/blue';
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.test', issuers: () => [issuer], tokenIssuer: () => issuer });
+    const at = (path: string) => server.inject({ url: `/.well-known/oauth-authorization-server${path}` });
+    const [right, other, root] = await Promise.all([at('/tenants/blue'), at('/tenants/red'), at('')]);
+    expect([right.statusCode, right.json<{ issuer: string }>().issuer, other.statusCode, root.statusCode]).toEqual([200, issuer, 404, 200]);
+    await server.close();
+  });
+
   it('is also served at the RFC 8414 path', async () => {
     const [a, b] = await Promise.all([app.inject({ url: '/.well-known/openid-configuration' }), app.inject({ url: '/.well-known/oauth-authorization-server' })]);
     expect(b.body).toBe(a.body);
