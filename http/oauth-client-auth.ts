@@ -4,6 +4,7 @@ import ipaddr from 'ipaddr.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { authenticateClient } from '../agents/token-issuer/clients.js';
+import { FailureAuditBudget } from '../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { dummyHash } from '../agents/token-issuer/secret-hash.js';
 import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js';
@@ -79,11 +80,16 @@ export interface ClientAuthDeps {
   /** The policy version failed authentications are audited under. */
   policyVersion: () => string;
   limiter?: FailureLimiter;
+  /** How many failures are audited one by one; default 100 a minute per process, then one summary entry. */
+  auditBudget?: FailureAuditBudget;
   onSecretScrypt?: () => void;
   onSecretCheckBusy?: () => void;
 }
 
-export type AuthenticateClient = (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o?: { remembered?: boolean }) => Promise<Authenticated | undefined>;
+export type AuthenticateClient = ((req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o?: { remembered?: boolean }) => Promise<Authenticated | undefined>) & {
+  /** Writes the summary of failures past the audit budget in windows that have ended (with `includeOpen`, also the current one). */
+  flushSuppressedAudit(o?: { includeOpen?: boolean }): Promise<void>;
+};
 
 /**
  * Client authentication for the OAuth endpoints (client_secret_basic / client_secret_post), with the
@@ -95,8 +101,30 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
   const busyLog = throttledBusyLog();
   dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
 
+  const budget = deps.auditBudget ?? new FailureAuditBudget();
+
+  const flushSuppressedAudit = async (o: { includeOpen?: boolean } = {}): Promise<void> => {
+    const summary = budget.takeSummary(o);
+    if (!summary) return;
+    try {
+      await deps.appendAudit(deps.pool, {
+        actor: { role: 'TokenIssuer' },
+        action: 'client.authenticate',
+        subject: { client: '(over the audit budget)' },
+        policyVersion: deps.policyVersion(),
+        outcome: 'refused',
+        details: { reason: 'audit_budget_exceeded', suppressed: summary.count, from: summary.from, to: summary.to, byReason: summary.byReason, clients: summary.clients, moreClients: summary.moreClients },
+      });
+    } catch (e) {
+      budget.restore(summary);
+      deps.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit the summary of failed client authentications over the audit budget');
+    }
+  };
+
   const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
     const client = clientId === undefined ? undefined : reason === 'unknown_client' ? unknownClientLabel(clientId) : clientId.slice(0, 128);
+    await flushSuppressedAudit();
+    if (!budget.admit(reason, client)) return;
     try {
       await deps.appendAudit(deps.pool, {
         actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },
@@ -117,7 +145,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
    * that have the change re-checked where it matters (the issuance commit re-checks the client and
    * its secret hash, see TokenIssuer.issue).
    */
-  return async (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o: { remembered?: boolean } = {}): Promise<Authenticated | undefined> => {
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply, form: Form, endpoint: string, o: { remembered?: boolean } = {}): Promise<Authenticated | undefined> => {
     const creds = readClientCredentials(req.headers.authorization, form.fields);
     if (creds.method === 'conflict') {
       oauthError(reply, 400, 'invalid_request', creds.description);
@@ -175,4 +203,5 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     }
     return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, refused, challenge };
   };
+  return Object.assign(authenticate, { flushSuppressedAudit });
 }

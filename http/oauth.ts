@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
+import type { FailureAuditBudget } from '../agents/token-issuer/failure-audit-budget.js';
 import type { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { findIssued } from '../agents/token-issuer/issued-tokens.js';
 import { unverifiedPayload } from '../agents/token-issuer/jws.js';
@@ -33,6 +34,8 @@ export interface OAuthRouteDeps {
   revokeJti?: (db: Queryable, r: JtiRevocation) => Promise<void>;
   /** Authentication-failure limiter, shared by the three endpoints. Default: 10 failures / 60 s per client address (an IPv6 /64). */
   limiter?: FailureLimiter;
+  /** Failed authentications audited one by one; default 100 a minute per process, the rest summarised. */
+  auditBudget?: FailureAuditBudget;
   /** Called each time a client secret is checked with scrypt, i.e. not from remembered credentials (metrics). */
   onSecretScrypt?: () => void;
   /** Called each time a secret check is refused because too many wait (503; metrics). */
@@ -65,8 +68,16 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     log: deps.log,
     policyVersion: () => deps.issuer.policyVersion(),
     ...(deps.limiter ? { limiter: deps.limiter } : {}),
+    ...(deps.auditBudget ? { auditBudget: deps.auditBudget } : {}),
     ...(deps.onSecretScrypt ? { onSecretScrypt: deps.onSecretScrypt } : {}),
     ...(deps.onSecretCheckBusy ? { onSecretCheckBusy: deps.onSecretCheckBusy } : {}),
+  });
+
+  // A summary of failures over the audit budget is written even when no further failure comes.
+  const flushing = setInterval(() => void authenticate.flushSuppressedAudit(), 60_000).unref();
+  app.addHook('onClose', async () => {
+    clearInterval(flushing);
+    await authenticate.flushSuppressedAudit({ includeOpen: true });
   });
 
   void app.register(async (scope) => {

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
+import { FailureAuditBudget } from '../../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../../agents/token-issuer/failure-limiter.js';
 import { dummyHash, scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { unknownClientLabel } from '../../http/oauth-client-auth.js';
@@ -12,6 +13,15 @@ import { app, auditEntries, basic, client, freshIp, issuedCount, post, TTL, veri
 const pool = testPool();
 afterAll(() => pool.end());
 const grant = { grant_type: 'client_credentials' };
+
+/** Summary entries of failures over the audit budget that name `clientId`. */
+async function overBudgetSummaries(clientId: string): Promise<Array<{ suppressed: number; byReason: Record<string, number>; clients: string[] }>> {
+  const { rows } = await pool.query<{ details: { suppressed: number; byReason: Record<string, number>; clients: string[] } }>(
+    `SELECT details FROM audit_log WHERE action = 'client.authenticate' AND subject ->> 'client' = '(over the audit budget)' AND details -> 'clients' ? $1 ORDER BY seq`,
+    [clientId],
+  );
+  return rows.map((r) => r.details);
+}
 
 /** Runs `during` with the shared scrypt line full (but for `freePlaces` waiting places), then lets it drain. */
 async function withSecretChecksHeld<T>(during: () => Promise<T>, freePlaces = 0): Promise<T> {
@@ -81,6 +91,29 @@ describe('POST /oauth2/token', () => {
     const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
     expect(entries.map((e) => [e.outcome, e.details.reason, e.details.method])).toEqual([['refused', 'bad_secret', 'client_secret_basic']]);
     expect(JSON.stringify(entries)).not.toContain('wrong');
+  });
+
+  it('past the audit budget, failures from many addresses are counted into one summary entry once the window ends, not audited one by one', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    let now = Date.now();
+    const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 2, now: () => now }) });
+    for (let i = 0; i < 5; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `wrong-${i}`) })).statusCode).toBe(401);
+    expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toHaveLength(2);
+    now += 60_000;
+    await post(a, '/oauth2/token', grant, {});
+    expect((await overBudgetSummaries(c.clientId)).map((d) => [d.suppressed, d.byReason, d.clients])).toEqual([[3, { bad_secret: 3 }, [c.clientId]]]);
+    await a.close();
+  });
+
+  it('at shutdown, writes the summary of the window still open', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 0 }) });
+    await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, 'wrong') });
+    expect(await overBudgetSummaries(c.clientId)).toEqual([]);
+    await a.close();
+    expect((await overBudgetSummaries(c.clientId)).map((d) => d.suppressed)).toEqual([1]);
   });
 
   it('an unknown client id is audited by a digest, never as sent: a client that swapped id and secret sent its secret as the id', async () => {

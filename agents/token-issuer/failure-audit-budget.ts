@@ -1,0 +1,112 @@
+export interface FailureAuditBudgetOptions {
+  /** Failed authentications audited one by one per window. Default 100. */
+  perWindow?: number;
+  /** Default 60 s. */
+  windowMs?: number;
+  /** Distinct client labels a summary names at most; the rest are only counted. Default 20. */
+  maxClientsNamed?: number;
+  now?: () => number;
+}
+
+/** What a window's failures past the budget were: counted, not audited one by one. */
+export interface SuppressedFailures {
+  count: number;
+  from: string;
+  to: string;
+  byReason: Record<string, number>;
+  clients: string[];
+  moreClients: number;
+}
+
+/**
+ * Bounds how many failed client authentications the append-only audit log takes one by one: a
+ * flood from many addresses (each under the per-address limiter) would otherwise grow it without
+ * limit. Past `perWindow` in a window, failures are only counted, by reason and client, and the
+ * count becomes one summary entry once the window has ended. In memory, per process.
+ */
+export class FailureAuditBudget {
+  readonly #per: number;
+  readonly #window: number;
+  readonly #maxClients: number;
+  readonly #now: () => number;
+  #start = 0;
+  #audited = 0;
+  #open: Tally | undefined;
+  #closed: SuppressedFailures | undefined;
+
+  constructor(opts: FailureAuditBudgetOptions = {}) {
+    this.#per = opts.perWindow ?? 100;
+    this.#window = opts.windowMs ?? 60_000;
+    this.#maxClients = opts.maxClientsNamed ?? 20;
+    this.#now = opts.now ?? Date.now;
+    this.#start = this.#now();
+  }
+
+  /** True when this failure is to be audited on its own; false when it was only counted. */
+  admit(reason: string, client: string | undefined): boolean {
+    this.#roll();
+    if (this.#audited < this.#per) {
+      this.#audited++;
+      return true;
+    }
+    const t = (this.#open ??= { count: 0, byReason: {}, clients: new Set(), moreClients: 0 });
+    t.count++;
+    t.byReason[reason] = (t.byReason[reason] ?? 0) + 1;
+    if (client !== undefined && !t.clients.has(client)) {
+      if (t.clients.size < this.#maxClients) t.clients.add(client);
+      else t.moreClients++;
+    }
+    return false;
+  }
+
+  /** The suppressed failures of windows that have ended (with `includeOpen`, also the current one: at shutdown), once. */
+  takeSummary(o: { includeOpen?: boolean } = {}): SuppressedFailures | undefined {
+    this.#roll(o.includeOpen === true);
+    const s = this.#closed;
+    this.#closed = undefined;
+    return s;
+  }
+
+  /** Puts back a summary that could not be written, so the next attempt carries it. */
+  restore(s: SuppressedFailures): void {
+    if (!this.#closed) {
+      this.#closed = s;
+      return;
+    }
+    const c = this.#closed;
+    const byReason = { ...c.byReason };
+    for (const [r, n] of Object.entries(s.byReason)) byReason[r] = (byReason[r] ?? 0) + n;
+    const [older, newer] = s.from <= c.from ? [s, c] : [c, s];
+    const clients = [...new Set([...older.clients, ...newer.clients])];
+    this.#closed = {
+      count: c.count + s.count,
+      from: older.from,
+      to: newer.to,
+      byReason,
+      clients: clients.slice(0, this.#maxClients),
+      moreClients: c.moreClients + s.moreClients + Math.max(0, clients.length - this.#maxClients),
+    };
+  }
+
+  #roll(closeOpen = false): void {
+    const now = this.#now();
+    const ended = now >= this.#start + this.#window;
+    if (this.#open && (ended || closeOpen)) {
+      const t = this.#open;
+      const to = ended ? this.#start + this.#window : now;
+      this.restore({ count: t.count, from: new Date(this.#start).toISOString(), to: new Date(to).toISOString(), byReason: t.byReason, clients: [...t.clients], moreClients: t.moreClients });
+      this.#open = undefined;
+    }
+    if (ended) {
+      this.#start = now - ((now - this.#start) % this.#window);
+      this.#audited = 0;
+    }
+  }
+}
+
+interface Tally {
+  count: number;
+  byReason: Record<string, number>;
+  clients: Set<string>;
+  moreClients: number;
+}
