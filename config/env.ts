@@ -14,11 +14,12 @@ function unsetWhenEmpty<T extends z.ZodType>(schema: T) {
 const EnvSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   /**
-   * `apply`: the process migrates the database at start, so DATABASE_URL must own keyturn's tables.
-   * `check`: it refuses to start while a migration is pending or while its login is more than
-   * keyturn_app; migrations then run from `keyturn db migrate` with KEYTURN_DB_ADMIN_URL.
+   * `check` (the worker's and the HTTP service's default): the process migrates nothing and refuses
+   * to start while a migration is pending or while its login is more than keyturn_app; migrations run
+   * from `keyturn db migrate` with KEYTURN_DB_ADMIN_URL. `apply` (`npm run dev`'s default): it
+   * migrates at start, so DATABASE_URL must own keyturn's tables.
    */
-  KEYTURN_MIGRATIONS: z.enum(['apply', 'check']).default('apply'),
+  KEYTURN_MIGRATIONS: unsetWhenEmpty(z.enum(['apply', 'check']).optional()),
   /** The table owner's login, read by `keyturn db migrate` only; long-running processes never need it. */
   KEYTURN_DB_ADMIN_URL: unsetWhenEmpty(z.string().url().optional()),
   TEMPORAL_ADDRESS: z.string().min(3).optional(),

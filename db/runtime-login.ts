@@ -4,30 +4,41 @@ import { KeyturnError } from '../config/errors.js';
 import { APP_ROLE, type Pool } from './pool.js';
 
 /**
- * Why a runtime login is more than keyturn_app. A login that owns keyturn's tables (or their
- * schema, or is a superuser) can `SET ROLE NONE` and then drop the audit log's triggers, rewrite
- * approval channel keys, or grant itself anything: the guards in the migrations hold only for a
- * login whose whole power is membership of keyturn_app.
+ * Why a login is more than keyturn_app. The guards in the migrations (append-only audit log,
+ * disable-only channel keys) are grants and triggers on keyturn_app; a login with any power of its
+ * own can `SET ROLE NONE` and use it: a superuser or role creator; a member of another role (the
+ * table owner, pg_write_all_data, pg_database_owner, pg_execute_server_program…); an owner of any
+ * object (a table, a trigger function, the database); or a holder of grants of its own.
  */
-export type LoginPower = 'superuser' | 'createrole' | 'owns-tables' | 'owns-schema';
+export type LoginPower = 'superuser' | 'createrole' | 'bypassrls' | 'replication' | `member-of:${string}` | 'owns-objects' | 'own-grants' | `shared-dependency:${string}`;
 
-/** What the session's login role (not the role it acts as) may do beyond keyturn_app. */
-export async function loginPowers(pool: Pool): Promise<LoginPower[]> {
-  const res = await pool.query<{ rolsuper: boolean; rolcreaterole: boolean; owns_tables: boolean; owns_schema: boolean }>(
-    `SELECT r.rolsuper, r.rolcreaterole,
-            EXISTS (SELECT 1 FROM pg_class c
-                     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S')
-                       AND pg_has_role(session_user, c.relowner, 'MEMBER')) AS owns_tables,
-            pg_has_role(session_user, (SELECT nspowner FROM pg_namespace WHERE nspname = 'public'), 'MEMBER') AS owns_schema
-       FROM pg_roles r WHERE r.rolname = session_user`,
+/** Where to ask: a pool or a client inside a transaction. */
+interface Queryable {
+  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** What the role `login` (default: the session's login, not the role it acts as) may do beyond keyturn_app. */
+export async function loginPowers(db: Queryable, login?: string): Promise<LoginPower[]> {
+  const res = await db.query<{ rolsuper: boolean; rolcreaterole: boolean; rolbypassrls: boolean; rolreplication: boolean; member_of: string[]; dependencies: string[] }>(
+    `SELECT r.rolsuper, r.rolcreaterole, r.rolbypassrls, r.rolreplication,
+            ARRAY(SELECT m.rolname::text FROM pg_roles m
+                   WHERE NOT r.rolsuper AND m.oid <> r.oid AND m.rolname <> $2 AND pg_has_role(r.oid, m.oid, 'MEMBER')
+                   ORDER BY 1) AS member_of,
+            ARRAY(SELECT DISTINCT d.deptype::text FROM pg_shdepend d
+                   WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid ORDER BY 1) AS dependencies
+       FROM pg_roles r WHERE r.rolname = coalesce($1, session_user)`,
+    [login ?? null, APP_ROLE],
   );
   const row = res.rows[0];
-  if (!row) throw new KeyturnError('DB_LOGIN_UNKNOWN', 'the database login role could not be read from pg_roles', 'Check DATABASE_URL.');
+  if (!row) throw new KeyturnError('DB_LOGIN_UNKNOWN', `the database role ${login ?? '(session user)'} is not in pg_roles`, 'Check DATABASE_URL.');
   const powers: LoginPower[] = [];
   if (row.rolsuper) powers.push('superuser');
   if (row.rolcreaterole) powers.push('createrole');
-  if (row.owns_tables) powers.push('owns-tables');
-  if (row.owns_schema) powers.push('owns-schema');
+  if (row.rolbypassrls) powers.push('bypassrls');
+  if (row.rolreplication) powers.push('replication');
+  for (const m of row.member_of) powers.push(`member-of:${m}`);
+  // pg_shdepend: 'o' the role owns an object (in any database, or a database), 'a' an ACL names it.
+  for (const d of row.dependencies) powers.push(d === 'o' ? 'owns-objects' : d === 'a' ? 'own-grants' : `shared-dependency:${d}`);
   return powers;
 }
 
@@ -36,7 +47,7 @@ export function describeLoginPowers(login: string, powers: LoginPower[]): string
 }
 
 export const LEAST_PRIVILEGE_HINT =
-  'Give the processes a login that is only a member of keyturn_app: run `keyturn db migrate` with KEYTURN_DB_ADMIN_URL (the owner) and DATABASE_URL (the runtime login, created if missing), then start them with KEYTURN_MIGRATIONS=check (deploy/README.md).';
+  'Give the processes a login that is only a member of keyturn_app: run `keyturn db migrate` with KEYTURN_DB_ADMIN_URL (the owner) and DATABASE_URL (the runtime login, created if missing), then start them with KEYTURN_MIGRATIONS=check, their default (deploy/README.md).';
 
 export interface ProvisionResult {
   login: string;
@@ -47,7 +58,7 @@ export interface ProvisionResult {
  * Makes DATABASE_URL's user a login whose only power is keyturn_app: created (with the URL's
  * password, sent as a SCRAM verifier so the server never sees it in clear) when missing, and
  * granted keyturn_app. An existing role is never altered beyond that grant; one that is more than
- * a plain login is refused before anything changes.
+ * a plain login (anything {@link loginPowers} reports) is refused before anything changes.
  */
 export async function provisionRuntimeLogin(admin: Pool, runtimeUrl: string): Promise<ProvisionResult> {
   const user = loginOf(runtimeUrl);
@@ -59,14 +70,14 @@ export async function provisionRuntimeLogin(admin: Pool, runtimeUrl: string): Pr
     if (user === adminUser) {
       throw new KeyturnError('DB_RUNTIME_LOGIN_IS_ADMIN', `DATABASE_URL logs in as ${user}, the same role as KEYTURN_DB_ADMIN_URL`, 'Name a separate role in DATABASE_URL (for example keyturn_runtime); keyturn creates it.');
     }
-    const existing = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; rolcanlogin: boolean; member_of_admin: boolean }>(
-      `SELECT rolsuper, rolcreaterole, rolcanlogin, pg_has_role(rolname, session_user, 'MEMBER') AS member_of_admin FROM pg_roles WHERE rolname = $1`,
-      [user],
-    );
+    const existing = await client.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [user]);
     const row = existing.rows[0];
-    if (row && (row.rolsuper || row.rolcreaterole || row.member_of_admin || !row.rolcanlogin)) {
-      const why = row.rolsuper ? 'a superuser' : row.rolcreaterole ? 'allowed to create roles' : row.member_of_admin ? `a member of ${adminUser}` : 'not allowed to log in';
-      throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL already exists and is ${why}`, 'Name a role that is a plain login (or none yet: keyturn creates it); nothing was changed.');
+    if (row) {
+      const powers = await loginPowers(client, user);
+      if (powers.length || !row.rolcanlogin) {
+        const why = powers.length ? `more than keyturn_app (${powers.join(', ')})` : 'not allowed to log in';
+        throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL already exists and is ${why}`, 'Name a role that is a plain login (or none yet: keyturn creates it); nothing was changed.');
+      }
     }
     if (!row) await client.query(`CREATE ROLE ${pg.escapeIdentifier(user)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${pg.escapeLiteral(scramVerifier(newLoginPassword(runtimeUrl)))}`);
     await client.query(`GRANT ${APP_ROLE} TO ${pg.escapeIdentifier(user)}`);

@@ -41,7 +41,7 @@ life.run(async () => {
     life.add('PostgreSQL', pg.stop);
     databaseUrl = pg.url;
   }
-  const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, embeddedDatabase, say });
+  const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, embeddedDatabase, migrations: 'apply', say });
   life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, 60_000));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;

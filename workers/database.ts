@@ -7,6 +7,8 @@ import { describeLoginPowers, LEAST_PRIVILEGE_HINT, loginOf, loginPowers } from 
 export interface DatabaseOptions {
   /** The embedded PostgreSQL of `npm run dev`: one local user, so an owner login is expected there. */
   embedded?: boolean;
+  /** When KEYTURN_MIGRATIONS is unset: `check` for production processes, `apply` for `npm run dev`. */
+  defaultMode?: 'apply' | 'check';
   say: (line: string) => void;
 }
 
@@ -17,13 +19,14 @@ export interface DatabaseOptions {
  * keyturn_app.
  */
 export async function openDatabase(env: Env & { DATABASE_URL: string }, opts: DatabaseOptions): Promise<Pool> {
-  if (env.KEYTURN_MIGRATIONS === 'apply') {
+  const mode = env.KEYTURN_MIGRATIONS ?? opts.defaultMode ?? 'check';
+  if (mode === 'apply') {
     const applied = await migrate(env.DATABASE_URL);
     if (applied.length) opts.say(`[keyturn] applied migrations: ${applied.join(', ')}`);
   }
   const pool = createPool(env.DATABASE_URL);
   try {
-    if (env.KEYTURN_MIGRATIONS === 'check') await refuseUnlessReady(pool);
+    if (mode === 'check') await refuseUnlessReady(pool);
     else if (!opts.embedded) await warnIfPowerful(pool, env.DATABASE_URL, opts.say);
     return pool;
   } catch (e) {

@@ -40,7 +40,7 @@ async function reportRuntimeLogin(url: string, mustBeLeast: boolean): Promise<vo
     const powers = await loginPowers(pool);
     const login = loginOf(url) || 'of DATABASE_URL';
     if (!powers.length) {
-      out(`runtime login ${login} is only keyturn_app: start keyturn's processes with KEYTURN_MIGRATIONS=check`);
+      out(`runtime login ${login} is only keyturn_app: keyturn's worker and HTTP service may start with it (KEYTURN_MIGRATIONS=check)`);
     } else if (mustBeLeast) {
       throw new KeyturnError('DB_LOGIN_PRIVILEGED', describeLoginPowers(login, powers), LEAST_PRIVILEGE_HINT);
     } else {

@@ -67,10 +67,11 @@ describe('a process started with KEYTURN_MIGRATIONS=check', () => {
 
 describe('keyturn db migrate with KEYTURN_DB_ADMIN_URL and DATABASE_URL', () => {
   it('migrates as the owner and creates the runtime login, printing neither password', async () => {
-    const { out } = await migrateCli(asRuntime);
+    const { out, err } = await migrateCli(asRuntime);
     expect(out).toMatch(/^applied \d+ migration\(s\): /);
+    expect(err).not.toContain(password);
     expect(out).toContain(`runtime login ${login}: created, member of keyturn_app`);
-    expect(out).toContain(`runtime login ${login} is only keyturn_app: start keyturn's processes with KEYTURN_MIGRATIONS=check`);
+    expect(out).toContain(`runtime login ${login} is only keyturn_app: keyturn's worker and HTTP service may start with it (KEYTURN_MIGRATIONS=check)`);
     expect(out).not.toContain(password);
     expect(out).not.toContain(new URL(inject('databaseUrl')).password);
     runtime = createPool(runtimeUrl, { max: 2 });
@@ -117,6 +118,10 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
     expect(await sqlStateAs(runtime, 'DELETE FROM keyturn_migrations')).toBe('42501');
   });
 
+  it('cannot record a migration as applied that never ran', async () => {
+    expect(await sqlStateAs(runtime, `INSERT INTO keyturn_migrations (name, run_on) VALUES ('9999999999999_skipped', now())`)).toBe('42501');
+  });
+
   it('unlike the owner login, which can disable the audit log triggers', async () => {
     const owner = createPool(adminUrl, { max: 1 });
     try {
@@ -130,8 +135,33 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
 describe('openDatabase', () => {
   const envWith = (url: string, mode: 'apply' | 'check') => loadEnv({ DATABASE_URL: url, KEYTURN_MIGRATIONS: mode }) as ReturnType<typeof loadEnv> & { DATABASE_URL: string };
 
-  it('in check mode refuses a login that owns the tables', async () => {
+  it('in check mode refuses the superuser the migrations ran as', async () => {
     expect(await codeOf(() => openDatabase(envWith(adminUrl, 'check'), { say: () => {} }))).toBe('DB_LOGIN_PRIVILEGED');
+  });
+
+  it.each([
+    ['a member of pg_write_all_data', 'GRANT pg_write_all_data TO %I', 'member-of:pg_write_all_data'],
+    ['granted a table of its own', 'GRANT DELETE ON approval_channel_keys TO %I', 'own-grants'],
+    ['the owner of a function', 'ALTER FUNCTION approval_channel_keys_disable_only() OWNER TO %I', 'owns-objects'],
+  ])('in check mode refuses a login that is also %s', async (_what, grant, power) => {
+    const extra = await extraLogin(grant);
+    try {
+      const err = await openDatabase(envWith(extra.url, 'check'), { say: () => {} }).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'DB_LOGIN_PRIVILEGED', message: expect.stringContaining(power) });
+    } finally {
+      await extra.drop();
+    }
+  });
+
+  it('keyturn db migrate refuses to make such a login a runtime login, granting it nothing', async () => {
+    const extra = await extraLogin('GRANT pg_write_all_data TO %I', { member: false });
+    try {
+      const err = await migrateCli({ DATABASE_URL: extra.url, KEYTURN_DB_ADMIN_URL: adminUrl }).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'DB_RUNTIME_LOGIN_PRIVILEGED', message: expect.stringContaining('member-of:pg_write_all_data') });
+      expect((await su.query(`SELECT 1 FROM pg_auth_members WHERE member = $1::regrole AND roleid = 'keyturn_app'::regrole`, [extra.user])).rowCount).toBe(0);
+    } finally {
+      await extra.drop();
+    }
   });
 
   it('in check mode starts as a login that is only keyturn_app, saying nothing', async () => {
@@ -148,7 +178,7 @@ describe('openDatabase', () => {
   it('in apply mode warns that an owner login can get around the guards', async () => {
     const said: string[] = [];
     await (await openDatabase(envWith(adminUrl, 'apply'), { say: (l) => said.push(l) })).end();
-    expect(said.join('\n')).toMatch(/warning: the database login \S+ is more than keyturn_app \(superuser, .*owns-tables.*KEYTURN_MIGRATIONS=check/);
+    expect(said.join('\n')).toMatch(/warning: the database login \S+ is more than keyturn_app \(superuser, .*\): .*KEYTURN_MIGRATIONS=check/);
   });
 
   it('in apply mode on the embedded dev database says nothing about the login', async () => {
@@ -157,6 +187,27 @@ describe('openDatabase', () => {
     expect(said).toEqual([]);
   });
 });
+
+/** A login (a member of keyturn_app unless `member` is false) with one more power (`grant`, %I for the login). */
+async function extraLogin(grant: string, o: { member?: boolean } = {}): Promise<{ user: string; url: string; drop(): Promise<void> }> {
+  const user = `${login}_x${Math.random().toString(36).slice(2, 6)}`;
+  const owner = createPool(adminUrl, { max: 1, appRole: false });
+  await owner.query(`CREATE ROLE "${user}" LOGIN PASSWORD '${password}'${o.member === false ? '' : ' IN ROLE keyturn_app'}`);
+  await owner.query(grant.replace('%I', `"${user}"`));
+  return {
+    user,
+    url: urlOf(database, { user, password }),
+    drop: async () => {
+      try {
+        await owner.query(`REASSIGN OWNED BY "${user}" TO CURRENT_USER`);
+        await owner.query(`DROP OWNED BY "${user}"`);
+        await owner.query(`DROP ROLE "${user}"`);
+      } finally {
+        await owner.end();
+      }
+    },
+  };
+}
 
 /** Runs `sql` as the login itself (SET ROLE NONE), in a transaction rolled back: `ok`, or the SQLSTATE it failed with. */
 async function sqlStateAs(pool: Pool, sql: string): Promise<string> {
