@@ -16,7 +16,7 @@ export interface CodecRouteOptions {
   /** Mark the session cookie Secure (when served over https). */
   secureCookie: boolean;
   sessionTtlSeconds?: number;
-  /** Wrong tokens and sessions per client address. Default: 10 in 60 s, then 429 until one leaves the window. */
+  /** Wrong codec tokens (sign-in, bearer) per client address. Default: 10 in 60 s, then 429 until one leaves the window. */
   limiter?: FailureLimiter;
   now?: () => number;
 }
@@ -42,15 +42,17 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
   const ttl = o.sessionTtlSeconds ?? 8 * 3600;
   const allowed = new Set(o.allowedOrigins.map((u) => new URL(u).origin));
   const limiter = o.limiter ?? new FailureLimiter();
-  /** Seconds this address must wait after too many wrong tokens or sessions; 0 when it may try. */
+  /** Seconds this address must wait after too many wrong codec tokens; 0 when it may try. */
   const waitOf = (req: FastifyRequest) => limiter.retryAfter([addressKey(req.ip)]);
-  const tooMany = { error: 'too_many_attempts', message: 'too many wrong codec tokens or sessions from this address', hint: 'Wait for Retry-After seconds; read the token from KEYTURN_CODEC_TOKEN_FILE.' };
+  const tooMany = { error: 'too_many_attempts', message: 'too many wrong codec tokens from this address', hint: 'Wait for Retry-After seconds; read the token from KEYTURN_CODEC_TOKEN_FILE.' };
 
   app.register(async (scope) => {
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
 
     scope.get('/codec/login', async (_req, reply) => page(reply, 200, loginForm()));
     scope.post('/codec/login', async (req, reply) => {
+      // A page elsewhere could post wrong tokens from an operator's browser and lock their address out.
+      if (crossSite(req)) return page(reply, 403, loginForm('Sign in from this page, not from another site.'));
       const wait = waitOf(req);
       if (wait > 0) return page(reply.header('retry-after', String(wait)), 429, loginForm(`${tooMany.message}; try again in ${wait} s.`));
       const presented = (req.body as Record<string, string> | undefined)?.token ?? '';
@@ -79,15 +81,19 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     const admit = async (req: FastifyRequest, reply: FastifyReply) => {
       reply.header('cache-control', 'no-store');
       if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send(ORIGIN_NOT_ALLOWED);
-      const wait = waitOf(req);
-      if (wait > 0) return reply.code(429).header('retry-after', String(wait)).send(tooMany);
-      const admitted = await authenticated(req).catch(() => undefined);
+      const bearer = bearerOf(req);
+      // Only tokens are limited: a session cookie cannot be guessed (it is MACed), so a signed-in
+      // operator keeps working while someone at the same address guesses tokens.
+      if (bearer !== undefined) {
+        const wait = waitOf(req);
+        if (wait > 0) return reply.code(429).header('retry-after', String(wait)).send(tooMany);
+      }
+      const admitted = await authenticated(req, bearer).catch(() => undefined);
       if (admitted === undefined) {
         return reply.code(503).send(SESSIONS_UNAVAILABLE('could not check whether this session was ended', 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.'));
       }
       if (!admitted) {
-        // Only a wrong token is a guess; a missing or expired session is the Web UI before sign-in.
-        if (req.headers.authorization !== undefined) limiter.fail([addressKey(req.ip)]);
+        if (bearer !== undefined) limiter.fail([addressKey(req.ip)]);
         return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
       }
     };
@@ -120,11 +126,28 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
   }
 
   /** Rejects when a session's state cannot be read: the caller fails closed. */
-  async function authenticated(req: FastifyRequest): Promise<boolean> {
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ')) return o.token.matches(auth.slice('Bearer '.length).trim());
+  async function authenticated(req: FastifyRequest, bearer: string | undefined): Promise<boolean> {
+    if (bearer !== undefined) return o.token.matches(bearer);
     const session = o.token.openSession(readCookie(req.headers.cookie, SESSION_COOKIE), now());
     return session !== undefined && !(await o.sessionEnds.ended(session));
+  }
+}
+
+function bearerOf(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  return auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : undefined;
+}
+
+/** A request a browser sent from another site: Sec-Fetch-Site says so, or the Origin is not this host. */
+function crossSite(req: FastifyRequest): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.host;
+  } catch {
+    return true;
   }
 }
 

@@ -200,6 +200,22 @@ describe('the codec endpoint under guessing', () => {
     expect((await login(TOKEN, '10.9.0.3')).statusCode).toBe(200);
   });
 
+  it('keeps decoding for a signed-in session while its address is locked out for wrong tokens', async () => {
+    const cookie = String((await login(TOKEN, '10.9.0.6')).headers['set-cookie']).split(';')[0]!;
+    for (let i = 0; i < 3; i++) await decode({ authorization: `Bearer ${wrong()}` }, '10.9.0.6');
+    expect((await decode({ authorization: `Bearer ${TOKEN}` }, '10.9.0.6')).statusCode).toBe(429);
+    expect((await decode({ cookie }, '10.9.0.6')).statusCode).toBe(200);
+  });
+
+  it('refuses a sign-in posted from another site with 403, counting nothing against the address', async () => {
+    const fromElsewhere = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/codec/login', remoteAddress: '10.9.0.7', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: new URLSearchParams({ token: wrong() }).toString() });
+    for (let i = 0; i < 3; i++) {
+      expect((await fromElsewhere({ 'sec-fetch-site': 'cross-site' })).statusCode).toBe(403);
+      expect((await fromElsewhere({ origin: 'https://evil.test' })).statusCode).toBe(403);
+    }
+    expect((await login(TOKEN, '10.9.0.7')).statusCode).toBe(200);
+  });
+
   it('blocks only the guessing address', async () => {
     for (let i = 0; i < 3; i++) await login(wrong(), '10.9.0.4');
     expect((await login(TOKEN, '10.9.0.5')).statusCode).toBe(200);
