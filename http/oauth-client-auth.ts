@@ -73,6 +73,9 @@ export function unknownClientLabel(clientId: string): string {
   return `(unknown:${createHash('sha256').update(clientId).digest('base64url').slice(0, 12)})`;
 }
 
+/** Failures that name no registered client: free to send, so the audit budget bounds how many are audited one by one. */
+const ANONYMOUS_FAILURES = new Set(['no_credentials', 'malformed_basic', 'unknown_client']);
+
 export interface ClientAuthDeps {
   pool: Pool;
   log: OAuthLog;
@@ -80,7 +83,7 @@ export interface ClientAuthDeps {
   /** The policy version failed authentications are audited under. */
   policyVersion: () => string;
   limiter?: FailureLimiter;
-  /** How many failures are audited one by one; default 100 a minute per process, then one summary entry. */
+  /** How many anonymous failures are audited one by one; default 100 a minute per process, then one summary entry. */
   auditBudget?: FailureAuditBudget;
   onSecretScrypt?: () => void;
   onSecretCheckBusy?: () => void;
@@ -113,7 +116,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
         subject: { client: '(over the audit budget)' },
         policyVersion: deps.policyVersion(),
         outcome: 'refused',
-        details: { reason: 'audit_budget_exceeded', suppressed: summary.count, from: summary.from, to: summary.to, byReason: summary.byReason, clients: summary.clients, moreClients: summary.moreClients },
+        details: { reason: 'audit_budget_exceeded', suppressed: summary.count, from: summary.from, to: summary.to, byReason: summary.byReason, clients: summary.clients, moreClients: summary.moreClients, addresses: summary.addresses, moreAddresses: summary.moreAddresses },
       });
     } catch (e) {
       budget.restore(summary);
@@ -124,7 +127,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
   const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
     const client = clientId === undefined ? undefined : reason === 'unknown_client' ? unknownClientLabel(clientId) : clientId.slice(0, 128);
     await flushSuppressedAudit();
-    if (!budget.admit(reason, client)) return;
+    if (ANONYMOUS_FAILURES.has(reason) && !budget.admit(reason, client, addressKey(req.ip))) return;
     try {
       await deps.appendAudit(deps.pool, {
         actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },

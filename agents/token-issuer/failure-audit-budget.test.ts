@@ -22,12 +22,15 @@ describe('FailureAuditBudget', () => {
 
   it('once the window has ended, summarises what it counted by reason and client, once', () => {
     const { b, advance } = budget(1);
-    b.admit('bad_secret', 'c1');
-    b.admit('bad_secret', 'c1');
-    b.admit('no_credentials', undefined);
-    b.admit('unknown_client', '(unknown:abc)');
+    b.admit('unknown_client', '(unknown:abc)', 'ip:10.0.0.1');
+    b.admit('unknown_client', '(unknown:abc)', 'ip:10.0.0.1');
+    b.admit('no_credentials', undefined, 'ip:10.0.0.2');
+    b.admit('unknown_client', '(unknown:def)', 'ip:10.0.0.1');
     advance(60_000);
-    expect(b.takeSummary()).toEqual({ count: 3, from: '2026-11-30T12:00:00.000Z', to: '2026-11-30T12:01:00.000Z', byReason: { bad_secret: 1, no_credentials: 1, unknown_client: 1 }, clients: ['c1', '(unknown:abc)'], moreClients: 0 });
+    expect(b.takeSummary()).toEqual({
+      count: 3, from: '2026-11-30T12:00:00.000Z', to: '2026-11-30T12:01:00.000Z', byReason: { unknown_client: 2, no_credentials: 1 },
+      clients: ['(unknown:abc)', '(unknown:def)'], moreClients: 0, addresses: ['ip:10.0.0.1', 'ip:10.0.0.2'], moreAddresses: 0,
+    });
     expect(b.takeSummary()).toBeUndefined();
   });
 
@@ -45,11 +48,11 @@ describe('FailureAuditBudget', () => {
     expect(b.admit('no_credentials', undefined)).toBe(true);
   });
 
-  it('names at most maxClientsNamed clients and counts the others', () => {
+  it('names at most maxClientsNamed clients and addresses and counts the others', () => {
     const { b, advance } = budget(0, 2);
-    for (const c of ['a', 'b', 'c', 'd', 'a']) b.admit('bad_secret', c);
+    for (const c of ['a', 'b', 'c', 'd', 'a']) b.admit('unknown_client', c, `ip:${c}`);
     advance(60_000);
-    expect(b.takeSummary()).toMatchObject({ count: 5, clients: ['a', 'b'], moreClients: 2 });
+    expect(b.takeSummary()).toMatchObject({ count: 5, clients: ['a', 'b'], moreClients: 2, addresses: ['ip:a', 'ip:b'], moreAddresses: 2 });
   });
 
   it('keeps a summary put back after a failed write, adding the next window to it', () => {
@@ -60,6 +63,6 @@ describe('FailureAuditBudget', () => {
     b.restore(first);
     b.admit('bad_secret', 'c1');
     advance(60_000);
-    expect(b.takeSummary()).toEqual({ count: 2, from: first.from, to: '2026-11-30T12:02:00.000Z', byReason: { no_credentials: 1, bad_secret: 1 }, clients: ['c1'], moreClients: 0 });
+    expect(b.takeSummary()).toEqual({ count: 2, from: first.from, to: '2026-11-30T12:02:00.000Z', byReason: { no_credentials: 1, bad_secret: 1 }, clients: ['c1'], moreClients: 0, addresses: [], moreAddresses: 0 });
   });
 });

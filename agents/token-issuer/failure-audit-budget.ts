@@ -3,7 +3,7 @@ export interface FailureAuditBudgetOptions {
   perWindow?: number;
   /** Default 60 s. */
   windowMs?: number;
-  /** Distinct client labels a summary names at most; the rest are only counted. Default 20. */
+  /** Distinct client labels, and distinct addresses, a summary names at most; the rest are only counted. Default 20. */
   maxClientsNamed?: number;
   now?: () => number;
 }
@@ -16,13 +16,17 @@ export interface SuppressedFailures {
   byReason: Record<string, number>;
   clients: string[];
   moreClients: number;
+  addresses: string[];
+  moreAddresses: number;
 }
 
 /**
- * Bounds how many failed client authentications the append-only audit log takes one by one: a
- * flood from many addresses (each under the per-address limiter) would otherwise grow it without
- * limit. Past `perWindow` in a window, failures are only counted, by reason and client, and the
- * count becomes one summary entry once the window has ended. In memory, per process.
+ * Bounds how many anonymous failed client authentications (no credentials, malformed, an unknown
+ * client id) the append-only audit log takes one by one: a flood from many addresses, each under
+ * the per-address limiter, would otherwise grow it without limit at no cost to the sender. Past
+ * `perWindow` in a window they are only counted, by reason, client label and address, and the count
+ * becomes one summary entry once the window has ended. Failures against a registered client are not
+ * the budget's: each costs the sender a secret check, and each is evidence of its own. In memory, per process.
  */
 export class FailureAuditBudget {
   readonly #per: number;
@@ -43,18 +47,22 @@ export class FailureAuditBudget {
   }
 
   /** True when this failure is to be audited on its own; false when it was only counted. */
-  admit(reason: string, client: string | undefined): boolean {
+  admit(reason: string, client: string | undefined, address?: string): boolean {
     this.#roll();
     if (this.#audited < this.#per) {
       this.#audited++;
       return true;
     }
-    const t = (this.#open ??= { count: 0, byReason: {}, clients: new Set(), moreClients: 0 });
+    const t = (this.#open ??= { count: 0, byReason: {}, clients: new Set(), moreClients: 0, addresses: new Set(), moreAddresses: 0 });
     t.count++;
     t.byReason[reason] = (t.byReason[reason] ?? 0) + 1;
     if (client !== undefined && !t.clients.has(client)) {
       if (t.clients.size < this.#maxClients) t.clients.add(client);
       else t.moreClients++;
+    }
+    if (address !== undefined && !t.addresses.has(address)) {
+      if (t.addresses.size < this.#maxClients) t.addresses.add(address);
+      else t.moreAddresses++;
     }
     return false;
   }
@@ -78,6 +86,7 @@ export class FailureAuditBudget {
     for (const [r, n] of Object.entries(s.byReason)) byReason[r] = (byReason[r] ?? 0) + n;
     const [older, newer] = s.from <= c.from ? [s, c] : [c, s];
     const clients = [...new Set([...older.clients, ...newer.clients])];
+    const addresses = [...new Set([...older.addresses, ...newer.addresses])];
     this.#closed = {
       count: c.count + s.count,
       from: older.from,
@@ -85,6 +94,8 @@ export class FailureAuditBudget {
       byReason,
       clients: clients.slice(0, this.#maxClients),
       moreClients: c.moreClients + s.moreClients + Math.max(0, clients.length - this.#maxClients),
+      addresses: addresses.slice(0, this.#maxClients),
+      moreAddresses: c.moreAddresses + s.moreAddresses + Math.max(0, addresses.length - this.#maxClients),
     };
   }
 
@@ -94,7 +105,16 @@ export class FailureAuditBudget {
     if (this.#open && (ended || closeOpen)) {
       const t = this.#open;
       const to = ended ? this.#start + this.#window : now;
-      this.restore({ count: t.count, from: new Date(this.#start).toISOString(), to: new Date(to).toISOString(), byReason: t.byReason, clients: [...t.clients], moreClients: t.moreClients });
+      this.restore({
+        count: t.count,
+        from: new Date(this.#start).toISOString(),
+        to: new Date(to).toISOString(),
+        byReason: t.byReason,
+        clients: [...t.clients],
+        moreClients: t.moreClients,
+        addresses: [...t.addresses],
+        moreAddresses: t.moreAddresses,
+      });
       this.#open = undefined;
     }
     if (ended) {
@@ -109,4 +129,6 @@ interface Tally {
   byReason: Record<string, number>;
   clients: Set<string>;
   moreClients: number;
+  addresses: Set<string>;
+  moreAddresses: number;
 }

@@ -14,9 +14,9 @@ const pool = testPool();
 afterAll(() => pool.end());
 const grant = { grant_type: 'client_credentials' };
 
-/** Summary entries of failures over the audit budget that name `clientId`. */
-async function overBudgetSummaries(clientId: string): Promise<Array<{ suppressed: number; byReason: Record<string, number>; clients: string[] }>> {
-  const { rows } = await pool.query<{ details: { suppressed: number; byReason: Record<string, number>; clients: string[] } }>(
+/** Summary entries of failures over the audit budget that name the client label `clientId`. */
+async function overBudgetSummaries(clientId: string): Promise<Array<{ suppressed: number; byReason: Record<string, number>; clients: string[]; addresses: string[] }>> {
+  const { rows } = await pool.query<{ details: { suppressed: number; byReason: Record<string, number>; clients: string[]; addresses: string[] } }>(
     `SELECT details FROM audit_log WHERE action = 'client.authenticate' AND subject ->> 'client' = '(over the audit budget)' AND details -> 'clients' ? $1 ORDER BY seq`,
     [clientId],
   );
@@ -93,27 +93,38 @@ describe('POST /oauth2/token', () => {
     expect(JSON.stringify(entries)).not.toContain('wrong');
   });
 
-  it('past the audit budget, failures from many addresses are counted into one summary entry once the window ends, not audited one by one', async () => {
+  it('past the audit budget, anonymous failures from many addresses are counted into one summary entry once the window ends, not audited one by one', async () => {
     const w = await world(pool);
-    const c = await client(pool);
+    const unknown = `nobody-${Math.random().toString(36).slice(2)}`;
     let now = Date.now();
     const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 2, now: () => now }) });
-    for (let i = 0; i < 5; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `wrong-${i}`) })).statusCode).toBe(401);
-    expect(await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).toHaveLength(2);
+    const ips = Array.from({ length: 5 }, () => freshIp());
+    for (const ip of ips) expect((await post(a, '/oauth2/token', grant, { authorization: basic(unknown, 'whatever'), ip })).statusCode).toBe(401);
+    expect(await auditEntries(pool, 'client.authenticate', 'client', unknownClientLabel(unknown))).toHaveLength(2);
     now += 60_000;
     await post(a, '/oauth2/token', grant, {});
-    expect((await overBudgetSummaries(c.clientId)).map((d) => [d.suppressed, d.byReason, d.clients])).toEqual([[3, { bad_secret: 3 }, [c.clientId]]]);
+    const summaries = await overBudgetSummaries(unknownClientLabel(unknown));
+    expect(summaries.map((d) => [d.suppressed, d.byReason, d.clients, d.addresses])).toEqual([[3, { unknown_client: 3 }, [unknownClientLabel(unknown)], ips.slice(2).map((ip) => `ip:${ip}`)]]);
+    await a.close();
+  });
+
+  it('audits every failure against a registered client one by one, whatever the budget', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 0 }) });
+    for (let i = 0; i < 3; i++) await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `wrong-${i}`) });
+    expect((await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).map((e) => e.details.reason)).toEqual(['bad_secret', 'bad_secret', 'bad_secret']);
     await a.close();
   });
 
   it('at shutdown, writes the summary of the window still open', async () => {
     const w = await world(pool);
-    const c = await client(pool);
+    const unknown = `nobody-${Math.random().toString(36).slice(2)}`;
     const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 0 }) });
-    await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, 'wrong') });
-    expect(await overBudgetSummaries(c.clientId)).toEqual([]);
+    await post(a, '/oauth2/token', grant, { authorization: basic(unknown, 'whatever') });
+    expect(await overBudgetSummaries(unknownClientLabel(unknown))).toEqual([]);
     await a.close();
-    expect((await overBudgetSummaries(c.clientId)).map((d) => d.suppressed)).toEqual([1]);
+    expect((await overBudgetSummaries(unknownClientLabel(unknown))).map((d) => d.suppressed)).toEqual([1]);
   });
 
   it('an unknown client id is audited by a digest, never as sent: a client that swapped id and secret sent its secret as the id', async () => {
