@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { authenticateClient } from '../agents/token-issuer/clients.js';
-import { FailureAuditBudget } from '../agents/token-issuer/failure-audit-budget.js';
+import { AuditBudgets, type AuditBudgetsOptions, type BudgetBucket } from '../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { dummyHash } from '../agents/token-issuer/secret-hash.js';
 import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js';
@@ -73,7 +73,7 @@ export function unknownClientLabel(clientId: string): string {
   return `(unknown:${createHash('sha256').update(clientId).digest('base64url').slice(0, 12)})`;
 }
 
-/** Failures that name no registered client: free to send, so the audit budget bounds how many are audited one by one. */
+/** Failures that name no registered client: they share one audit budget; a registered client has its own. */
 const ANONYMOUS_FAILURES = new Set(['no_credentials', 'malformed_basic', 'unknown_client']);
 
 export interface ClientAuthDeps {
@@ -83,8 +83,8 @@ export interface ClientAuthDeps {
   /** The policy version failed authentications are audited under. */
   policyVersion: () => string;
   limiter?: FailureLimiter;
-  /** How many anonymous failures are audited one by one; default 100 a minute per process, then one summary entry. */
-  auditBudget?: FailureAuditBudget;
+  /** Failures audited one by one per minute and process: 100 anonymous ones, 20 per registered client; the rest go into one summary entry per budget. */
+  auditBudget?: AuditBudgetsOptions;
   onSecretScrypt?: () => void;
   onSecretCheckBusy?: () => void;
 }
@@ -104,30 +104,32 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
   const busyLog = throttledBusyLog();
   dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
 
-  const budget = deps.auditBudget ?? new FailureAuditBudget();
+  const budgets = new AuditBudgets(deps.auditBudget);
 
   const flushSuppressedAudit = async (o: { includeOpen?: boolean } = {}): Promise<void> => {
-    const summary = budget.takeSummary(o);
-    if (!summary) return;
-    try {
-      await deps.appendAudit(deps.pool, {
-        actor: { role: 'TokenIssuer' },
-        action: 'client.authenticate',
-        subject: { client: '(over the audit budget)' },
-        policyVersion: deps.policyVersion(),
-        outcome: 'refused',
-        details: { reason: 'audit_budget_exceeded', suppressed: summary.count, from: summary.from, to: summary.to, byReason: summary.byReason, clients: summary.clients, moreClients: summary.moreClients, addresses: summary.addresses, moreAddresses: summary.moreAddresses },
-      });
-    } catch (e) {
-      budget.restore(summary);
-      deps.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit the summary of failed client authentications over the audit budget');
+    for (const { bucket, summary } of budgets.takeSummaries(o)) {
+      const client = bucket.kind === 'client' ? bucket.clientId : '(over the audit budget)';
+      try {
+        await deps.appendAudit(deps.pool, {
+          actor: bucket.kind === 'client' ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },
+          action: 'client.authenticate',
+          subject: { client },
+          policyVersion: deps.policyVersion(),
+          outcome: 'refused',
+          details: { reason: 'audit_budget_exceeded', suppressed: summary.count, from: summary.from, to: summary.to, byReason: summary.byReason, clients: summary.clients, moreClients: summary.moreClients, addresses: summary.addresses, moreAddresses: summary.moreAddresses },
+        });
+      } catch (e) {
+        budgets.restore(bucket, summary);
+        deps.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit the summary of failed client authentications over the audit budget');
+      }
     }
   };
 
   const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
     const client = clientId === undefined ? undefined : reason === 'unknown_client' ? unknownClientLabel(clientId) : clientId.slice(0, 128);
     await flushSuppressedAudit();
-    if (ANONYMOUS_FAILURES.has(reason) && !budget.admit(reason, client, addressKey(req.ip))) return;
+    const bucket: BudgetBucket = client === undefined || ANONYMOUS_FAILURES.has(reason) ? { kind: 'anonymous' } : { kind: 'client', clientId: client };
+    if (!budgets.admit(bucket, reason, client, addressKey(req.ip))) return;
     try {
       await deps.appendAudit(deps.pool, {
         actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },

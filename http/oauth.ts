@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
-import type { FailureAuditBudget } from '../agents/token-issuer/failure-audit-budget.js';
+import type { AuditBudgetsOptions } from '../agents/token-issuer/failure-audit-budget.js';
 import type { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { findIssued } from '../agents/token-issuer/issued-tokens.js';
 import { unverifiedPayload } from '../agents/token-issuer/jws.js';
@@ -34,8 +34,8 @@ export interface OAuthRouteDeps {
   revokeJti?: (db: Queryable, r: JtiRevocation) => Promise<void>;
   /** Authentication-failure limiter, shared by the three endpoints. Default: 10 failures / 60 s per client address (an IPv6 /64). */
   limiter?: FailureLimiter;
-  /** Failed authentications audited one by one; default 100 a minute per process, the rest summarised. */
-  auditBudget?: FailureAuditBudget;
+  /** Failed authentications audited one by one; default 100 anonymous and 20 per client a minute per process, the rest summarised. */
+  auditBudget?: AuditBudgetsOptions;
   /** Called each time a client secret is checked with scrypt, i.e. not from remembered credentials (metrics). */
   onSecretScrypt?: () => void;
   /** Called each time a secret check is refused because too many wait (503; metrics). */

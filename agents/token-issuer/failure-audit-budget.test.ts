@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FailureAuditBudget } from './failure-audit-budget.js';
+import { AuditBudgets, FailureAuditBudget } from './failure-audit-budget.js';
 
 function budget(perWindow = 2, maxClientsNamed = 20) {
   let now = Date.parse('2026-11-30T12:00:00Z');
@@ -61,8 +61,32 @@ describe('FailureAuditBudget', () => {
     advance(60_000);
     const first = b.takeSummary()!;
     b.restore(first);
-    b.admit('bad_secret', 'c1');
+    b.admit('unknown_client', '(unknown:abc)');
     advance(60_000);
-    expect(b.takeSummary()).toEqual({ count: 2, from: first.from, to: '2026-11-30T12:02:00.000Z', byReason: { no_credentials: 1, bad_secret: 1 }, clients: ['c1'], moreClients: 0, addresses: [], moreAddresses: 0 });
+    expect(b.takeSummary()).toEqual({ count: 2, from: first.from, to: '2026-11-30T12:02:00.000Z', byReason: { no_credentials: 1, unknown_client: 1 }, clients: ['(unknown:abc)'], moreClients: 0, addresses: [], moreAddresses: 0 });
+  });
+});
+
+describe('AuditBudgets', () => {
+  let now = Date.parse('2026-11-30T12:00:00Z');
+  const budgets = () => new AuditBudgets({ perWindow: 1, perClientWindow: 1, windowMs: 60_000, now: () => now });
+
+  it('gives each registered client a budget of its own, apart from the anonymous one', () => {
+    const b = budgets();
+    expect([
+      b.admit({ kind: 'anonymous' }, 'no_credentials', undefined),
+      b.admit({ kind: 'anonymous' }, 'no_credentials', undefined),
+      b.admit({ kind: 'client', clientId: 'c1' }, 'bad_secret', 'c1'),
+      b.admit({ kind: 'client', clientId: 'c2' }, 'bad_secret', 'c2'),
+      b.admit({ kind: 'client', clientId: 'c1' }, 'bad_secret', 'c1'),
+    ]).toEqual([true, false, true, true, false]);
+  });
+
+  it('summarises each budget under its own bucket once the window ends', () => {
+    const b = budgets();
+    for (let i = 0; i < 3; i++) b.admit({ kind: 'client', clientId: 'c1' }, 'bad_secret', 'c1');
+    b.admit({ kind: 'anonymous' }, 'no_credentials', undefined);
+    now += 60_000;
+    expect(b.takeSummaries().map((s) => [s.bucket, s.summary.count])).toEqual([[{ kind: 'client', clientId: 'c1' }, 2]]);
   });
 });

@@ -15,18 +15,18 @@ export interface SuppressedFailures {
   to: string;
   byReason: Record<string, number>;
   clients: string[];
+  /** Further distinct labels; across windows merged after a failed write, an upper bound. */
   moreClients: number;
   addresses: string[];
+  /** Further distinct addresses; across merged windows, an upper bound. */
   moreAddresses: number;
 }
 
 /**
- * Bounds how many anonymous failed client authentications (no credentials, malformed, an unknown
- * client id) the append-only audit log takes one by one: a flood from many addresses, each under
- * the per-address limiter, would otherwise grow it without limit at no cost to the sender. Past
- * `perWindow` in a window they are only counted, by reason, client label and address, and the count
- * becomes one summary entry once the window has ended. Failures against a registered client are not
- * the budget's: each costs the sender a secret check, and each is evidence of its own. In memory, per process.
+ * Bounds how many failed client authentications of one kind the append-only audit log takes one by
+ * one: a flood from many addresses, each under the per-address limiter, would otherwise grow it
+ * without limit. Past `perWindow` in a window they are only counted, by reason, client label and
+ * address, and the count becomes one summary entry once the window has ended. In memory, per process.
  */
 export class FailureAuditBudget {
   readonly #per: number;
@@ -73,6 +73,12 @@ export class FailureAuditBudget {
     const s = this.#closed;
     this.#closed = undefined;
     return s;
+  }
+
+  /** Nothing counted and nothing audited in the current window: dropping this budget loses nothing. */
+  get idle(): boolean {
+    this.#roll();
+    return this.#audited === 0 && this.#open === undefined && this.#closed === undefined;
   }
 
   /** Puts back a summary that could not be written, so the next attempt carries it. */
@@ -131,4 +137,59 @@ interface Tally {
   moreClients: number;
   addresses: Set<string>;
   moreAddresses: number;
+}
+
+/** Whose failures a budget holds: the anonymous ones together, or one registered client's. */
+export type BudgetBucket = { kind: 'anonymous' } | { kind: 'client'; clientId: string };
+
+export interface AuditBudgetsOptions extends FailureAuditBudgetOptions {
+  /** Failures against one registered client audited one by one per window. Default 20. */
+  perClientWindow?: number;
+}
+
+/**
+ * One budget for anonymous failures and one per registered client, so a flood against a known
+ * client id (ids are in every token) is bounded too, and is summarised under that client's own
+ * name instead of among the anonymous ones. Only registered ids get a budget of their own, so
+ * their number bounds the memory; a client's budget is dropped once it holds nothing.
+ */
+export class AuditBudgets {
+  readonly #opts: AuditBudgetsOptions;
+  readonly #anonymous: FailureAuditBudget;
+  readonly #clients = new Map<string, FailureAuditBudget>();
+
+  constructor(opts: AuditBudgetsOptions = {}) {
+    this.#opts = opts;
+    this.#anonymous = new FailureAuditBudget(opts);
+  }
+
+  admit(bucket: BudgetBucket, reason: string, client: string | undefined, address?: string): boolean {
+    return this.#budget(bucket).admit(reason, client, address);
+  }
+
+  takeSummaries(o: { includeOpen?: boolean } = {}): Array<{ bucket: BudgetBucket; summary: SuppressedFailures }> {
+    const out: Array<{ bucket: BudgetBucket; summary: SuppressedFailures }> = [];
+    const anonymous = this.#anonymous.takeSummary(o);
+    if (anonymous) out.push({ bucket: { kind: 'anonymous' }, summary: anonymous });
+    for (const [clientId, budget] of this.#clients) {
+      const summary = budget.takeSummary(o);
+      if (summary) out.push({ bucket: { kind: 'client', clientId }, summary });
+      else if (budget.idle) this.#clients.delete(clientId);
+    }
+    return out;
+  }
+
+  restore(bucket: BudgetBucket, summary: SuppressedFailures): void {
+    this.#budget(bucket).restore(summary);
+  }
+
+  #budget(bucket: BudgetBucket): FailureAuditBudget {
+    if (bucket.kind === 'anonymous') return this.#anonymous;
+    let b = this.#clients.get(bucket.clientId);
+    if (!b) {
+      b = new FailureAuditBudget({ ...this.#opts, perWindow: this.#opts.perClientWindow ?? 20 });
+      this.#clients.set(bucket.clientId, b);
+    }
+    return b;
+  }
 }

@@ -3,7 +3,6 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
-import { FailureAuditBudget } from '../../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../../agents/token-issuer/failure-limiter.js';
 import { dummyHash, scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { unknownClientLabel } from '../../http/oauth-client-auth.js';
@@ -97,7 +96,7 @@ describe('POST /oauth2/token', () => {
     const w = await world(pool);
     const unknown = `nobody-${Math.random().toString(36).slice(2)}`;
     let now = Date.now();
-    const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 2, now: () => now }) });
+    const a = app(pool, w, { auditBudget: { perWindow: 2, now: () => now } });
     const ips = Array.from({ length: 5 }, () => freshIp());
     for (const ip of ips) expect((await post(a, '/oauth2/token', grant, { authorization: basic(unknown, 'whatever'), ip })).statusCode).toBe(401);
     expect(await auditEntries(pool, 'client.authenticate', 'client', unknownClientLabel(unknown))).toHaveLength(2);
@@ -108,19 +107,36 @@ describe('POST /oauth2/token', () => {
     await a.close();
   });
 
-  it('audits every failure against a registered client one by one, whatever the budget', async () => {
+  it('past its own budget, failures against a registered client are summarised under that client, not among the anonymous ones', async () => {
     const w = await world(pool);
     const c = await client(pool);
-    const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 0 }) });
-    for (let i = 0; i < 3; i++) await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `wrong-${i}`) });
-    expect((await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).map((e) => e.details.reason)).toEqual(['bad_secret', 'bad_secret', 'bad_secret']);
+    let now = Date.now();
+    const a = app(pool, w, { auditBudget: { perClientWindow: 2, now: () => now } });
+    for (let i = 0; i < 5; i++) expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `wrong-${i}`) })).statusCode).toBe(401);
+    expect((await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).map((e) => e.details.reason)).toEqual(['bad_secret', 'bad_secret']);
+    now += 60_000;
+    await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, 'wrong-again') });
+    const entries = await auditEntries(pool, 'client.authenticate', 'client', c.clientId);
+    expect(entries.map((e) => [e.details.reason, e.details.suppressed ?? null, e.details.byReason ?? null])).toEqual([
+      ['bad_secret', null, null], ['bad_secret', null, null], ['audit_budget_exceeded', 3, { bad_secret: 3 }], ['bad_secret', null, null],
+    ]);
+    await a.close();
+  });
+
+  it('a flood of anonymous failures leaves a registered client\'s failures audited one by one', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w, { auditBudget: { perWindow: 0 } });
+    for (let i = 0; i < 3; i++) await post(a, '/oauth2/token', grant, {});
+    await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, 'wrong') });
+    expect((await auditEntries(pool, 'client.authenticate', 'client', c.clientId)).map((e) => e.details.reason)).toEqual(['bad_secret']);
     await a.close();
   });
 
   it('at shutdown, writes the summary of the window still open', async () => {
     const w = await world(pool);
     const unknown = `nobody-${Math.random().toString(36).slice(2)}`;
-    const a = app(pool, w, { auditBudget: new FailureAuditBudget({ perWindow: 0 }) });
+    const a = app(pool, w, { auditBudget: { perWindow: 0 } });
     await post(a, '/oauth2/token', grant, { authorization: basic(unknown, 'whatever') });
     expect(await overBudgetSummaries(unknownClientLabel(unknown))).toEqual([]);
     await a.close();
