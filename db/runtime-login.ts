@@ -10,23 +10,48 @@ import { APP_ROLE, type Pool } from './pool.js';
  * table owner, pg_write_all_data, pg_database_owner, pg_execute_server_program…); an owner of any
  * object (a table, a trigger function, the database); or a holder of grants of its own.
  */
-export type LoginPower = 'superuser' | 'createrole' | 'bypassrls' | 'replication' | `member-of:${string}` | 'owns-objects' | 'own-grants' | `shared-dependency:${string}`;
+export type LoginPower =
+  | 'superuser' | 'createrole' | 'bypassrls' | 'replication' | `member-of:${string}` | 'admin-of-keyturn_app'
+  | 'owns-objects' | 'own-grants' | `shared-dependency:${string}` | 'role-settings' | 'create-in-public' | 'create-in-database' | 'replica-mode';
 
 /** Where to ask: a pool or a client inside a transaction. */
 interface Queryable {
   query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
-/** What the role `login` (default: the session's login, not the role it acts as) may do beyond keyturn_app. */
+interface PowersRow {
+  rolsuper: boolean;
+  rolcreaterole: boolean;
+  rolbypassrls: boolean;
+  rolreplication: boolean;
+  member_of: string[];
+  admin_of_app: boolean;
+  dependencies: string[];
+  role_settings: boolean;
+  create_in_public: boolean;
+  create_in_database: boolean;
+  replica_mode: boolean;
+}
+
+/**
+ * What the role `login` (default: the session's login, not the role it acts as) may do beyond
+ * keyturn_app. For the session's own login it also checks that triggers fire in this session
+ * (`session_replication_role`, which a database-wide setting could change).
+ */
 export async function loginPowers(db: Queryable, login?: string): Promise<LoginPower[]> {
-  const res = await db.query<{ rolsuper: boolean; rolcreaterole: boolean; rolbypassrls: boolean; rolreplication: boolean; member_of: string[]; dependencies: string[] }>(
+  const res = await db.query<PowersRow>(
     `SELECT r.rolsuper, r.rolcreaterole, r.rolbypassrls, r.rolreplication,
             ARRAY(SELECT m.rolname::text FROM pg_roles m
                    WHERE NOT r.rolsuper AND m.oid <> r.oid AND m.rolname <> $2 AND pg_has_role(r.oid, m.oid, 'MEMBER')
                    ORDER BY 1) AS member_of,
+            EXISTS (SELECT 1 FROM pg_auth_members a WHERE a.member = r.oid AND a.roleid = (SELECT oid FROM pg_roles WHERE rolname = $2) AND a.admin_option) AS admin_of_app,
             ARRAY(SELECT DISTINCT d.deptype::text FROM pg_shdepend d
-                   WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid ORDER BY 1) AS dependencies
-       FROM pg_roles r WHERE r.rolname = coalesce($1, session_user)`,
+                   WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid ORDER BY 1) AS dependencies,
+            EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setrole = r.oid) AS role_settings,
+            has_schema_privilege(r.oid, 'public', 'CREATE') AS create_in_public,
+            has_database_privilege(r.oid, current_database(), 'CREATE') AS create_in_database,
+            ($1::name IS NULL AND current_setting('session_replication_role') <> 'origin') AS replica_mode
+       FROM pg_roles r WHERE r.rolname = coalesce($1::name, session_user)`,
     [login ?? null, APP_ROLE],
   );
   const row = res.rows[0];
@@ -37,8 +62,15 @@ export async function loginPowers(db: Queryable, login?: string): Promise<LoginP
   if (row.rolbypassrls) powers.push('bypassrls');
   if (row.rolreplication) powers.push('replication');
   for (const m of row.member_of) powers.push(`member-of:${m}`);
+  if (row.admin_of_app) powers.push('admin-of-keyturn_app');
   // pg_shdepend: 'o' the role owns an object (in any database, or a database), 'a' an ACL names it.
   for (const d of row.dependencies) powers.push(d === 'o' ? 'owns-objects' : d === 'a' ? 'own-grants' : `shared-dependency:${d}`);
+  // ALTER ROLE … SET session_replication_role = replica, for one, would silence every trigger.
+  if (row.role_settings) powers.push('role-settings');
+  // Objects planted in public could shadow what the owner's migrations call (CVE-2018-1058).
+  if (row.create_in_public && !row.rolsuper) powers.push('create-in-public');
+  if (row.create_in_database && !row.rolsuper) powers.push('create-in-database');
+  if (row.replica_mode) powers.push('replica-mode');
   return powers;
 }
 
@@ -47,7 +79,7 @@ export function describeLoginPowers(login: string, powers: LoginPower[]): string
 }
 
 export const LEAST_PRIVILEGE_HINT =
-  'Give the processes a login that is only a member of keyturn_app: run `keyturn db migrate` with KEYTURN_DB_ADMIN_URL (the owner) and DATABASE_URL (the runtime login, created if missing), then start them with KEYTURN_MIGRATIONS=check, their default (deploy/README.md).';
+  'Give the processes a login that is only a member of keyturn_app: run `keyturn db migrate` with KEYTURN_DB_ADMIN_URL (the owner) and DATABASE_URL (the runtime login, created if missing), then start them with KEYTURN_MIGRATIONS=check, their default (deploy/README.md). Grant anything the login needs (CONNECT on a locked-down database, say) to keyturn_app, not to the login; on a database from PostgreSQL 14 or older, REVOKE CREATE ON SCHEMA public FROM PUBLIC.';
 
 export interface ProvisionResult {
   login: string;
@@ -81,6 +113,9 @@ export async function provisionRuntimeLogin(admin: Pool, runtimeUrl: string): Pr
     }
     if (!row) await client.query(`CREATE ROLE ${pg.escapeIdentifier(user)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${pg.escapeLiteral(scramVerifier(newLoginPassword(runtimeUrl)))}`);
     await client.query(`GRANT ${APP_ROLE} TO ${pg.escapeIdentifier(user)}`);
+    // Asked again after the grant: a power given to the role meanwhile must not ride on it.
+    const after = await loginPowers(client, user);
+    if (after.length) throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL is more than keyturn_app (${after.join(', ')})`, 'Name a role that is a plain login; nothing was changed.');
     await client.query('COMMIT');
     return { login: user, created: !row };
   } catch (e) {

@@ -143,6 +143,10 @@ describe('openDatabase', () => {
     ['a member of pg_write_all_data', 'GRANT pg_write_all_data TO %I', 'member-of:pg_write_all_data'],
     ['granted a table of its own', 'GRANT DELETE ON approval_channel_keys TO %I', 'own-grants'],
     ['the owner of a function', 'ALTER FUNCTION approval_channel_keys_disable_only() OWNER TO %I', 'owns-objects'],
+    ['given role settings that silence triggers', 'ALTER ROLE %I SET session_replication_role = replica', 'role-settings'],
+    ['an admin of keyturn_app', 'GRANT keyturn_app TO %I WITH ADMIN OPTION', 'admin-of-keyturn_app'],
+    ['allowed to create objects in public', 'GRANT CREATE ON SCHEMA public TO %I', 'create-in-public'],
+    ['allowed to create schemas', `GRANT CREATE ON DATABASE "${database}" TO %I`, 'create-in-database'],
   ])('in check mode refuses a login that is also %s', async (_what, grant, power) => {
     const extra = await extraLogin(grant);
     try {
@@ -150,6 +154,16 @@ describe('openDatabase', () => {
       expect(err).toMatchObject({ code: 'DB_LOGIN_PRIVILEGED', message: expect.stringContaining(power) });
     } finally {
       await extra.drop();
+    }
+  });
+
+  it('in check mode refuses to start when triggers would not fire in its sessions (a database-wide session_replication_role)', async () => {
+    await su.query(`ALTER DATABASE "${database}" SET session_replication_role = replica`);
+    try {
+      const err = await openDatabase(envWith(runtimeUrl, 'check'), { say: () => {} }).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'DB_LOGIN_PRIVILEGED', message: expect.stringContaining('replica-mode') });
+    } finally {
+      await su.query(`ALTER DATABASE "${database}" RESET session_replication_role`);
     }
   });
 
