@@ -13,6 +13,8 @@ export interface CodecRouteOptions {
   sessionEnds: CodecSessionEnds;
   /** Browser origins allowed to call /codec/decode with credentials (the Temporal Web UI). */
   allowedOrigins: string[];
+  /** Where browsers reach this server (KEYTURN_PUBLIC_URL's origin): a sign-in must come from a page there. */
+  publicOrigin?: string;
   /** Mark the session cookie Secure (when served over https). */
   secureCookie: boolean;
   sessionTtlSeconds?: number;
@@ -52,7 +54,7 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     scope.get('/codec/login', async (_req, reply) => page(reply, 200, loginForm()));
     scope.post('/codec/login', async (req, reply) => {
       // A page elsewhere could post wrong tokens from an operator's browser and lock their address out.
-      if (crossSite(req)) return page(reply, 403, loginForm('Sign in from this page, not from another site.'));
+      if (crossSite(req, o.publicOrigin)) return page(reply, 403, loginForm('Sign in from this page, not from another site.'));
       const wait = waitOf(req);
       if (wait > 0) return page(reply.header('retry-after', String(wait)), 429, loginForm(`${tooMany.message}; try again in ${wait} s.`));
       const presented = (req.body as Record<string, string> | undefined)?.token ?? '';
@@ -82,20 +84,25 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
       reply.header('cache-control', 'no-store');
       if (req.headers.origin !== undefined && !corsGrant(req, reply)) return reply.code(403).send(ORIGIN_NOT_ALLOWED);
       const bearer = bearerOf(req);
-      // Only tokens are limited: a session cookie cannot be guessed (it is MACed), so a signed-in
-      // operator keeps working while someone at the same address guesses tokens.
+      // A valid session comes first: a Web UI that also forwards its own access token as a bearer
+      // must not be counted as guessing. Sessions cannot be guessed (they are MACed), so only
+      // bearer tokens are limited, and a signed-in operator keeps working while someone at the same
+      // address guesses tokens.
+      const session = o.token.openSession(readCookie(req.headers.cookie, SESSION_COOKIE), now());
+      if (session) {
+        const ended = await o.sessionEnds.ended(session).catch(() => undefined);
+        if (ended === false) return;
+        if (ended === undefined && bearer === undefined) {
+          return reply.code(503).send(SESSIONS_UNAVAILABLE('could not check whether this session was ended', 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.'));
+        }
+      }
       if (bearer !== undefined) {
         const wait = waitOf(req);
         if (wait > 0) return reply.code(429).header('retry-after', String(wait)).send(tooMany);
+        if (o.token.matches(bearer)) return;
+        limiter.fail([addressKey(req.ip)]);
       }
-      const admitted = await authenticated(req, bearer).catch(() => undefined);
-      if (admitted === undefined) {
-        return reply.code(503).send(SESSIONS_UNAVAILABLE('could not check whether this session was ended', 'Retry shortly; the database is not answering. `Authorization: Bearer <codec token>` does not need it.'));
-      }
-      if (!admitted) {
-        if (bearer !== undefined) limiter.fail([addressKey(req.ip)]);
-        return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
-      }
+      return reply.code(401).send({ error: 'unauthorized', message: 'the codec endpoint needs the codec token', hint: 'Send `Authorization: Bearer <codec token>` or sign in at /codec/login.' });
     };
     scope.post('/codec/decode', { bodyLimit: PAYLOADS_LIMIT, onRequest: admit }, async (req, reply) => {
       const payloads = parsePayloads(req.body);
@@ -124,13 +131,6 @@ export function registerCodecRoutes(app: FastifyInstance, o: CodecRouteOptions):
     reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin');
     return true;
   }
-
-  /** Rejects when a session's state cannot be read: the caller fails closed. */
-  async function authenticated(req: FastifyRequest, bearer: string | undefined): Promise<boolean> {
-    if (bearer !== undefined) return o.token.matches(bearer);
-    const session = o.token.openSession(readCookie(req.headers.cookie, SESSION_COOKIE), now());
-    return session !== undefined && !(await o.sessionEnds.ended(session));
-  }
 }
 
 function bearerOf(req: FastifyRequest): string | undefined {
@@ -138,14 +138,19 @@ function bearerOf(req: FastifyRequest): string | undefined {
   return auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : undefined;
 }
 
-/** A request a browser sent from another site: Sec-Fetch-Site says so, or the Origin is not this host. */
-function crossSite(req: FastifyRequest): boolean {
+/**
+ * A request a browser sent from another site. Sec-Fetch-Site says so where browsers send it (https);
+ * otherwise the Origin must be this server's public origin or, without one configured, the origin
+ * the request was addressed to (a DNS-rebinding page matches only the latter: configure the former).
+ */
+function crossSite(req: FastifyRequest, publicOrigin: string | undefined): boolean {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = req.headers.origin;
   if (origin === undefined) return false;
   try {
-    return new URL(origin).host !== req.host;
+    const expected = publicOrigin ?? new URL(`${req.protocol}://${req.host}`).origin;
+    return new URL(origin).origin !== expected;
   } catch {
     return true;
   }

@@ -17,7 +17,7 @@ export function codecAllowedOrigins(env: Env): string[] {
 export function codecRoutesFor(env: Env, keyring: PayloadKeyring, db: Queryable, opts: { env?: NodeJS.ProcessEnv; devDataDir?: string; warn?: (m: string) => void } = {}): CodecRouteOptions | undefined {
   const token = loadCodecOperatorToken(opts);
   if (!token) return undefined;
-  return { codec: new EncryptionCodec(keyring, 'operator'), token, sessionEnds: pgCodecSessionEnds(db), allowedOrigins: codecAllowedOrigins(env), secureCookie: env.publicUrl.startsWith('https:') };
+  return { codec: new EncryptionCodec(keyring, 'operator'), token, sessionEnds: pgCodecSessionEnds(db), allowedOrigins: codecAllowedOrigins(env), publicOrigin: new URL(env.publicUrl).origin, secureCookie: env.publicUrl.startsWith('https:') };
 }
 
 /** Spreads into createKeyturnHttp's deps (exactOptionalPropertyTypes forbids an explicit undefined). */

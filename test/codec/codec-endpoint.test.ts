@@ -178,7 +178,7 @@ describe('the codec endpoint under guessing', () => {
 
   beforeAll(async () => {
     app = Fastify();
-    registerCodecRoutes(app, { codec, token: new CodecOperatorToken(TOKEN), sessionEnds, allowedOrigins: [UI], secureCookie: false, limiter: new FailureLimiter({ maxFailures: 3 }) });
+    registerCodecRoutes(app, { codec, token: new CodecOperatorToken(TOKEN), sessionEnds, allowedOrigins: [UI], publicOrigin: 'https://keyturn.test', secureCookie: false, limiter: new FailureLimiter({ maxFailures: 3 }) });
     await app.ready();
   });
   afterAll(() => app.close());
@@ -214,6 +214,23 @@ describe('the codec endpoint under guessing', () => {
       expect((await fromElsewhere({ origin: 'https://evil.test' })).statusCode).toBe(403);
     }
     expect((await login(TOKEN, '10.9.0.7')).statusCode).toBe(200);
+  });
+
+  it('admits a sign-in a browser posts from the sign-in page itself', async () => {
+    const post = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/codec/login', remoteAddress: '10.9.0.8', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: new URLSearchParams({ token: TOKEN }).toString() });
+    expect((await post({ 'sec-fetch-site': 'same-origin', origin: 'https://keyturn.test' })).statusCode).toBe(200);
+    expect((await post({ origin: 'https://keyturn.test:443' })).statusCode).toBe(200);
+  });
+
+  it('refuses a sign-in whose Origin is opaque (null) or another host, when the browser sends no Sec-Fetch-Site', async () => {
+    const post = (origin: string) => app.inject({ method: 'POST', url: '/codec/login', remoteAddress: '10.9.0.9', headers: { 'content-type': 'application/x-www-form-urlencoded', origin }, payload: new URLSearchParams({ token: TOKEN }).toString() });
+    expect([(await post('null')).statusCode, (await post('http://localhost')).statusCode]).toEqual([403, 403]);
+  });
+
+  it('admits a valid session that also carries a foreign bearer token (a Web UI forwarding its own access token), counting nothing', async () => {
+    const cookie = String((await login(TOKEN, '10.9.0.10')).headers['set-cookie']).split(';')[0]!;
+    for (let i = 0; i < 5; i++) expect((await decode({ cookie, authorization: `Bearer ${wrong()}` }, '10.9.0.10')).statusCode).toBe(200);
+    expect((await decode({ authorization: `Bearer ${TOKEN}` }, '10.9.0.10')).statusCode).toBe(200);
   });
 
   it('blocks only the guessing address', async () => {
