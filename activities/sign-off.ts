@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
+import { expiryJudgedAt, verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
 import { mayReject, refuseVote, refuseVoteToday, tally, type Vote } from '../agents/approvals/quorum.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
@@ -33,6 +33,12 @@ export interface CheckDecisionInput {
   /** What the run is about (absent from runs started before it was passed): a rotation's or revocation's subject is its issuer. */
   kind?: 'rotation' | 'revocation' | 'policy';
   subject?: string;
+  /**
+   * When the workflow took the signal in (absent from older runs). Expiry is judged then, not when
+   * this check runs: a decision held by a database outage past its attestation's five minutes
+   * still counts. Never later than this check's own clock.
+   */
+  receivedAt?: string;
 }
 
 export interface CheckedDecision {
@@ -104,7 +110,7 @@ export function createSignOffActivities(deps: SignOffDeps) {
             runId: input.runId,
             planHash: input.planHash,
             allowedChannels: input.approvals.channels,
-            now: deps.clock.now(),
+            now: expiryJudgedAt(input.receivedAt, deps.clock.now()),
           });
         } catch (e) {
           if (isKeyturnError(e, 'ATTESTATION_INVALID')) return refuse(`attestation:${String(e.details?.why)}`);

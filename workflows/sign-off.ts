@@ -50,7 +50,8 @@ export interface SignOffState {
   auditSeqs: number[];
 }
 
-type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string };
+/** A decision signal as it arrived; `receivedAt` is the workflow's time then (ms), which its check judges expiry by. */
+type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string; receivedAt: number };
 
 /**
  * The sign-off gate shared by rotations, revocations and policy changes. Signals are only
@@ -63,7 +64,7 @@ export class SignOffGate {
 
   constructor(private readonly request: SignOffRequest) {
     const enqueue = (decision: Pending['decision']) => (s: DecisionSignal) => {
-      this.queue.push({ decision, attestation: typeof s?.attestation === 'string' ? s.attestation : '' });
+      this.queue.push({ decision, attestation: typeof s?.attestation === 'string' ? s.attestation : '', receivedAt: Date.now() });
     };
     setHandler(approveSignal, enqueue('approve'));
     setHandler(rejectSignal, enqueue('reject'));
@@ -126,6 +127,7 @@ export class SignOffGate {
         decided: phase === 'after' || this.state.decided !== undefined,
         kind: this.request.kind,
         subject: this.request.subject,
+        receivedAt: new Date(next.receivedAt).toISOString(),
       }]);
       this.track(checked);
       if (!checked.accepted || !checked.vote) continue;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { signRawAttestation } from '../../test/support/raw-attestation.js';
 import type { ApprovalPolicy } from '../planner/policy-types.js';
-import { signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
+import { expiryJudgedAt, signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
 import { generateChannelKey } from './channel-keys.js';
 import { refuseVote, type Vote } from './quorum.js';
 
@@ -128,5 +128,22 @@ describe('what an attestation may say', () => {
   it('is not signed with a reason longer than 2000 characters: REASON_TOO_LONG, before anything is signed', async () => {
     const bob = await channelKey('cli', 'cli:bob');
     await expect(signAttestation({ channel: 'cli', approver: 'cli:bob', decision: 'reject', reason: 'r'.repeat(2001), ...run }, bob.signing)).rejects.toMatchObject({ code: 'REASON_TOO_LONG' });
+  });
+});
+
+describe('when an attestation\'s expiry is judged', () => {
+  const now = new Date('2026-11-30T12:10:00Z');
+
+  it('is when its signal reached the run, for a check held back past its exp', () => {
+    expect(expiryJudgedAt('2026-11-30T12:00:05Z', now)).toEqual(new Date('2026-11-30T12:00:05Z'));
+  });
+
+  it('is now when the arrival time is unknown (runs started before it was recorded)', () => {
+    expect(expiryJudgedAt(undefined, now)).toEqual(now);
+  });
+
+  it('is now when the arrival time claims to be later than now, or is no time at all', () => {
+    expect(expiryJudgedAt('2026-11-30T13:00:00Z', now)).toEqual(now);
+    expect(expiryJudgedAt('soon', now)).toEqual(now);
   });
 });

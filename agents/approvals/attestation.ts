@@ -138,3 +138,12 @@ function isClaimsShaped(v: unknown): v is AttestationClaims {
     typeof c.jti === 'string' && UUID.test(c.jti)
   );
 }
+
+/**
+ * The time an attestation's expiry is judged at: when its signal reached the run, if that is known
+ * and not later than `now` (a check held back by an outage still judges the approver's moment), else `now`.
+ */
+export function expiryJudgedAt(receivedAt: string | undefined, now: Date): Date {
+  const t = receivedAt === undefined ? Number.NaN : Date.parse(receivedAt);
+  return Number.isFinite(t) && t < now.getTime() ? new Date(t) : now;
+}

@@ -147,3 +147,22 @@ describe('one person under two ids, with a quorum of 2', () => {
     expect(r.approvals.map((v) => v.approver)).toEqual(['cli:alice', 'cli:bob']);
   });
 });
+
+describe('a decision whose check runs after its attestation expired', () => {
+  let stack: RotationStack;
+  // The agents' clock runs 6 minutes ahead, as it is when a PostgreSQL outage held the check back
+  // that long after the signal arrived: the attestation (5 minutes) has expired by check time.
+  beforeAll(async () => {
+    stack = await startRotationStack({ name: 'held-decision', clock: { now: () => new Date(Date.now() + 6 * 60_000) } });
+  });
+  afterAll(() => stack?.stop());
+
+  it('counts, because its expiry is judged when the signal reached the run', async () => {
+    const handle = await stack.rotate();
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    const s = await stack.waitFor(handle, (x) => x.approvals.length > 0 || x.phase !== 'awaiting_sign_off', 'the approval to count');
+    expect(s.approvals.map((a) => a.approver)).toEqual(['cli:alice']);
+    expect(await ignoredRefusals(stack, handle.workflowId, 0)).toEqual([]);
+  });
+});

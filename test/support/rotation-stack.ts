@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
 import type { Notifier } from '../../agents/approvals/notifier.js';
 import { inject } from 'vitest';
+import type { Clock } from '../../agents/shared/clock.js';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { setupAudit } from './setup-audit.js';
@@ -73,6 +74,8 @@ export interface RotationStackOptions {
   notifier?: (ctx: { pool: Pool }) => Notifier;
   /** Serve the codec endpoint with a fresh operator token, for these browser origins. */
   codec?: { allowedOrigins: string[] };
+  /** The agents' clock (default: the system's); the workflows keep Temporal's. */
+  clock?: Clock;
   /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
   httpRoutes?: (ctx: { pool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
 }
@@ -138,7 +141,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
     approvals: { approvers: [...APPROVERS], quorum: 1, timeout: '60s', escalationInterval: '30s', channels: ['cli'], ...o.approvals },
   }));
   const pool = createPool(databaseUrl, { max: 10 });
-  const services = await createServices({ pool, devDataDir: dataDir, warn: () => {} });
+  const services = await createServices({ pool, devDataDir: dataDir, warn: () => {}, ...(o.clock ? { clock: o.clock } : {}) });
   let watcher: PolicyWatcher | undefined;
   let currentPolicy: () => Policy;
   if (o.policyFromStore) {
