@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { expiryJudgedAt, verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
+import { expiredAt, expiryJudgedAt, verifyAttestation, type ChannelKey } from '../agents/approvals/attestation.js';
 import { mayReject, refuseVote, refuseVoteToday, tally, type Vote } from '../agents/approvals/quorum.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
@@ -34,9 +34,10 @@ export interface CheckDecisionInput {
   kind?: 'rotation' | 'revocation' | 'policy';
   subject?: string;
   /**
-   * When the workflow took the signal in (absent from older runs). Expiry is judged then, not when
-   * this check runs: a decision held by a database outage past its attestation's five minutes
-   * still counts. Never later than this check's own clock.
+   * When the workflow took the signal in (absent from older runs): the start of the workflow task
+   * that processed it. For a vote held to today's policy here (CLI votes on rotations and
+   * revocations), expiry is judged then, within an hour, not when this check runs: a decision held
+   * back by a database outage past its attestation's five minutes still counts.
    */
   receivedAt?: string;
 }
@@ -69,8 +70,12 @@ const decisionRequestId = (input: CheckDecisionInput) =>
  * (or the CLI channel) out of the policy takes effect on runs already waiting. The Slack app checks
  * today's policy itself before it signs, with the user-group lookups only it can do.
  */
+function checkedAgainstToday(vote: Vote, input: CheckDecisionInput, currentApprovals: SignOffDeps['currentApprovals']): currentApprovals is NonNullable<SignOffDeps['currentApprovals']> {
+  return vote.channel !== 'slack' && currentApprovals !== undefined && input.subject !== undefined && (input.kind === 'rotation' || input.kind === 'revocation');
+}
+
 function refusedToday(vote: Vote, state: Parameters<typeof refuseVote>[1], input: CheckDecisionInput, currentApprovals: SignOffDeps['currentApprovals']): string | undefined {
-  if (vote.channel === 'slack' || !currentApprovals || input.subject === undefined || (input.kind !== 'rotation' && input.kind !== 'revocation')) return undefined;
+  if (!checkedAgainstToday(vote, input, currentApprovals) || input.subject === undefined) return undefined;
   // A revocation reaching several issuers pinned one group per issuer: the vote counts towards every
   // group that lists the voter, so today's policy of each of those issuers must still allow it.
   const issuers = input.approvals.groups?.length ? input.approvals.groups.filter((g) => g.approvers.includes(vote.approver)).map((g) => g.label) : [input.subject];
@@ -98,7 +103,7 @@ export function createSignOffActivities(deps: SignOffDeps) {
           subject: { workflowId: input.workflowId },
           policyVersion: input.policyVersion,
           outcome: 'refused',
-          details: { signal: input.signalName, refusal },
+          details: { signal: input.signalName, refusal, ...(input.receivedAt ? { signalReceivedAt: input.receivedAt } : {}) },
         });
         return { accepted: false, refusal, auditSeqs: [entry.seq] };
       };
@@ -117,7 +122,11 @@ export function createSignOffActivities(deps: SignOffDeps) {
           throw e;
         }
         if (claims.decision !== input.signalName) return refuse('signal-does-not-match-attestation', claims);
-        const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: deps.clock.now().toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
+        const checkedAt = deps.clock.now();
+        const vote: Vote = { approver: claims.approver, decision: claims.decision === 'reject' ? 'reject' : 'approve', channel: claims.channel, at: checkedAt.toISOString(), ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) };
+        // Judging expiry when the signal arrived is safe only for a vote held to today's policy here;
+        // the Slack app's own check (and a policy change's approvers) are as of the click.
+        if (!checkedAgainstToday(vote, input, deps.currentApprovals) && expiredAt(claims, checkedAt)) return refuse('attestation:expired', claims);
         // A rollback may come from any approver at any time, the requester included.
         const state = claims.decision === 'rollback' ? { votes: [], requester: '\u0000', decided: false } : { votes: input.votes, requester: input.requester, decided: input.decided };
         const refusal = refuseVote(vote, state, input.approvals);
@@ -134,7 +143,7 @@ export function createSignOffActivities(deps: SignOffDeps) {
           subject: { workflowId: input.workflowId, planHash: input.planHash },
           policyVersion: input.policyVersion,
           outcome: 'ok',
-          details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims) },
+          details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims), ...(input.receivedAt ? { signalReceivedAt: input.receivedAt } : {}) },
           requestId: decisionRequestId(input),
         });
         const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { signRawAttestation } from '../../test/support/raw-attestation.js';
 import type { ApprovalPolicy } from '../planner/policy-types.js';
-import { expiryJudgedAt, signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
+import { expiredAt, expiryJudgedAt, signAttestation, verifyAttestation, type ChannelKey } from './attestation.js';
 import { generateChannelKey } from './channel-keys.js';
 import { refuseVote, type Vote } from './quorum.js';
 
@@ -140,6 +140,16 @@ describe('when an attestation\'s expiry is judged', () => {
 
   it('is now when the arrival time is unknown (runs started before it was recorded)', () => {
     expect(expiryJudgedAt(undefined, now)).toEqual(now);
+  });
+
+  it('is now when the signal arrived more than an hour before', () => {
+    expect(expiryJudgedAt('2026-11-30T11:09:59Z', now)).toEqual(now);
+    expect(expiryJudgedAt('2026-11-30T11:10:00Z', now)).toEqual(new Date('2026-11-30T11:10:00Z'));
+  });
+
+  it('finds an attestation expired 5 seconds past its exp, not before', () => {
+    const exp = Math.floor(now.getTime() / 1000);
+    expect([expiredAt({ exp }, new Date(now.getTime() + 5_000)), expiredAt({ exp }, new Date(now.getTime() + 6_000))]).toEqual([false, true]);
   });
 
   it('is now when the arrival time claims to be later than now, or is no time at all', () => {

@@ -139,11 +139,21 @@ function isClaimsShaped(v: unknown): v is AttestationClaims {
   );
 }
 
+/** How long after its signal arrived a decision may still be judged as of then (a check held back by an outage). */
+export const LATE_JUDGING_LIMIT_SECONDS = 3600;
+
 /**
- * The time an attestation's expiry is judged at: when its signal reached the run, if that is known
- * and not later than `now` (a check held back by an outage still judges the approver's moment), else `now`.
+ * The time an attestation's expiry is judged at: when its signal was taken in by the run (the start
+ * of the workflow task that processed it, never before it arrived), if that is known, not later than
+ * `now` and at most LATE_JUDGING_LIMIT_SECONDS ago; else `now`.
  */
 export function expiryJudgedAt(receivedAt: string | undefined, now: Date): Date {
   const t = receivedAt === undefined ? Number.NaN : Date.parse(receivedAt);
-  return Number.isFinite(t) && t < now.getTime() ? new Date(t) : now;
+  const recent = Number.isFinite(t) && t < now.getTime() && now.getTime() - t <= LATE_JUDGING_LIMIT_SECONDS * 1000;
+  return recent ? new Date(t) : now;
+}
+
+/** True when the attestation had expired at `at` (with the same past skew as verifyAttestation). */
+export function expiredAt(claims: Pick<AttestationClaims, 'exp'>, at: Date): boolean {
+  return claims.exp < Math.floor(at.getTime() / 1000) - PAST_SKEW_SECONDS;
 }

@@ -157,12 +157,29 @@ describe('a decision whose check runs after its attestation expired', () => {
   });
   afterAll(() => stack?.stop());
 
+  it('refuses one that had already expired when its signal arrived', async () => {
+    const handle = await stack.rotate();
+    const s = await stack.waitFor(handle, (x) => x.phase === 'awaiting_sign_off' && x.planHash !== undefined, 'sign-off');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { channel: 'cli', approver: 'cli:bob', decision: 'approve', workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: s.planHash, iat: now - 400, exp: now - 100, jti: randomUUID() };
+    await handle.signal('approve', { attestation: await signRawAttestation(claims, stack.approverKey('cli:bob')) });
+    expect(await ignoredRefusals(stack, handle.workflowId, 1)).toEqual(['attestation:expired']);
+    expect((await stack.status(handle)).approvals).toEqual([]);
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+
   it('counts, because its expiry is judged when the signal reached the run', async () => {
     const handle = await stack.rotate();
     await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
     await stack.decide(handle, 'approve', 'cli:alice');
     const s = await stack.waitFor(handle, (x) => x.approvals.length > 0 || x.phase !== 'awaiting_sign_off', 'the approval to count');
     expect(s.approvals.map((a) => a.approver)).toEqual(['cli:alice']);
-    expect(await ignoredRefusals(stack, handle.workflowId, 0)).toEqual([]);
+    const { rows } = await stack.pool.query<{ received: string }>(
+      `SELECT details ->> 'signalReceivedAt' AS received FROM audit_log WHERE action = 'approval.approve' AND subject ->> 'workflowId' = $1`,
+      [handle.workflowId],
+    );
+    expect(rows.map((r) => Math.abs(Date.parse(r.received) - Date.now()) < 60_000)).toEqual([true]);
   });
+
 });
