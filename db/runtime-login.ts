@@ -1,7 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { KeyturnError } from '../config/errors.js';
-import { APP_ROLE, type Pool } from './pool.js';
+import { APP_ROLE, inTransaction, type Pool } from './pool.js';
 
 /**
  * Why a login is more than keyturn_app. The guards in the migrations (append-only audit log,
@@ -15,9 +15,7 @@ export type LoginPower =
   | 'owns-objects' | 'own-grants' | `shared-dependency:${string}` | 'role-settings' | 'create-in-public' | 'create-in-database' | 'replica-mode';
 
 /** Where to ask: a pool or a client inside a transaction. */
-interface Queryable {
-  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
-}
+type Queryable = pg.Pool | pg.PoolClient;
 
 interface PowersRow {
   rolsuper: boolean;
@@ -90,40 +88,30 @@ export interface ProvisionResult {
  * Makes DATABASE_URL's user a login whose only power is keyturn_app: created (with the URL's
  * password, sent as a SCRAM verifier so the server never sees it in clear) when missing, and
  * granted keyturn_app. An existing role is never altered beyond that grant; one that is more than
- * a plain login (anything {@link loginPowers} reports) is refused before anything changes.
+ * a plain login (anything {@link loginPowers} reports) is refused, and nothing changes.
  */
 export async function provisionRuntimeLogin(admin: Pool, runtimeUrl: string): Promise<ProvisionResult> {
   const user = loginOf(runtimeUrl);
   if (!user) throw new KeyturnError('DB_RUNTIME_LOGIN_INCOMPLETE', 'DATABASE_URL names no login to provision', 'Use postgres://<login>:<password>@host:port/db; nothing was changed.');
-  const client = await admin.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(admin, async (client) => {
     const adminUser = (await client.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
     if (user === adminUser) {
       throw new KeyturnError('DB_RUNTIME_LOGIN_IS_ADMIN', `DATABASE_URL logs in as ${user}, the same role as KEYTURN_DB_ADMIN_URL`, 'Name a separate role in DATABASE_URL (for example keyturn_runtime); keyturn creates it.');
     }
-    const existing = await client.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [user]);
-    const row = existing.rows[0];
-    if (row) {
-      const powers = await loginPowers(client, user);
-      if (powers.length || !row.rolcanlogin) {
-        const why = powers.length ? `more than keyturn_app (${powers.join(', ')})` : 'not allowed to log in';
-        throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL already exists and is ${why}`, 'Name a role that is a plain login (or none yet: keyturn creates it); nothing was changed.');
-      }
+    const existing = (await client.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [user])).rows[0];
+    if (existing && !existing.rolcanlogin) {
+      throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL already exists and is not allowed to log in`, 'Name a role that is a plain login (or none yet: keyturn creates it); nothing was changed.');
     }
-    if (!row) await client.query(`CREATE ROLE ${pg.escapeIdentifier(user)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${pg.escapeLiteral(scramVerifier(newLoginPassword(runtimeUrl)))}`);
+    if (!existing) await client.query(`CREATE ROLE ${pg.escapeIdentifier(user)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${pg.escapeLiteral(scramVerifier(newLoginPassword(runtimeUrl)))}`);
     await client.query(`GRANT ${APP_ROLE} TO ${pg.escapeIdentifier(user)}`);
-    // Asked again after the grant: a power given to the role meanwhile must not ride on it.
-    const after = await loginPowers(client, user);
-    if (after.length) throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL is more than keyturn_app (${after.join(', ')})`, 'Name a role that is a plain login; nothing was changed.');
-    await client.query('COMMIT');
-    return { login: user, created: !row };
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+    // Checked with the grant in place, inside the transaction: a refusal rolls the grant back, and a
+    // power given to the role meanwhile cannot ride on it.
+    const powers = await loginPowers(client, user);
+    if (powers.length) {
+      throw new KeyturnError('DB_RUNTIME_LOGIN_PRIVILEGED', `the role ${user} named by DATABASE_URL ${existing ? 'already exists and ' : ''}is more than keyturn_app (${powers.join(', ')})`, 'Name a role that is a plain login (or none yet: keyturn creates it); nothing was changed.');
+    }
+    return { login: user, created: !existing };
+  });
 }
 
 /** The user a connection URL logs in as. */

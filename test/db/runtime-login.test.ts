@@ -7,6 +7,7 @@ import { openDatabase } from '../../workers/database.js';
 import { runCli } from '../support/cli.js';
 import { superuserPool, unique } from '../support/db.js';
 import { codeOf } from '../support/error-code.js';
+import { urlAs } from '../support/login-url.js';
 
 const su = superuserPool();
 const database = unique('rtlogin').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
@@ -18,11 +19,8 @@ let runtime: Pool;
 
 function urlOf(db: string, as?: { user: string; password: string }): string {
   const url = new URL(inject('databaseUrl'));
+  if (as) return urlAs(url.toString(), as, db);
   url.pathname = `/${db}`;
-  if (as) {
-    url.username = as.user;
-    url.password = as.password;
-  }
   return url.toString();
 }
 

@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../../db/migrate.js';
 import { createPool } from '../../db/pool.js';
 import { provisionRuntimeLogin } from '../../db/runtime-login.js';
+import { urlAs } from './login-url.js';
 import { startEmbeddedPostgres } from '../../infra/postgres/embedded.js';
 import { startDevServer } from '../../infra/temporal/dev-server.js';
 
@@ -71,11 +72,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 /** A runtime login of this run's own (roles are cluster-wide), dropped at teardown. */
 async function createRuntimeLogin(databaseUrl: string, stops: Array<() => Promise<void>>): Promise<{ user: string; password: string }> {
   const login = { user: `keyturn_rt_${process.pid}_${Date.now().toString(36)}`, password: randomBytes(24).toString('hex') };
-  const url = new URL(databaseUrl);
-  url.username = login.user;
-  url.password = login.password;
   const admin = createPool(databaseUrl, { max: 1, appRole: false });
-  await provisionRuntimeLogin(admin, url.toString());
+  await provisionRuntimeLogin(admin, urlAs(databaseUrl, login));
   stops.push(async () => {
     try {
       await admin.query(`DROP ROLE IF EXISTS "${login.user}"`);

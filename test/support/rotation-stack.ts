@@ -8,6 +8,7 @@ import type { JWK } from 'jose';
 import type { Notifier } from '../../agents/approvals/notifier.js';
 import { inject } from 'vitest';
 import type { Clock } from '../../agents/shared/clock.js';
+import { urlAs } from './login-url.js';
 import { signAttestation, type Decision } from '../../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { setupAudit } from './setup-audit.js';
@@ -283,9 +284,5 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
 
 /** The same database, reached as the run's runtime login (a member of keyturn_app, nothing more). */
 function asRuntimeLogin(databaseUrl: string): string {
-  const { user, password } = inject('runtimeLogin');
-  const url = new URL(databaseUrl);
-  url.username = user;
-  url.password = password;
-  return url.toString();
+  return urlAs(databaseUrl, inject('runtimeLogin'));
 }
