@@ -164,16 +164,37 @@ export function registerJwksRoutes(app: FastifyInstance, deps: JwksRouteDeps): v
       .headers({ 'content-type': 'application/json', 'cache-control': `public, max-age=${maxAge(deps.jwksMaxAgeSeconds(issuer))}` })
       .send(metadataFor(issuer));
   };
+  /** The issuer this service has metadata for when `path` (`/`-led, no trailing slash) is its path; only an issuer with a path has one. */
+  const issuerAtPath = (path: string): string | undefined => {
+    const issuer = deps.tokenIssuer();
+    return path !== '' && path === issuerPath(issuer) ? issuer : undefined;
+  };
+  const noIssuerAt = (reply: FastifyReply, hint: string) =>
+    reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found', message: 'no issuer served here has this path', hint });
   app.get('/.well-known/openid-configuration', sendMetadata);
   app.get('/.well-known/oauth-authorization-server', sendMetadata);
   // RFC 8414 §3.1: an issuer with a path has its metadata at the well-known prefix followed by that path.
   app.get<{ Params: { '*': string } }>('/.well-known/oauth-authorization-server/*', async (req, reply) => {
-    if (`/${req.params['*']}` !== issuerPath(deps.tokenIssuer())) {
-      return reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found', message: 'no issuer served here has this path', hint: 'Read the metadata at /.well-known/oauth-authorization-server followed by the path of the issuer in your tokens.' });
+    if (issuerAtPath(`/${req.params['*']}`) === undefined) {
+      return noIssuerAt(reply, 'Read the metadata at /.well-known/oauth-authorization-server followed by the path of the issuer in your tokens.');
+    }
+    return sendMetadata(req, reply);
+  });
+  // OpenID Connect Discovery 1.0 §4: an issuer with a path has its metadata at that path followed by
+  // the well-known suffix. The router allows no wildcard before a suffix, and the issuer can change
+  // with the policy, so a catch-all takes every GET no other route matches (static and parametric
+  // routes always win over it) and hands whatever is not an appended-form path to the app's usual 404.
+  app.get<{ Params: { '*': string } }>('/*', async (req, reply) => {
+    const path = `/${req.params['*']}`;
+    if (!path.endsWith(OPENID_SUFFIX)) return reply.callNotFound();
+    if (issuerAtPath(path.slice(0, -OPENID_SUFFIX.length)) === undefined) {
+      return noIssuerAt(reply, 'Read the metadata at the issuer in your tokens followed by /.well-known/openid-configuration.');
     }
     return sendMetadata(req, reply);
   });
 }
+
+const OPENID_SUFFIX = '/.well-known/openid-configuration';
 
 /** The issuer identifier's path without a trailing slash; `` for an issuer without one. */
 function issuerPath(issuer: string): string {

@@ -158,6 +158,74 @@ describe('GET /.well-known/openid-configuration', () => {
     await server.close();
   });
 
+  it('for an issuer with a path, is served at that path followed by /.well-known/openid-configuration (OpenID Connect Discovery §4), byte for byte as at the other forms', async () => {
+    const server = Fastify({ logger: false });
+    const issuer = 'http://localhost:8080/tenant-a';
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'http://localhost:8080', issuers: () => [issuer], tokenIssuer: () => issuer });
+    const [appended, inserted, root] = await Promise.all([
+      server.inject({ url: '/tenant-a/.well-known/openid-configuration' }),
+      server.inject({ url: '/.well-known/oauth-authorization-server/tenant-a' }),
+      server.inject({ url: '/.well-known/openid-configuration' }),
+    ]);
+    expect([appended.statusCode, appended.headers['content-type'], appended.headers['cache-control']]).toEqual([200, 'application/json', 'public, max-age=60']);
+    expect(appended.json<{ issuer: string; jwks_uri: string }>()).toMatchObject({ issuer, jwks_uri: `http://localhost:8080/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}` });
+    expect([inserted.body, root.body]).toEqual([appended.body, appended.body]);
+    await server.close();
+  });
+
+  it('at a path that is no served issuer\'s followed by /.well-known/openid-configuration, answers 404 not_found with no-store', async () => {
+    const server = Fastify({ logger: false });
+    const issuer = 'https://auth.test/tenants/blue';
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.test', issuers: () => [issuer], tokenIssuer: () => issuer });
+    for (const path of ['/tenants/red', '/tenants', '/tenants/blue/more', '/x/tenants/blue']) {
+      const res = await server.inject({ url: `${path}/.well-known/openid-configuration` });
+      expect([path, res.statusCode, res.headers['cache-control'], res.json()]).toEqual([path, 404, 'no-store', { error: 'not_found', message: 'no issuer served here has this path', hint: expect.any(String) }]);
+    }
+    await server.close();
+  });
+
+  it('for an issuer without a path, is served only at /.well-known/openid-configuration: no path followed by the suffix serves it', async () => {
+    const server = Fastify({ logger: false });
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.test', issuers: () => ['https://auth.test'], tokenIssuer: () => 'https://auth.test' });
+    const [root, appended] = await Promise.all([server.inject({ url: '/.well-known/openid-configuration' }), server.inject({ url: '/tenant-a/.well-known/openid-configuration' })]);
+    expect([root.statusCode, root.json<{ issuer: string }>().issuer, appended.statusCode]).toEqual([200, 'https://auth.test', 404]);
+    await server.close();
+  });
+
+  it('follows the issuer tokens are issued under now: after a policy change only the new issuer\'s path serves it', async () => {
+    let current = 'https://auth.test/first';
+    const server = Fastify({ logger: false });
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.test', issuers: () => [current], tokenIssuer: () => current });
+    const at = (path: string) => server.inject({ url: `${path}/.well-known/openid-configuration` });
+    const before = await at('/first');
+    current = 'https://auth.test/second';
+    const [oldPath, newPath] = await Promise.all([at('/first'), at('/second')]);
+    expect([before.statusCode, oldPath.statusCode, newPath.statusCode, newPath.json<{ issuer: string }>().issuer]).toEqual([200, 404, 200, current]);
+    await server.close();
+  });
+
+  it('the appended form leaves every other route, and the usual 404 of every other path, as they were', async () => {
+    const server = Fastify({ logger: false });
+    const issuer = 'https://auth.test/tenant-a';
+    server.get('/healthz', async () => ({ status: 'ok' }));
+    registerJwksRoutes(server, { keyManager: km, jwksMaxAgeSeconds: () => 60, issuerBaseUrl: 'https://auth.test', issuers: () => [issuer], tokenIssuer: () => issuer });
+    server.post('/oauth2/token', async () => ({ ok: true }));
+    server.get('/codec/login', async () => 'login');
+    const [health, token, codec, jwks, unknown, tokenByGet] = await Promise.all([
+      server.inject({ url: '/healthz' }),
+      server.inject({ method: 'POST', url: '/oauth2/token' }),
+      server.inject({ url: '/codec/login' }),
+      server.inject({ url: `/.well-known/jwks.json?issuer=${encodeURIComponent(issuer)}` }),
+      server.inject({ url: '/nothing/here' }),
+      server.inject({ url: '/oauth2/token' }),
+    ]);
+    expect([health.statusCode, token.statusCode, codec.body, jwks.statusCode]).toEqual([200, 200, 'login', 200]);
+    expect([unknown.statusCode, unknown.json(), tokenByGet.statusCode, tokenByGet.json<{ message: string }>().message]).toEqual([
+      404, { message: 'Route GET:/nothing/here not found', error: 'Not Found', statusCode: 404 }, 404, 'Route GET:/oauth2/token not found',
+    ]);
+    await server.close();
+  });
+
   it('is also served at the RFC 8414 path', async () => {
     const [a, b] = await Promise.all([app.inject({ url: '/.well-known/openid-configuration' }), app.inject({ url: '/.well-known/oauth-authorization-server' })]);
     expect(b.body).toBe(a.body);
