@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { KeyturnError } from '../../config/errors.js';
 import type { ApprovalChannel } from '../planner/policy-types.js';
+import { signChannelJws, verifyChannelJws } from './channel-jws.js';
 import { SLACK_USER_GROUP } from './quorum.js';
 
 export type Decision = 'approve' | 'reject' | 'rollback';
@@ -43,12 +44,10 @@ export const MAX_GROUP_CLAIMS = 32;
 /** Longer than Slack's reject modal allows (1000); a CLI reason beyond it is refused before signing. */
 export const MAX_REASON_CHARS = 2000;
 /** How far an attestation's iat may lie ahead of the verifier's clock. */
-const FUTURE_SKEW_SECONDS = 60;
+export const FUTURE_SKEW_SECONDS = 60;
 /** How far past its exp an attestation is still taken. */
-const PAST_SKEW_SECONDS = 5;
+export const PAST_SKEW_SECONDS = 5;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Channel keys are named by their JWK thumbprint (base64url). */
-const CHANNEL_KID = /^[A-Za-z0-9_-]{1,128}$/;
 /** Control characters: none in an id, only tab and line breaks in a reason (PostgreSQL refuses NUL in text and jsonb). */
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -65,10 +64,7 @@ export async function signAttestation(
   }
   const iat = Math.floor(now.getTime() / 1000);
   const body: AttestationClaims = { ...claims, iat, exp: iat + ATTESTATION_TTL_SECONDS, jti: randomUUID() };
-  const privateKey = await importJWK(key.privateJwk, 'EdDSA');
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
-    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: ATTESTATION_TYP })
-    .sign(privateKey);
+  return signChannelJws(body, ATTESTATION_TYP, key);
 }
 
 export interface AttestationExpectation {
@@ -86,24 +82,7 @@ export async function verifyAttestation(
   expect: AttestationExpectation,
 ): Promise<AttestationClaims> {
   const invalid = (why: string) => new KeyturnError('ATTESTATION_INVALID', `approval attestation refused: ${why}`, 'Approve again from Slack or with `keyturn approve` using your registered approver key.', { why });
-  if (typeof jws !== 'string' || jws.length > 4096) throw invalid('missing-or-oversized');
-  let header;
-  try {
-    header = decodeProtectedHeader(jws);
-  } catch {
-    throw invalid('malformed');
-  }
-  // The kid is checked before it reaches the database: a value PostgreSQL refuses (a NUL byte) would fail every retry.
-  if (header.alg !== 'EdDSA' || header.typ !== ATTESTATION_TYP || typeof header.kid !== 'string' || !CHANNEL_KID.test(header.kid)) throw invalid('bad-header');
-  const key = await lookupKey(header.kid);
-  if (!key) throw invalid('unknown-channel-key');
-  let parsed: unknown;
-  try {
-    const { payload } = await compactVerify(jws, await importJWK(key.publicJwk, 'EdDSA'), { algorithms: ['EdDSA'] });
-    parsed = JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    throw invalid('signature');
-  }
+  const { key, payload: parsed } = await verifyChannelJws(jws, ATTESTATION_TYP, lookupKey, invalid);
   // A key holder signs whatever they like: every member is checked for its type before it is used.
   if (!isClaimsShaped(parsed)) throw invalid('malformed-claims');
   const claims = parsed;
