@@ -4,6 +4,8 @@ import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Clock } from '../agents/shared/clock.js';
+import type { ChannelKey } from '../agents/approvals/attestation.js';
+import { checkStartRequest, requesterVerification } from '../agents/approvals/start-request.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
 import { actorFor, asActivity, useRunStart, requestIdFor } from './context.js';
@@ -18,6 +20,8 @@ export interface PlannerDeps {
   clock: Clock;
   /** The policy in force now. */
   currentPolicy: () => Promise<Policy>;
+  /** Registered approval channel keys, by kid: they vouch for signed start requests. */
+  channelKey: (kid: string) => Promise<ChannelKey | undefined>;
 }
 
 export interface PlannedRotation {
@@ -36,6 +40,11 @@ export function createPlannerActivities(deps: PlannerDeps) {
         await useRunStart(deps.pool, input.startNonce);
         const policy = await deps.currentPolicy();
         const p = issuerPolicy(policy, input.issuer);
+        const requester = await checkStartRequest(
+          { kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input },
+          deps.channelKey,
+          { required: p.approvals.requireSignedStart === true, now: deps.clock.now() },
+        );
         const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
         return inTransaction(deps.pool, async (tx) => {
           await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
@@ -48,7 +57,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
             subject: { issuer: input.issuer },
             policyVersion: policy.version,
             outcome: 'ok',
-            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason },
+            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason, ...requesterVerification(requester) },
             requestId: requestIdFor('plan'),
           });
           return {

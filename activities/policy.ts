@@ -7,6 +7,8 @@ import { activePolicy, liveTokenHorizons, storeAndActivate } from '../agents/pla
 import { parsePolicy } from '../agents/planner/policy.js';
 import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
+import type { ChannelKey } from '../agents/approvals/attestation.js';
+import { checkStartRequest, requesterVerification } from '../agents/approvals/start-request.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
 import { actorFor, asActivity, auditSeqsOfThisActivity, useRunStart } from './context.js';
@@ -15,6 +17,8 @@ export interface PolicyActivityDeps {
   pool: Pool;
   appendAudit: AppendAudit;
   clock: Clock;
+  /** Registered approval channel keys, by kid: they vouch for signed start requests. */
+  channelKey: (kid: string) => Promise<ChannelKey | undefined>;
 }
 
 export interface PolicyProposal {
@@ -35,17 +39,24 @@ async function safetyRefusals(pool: Pool, current: Policy, next: Policy, now: Da
 /** Planner's side of a policy change: diff and safety check against the version in force, then activation. */
 export function createPolicyActivities(deps: PolicyActivityDeps) {
   return {
-    async proposePolicyChange(input: { text: string; startNonce?: string }): Promise<PolicyProposal> {
+    /** `reason`, `requester` and `startProof` come only with a signed start: the signature covers them with the text. */
+    async proposePolicyChange(input: { text: string; startNonce?: string; reason?: string; requester?: string; startProof?: string }): Promise<PolicyProposal> {
       return asActivity(async () => {
         await useRunStart(deps.pool, input.startNonce);
         const current = await activePolicy(deps.pool);
         if (!current) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once (`npm run dev` bootstraps policy.md), then apply changes.');
+        // Any issuer requiring signed starts requires it of a change to the policy it is governed by.
+        const requester = await checkStartRequest(
+          { kind: 'policy-change', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester ?? '(not named to the Planner)', request: input },
+          deps.channelKey,
+          { required: current.policy.issuers.some((p) => p.approvals.requireSignedStart === true), now: deps.clock.now() },
+        );
         const next = parsePolicy(input.text);
         const changes = diffPolicies(current.policy, next);
         const refusals = await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
         await deps.appendAudit(deps.pool, {
           actor: actorFor('Planner'), action: 'policy.proposed', subject: { version: next.version }, policyVersion: current.policy.version,
-          outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals },
+          outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals, ...requesterVerification(requester) },
         });
         return { expectedActive: current.policy.version, nextVersion: next.version, changes, refusals, approvals: policyChangeApprovals(current.policy, next), auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
       });

@@ -11,6 +11,8 @@ import {
   liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner,
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
+import type { ChannelKey } from '../agents/approvals/attestation.js';
+import { checkStartRequest, requesterVerification, type RequesterCheck } from '../agents/approvals/start-request.js';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
@@ -27,6 +29,8 @@ export interface RevocationRequest {
   requester: string;
   /** One-time nonce of the start request (see agents/shared/run-starts.ts). */
   startNonce?: string;
+  /** The requester's signature over this start request (agents/approvals/start-request.ts), when they signed it. */
+  startProof?: string;
 }
 
 export interface RevocationPlan {
@@ -50,6 +54,8 @@ export interface RevocationActivityDeps {
   currentPolicy: () => Promise<Policy>;
   /** The key that signs webhook notices; only loaded when there is a subscriber to tell. */
   noticeSigner: () => Promise<RevocationNoticeSigner>;
+  /** Registered approval channel keys, by kid: they vouch for signed start requests. */
+  channelKey: (kid: string) => Promise<ChannelKey | undefined>;
 }
 
 const base = (reason: string, policyVersion: string, role: 'RevocationResponder' | 'KeyManager' = 'RevocationResponder') => ({ actor: actorFor(role), reason, policyVersion });
@@ -58,8 +64,9 @@ const base = (reason: string, policyVersion: string, role: 'RevocationResponder'
 export function createRevocationActivities(deps: RevocationActivityDeps) {
   const seqs = () => auditSeqsOfThisActivity(deps.pool);
   const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
-  /** The Planner's part: the issuer and its policy, the deny-list horizon and the plan hash. */
-  const planOf = async (input: RevocationRequest): Promise<Omit<RevocationPlan, 'auditSeqs'>> => {
+  type Planned = Omit<RevocationPlan, 'auditSeqs'>;
+  /** The Planner's part: the requester's start request, the issuer and its policy, the deny-list horizon and the plan hash. */
+  const planOf = async (input: RevocationRequest): Promise<{ planned: Planned; requester: RequesterCheck }> => {
     const policy = await deps.currentPolicy();
     let issuer = input.issuer;
     let keyState: string | undefined;
@@ -79,23 +86,30 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     // A jti or sub is denied until the last affected issuer's tokens of it can no longer be valid.
     const tokenHorizon = Math.max(...affected.map((a) => a.maxTokenAgeSeconds + a.clockSkewSeconds));
     const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + tokenHorizon * 1000).toISOString();
+    // Checked before anything is contained: any affected issuer requiring signed starts requires it here.
+    const requester = await checkStartRequest(
+      { kind: 'revocation', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester, request: input },
+      deps.channelKey,
+      { required: affected.some((a) => a.approvals.requireSignedStart === true), now },
+    );
     const alsoAffected = affected.map((a) => a.issuer).filter((i) => i !== issuer);
     const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, ...(alsoAffected.length ? { alsoAffected } : {}), keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
-    return {
+    const planned: Planned = {
       planHash, policyVersion: policy.version, issuer, approvals: revocationApprovals(policy, affected), ...(keyState ? { keyState } : {}),
       newKey: { alg: p.algorithm, ...(p.algorithm === 'RS256' || p.algorithm === 'PS256' ? { rsaModulusLength: p.rsaModulusLength } : {}) },
       expiresAt,
     };
+    return { planned, requester };
   };
   /** The plan's audit entry (the Planner → RevocationResponder handoff); idempotent across retries. */
-  const recordPlan = (db: Queryable, input: RevocationRequest, planned: Omit<RevocationPlan, 'auditSeqs'>) =>
+  const recordPlan = (db: Queryable, input: RevocationRequest, { planned, requester }: { planned: Planned; requester: RequesterCheck }) =>
     deps.appendAudit(db, {
       actor: actorFor('Planner'),
       action: 'revocation.planned',
       subject: { [input.kind]: input.value, issuer: planned.issuer },
       policyVersion: planned.policyVersion,
       outcome: 'ok',
-      details: { handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null },
+      details: { handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null, ...requesterVerification(requester) },
       requestId: requestIdFor('plan'),
     });
   return {
@@ -103,9 +117,9 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return asActivity(async () => {
         await useRunStart(deps.pool, input.startNonce);
         await forgetExpiredRevocations(deps.pool, deps.clock.now());
-        const planned = await planOf(input);
-        await recordPlan(deps.pool, input, planned);
-        return { ...planned, auditSeqs: await seqs() };
+        const plan = await planOf(input);
+        await recordPlan(deps.pool, input, plan);
+        return { ...plan.planned, auditSeqs: await seqs() };
       });
     },
 
@@ -119,13 +133,14 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return asActivity(async () => {
         // The start nonce, the plan record and the deny-list entry commit together: relying parties
         // are told after one commit instead of three.
-        let planned: Omit<RevocationPlan, 'auditSeqs'>;
+        let plan: { planned: Planned; requester: RequesterCheck };
         const commitWith = {
           first: (tx: Queryable) => consumeRunStart(tx, input.startNonce),
-          audit: async (tx: Queryable) => void (await recordPlan(tx, input, planned)),
+          audit: async (tx: Queryable) => void (await recordPlan(tx, input, plan)),
         };
         try {
-          planned = await planOf(input);
+          plan = await planOf(input);
+          const { planned } = plan;
           await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt, requestId: requestIdFor('contain') }, { ...rd, commitWith });
         } catch (e) {
           // Refused planning or containment rolled the nonce back: it is used all the same, so a
@@ -137,7 +152,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         }
         await forgetOldRunStarts(deps.pool);
         await forgetExpiredRevocations(deps.pool, deps.clock.now());
-        return { ...planned, auditSeqs: await seqs() };
+        return { ...plan.planned, auditSeqs: await seqs() };
       });
     },
 

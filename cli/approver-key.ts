@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import type { JWK } from 'jose';
+import { startSigner, type StartSigner } from '../agents/approvals/start-request.js';
 import { readSecretFile } from '../agents/shared/secret-file.js';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 
@@ -35,19 +36,27 @@ export async function writeApproverKey(path: string, key: ApproverKeyFile): Prom
 /** The `--key` option of the commands that start a run: whose approver the run names as requester (see cliRequester). */
 export const requesterKeyOption = ['--key <file>', 'your approver key file: the run names that approver as its requester, so the key cannot approve it'] as const;
 
+export interface CliStarter {
+  requester: string;
+  /** Present when the requester's approver key was read: the start request is signed with it. */
+  signStart?: StartSigner;
+}
+
 /**
  * Who a run started from this terminal names as its requester: the approver of the given key (by
- * default KEYTURN_APPROVER_KEY), so that person cannot approve the run with it; without a key,
- * cli:<login name>, which matches an approver only through the policy's `people` links.
+ * default KEYTURN_APPROVER_KEY), who signs the start request with it and so cannot approve the run;
+ * without a key, cli:<login name>, unsigned, which matches an approver only through the policy's
+ * `people` links (and which a policy with `requireSignedStart` refuses).
  */
-export async function cliRequester(keyFile: string | undefined, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+export async function cliStarter(keyFile: string | undefined, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<CliStarter> {
   const login = `cli:${userInfo().username.toLowerCase()}`;
-  if (!keyFile) return login;
+  if (!keyFile) return { requester: login };
   try {
-    return (await readApproverKey(keyFile)).approver;
+    const key = await readApproverKey(keyFile);
+    return { requester: key.approver, signStart: startSigner('cli', { kid: key.kid, privateJwk: key.privateJwk }) };
   } catch (e) {
     // An emergency start must not wait for a key file: the run names the login, and that key cannot approve anyway.
-    warn(`warning: approver key ${keyFile} unreadable (${isKeyturnError(e) ? e.code : 'error'}); the run names ${login} as requester`);
-    return login;
+    warn(`warning: approver key ${keyFile} unreadable (${isKeyturnError(e) ? e.code : 'error'}); the run names ${login} as requester, unsigned`);
+    return { requester: login };
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { newStartNonce } from '../agents/shared/run-starts.js';
+import { signedStart, type StartSigner } from '../agents/approvals/start-request.js';
 import { KeyturnError } from '../config/errors.js';
 import { requesterLabel, rotationWorkflowId } from '../workflows/ids.js';
 import { rotationWorkflow, statusQuery } from '../workflows/rotation.js';
@@ -12,6 +13,8 @@ export interface StartRotationInput {
   reason: string;
   requester: Requester;
   taskQueue: string;
+  /** Signs the start request as the requester (their approver key, or the Slack app's for a Slack user). */
+  signStart?: StartSigner;
 }
 
 /**
@@ -31,7 +34,7 @@ export async function startRotation(client: Client, input: StartRotationInput): 
     return await client.workflow.start(rotationWorkflow, {
       workflowId,
       taskQueue: input.taskQueue,
-      args: [{ issuer: input.issuer, reason: input.reason, requester: input.requester, planId, startNonce: newStartNonce() }],
+      args: [await signedStart({ issuer: input.issuer, reason: input.reason, requester: input.requester, planId, startNonce: newStartNonce() }, { kind: 'rotation', workflowId, requester: input.requester.id, signer: input.signStart })],
       staticSummary: display(`Rotate signing key of ${input.issuer}`),
       staticDetails: display(`**Issuer:** ${input.issuer}\n\n**Reason:** ${input.reason}\n\n**Requested by:** ${requesterLabel(input.requester)}\n\n**Plan id:** ${planId}`),
       searchAttributes: { KeyturnIssuer: [input.issuer], KeyturnRequester: [requesterLabel(input.requester)], KeyturnPhase: ['planning'] },

@@ -4,6 +4,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import type { JWK } from 'jose';
 import { signAttestation } from '../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey, type ChannelKeyAudit } from '../agents/approvals/channel-keys.js';
+import { startSigner } from '../agents/approvals/start-request.js';
 import { issuersWithLiveTokens } from '../agents/token-issuer/issued-tokens.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { startRevocation } from '../client/revocations.js';
@@ -43,6 +44,8 @@ export interface TemporalPortOptions {
 export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
   const { client } = opts;
   const link = (workflowId: string, runId?: string) => webUiLink(opts.webUiUrl, opts.namespace, workflowId, runId);
+  // Slack authenticated the user who asked (signed request): the app vouches for them in the start request.
+  const signStart = startSigner('slack', opts.channelKey);
   return {
     webUiLink: link,
 
@@ -93,14 +96,14 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
     },
 
     async startRotation(input) {
-      const handle = await startRotation(client, { issuer: input.issuer, reason: input.reason, requester: { kind: 'slack', id: input.requester }, taskQueue: opts.taskQueue });
+      const handle = await startRotation(client, { issuer: input.issuer, reason: input.reason, requester: { kind: 'slack', id: input.requester }, taskQueue: opts.taskQueue, signStart });
       const { runId } = await handle.describe();
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
     },
 
     /** Starts a revocation (contained at once); the Slack app has checked the requester may revoke for the issuer. */
     async revoke(input) {
-      const handle = await startRevocation(client, { kind: input.kind, value: input.value, reason: input.reason, requester: input.requester, taskQueue: opts.taskQueue, ...(input.kind !== 'kid' ? { issuer: input.issuer } : {}) });
+      const handle = await startRevocation(client, { kind: input.kind, value: input.value, reason: input.reason, requester: input.requester, taskQueue: opts.taskQueue, signStart, ...(input.kind !== 'kid' ? { issuer: input.issuer } : {}) });
       const { runId } = await handle.describe();
       return { workflowId: handle.workflowId, runId, webUrl: link(handle.workflowId, runId) };
     },

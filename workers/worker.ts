@@ -64,18 +64,19 @@ export function buildActivities(deps: WorkerDeps) {
   const policy = deps.policy;
   const currentPolicy = async () => policy();
   const revocation = deps.databaseUrl ? lazyRevocationCache(deps.databaseUrl, s.pool, () => policy()) : undefined;
+  const channelKey = channelKeyLookup(s.pool);
   const tokenIssuer = new TokenIssuer({ pool: s.pool, signer: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, policy });
   return {
     ...doctor,
-    ...createPlannerActivities({ pool: s.pool, keyManager: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, currentPolicy }),
+    ...createPlannerActivities({ pool: s.pool, keyManager: s.keyManager, appendAudit: s.appendAudit, clock: s.clock, currentPolicy, channelKey }),
     ...createKeyManagerActivities({ keyManager: s.keyManager, pool: s.pool }),
     ...createTokenIssuerActivities({ pool: s.pool, tokenIssuer, appendAudit: s.appendAudit }),
     ...createValidatorActivities({ pool: s.pool, appendAudit: s.appendAudit, currentPolicy, jwksUrl: deps.jwksUrl, ...(revocation ? { revocation } : {}) }),
-    ...createPolicyActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock }),
-    ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner }),
+    ...createPolicyActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey }),
+    ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner, channelKey }),
     ...createAuditorActivities({ pool: s.pool, appendAudit: s.appendAudit }),
     ...createSignOffActivities({
-      pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey: channelKeyLookup(s.pool),
+      pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey,
       currentApprovals: (issuer) => policy().issuers.find((p) => p.issuer === issuer)?.approvals,
     }),
     ...createNotifierActivities({ notifier: deps.notifier ?? logNotifier(createLogger({ name: 'keyturn-notifier' })) }),

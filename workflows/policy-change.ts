@@ -16,6 +16,8 @@ export interface PolicyChangeInput {
   requester: string;
   /** One-time nonce of the start request, consumed by the proposal check. */
   startNonce?: string;
+  /** The requester's signature over this start request (agents/approvals/start-request.ts), when they signed it. */
+  startProof?: string;
 }
 
 export interface PolicyChangeResult {
@@ -68,7 +70,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
   upsertSearchAttributes({ KeyturnRequester: [input.requester] });
   let proposal: PolicyProposal;
   try {
-    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: display('Orchestrator → Planner: validate the proposed policy and diff it against the version in force') }, [{ text: input.text, ...(input.startNonce ? { startNonce: input.startNonce } : {}) }]));
+    proposal = track(await policy.proposePolicyChange.executeWithOptions({ summary: display('Orchestrator → Planner: validate the proposed policy and diff it against the version in force') }, [{ text: input.text, ...(input.startNonce ? { startNonce: input.startNonce } : {}), ...(input.startProof ? { reason: input.reason, requester: input.requester, startProof: input.startProof } : {}) }]));
   } catch (e) {
     return finish('failed', { reason: `the proposal is invalid: ${failureReason(e)}` });
   }

@@ -8,6 +8,8 @@ export interface RotationInput {
   planId: string;
   /** One-time nonce of the start request, consumed by planning (absent in histories from before it). */
   startNonce?: string;
+  /** The requester's signature over this start request (agents/approvals/start-request.ts), when they signed it. */
+  startProof?: string;
 }
 
 export type RunOutcome = 'completed' | 'rejected' | 'expired' | 'rolled_back' | 'failed';

@@ -56,6 +56,7 @@ export function combineApprovals(all: ApprovalPolicy[], groups: QuorumGroup[], p
     ...(slackChannel ? { slackChannel: slackChannel as string } : {}),
     ...(escalationChannel ? { escalationChannel: escalationChannel as string } : {}),
     ...(escalationGroup ? { escalationGroup: escalationGroup as string } : {}),
+    ...(all.some((a) => a.requireSignedStart) ? { requireSignedStart: true } : {}),
   };
 }
 

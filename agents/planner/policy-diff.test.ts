@@ -20,6 +20,10 @@ describe('diffPolicies', () => {
     expect(changes({ accessTokenTtl: '15m', clockSkew: '1m', postRetireOverlap: '20m' })).toContain(`${A}: access-token TTL 10m → 15m`);
   });
 
+  it('names turning signed starts on, so approvers see the change they sign', () => {
+    expect(changes({ approvals: { approvers: ['U0LEAD1', 'U0LEAD2'], requireSignedStart: true } })).toEqual([`${A}: signed starts optional → required`]);
+  });
+
   it('lists each added approver', () => {
     expect(changes({ approvals: { approvers: ['U0LEAD1', 'U0LEAD2', 'U123'] } })).toEqual([`${A}: approvers + U123`]);
   });

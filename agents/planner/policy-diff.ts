@@ -64,5 +64,6 @@ function diffIssuer(o: IssuerPolicy, n: IssuerPolicy): string[] {
   optional('Slack channel', a.slackChannel, b.slackChannel);
   optional('escalation channel', a.escalationChannel, b.escalationChannel);
   optional('escalation group', a.escalationGroup, b.escalationGroup);
+  value('signed starts', a.requireSignedStart ? 'required' : 'optional', b.requireSignedStart ? 'required' : 'optional');
   return lines;
 }

@@ -92,6 +92,7 @@ export function checkIssuer(doc: IssuerDocument, at: string): IssuerPolicy {
       ...(a.slackChannel !== undefined ? { slackChannel: a.slackChannel } : {}),
       ...(a.escalationChannel !== undefined ? { escalationChannel: a.escalationChannel } : {}),
       ...(a.escalationGroup !== undefined ? { escalationGroup: a.escalationGroup } : {}),
+      ...(a.requireSignedStart ? { requireSignedStart: true } : {}),
     },
   };
 }

@@ -40,6 +40,8 @@ export const approvalsSchema = z
     slackChannel: z.string().min(1).optional(),
     escalationChannel: z.string().min(1).optional(),
     escalationGroup: z.string().min(1).optional(),
+    /** Refuse a run whose requester did not sign its start request (see agents/approvals/start-request.ts). */
+    requireSignedStart: z.boolean().default(false),
   })
   .strict();
 

@@ -25,6 +25,7 @@ export function effectivePolicyText(policy: Policy): string {
     if (a.slackChannel) lines.push(`  slack channel      ${a.slackChannel}`);
     if (a.escalationChannel) lines.push(`  escalation channel ${a.escalationChannel}`);
     if (a.escalationGroup) lines.push(`  escalation group   ${a.escalationGroup}`);
+    if (a.requireSignedStart) lines.push('  signed starts      required');
   }
   return lines.join('\n');
 }

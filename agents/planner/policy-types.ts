@@ -25,6 +25,11 @@ export interface ApprovalPolicy {
    * issuer the change touches). `approvers` is then their union and `quorum` the largest of theirs.
    */
   groups?: QuorumGroup[];
+  /**
+   * Runs of this issuer start only when their requester signed the start request with their own
+   * approver key (or the Slack app vouched for them); present only when true.
+   */
+  requireSignedStart?: boolean;
 }
 
 export interface QuorumGroup {

@@ -91,8 +91,25 @@ describe('the shipped policies', () => {
   it('parses the production example: https, Slack only, two approvers, 90-day rotation', () => {
     const p = parsePolicy(productionPolicy).issuers[0]!;
     expect(p.issuer).toMatch(/^https:\/\//);
-    expect(p.approvals).toMatchObject({ channels: ['slack'], quorum: 2 });
+    expect(p.approvals).toMatchObject({ channels: ['slack'], quorum: 2, requireSignedStart: true });
     expect(p).toMatchObject({ prePublishLeadSeconds: 3600, jwksMaxAgeSeconds: 900, rotationPeriodSeconds: 90 * 86_400 });
+  });
+});
+
+describe('requireSignedStart', () => {
+  const approvals = (extra: Record<string, unknown>) => ({ ...(baseIssuer.approvals as Record<string, unknown>), ...extra });
+
+  it('is off unless the policy says true, and then absent from the parsed approvals', () => {
+    expect(accepts({}).approvals).not.toHaveProperty('requireSignedStart');
+    expect(accepts({ approvals: approvals({ requireSignedStart: false }) }).approvals).not.toHaveProperty('requireSignedStart');
+  });
+
+  it('is on when the policy says true', () => {
+    expect(accepts({ approvals: approvals({ requireSignedStart: true }) }).approvals.requireSignedStart).toBe(true);
+  });
+
+  it('is refused when it is not a boolean, rather than read as on or off', () => {
+    expect(refused({ approvals: approvals({ requireSignedStart: 'yes please' }) })).toEqual({ field: 'issuers[0].approvals.requireSignedStart', rule: 'wrong-type' });
   });
 });
 

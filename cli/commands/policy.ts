@@ -5,7 +5,7 @@ import { startPolicyChange } from '../../client/policy.js';
 import { webUiLink } from '../../client/rotations.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
-import { cliRequester, requesterKeyOption } from '../approver-key.js';
+import { cliStarter, requesterKeyOption } from '../approver-key.js';
 import { unlinkedCliApprovers } from '../../agents/planner/people.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -37,9 +37,12 @@ export function registerPolicy(program: Command): void {
     .action((file: string | undefined, opts: { reason: string; wait?: boolean; key?: string }) =>
       withContext(async (ctx) => {
         const text = await readPolicyText(policyPath(file));
-        const requester = await cliRequester(opts.key);
+        const starter = await cliStarter(opts.key);
         const client = await ctx.temporal();
-        const handle = await startPolicyChange(client, { text, reason: opts.reason, requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
+        const handle = await startPolicyChange(client, {
+          text, reason: opts.reason, requester: starter.requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
+          ...(starter.signStart ? { signStart: starter.signStart } : {}),
+        });
         out(`run ${handle.workflowId}`);
         out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
         if (opts.wait) out(`result ${JSON.stringify(await handle.result())}`);

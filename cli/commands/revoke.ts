@@ -3,7 +3,7 @@ import { startRevocation } from '../../client/revocations.js';
 import { webUiLink } from '../../client/rotations.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
-import { cliRequester, requesterKeyOption } from '../approver-key.js';
+import { cliStarter, requesterKeyOption } from '../approver-key.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -23,10 +23,11 @@ export function registerRevoke(program: Command): void {
         const targets = (['kid', 'jti', 'sub'] as const).filter((k) => opts[k] !== undefined);
         if (targets.length !== 1) throw new KeyturnError('REVOCATION_INVALID', 'give exactly one of --kid, --jti, --sub', 'For a compromised key: keyturn revoke --kid <kid> --reason "…".');
         const kind = targets[0]!;
-        const requester = await cliRequester(opts.key);
+        const starter = await cliStarter(opts.key);
         const client = await ctx.temporal();
         const handle = await startRevocation(client, {
-          kind, value: opts[kind]!, reason: opts.reason, requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
+          kind, value: opts[kind]!, reason: opts.reason, requester: starter.requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
+          ...(starter.signStart ? { signStart: starter.signStart } : {}),
           ...(opts.issuer ? { issuer: opts.issuer } : {}), ...(opts.before ? { before: opts.before } : {}),
         });
         out(`run ${handle.workflowId}`);

@@ -4,7 +4,7 @@ import { disableChannelKey, generateChannelKey, listChannelKeys, registerChannel
 import { KeyturnError } from '../../config/errors.js';
 import { rotationStatus, startRotation, webUiLink } from '../../client/rotations.js';
 import { createSlackChannelKey } from '../../slack/temporal-port.js';
-import { cliRequester, readApproverKey, requesterKeyOption, writeApproverKey } from '../approver-key.js';
+import { cliStarter, readApproverKey, requesterKeyOption, writeApproverKey } from '../approver-key.js';
 import { groupNeeds } from '../../agents/approvals/quorum.js';
 import { withContext, type CliContext } from '../context.js';
 import { auditContext } from './clients.js';
@@ -21,9 +21,12 @@ export function registerRotation(program: Command): void {
     .option(...requesterKeyOption, process.env.KEYTURN_APPROVER_KEY)
     .action((opts: { issuer: string; reason: string; wait?: boolean; key?: string }) =>
       withContext(async (ctx) => {
-        const requester = await cliRequester(opts.key);
+        const starter = await cliStarter(opts.key);
         const client = await ctx.temporal();
-        const handle = await startRotation(client, { issuer: opts.issuer, reason: opts.reason, requester: { kind: 'cli', id: requester }, taskQueue: ctx.env.KEYTURN_TASK_QUEUE });
+        const handle = await startRotation(client, {
+          issuer: opts.issuer, reason: opts.reason, requester: { kind: 'cli', id: starter.requester }, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,
+          ...(starter.signStart ? { signStart: starter.signStart } : {}),
+        });
         out(`run ${handle.workflowId}`);
         out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
         if (opts.wait) await follow(ctx, handle.workflowId);

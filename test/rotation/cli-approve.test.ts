@@ -42,7 +42,7 @@ describe('keyturn approve from a terminal', () => {
     expect((await result(handle)).outcome).toBe('completed');
   });
 
-  it('a run started with an approver key names that approver as requester, so the same key cannot approve it', async () => {
+  it('a run started with an approver key names that approver as requester, signed with the key, so the same key cannot approve it', async () => {
     const started = await keyturn('rotate', '--issuer', stack.issuer, '--reason', 'self-serve', '--key', keyFile);
     const workflowId = /^run (\S+)$/m.exec(started.stdout)![1]!;
     const handle = stack.client.workflow.getHandle(workflowId);
@@ -51,6 +51,8 @@ describe('keyturn approve from a terminal', () => {
     const refusals = async () =>
       (await stack.pool.query<{ refusal: string }>(`SELECT details ->> 'refusal' AS refusal FROM audit_log WHERE action = 'approval.ignored' AND subject ->> 'workflowId' = $1`, [workflowId])).rows.map((r) => r.refusal);
     await eventually(async () => (await refusals()).includes('self-approval'), 30_000);
+    const planned = await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = 'rotation.planned' AND actor ->> 'workflowId' = $1`, [workflowId]);
+    expect(planned.rows[0]?.details).toMatchObject({ requesterVerified: true, requesterKey: stack.approverKey('cli:alice').kid });
     await stack.decide(handle, 'reject', 'cli:bob', 'test over');
     expect((await result(handle)).outcome).toBe('rejected');
   });

@@ -41,6 +41,18 @@ describe('Temporal port against the real rotation workflow', () => {
     expect(await port.runState(handle.workflowId)).toMatchObject({ decided: true, phase: 'completed' });
   });
 
+  it('starts a rotation and a revocation for a Slack user with the app key vouching for them in the start request', async () => {
+    const planned = async (workflowId: string) =>
+      (await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action LIKE '%.planned' AND actor ->> 'workflowId' = $1`, [workflowId])).rows[0]?.details;
+    const rotation = await port.startRotation({ issuer: stack.issuer, reason: 'from slack', requester: 'U0CAROL' });
+    await stack.waitFor(stack.client.workflow.getHandle(rotation.workflowId), (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(await planned(rotation.workflowId)).toMatchObject({ requesterVerified: true, requesterChannel: 'slack' });
+    const revocation = await port.revoke!({ kind: 'jti', value: `jti-slack-${Date.now()}`, issuer: stack.issuer, reason: 'leaked', requester: 'U0CAROL' });
+    await stack.waitFor(stack.client.workflow.getHandle(revocation.workflowId), (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(await planned(revocation.workflowId)).toMatchObject({ requesterVerified: true, requesterChannel: 'slack', requester: 'U0CAROL' });
+    for (const run of [rotation, revocation]) await port.decide({ workflowId: run.workflowId, runId: run.runId, planHash: (await stack.status(stack.client.workflow.getHandle(run.workflowId))).planHash!, decision: 'reject', approver: 'U0ALICE', reason: 'test over' });
+  });
+
   it('finds the issuers with unexpired tokens of a jti or a sub, for the revoke command\'s authorisation', async () => {
     const claims = JSON.parse(Buffer.from((await stack.token()).split('.')[1]!, 'base64url').toString()) as { jti: string; sub: string };
     expect(await port.tokenIssuers!('jti', claims.jti)).toEqual([stack.issuer]);

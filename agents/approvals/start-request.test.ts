@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { signAttestation, type ChannelKey } from './attestation.js';
+import { generateChannelKey } from './channel-keys.js';
+import { checkStartRequest, signedStart, signStartRequest, startRequestDigest, startSigner, type StartRequest } from './start-request.js';
+
+async function channelKey(channel: 'slack' | 'cli', approver?: string) {
+  const k = await generateChannelKey();
+  const registered: ChannelKey = { kid: k.kid, channel, publicJwk: k.publicJwk, ...(approver ? { approver } : {}) };
+  return { signing: k, kid: k.kid, lookup: async (kid: string) => (kid === k.kid ? registered : undefined) };
+}
+
+const NONCE = 't1_AAAAAAAAAAAAAAAAAAAAAA';
+const rotationArgs = { issuer: 'https://a.example', reason: 'quarterly', requester: { kind: 'cli' as const, id: 'cli:alice' }, planId: 'p1', startNonce: NONCE };
+
+/** A rotation run wf-1 started by `requester`, signed by `signer` unless it is undefined. */
+async function rotationStart(o: { signer?: ReturnType<typeof startSigner>; requester?: string; requesterKind?: 'cli' | 'slack' | 'schedule' } = {}): Promise<StartRequest> {
+  const requester = o.requester ?? 'cli:alice';
+  const args = { ...rotationArgs, requester: { kind: o.requesterKind ?? 'cli', id: requester } };
+  const request = await signedStart(args, { kind: 'rotation', workflowId: 'wf-1', requester, signer: o.signer });
+  return { kind: 'rotation', workflowId: 'wf-1', requester, requesterKind: o.requesterKind ?? 'cli', request };
+}
+
+const check = (start: StartRequest, lookup: (kid: string) => Promise<ChannelKey | undefined>, required = false, now = new Date()) => checkStartRequest(start, lookup, { required, now });
+const refusal = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { code?: string; details?: { why?: string } }) => e.details?.why ?? e.code);
+
+describe('a signed start request', () => {
+  it('verifies the requester when their own CLI key signed it', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    expect(await check(await rotationStart({ signer: startSigner('cli', alice.signing) }), alice.lookup, true)).toEqual({ verified: true, channel: 'cli', kid: alice.kid });
+  });
+
+  it('verifies a Slack user vouched for by the Slack app key', async () => {
+    const app = await channelKey('slack');
+    const start = await rotationStart({ signer: startSigner('slack', app.signing), requester: 'U0ALICE', requesterKind: 'slack' });
+    expect(await check(start, app.lookup, true)).toEqual({ verified: true, channel: 'slack', kid: app.kid });
+  });
+
+  it('is refused when one approver key names another requester', async () => {
+    const bob = await channelKey('cli', 'cli:bob');
+    expect(await refusal(check(await rotationStart({ signer: startSigner('cli', bob.signing) }), bob.lookup))).toBe('requester-not-key-owner');
+  });
+
+  it('is refused when the Slack app key names a CLI requester: it vouches only for Slack users', async () => {
+    const app = await channelKey('slack');
+    expect(await refusal(check(await rotationStart({ signer: startSigner('slack', app.signing) }), app.lookup))).toBe('requester-not-key-owner');
+  });
+
+  it('is refused when the run names a requester other than the one who signed', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart({ signer: startSigner('cli', alice.signing) });
+    expect(await refusal(check({ ...start, requester: 'cli:bob' }, alice.lookup))).toBe('other-requester');
+  });
+
+  it('is refused when a Slack user id is signed for but the run calls its requester a CLI one', async () => {
+    const app = await channelKey('slack');
+    const start = await rotationStart({ signer: startSigner('slack', app.signing), requester: 'U0ALICE', requesterKind: 'cli' });
+    expect(await refusal(check(start, app.lookup))).toBe('other-requester');
+  });
+
+  it('is refused on another run: the signature names its workflow id', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart({ signer: startSigner('cli', alice.signing) });
+    expect(await refusal(check({ ...start, workflowId: 'wf-2' }, alice.lookup))).toBe('other-run');
+  });
+
+  it('is refused under another nonce: a signed start is used once, like its nonce', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart({ signer: startSigner('cli', alice.signing) });
+    expect(await refusal(check({ ...start, request: { ...start.request, startNonce: 't1_BBBBBBBBBBBBBBBBBBBBBB' } }, alice.lookup))).toBe('other-start');
+  });
+
+  it('is refused when the request was changed after signing', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart({ signer: startSigner('cli', alice.signing) });
+    expect(await refusal(check({ ...start, request: { ...start.request, reason: 'something else' } as StartRequest['request'] }, alice.lookup))).toBe('request-changed');
+  });
+
+  it('is refused when its key is not registered (or was disabled)', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    expect(await refusal(check(await rotationStart({ signer: startSigner('cli', alice.signing) }), async () => undefined))).toBe('unknown-channel-key');
+  });
+
+  it('is never an approval attestation, nor the reverse: the JWS type differs', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const attestation = await signAttestation({ channel: 'cli', approver: 'cli:alice', decision: 'approve', workflowId: 'wf-1', runId: '11111111-1111-4111-8111-111111111111', planHash: 'a'.repeat(64) }, alice.signing);
+    const start = await rotationStart();
+    expect(await refusal(check({ ...start, request: { ...start.request, startProof: attestation } }, alice.lookup))).toBe('bad-header');
+  });
+
+  it('is refused once expired, seven days after it was signed', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart({ signer: startSigner('cli', alice.signing) });
+    expect(await refusal(check(start, alice.lookup, false, new Date(Date.now() + 8 * 86_400_000)))).toBe('expired');
+  });
+
+  it('is refused when signed more than a minute in the future', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart();
+    const startProof = await signStartRequest({ channel: 'cli', requester: 'cli:alice', kind: 'rotation', workflowId: 'wf-1', startNonce: NONCE, requestDigest: startRequestDigest(start.request) }, alice.signing, new Date(Date.now() + 600_000));
+    expect(await refusal(check({ ...start, request: { ...start.request, startProof } }, alice.lookup))).toBe('lifetime');
+  });
+});
+
+describe('an unsigned start request', () => {
+  const nobody = async () => undefined;
+
+  it('is taken with its requester marked unverified when the policy does not require signatures', async () => {
+    expect(await check(await rotationStart(), nobody)).toEqual({ verified: false, because: 'unsigned' });
+  });
+
+  it('is refused with START_UNSIGNED when the policy requires signed starts', async () => {
+    expect(await refusal(check(await rotationStart(), nobody, true))).toBe('START_UNSIGNED');
+  });
+
+  it("is taken for a schedule's rotation even when signatures are required: it names no person", async () => {
+    const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
+    expect(await check(start, nobody, true)).toEqual({ verified: false, because: 'schedule' });
+  });
+
+  it('is refused when it claims to come from a schedule but names a person', async () => {
+    const start = await rotationStart({ requester: 'cli:bob', requesterKind: 'schedule' });
+    expect(await refusal(check(start, nobody, true))).toBe('START_UNSIGNED');
+  });
+
+  it('is refused for a revocation that names a schedule: schedules only rotate', async () => {
+    const start: StartRequest = { kind: 'revocation', workflowId: 'wf-1', requester: 'schedule:x', requesterKind: 'schedule', request: { startNonce: NONCE } };
+    expect(await refusal(check(start, nobody, true))).toBe('START_UNSIGNED');
+  });
+});

@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import type { JWK } from 'jose';
+import { canonicalJson } from '../auditor/canonical-json.js';
+import type { ApprovalChannel } from '../planner/policy-types.js';
+import { START_VALIDITY_DAYS } from '../shared/run-starts.js';
+import { KeyturnError } from '../../config/errors.js';
+import { FUTURE_SKEW_SECONDS, PAST_SKEW_SECONDS, type ChannelKey } from './attestation.js';
+import { signChannelJws, verifyChannelJws } from './channel-jws.js';
+
+export type StartKind = 'rotation' | 'revocation' | 'policy-change';
+
+/**
+ * What a requester signs when starting a run, through their approval channel's key: who asks, for
+ * which run and which exact request. The sign-off gate refuses the requester's own approval, so a
+ * requester named by the starter alone could be anyone; one that signed cannot be.
+ */
+export interface StartRequestClaims {
+  channel: ApprovalChannel;
+  /** The requester as the sign-off gate compares it: `cli:<name>`, or a Slack user id. */
+  requester: string;
+  kind: StartKind;
+  workflowId: string;
+  /** The start request's one-time nonce: a signed start is used once, like its nonce. */
+  startNonce: string;
+  /** sha256 (hex) of the canonical request, without its nonce and this signature. */
+  requestDigest: string;
+  /** Seconds since the epoch. */
+  iat: number;
+  exp: number;
+}
+
+export const START_REQUEST_TYP = 'keyturn-start+jws';
+/** A signed start lives as long as its nonce. */
+const START_REQUEST_TTL_SECONDS = START_VALIDITY_DAYS * 86_400;
+const SLACK_USER = /^[UW][A-Z0-9]{2,}$/;
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
+/** The digest a start request's signature covers: the request as the workflow receives it, minus its nonce and signature. */
+export function startRequestDigest(request: object): string {
+  const { startNonce: _nonce, startProof: _proof, ...rest } = request as Record<string, unknown>;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+export async function signStartRequest(claims: Omit<StartRequestClaims, 'iat' | 'exp'>, key: { kid: string; privateJwk: JWK }, now: Date = new Date()): Promise<string> {
+  const iat = Math.floor(now.getTime() / 1000);
+  return signChannelJws({ ...claims, iat, exp: iat + START_REQUEST_TTL_SECONDS }, START_REQUEST_TYP, key);
+}
+
+export interface StartRequest {
+  kind: StartKind;
+  workflowId: string;
+  /** The requester the run will compare approvers against. */
+  requester: string;
+  /** Rotations only: schedules start runs for nobody in particular and sign nothing. */
+  requesterKind?: 'cli' | 'slack' | 'schedule';
+  /** The workflow's input, with its startNonce and startProof. */
+  request: { startNonce?: string; startProof?: string };
+}
+
+/** How a run's requester was established, for its plan's audit entry. */
+export type RequesterCheck =
+  | { verified: true; channel: ApprovalChannel; kid: string }
+  | { verified: false; because: 'unsigned' | 'schedule' };
+
+/**
+ * Checks a run's start request. A signed one must be signed by the requester's own channel key
+ * (a CLI approver's key, or the Slack app's for a Slack user) for this very run, nonce and request,
+ * or it is refused with START_SIGNATURE_INVALID. An unsigned one is refused with START_UNSIGNED when
+ * `required`, else taken with its requester marked unverified. A schedule's rotation is taken
+ * unsigned: it names no person, so nobody is barred from approving it.
+ */
+export async function checkStartRequest(
+  start: StartRequest,
+  lookupKey: (kid: string) => Promise<ChannelKey | undefined>,
+  o: { required: boolean; now: Date },
+): Promise<RequesterCheck> {
+  const proof = start.request.startProof;
+  if (proof === undefined) {
+    if (start.kind === 'rotation' && start.requesterKind === 'schedule' && start.requester.startsWith('schedule:')) return { verified: false, because: 'schedule' };
+    if (o.required) {
+      throw new KeyturnError('START_UNSIGNED', `run ${start.workflowId} names ${start.requester} as requester without a signature, and the policy requires signed starts`, 'Start it again with your approver key (`--key <file>` or KEYTURN_APPROVER_KEY), or from Slack. Nothing was changed.');
+    }
+    return { verified: false, because: 'unsigned' };
+  }
+  const invalid = (why: string) => new KeyturnError('START_SIGNATURE_INVALID', `the start request of run ${start.workflowId} is refused: ${why}`, 'Start the run again through keyturn with your own approver key; if nobody here started this one, someone with Temporal access forged or copied it. Nothing was changed.', { why });
+  const { key, payload } = await verifyChannelJws(proof, START_REQUEST_TYP, lookupKey, invalid);
+  if (!isStartClaims(payload)) throw invalid('malformed-claims');
+  const c = payload;
+  if (c.channel !== key.channel) throw invalid('channel-mismatch');
+  // A CLI key speaks for its one approver; the Slack app's key for the Slack users it authenticated.
+  const keyMaySpeakFor = key.approver !== undefined ? c.requester === key.approver : key.channel === 'slack' && SLACK_USER.test(c.requester);
+  if (!keyMaySpeakFor) throw invalid('requester-not-key-owner');
+  if (c.requester !== start.requester) throw invalid('other-requester');
+  if (start.requesterKind !== undefined && start.requesterKind !== key.channel) throw invalid('other-requester');
+  if (c.kind !== start.kind || c.workflowId !== start.workflowId) throw invalid('other-run');
+  if (c.startNonce !== start.request.startNonce) throw invalid('other-start');
+  if (c.requestDigest !== startRequestDigest(start.request)) throw invalid('request-changed');
+  const now = Math.floor(o.now.getTime() / 1000);
+  if (c.exp - c.iat > START_REQUEST_TTL_SECONDS || c.iat > now + FUTURE_SKEW_SECONDS) throw invalid('lifetime');
+  if (c.exp < now - PAST_SKEW_SECONDS) throw invalid('expired');
+  return { verified: true, channel: key.channel, kid: key.kid };
+}
+
+function isStartClaims(v: unknown): v is StartRequestClaims {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const c = v as Record<string, unknown>;
+  const text = (x: unknown, max: number) => typeof x === 'string' && x.length > 0 && x.length <= max;
+  return (
+    (c.channel === 'cli' || c.channel === 'slack') && text(c.requester, 200) &&
+    (c.kind === 'rotation' || c.kind === 'revocation' || c.kind === 'policy-change') &&
+    text(c.workflowId, 1000) && text(c.startNonce, 100) && typeof c.requestDigest === 'string' && HEX_DIGEST.test(c.requestDigest) &&
+    Number.isSafeInteger(c.iat) && Number.isSafeInteger(c.exp)
+  );
+}
+
+/** The audit detail for a requester check: where the requester's name came from. */
+export function requesterVerification(check: RequesterCheck): Record<string, string | boolean> {
+  return check.verified ? { requesterVerified: true, requesterKey: check.kid, requesterChannel: check.channel } : { requesterVerified: false, requesterUnverifiedBecause: check.because };
+}
+
+/** Signs start requests for one requester; starters (CLI, Slack app) hold one when they can vouch for the requester. */
+export type StartSigner = (claims: Omit<StartRequestClaims, 'iat' | 'exp' | 'channel'>) => Promise<string>;
+
+export function startSigner(channel: ApprovalChannel, key: { kid: string; privateJwk: JWK }): StartSigner {
+  return (claims) => signStartRequest({ channel, ...claims }, key);
+}
+
+/** The workflow arguments of a start request, signed when a signer is given. */
+export async function signedStart<T extends { startNonce: string }>(args: T, o: { kind: StartKind; workflowId: string; requester: string; signer?: StartSigner | undefined }): Promise<T & { startProof?: string }> {
+  if (!o.signer) return args;
+  const startProof = await o.signer({ kind: o.kind, requester: o.requester, workflowId: o.workflowId, startNonce: args.startNonce, requestDigest: startRequestDigest(args) });
+  return { ...args, startProof };
+}
