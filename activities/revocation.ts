@@ -86,11 +86,14 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     // A jti or sub is denied until the last affected issuer's tokens of it can no longer be valid.
     const tokenHorizon = Math.max(...affected.map((a) => a.maxTokenAgeSeconds + a.clockSkewSeconds));
     const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + tokenHorizon * 1000).toISOString();
-    // Checked before anything is contained: any affected issuer requiring signed starts requires it here.
+    // Checked before anything is contained. A kid is its issuer's; a jti or sub deny-list entry is
+    // not per issuer (it refuses matching tokens of any issuer, later ones too), so any issuer
+    // requiring signed starts requires it of jti and sub revocations.
+    const bound = input.kind === 'kid' ? affected : policy.issuers;
     const requester = await checkStartRequest(
       { kind: 'revocation', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester, request: input },
       deps.channelKey,
-      { required: affected.some((a) => a.approvals.requireSignedStart === true), now },
+      { required: bound.some((a) => a.approvals.requireSignedStart === true), now },
     );
     const alsoAffected = affected.map((a) => a.issuer).filter((i) => i !== issuer);
     const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, ...(alsoAffected.length ? { alsoAffected } : {}), keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');

@@ -93,11 +93,31 @@ describe('a signed start request', () => {
     expect(await refusal(check(start, alice.lookup, false, new Date(Date.now() + 8 * 86_400_000)))).toBe('expired');
   });
 
-  it('is refused when signed more than a minute in the future', async () => {
-    const alice = await channelKey('cli', 'cli:alice');
+  const signedAt = async (alice: Awaited<ReturnType<typeof channelKey>>, at: Date) => {
     const start = await rotationStart();
-    const startProof = await signStartRequest({ channel: 'cli', requester: 'cli:alice', kind: 'rotation', workflowId: 'wf-1', startNonce: NONCE, requestDigest: startRequestDigest(start.request) }, alice.signing, new Date(Date.now() + 600_000));
-    expect(await refusal(check({ ...start, request: { ...start.request, startProof } }, alice.lookup))).toBe('lifetime');
+    const startProof = await signStartRequest({ channel: 'cli', requester: 'cli:alice', kind: 'rotation', workflowId: 'wf-1', startNonce: NONCE, requestDigest: startRequestDigest(start.request) }, alice.signing, at);
+    return { ...start, request: { ...start.request, startProof } };
+  };
+
+  it('is taken from a starter whose clock runs a few minutes ahead, as its nonce is', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    expect(await check(await signedAt(alice, new Date(Date.now() + 120_000)), alice.lookup)).toMatchObject({ verified: true });
+  });
+
+  it('is refused when signed more than ten minutes in the future', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    expect(await refusal(check(await signedAt(alice, new Date(Date.now() + 20 * 60_000)), alice.lookup))).toBe('lifetime');
+  });
+
+  it('is refused when the key is of another channel than the statement claims', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    expect(await refusal(check(await rotationStart({ signer: startSigner('slack', alice.signing) }), alice.lookup))).toBe('channel-mismatch');
+  });
+
+  it('is refused for another kind of run than it was signed for', async () => {
+    const alice = await channelKey('cli', 'cli:alice');
+    const start = await rotationStart({ signer: startSigner('cli', alice.signing) });
+    expect(await refusal(check({ ...start, kind: 'revocation' }, alice.lookup))).toBe('other-run');
   });
 });
 
@@ -115,6 +135,11 @@ describe('an unsigned start request', () => {
   it("is taken for a schedule's rotation even when signatures are required: it names no person", async () => {
     const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
     expect(await check(start, nobody, true)).toEqual({ verified: false, because: 'schedule' });
+  });
+
+  it("is refused when it claims to come from another issuer's schedule", async () => {
+    const start = await rotationStart({ requester: 'schedule:https://other.example', requesterKind: 'schedule' });
+    expect(await refusal(check(start, nobody, true))).toBe('START_UNSIGNED');
   });
 
   it('is refused when it claims to come from a schedule but names a person', async () => {

@@ -4,7 +4,7 @@ import { canonicalJson } from '../auditor/canonical-json.js';
 import type { ApprovalChannel } from '../planner/policy-types.js';
 import { START_VALIDITY_DAYS } from '../shared/run-starts.js';
 import { KeyturnError } from '../../config/errors.js';
-import { FUTURE_SKEW_SECONDS, PAST_SKEW_SECONDS, type ChannelKey } from './attestation.js';
+import { PAST_SKEW_SECONDS, type ChannelKey } from './attestation.js';
 import { signChannelJws, verifyChannelJws } from './channel-jws.js';
 
 export type StartKind = 'rotation' | 'revocation' | 'policy-change';
@@ -32,6 +32,8 @@ export interface StartRequestClaims {
 export const START_REQUEST_TYP = 'keyturn-start+jws';
 /** A signed start lives as long as its nonce. */
 const START_REQUEST_TTL_SECONDS = START_VALIDITY_DAYS * 86_400;
+/** As for the start nonce: a starter's clock may run ahead of the worker's by this much. */
+const FUTURE_SKEW_SECONDS = 600;
 const SLACK_USER = /^[UW][A-Z0-9]{2,}$/;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
 
@@ -53,8 +55,8 @@ export interface StartRequest {
   requester: string;
   /** Rotations only: schedules start runs for nobody in particular and sign nothing. */
   requesterKind?: 'cli' | 'slack' | 'schedule';
-  /** The workflow's input, with its startNonce and startProof. */
-  request: { startNonce?: string; startProof?: string };
+  /** The workflow's input, with its startNonce and startProof (and, for a rotation, its issuer). */
+  request: { startNonce?: string; startProof?: string; issuer?: string };
 }
 
 /** How a run's requester was established, for its plan's audit entry. */
@@ -66,8 +68,9 @@ export type RequesterCheck =
  * Checks a run's start request. A signed one must be signed by the requester's own channel key
  * (a CLI approver's key, or the Slack app's for a Slack user) for this very run, nonce and request,
  * or it is refused with START_SIGNATURE_INVALID. An unsigned one is refused with START_UNSIGNED when
- * `required`, else taken with its requester marked unverified. A schedule's rotation is taken
- * unsigned: it names no person, so nobody is barred from approving it.
+ * `required`, else taken with its requester marked unverified. A rotation named for its issuer's
+ * schedule is taken unsigned: it names no person, so nobody is barred from approving it (and
+ * whoever can start workflows can start one; see the README).
  */
 export async function checkStartRequest(
   start: StartRequest,
@@ -76,7 +79,7 @@ export async function checkStartRequest(
 ): Promise<RequesterCheck> {
   const proof = start.request.startProof;
   if (proof === undefined) {
-    if (start.kind === 'rotation' && start.requesterKind === 'schedule' && start.requester.startsWith('schedule:')) return { verified: false, because: 'schedule' };
+    if (isScheduleRotation(start)) return { verified: false, because: 'schedule' };
     if (o.required) {
       throw new KeyturnError('START_UNSIGNED', `run ${start.workflowId} names ${start.requester} as requester without a signature, and the policy requires signed starts`, 'Start it again with your approver key (`--key <file>` or KEYTURN_APPROVER_KEY), or from Slack. Nothing was changed.');
     }
@@ -99,6 +102,11 @@ export async function checkStartRequest(
   if (c.exp - c.iat > START_REQUEST_TTL_SECONDS || c.iat > now + FUTURE_SKEW_SECONDS) throw invalid('lifetime');
   if (c.exp < now - PAST_SKEW_SECONDS) throw invalid('expired');
   return { verified: true, channel: key.channel, kid: key.kid };
+}
+
+/** A rotation named for its issuer's schedule, as scheduledRotationWorkflow names it. */
+function isScheduleRotation(start: StartRequest): boolean {
+  return start.kind === 'rotation' && start.requesterKind === 'schedule' && typeof start.request.issuer === 'string' && start.requester === `schedule:${start.request.issuer}`;
 }
 
 function isStartClaims(v: unknown): v is StartRequestClaims {

@@ -62,10 +62,13 @@ describe('a policy that requires signed starts', () => {
     await stack.waitFor(original, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
     await stack.decide(original, 'reject', 'cli:alice', 'test over');
     await result(original);
-    // What someone with Temporal access could do: send the same (encrypted) arguments under another id.
+    // What someone with Temporal access could do: send the same (encrypted) arguments under another
+    // id. The same nonce is refused as replayed; a fresh one leaves the signature naming another run.
     const copy = await stack.client.workflow.start(rotationWorkflow, { workflowId: `${workflowId}-copy`, taskQueue: stack.taskQueue, args: [input] });
-    expect(await result(copy)).toMatchObject({ outcome: 'failed', reason: expect.stringMatching(/is used once|other-run/) });
-    expect((await entriesOf(copy.workflowId)).map((e) => e.action)).toEqual(['rotation.failed']);
+    expect(await result(copy)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('is used once') });
+    const renonced = await stack.client.workflow.start(rotationWorkflow, { workflowId: `${workflowId}-renonced`, taskQueue: stack.taskQueue, args: [{ ...input, startNonce: newStartNonce() }] });
+    expect(await result(renonced)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('other-run') });
+    expect((await entriesOf(renonced.workflowId)).map((e) => e.action)).toEqual(['rotation.failed']);
   });
 
   it('contains a token revocation its requester signed, and its plan records who asked', async () => {
@@ -76,6 +79,12 @@ describe('a policy that requires signed starts', () => {
     expect((await entriesOf(handle.workflowId)).find((e) => e.action === 'revocation.planned')?.details).toMatchObject({ requesterVerified: true, requester: 'cli:alice' });
     await stack.decide(handle, 'reject', 'cli:bob', 'false alarm');
     await handle.result();
+  });
+
+  it('refuses an unsigned key revocation at planning', async () => {
+    const handle = await startRevocation(stack.client, { kind: 'kid', value: `kid-unsigned-${Date.now()}`, issuer: stack.issuer, reason: 'leaked', requester: 'cli:alice', taskQueue: stack.taskQueue });
+    expect((await handle.result()) as RevocationResult).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('requires signed starts') });
+    expect((await entriesOf(handle.workflowId)).map((e) => e.action)).toEqual(['revocation.failed']);
   });
 
   it('refuses an unsigned token revocation before anything is contained', async () => {
