@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPolicyChange } from '../../client/policy.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { signRawAttestation } from '../support/raw-attestation.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 import { result, sleep } from './support.js';
@@ -182,4 +185,30 @@ describe('a decision whose check runs after its attestation expired', () => {
     expect(rows.map((r) => Math.abs(Date.parse(r.received) - Date.now()) < 60_000)).toEqual([true]);
   });
 
+});
+
+describe('a policy-change vote whose check runs after its attestation expired', () => {
+  let db: PolicyDb;
+  let stack: RotationStack;
+  // As above, the agents' clock runs 6 minutes ahead. A vote on a policy change is judged when its
+  // check runs, not when its signal arrived: the late-judging rule is only for rotation and
+  // revocation votes held to today's policy at check time.
+  beforeAll(async () => {
+    db = await policyDatabase();
+    stack = await startRotationStack({ name: 'held-policy-vote', databaseUrl: db.url, policyFromStore: true, clock: { now: () => new Date(Date.now() + 6 * 60_000) } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await db?.drop();
+  });
+
+  it('is refused as expired, although it was fresh when its signal arrived', async () => {
+    const text = readFileSync(stack.policyPath, 'utf8').replace(/escalationInterval: \S+/, 'escalationInterval: 20s');
+    const handle = await startPolicyChange(stack.client, { text, reason: 'late vote', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    expect(await ignoredRefusals(stack, handle.workflowId, 1)).toEqual(['attestation:expired']);
+    expect((await stack.status(handle)).approvals).toEqual([]);
+    await handle.terminate('test over');
+  });
 });
