@@ -1,4 +1,7 @@
+import { Context } from '@temporalio/activity';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { planRotation, type RotationPlan } from '../agents/planner/planner.js';
+import { scheduleIdFor } from '../client/schedules.js';
 import { issuerPolicy } from '../agents/planner/policy.js';
 import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
@@ -31,6 +34,35 @@ export interface PlannedRotation {
   auditSeqs: number[];
 }
 
+/**
+ * Whether the running rotation is the child of a run its issuer's Temporal Schedule started, by the
+ * schedule's own record of the runs it started. (A client may set the TemporalScheduledById search
+ * attribute on a run it starts by hand: the dev server accepted it, so it proves nothing.)
+ */
+async function startedByIssuerSchedule(issuer: string): Promise<boolean> {
+  const { client, info } = Context.current();
+  const run = info.workflowExecution;
+  if (!run) return false;
+  const parent = (await client.workflow.getHandle(run.workflowId, run.runId).describe()).parentExecution;
+  if (!parent?.workflowId || !parent.runId) return false;
+  const schedule = await client.schedule.getHandle(scheduleIdFor(issuer)).describe().catch((e: unknown) => {
+    if (e instanceof ScheduleNotFoundError) return undefined;
+    throw e;
+  });
+  if (!schedule) return false;
+  const started = [...schedule.info.runningActions, ...schedule.info.recentActions.map((a) => a.action)];
+  return started.some((a) => a.workflow.workflowId === parent.workflowId && a.workflow.firstExecutionRunId === parent.runId);
+}
+
+/** The schedule records a run it started just after starting it: a few looks, a second apart, before a refusal. */
+async function startedByIssuerScheduleSoon(issuer: string, looks = 5): Promise<boolean> {
+  for (let i = 1; ; i++) {
+    if (await startedByIssuerSchedule(issuer)) return true;
+    if (i >= looks) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** Planner's activities: plan a run from the policy in force, holding the issuer's in-flight lock. */
 export function createPlannerActivities(deps: PlannerDeps) {
   return {
@@ -41,7 +73,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
         const policy = await deps.currentPolicy();
         const p = issuerPolicy(policy, input.issuer);
         const requester = await checkStartRequest(
-          { kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input },
+          { kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input, startedBySchedule: () => startedByIssuerScheduleSoon(input.issuer) },
           deps.channelKey,
           { required: p.approvals.requireSignedStart === true, now: deps.clock.now() },
         );

@@ -132,9 +132,19 @@ describe('an unsigned start request', () => {
     expect(await refusal(check(await rotationStart(), nobody, true))).toBe('START_UNSIGNED');
   });
 
-  it("is taken for a schedule's rotation even when signatures are required: it names no person", async () => {
+  it("is taken for a rotation its issuer's schedule started, even when signatures are required: it names no person", async () => {
     const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
-    expect(await check(start, nobody, true)).toEqual({ verified: false, because: 'schedule' });
+    expect(await check({ ...start, startedBySchedule: async () => true }, nobody, true)).toEqual({ verified: false, because: 'schedule' });
+  });
+
+  it("is refused for a rotation named for its issuer's schedule that the schedule did not start, when signatures are required", async () => {
+    const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
+    expect(await refusal(check({ ...start, startedBySchedule: async () => false }, nobody, true))).toBe('START_UNSIGNED');
+  });
+
+  it("is taken for a rotation named for its issuer's schedule without asking the schedule, when signatures are not required", async () => {
+    const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
+    expect(await check({ ...start, startedBySchedule: async () => false }, nobody, false)).toEqual({ verified: false, because: 'schedule' });
   });
 
   it("is refused when it claims to come from another issuer's schedule", async () => {

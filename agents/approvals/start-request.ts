@@ -57,6 +57,8 @@ export interface StartRequest {
   requesterKind?: 'cli' | 'slack' | 'schedule';
   /** The workflow's input, with its startNonce and startProof (and, for a rotation, its issuer). */
   request: { startNonce?: string; startProof?: string; issuer?: string };
+  /** For a rotation named for its issuer's schedule: whether that schedule really started it. */
+  startedBySchedule?: () => Promise<boolean>;
 }
 
 /** How a run's requester was established, for its plan's audit entry. */
@@ -69,8 +71,9 @@ export type RequesterCheck =
  * (a CLI approver's key, or the Slack app's for a Slack user) for this very run, nonce and request,
  * or it is refused with START_SIGNATURE_INVALID. An unsigned one is refused with START_UNSIGNED when
  * `required`, else taken with its requester marked unverified. A rotation named for its issuer's
- * schedule is taken unsigned: it names no person, so nobody is barred from approving it (and
- * whoever can start workflows can start one; see the README).
+ * schedule is taken unsigned: it names no person, so nobody is barred from approving it; when
+ * signatures are required, only if that schedule started it (whoever can trigger the schedule can
+ * still start one; see the README).
  */
 export async function checkStartRequest(
   start: StartRequest,
@@ -79,7 +82,12 @@ export async function checkStartRequest(
 ): Promise<RequesterCheck> {
   const proof = start.request.startProof;
   if (proof === undefined) {
-    if (isScheduleRotation(start)) return { verified: false, because: 'schedule' };
+    if (isScheduleRotation(start)) {
+      if (o.required && !(await start.startedBySchedule?.())) {
+        throw new KeyturnError('START_UNSIGNED', `run ${start.workflowId} names ${start.requester} as requester but that schedule did not start it, and the policy requires signed starts`, 'Trigger the schedule (`keyturn schedule trigger <issuer>`) or start the rotation with your approver key. Nothing was changed.');
+      }
+      return { verified: false, because: 'schedule' };
+    }
     if (o.required) {
       throw new KeyturnError('START_UNSIGNED', `run ${start.workflowId} names ${start.requester} as requester without a signature, and the policy requires signed starts`, 'Start it again with your approver key (`--key <file>` or KEYTURN_APPROVER_KEY), or from Slack. Nothing was changed.');
     }

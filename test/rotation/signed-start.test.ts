@@ -4,7 +4,9 @@ import { signedStart, startSigner } from '../../agents/approvals/start-request.j
 import { newStartNonce } from '../../agents/shared/run-starts.js';
 import { startPolicyChange } from '../../client/policy.js';
 import { startRevocation } from '../../client/revocations.js';
-import { startRotation } from '../../client/rotations.js';
+import { runningRotations, startRotation } from '../../client/rotations.js';
+import { ensureSchedules, handleFor, scheduleIdFor } from '../../client/schedules.js';
+import { scheduledRotationWorkflow } from '../../workflows/scheduled-rotation.js';
 import type { RevocationResult } from '../../workflows/revocation.js';
 import { rotationWorkflow } from '../../workflows/rotation.js';
 import type { RotationInput } from '../../workflows/types.js';
@@ -69,6 +71,47 @@ describe('a policy that requires signed starts', () => {
     const renonced = await stack.client.workflow.start(rotationWorkflow, { workflowId: `${workflowId}-renonced`, taskQueue: stack.taskQueue, args: [{ ...input, startNonce: newStartNonce() }] });
     expect(await result(renonced)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('other-run') });
     expect((await entriesOf(renonced.workflowId)).map((e) => e.action)).toEqual(['rotation.failed']);
+  });
+
+  it("refuses a rotation started by hand in the name of the issuer's schedule", async () => {
+    const handle = await stack.client.workflow.start(rotationWorkflow, {
+      workflowId: `rotate-fake-schedule-${Date.now()}`, taskQueue: stack.taskQueue,
+      args: [{ issuer: stack.issuer, reason: 'scheduled rotation (every 90d)', requester: { kind: 'schedule', id: `schedule:${stack.issuer}` }, planId: 'dddddddddddd', startNonce: newStartNonce() }],
+    });
+    expect(await result(handle)).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('that schedule did not start it') });
+  });
+
+  it("refuses the rotation of a schedule's workflow started by hand, even one claiming the schedule's TemporalScheduledById", async () => {
+    await ensureSchedules(stack.client, stack.policy, stack.taskQueue);
+    try {
+      const fake = await stack.client.workflow.start(scheduledRotationWorkflow, {
+        workflowId: `${scheduleIdFor(stack.issuer)}-fake-${Date.now()}`, taskQueue: stack.taskQueue,
+        args: [{ issuer: stack.issuer, reason: 'scheduled rotation (every 90d)' }],
+        searchAttributes: { TemporalScheduledById: [scheduleIdFor(stack.issuer)] },
+      });
+      expect(await fake.result()).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('that schedule did not start it') });
+    } finally {
+      await handleFor(stack.client, stack.issuer).delete().catch(() => undefined);
+    }
+  });
+
+  it("plans a rotation its issuer's schedule started, unsigned, as requested by nobody in particular", async () => {
+    await ensureSchedules(stack.client, stack.policy, stack.taskQueue);
+    try {
+      await handleFor(stack.client, stack.issuer).trigger();
+      let running: string[] = [];
+      for (let i = 0; i < 100 && running.length === 0; i++) {
+        running = await runningRotations(stack.client, stack.issuer);
+        if (running.length === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      const handle = stack.client.workflow.getHandle(running[0]!);
+      await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+      expect((await entriesOf(handle.workflowId)).find((e) => e.action === 'rotation.planned')?.details).toMatchObject({ requesterVerified: false, requesterUnverifiedBecause: 'schedule' });
+      await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+      await result(handle);
+    } finally {
+      await handleFor(stack.client, stack.issuer).delete().catch(() => undefined);
+    }
   });
 
   it('contains a token revocation its requester signed, and its plan records who asked', async () => {
