@@ -112,6 +112,8 @@ export function registerRotation(program: Command): void {
   approvers
     .command('disable <kid>')
     .description('disable an approval channel key for good (lost key, departed approver); audited')
+    // A kid is a base64url thumbprint: one in 64 starts with "-", which must be taken as the kid, not an option.
+    .allowUnknownOption()
     .action((kid: string) =>
       withContext(async (ctx) => {
         const k = await disableChannelKey(ctx.db(), kid, auditContext(ctx));

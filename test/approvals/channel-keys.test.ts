@@ -74,6 +74,16 @@ describe('approval channel keys', () => {
 });
 
 describe('keyturn approvers', () => {
+  it('disable takes a kid that starts with "-" as the kid, not as an option', async () => {
+    process.env.DATABASE_URL = inject('databaseUrl');
+    let key = await generateChannelKey();
+    while (!key.kid.startsWith('-')) key = await generateChannelKey();
+    const who = approver();
+    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: who, publicJwk: key.publicJwk }, setupAudit);
+    expect((await runCli(registerRotation, 'approvers', 'disable', key.kid)).out).toContain(`key ${key.kid} (cli ${who}) disabled`);
+    expect(await channelKeyLookup(pool)(key.kid)).toBeUndefined();
+  });
+
   it('add-cli-key registers a key that list shows enabled, and disable turns it off for good', async () => {
     process.env.DATABASE_URL = inject('databaseUrl');
     const dir = mkdtempSync(join(tmpdir(), 'keyturn-approver-'));
