@@ -8,7 +8,7 @@ import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Clock } from '../agents/shared/clock.js';
 import type { ChannelKey } from '../agents/approvals/attestation.js';
-import { checkStartRequest, requesterVerification } from '../agents/approvals/start-request.js';
+import { checkStartRequest, requesterVerification, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
 import { actorFor, asActivity, useRunStart, requestIdFor } from './context.js';
@@ -75,7 +75,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
         const requester = await checkStartRequest(
           { kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input, startedBySchedule: () => startedByIssuerScheduleSoon(input.issuer) },
           deps.channelKey,
-          { required: p.approvals.requireSignedStart === true, now: deps.clock.now() },
+          { required: startSignatureRequired(policy, { kind: 'rotation', issuers: [p] }), now: deps.clock.now() },
         );
         const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
         return inTransaction(deps.pool, async (tx) => {

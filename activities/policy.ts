@@ -8,7 +8,7 @@ import { parsePolicy } from '../agents/planner/policy.js';
 import type { ApprovalPolicy, Policy } from '../agents/planner/policy-types.js';
 import type { Clock } from '../agents/shared/clock.js';
 import type { ChannelKey } from '../agents/approvals/attestation.js';
-import { checkStartRequest, requesterVerification } from '../agents/approvals/start-request.js';
+import { checkStartRequest, requesterVerification, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
 import { actorFor, asActivity, auditSeqsOfThisActivity, useRunStart } from './context.js';
@@ -45,11 +45,10 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
         await useRunStart(deps.pool, input.startNonce);
         const current = await activePolicy(deps.pool);
         if (!current) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once (`npm run dev` bootstraps policy.md), then apply changes.');
-        // Any issuer requiring signed starts requires it of a change to the policy it is governed by.
         const requester = await checkStartRequest(
           { kind: 'policy-change', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester ?? '(not named to the Planner)', request: input },
           deps.channelKey,
-          { required: current.policy.issuers.some((p) => p.approvals.requireSignedStart === true), now: deps.clock.now() },
+          { required: startSignatureRequired(current.policy, { kind: 'policy-change' }), now: deps.clock.now() },
         );
         const next = parsePolicy(input.text);
         const changes = diffPolicies(current.policy, next);

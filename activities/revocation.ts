@@ -12,7 +12,7 @@ import {
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
 import type { ChannelKey } from '../agents/approvals/attestation.js';
-import { checkStartRequest, requesterVerification, type RequesterCheck } from '../agents/approvals/start-request.js';
+import { checkStartRequest, requesterVerification, startSignatureRequired, type RequesterCheck } from '../agents/approvals/start-request.js';
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
@@ -66,7 +66,14 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
   const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
   type Planned = Omit<RevocationPlan, 'auditSeqs'>;
   /** The Planner's part: the requester's start request, the issuer and its policy, the deny-list horizon and the plan hash. */
-  const planOf = async (input: RevocationRequest): Promise<{ planned: Planned; requester: RequesterCheck }> => {
+  /**
+   * True when an earlier attempt of this run's planning committed its plan entry, written only once
+   * the start check passed: a retry (its result lost, say) is not refused because a key was
+   * disabled since, which would fail the run with its token contained and nobody asked to decide.
+   */
+  const planRecorded = async (): Promise<boolean> => ((await deps.pool.query('SELECT 1 FROM audit_log WHERE request_id = $1', [requestIdFor('plan')])).rowCount ?? 0) > 0;
+  /** `requester` is undefined on a retry after the plan was recorded (see planRecorded). */
+  const planOf = async (input: RevocationRequest): Promise<{ planned: Planned; requester: RequesterCheck | undefined }> => {
     const policy = await deps.currentPolicy();
     let issuer = input.issuer;
     let keyState: string | undefined;
@@ -86,14 +93,11 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     // A jti or sub is denied until the last affected issuer's tokens of it can no longer be valid.
     const tokenHorizon = Math.max(...affected.map((a) => a.maxTokenAgeSeconds + a.clockSkewSeconds));
     const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + tokenHorizon * 1000).toISOString();
-    // Checked before anything is contained. A kid is its issuer's; a jti or sub deny-list entry is
-    // not per issuer (it refuses matching tokens of any issuer, later ones too), so any issuer
-    // requiring signed starts requires it of jti and sub revocations.
-    const bound = input.kind === 'kid' ? affected : policy.issuers;
-    const requester = await checkStartRequest(
+    // Checked before anything is contained.
+    const requester = (await planRecorded()) ? undefined : await checkStartRequest(
       { kind: 'revocation', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester, request: input },
       deps.channelKey,
-      { required: bound.some((a) => a.approvals.requireSignedStart === true), now },
+      { required: startSignatureRequired(policy, input.kind === 'kid' ? { kind: 'kid-revocation', issuers: affected } : { kind: 'token-revocation' }), now },
     );
     const alsoAffected = affected.map((a) => a.issuer).filter((i) => i !== issuer);
     const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, ...(alsoAffected.length ? { alsoAffected } : {}), keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');
@@ -105,14 +109,14 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     return { planned, requester };
   };
   /** The plan's audit entry (the Planner → RevocationResponder handoff); idempotent across retries. */
-  const recordPlan = (db: Queryable, input: RevocationRequest, { planned, requester }: { planned: Planned; requester: RequesterCheck }) =>
+  const recordPlan = (db: Queryable, input: RevocationRequest, { planned, requester }: { planned: Planned; requester: RequesterCheck | undefined }) =>
     deps.appendAudit(db, {
       actor: actorFor('Planner'),
       action: 'revocation.planned',
       subject: { [input.kind]: input.value, issuer: planned.issuer },
       policyVersion: planned.policyVersion,
       outcome: 'ok',
-      details: { handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null, ...requesterVerification(requester) },
+      details: { handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null, ...(requester ? requesterVerification(requester) : {}) },
       requestId: requestIdFor('plan'),
     });
   return {
@@ -136,7 +140,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return asActivity(async () => {
         // The start nonce, the plan record and the deny-list entry commit together: relying parties
         // are told after one commit instead of three.
-        let plan: { planned: Planned; requester: RequesterCheck };
+        let plan: { planned: Planned; requester: RequesterCheck | undefined };
         const commitWith = {
           first: (tx: Queryable) => consumeRunStart(tx, input.startNonce),
           audit: async (tx: Queryable) => void (await recordPlan(tx, input, plan)),

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { signAttestation, type ChannelKey } from './attestation.js';
 import { generateChannelKey } from './channel-keys.js';
-import { checkStartRequest, signedStart, signStartRequest, startRequestDigest, startSigner, type StartRequest } from './start-request.js';
+import { parsePolicy } from '../planner/policy.js';
+import { issuerWith, policyDoc } from '../planner/policy-fixtures.js';
+import type { IssuerPolicy } from '../planner/policy-types.js';
+import { checkStartRequest, signedStart, signStartRequest, startRequestDigest, startSignatureRequired, startSigner, type StartRequest } from './start-request.js';
 
 async function channelKey(channel: 'slack' | 'cli', approver?: string) {
   const k = await generateChannelKey();
@@ -160,5 +163,26 @@ describe('an unsigned start request', () => {
   it('is refused for a revocation that names a schedule: schedules only rotate', async () => {
     const start: StartRequest = { kind: 'revocation', workflowId: 'wf-1', requester: 'schedule:x', requesterKind: 'schedule', request: { startNonce: NONCE } };
     expect(await refusal(check(start, nobody, true))).toBe('START_UNSIGNED');
+  });
+});
+
+describe('whether a run must be started signed', () => {
+  const flagged = issuerWith({ approvals: { requireSignedStart: true } });
+  const other = issuerWith({ issuer: 'https://other.example.test' });
+  const policy = parsePolicy(policyDoc(flagged, other));
+  const [a, b] = policy.issuers as [IssuerPolicy, IssuerPolicy];
+
+  it('is its own issuer’s choice for a rotation or a key revocation', () => {
+    expect([startSignatureRequired(policy, { kind: 'rotation', issuers: [a] }), startSignatureRequired(policy, { kind: 'rotation', issuers: [b] })]).toEqual([true, false]);
+    expect(startSignatureRequired(policy, { kind: 'kid-revocation', issuers: [b] })).toBe(false);
+  });
+
+  it('holds for a token revocation naming an issuer without the flag when another issuer sets it: its deny-list entry refuses tokens of every issuer', () => {
+    expect(startSignatureRequired(policy, { kind: 'token-revocation' })).toBe(true);
+  });
+
+  it('holds for a policy change when any issuer in force sets it', () => {
+    expect(startSignatureRequired(policy, { kind: 'policy-change' })).toBe(true);
+    expect(startSignatureRequired(parsePolicy(policyDoc(other)), { kind: 'policy-change' })).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { JWK } from 'jose';
 import { canonicalJson } from '../auditor/canonical-json.js';
-import type { ApprovalChannel } from '../planner/policy-types.js';
+import type { ApprovalChannel, IssuerPolicy, Policy } from '../planner/policy-types.js';
 import { START_VALIDITY_DAYS } from '../shared/run-starts.js';
 import { KeyturnError } from '../../config/errors.js';
 import { PAST_SKEW_SECONDS, type ChannelKey } from './attestation.js';
@@ -127,6 +127,16 @@ function isStartClaims(v: unknown): v is StartRequestClaims {
     text(c.workflowId, 1000) && text(c.startNonce, 100) && typeof c.requestDigest === 'string' && HEX_DIGEST.test(c.requestDigest) &&
     Number.isSafeInteger(c.iat) && Number.isSafeInteger(c.exp)
   );
+}
+
+/**
+ * Whether a run must be started signed, by the policy in force: a rotation or key revocation when
+ * its issuer says so; a jti or sub revocation (its deny-list entry refuses matching tokens of every
+ * issuer, later ones too) or a policy change when any issuer does.
+ */
+export function startSignatureRequired(policy: Policy, run: { kind: 'rotation' | 'kid-revocation'; issuers: readonly IssuerPolicy[] } | { kind: 'token-revocation' | 'policy-change' }): boolean {
+  const bound = run.kind === 'rotation' || run.kind === 'kid-revocation' ? run.issuers : policy.issuers;
+  return bound.some((p) => p.approvals.requireSignedStart === true);
 }
 
 /** The audit detail for a requester check: where the requester's name came from. */

@@ -25,6 +25,9 @@ export function registerPolicy(program: Command): void {
         if (unlinked.length) {
           process.stderr.write(`warning: ${p.issuer} takes approvals in Slack and from the CLI, and ${unlinked.join(', ')} ${unlinked.length > 1 ? 'are' : 'is'} not linked to a Slack id under approvals.people: someone with both ids could approve a run they requested under the other\n`);
         }
+        if (!p.approvals.requireSignedStart) {
+          process.stderr.write(`warning: ${p.issuer} takes unsigned starts: a run started without the requester's approver key names whoever its starter says, who could then approve it; set approvals.requireSignedStart: true to refuse them\n`);
+        }
       }
     });
 

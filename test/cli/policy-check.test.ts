@@ -21,6 +21,12 @@ describe('keyturn policy check', () => {
     expect(r.stderr).not.toContain('cli:dev-lead');
   });
 
+  it('warns when an issuer takes unsigned starts, and not when it requires signed ones', () => {
+    expect(keyturn('policy', 'check', 'policy.md').stderr).toContain('http://localhost:8080 takes unsigned starts');
+    const production = keyturn('policy', 'check', 'examples/policy.production.md');
+    expect([production.status, production.stderr]).toEqual([0, '']);
+  });
+
   it('refuses an unsafe document with one line naming the field and rule, and a non-zero exit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kt-policy-'));
     const file = join(dir, 'policy.md');

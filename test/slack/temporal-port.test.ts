@@ -50,7 +50,24 @@ describe('Temporal port against the real rotation workflow', () => {
     const revocation = await port.revoke!({ kind: 'jti', value: `jti-slack-${Date.now()}`, issuer: stack.issuer, reason: 'leaked', requester: 'U0CAROL' });
     await stack.waitFor(stack.client.workflow.getHandle(revocation.workflowId), (s) => s.phase === 'awaiting_sign_off', 'sign-off');
     expect(await planned(revocation.workflowId)).toMatchObject({ requesterVerified: true, requesterChannel: 'slack', requester: 'U0CAROL' });
-    for (const run of [rotation, revocation]) await port.decide({ workflowId: run.workflowId, runId: run.runId, planHash: (await stack.status(stack.client.workflow.getHandle(run.workflowId))).planHash!, decision: 'reject', approver: 'U0ALICE', reason: 'test over' });
+    for (const run of [rotation, revocation]) {
+      const handle = stack.client.workflow.getHandle(run.workflowId);
+      await port.decide({ workflowId: run.workflowId, runId: run.runId, planHash: (await stack.status(handle)).planHash!, decision: 'reject', approver: 'U0ALICE', reason: 'test over' });
+      await handle.result();
+    }
+  });
+
+  it("refuses the approval of a run's own Slack requester, whom the app vouched for at the start", async () => {
+    const run = await port.startRotation({ issuer: stack.issuer, reason: 'self-serve', requester: 'U0ALICE' });
+    const handle = stack.client.workflow.getHandle(run.workflowId);
+    const { planHash } = await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await port.decide({ workflowId: run.workflowId, runId: run.runId, planHash: planHash!, decision: 'approve', approver: 'U0ALICE' });
+    const refusals = async () =>
+      (await stack.pool.query<{ refusal: string }>(`SELECT details ->> 'refusal' AS refusal FROM audit_log WHERE action = 'approval.ignored' AND subject ->> 'workflowId' = $1`, [run.workflowId])).rows.map((r) => r.refusal);
+    for (let i = 0; i < 100 && (await refusals()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await refusals()).toEqual(['self-approval']);
+    await port.decide({ workflowId: run.workflowId, runId: run.runId, planHash: planHash!, decision: 'reject', approver: 'U0BOB', reason: 'test over' });
+    await handle.result();
   });
 
   it('finds the issuers with unexpired tokens of a jti or a sub, for the revoke command\'s authorisation', async () => {
