@@ -1,3 +1,4 @@
+import { issuerSlug } from '../../workflows/ids.js';
 import { KeyturnError } from '../../config/errors.js';
 import { formatDuration as d } from './duration.js';
 import { personOf } from './people.js';
@@ -100,9 +101,14 @@ export function checkIssuer(doc: IssuerDocument, at: string): IssuerPolicy {
 /** Refuses an issuer listed twice: which entry would a token's `iss` pick? */
 export function checkDistinctIssuers(issuers: readonly IssuerPolicy[]): void {
   const seen = new Set<string>();
+  const slugs = new Map<string, string>();
   issuers.forEach((p, i) => {
     if (seen.has(p.issuer)) refuse(`issuers[${i}].issuer`, 'issuer-duplicate', `${p.issuer} is listed more than once`);
     seen.add(p.issuer);
+    // Runs and schedules are named by the slug: two issuers sharing one would share a schedule.
+    const other = slugs.get(issuerSlug(p.issuer));
+    if (other !== undefined) refuse(`issuers[${i}].issuer`, 'issuer-slug-collision', `${p.issuer} and ${other} differ only in case, punctuation or past 80 characters, so keyturn would name their runs and schedules alike; make them differ in a letter or digit`);
+    slugs.set(issuerSlug(p.issuer), p.issuer);
   });
 }
 

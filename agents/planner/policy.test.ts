@@ -222,6 +222,12 @@ describe('refusals', () => {
     expect(refusalOf(policyDoc(baseIssuer, issuerWith({ audiences: ['other'] })))).toMatchObject({ field: 'issuers[1].issuer', rule: 'issuer-duplicate' });
   });
 
+  it('refuse two issuers that differ only in case or punctuation: their runs and schedules would share one name', () => {
+    const a = issuerWith({ issuer: 'https://auth.example.test/tenant_a' });
+    const b = issuerWith({ issuer: 'https://auth.example.test/tenant/a' });
+    expect(refusalOf(policyDoc(a, b))).toMatchObject({ field: 'issuers[1].issuer', rule: 'issuer-slug-collision' });
+  });
+
   it('refuse a policy with no issuers', () => {
     expect(refusalOf('```yaml\nissuers: []\n```\n')).toMatchObject({ field: 'issuers', rule: 'issuers-empty' });
   });
