@@ -8,7 +8,7 @@ import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Clock } from '../agents/shared/clock.js';
 import type { ChannelKey } from '../agents/approvals/attestation.js';
-import { checkStartRequest, requesterVerification, startSignatureRequired } from '../agents/approvals/start-request.js';
+import { checkStartRequest, requesterVerification, rotationDue, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
 import { actorFor, asActivity, useRunStart, requestIdFor } from './context.js';
@@ -72,12 +72,16 @@ export function createPlannerActivities(deps: PlannerDeps) {
         await useRunStart(deps.pool, input.startNonce);
         const policy = await deps.currentPolicy();
         const p = issuerPolicy(policy, input.issuer);
+        const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
         const requester = await checkStartRequest(
-          { kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input, startedBySchedule: () => startedByIssuerScheduleSoon(input.issuer) },
+          {
+            kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input,
+            startedBySchedule: () => startedByIssuerScheduleSoon(input.issuer),
+            rotationDue: rotationDue(currentKeys.find((k) => k.state === 'active'), p.rotationPeriodSeconds, deps.clock.now()),
+          },
           deps.channelKey,
           { required: startSignatureRequired(policy, { kind: 'rotation', issuers: [p] }), now: deps.clock.now() },
         );
-        const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
         return inTransaction(deps.pool, async (tx) => {
           await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
           const lock = await tx.query<{ workflow_id: string }>('SELECT workflow_id FROM rotation_locks WHERE issuer = $1 FOR UPDATE', [input.issuer]);

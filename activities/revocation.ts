@@ -78,7 +78,10 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     let issuer = input.issuer;
     let keyState: string | undefined;
     if (input.kind === 'kid') {
-      const key = await deps.keyManager.getKey(input.value).catch(() => undefined);
+      const key = await deps.keyManager.getKey(input.value).catch((e: unknown) => {
+        if (isKeyturnError(e, 'KEY_NOT_FOUND')) return undefined;
+        throw e;
+      });
       if (key) {
         issuer = key.issuer;
         keyState = key.state;
@@ -97,7 +100,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     const requester = (await planRecorded()) ? undefined : await checkStartRequest(
       { kind: 'revocation', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester, request: input },
       deps.channelKey,
-      { required: startSignatureRequired(policy, input.kind === 'kid' ? { kind: 'kid-revocation', issuers: affected } : { kind: 'token-revocation' }), now },
+      { required: startSignatureRequired(policy, input.kind === 'kid' && keyState !== undefined ? { kind: 'key-revocation', issuers: affected } : { kind: 'deny-list-revocation' }), now },
     );
     const alsoAffected = affected.map((a) => a.issuer).filter((i) => i !== issuer);
     const planHash = createHash('sha256').update(canonicalJson({ ...input, issuer, ...(alsoAffected.length ? { alsoAffected } : {}), keyState: keyState ?? null, policyVersion: policy.version, runId: actorFor('Planner').runId })).digest('hex');

@@ -4,7 +4,7 @@ import { generateChannelKey } from './channel-keys.js';
 import { parsePolicy } from '../planner/policy.js';
 import { issuerWith, policyDoc } from '../planner/policy-fixtures.js';
 import type { IssuerPolicy } from '../planner/policy-types.js';
-import { checkStartRequest, signedStart, signStartRequest, startRequestDigest, startSignatureRequired, startSigner, type StartRequest } from './start-request.js';
+import { checkStartRequest, rotationDue, signedStart, signStartRequest, startRequestDigest, startSignatureRequired, startSigner, type StartRequest } from './start-request.js';
 
 async function channelKey(channel: 'slack' | 'cli', approver?: string) {
   const k = await generateChannelKey();
@@ -137,12 +137,17 @@ describe('an unsigned start request', () => {
 
   it("is taken for a rotation its issuer's schedule started, even when signatures are required: it names no person", async () => {
     const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
-    expect(await check({ ...start, startedBySchedule: async () => true }, nobody, true)).toEqual({ verified: false, because: 'schedule' });
+    expect(await check({ ...start, startedBySchedule: async () => true, rotationDue: true }, nobody, true)).toEqual({ verified: false, because: 'schedule' });
+  });
+
+  it("is refused for a rotation its issuer's schedule started when no rotation is due, when signatures are required: whoever can write to Temporal can trigger the schedule", async () => {
+    const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
+    expect(await refusal(check({ ...start, startedBySchedule: async () => true, rotationDue: false }, nobody, true))).toBe('START_UNSIGNED');
   });
 
   it("is refused for a rotation named for its issuer's schedule that the schedule did not start, when signatures are required", async () => {
     const start = await rotationStart({ requester: 'schedule:https://a.example', requesterKind: 'schedule' });
-    expect(await refusal(check({ ...start, startedBySchedule: async () => false }, nobody, true))).toBe('START_UNSIGNED');
+    expect(await refusal(check({ ...start, startedBySchedule: async () => false, rotationDue: true }, nobody, true))).toBe('START_UNSIGNED');
   });
 
   it("is taken for a rotation named for its issuer's schedule without asking the schedule, when signatures are not required", async () => {
@@ -166,6 +171,24 @@ describe('an unsigned start request', () => {
   });
 });
 
+describe('whether a rotation is due, for the unsigned rotations of a schedule', () => {
+  const period = 90 * 86_400;
+  const now = new Date('2026-11-30T00:00:00Z');
+  const activatedDaysAgo = (days: number) => ({ activatedAt: new Date(now.getTime() - days * 86_400_000).toISOString() });
+
+  it('is due for an issuer without an active key', () => {
+    expect(rotationDue(undefined, period, now)).toBe(true);
+  });
+
+  it('is due once the active key has served half its rotation period', () => {
+    expect([rotationDue(activatedDaysAgo(44), period, now), rotationDue(activatedDaysAgo(45), period, now)]).toEqual([false, true]);
+  });
+
+  it('is not due for an active key whose activation time is unknown', () => {
+    expect(rotationDue({}, period, now)).toBe(false);
+  });
+});
+
 describe('whether a run must be started signed', () => {
   const flagged = issuerWith({ approvals: { requireSignedStart: true } });
   const other = issuerWith({ issuer: 'https://other.example.test' });
@@ -174,11 +197,11 @@ describe('whether a run must be started signed', () => {
 
   it('is its own issuer’s choice for a rotation or a key revocation', () => {
     expect([startSignatureRequired(policy, { kind: 'rotation', issuers: [a] }), startSignatureRequired(policy, { kind: 'rotation', issuers: [b] })]).toEqual([true, false]);
-    expect(startSignatureRequired(policy, { kind: 'kid-revocation', issuers: [b] })).toBe(false);
+    expect(startSignatureRequired(policy, { kind: 'key-revocation', issuers: [b] })).toBe(false);
   });
 
-  it('holds for a token revocation naming an issuer without the flag when another issuer sets it: its deny-list entry refuses tokens of every issuer', () => {
-    expect(startSignatureRequired(policy, { kind: 'token-revocation' })).toBe(true);
+  it('holds for a jti, sub or unheld kid revocation naming an issuer without the flag when another issuer sets it: its deny-list entry refuses tokens of every issuer', () => {
+    expect(startSignatureRequired(policy, { kind: 'deny-list-revocation' })).toBe(true);
   });
 
   it('holds for a policy change when any issuer in force sets it', () => {

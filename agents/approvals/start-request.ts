@@ -59,6 +59,8 @@ export interface StartRequest {
   request: { startNonce?: string; startProof?: string; issuer?: string };
   /** For a rotation named for its issuer's schedule: whether that schedule really started it. */
   startedBySchedule?: () => Promise<boolean>;
+  /** For a rotation named for its issuer's schedule: whether a rotation is due (see rotationDue). */
+  rotationDue?: boolean;
 }
 
 /** How a run's requester was established, for its plan's audit entry. */
@@ -83,6 +85,11 @@ export async function checkStartRequest(
   const proof = start.request.startProof;
   if (proof === undefined) {
     if (isScheduleRotation(start)) {
+      // Whoever may write to the Temporal namespace may also change or trigger the schedule: the
+      // database's record of the issuer's keys is what keeps them to rotations that are due anyway.
+      if (o.required && start.rotationDue !== true) {
+        throw new KeyturnError('START_UNSIGNED', `run ${start.workflowId} names ${start.requester} as requester but no rotation is due (the active key has served less than half its rotation period), and the policy requires signed starts`, 'Nothing to do: the schedule starts the next one when it is due. To rotate now, start the rotation with your approver key. Nothing was changed.');
+      }
       if (o.required && !(await start.startedBySchedule?.())) {
         throw new KeyturnError('START_UNSIGNED', `run ${start.workflowId} names ${start.requester} as requester but that schedule did not start it, and the policy requires signed starts`, 'Trigger the schedule (`keyturn schedule trigger <issuer>`) or start the rotation with your approver key. Nothing was changed.');
       }
@@ -112,6 +119,17 @@ export async function checkStartRequest(
   return { verified: true, channel: key.channel, kid: key.kid };
 }
 
+/**
+ * Whether an issuer's rotation is due, for the unsigned rotations of its schedule: it has no active
+ * key, or its active key has served at least half its rotation period (a schedule fires every
+ * period, so a key rotated since by hand makes the next firing too early, not the one after).
+ */
+export function rotationDue(activeKey: { activatedAt?: string } | undefined, rotationPeriodSeconds: number, now: Date): boolean {
+  if (!activeKey) return true;
+  const since = activeKey.activatedAt === undefined ? Number.NaN : Date.parse(activeKey.activatedAt);
+  return Number.isFinite(since) && now.getTime() - since >= (rotationPeriodSeconds * 1000) / 2;
+}
+
 /** A rotation named for its issuer's schedule, as scheduledRotationWorkflow names it. */
 function isScheduleRotation(start: StartRequest): boolean {
   return start.kind === 'rotation' && start.requesterKind === 'schedule' && typeof start.request.issuer === 'string' && start.requester === `schedule:${start.request.issuer}`;
@@ -130,12 +148,13 @@ function isStartClaims(v: unknown): v is StartRequestClaims {
 }
 
 /**
- * Whether a run must be started signed, by the policy in force: a rotation or key revocation when
- * its issuer says so; a jti or sub revocation (its deny-list entry refuses matching tokens of every
- * issuer, later ones too) or a policy change when any issuer does.
+ * Whether a run must be started signed, by the policy in force: a rotation, or the revocation of a
+ * key keyturn holds, when its issuer says so; a policy change, or any other revocation (a jti, a sub,
+ * a kid keyturn does not hold: its deny-list entry refuses matching tokens whatever their issuer,
+ * later ones too), when any issuer does.
  */
-export function startSignatureRequired(policy: Policy, run: { kind: 'rotation' | 'kid-revocation'; issuers: readonly IssuerPolicy[] } | { kind: 'token-revocation' | 'policy-change' }): boolean {
-  const bound = run.kind === 'rotation' || run.kind === 'kid-revocation' ? run.issuers : policy.issuers;
+export function startSignatureRequired(policy: Policy, run: { kind: 'rotation' | 'key-revocation'; issuers: readonly IssuerPolicy[] } | { kind: 'deny-list-revocation' | 'policy-change' }): boolean {
+  const bound = run.kind === 'rotation' || run.kind === 'key-revocation' ? run.issuers : policy.issuers;
   return bound.some((p) => p.approvals.requireSignedStart === true);
 }
 
