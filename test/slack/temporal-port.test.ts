@@ -83,3 +83,37 @@ describe('Temporal port against the real rotation workflow', () => {
     expect(await port.kidIssuer!('no-such-kid')).toBeUndefined();
   });
 });
+
+describe('a Slack vote whose check runs after its attestation expired', () => {
+  let stack: RotationStack;
+  let port: KeyturnPort;
+  let keyDir: string;
+  // The agents' clock runs 6 minutes ahead, as when a PostgreSQL outage held the check back that long.
+  // A Slack vote is checked by the app at the click, so the worker judges its expiry at check time.
+  beforeAll(async () => {
+    stack = await startRotationStack({
+      name: 'slack-held', clock: { now: () => new Date(Date.now() + 6 * 60_000) },
+      approvals: { approvers: ['U0ALICE', 'U0BOB'], quorum: 1, channels: ['slack'], slackChannel: 'C0APPROVE' },
+    });
+    keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
+    const keyFile = join(keyDir, 'slack-key.json');
+    await createSlackChannelKey(stack.pool, keyFile, setupAudit);
+    port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('is refused as expired, although it was fresh when its signal arrived', async () => {
+    const handle = await stack.rotate('held slack vote', 'cli:dave');
+    const { planHash } = await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await port.decide({ workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: planHash!, decision: 'approve', approver: 'U0ALICE' });
+    const refusals = async () =>
+      (await stack.pool.query<{ refusal: string }>(`SELECT details ->> 'refusal' AS refusal FROM audit_log WHERE action = 'approval.ignored' AND subject ->> 'workflowId' = $1`, [handle.workflowId])).rows.map((r) => r.refusal);
+    for (let i = 0; i < 100 && (await refusals()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await refusals()).toEqual(['attestation:expired']);
+    expect((await stack.status(handle)).approvals).toEqual([]);
+    await handle.terminate('test over');
+  });
+});
