@@ -6,27 +6,30 @@ import { setupAudit } from '../support/setup-audit.js';
 import { createSlackChannelKey, createTemporalPort, loadSlackChannelKey } from '../../slack/temporal-port.js';
 import type { KeyturnPort } from '../../slack/port.js';
 import type { RunResult } from '../../workflows/types.js';
-import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { startRotationStack, type RotationStack, type RotationStackOptions } from '../support/rotation-stack.js';
+
+/** A rotation stack whose approvers are in Slack, and the Slack app's Temporal port with a registered Slack key. */
+async function slackPortStack(name: string, extra: { clock?: RotationStackOptions['clock'] } = {}): Promise<{ stack: RotationStack; port: KeyturnPort; stop: () => Promise<void> }> {
+  const stack = await startRotationStack({
+    name, ...extra,
+    approvals: { approvers: ['U0ALICE', 'U0BOB'], quorum: 1, channels: ['slack'], slackChannel: 'C0APPROVE' },
+  });
+  const keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
+  const keyFile = join(keyDir, 'slack-key.json');
+  await createSlackChannelKey(stack.pool, keyFile, setupAudit);
+  const port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
+  return { stack, port, stop: async () => { await stack.stop(); rmSync(keyDir, { recursive: true, force: true }); } };
+}
 
 describe('Temporal port against the real rotation workflow', () => {
   let stack: RotationStack;
   let port: KeyturnPort;
-  let keyDir: string;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    stack = await startRotationStack({
-      name: 'slack-port',
-      approvals: { approvers: ['U0ALICE', 'U0BOB'], quorum: 1, channels: ['slack'], slackChannel: 'C0APPROVE' },
-    });
-    keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
-    const keyFile = join(keyDir, 'slack-key.json');
-    await createSlackChannelKey(stack.pool, keyFile, setupAudit);
-    port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
+    ({ stack, port, stop } = await slackPortStack('slack-port'));
   });
-  afterAll(async () => {
-    await stack?.stop();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop?.());
 
   it('reads a waiting run, and a Slack approval it signs completes the rotation', async () => {
     const handle = await stack.rotate('slack port', 'cli:dave');
@@ -87,23 +90,13 @@ describe('Temporal port against the real rotation workflow', () => {
 describe('a Slack vote whose check runs after its attestation expired', () => {
   let stack: RotationStack;
   let port: KeyturnPort;
-  let keyDir: string;
+  let stop: (() => Promise<void>) | undefined;
   // The agents' clock runs 6 minutes ahead, as when a PostgreSQL outage held the check back that long.
   // A Slack vote is checked by the app at the click, so the worker judges its expiry at check time.
   beforeAll(async () => {
-    stack = await startRotationStack({
-      name: 'slack-held', clock: { now: () => new Date(Date.now() + 6 * 60_000) },
-      approvals: { approvers: ['U0ALICE', 'U0BOB'], quorum: 1, channels: ['slack'], slackChannel: 'C0APPROVE' },
-    });
-    keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
-    const keyFile = join(keyDir, 'slack-key.json');
-    await createSlackChannelKey(stack.pool, keyFile, setupAudit);
-    port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
+    ({ stack, port, stop } = await slackPortStack('slack-held', { clock: { now: () => new Date(Date.now() + 6 * 60_000) } }));
   });
-  afterAll(async () => {
-    await stack?.stop();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop?.());
 
   it('is refused as expired, although it was fresh when its signal arrived', async () => {
     const handle = await stack.rotate('held slack vote', 'cli:dave');
