@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import pg from 'pg';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from './pool.js';
 
@@ -12,9 +13,14 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
  * at once, is harmless: applied migrations are recorded and skipped.
  */
 export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}): Promise<string[]> {
+  // Our own client, ended and awaited here: node-pg-migrate ends a client it opened without waiting,
+  // and a connection still closing has no error listener if the server then drops it.
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {});
   try {
+    await client.connect();
     const applied = await runner({
-      databaseUrl,
+      dbClient: client,
       dir: MIGRATIONS_DIR,
       direction: 'up',
       migrationsTable: 'keyturn_migrations',
@@ -26,6 +32,8 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
     return applied.map((m) => m.name);
   } catch (e) {
     throw new KeyturnError('MIGRATION_FAILED', `database migration failed: ${(e as Error).message}`, 'Check DATABASE_URL and that its role may create tables; nothing was half-applied (each run is one transaction).');
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 

@@ -44,6 +44,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runtime?.end();
+  // A session of this process still closing would get FATAL 57P01 from a forced drop: let them leave first.
+  for (let i = 0; i < 50; i++) {
+    const { rows } = await su.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [database]);
+    if (rows[0]!.n === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   await su.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   await su.query(`DROP ROLE IF EXISTS "${login}"`);
   await su.query(`DROP ROLE IF EXISTS "${login}_super"`);
