@@ -22,6 +22,9 @@ const EnvSchema = z.object({
   KEYTURN_MIGRATIONS: unsetWhenEmpty(z.enum(['apply', 'check']).optional()),
   /** The table owner's login, read by `keyturn db migrate` only; long-running processes never need it. */
   KEYTURN_DB_ADMIN_URL: unsetWhenEmpty(z.string().url().optional()),
+  /** Temporal's own PostgreSQL login, created by `keyturn db temporal-login` (compose's temporal-db-login job). */
+  KEYTURN_TEMPORAL_DB_USER: unsetWhenEmpty(z.string().min(1).default('temporal')),
+  KEYTURN_TEMPORAL_DB_PASSWORD: unsetWhenEmpty(z.string().optional()),
   TEMPORAL_ADDRESS: z.string().min(3).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   KEYTURN_TASK_QUEUE: z.string().min(1).default('keyturn'),

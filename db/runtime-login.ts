@@ -120,10 +120,14 @@ export function loginOf(url: string): string {
 }
 
 function newLoginPassword(url: string): string {
-  const password = decodeURIComponent(new URL(url).password);
+  return checkedLoginPassword(decodeURIComponent(new URL(url).password), 'the runtime login password in DATABASE_URL', 'DB_RUNTIME_PASSWORD_WEAK');
+}
+
+/** A new login's password, refused (naming `what`) unless 16+ printable ASCII characters without spaces. */
+export function checkedLoginPassword(password: string, what: string, code: string): string {
   // SCRAM normalises passwords with SASLprep; printable ASCII is unchanged by it.
   if (!/^[\x21-\x7e]{16,}$/.test(password)) {
-    throw new KeyturnError('DB_RUNTIME_PASSWORD_WEAK', 'the runtime login password in DATABASE_URL must be at least 16 printable ASCII characters, without spaces', 'Generate one, for example `openssl rand -hex 24`; nothing was changed.');
+    throw new KeyturnError(code, `${what} must be at least 16 printable ASCII characters, without spaces`, 'Generate one, for example `openssl rand -hex 24`; nothing was changed.');
   }
   return password;
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { KeyturnError } from '../../config/errors.js';
 import { migrate, migrationNames } from '../../db/migrate.js';
 import { createPool } from '../../db/pool.js';
+import { provisionTemporalLogin, TEMPORAL_DATABASES } from '../../db/temporal-login.js';
 import { describeLoginPowers, LEAST_PRIVILEGE_HINT, loginOf, loginPowers, provisionRuntimeLogin } from '../../db/runtime-login.js';
 import { withContext } from '../context.js';
 
@@ -29,6 +30,24 @@ export function registerDb(program: Command): void {
           }
         }
         await reportRuntimeLogin(runtimeUrl ?? adminUrl, runtimeUrl !== undefined && runtimeUrl !== adminUrl);
+      }),
+    );
+
+  db.command('temporal-login')
+    .description("as KEYTURN_DB_ADMIN_URL, make KEYTURN_TEMPORAL_DB_USER a plain login that owns Temporal's databases and nothing else (created when missing; databases an earlier setup made are handed over)")
+    .option('--databases <names>', "Temporal's databases, comma-separated", TEMPORAL_DATABASES.join(','))
+    .action((opts: { databases: string }) =>
+      withContext(async (ctx) => {
+        const adminUrl = ctx.env.KEYTURN_DB_ADMIN_URL;
+        if (!adminUrl) throw new KeyturnError('DB_ADMIN_URL_MISSING', 'KEYTURN_DB_ADMIN_URL is not set', 'Export KEYTURN_DB_ADMIN_URL (a superuser, or a role that may create roles and databases); nothing was changed.');
+        const password = ctx.env.KEYTURN_TEMPORAL_DB_PASSWORD;
+        if (!password) throw new KeyturnError('DB_TEMPORAL_PASSWORD_MISSING', 'KEYTURN_TEMPORAL_DB_PASSWORD is not set', 'Export it (16+ characters, for example `openssl rand -hex 24`); nothing was changed.');
+        const databases = opts.databases.split(',').map((d) => d.trim()).filter((d) => d !== '');
+        const result = await provisionTemporalLogin(adminUrl, { login: ctx.env.KEYTURN_TEMPORAL_DB_USER, password, databases });
+        out(`Temporal login ${result.login}: ${result.created ? 'created' : 'exists'}, a plain login`);
+        for (const d of result.databases) {
+          out(`database ${d.name}: ${d.created ? 'created' : 'exists'}, owned by ${result.login}${d.objectsTakenOver ? ` (${d.objectsTakenOver} objects handed over)` : ''}`);
+        }
       }),
     );
 }
