@@ -18,6 +18,15 @@ export function requestIdFor(step: string): string {
   return `${workflowId}:${runId}:${step}`;
 }
 
+/**
+ * Whether an earlier attempt of this activity already committed this run's audit entry for `step`.
+ * Planning writes that entry only once the start request passed its check, so a retry (its reply
+ * lost, say) skips the check: a key disabled since must not fail a run that was already planned.
+ */
+export async function stepRecorded(db: Queryable, step: string): Promise<boolean> {
+  return ((await db.query('SELECT 1 FROM audit_log WHERE request_id = $1', [requestIdFor(step)])).rowCount ?? 0) > 0;
+}
+
 /** Consumes the running workflow's start nonce: a copied start request stops at its first activity. */
 export function consumeRunStart(db: Queryable, nonce: string | undefined): Promise<void> {
   const { workflowId, runId } = actorFor('Orchestrator');

@@ -11,7 +11,7 @@ import type { ChannelKey } from '../agents/approvals/attestation.js';
 import { checkStartRequest, requesterVerification, rotationDue, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
-import { actorFor, asActivity, useRunStart, requestIdFor } from './context.js';
+import { actorFor, asActivity, useRunStart, requestIdFor, stepRecorded } from './context.js';
 import { requesterLabel } from '../workflows/ids.js';
 
 export type { RotationPlan };
@@ -73,7 +73,8 @@ export function createPlannerActivities(deps: PlannerDeps) {
         const policy = await deps.currentPolicy();
         const p = issuerPolicy(policy, input.issuer);
         const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
-        const requester = await checkStartRequest(
+        // Undefined on a retry after the plan was recorded (see stepRecorded).
+        const requester = (await stepRecorded(deps.pool, 'plan')) ? undefined : await checkStartRequest(
           {
             kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input,
             startedBySchedule: () => startedByIssuerScheduleSoon(input.issuer),
@@ -93,7 +94,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
             subject: { issuer: input.issuer },
             policyVersion: policy.version,
             outcome: 'ok',
-            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason, ...requesterVerification(requester) },
+            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason, ...(requester ? requesterVerification(requester) : {}) },
             requestId: requestIdFor('plan'),
           });
           return {

@@ -11,7 +11,7 @@ import type { ChannelKey } from '../agents/approvals/attestation.js';
 import { checkStartRequest, requesterVerification, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, useRunStart } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor, stepRecorded, useRunStart } from './context.js';
 
 export interface PolicyActivityDeps {
   pool: Pool;
@@ -45,7 +45,8 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
         await useRunStart(deps.pool, input.startNonce);
         const current = await activePolicy(deps.pool);
         if (!current) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once (`npm run dev` bootstraps policy.md), then apply changes.');
-        const requester = await checkStartRequest(
+        // Undefined on a retry after the proposal was recorded (see stepRecorded).
+        const requester = (await stepRecorded(deps.pool, 'propose')) ? undefined : await checkStartRequest(
           { kind: 'policy-change', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester ?? '(not named to the Planner)', request: input },
           deps.channelKey,
           { required: startSignatureRequired(current.policy, { kind: 'policy-change' }), now: deps.clock.now() },
@@ -55,7 +56,8 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
         const refusals = await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
         await deps.appendAudit(deps.pool, {
           actor: actorFor('Planner'), action: 'policy.proposed', subject: { version: next.version }, policyVersion: current.policy.version,
-          outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals, ...requesterVerification(requester) },
+          outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals, ...(requester ? requesterVerification(requester) : {}) },
+          requestId: requestIdFor('propose'),
         });
         return { expectedActive: current.policy.version, nextVersion: next.version, changes, refusals, approvals: policyChangeApprovals(current.policy, next), auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
       });

@@ -16,7 +16,7 @@ import { checkStartRequest, requesterVerification, startSignatureRequired, type 
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, requestIdFor, useRunStart } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, requestIdFor, stepRecorded, useRunStart } from './context.js';
 
 export interface RevocationRequest {
   kind: 'kid' | 'jti' | 'sub';
@@ -66,13 +66,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
   const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
   type Planned = Omit<RevocationPlan, 'auditSeqs'>;
   /** The Planner's part: the requester's start request, the issuer and its policy, the deny-list horizon and the plan hash. */
-  /**
-   * True when an earlier attempt of this run's planning committed its plan entry, written only once
-   * the start check passed: a retry (its result lost, say) is not refused because a key was
-   * disabled since, which would fail the run with its token contained and nobody asked to decide.
-   */
-  const planRecorded = async (): Promise<boolean> => ((await deps.pool.query('SELECT 1 FROM audit_log WHERE request_id = $1', [requestIdFor('plan')])).rowCount ?? 0) > 0;
-  /** `requester` is undefined on a retry after the plan was recorded (see planRecorded). */
+  /** `requester` is undefined on a retry after the plan was recorded (see stepRecorded): a refusal then would fail the run with its token contained and nobody asked to decide. */
   const planOf = async (input: RevocationRequest): Promise<{ planned: Planned; requester: RequesterCheck | undefined }> => {
     const policy = await deps.currentPolicy();
     let issuer = input.issuer;
@@ -97,7 +91,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     const tokenHorizon = Math.max(...affected.map((a) => a.maxTokenAgeSeconds + a.clockSkewSeconds));
     const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + tokenHorizon * 1000).toISOString();
     // Checked before anything is contained.
-    const requester = (await planRecorded()) ? undefined : await checkStartRequest(
+    const requester = (await stepRecorded(deps.pool, 'plan')) ? undefined : await checkStartRequest(
       { kind: 'revocation', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester, request: input },
       deps.channelKey,
       { required: startSignatureRequired(policy, input.kind === 'kid' && keyState !== undefined ? { kind: 'key-revocation', issuers: affected } : { kind: 'deny-list-revocation' }), now },

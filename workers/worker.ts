@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type ActivityInterceptorsFactory, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createAuditorActivities } from '../activities/auditor.js';
 import { createDoctorActivities } from '../activities/doctor.js';
 import { createKeyManagerActivities } from '../activities/key-manager.js';
@@ -41,6 +41,8 @@ export interface WorkerDeps {
   payloadKeyring: PayloadKeyring;
   /** A pre-built bundle saves the few seconds of bundling when many workers start (tests). */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Around every activity; tests use it to lose an activity's reply after its effects committed. */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -104,6 +106,7 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
     dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
     activities: buildActivities(deps),
+    ...(deps.activityInterceptors ? { interceptors: { activity: deps.activityInterceptors } } : {}),
   });
   return { worker, connection };
 }

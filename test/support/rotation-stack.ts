@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
 import type { Notifier } from '../../agents/approvals/notifier.js';
@@ -78,6 +79,8 @@ export interface RotationStackOptions {
   /** The agents' clock (default: the system's); the workflows keep Temporal's. */
   clock?: Clock;
   /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
+  /** Around the in-process worker's activities (fault injection). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
   httpRoutes?: (ctx: { pool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
 }
 
@@ -190,6 +193,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       ...(o.notifier ? { notifier: o.notifier({ pool }) } : o.metrics ? { notifier: metricsNotifier(o.metrics) } : {}),
       payloadKeyring,
       workflowBundle: await workflowBundle(),
+      ...(o.activityInterceptors ? { activityInterceptors: o.activityInterceptors } : {}),
     });
     const running = worker.run();
     return async () => {

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disableChannelKey, generateChannelKey, registerChannelKey } from '../../agents/approvals/channel-keys.js';
+import { startSigner } from '../../agents/approvals/start-request.js';
+import { startPolicyChange } from '../../client/policy.js';
+import { startRevocation } from '../../client/revocations.js';
+import { startRotation } from '../../client/rotations.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+import { setupAudit } from '../support/setup-audit.js';
+import { result } from './support.js';
+
+/**
+ * A planning activity whose effects committed but whose reply was lost is retried. The retry must
+ * not refuse a start request its first attempt accepted: the approver's key may have been disabled
+ * in between (a lost laptop), and a refusal would fail a run that was planned, or, for a
+ * revocation, leave a token contained with nobody asked to decide.
+ */
+describe('a planning step retried after its reply was lost', () => {
+  let db: PolicyDb;
+  let stack: RotationStack;
+  /** Run once, after the first attempt of the named activity committed, before its reply is "lost". */
+  const afterFirstAttempt = new Map<string, () => Promise<void>>();
+  const attempts: string[] = [];
+  const loseFirstReply: ActivityInterceptorsFactory = (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const out = await next(input);
+        const hook = afterFirstAttempt.get(ctx.info.activityType);
+        attempts.push(`${ctx.info.activityType}#${ctx.info.attempt}`);
+        if (hook && ctx.info.attempt === 1) {
+          afterFirstAttempt.delete(ctx.info.activityType);
+          await hook();
+          throw new Error('the reply was lost');
+        }
+        return out;
+      },
+    },
+  });
+
+  beforeAll(async () => {
+    db = await policyDatabase();
+    stack = await startRotationStack({ name: 'plan-retry', databaseUrl: db.url, policyFromStore: true, approvals: { requireSignedStart: true }, activityInterceptors: [loseFirstReply] });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await db?.drop();
+  });
+
+  /** A second key of carol's, disabled once `activity` has committed its first attempt. */
+  async function keyDisabledAfter(activity: string) {
+    const key = await generateChannelKey();
+    await registerChannelKey(stack.pool, { kid: key.kid, channel: 'cli', approver: 'cli:carol', publicJwk: key.publicJwk }, setupAudit);
+    afterFirstAttempt.set(activity, async () => void (await disableChannelKey(stack.pool, key.kid, setupAudit)));
+    return { kid: key.kid, signer: startSigner('cli', { kid: key.kid, privateJwk: key.privateJwk }) };
+  }
+  const entries = async (workflowId: string, action: string) =>
+    (await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = $1 AND actor ->> 'workflowId' = $2`, [action, workflowId])).rows;
+
+  it('plans a rotation whose requester’s key was disabled between the attempts', async () => {
+    const { kid, signer } = await keyDisabledAfter('planRotation');
+    const handle = await startRotation(stack.client, { issuer: stack.issuer, reason: 'retried plan', requester: { kind: 'cli', id: 'cli:carol' }, taskQueue: stack.taskQueue, signStart: signer });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(attempts).toContain('planRotation#2');
+    const planned = await entries(handle.workflowId, 'rotation.planned');
+    expect(planned).toHaveLength(1);
+    expect(planned[0]!.details).toMatchObject({ requesterVerified: true, requesterKey: kid });
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect((await result(handle)).outcome).toBe('rejected');
+  });
+
+  it('proposes a policy change, once, whose requester’s key was disabled between the attempts', async () => {
+    const { kid, signer } = await keyDisabledAfter('proposePolicyChange');
+    const text = readFileSync(stack.policyPath, 'utf8').replace(/escalationInterval: \S+/, 'escalationInterval: 25s');
+    const handle = await startPolicyChange(stack.client, { text, reason: 'retried proposal', requester: 'cli:carol', taskQueue: stack.taskQueue, signStart: signer });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(attempts).toContain('proposePolicyChange#2');
+    const proposed = await entries(handle.workflowId, 'policy.proposed');
+    expect(proposed).toHaveLength(1);
+    expect(proposed[0]!.details).toMatchObject({ requesterVerified: true, requesterKey: kid });
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    expect(await handle.result()).toMatchObject({ outcome: 'rejected' });
+  });
+
+  it('keeps a contained token revocation waiting for sign-off when its requester’s key was disabled between the attempts', async () => {
+    const { kid, signer } = await keyDisabledAfter('planAndContainToken');
+    const jti = `jti-retried-${Date.now()}`;
+    const handle = await startRevocation(stack.client, { kind: 'jti', value: jti, issuer: stack.issuer, reason: 'retried plan', requester: 'cli:carol', taskQueue: stack.taskQueue, signStart: signer });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    expect(attempts).toContain('planAndContainToken#2');
+    const planned = await entries(handle.workflowId, 'revocation.planned');
+    expect(planned).toHaveLength(1);
+    expect(planned[0]!.details).toMatchObject({ requesterVerified: true, requesterKey: kid });
+    await stack.decide(handle, 'reject', 'cli:bob', 'test over');
+    await handle.result();
+  });
+});
