@@ -54,6 +54,18 @@ async function roleExists(login: string): Promise<boolean> {
   return ((await su.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [login])).rowCount ?? 0) > 0;
 }
 
+async function withAdminOn(database: string, fn: (c: pg.Client) => Promise<unknown>): Promise<void> {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
 afterAll(async () => {
   for (const db of databases) await su.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
   for (const r of roles) await su.query(`DROP ROLE IF EXISTS "${r}"`);
@@ -129,26 +141,24 @@ describe('databases an earlier setup made as the superuser', () => {
   it('are handed over to the Temporal login with everything in their public schema', async () => {
     const { login, dbs } = names('legacy');
     for (const db of dbs) await su.query(`CREATE DATABASE "${db}"`);
-    const legacyUrl = new URL(adminUrl);
-    legacyUrl.pathname = `/${dbs[0]}`;
-    const legacy = new pg.Client({ connectionString: legacyUrl.toString() });
-    await legacy.connect();
-    try {
-      await legacy.query(`CREATE TABLE executions (id serial PRIMARY KEY, state text);
+    await withAdminOn(dbs[0]!, (legacy) =>
+      legacy.query(`CREATE TABLE executions (id serial PRIMARY KEY, state text);
         CREATE SEQUENCE shard_seq; CREATE VIEW open_executions AS SELECT id FROM executions;
         CREATE TYPE exec_state AS ENUM ('open', 'closed');
+        CREATE TABLE tasks (shard int, id int) PARTITION BY RANGE (shard);
+        CREATE TABLE tasks_0 PARTITION OF tasks FOR VALUES FROM (0) TO (100);
+        CREATE TABLE schema_version (version_partition int, db_name text);
         CREATE EXTENSION btree_gin;
-        CREATE FUNCTION convert_ts(s varchar) RETURNS timestamp LANGUAGE sql IMMUTABLE AS 'SELECT s::timestamptz AT TIME ZONE ''UTC'''`);
-    } finally {
-      await legacy.end();
-    }
+        CREATE FUNCTION convert_ts(s varchar) RETURNS timestamp LANGUAGE sql IMMUTABLE AS 'SELECT s::timestamptz AT TIME ZONE ''UTC'''`),
+    );
     const result = await provisionTemporalLogin(adminUrl, { login, password, databases: dbs });
     expect(result.databases).toEqual([
-      { name: dbs[0], created: false, objectsTakenOver: 5 },
+      { name: dbs[0], created: false, objectsTakenOver: 8 },
       { name: dbs[1], created: false, objectsTakenOver: 0 },
     ]);
     expect(await ownerOf(dbs[0]!)).toBe(login);
     expect(await sqlState(login, dbs[0]!, 'ALTER TABLE executions ADD COLUMN shard int')).toBe('ok');
+    expect(await sqlState(login, dbs[0]!, "COMMENT ON TABLE tasks_0 IS 'owned by Temporal'")).toBe('ok');
     expect(await sqlState(login, dbs[0]!, 'DROP VIEW open_executions; DROP FUNCTION convert_ts(varchar); DROP TYPE exec_state; DROP SEQUENCE shard_seq')).toBe('ok');
   });
 
@@ -157,6 +167,19 @@ describe('databases an earlier setup made as the superuser', () => {
     await provisionTemporalLogin(adminUrl, { login, password, databases: dbs });
     const again = await provisionTemporalLogin(adminUrl, { login, password, databases: dbs });
     expect(again).toEqual({ login, created: false, databases: dbs.map((name) => ({ name, created: false, objectsTakenOver: 0 })) });
+  });
+});
+
+describe('a database the Temporal login already owns', () => {
+  it('is never opened by the admin, so objects its owner planted there never run as the admin', async () => {
+    const { login, dbs } = names('hostile');
+    await provisionTemporalLogin(adminUrl, { login, password, databases: dbs });
+    // What a Temporal container's holder could do as the owner: steer name lookups to a trap.
+    expect(await sqlState(login, dbs[0]!, `CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS $$
+      BEGIN EXECUTE 'ALTER ROLE ${login} SUPERUSER'; RETURN NULL; END $$`)).toBe('ok');
+    expect(await sqlState(login, dbs[0]!, `ALTER DATABASE "${dbs[0]}" SET search_path = public, pg_catalog`)).toBe('ok');
+    await provisionTemporalLogin(adminUrl, { login, password, databases: dbs });
+    expect((await su.query('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [login])).rows[0]).toEqual({ rolsuper: false });
   });
 });
 
@@ -191,6 +214,42 @@ describe('provisioning refuses, changing nothing', () => {
     expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login, password, databases: dbs }))).toBe('DB_TEMPORAL_DATABASE_FOREIGN');
     expect(await ownerOf(dbs[0]!)).toBe(other);
     expect(await ownerOf(dbs[1]!)).toBeUndefined();
+  });
+
+  it('an existing role that holds grants outside Temporal’s databases', async () => {
+    const { login, dbs } = names('granted');
+    await su.query(`CREATE ROLE "${login}" LOGIN`);
+    await su.query(`GRANT SELECT ON audit_log TO "${login}"`);
+    try {
+      expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login, password, databases: dbs }))).toBe('DB_TEMPORAL_LOGIN_PRIVILEGED');
+      expect(await ownerOf(dbs[0]!)).toBeUndefined();
+    } finally {
+      await su.query(`REVOKE SELECT ON audit_log FROM "${login}"`);
+    }
+  });
+
+  it('a template or maintenance database', async () => {
+    const { login } = names('template');
+    for (const db of ['template1', 'postgres']) {
+      expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login, password, databases: [db] }))).toBe('DB_TEMPORAL_DATABASE_FOREIGN');
+    }
+    expect(await roleExists(login)).toBe(false);
+  });
+
+  it('a database with tables but no Temporal schema_version', async () => {
+    const { login, dbs } = names('stranger');
+    await su.query(`CREATE DATABASE "${dbs[0]}"`);
+    await withAdminOn(dbs[0]!, (c) => c.query('CREATE TABLE invoices (id int)'));
+    expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login, password, databases: dbs }))).toBe('DB_TEMPORAL_DATABASE_FOREIGN');
+    expect(await roleExists(login)).toBe(false);
+  });
+
+  it('a database holding a kind of object the hand-over would leave behind', async () => {
+    const { login, dbs } = names('extra');
+    await su.query(`CREATE DATABASE "${dbs[0]}"`);
+    await withAdminOn(dbs[0]!, (c) => c.query('CREATE SCHEMA side'));
+    expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login, password, databases: dbs }))).toBe('DB_TEMPORAL_DATABASE_FOREIGN');
+    expect(await ownerOf(dbs[0]!)).not.toBe(login);
   });
 
   it('a password shorter than 16 characters', async () => {
