@@ -159,7 +159,10 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     // Counted per address only: a count per client id would let anyone who knows an id (it is in
     // every token) lock that client out, and guessing a 256-bit generated secret is hopeless anyway.
     const keys = [addressKey(req.ip)];
-    const wait = limiter.retryAfter(keys);
+    // Credentials that passed recently (only right ones get remembered) are let through a locked
+    // address, so a guesser behind the same NAT or proxy does not lock out clients already at work.
+    const rememberedHash = 'secret' in creds ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
+    const wait = rememberedHash === undefined ? limiter.retryAfter(keys) : 0;
     if (wait > 0) {
       oauthError(reply, 429, 'temporarily_unavailable', `too many failed client authentications from this client or address; retry in ${wait} s with correct credentials`, {
         'retry-after': String(wait),
@@ -182,8 +185,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       limiter.fail(keys);
       return auditFailure(req, endpoint, creds.method, reason, creds.clientId);
     };
-    const rememberedHash = o.remembered ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
-    if (rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };
+    if (o.remembered && rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };
     let result: Awaited<ReturnType<typeof authenticateClient>>;
     const gone = clientGone(reply);
     try {

@@ -223,6 +223,30 @@ describe('POST /oauth2/token', () => {
     expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret) })).statusCode).toBe(200);
   });
 
+  it('a client whose credentials passed recently keeps getting tokens from an address locked out by a guesser behind it', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const ip = freshIp();
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++) await post(a, '/oauth2/token', grant, { authorization: basic(`guess-${i}`, 'x'), ip });
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(`guess-10`, 'x'), ip })).statusCode).toBe(429);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
+  });
+
+  it('a client whose secret was rotated since it passed is locked out with everyone else at that address', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const ip = freshIp();
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(200);
+    await rotateSecret(pool, c.clientId);
+    for (let i = 0; i < 10; i++) await post(a, '/oauth2/token', grant, { authorization: basic(`guess-${i}`, 'x'), ip });
+    // The old secret is let through once, fails against the new hash, is forgotten, and counts.
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(401);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(429);
+  });
+
   describe('while every secret check slot and waiting place is taken', () => {
     it.each([
       ['/oauth2/token', grant],
