@@ -13,12 +13,16 @@ export const CLI_VERSION = '1.5.1';
 /** Bump together with tools/temporal-cli/go.mod so that caches never mix builds. */
 export const CLI_BUILD_ID = 'cli-1.5.1-server-1.29.1';
 
-export function cacheDir(): string {
-  const base = process.env.KEYTURN_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'keyturn');
-  return join(base, 'temporal', CLI_BUILD_ID);
+/** Where keyturn caches what it builds: KEYTURN_CACHE_DIR, else the XDG cache. */
+export function keyturnCacheBase(): string {
+  return process.env.KEYTURN_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'keyturn');
 }
 
-function isExecutable(path: string): boolean {
+export function cacheDir(): string {
+  return join(keyturnCacheBase(), 'temporal', CLI_BUILD_ID);
+}
+
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
@@ -43,7 +47,7 @@ export function findTemporalCli(): string | undefined {
   return isExecutable(cached) ? cached : undefined;
 }
 
-function findGo(): string {
+export function findGo(): string {
   const candidates = [...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'go')), '/usr/local/go/bin/go'];
   const go = candidates.find((c) => c && isExecutable(c));
   if (!go) {
@@ -67,9 +71,9 @@ export async function ensureTemporalCli(say: Say = (l) => process.stderr.write(`
   const started = Date.now();
   const ticker = setInterval(() => say(`[keyturn] still building temporal CLI… ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
   try {
-    await run(go, ['mod', 'download'], TOOLS_MODULE_DIR);
-    await run(go, ['build', '-trimpath', '-ldflags', `-X github.com/temporalio/cli/temporalcli.Version=${CLI_VERSION}`, '-o', `${target}.partial`, CLI_PACKAGE], TOOLS_MODULE_DIR);
-    await run('mv', [`${target}.partial`, target], out);
+    await runBuildStep(go, ['mod', 'download'], TOOLS_MODULE_DIR);
+    await runBuildStep(go, ['build', '-trimpath', '-ldflags', `-X github.com/temporalio/cli/temporalcli.Version=${CLI_VERSION}`, '-o', `${target}.partial`, CLI_PACKAGE], TOOLS_MODULE_DIR);
+    await runBuildStep('mv', [`${target}.partial`, target], out);
   } finally {
     clearInterval(ticker);
   }
@@ -77,7 +81,8 @@ export async function ensureTemporalCli(say: Say = (l) => process.stderr.write(`
   return target;
 }
 
-function run(cmd: string, args: string[], cwd: string): Promise<void> {
+/** One step of a Go build, its output shown; fails with TEMPORAL_CLI_BUILD_FAILED. */
+export function runBuildStep(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOFLAGS: '-mod=readonly' } });
     child.on('error', reject);

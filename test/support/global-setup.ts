@@ -9,6 +9,8 @@ import { provisionRuntimeLogin } from '../../db/runtime-login.js';
 import { urlAs } from './login-url.js';
 import { startEmbeddedPostgres } from '../../infra/postgres/embedded.js';
 import { startDevServer } from '../../infra/temporal/dev-server.js';
+import { isKeyturnError } from '../../config/errors.js';
+import { ensureTemporalServerTools, type TemporalServerTools } from './temporal-server-tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,6 +22,8 @@ declare module 'vitest' {
     temporalNamespace: string;
     /** A 0600 file with this run's Temporal payload key (KEYTURN_PAYLOAD_KEY_FILE in every test process). */
     payloadKeyFile: string;
+    /** Temporal's standalone server and SQL tool, for the tests that run it on PostgreSQL as compose does. */
+    temporalServerTools: TemporalServerTools | { unavailable: string };
   }
 }
 
@@ -59,6 +63,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('payloadKeyFile', payloadKeyFile);
   project.provide('temporalAddress', temporalAddress);
   project.provide('temporalUiUrl', temporalUiUrl);
+  // Without Go only the tests that need these fail (saying why), not the whole run.
+  project.provide('temporalServerTools', await ensureTemporalServerTools(say).catch((e: unknown) => {
+    if (!isKeyturnError(e, 'GO_MISSING')) throw e;
+    return { unavailable: e.message };
+  }));
   project.provide('temporalNamespace', process.env.TEMPORAL_NAMESPACE ?? 'default');
 
   // Every stop runs even if an earlier one fails, so a failing Temporal stop never leaves PostgreSQL behind.
