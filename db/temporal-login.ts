@@ -40,6 +40,7 @@ function refused(message: string): KeyturnError {
  * opened as the admin: its owner controls what a session there runs.
  */
 export async function provisionTemporalLogin(adminUrl: string, o: TemporalLoginOptions): Promise<TemporalLoginResult> {
+  if (o.databases.length === 0) throw new KeyturnError('DB_TEMPORAL_NAME_INVALID', 'no database was named for Temporal', 'Name its databases (default temporal,temporal_visibility); nothing was changed.');
   for (const name of [o.login, ...o.databases]) {
     if (!IDENTIFIER.test(name)) throw new KeyturnError('DB_TEMPORAL_NAME_INVALID', `"${name}" is not a plain lower-case PostgreSQL name`, 'Use letters, digits and underscores (at most 63); nothing was changed.');
   }

@@ -39,7 +39,7 @@ export function registerDb(program: Command): void {
     .action((opts: { databases: string }) =>
       withContext(async (ctx) => {
         const adminUrl = ctx.env.KEYTURN_DB_ADMIN_URL;
-        if (!adminUrl) throw new KeyturnError('DB_ADMIN_URL_MISSING', 'KEYTURN_DB_ADMIN_URL is not set', 'Export KEYTURN_DB_ADMIN_URL (a superuser, or a role that may create roles and databases); nothing was changed.');
+        if (!adminUrl) throw new KeyturnError('DB_ADMIN_URL_MISSING', 'KEYTURN_DB_ADMIN_URL is not set', 'Export KEYTURN_DB_ADMIN_URL as the PostgreSQL superuser (compose: POSTGRES_USER); nothing was changed.');
         const password = ctx.env.KEYTURN_TEMPORAL_DB_PASSWORD;
         if (!password) throw new KeyturnError('DB_TEMPORAL_PASSWORD_MISSING', 'KEYTURN_TEMPORAL_DB_PASSWORD is not set', 'Export it (16+ characters, for example `openssl rand -hex 24`); nothing was changed.');
         const databases = opts.databases.split(',').map((d) => d.trim()).filter((d) => d !== '');

@@ -258,6 +258,12 @@ describe('provisioning refuses, changing nothing', () => {
     expect(await roleExists(login)).toBe(false);
   });
 
+  it('an empty list of databases', async () => {
+    const { login } = names('nodb');
+    expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login, password, databases: [] }))).toBe('DB_TEMPORAL_NAME_INVALID');
+    expect(await roleExists(login)).toBe(false);
+  });
+
   it('a name that is not a plain lower-case identifier', async () => {
     const { dbs } = names('badname');
     expect(await codeOf(() => provisionTemporalLogin(adminUrl, { login: 'Temporal"; DROP', password, databases: dbs }))).toBe('DB_TEMPORAL_NAME_INVALID');
