@@ -183,6 +183,8 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     }
     const refused = (reason: string) => {
       limiter.fail(keys);
+      // Refused credentials no longer pass a locked-out address.
+      if ('secret' in creds) verifiedSecrets.forget(creds.clientId, creds.secret);
       return auditFailure(req, endpoint, creds.method, reason, creds.clientId);
     };
     if (o.remembered && rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };

@@ -129,6 +129,8 @@ export async function rotateSecret(db: Queryable, clientId: string, audit?: Audi
 /**
  * Checks a client's credentials. Every path costs one scrypt hash (unknown ids are checked against a
  * dummy hash) and compares with timingSafeEqual, so timing tells nothing about which ids exist.
+ * The one exception needs a secret that was right: remembered under a hash that is no longer the
+ * client's, it was rotated away (to a new random one), so it is refused without a hash.
  * The reason is for the audit log only; callers answer every failure the same way. With `verified`,
  * credentials that already passed skip the hash (see VerifiedSecretCache); `onScrypt` is told each
  * time the hash is paid (metrics). A `signal` that aborts while the hash waits for a thread stops it
@@ -142,11 +144,14 @@ export async function authenticateClient(db: Queryable, clientId: string, secret
     : { rows: [] };
   const row = res.rows[0];
   const given = typeof secret === 'string' ? secret : '';
-  const remembered = row !== undefined && known && verified !== undefined && verified.storedHashFor(clientId, given) === row.secret_hash;
-  const matches = remembered || (await verifySecret(given, row?.secret_hash ?? (await dummyHash()), o.signal ? { signal: o.signal } : {}));
-  if (!remembered) o.onScrypt?.();
-  if (matches && row && !remembered) verified?.remember(clientId, given, row.secret_hash);
-  if (!matches && known) verified?.forget(clientId, given);
+  const rememberedHash = row !== undefined && known && verified !== undefined ? verified.storedHashFor(clientId, given) : undefined;
+  const remembered = rememberedHash !== undefined && rememberedHash === row!.secret_hash;
+  const rotatedAway = rememberedHash !== undefined && !remembered;
+  const matches = remembered || (!rotatedAway && (await verifySecret(given, row?.secret_hash ?? (await dummyHash()), o.signal ? { signal: o.signal } : {})));
+  if (!remembered && !rotatedAway) o.onScrypt?.();
+  // Only a working client's right secret is remembered: remembered credentials pass a locked-out address.
+  if (matches && row && !row.disabled && !remembered) verified?.remember(clientId, given, row.secret_hash);
+  if ((!matches || row?.disabled) && known) verified?.forget(clientId, given);
   if (!row) return { ok: false, reason: 'unknown_client' };
   if (!matches) return { ok: false, reason: 'bad_secret' };
   if (row.disabled) return { ok: false, reason: 'disabled' };

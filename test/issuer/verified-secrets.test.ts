@@ -51,6 +51,31 @@ describe('client authentication with remembered credentials', () => {
     expect(await authenticateClient(pool, clientId, secret, { verified: cache })).toEqual({ ok: false, reason: 'bad_secret' });
   });
 
+  it('forgets a remembered client once it is disabled, and never remembers a disabled client\'s secret', async () => {
+    const { clientId, secret } = await client(pool);
+    const cache = new VerifiedSecretCache();
+    await authenticateClient(pool, clientId, secret, { verified: cache });
+    await disableClient(pool, clientId);
+    await authenticateClient(pool, clientId, secret, { verified: cache });
+    expect(cache.storedHashFor(clientId, secret)).toBeUndefined();
+    await authenticateClient(pool, clientId, secret, { verified: cache });
+    expect(cache.storedHashFor(clientId, secret)).toBeUndefined();
+  });
+
+  it('refuses a remembered secret rotated away without paying a hash', async () => {
+    const { clientId, secret } = await client(pool);
+    const cache = new VerifiedSecretCache();
+    await authenticateClient(pool, clientId, secret, { verified: cache });
+    await rotateSecret(pool, clientId);
+    const spy = vi.spyOn(secretHash, 'verifySecret');
+    try {
+      expect(await authenticateClient(pool, clientId, secret, { verified: cache })).toEqual({ ok: false, reason: 'bad_secret' });
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('remembers the stored hash a secret matched, for that client id and secret only', () => {
     const cache = new VerifiedSecretCache();
     cache.remember('billing', 's3cret', 'hash-1');
