@@ -4,7 +4,7 @@ import type { AuditActor, RosterRole } from '../agents/auditor/types.js';
 import { consumeStartNonce, purgeRunStarts } from '../agents/shared/run-starts.js';
 import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js';
 import type { Queryable } from '../agents/shared/db.js';
-import { isKeyturnError } from '../config/errors.js';
+import { isKeyturnError, KeyturnError } from '../config/errors.js';
 
 /** The audit actor for the running activity: its role plus the workflow/run/activity ids. */
 export function actorFor(role: RosterRole): AuditActor {
@@ -18,13 +18,31 @@ export function requestIdFor(step: string): string {
   return `${workflowId}:${runId}:${step}`;
 }
 
+/** A retried step whose recorded outcome no longer holds: the run stops rather than act on another one. */
+export function changedOnRetry(what: string): KeyturnError {
+  return new KeyturnError('STEP_CHANGED_ON_RETRY', `${what}, while its reply was lost`, 'Start the run again; nothing else was changed.');
+}
+
+export interface RecordedStep {
+  policyVersion: string;
+  details: Record<string, unknown>;
+}
+
 /**
- * Whether an earlier attempt of this activity already committed this run's audit entry for `step`.
- * Planning writes that entry only once the start request passed its check, so a retry (its reply
- * lost, say) skips the check: a key disabled since must not fail a run that was already planned.
+ * The audit entry for `step` (its `action`) that an earlier attempt of this very activity of this
+ * run committed, if any. Planning writes that entry only once the start request passed its check,
+ * so a retry (its reply lost, say) skips the check: a key disabled since must not fail a run that
+ * was already planned. Outside a workflow there is no run to tell attempts apart: never recorded.
  */
-export async function stepRecorded(db: Queryable, step: string): Promise<boolean> {
-  return ((await db.query('SELECT 1 FROM audit_log WHERE request_id = $1', [requestIdFor(step)])).rowCount ?? 0) > 0;
+export async function recordedStep(db: Queryable, step: string, action: string): Promise<RecordedStep | undefined> {
+  const info = Context.current().info;
+  if (!info.workflowExecution) return undefined;
+  const { rows } = await db.query<{ policy_version: string; details: Record<string, unknown> }>(
+    `SELECT policy_version, details FROM audit_log WHERE request_id = $1 AND action = $2 AND actor ->> 'activityId' = $3`,
+    [requestIdFor(step), action, info.activityId],
+  );
+  const row = rows[0];
+  return row ? { policyVersion: row.policy_version, details: row.details } : undefined;
 }
 
 /** Consumes the running workflow's start nonce: a copied start request stops at its first activity. */
@@ -54,7 +72,7 @@ const NON_RETRYABLE = new Set([
   'KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'POLICY_INVALID', 'PLAN_IN_FLIGHT', 'PLAN_UNSAFE',
   'PLAN_UNKNOWN_ISSUER', 'NO_ACTIVE_KEY', 'KEY_BINDING_MISMATCH', 'KEY_CIPHERTEXT_TAMPERED', 'KEK_MISMATCH',
   'POLICY_CHANGE_UNSAFE', 'POLICY_CHANGE_NOT_SIGNED_OFF', 'POLICY_NOT_BOOTSTRAPPED', 'POLICY_ACTIVE_CHANGED', 'POLICY_UNCHANGED', 'POLICY_CHANGE_INVALID',
-  'START_REPLAYED', 'START_NONCE_MISSING', 'START_EXPIRED', 'START_UNSIGNED', 'START_SIGNATURE_INVALID', 'SLACK_REFUSED', 'REVOCATION_PERMANENT', 'REVOCATION_INVALID', 'REVOCATION_RELEASE_UNSAFE', 'REVOCATION_NOTICE_INVALID', 'REVOCATION_KEY_MISSING', 'REVOCATION_KEY_INVALID', 'SUBSCRIBER_INVALID',
+  'START_REPLAYED', 'STEP_CHANGED_ON_RETRY', 'START_NONCE_MISSING', 'START_EXPIRED', 'START_UNSIGNED', 'START_SIGNATURE_INVALID', 'SLACK_REFUSED', 'REVOCATION_PERMANENT', 'REVOCATION_INVALID', 'REVOCATION_RELEASE_UNSAFE', 'REVOCATION_NOTICE_INVALID', 'REVOCATION_KEY_MISSING', 'REVOCATION_KEY_INVALID', 'SUBSCRIBER_INVALID',
 ]);
 
 /** Runs an activity body, turning keyturn's permanent errors into non-retryable failures with their code. */

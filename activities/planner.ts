@@ -11,7 +11,7 @@ import type { ChannelKey } from '../agents/approvals/attestation.js';
 import { checkStartRequest, requesterVerification, rotationDue, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import type { RotationInput } from '../workflows/types.js';
-import { actorFor, asActivity, useRunStart, requestIdFor, stepRecorded } from './context.js';
+import { actorFor, asActivity, changedOnRetry, recordedStep, requestIdFor, useRunStart } from './context.js';
 import { requesterLabel } from '../workflows/ids.js';
 
 export type { RotationPlan };
@@ -73,8 +73,9 @@ export function createPlannerActivities(deps: PlannerDeps) {
         const policy = await deps.currentPolicy();
         const p = issuerPolicy(policy, input.issuer);
         const currentKeys = await deps.keyManager.listKeys({ issuer: input.issuer });
-        // Undefined on a retry after the plan was recorded (see stepRecorded).
-        const requester = (await stepRecorded(deps.pool, 'plan')) ? undefined : await checkStartRequest(
+        // A retry after the plan was recorded skips the start check (see recordedStep).
+        const recorded = await recordedStep(deps.pool, 'plan', 'rotation.planned');
+        const requester = recorded ? undefined : await checkStartRequest(
           {
             kind: 'rotation', workflowId: actor.workflowId ?? 'standalone', requester: input.requester.id, requesterKind: input.requester.kind, request: input,
             startedBySchedule: () => startedByIssuerScheduleSoon(input.issuer),
@@ -87,7 +88,11 @@ export function createPlannerActivities(deps: PlannerDeps) {
           await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
           const lock = await tx.query<{ workflow_id: string }>('SELECT workflow_id FROM rotation_locks WHERE issuer = $1 FOR UPDATE', [input.issuer]);
           const inFlight = lock.rows[0]?.workflow_id !== actor.workflowId;
-          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: requesterLabel(input.requester), clock: deps.clock, runId: input.planId });
+          // A retry plans from the first attempt's start, so it returns the very plan that was recorded.
+          const recordedStart = (recorded?.details.timeline as { publishAt?: string } | undefined)?.publishAt;
+          const clock = recordedStart ? { now: () => new Date(recordedStart) } : deps.clock;
+          const plan = planRotation({ policy, issuer: input.issuer, currentKeys, inFlight, reason: input.reason, requester: requesterLabel(input.requester), clock, runId: input.planId });
+          if (recorded && recorded.details.planHash !== plan.planHash) throw changedOnRetry('the policy or the keys changed after this plan was recorded');
           const entry = await deps.appendAudit(tx, {
             actor,
             action: 'rotation.planned',

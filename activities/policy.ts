@@ -11,7 +11,7 @@ import type { ChannelKey } from '../agents/approvals/attestation.js';
 import { checkStartRequest, requesterVerification, startSignatureRequired } from '../agents/approvals/start-request.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor, stepRecorded, useRunStart } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, changedOnRetry, recordedStep, requestIdFor, useRunStart } from './context.js';
 
 export interface PolicyActivityDeps {
   pool: Pool;
@@ -45,15 +45,19 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
         await useRunStart(deps.pool, input.startNonce);
         const current = await activePolicy(deps.pool);
         if (!current) throw new KeyturnError('POLICY_NOT_BOOTSTRAPPED', 'no policy version is active yet', 'Start keyturn once (`npm run dev` bootstraps policy.md), then apply changes.');
-        // Undefined on a retry after the proposal was recorded (see stepRecorded).
-        const requester = (await stepRecorded(deps.pool, 'propose')) ? undefined : await checkStartRequest(
+        // A retry after the proposal was recorded skips the start check (see recordedStep).
+        const recorded = await recordedStep(deps.pool, 'propose', 'policy.proposed');
+        if (recorded && recorded.policyVersion !== current.policy.version) throw changedOnRetry('the policy in force changed after this proposal was recorded');
+        const requester = recorded ? undefined : await checkStartRequest(
           { kind: 'policy-change', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester ?? '(not named to the Planner)', request: input },
           deps.channelKey,
           { required: startSignatureRequired(current.policy, { kind: 'policy-change' }), now: deps.clock.now() },
         );
         const next = parsePolicy(input.text);
         const changes = diffPolicies(current.policy, next);
-        const refusals = await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
+        // A retry answers what the first attempt recorded, so the run acts on what the audit log says
+        // (activation checks safety again in any case).
+        const refusals = recorded ? (recorded.details.refusals as string[]) : await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
         await deps.appendAudit(deps.pool, {
           actor: actorFor('Planner'), action: 'policy.proposed', subject: { version: next.version }, policyVersion: current.policy.version,
           outcome: refusals.length ? 'refused' : 'ok', details: { handoff: 'Planner → Security lead', changes, refusals, ...(requester ? requesterVerification(requester) : {}) },

@@ -16,7 +16,7 @@ import { checkStartRequest, requesterVerification, startSignatureRequired, type 
 import { isKeyturnError, KeyturnError } from '../config/errors.js';
 import type { Queryable } from '../agents/shared/db.js';
 import type { Pool } from '../db/pool.js';
-import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, requestIdFor, stepRecorded, useRunStart } from './context.js';
+import { actorFor, asActivity, auditSeqsOfThisActivity, consumeRunStart, forgetExpiredRevocations, forgetOldRunStarts, recordedStep, requestIdFor, useRunStart } from './context.js';
 
 export interface RevocationRequest {
   kind: 'kid' | 'jti' | 'sub';
@@ -66,7 +66,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
   const rd = { appendAudit: deps.appendAudit, clock: deps.clock };
   type Planned = Omit<RevocationPlan, 'auditSeqs'>;
   /** The Planner's part: the requester's start request, the issuer and its policy, the deny-list horizon and the plan hash. */
-  /** `requester` is undefined on a retry after the plan was recorded (see stepRecorded): a refusal then would fail the run with its token contained and nobody asked to decide. */
+  /** `requester` is undefined on a retry after the plan was recorded (see recordedStep): a refusal then would fail the run with its token contained and nobody asked to decide. */
   const planOf = async (input: RevocationRequest): Promise<{ planned: Planned; requester: RequesterCheck | undefined }> => {
     const policy = await deps.currentPolicy();
     let issuer = input.issuer;
@@ -91,7 +91,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     const tokenHorizon = Math.max(...affected.map((a) => a.maxTokenAgeSeconds + a.clockSkewSeconds));
     const expiresAt = input.kind === 'kid' ? kidRevocationHorizon(p, now) : new Date(now.getTime() + tokenHorizon * 1000).toISOString();
     // Checked before anything is contained.
-    const requester = (await stepRecorded(deps.pool, 'plan')) ? undefined : await checkStartRequest(
+    const requester = (await recordedStep(deps.pool, 'plan', 'revocation.planned')) ? undefined : await checkStartRequest(
       { kind: 'revocation', workflowId: actorFor('Planner').workflowId ?? 'standalone', requester: input.requester, request: input },
       deps.channelKey,
       { required: startSignatureRequired(policy, input.kind === 'kid' && keyState !== undefined ? { kind: 'key-revocation', issuers: affected } : { kind: 'deny-list-revocation' }), now },

@@ -48,12 +48,17 @@ describe('a planning step retried after its reply was lost', () => {
     await db?.drop();
   });
 
-  /** A second key of carol's, disabled once `activity` has committed its first attempt. */
-  async function keyDisabledAfter(activity: string) {
+  /** A second key of carol's to sign starts with. */
+  async function carolKey() {
     const key = await generateChannelKey();
     await registerChannelKey(stack.pool, { kid: key.kid, channel: 'cli', approver: 'cli:carol', publicJwk: key.publicJwk }, setupAudit);
-    afterFirstAttempt.set(activity, async () => void (await disableChannelKey(stack.pool, key.kid, setupAudit)));
     return { kid: key.kid, signer: startSigner('cli', { kid: key.kid, privateJwk: key.privateJwk }) };
+  }
+  /** Such a key, disabled once `activity` has committed its first attempt. */
+  async function keyDisabledAfter(activity: string) {
+    const key = await carolKey();
+    afterFirstAttempt.set(activity, async () => void (await disableChannelKey(stack.pool, key.kid, setupAudit)));
+    return key;
   }
   const entries = async (workflowId: string, action: string) =>
     (await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = $1 AND actor ->> 'workflowId' = $2`, [action, workflowId])).rows;
@@ -66,6 +71,8 @@ describe('a planning step retried after its reply was lost', () => {
     const planned = await entries(handle.workflowId, 'rotation.planned');
     expect(planned).toHaveLength(1);
     expect(planned[0]!.details).toMatchObject({ requesterVerified: true, requesterKey: kid });
+    // The retry returned the plan the first attempt recorded, the one approvers sign.
+    expect((await stack.status(handle)).planHash).toBe(planned[0]!.details.planHash);
     await stack.decide(handle, 'reject', 'cli:bob', 'test over');
     expect((await result(handle)).outcome).toBe('rejected');
   });
@@ -81,6 +88,19 @@ describe('a planning step retried after its reply was lost', () => {
     expect(proposed[0]!.details).toMatchObject({ requesterVerified: true, requesterKey: kid });
     await stack.decide(handle, 'reject', 'cli:bob', 'test over');
     expect(await handle.result()).toMatchObject({ outcome: 'rejected' });
+  });
+
+  it('answers a retried policy proposal with the refusals its first attempt recorded, though the world changed since', async () => {
+    const { signer } = await carolKey();
+    // A rotation of the issuer in flight: changing its algorithm is refused...
+    await stack.pool.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2)', [stack.issuer, 'rotate-elsewhere']);
+    // ...until it ends, just after the first attempt recorded the refusal.
+    afterFirstAttempt.set('proposePolicyChange', async () => void (await stack.pool.query('DELETE FROM rotation_locks WHERE workflow_id = $1', ['rotate-elsewhere'])));
+    const text = readFileSync(stack.policyPath, 'utf8').replace(/algorithm: ES256/, 'algorithm: EdDSA');
+    const handle = await startPolicyChange(stack.client, { text, reason: 'retried refusal', requester: 'cli:carol', taskQueue: stack.taskQueue, signStart: signer });
+    expect(await handle.result()).toMatchObject({ outcome: 'refused', reason: expect.stringContaining('algorithm-changed-in-flight') });
+    expect(attempts).toContain('proposePolicyChange#2');
+    expect((await stack.pool.query(`SELECT outcome FROM audit_log WHERE action = 'policy.proposed' AND actor ->> 'workflowId' = $1`, [handle.workflowId])).rows).toEqual([{ outcome: 'refused' }]);
   });
 
   it('keeps a contained token revocation waiting for sign-off when its requester’s key was disabled between the attempts', async () => {
