@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { KeyturnError } from '../config/errors.js';
+import { inTransaction } from './pool.js';
 
 /** What provisioning needs to know of a database before it touches it. */
 export interface DatabaseFacts {
@@ -17,8 +18,10 @@ export interface DatabaseFacts {
  * startup, which overrides any `ALTER DATABASE … SET search_path` a database's owner made, so an
  * object planted in `public` (a `format` or `to_regclass` overload) never runs as the admin.
  */
+const PINNED = { connectionTimeoutMillis: 5_000, options: '-c search_path=pg_catalog,pg_temp' };
+
 export function pinnedClient(url: string): pg.Client {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, options: '-c search_path=pg_catalog,pg_temp' });
+  const client = new pg.Client({ connectionString: url, ...PINNED });
   client.on('error', () => {});
   return client;
 }
@@ -35,16 +38,16 @@ export function databaseRefusal(f: DatabaseFacts, mayOwn: string[]): KeyturnErro
   return undefined;
 }
 
-/** Runs `fn` on database `name` as the admin login, in a pinned session (see pinnedClient). */
-async function inDatabase<T>(adminUrl: string, name: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` in one transaction on database `name` as the admin login, in a pinned session (see pinnedClient). */
+async function inDatabase<T>(adminUrl: string, name: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const client = pinnedClient(url.toString());
-  await client.connect();
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 1, ...PINNED });
+  pool.on('error', () => {});
   try {
-    return await fn(client);
+    return await inTransaction(pool, fn);
   } finally {
-    await client.end().catch(() => {});
+    await pool.end();
   }
 }
 
@@ -119,22 +122,15 @@ const FOREIGN_OBJECTS = `
  */
 export async function handOver(admin: pg.Client, adminUrl: string, name: string, login: string): Promise<number> {
   const moved = await inDatabase(adminUrl, name, async (c) => {
-    await c.query('BEGIN');
-    try {
-      await c.query(`SET LOCAL lock_timeout = '10s'`);
-      const schemaOwner = (await c.query<{ owner: string }>(`SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`)).rows[0]?.owner;
-      // From PostgreSQL 15 public belongs to pg_database_owner, which the database's new owner becomes.
-      if (schemaOwner !== undefined && schemaOwner !== 'pg_database_owner' && schemaOwner !== login) {
-        await c.query(`ALTER SCHEMA public OWNER TO ${pg.escapeIdentifier(login)}`);
-      }
-      const { rows } = await c.query<{ stmt: string }>(FOREIGN_OBJECTS, [login]);
-      for (const { stmt } of rows) await c.query(stmt);
-      await c.query('COMMIT');
-      return rows.length;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
+    await c.query(`SET LOCAL lock_timeout = '10s'`);
+    const schemaOwner = (await c.query<{ owner: string }>(`SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`)).rows[0]?.owner;
+    // From PostgreSQL 15 public belongs to pg_database_owner, which the database's new owner becomes.
+    if (schemaOwner !== undefined && schemaOwner !== 'pg_database_owner' && schemaOwner !== login) {
+      await c.query(`ALTER SCHEMA public OWNER TO ${pg.escapeIdentifier(login)}`);
     }
+    const { rows } = await c.query<{ stmt: string }>(FOREIGN_OBJECTS, [login]);
+    for (const { stmt } of rows) await c.query(stmt);
+    return rows.length;
   });
   await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} OWNER TO ${pg.escapeIdentifier(login)}`);
   return moved;

@@ -68,21 +68,32 @@ export async function ensureTemporalCli(say: Say = (l) => process.stderr.write(`
   const target = join(out, 'temporal');
   say(`[keyturn] temporal CLI not found; building ${CLI_BUILD_ID} with ${go} into ${out}`);
   say('[keyturn] first build downloads modules and compiles the server: expect several minutes; later runs reuse it');
-  const started = Date.now();
-  const ticker = setInterval(() => say(`[keyturn] still building temporal CLI… ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
-  try {
-    await runBuildStep(go, ['mod', 'download'], TOOLS_MODULE_DIR);
-    await runBuildStep(go, ['build', '-trimpath', '-ldflags', `-X github.com/temporalio/cli/temporalcli.Version=${CLI_VERSION}`, '-o', `${target}.partial`, CLI_PACKAGE], TOOLS_MODULE_DIR);
-    await runBuildStep('mv', [`${target}.partial`, target], out);
-  } finally {
-    clearInterval(ticker);
-  }
-  say(`[keyturn] built temporal CLI in ${Math.round((Date.now() - started) / 1000)}s: ${target}`);
+  const seconds = await buildGoBinaries(say, 'temporal CLI', go, [{ pkg: CLI_PACKAGE, target, flags: ['-ldflags', `-X github.com/temporalio/cli/temporalcli.Version=${CLI_VERSION}`] }]);
+  say(`[keyturn] built temporal CLI in ${seconds}s: ${target}`);
   return target;
 }
 
+/**
+ * Builds Go packages of the tools module into their targets (each written whole, never half), saying
+ * every 30 s that `what` is still building; returns the seconds it took.
+ */
+export async function buildGoBinaries(say: Say, what: string, go: string, builds: Array<{ pkg: string; target: string; flags?: string[] }>): Promise<number> {
+  const started = Date.now();
+  const ticker = setInterval(() => say(`[keyturn] still building ${what}… ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
+  try {
+    await runBuildStep(go, ['mod', 'download'], TOOLS_MODULE_DIR);
+    for (const { pkg, target, flags = [] } of builds) {
+      await runBuildStep(go, ['build', '-trimpath', ...flags, '-o', `${target}.partial`, pkg], TOOLS_MODULE_DIR);
+      await runBuildStep('mv', [`${target}.partial`, target], dirname(target));
+    }
+  } finally {
+    clearInterval(ticker);
+  }
+  return Math.round((Date.now() - started) / 1000);
+}
+
 /** One step of a Go build, its output shown; fails with TEMPORAL_CLI_BUILD_FAILED. */
-export function runBuildStep(cmd: string, args: string[], cwd: string): Promise<void> {
+function runBuildStep(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOFLAGS: '-mod=readonly' } });
     child.on('error', reject);

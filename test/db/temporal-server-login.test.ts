@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection, Client } from '@temporalio/client';
+import pg from 'pg';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -167,16 +168,15 @@ describe('Temporal’s schema job on databases keyturn created', () => {
     await setUpSchemas(freshLogin, fresh);
     const url = new URL(adminUrl);
     url.pathname = `/${fresh[1]}`;
-    const { Client: PgClient } = (await import('pg')).default;
-    const pg = new PgClient({ connectionString: url.toString() });
-    await pg.connect();
+    const db = new pg.Client({ connectionString: url.toString() });
+    await db.connect();
     try {
-      const { rows } = await pg.query<{ ext: string | null; owner: string }>(
+      const { rows } = await db.query<{ ext: string | null; owner: string }>(
         `SELECT (SELECT extname FROM pg_extension WHERE extname = 'btree_gin') AS ext, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = 'public.executions_visibility'::regclass`,
       );
       expect(rows[0]).toEqual({ ext: 'btree_gin', owner: freshLogin.user });
     } finally {
-      await pg.end();
+      await db.end();
     }
   });
 });

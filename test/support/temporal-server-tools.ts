@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { findGo, isExecutable, keyturnCacheBase, runBuildStep, TOOLS_MODULE_DIR, type Say } from '../../infra/temporal/cli.js';
+import { buildGoBinaries, findGo, isExecutable, keyturnCacheBase, TOOLS_MODULE_DIR, type Say } from '../../infra/temporal/cli.js';
 
 /** Bump with the server release in tools/temporal-cli/go.mod. */
 const SERVER_BUILD_ID = 'server-1.29.1';
@@ -26,19 +26,9 @@ export async function ensureTemporalServerTools(say: Say): Promise<TemporalServe
   const go = findGo();
   if (missing.length) {
     mkdirSync(out, { recursive: true });
-    const started = Date.now();
     say(`[keyturn] building Temporal ${SERVER_BUILD_ID} server and SQL tool with ${go} into ${out} (first time only: a few minutes)`);
-    const ticker = setInterval(() => say(`[keyturn] still building Temporal server tools… ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
-    try {
-      await runBuildStep(go, ['mod', 'download'], TOOLS_MODULE_DIR);
-      for (const [key, pkg] of missing) {
-        await runBuildStep(go, ['build', '-trimpath', '-o', `${tools[key]}.partial`, pkg], TOOLS_MODULE_DIR);
-        await runBuildStep('mv', [`${tools[key]}.partial`, tools[key]], out);
-      }
-    } finally {
-      clearInterval(ticker);
-    }
-    say(`[keyturn] built Temporal server tools in ${Math.round((Date.now() - started) / 1000)}s`);
+    const seconds = await buildGoBinaries(say, 'Temporal server tools', go, missing.map(([key, pkg]) => ({ pkg, target: tools[key] })));
+    say(`[keyturn] built Temporal server tools in ${seconds}s`);
   }
   const moduleDir = execFileSync(go, ['list', '-m', '-f', '{{.Dir}}', SERVER_MODULE], { cwd: TOOLS_MODULE_DIR, encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=readonly' } }).trim();
   return { ...tools, postgresSchemaDir: join(moduleDir, 'schema', 'postgresql', 'v12') };
