@@ -28,9 +28,14 @@ export function policyChangeApprovals(current: Policy, next: Policy): ApprovalPo
   const deciding: IssuerPolicy[] = wholePolicy ? current.issuers : touched;
   const all = deciding.map((p) => p.approvals);
   const groups: QuorumGroup[] = touched.map((p) => ({ label: p.issuer, approvers: [...p.approvals.approvers], quorum: p.approvals.quorum }));
-  if (wholePolicy) groups.push({ label: WHOLE_POLICY, approvers: [...new Set(all.flatMap((a) => a.approvers))], quorum: Math.max(...all.map((a) => a.quorum)) });
+  if (wholePolicy) groups.push(wholePolicyGroup(all));
 
   return combineApprovals(all, groups, current.issuers.map((p) => p.approvals));
+}
+
+/** The group that signs off a change to the whole policy: the largest quorum, from every issuer's approvers. */
+export function wholePolicyGroup(all: readonly ApprovalPolicy[]): QuorumGroup {
+  return { label: WHOLE_POLICY, approvers: [...new Set(all.flatMap((a) => a.approvers))], quorum: Math.max(...all.map((a) => a.quorum)) };
 }
 
 /**

@@ -132,6 +132,6 @@ function checkAlgorithm(alg: string, field: string): SigningAlgorithm {
 }
 
 /** Distinct people some enabled channel can reach: cli:<name> needs the cli channel, Slack ids the slack one. A user group counts once, so does a person with several ids. */
-function reachableApprovers(approvers: readonly string[], channels: readonly string[], people: readonly string[][]): number {
+export function reachableApprovers(approvers: readonly string[], channels: readonly string[], people: readonly string[][]): number {
   return new Set(approvers.filter((a) => channels.includes(a.startsWith('cli:') ? 'cli' : 'slack')).map((a) => personOf({ people: [...people] }, a))).size;
 }

@@ -75,4 +75,13 @@ describe('assertSafeChange', () => {
     expect(isKeyturnError(caught, 'POLICY_CHANGE_UNSAFE')).toBe(true);
     expect((caught as { details: { refusals: unknown[] } }).details.refusals).toHaveLength(1);
   });
+  it('refuses at once a change that could never be signed off: adding an issuer when the issuers share no approval channel', () => {
+    const slackA = issuerWith({ approvals: { approvers: ['U0ANNA'], quorum: 1, channels: ['slack'] } });
+    const cliB = issuerWith({ issuer: B, approvals: { approvers: ['cli:bob'], quorum: 1, channels: ['cli'] } });
+    const added = policy(slackA, cliB, issuerWith({ issuer: 'https://third.example.test' }));
+    const [refusal, ...more] = refuseUnsafeChange({ current: policy(slackA, cliB), next: added, inFlight: [], issuedTokens: [], now: NOW });
+    expect(more).toEqual([]);
+    expect(refusal?.code).toBe('sign-off-unreachable');
+    expect(refusal?.message).toContain('the whole policy: 1 approver(s) needed, 0 reachable through no channel at all');
+  });
 });

@@ -1,6 +1,8 @@
 import { KeyturnError } from '../../config/errors.js';
 import { formatDuration as d } from './duration.js';
+import { policyChangeApprovals } from './policy-change-approvals.js';
 import type { Policy, SigningAlgorithm } from './policy-types.js';
+import { describeGaps, signOffGaps } from './sign-off-reach.js';
 
 /**
  * Refusals of a policy change that is valid on its own (parsePolicy accepted it) but unsafe given
@@ -14,10 +16,15 @@ import type { Policy, SigningAlgorithm } from './policy-types.js';
  *   issuer has expired: now + next overlap < latest exp + clock skew (the larger of the two
  *   policies'). Tokens issued after the change are covered by parsePolicy's own overlap rule.
  *
+ * And, whatever is in flight:
+ * - `sign-off-unreachable`: the change could never be signed off, because a group of its approvers
+ *   is reachable only through a channel some other deciding issuer does not allow (see
+ *   ./sign-off-reach.ts). Refused at once instead of waiting for the approval deadline.
+ *
  * Pure; at most one refusal per code and issuer, in `inFlight` order.
  */
 
-export type SafetyCode = 'issuer-removed-in-flight' | 'algorithm-changed-in-flight' | 'overlap-shorter-than-live-tokens';
+export type SafetyCode = 'issuer-removed-in-flight' | 'algorithm-changed-in-flight' | 'overlap-shorter-than-live-tokens' | 'sign-off-unreachable';
 
 export interface ChangeRefusal {
   /** Stable machine-readable code (the rule's name above). */
@@ -88,6 +95,14 @@ export function refuseUnsafeChange(input: SafetyCheckInput): ChangeRefusal[] {
           `propose it after ${iso(neededUntil - n.postRetireOverlapSeconds * 1000)} or keep the overlap`,
       });
     }
+  }
+  const gaps = signOffGaps(policyChangeApprovals(current, next));
+  if (gaps.length) {
+    add({
+      code: 'sign-off-unreachable',
+      issuer: gaps[0]!.label,
+      message: `this change could never be signed off: ${describeGaps(gaps)}, because votes count only through the channels every deciding issuer allows; first give the issuers an approval channel in common, changing one issuer at a time (a change to one issuer is signed off by that issuer alone)`,
+    });
   }
   return refusals;
 }

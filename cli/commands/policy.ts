@@ -7,6 +7,7 @@ import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
 import { cliStarter, requesterKeyOption } from '../approver-key.js';
 import { unlinkedCliApprovers } from '../../agents/planner/people.js';
+import { unreachableSignOffWarnings } from '../../agents/planner/sign-off-reach.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const policyPath = (file?: string) => file ?? (process.env.KEYTURN_POLICY || 'policy.md');
@@ -29,6 +30,7 @@ export function registerPolicy(program: Command): void {
           process.stderr.write(`warning: ${p.issuer} takes unsigned starts: a run started without the requester's approver key names whoever its starter says, who could then approve it; set approvals.requireSignedStart: true to refuse them\n`);
         }
       }
+      for (const w of unreachableSignOffWarnings(parsed)) process.stderr.write(`warning: ${w}\n`);
     });
 
   policy

@@ -27,6 +27,19 @@ describe('keyturn policy check', () => {
     expect([production.status, production.stderr]).toEqual([0, '']);
   });
 
+  it('warns when issuers share no approval channel, so a whole-policy change or a joint revocation could never be signed off', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kt-policy-'));
+    const file = join(dir, 'policy.md');
+    const issuer = (url: string, approvals: string) => `  - issuer: ${url}\n    audiences: [x]\n    algorithm: ES256\n    prePublishLead: 10m\n    postRetireOverlap: 1h\n    approvals: ${approvals}\n`;
+    writeFileSync(file, `\`\`\`yaml\nissuers:\n${issuer('https://a.example', '{ approvers: [U0AAA], channels: [slack], requireSignedStart: true }')}${issuer('https://b.example', '{ approvers: ["cli:bob"], channels: [cli], requireSignedStart: true }')}\`\`\`\n`);
+    const r = keyturn('policy', 'check', file);
+    expect(r.status).toBe(0);
+    const warnings = r.stderr.trim().split('\n');
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('warning: a change to the whole policy (adding, removing or reordering issuers) could never be signed off');
+    expect(warnings[1]).toContain('a jti or sub revocation with live tokens at both https://a.example and https://b.example could never be signed off');
+  });
+
   it('refuses an unsafe document with one line naming the field and rule, and a non-zero exit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kt-policy-'));
     const file = join(dir, 'policy.md');
