@@ -5,6 +5,7 @@ import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import { issuerPolicy } from '../agents/planner/policy.js';
 import { affectedIssuers, revocationApprovals } from '../agents/planner/revocation-approvals.js';
 import { issuersWithLiveTokens } from '../agents/token-issuer/issued-tokens.js';
+import { describeGaps, signOffGaps } from '../agents/planner/sign-off-reach.js';
 import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import {
   buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidRevocationHorizon,
@@ -106,16 +107,23 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     return { planned, requester };
   };
   /** The plan's audit entry (the Planner → RevocationResponder handoff); idempotent across retries. */
-  const recordPlan = (db: Queryable, input: RevocationRequest, { planned, requester }: { planned: Planned; requester: RequesterCheck | undefined }) =>
-    deps.appendAudit(db, {
+  const recordPlan = (db: Queryable, input: RevocationRequest, { planned, requester }: { planned: Planned; requester: RequesterCheck | undefined }) => {
+    // A joint sign-off no channel can carry: containment holds, fail closed, until its tokens expire; the record says why.
+    const gaps = signOffGaps(planned.approvals);
+    return deps.appendAudit(db, {
       actor: actorFor('Planner'),
       action: 'revocation.planned',
       subject: { [input.kind]: input.value, issuer: planned.issuer },
       policyVersion: planned.policyVersion,
       outcome: 'ok',
-      details: { handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null, ...(requester ? requesterVerification(requester) : {}) },
+      details: {
+        handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null,
+        ...(requester ? requesterVerification(requester) : {}),
+        ...(gaps.length ? { signOffUnreachable: describeGaps(gaps) } : {}),
+      },
       requestId: requestIdFor('plan'),
     });
+  };
   return {
     async planRevocation(input: RevocationRequest): Promise<RevocationPlan> {
       return asActivity(async () => {

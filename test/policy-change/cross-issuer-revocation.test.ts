@@ -13,15 +13,17 @@ type Issuer = Record<string, unknown> & { issuer: string; approvals: Record<stri
 describe('a sub revocation reaching two issuers', () => {
   let db: PolicyDb;
   let stack: RotationStack;
+  let a: Issuer;
   const B = 'http://localhost/cross-issuer-b';
+  const activate = (issuers: Issuer[], reason: string) =>
+    storeAndActivate(db.su, { text: `# policy\n\n\`\`\`yaml\n${stringify({ issuers })}\`\`\`\n`, approvers: ['cli:alice'], reason, requester: 'cli:carol' }, stack.services.appendAudit);
   beforeAll(async () => {
     db = await policyDatabase();
     stack = await startRotationStack({ name: 'cross-issuer', databaseUrl: db.url, policyFromStore: true, approvals: { approvers: ['cli:alice'], quorum: 1 } });
     // Issuer B, with its own approver, is added to the policy in force (signed off elsewhere).
     const text = readFileSync(stack.policyPath, 'utf8');
-    const a = (parse(text.slice(text.indexOf('```yaml') + 7, text.lastIndexOf('```'))) as { issuers: Issuer[] }).issuers[0]!;
-    const b = { ...a, issuer: B, approvals: { ...a.approvals, approvers: ['cli:bob'] } };
-    await storeAndActivate(db.su, { text: `# policy\n\n\`\`\`yaml\n${stringify({ issuers: [a, b] })}\`\`\`\n`, approvers: ['cli:alice'], reason: 'add B', requester: 'cli:carol' }, stack.services.appendAudit);
+    a = (parse(text.slice(text.indexOf('```yaml') + 7, text.lastIndexOf('```'))) as { issuers: Issuer[] }).issuers[0]!;
+    await activate([a, { ...a, issuer: B, approvals: { ...a.approvals, approvers: ['cli:bob'] } }], 'add B');
     await eventually(() => stack.currentPolicy().issuers.length === 2);
   });
   afterAll(async () => {
@@ -58,5 +60,21 @@ describe('a sub revocation reaching two issuers', () => {
     expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
     await stack.decide(handle, 'reject', 'cli:alice', 'false alarm');
     expect(((await handle.result()) as RevocationResult).outcome).toBe('false_alarm');
+  });
+  it('that no channel could carry to a quorum holds contained, and its plan record says why', async () => {
+    // B now takes Slack votes only, from a Slack id; A takes CLI votes only: no channel is open to both.
+    await activate([a, { ...a, issuer: B, approvals: { ...a.approvals, approvers: ['U0BOB'], channels: ['slack'] } }], 'B votes in Slack');
+    await eventually(() => stack.currentPolicy().issuers[1]?.approvals.channels.join() === 'slack');
+    const sub = `client-${randomUUID().slice(0, 8)}`;
+    const now = Date.now();
+    await db.su.query(`INSERT INTO issued_tokens (jti, issuer, sub, client_id, kid, exp, iat, policy_version) VALUES ($1, $2, $3, $3, 'kid-b', $4, $5, 'v')`, [randomUUID(), B, sub, new Date(now + 600_000), new Date(now)]);
+    const handle = await startRevocation(stack.client, { kind: 'sub', value: sub, issuer: stack.issuer, reason: 'leaked client secret', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    try {
+      await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+      const { rows } = await db.su.query<{ why: string }>(`SELECT details ->> 'signOffUnreachable' AS why FROM audit_log WHERE action = 'revocation.planned' AND subject ->> 'sub' = $1`, [sub]);
+      expect(rows.map((r) => r.why)).toEqual([`${stack.issuer}: 1 approver(s) needed, 0 reachable through no channel at all; ${B}: 1 approver(s) needed, 0 reachable through no channel at all`]);
+    } finally {
+      await handle.terminate('test over');
+    }
   });
 });
