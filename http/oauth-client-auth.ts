@@ -74,7 +74,7 @@ export function unknownClientLabel(clientId: string): string {
 }
 
 /** Failures that name no registered client: they share one audit budget; a registered client has its own. */
-const ANONYMOUS_FAILURES = new Set(['no_credentials', 'malformed_basic', 'unknown_client']);
+const ANONYMOUS_FAILURES = new Set(['no_credentials', 'malformed_basic', 'oversized_credentials', 'unknown_client']);
 
 export interface ClientAuthDeps {
   pool: Pool;
@@ -169,11 +169,11 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       });
       return undefined;
     }
-    const basic = creds.method === 'client_secret_basic' || creds.method === 'malformed_basic';
+    const basic = creds.method === 'client_secret_basic' || creds.method === 'malformed_basic' || (creds.method === 'oversized' && creds.basic);
     const challenge: Record<string, string> = basic || creds.method === 'none' ? { 'www-authenticate': WWW_AUTHENTICATE } : {};
-    if (creds.method === 'none' || creds.method === 'malformed_basic') {
+    if (creds.method === 'none' || creds.method === 'malformed_basic' || creds.method === 'oversized') {
       limiter.fail(keys);
-      await auditFailure(req, endpoint, creds.method, creds.method === 'none' ? 'no_credentials' : 'malformed_basic');
+      await auditFailure(req, endpoint, creds.method, creds.method === 'none' ? 'no_credentials' : creds.method === 'oversized' ? 'oversized_credentials' : 'malformed_basic');
       const description =
         creds.method === 'none'
           ? 'client authentication is required: send Authorization: Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post)'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readClientCredentials } from './client-credentials.js';
+import { MAX_SECRET_CHARS, readClientCredentials } from './client-credentials.js';
 
 const b64 = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
 
@@ -28,5 +28,12 @@ describe('readClientCredentials', () => {
 
   it('reports none when no secret is given', () => {
     expect(readClientCredentials(undefined, { client_id: 'a' })).toEqual({ method: 'none' });
+  });
+  it('refuses a secret or client id too long to be keyturn\'s, from Basic or the body, without handing it on', () => {
+    const long = 's'.repeat(MAX_SECRET_CHARS + 1);
+    expect(readClientCredentials(b64(`a:${long}`), {})).toMatchObject({ method: 'oversized', basic: true });
+    expect(readClientCredentials(undefined, { client_id: 'a', client_secret: long })).toMatchObject({ method: 'oversized', basic: false });
+    expect(readClientCredentials(undefined, { client_id: 'i'.repeat(129), client_secret: 's' }).method).toBe('oversized');
+    expect(readClientCredentials(undefined, { client_id: 'a', client_secret: 's'.repeat(MAX_SECRET_CHARS) }).method).toBe('client_secret_post');
   });
 });

@@ -3,7 +3,22 @@ export type ClientCredentials =
   | { method: 'client_secret_basic' | 'client_secret_post'; clientId: string; secret: string }
   | { method: 'none' }
   | { method: 'malformed_basic'; description: string }
+  | { method: 'oversized'; basic: boolean; description: string }
   | { method: 'conflict'; description: string };
+
+/**
+ * keyturn's secrets are 43 characters and client ids at most 128: longer credentials cannot match,
+ * and are refused before anything reads them. Unicode NFC (applied before a secret is hashed or
+ * looked up) costs time quadratic in a run of combining marks, and a 16 KiB form of them held the
+ * event loop for over 100 ms per call.
+ */
+export const MAX_SECRET_CHARS = 128;
+export const MAX_CLIENT_ID_CHARS = 128;
+
+function oversized(clientId: string, secret: string, basic: boolean): ClientCredentials | undefined {
+  if (clientId.length <= MAX_CLIENT_ID_CHARS && secret.length <= MAX_SECRET_CHARS) return undefined;
+  return { method: 'oversized', basic, description: `client_id may have at most ${MAX_CLIENT_ID_CHARS} characters and client_secret at most ${MAX_SECRET_CHARS}: check that you send the client's own id and secret` };
+}
 
 /** application/x-www-form-urlencoded decoding of one credential part ('+' is a space). */
 function formDecode(s: string): string | undefined {
@@ -34,8 +49,8 @@ export function readClientCredentials(authorization: string | undefined, body: R
     }
     if (postSecret !== undefined) return { method: 'conflict', description: 'use one client authentication method: either the Authorization header (client_secret_basic) or client_secret in the body (client_secret_post), not both' };
     if (postId !== undefined && postId !== clientId) return { method: 'conflict', description: 'client_id in the body differs from the one in the Authorization header' };
-    return { method: 'client_secret_basic', clientId, secret };
+    return oversized(clientId, secret, true) ?? { method: 'client_secret_basic', clientId, secret };
   }
-  if (postId !== undefined && postSecret !== undefined && postId !== '') return { method: 'client_secret_post', clientId: postId, secret: postSecret };
+  if (postId !== undefined && postSecret !== undefined && postId !== '') return oversized(postId, postSecret, false) ?? { method: 'client_secret_post', clientId: postId, secret: postSecret };
   return { method: 'none' };
 }

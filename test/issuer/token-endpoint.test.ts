@@ -170,6 +170,27 @@ describe('POST /oauth2/token', () => {
     expect(res.json<{ error_description: string }>().error_description).toMatch(/client_secret_basic.*client_secret_post/);
   });
 
+  it('a secret of 2,100 combining marks (12 KiB as a form) gets 401 invalid_client, counts towards the address lock-out, and is never Unicode-normalised', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    // Marks of descending combining class: NFC must reorder them all, in time quadratic in their number.
+    const marks = ['\u0345', '\u035D', '\u0301', '\u0316', '\u05BD', '\u05B0', '\u0334'].map((m) => m.repeat(300)).join('');
+    const normalize = vi.spyOn(String.prototype, 'normalize');
+    try {
+      const ip = freshIp();
+      const a = app(pool, w);
+      for (let i = 0; i < 10; i++) {
+        const res = await post(a, '/oauth2/token', { ...grant, client_id: c.clientId, client_secret: `a${marks}` }, { ip });
+        expect(res.statusCode).toBe(401);
+        expect(res.json<{ error: string; error_description: string }>()).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('client_secret at most 128') });
+      }
+      expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(429);
+      expect(normalize.mock.contexts.filter((s) => String(s).length > 128)).toEqual([]);
+    } finally {
+      normalize.mockRestore();
+    }
+  });
+
   it('failures for one client id from other addresses do not lock that client out: its right secret still gets a token', async () => {
     const w = await world(pool);
     const c = await client(pool);
