@@ -164,7 +164,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     const rememberedHash = 'secret' in creds ? verifiedSecrets.storedHashFor(creds.clientId, creds.secret) : undefined;
     const wait = rememberedHash === undefined ? limiter.retryAfter(keys) : 0;
     if (wait > 0) {
-      oauthError(reply, 429, 'temporarily_unavailable', `too many failed client authentications from this client or address; retry in ${wait} s with correct credentials`, {
+      oauthError(reply, 429, 'temporarily_unavailable', `too many failed or unfinished client authentications from this address; retry in ${wait} s with correct credentials`, {
         'retry-after': String(wait),
       });
       return undefined;
@@ -190,9 +190,12 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     if (o.remembered && rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };
     let result: Awaited<ReturnType<typeof authenticateClient>>;
     const gone = clientGone(reply);
+    // Until its outcome is known the check counts towards the address's limit: a burst gets no more checks than the limit.
+    const held = limiter.hold(keys);
     try {
       result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {
+      held.release();
       if (gone.aborted && e === gone.reason) {
         // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.
         oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
@@ -205,6 +208,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       oauthError(reply, 503, 'temporarily_unavailable', 'the server is checking too many client secrets right now; retry in a second', { 'retry-after': String(BUSY_RETRY_SECONDS) });
       return undefined;
     }
+    held.release();
     if (!result.ok) {
       await refused(result.reason);
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);

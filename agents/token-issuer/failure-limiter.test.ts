@@ -46,4 +46,16 @@ describe('FailureLimiter', () => {
     expect(l.retryAfter(['a'])).toBe(0);
     expect(l.retryAfter(['c'])).toBeGreaterThan(0);
   });
+  it('counts checks in progress towards the limit, blocking for a second, and stops counting them once released', () => {
+    const limiter = new FailureLimiter({ maxFailures: 3, now: () => 1_000 });
+    const held = [limiter.hold(['ip']), limiter.hold(['ip'])];
+    limiter.fail(['ip']);
+    expect(limiter.retryAfter(['ip'])).toBe(1);
+    held[0]!.release();
+    held[0]!.release();
+    expect(limiter.retryAfter(['ip'])).toBe(0);
+    held[1]!.release();
+    limiter.fail(['ip']);
+    expect(limiter.retryAfter(['ip'])).toBe(0);
+  });
 });

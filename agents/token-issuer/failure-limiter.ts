@@ -8,10 +8,16 @@ export interface FailureLimiterOptions {
   now?: () => number;
 }
 
+/** A check in progress, counted towards its keys' limit until released. */
+export interface HeldCheck {
+  release(): void;
+}
+
 /**
  * Sliding-window count of authentication failures per key (a client id, an address). A key with
  * `maxFailures` failures in the last `windowMs` is blocked until the oldest of them leaves the window.
- * In memory, per process.
+ * Checks still in progress ({@link hold}) count too, so a burst that arrives before any of its
+ * failures is recorded gets no more checks than the limit. In memory, per process.
  */
 export class FailureLimiter {
   readonly #max: number;
@@ -19,6 +25,7 @@ export class FailureLimiter {
   readonly #maxKeys: number;
   readonly #now: () => number;
   readonly #failures = new Map<string, number[]>();
+  readonly #inProgress = new Map<string, number>();
 
   constructor(opts: FailureLimiterOptions = {}) {
     this.#max = opts.maxFailures ?? 10;
@@ -36,15 +43,33 @@ export class FailureLimiter {
     return kept;
   }
 
-  /** Seconds until the first key may try again, or 0 when none is blocked. */
+  /** Seconds until the first key may try again, or 0 when none is blocked (1 while checks in progress fill its limit). */
   retryAfter(keys: string[]): number {
     const now = this.#now();
     let wait = 0;
     for (const key of keys) {
       const recent = this.#recent(key, now);
       if (recent.length >= this.#max) wait = Math.max(wait, Math.ceil((recent[recent.length - this.#max]! + this.#window - now) / 1000));
+      else if (recent.length + (this.#inProgress.get(key) ?? 0) >= this.#max) wait = Math.max(wait, 1);
     }
     return wait;
+  }
+
+  /** Counts a check towards `keys`' limit until it is released; record its failure with {@link fail}. */
+  hold(keys: string[]): HeldCheck {
+    for (const key of keys) this.#inProgress.set(key, (this.#inProgress.get(key) ?? 0) + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const key of keys) {
+          const n = (this.#inProgress.get(key) ?? 1) - 1;
+          if (n > 0) this.#inProgress.set(key, n);
+          else this.#inProgress.delete(key);
+        }
+      },
+    };
   }
 
   fail(keys: string[]): void {

@@ -191,6 +191,18 @@ describe('POST /oauth2/token', () => {
     }
   });
 
+  it('a burst of wrong secrets from one address gets no more secret checks than its limit of 10, arriving before any failure is recorded', async () => {
+    const w = await world(pool);
+    const c = await client(pool);
+    const a = app(pool, w);
+    const ip = freshIp();
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, `guess-${i}`), ip })));
+    const statuses = burst.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(10);
+    expect(statuses.filter((s) => s !== 401).every((s) => s === 429 || s === 503)).toBe(true);
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(429);
+  });
+
   it('failures for one client id from other addresses do not lock that client out: its right secret still gets a token', async () => {
     const w = await world(pool);
     const c = await client(pool);
