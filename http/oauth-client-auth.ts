@@ -190,8 +190,9 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     if (o.remembered && rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };
     let result: Awaited<ReturnType<typeof authenticateClient>>;
     const gone = clientGone(reply);
-    // Until its outcome is known the check counts towards the address's limit: a burst gets no more checks than the limit.
-    const held = limiter.hold(keys);
+    // Until its outcome is known a check of credentials not seen to pass recently counts towards the
+    // address's limit: a burst gets no more checks than the limit, and clients at work are not counted.
+    const held = rememberedHash === undefined ? limiter.hold(keys) : { release() {} };
     try {
       result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {

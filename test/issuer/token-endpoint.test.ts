@@ -203,6 +203,19 @@ describe('POST /oauth2/token', () => {
     expect((await post(a, '/oauth2/token', grant, { authorization: basic(c.clientId, c.secret), ip })).statusCode).toBe(429);
   });
 
+  it('checks in flight of credentials that passed recently do not count towards their address\'s limit', async () => {
+    const w = await world(pool);
+    const [busy, other] = [await client(pool), await client(pool)];
+    const a = app(pool, w);
+    const ip = freshIp();
+    expect((await post(a, '/oauth2/token', grant, { authorization: basic(busy.clientId, busy.secret), ip })).statusCode).toBe(200);
+    // /oauth2/revoke checks the credentials on every request, remembered or not.
+    const revoke = () => post(a, '/oauth2/revoke', { token: 'not-a-token' }, { authorization: basic(busy.clientId, busy.secret), ip });
+    const [burst, first] = await Promise.all([Promise.all(Array.from({ length: 30 }, revoke)), post(a, '/oauth2/token', grant, { authorization: basic(other.clientId, other.secret), ip })]);
+    expect(burst.map((r) => r.statusCode).filter((s) => s !== 200)).toEqual([]);
+    expect(first.statusCode).toBe(200);
+  });
+
   it('failures for one client id from other addresses do not lock that client out: its right secret still gets a token', async () => {
     const w = await world(pool);
     const c = await client(pool);
