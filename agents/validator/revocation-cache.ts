@@ -66,7 +66,10 @@ const keyOf = (kind: string, value: string) => `${kind}\u0000${value}`;
 export class RevocationCache implements RevocationChecker {
   private entries = new Map<string, Entry[]>();
   private confirmedAt: number | undefined;
-  /** A notice could not be applied: heartbeats may not confirm until a full resync succeeds. */
+  /**
+   * Notices may have been missed (one could not be applied, or the LISTEN connection was lost):
+   * heartbeats may not confirm until a full resync that began while the current connection listened succeeds.
+   */
   private dirty = true;
   /** Every load runs in order on this chain, so a notice is never overwritten by an older snapshot. */
   private chain: Promise<void> = Promise.resolve();
@@ -129,6 +132,8 @@ export class RevocationCache implements RevocationChecker {
   resync(): Promise<void> {
     return this.enqueue(async () => {
       const started = this.clock.now().getTime();
+      // Only a load that began while this connection listened covers every notice it could have missed.
+      const listening = this.listener;
       const { rows } = await this.o.db.query<Row & Record<string, unknown>>(`SELECT ${COLUMNS} FROM revocations WHERE expires_at > $1`, [new Date(started)]);
       const next = new Map<string, Entry[]>();
       for (const r of rows) {
@@ -136,7 +141,7 @@ export class RevocationCache implements RevocationChecker {
         next.set(k, [...(next.get(k) ?? []), entryOf(r)]);
       }
       this.entries = next;
-      this.dirty = false;
+      if (listening !== undefined && listening === this.listener) this.dirty = false;
       this.confirm(started);
     });
   }
@@ -173,6 +178,7 @@ export class RevocationCache implements RevocationChecker {
     const lost = (e?: unknown) => {
       if (this.listener !== client) return;
       this.listener = undefined;
+      this.dirty = true;
       if (e) this.o.onError?.(e);
       client.removeAllListeners('notification');
       void client.end().catch(() => {});
@@ -245,6 +251,7 @@ export class RevocationCache implements RevocationChecker {
     } catch (e) {
       if (this.listener === l) {
         this.listener = undefined;
+        this.dirty = true;
         this.o.onError?.(e);
         l.removeAllListeners('notification');
         void l.end().catch(() => {});

@@ -1,0 +1,68 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../shared/clock.js';
+import { isTokenRejected } from './errors.js';
+import { RevocationCache, type ListenerClient } from './revocation-cache.js';
+
+const T0 = new Date('2026-06-01T00:00:00Z');
+
+/** A LISTEN connection that answers every query and counts them; emitting 'end' is the server dropping it. */
+function fakeListener(): ListenerClient & EventEmitter & { queries: number } {
+  const l = Object.assign(new EventEmitter(), { queries: 0, end: async () => {} });
+  return Object.assign(l, {
+    query: async () => {
+      l.queries++;
+      return { rows: [] };
+    },
+  }) as unknown as ListenerClient & EventEmitter & { queries: number };
+}
+
+async function until(fn: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !fn(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!fn()) throw new Error('condition not reached');
+}
+
+const outcome = (p: Promise<void>) => p.then(() => 'accepted', (e: unknown) => (isTokenRejected(e) ? e.code : String(e)));
+
+describe('RevocationCache', () => {
+  it('does not let heartbeats vouch for a list that missed notices while disconnected, when the resync after reconnecting fails', async () => {
+    const clock = fixedClock(T0);
+    const rows: Array<{ id: string; kind: string; value: string; not_before: Date | null; expires_at: Date }> = [];
+    let dbDown = false;
+    const db = {
+      query: async () => {
+        if (dbDown) throw new Error('pool: timeout acquiring a connection');
+        return { rows: [...rows] as never[], rowCount: rows.length };
+      },
+    };
+    const [first, second] = [fakeListener(), fakeListener()];
+    let connects = 0;
+    const cache = new RevocationCache({
+      db,
+      connectListener: async () => [first, second][Math.min(connects++, 1)]!,
+      freshnessSeconds: 30,
+      resyncIntervalMs: 3_600_000,
+      heartbeatIntervalMs: 10,
+      reconnectDelayMs: 10,
+      clock,
+    });
+    await cache.start();
+    try {
+      first.emit('end');
+      // While disconnected a jti is revoked (its NOTIFY reaches nobody), and the resync after reconnecting fails.
+      rows.push({ id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) });
+      dbDown = true;
+      await until(() => connects === 2);
+      clock.advance(120);
+      // LISTEN, then heartbeats on the new connection.
+      await until(() => second.queries >= 4);
+      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+      // Once a resync succeeds on the new connection, the list is current again and refuses the jti.
+      dbDown = false;
+      await cache.resync();
+      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOKED_JTI');
+    } finally {
+      await cache.close();
+    }
+  });
+});
