@@ -96,4 +96,28 @@ describe('RemoteJwks', () => {
     const e = await new RemoteJwks({ uri: 'https://x/jwks', allowed: ['ES256'], clock: fixedClock(T), fetch: f }).get(key.kid).catch((x: unknown) => x);
     expect(isTokenRejected(e, 'JWKS_UNAVAILABLE')).toBe(true);
   });
+  it('stops at maxResponseBytes of a body sent without content-length, and keeps no set from it', async () => {
+    const chunk = new Uint8Array(256 * 1024).fill(0x20);
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled >= 64 * 1024 * 1024) return c.close();
+        pulled += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    const j = new RemoteJwks({ uri: 'https://issuer.test/jwks', allowed: ['ES256'], clock: fixedClock(new Date(T)), fetch: (async () => new Response(body)) as typeof fetch, maxResponseBytes: 512 * 1024 });
+    const outcome = await j.get(key.kid).then(() => 'served', (e: unknown) => (isTokenRejected(e) ? e.code : String(e)));
+    expect(outcome).toBe('JWKS_UNAVAILABLE');
+    expect(pulled).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('stops serving a key once the set republishes it with use "enc"', async () => {
+    const clock = fixedClock(new Date(T));
+    const { f } = fakeFetch([ok(), () => new Response(JSON.stringify({ keys: [{ ...key.publicJwk, use: 'enc' }] }), { headers: { 'cache-control': 'max-age=60' } })]);
+    const j = new RemoteJwks({ uri: 'https://issuer.test/jwks', allowed: ['ES256'], clock, fetch: f, cooldownMs: 0 });
+    expect(await j.get(key.kid)).toBeDefined();
+    clock.advance(61);
+    expect(await j.get(key.kid)).toBeUndefined();
+  });
 });

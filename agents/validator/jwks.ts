@@ -118,8 +118,8 @@ export class RemoteJwks implements KeySource {
         await res.body?.cancel().catch(() => {});
         return;
       }
-      const text = await res.text();
-      if (Buffer.byteLength(text) > max) return;
+      const text = await readAtMost(res, max);
+      if (text === undefined) return;
       const doc = asObject(parseStrictJson(text));
       if (!doc || !Array.isArray(doc.keys)) return;
       this.keys = buildKeyMap(doc.keys as JWK[], this.o.allowed, this.keys);
@@ -129,4 +129,20 @@ export class RemoteJwks implements KeySource {
       // Unreachable, timed out, redirected or unparsable: keep the previous set (within staleIfError).
     }
   }
+}
+
+/** The body as text, or undefined once it passes `max` bytes: reading stops there (a body may come without content-length). */
+async function readAtMost(res: Response, max: number): Promise<string | undefined> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await res.body.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }

@@ -27,11 +27,10 @@ function algOf(jwk: JWK): SigningAlgorithm | undefined {
 }
 
 /**
- * Imports one JWK as a public verification key, or undefined if it is not usable for signature
- * verification here: symmetric (`oct`, so HS* can never verify), `use` other than `sig`, no or
- * malformed kid, an algorithm outside `allowed`, a weak RSA modulus, or material node refuses.
+ * The checks of a JWK that need no import: an object of a supported type with a well-formed kid,
+ * `use` absent or `sig`, an algorithm in `allowed`, and its public members as strings.
  */
-export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorithm[]): VerificationKey | undefined {
+function describedKey(jwk: JWK, allowed: readonly SigningAlgorithm[]): { kid: string; alg: SigningAlgorithm; bare: Record<string, unknown> } | undefined {
   if (jwk === null || typeof jwk !== 'object') return undefined;
   const members = typeof jwk.kty === 'string' ? PUBLIC_MEMBERS[jwk.kty] : undefined;
   if (!members || typeof jwk.kid !== 'string' || !KID_PATTERN.test(jwk.kid)) return undefined;
@@ -44,6 +43,18 @@ export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorit
     if (typeof v !== 'string') return undefined;
     bare[m] = v;
   }
+  return { kid: jwk.kid, alg, bare };
+}
+
+/**
+ * Imports one JWK as a public verification key, or undefined if it is not usable for signature
+ * verification here: symmetric (`oct`, so HS* can never verify), `use` other than `sig`, no or
+ * malformed kid, an algorithm outside `allowed`, a weak RSA modulus, or material node refuses.
+ */
+export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorithm[]): VerificationKey | undefined {
+  const described = describedKey(jwk, allowed);
+  if (!described) return undefined;
+  const { alg, bare } = described;
   let key: KeyObject;
   try {
     key = createPublicKey({ key: bare as JWK & { kty: string }, format: 'jwk' });
@@ -54,7 +65,7 @@ export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorit
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) return undefined;
   }
-  return { kid: jwk.kid, alg, key };
+  return { kid: described.kid, alg, key };
 }
 
 /**
@@ -71,7 +82,8 @@ export function buildKeyMap(jwks: readonly JWK[], allowed: readonly SigningAlgor
   for (const jwk of jwks) {
     if (typeof jwk?.kid !== 'string' || seen.get(jwk.kid) !== 1) continue;
     const cached = previous?.get(jwk.kid);
-    const imported = cached && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);
+    // A key already imported is reused only if this JWK would be accepted afresh (a `use` changed to enc is not).
+    const imported = cached && describedKey(jwk, allowed) && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);
     if (imported) out.set(imported.kid, imported);
   }
   return out;
