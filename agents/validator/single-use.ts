@@ -5,7 +5,7 @@ import type { SingleUseStore } from './types.js';
 
 export interface SingleUseOptions {
   clock?: Clock;
-  /** Keep a used jti this long past the token's exp (the validator's clock skew). Default 300. */
+  /** Keep a used jti this long past the last moment a validator accepts it (exp + its clock skew): a margin for other validators' clocks. Default 300. */
   retainSeconds?: number;
   /** Purge expired rows every this many uses. Default 1 000. */
   purgeEvery?: number;

@@ -19,7 +19,8 @@ export interface RevocationChecker {
 
 /** Records a jti's first use; throws TokenRejected TOKEN_REPLAYED on any later one. */
 export interface SingleUseStore {
-  consume(jti: string, expiresAt: Date): Promise<void>;
+  /** `acceptedUntil`: the last moment the validator accepts the token (its exp plus the clock skew). */
+  consume(jti: string, acceptedUntil: Date): Promise<void>;
 }
 
 export interface ValidatorOptions {

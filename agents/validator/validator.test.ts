@@ -66,6 +66,15 @@ describe('createValidator', () => {
     await expectRejected(v.verify(t, { singleUse: true }), 'TOKEN_REPLAYED');
   });
 
+  it('refuses a replay for as long as the token is accepted, up to exp + a clock skew longer than the store\'s own margin', async () => {
+    const clock = fixedClock(T0);
+    const v = validatorFor([keys.ES256], { clock, clockSkewSeconds: 600, singleUse: new MemorySingleUseStore(clock) });
+    const t = token(keys.ES256);
+    await v.verify(t, { singleUse: true });
+    clock.advance(290 + 400); // the token's exp + 400 s: within exp + 600 s of skew
+    await expectRejected(v.verify(t, { singleUse: true }), 'TOKEN_REPLAYED');
+  });
+
   it('lets a token be verified repeatedly without singleUse', async () => {
     const v = validatorFor([keys.ES256], { singleUse: new MemorySingleUseStore(fixedClock(T0)) });
     const t = token(keys.ES256);

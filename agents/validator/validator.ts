@@ -103,7 +103,8 @@ export function createValidator(opts: ValidatorOptions): Validator {
     }
     if (vo.singleUse) {
       if (!opts.singleUse) throw configError('verify({ singleUse: true }) needs a singleUse store');
-      await opts.singleUse.consume(c.jti, new Date(c.exp * 1000));
+      // Remembered for as long as this validator would accept the token: up to exp + skew.
+      await opts.singleUse.consume(c.jti, new Date((c.exp + opts.clockSkewSeconds) * 1000));
     }
     return { header, claims, kid, alg, ...c };
   }
