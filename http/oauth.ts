@@ -204,10 +204,12 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           .catch(() => deps.log.error('could not audit a refused revocation'));
         return ok();
       }
-      if (record.exp.getTime() <= Date.now()) return ok();
+      // Deny-listed for as long as a validator may still accept the token: its exp plus the clock skew.
+      const acceptedUntil = new Date(record.exp.getTime() + deps.issuer.clockSkewSecondsOf(record.issuer) * 1000);
+      if (acceptedUntil.getTime() <= Date.now()) return ok();
       try {
         await inTransaction(deps.pool, async (tx) => {
-          await revokeJti(tx, { jti: record.jti, expiresAt: record.exp, reason: `revoked by client ${client.clientId} (RFC 7009)` });
+          await revokeJti(tx, { jti: record.jti, expiresAt: acceptedUntil, reason: `revoked by client ${client.clientId} (RFC 7009)` });
           await deps.appendAudit(tx, {
             actor: { role: 'TokenIssuer', client: client.clientId },
             action: 'token.revoke',

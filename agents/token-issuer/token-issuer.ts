@@ -109,6 +109,12 @@ export class TokenIssuer {
     return this.#deps.policy().version;
   }
 
+  /** How long past its exp a validator may accept a token of `issuer`: its clock skew, or the largest in the policy once the issuer has left it. */
+  clockSkewSecondsOf(issuer: string): number {
+    const issuers = this.#deps.policy().issuers;
+    return issuers.find((i) => i.issuer === issuer)?.clockSkewSeconds ?? Math.max(0, ...issuers.map((i) => i.clockSkewSeconds));
+  }
+
   /** The issuer's policy, or ISSUER_UNKNOWN. */
   issuerPolicy(issuer: string): IssuerPolicy {
     const ip = this.#deps.policy().issuers.find((i) => i.issuer === issuer);

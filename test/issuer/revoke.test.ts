@@ -22,15 +22,24 @@ async function setup() {
 }
 
 describe('POST /oauth2/revoke', () => {
-  it('revokes the calling client own token until its exp, audits it and calls onRevoke', async () => {
+  it('revokes the calling client own token until its exp plus the clock skew, audits it and calls onRevoke', async () => {
     const { a, owner, issued, written, notified } = await setup();
     const res = await post(a, '/oauth2/revoke', { token: issued.accessToken, token_type_hint: 'access_token' }, { authorization: basic(owner.clientId, owner.secret) });
     expect(res.statusCode).toBe(200);
     expect(written).toEqual([{ jti: issued.jti, expiresAt: expect.any(Date), reason: expect.stringContaining(owner.clientId) }]);
     const payload = JSON.parse(Buffer.from(issued.accessToken.split('.')[1]!, 'base64url').toString()) as { exp: number };
-    expect(written[0]!.expiresAt.getTime()).toBe(payload.exp * 1000);
+    expect(written[0]!.expiresAt.getTime()).toBe((payload.exp + 30) * 1000); // the issuer's clockSkew: 30 s
     expect(notified).toEqual([issued.jti]);
     expect((await auditEntries(pool, 'token.revoke', 'jti', issued.jti)).map((e) => e.outcome)).toEqual(['ok']);
+  });
+
+  it('revokes a token past its exp but within the clock skew, which validators still accept', async () => {
+    const { a, owner, issued, written } = await setup();
+    await pool.query(`UPDATE issued_tokens SET iat = now() - interval '20 seconds', exp = now() - interval '10 seconds' WHERE jti = $1`, [issued.jti]);
+    const res = await post(a, '/oauth2/revoke', { token: issued.accessToken }, { authorization: basic(owner.clientId, owner.secret) });
+    expect(res.statusCode).toBe(200);
+    expect(written.map((r) => r.jti)).toEqual([issued.jti]);
+    expect(written[0]!.expiresAt.getTime()).toBeGreaterThan(Date.now());
   });
 
   it('forgets deny-list entries that expired once it has revoked a token', async () => {
