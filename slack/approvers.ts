@@ -6,8 +6,41 @@ import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 export type Allowance = { allowed: true; viaGroup?: string; viaGroups?: string[] } | { allowed: false };
 
 /**
+ * How long a user group's members, as Slack listed them, are used: every refused command or click
+ * would otherwise look up every listed group again, and `usergroups.users.list` allows about 20
+ * calls a minute, past which Slack's client holds every call of the app (a member could stall
+ * sign-off). A failed lookup is retried after a shorter while.
+ */
+export const GROUP_MEMBERS_TTL_MS = 30_000;
+const FAILED_LOOKUP_TTL_MS = 5_000;
+
+const lookups = new WeakMap<WebClient, Map<string, { until: number; members: Promise<readonly string[]> }>>();
+
+/** One lookup per group at a time and per TTL, shared by every caller of this client. */
+function groupMembers(client: WebClient, group: string): Promise<readonly string[]> {
+  let byGroup = lookups.get(client);
+  if (!byGroup) lookups.set(client, (byGroup = new Map()));
+  const cached = byGroup.get(group);
+  if (cached && cached.until > Date.now()) return cached.members;
+  const entry = { until: Number.POSITIVE_INFINITY, members: Promise.resolve<readonly string[]>([]) };
+  entry.members = client.usergroups.users.list({ usergroup: group }).then(
+    (res) => {
+      entry.until = Date.now() + GROUP_MEMBERS_TTL_MS;
+      return res.ok ? (res.users ?? []) : [];
+    },
+    (e: unknown) => {
+      entry.until = Date.now() + FAILED_LOOKUP_TTL_MS;
+      throw e;
+    },
+  );
+  byGroup.set(group, entry);
+  return entry.members;
+}
+
+/**
  * Whether a Slack user may decide under `policy`: listed by user id, or a member of a listed user
- * group (resolved now through `usergroups.users.list`, so a removal takes effect at once). With
+ * group (resolved through `usergroups.users.list`, at most {@link GROUP_MEMBERS_TTL_MS} old, so a
+ * removal takes effect within that). With
  * per-issuer groups (a policy change), the user groups of every group that does not list the user
  * directly are looked up too, until each such group is covered, so the vote counts wherever the
  * user may approve: `viaGroup` names the first user group found, `viaGroups` all of them when more.
@@ -22,11 +55,11 @@ export async function allowedApprover(client: WebClient, policy: Pick<ApprovalPo
     if (open.length === 0 || found.length === MAX_GROUP_CLAIMS) break;
     if (!open.some((approvers) => approvers.includes(group))) continue;
     // Once the user is allowed, further lookups only widen where the vote counts: their errors are ignored.
-    const res = await client.usergroups.users.list({ usergroup: group }).catch((e: unknown) => {
+    const members = await groupMembers(client, group).catch((e: unknown) => {
       if (direct || found.length > 0) return undefined;
       throw e;
     });
-    if (res?.ok && res.users?.includes(userId)) found.push(group);
+    if (members?.includes(userId)) found.push(group);
   }
   if (!direct && found.length === 0) return { allowed: false };
   return { allowed: true, ...(found.length ? { viaGroup: found[0] } : {}), ...(found.length > 1 ? { viaGroups: found } : {}) };
