@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
-import { startCheckpointer } from '../agents/auditor/checkpoint.js';
+import { CHECKPOINT_INTERVAL_MS, startCheckpointer } from '../agents/auditor/checkpoint.js';
 import { loadEnv } from '../config/env.js';
 import { Lifecycle } from '../infra/lifecycle.js';
 import { createLogger } from '../infra/log/logger.js';
@@ -42,7 +42,7 @@ life.run(async () => {
     databaseUrl = pg.url;
   }
   const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, embeddedDatabase, migrations: 'apply', say });
-  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, 60_000));
+  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;
   let uiUrl = env.KEYTURN_TEMPORAL_UI_URL;

@@ -13,6 +13,8 @@ import { bootstrap, ensureRotationSchedules, jwksUrlFor } from './bootstrap.js';
 import { slackConfigured, slackNotifierFor } from './slack-wiring.js';
 import { createKeyturnWorker } from './worker.js';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
+import { CHECKPOINT_INTERVAL_MS, startCheckpointer } from '../agents/auditor/checkpoint.js';
+import { isKeyturnError } from '../config/errors.js';
 
 const life = new Lifecycle();
 
@@ -38,6 +40,12 @@ life.run(async () => {
     payloadKeyring,
     notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slackConfigured(env) ? [slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)] : [])]),
   });
+  // Signed checkpoints are what let `keyturn audit verify` catch a log rewritten by someone who
+  // can bypass the database's grants and triggers; each is also logged, a copy outside the database.
+  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, {
+    onCheckpoint: (cp) => log.info({ seq: cp.seq, headHash: cp.headHash, at: cp.at }, 'audit checkpoint signed'),
+    onError: (e) => log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_CHECKPOINT_FAILED', err: (e as Error).message }, 'audit checkpoint not signed'),
+  }));
   const running = worker.run();
   life.add('worker', async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();

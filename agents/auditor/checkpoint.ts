@@ -80,6 +80,10 @@ export interface CheckpointerOptions {
  * Checkpoints every `intervalMs` when the log has grown. One run at a time; `stop()` cancels the
  * timer and waits for a run in progress.
  */
+/** How often keyturn's processes sign the head of the audit log (only when it moved). */
+export const CHECKPOINT_INTERVAL_MS = 60_000;
+
+/** Signs the head now, then every `intervalMs` while it moves. */
 export function startCheckpointer(pool: Pool, signer: AuditSigner, intervalMs: number, opts: CheckpointerOptions = {}): () => Promise<void> {
   const onError = opts.onError ?? ((e: unknown) => void process.stderr.write(`audit checkpointer: ${(e as Error).message}\n`));
   let running: Promise<void> | null = null;
@@ -97,6 +101,7 @@ export function startCheckpointer(pool: Pool, signer: AuditSigner, intervalMs: n
   };
   const timer = setInterval(tick, intervalMs);
   timer.unref();
+  tick();
   return async () => {
     stopped = true;
     clearInterval(timer);
