@@ -1,5 +1,5 @@
 import type { CryptoKey, JWK } from 'jose';
-import type { Pool } from '../../db/pool.js';
+import type { Pool, PoolClient } from '../../db/pool.js';
 import { importAuditPublicKey } from './audit-key.js';
 import { GENESIS_HASH } from './chain.js';
 import { CHECKPOINT_COLUMNS, walkChain, type ChainBreak, type CheckpointRow } from './chain-walk.js';
@@ -14,6 +14,8 @@ export interface ChainOk {
   checkpoints: number;
   headSeq: number;
   headHash: string;
+  /** The entries no signed checkpoint covers yet (after the newest one), with the time of the oldest: only the unkeyed chain vouches for them. */
+  uncovered?: { fromSeq: number; count: number; oldestAt: string };
 }
 
 export type VerifyAuditResult = ChainOk | ChainBreak;
@@ -30,15 +32,25 @@ export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | 
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows: checkpoints } = await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY audit_checkpoints.seq, audit_checkpoints.id`);
     const walked = await walkChain(client, { seq: 0, hash: GENESIS_HASH }, checkpoints, key);
+    if ('ok' in walked) {
+      await client.query('COMMIT');
+      return walked;
+    }
+    const coveredSeq = Math.max(0, ...checkpoints.map((c) => Number(c.seq)));
+    const uncovered = walked.head.seq > coveredSeq ? await oldestAfter(client, coveredSeq, walked.head.seq) : undefined;
     await client.query('COMMIT');
-    if ('ok' in walked) return walked;
-    return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, headSeq: walked.head.seq, headHash: walked.head.hash };
+    return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, headSeq: walked.head.seq, headHash: walked.head.hash, ...(uncovered ? { uncovered } : {}) };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     throw e;
   } finally {
     client.release();
   }
+}
+
+async function oldestAfter(client: PoolClient, coveredSeq: number, headSeq: number): Promise<ChainOk['uncovered']> {
+  const { rows } = await client.query<{ at: Date }>('SELECT at FROM audit_log WHERE seq = $1', [coveredSeq + 1]);
+  return { fromSeq: coveredSeq + 1, count: headSeq - coveredSeq, oldestAt: (rows[0]?.at ?? new Date(0)).toISOString() };
 }
 
 function isJwk(k: CryptoKey | JWK): k is JWK {

@@ -13,6 +13,8 @@ import { withContext } from '../context.js';
 import { registerAuditShow } from './audit-show.js';
 
 const PAGE = 1000;
+/** Entries younger than this may simply be waiting for the worker's next checkpoint (every minute). */
+const UNCOVERED_GRACE_MS = 5 * 60_000;
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 
 export function registerAudit(program: Command): void {
@@ -29,6 +31,10 @@ export function registerAudit(program: Command): void {
         const result = await verifyAuditChain(ctx.db(), key);
         if (result.ok) {
           out(`ok: ${result.entries} entries and ${result.checkpoints} checkpoints verified; head seq ${result.headSeq} hash ${result.headHash}`);
+          const u = result.uncovered;
+          if (u && Date.now() - Date.parse(u.oldestAt) > UNCOVERED_GRACE_MS) {
+            process.stderr.write(`warning: ${u.count} entries (seq ${u.fromSeq} to ${result.headSeq}, the oldest written ${u.oldestAt}) are covered by no signed checkpoint, only by the hash chain, which whoever can bypass the database's grants could rewrite unnoticed; is a keyturn worker running? It signs one every minute\n`);
+          }
           return;
         }
         out(`BROKEN at seq ${result.seq}: ${result.reason}${result.checkpointId === undefined ? '' : ` (checkpoint ${result.checkpointId})`}`);

@@ -39,6 +39,14 @@ describe('audit checkpoints', () => {
     expect(protectedHeader).toMatchObject({ alg: 'EdDSA', kid: signer.kid });
   });
 
+  it('verify names the entries appended since the newest checkpoint, and none once a checkpoint signs the head', async () => {
+    await checkpoint(db.app, signer);
+    expect(await verifyAuditChain(db.app, signer.publicJwk)).not.toHaveProperty('uncovered');
+    await appendAudit(db.app, sampleEntry());
+    await appendAudit(db.app, sampleEntry());
+    expect(await verifyAuditChain(db.app, signer.publicJwk)).toMatchObject({ ok: true, uncovered: { fromSeq: 4, count: 2, oldestAt: expect.any(String) } });
+  });
+
   it('verifies alongside the chain', async () => {
     await checkpoint(db.app, signer);
     await appendAudit(db.app, sampleEntry());

@@ -35,20 +35,24 @@ afterAll(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 /** Runs `keyturn audit ...`, returning stdout, or the error it failed with. */
-async function run(...args: string[]): Promise<{ stdout: string; error?: unknown }> {
+async function run(...args: string[]): Promise<{ stdout: string; stderr: string; error?: unknown }> {
   let stdout = '';
+  let stderr = '';
   vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
     stdout += String(chunk);
     return true;
   });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
   const program = new Command('keyturn').exitOverride();
   registerAudit(program);
   try {
     await program.parseAsync(['node', 'keyturn', 'audit', ...args]);
-    return { stdout };
+    return { stdout, stderr };
   } catch (error) {
-    return { stdout, error };
+    return { stdout, stderr, error };
   } finally {
     vi.restoreAllMocks();
   }
@@ -88,6 +92,16 @@ describe('keyturn audit', () => {
     const { stdout, error } = await run('verify');
     expect(error).toBeUndefined();
     expect(stdout).toMatch(/^ok: 5 entries and 0 checkpoints verified/);
+  });
+
+  it('verify warns about entries no signed checkpoint covers once they are older than five minutes', async () => {
+    expect((await run('verify')).stderr).not.toContain('covered by no signed checkpoint');
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now + 6 * 60_000);
+    const { stdout, stderr } = await run('verify');
+    expect(stdout).toMatch(/^ok: 5 entries/);
+    expect(stderr).toContain('warning: 5 entries (seq 1 to 5, the oldest written ');
+    expect(stderr).toContain('covered by no signed checkpoint');
   });
 
   it('verify fails with AUDIT_CHAIN_BROKEN and prints seq, expected and found for an altered row', async () => {
