@@ -1,4 +1,5 @@
 import type { AppendAudit } from '../agents/auditor/types.js';
+import { recordedOutcome, recordedVotes } from '../agents/auditor/recorded-sign-off.js';
 import type { Vote } from '../agents/approvals/quorum.js';
 import { policyChangeApprovals, requirePolicyChangeSignedOff } from '../agents/planner/policy-change-approvals.js';
 import { diffPolicies } from '../agents/planner/policy-diff.js';
@@ -70,15 +71,24 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
     async activatePolicyChange(input: { text: string; approvers: string[]; votes?: Vote[]; reason: string; requester: string; expectedActive: string }) {
       return asActivity(async () => {
         const current = await activePolicy(deps.pool);
+        let approvers = input.approvers;
         if (current) {
           const next = parsePolicy(input.text);
-          requirePolicyChangeSignedOff(current.policy, next, input);
+          // What this run's own activities recorded decides, not what the workflow passes along (see recordedVotes).
+          const proposed = await recordedOutcome(deps.pool, requestIdFor('propose'), 'policy.proposed');
+          if (proposed?.outcome !== 'ok' || proposed.subject.version !== next.version) {
+            throw new KeyturnError('POLICY_CHANGE_NOT_SIGNED_OFF', `this run recorded no accepted proposal of version ${next.version.slice(0, 12)}`, 'Apply the change again with `keyturn policy apply`.');
+          }
+          const { workflowId, runId } = actorFor('Planner');
+          const votes = await recordedVotes(deps.pool, { workflowId: workflowId ?? '', runId: runId ?? '' }, next.version, 'approve');
+          approvers = votes.map((v) => v.approver);
+          requirePolicyChangeSignedOff(current.policy, next, { approvers, votes, requester: input.requester });
           // The world may have moved while the change waited for sign-off: check again.
           const refusals = await safetyRefusals(deps.pool, current.policy, next, deps.clock.now());
           if (refusals.length) throw new KeyturnError('POLICY_CHANGE_UNSAFE', `the change became unsafe while it waited: ${refusals.join('; ')}`, 'Wait for the in-flight rotation to end, then apply again.');
         }
         const actor = actorFor('Planner');
-        const active = await storeAndActivate(deps.pool, { text: input.text, approvers: input.approvers, reason: input.reason, requester: input.requester, expectedActive: input.expectedActive, requestId: actor.workflowId, actor }, deps.appendAudit);
+        const active = await storeAndActivate(deps.pool, { text: input.text, approvers, reason: input.reason, requester: input.requester, expectedActive: input.expectedActive, requestId: actor.workflowId, actor }, deps.appendAudit);
         return { version: active.policy.version, auditSeqs: await auditSeqsOfThisActivity(deps.pool) };
       });
     },

@@ -1,0 +1,50 @@
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activePolicy } from '../../agents/planner/policy-store.js';
+import { startPolicyChange } from '../../client/policy.js';
+import type { CheckedDecision } from '../../activities/sign-off.js';
+import type { PolicyChangeResult } from '../../workflows/policy-change.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+
+/**
+ * Someone with access to the Temporal namespace but not to keyturn's keys can answer an activity
+ * task with an encrypted result copied from another run's history. Here the sign-off check of a run
+ * is answered that way, with an accepted vote it never checked: the effect that follows the sign-off
+ * must count the votes this run's own checks recorded in the audit log, and find none.
+ */
+describe('a sign-off check answered with a result it never produced', () => {
+  let db: PolicyDb;
+  let stack: RotationStack;
+  const forged = new Map<string, CheckedDecision>();
+  const answerForged: ActivityInterceptorsFactory = (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const answer = ctx.info.activityType === 'checkDecision' ? forged.get(ctx.info.workflowExecution?.workflowId ?? '') : undefined;
+        return answer ?? next(input);
+      },
+    },
+  });
+  beforeAll(async () => {
+    db = await policyDatabase();
+    stack = await startRotationStack({ name: 'forged-decision', databaseUrl: db.url, policyFromStore: true, activityInterceptors: [answerForged] });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await db?.drop();
+  });
+
+  it('does not activate a policy change: no approval of this run was recorded', async () => {
+    const before = (await activePolicy(stack.pool))!.policy.version;
+    const text = readFileSync(stack.policyPath, 'utf8').replace(/(\n\s*accessTokenTtl: )\S+/, '$1' + '3s');
+    const handle = await startPolicyChange(stack.client, { text, reason: 'forged approval', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    forged.set(handle.workflowId, { accepted: true, vote: { approver: 'cli:alice', decision: 'approve', channel: 'cli', at: new Date().toISOString() }, standing: 'approved', auditSeqs: [] });
+    await handle.signal('approve', { attestation: 'copied from elsewhere' });
+    const r = (await handle.result()) as PolicyChangeResult;
+    expect(r.outcome).toBe('refused');
+    expect(r.reason).toContain('the approvals do not meet what this change needs');
+    expect((await activePolicy(stack.pool))!.policy.version).toBe(before);
+  });
+});
