@@ -43,3 +43,9 @@ export async function recordedOutcome(db: Queryable, requestId: string, action: 
   const { rows } = await db.query<{ outcome: string; subject: Record<string, unknown> }>('SELECT outcome, subject FROM audit_log WHERE request_id = $1 AND action = $2', [requestId, action]);
   return rows[0];
 }
+
+/** The details of the entry `requestId` recorded for `action` with outcome ok, if any. */
+export async function recordedDetails(db: Queryable, requestId: string, action: string): Promise<Record<string, unknown> | undefined> {
+  const { rows } = await db.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE request_id = $1 AND action = $2 AND outcome = 'ok'`, [requestId, action]);
+  return rows[0]?.details;
+}

@@ -1,8 +1,10 @@
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activePolicy } from '../../agents/planner/policy-store.js';
 import { startPolicyChange } from '../../client/policy.js';
+import { startRevocation } from '../../client/revocations.js';
 import type { CheckedDecision } from '../../activities/sign-off.js';
 import type { PolicyChangeResult } from '../../workflows/policy-change.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
@@ -46,5 +48,15 @@ describe('a sign-off check answered with a result it never produced', () => {
     expect(r.outcome).toBe('refused');
     expect(r.reason).toContain('the approvals do not meet what this change needs');
     expect((await activePolicy(stack.pool))!.policy.version).toBe(before);
+  });
+  it('does not lift a revocation\'s containment as a false alarm: no rejection of this run was recorded', async () => {
+    const jti = `forged-${randomUUID()}`;
+    const handle = await startRevocation(stack.client, { kind: 'jti', value: jti, issuer: stack.issuer, reason: 'leaked token', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    forged.set(handle.workflowId, { accepted: true, vote: { approver: 'cli:alice', decision: 'reject', channel: 'cli', at: new Date().toISOString(), reason: 'false alarm' }, standing: 'rejected', auditSeqs: [] });
+    await handle.signal('reject', { attestation: 'copied from elsewhere' });
+    await expect(handle.result()).rejects.toThrow();
+    const { rowCount } = await stack.pool.query(`SELECT 1 FROM revocations WHERE kind = 'jti' AND value = $1`, [jti]);
+    expect(rowCount).toBe(1);
   });
 });
