@@ -2,6 +2,7 @@ import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import type { Pool } from '../db/pool.js';
 import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor } from './context.js';
+import { requireRecordedApproval } from './recorded-sign-off.js';
 
 export interface KeyManagerActivityDeps {
   keyManager: KeyManager;
@@ -19,6 +20,8 @@ export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActiv
   return {
     async generateKey(input: { issuer: string; plan: PlanRef }) {
       return asActivity(async () => {
+        // A new key only after a sign-off this run recorded: a rotation's, or a compromised key's revocation's.
+        await requireRecordedApproval(pool, ['rotation.planned', 'revocation.planned']);
         const requestId = requestIdFor('generate');
         const key = await keyManager.generateKey({ requestId, issuer: input.issuer, alg: input.plan.newKey.alg, ...(input.plan.newKey.rsaModulusLength ? { rsaModulusLength: input.plan.newKey.rsaModulusLength } : {}), policyVersion: input.plan.policyVersion, actor: actorFor('KeyManager') });
         return { kid: key.kid, state: key.state, auditSeqs: await seqs(requestId) };

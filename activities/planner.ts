@@ -99,7 +99,7 @@ export function createPlannerActivities(deps: PlannerDeps) {
             subject: { issuer: input.issuer },
             policyVersion: policy.version,
             outcome: 'ok',
-            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason, ...(requester ? requesterVerification(requester) : {}) },
+            details: { handoff: 'Planner → Security lead', planHash: plan.planHash, newAlg: plan.newKey.alg, replacesKid: plan.replacesKid ?? null, timeline: plan.timeline, reason: plan.reason, approvals: p.approvals, ...(requester ? requesterVerification(requester) : {}) },
             requestId: requestIdFor('plan'),
           });
           return {

@@ -6,7 +6,7 @@ import { issuerPolicy } from '../agents/planner/policy.js';
 import { affectedIssuers, revocationApprovals } from '../agents/planner/revocation-approvals.js';
 import { issuersWithLiveTokens } from '../agents/token-issuer/issued-tokens.js';
 import { describeGaps, signOffGaps } from '../agents/planner/sign-off-reach.js';
-import { recordedDetails, recordedVotes } from '../agents/auditor/recorded-sign-off.js';
+import { requireRecordedRejection } from './recorded-sign-off.js';
 import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import {
   buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidRevocationHorizon,
@@ -120,6 +120,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       details: {
         handoff: 'Planner → RevocationResponder', planHash: planned.planHash, reason: input.reason, requester: input.requester, keyState: planned.keyState ?? null,
         ...(requester ? requesterVerification(requester) : {}),
+        approvals: planned.approvals,
         ...(gaps.length ? { signOffUnreachable: describeGaps(gaps) } : {}),
       },
       requestId: requestIdFor('plan'),
@@ -178,7 +179,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
 
     async liftContainment(input: { kind: 'kid' | 'jti' | 'sub'; value: string; issuer: string; before?: string; reason: string; policyVersion: string }) {
       return asActivity(async () => {
-        await requireRecordedRejection(deps.pool);
+        await requireRecordedRejection(deps.pool, ['revocation.planned']);
         const target = input.kind === 'kid' ? { kind: 'kid' as const, issuer: input.issuer, kid: input.value } : { kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}) };
         const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target }, rd);
         return { resumedIssuance: r.resumedIssuance, auditSeqs: await seqs() };
@@ -220,18 +221,3 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
 }
 
 export type RevocationActivities = ReturnType<typeof createRevocationActivities>;
-
-/**
- * A false alarm lifts a containment only on a rejection this run's own sign-off check accepted and
- * recorded for this run's plan: the workflow's word for it comes from Temporal history, where a
- * result copied from another run could stand in for the check (see recordedVotes).
- */
-async function requireRecordedRejection(pool: Pool): Promise<void> {
-  const { workflowId, runId } = actorFor('RevocationResponder');
-  const planned = await recordedDetails(pool, requestIdFor('plan'), 'revocation.planned');
-  const planHash = typeof planned?.planHash === 'string' ? planned.planHash : undefined;
-  const rejections = planHash === undefined ? [] : await recordedVotes(pool, { workflowId: workflowId ?? '', runId: runId ?? '' }, planHash, 'reject');
-  if (rejections.length === 0) {
-    throw new KeyturnError('SIGN_OFF_NOT_RECORDED', 'no rejection of this run was recorded by its sign-off check, so its containment stays', 'Reject the revocation again from Slack or with `keyturn reject`; if this persists, someone may be answering keyturn activities outside its workers.');
-  }
-}

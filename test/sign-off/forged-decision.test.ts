@@ -59,4 +59,14 @@ describe('a sign-off check answered with a result it never produced', () => {
     const { rowCount } = await stack.pool.query(`SELECT 1 FROM revocations WHERE kind = 'jti' AND value = $1`, [jti]);
     expect(rowCount).toBe(1);
   });
+  it('does not generate a key for a rotation: no approval of this run was recorded', async () => {
+    const handle = await stack.rotate('forged approval');
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    forged.set(handle.workflowId, { accepted: true, vote: { approver: 'cli:alice', decision: 'approve', channel: 'cli', at: new Date().toISOString() }, standing: 'approved', auditSeqs: [] });
+    await handle.signal('approve', { attestation: 'copied from elsewhere' });
+    const outcome = await handle.result().then((r) => (r as { outcome: string }).outcome, () => 'run failed');
+    expect(outcome).not.toBe('completed');
+    const { rowCount } = await stack.pool.query(`SELECT 1 FROM audit_log WHERE action = 'key.generate' AND actor ->> 'workflowId' = $1`, [handle.workflowId]);
+    expect(rowCount).toBe(0);
+  });
 });
