@@ -138,6 +138,8 @@ export class KeyManager {
   readonly #clock: Clock;
   /** Decrypted private keys of active keys, by kid; evicted when a key is seen to leave `active`. */
   readonly #privateKeys = new Map<string, { issuer: string; key: KeyObject }>();
+  /** Per issuer, how many times a key was moved out of `active` by this instance: a handle read before a move is not cached after it. */
+  readonly #evictions = new Map<string, number>();
   #changes = 0;
 
   constructor(deps: KeyManagerDeps) {
@@ -185,7 +187,7 @@ export class KeyManager {
     const previousTo = req.previousTo ?? 'retiring';
     if (previousTo !== 'retiring' && previousTo !== 'revoked') throw new KeyturnError('KEY_PARAMS_INVALID', `previousTo must be retiring or revoked`);
     const params = { issuer: req.issuer, kid: req.kid, previousTo };
-    return this.#transact<ActivateResult>('activate', req, params, async (c, now) => {
+    const result = await this.#transact<ActivateResult>('activate', req, params, async (c, now) => {
       await lockIssuer(c, req.issuer);
       const target = await findKey(c, req.kid, true);
       if (!target || target.issuer !== req.issuer) throw keyNotFound(req.kid, req.issuer);
@@ -195,7 +197,7 @@ export class KeyManager {
       for (const { kid } of current.rows) {
         assertTransition(kid, 'active', previousTo);
         previous = await setState(c, kid, previousTo, now, previousTo === 'revoked' ? (req.reason ?? `superseded by ${req.kid}`) : undefined);
-        this.#privateKeys.delete(kid);
+        this.#evict(req.issuer, kid);
       }
       const active = await setState(c, req.kid, 'active', now);
       const value: ActivateResult = previous ? { active, previous } : { active };
@@ -203,12 +205,15 @@ export class KeyManager {
       if (previous) details.previousKid = previous.kid;
       return { value, kid: req.kid, subject: { kid: req.kid, issuer: req.issuer }, details };
     });
+    // Again once committed: a handle read while the transaction was open saw the old key active.
+    if (result.previous) this.#evict(req.issuer, result.previous.kid);
+    return result;
   }
 
   /** Compensation for a failed rotation: `failedKid` (active or pending) → failed, `previousKid` (retiring) → active. */
   async restorePrevious(req: RestorePreviousRequest): Promise<RestoreResult> {
     const params = { issuer: req.issuer, previousKid: req.previousKid, failedKid: req.failedKid };
-    return this.#transact<RestoreResult>('restore', req, params, async (c, now) => {
+    const restored = await this.#transact<RestoreResult>('restore', req, params, async (c, now) => {
       if (req.previousKid === req.failedKid) throw new KeyturnError('KEY_PARAMS_INVALID', 'previousKid and failedKid must differ');
       await lockIssuer(c, req.issuer);
       const [first, second] = [req.previousKid, req.failedKid].sort();
@@ -229,7 +234,7 @@ export class KeyManager {
         });
       }
       const failed = await setState(c, req.failedKid, 'failed', now, req.reason);
-      this.#privateKeys.delete(req.failedKid);
+      this.#evict(req.issuer, req.failedKid);
       const active = prev.state === 'active' ? prev : await setState(c, req.previousKid, 'active', now);
       return {
         value: { active, failed },
@@ -238,6 +243,8 @@ export class KeyManager {
         details: { failedKid: req.failedKid, failedFrom: bad.state, previousFrom: prev.state, reason: req.reason },
       };
     });
+    this.#evict(req.issuer, req.failedKid);
+    return restored;
   }
 
   /** retiring → retired: no longer published. */
@@ -282,19 +289,32 @@ export class KeyManager {
    * stops working once this instance moves its key out of `active`.
    */
   async signingHandle(issuer: string): Promise<SigningHandle> {
-    const res = await this.#pool.query<SealedRow>(
-      `SELECT ${SEALED_COLUMNS} FROM signing_keys WHERE issuer = $1 AND state = 'active'`,
-      [issuer],
-    );
-    const row = res.rows[0];
-    if (!row) throw new KeyturnError('NO_ACTIVE_KEY', `issuer ${issuer} has no active signing key`, 'Generate and activate one (a rotation does both).', { issuer });
-    // Whatever this instance cached for the issuer under another kid is no longer active: drop it.
-    for (const [kid, cached] of this.#privateKeys) if (cached.issuer === issuer && kid !== row.kid) this.#privateKeys.delete(kid);
-    let entry = this.#privateKeys.get(row.kid);
-    if (!entry) {
-      entry = { issuer, key: await this.#unseal(row) };
-      this.#privateKeys.set(row.kid, entry);
+    // A read that raced a key leaving `active` (its transaction still open, or committing meanwhile) is read again.
+    for (let attempt = 1; ; attempt++) {
+      const evictions = this.#evictions.get(issuer) ?? 0;
+      const res = await this.#pool.query<SealedRow>(
+        `SELECT ${SEALED_COLUMNS} FROM signing_keys WHERE issuer = $1 AND state = 'active'`,
+        [issuer],
+      );
+      const row = res.rows[0];
+      if (!row) throw new KeyturnError('NO_ACTIVE_KEY', `issuer ${issuer} has no active signing key`, 'Generate and activate one (a rotation does both).', { issuer });
+      // Whatever this instance cached for the issuer under another kid is no longer active: drop it.
+      for (const [kid, cached] of this.#privateKeys) if (cached.issuer === issuer && kid !== row.kid) this.#privateKeys.delete(kid);
+      let entry = this.#privateKeys.get(row.kid);
+      if (!entry) {
+        entry = { issuer, key: await this.#unseal(row) };
+        if ((this.#evictions.get(issuer) ?? 0) !== evictions) {
+          if (attempt < 3) continue;
+          throw keyNotActive(row.kid);
+        }
+        this.#privateKeys.set(row.kid, entry);
+      }
+      return this.#handle(row, entry);
     }
+  }
+
+  #handle(row: SealedRow, entry: { issuer: string; key: KeyObject }): SigningHandle {
+    const issuer = entry.issuer;
     const cache = this.#privateKeys;
     const { kid, alg } = row;
     const live = entry;
@@ -335,19 +355,26 @@ export class KeyManager {
   }
 
   async #transitionByKid(op: Op, req: KidRequest, to: KeyState, reason?: string): Promise<KeyRecord> {
-    return this.#transact<KeyRecord>(op, req, { kid: req.kid }, async (c, now) => {
+    const rec = await this.#transact<KeyRecord>(op, req, { kid: req.kid }, async (c, now) => {
       const found = await c.query<{ issuer: string }>('SELECT issuer FROM signing_keys WHERE kid = $1', [req.kid]);
       if (!found.rows[0]) throw keyNotFound(req.kid);
       const { issuer } = found.rows[0];
       await lockIssuer(c, issuer);
       const key = (await findKey(c, req.kid, true))!;
       assertTransition(req.kid, key.state, to);
-      const rec = await setState(c, req.kid, to, now, reason);
-      this.#privateKeys.delete(req.kid);
+      const moved = await setState(c, req.kid, to, now, reason);
+      this.#evict(issuer, req.kid);
       const details: Record<string, unknown> = { from: key.state, to };
       if (reason !== undefined) details.reason = reason;
-      return { value: rec, kid: req.kid, subject: { kid: req.kid, issuer }, details };
+      return { value: moved, kid: req.kid, subject: { kid: req.kid, issuer }, details };
     });
+    this.#evict(rec.issuer, req.kid);
+    return rec;
+  }
+
+  #evict(issuer: string, kid: string): void {
+    this.#privateKeys.delete(kid);
+    this.#evictions.set(issuer, (this.#evictions.get(issuer) ?? 0) + 1);
   }
 
   /**

@@ -1,6 +1,10 @@
 import { scrypt } from 'node:crypto';
 import { base64url, importJWK, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
+import type { AppendAudit } from '../../agents/auditor/types.js';
+import type { KeyManager } from '../../agents/key-manager/key-manager.js';
+import type { SigningHandle } from '../../agents/key-manager/types.js';
 import type { SigningAlgorithm } from '../../agents/planner/policy-types.js';
 import { threadPoolSize } from '../../agents/token-issuer/secret-hash.js';
 import { testPool } from '../support/db.js';
@@ -34,6 +38,23 @@ describe('signing handles', () => {
     const handle = await km.signingHandle(key.issuer);
     await km.revoke({ ...opBase(), kid: key.kid, reason: 'compromised' });
     expect(await errorCode(handle.sign(enc.encode('x.y')))).toBe('KEY_NOT_ACTIVE');
+  });
+
+  it('a handle fetched while the revocation of its key is committing stops signing once it has committed', async () => {
+    let raced: SigningHandle | undefined;
+    let issuer = '';
+    // Called inside revoke's transaction, after the key's row changed and before COMMIT: another
+    // connection still reads the key as active.
+    const duringRevoke: AppendAudit = async (db, entry) => {
+      if (entry.action === 'key.revoke' && entry.outcome === 'ok') raced = await racing.signingHandle(issuer);
+      return appendAudit(db, entry);
+    };
+    const racing: KeyManager = keyManager(pool, { appendAudit: duringRevoke });
+    const key = await keyIn(racing, 'active');
+    issuer = key.issuer;
+    await racing.revoke({ ...opBase(), kid: key.kid, reason: 'compromised' });
+    expect(raced?.kid).toBe(key.kid);
+    expect(await errorCode(raced!.sign(enc.encode('x.y')))).toBe('KEY_NOT_ACTIVE');
   });
 
   it('an RSA signature that returns from the thread pool after its key was revoked is refused: KEY_NOT_ACTIVE', async () => {
