@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { LoadedDataConverter, Payload } from '@temporalio/common';
-import { decodeArrayFromPayloads, decodeFromPayloadsAtIndex, decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
+import type { LoadedDataConverter, Payload, ProtoFailure } from '@temporalio/common';
+import { decodeArrayFromPayloads, decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError, decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type { Command } from 'commander';
 import { ENTRY_COLUMNS, rowToEntry, type AuditRow } from '../../agents/auditor/rows.js';
 import { formatReconciliation, reconcileRun, type PlainHistoryEvent, type RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
@@ -137,10 +137,21 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
       case 'ActivityTaskFailed':
       case 'ActivityTaskTimedOut':
       case 'ActivityTaskCanceled':
-      case 'WorkflowExecutionFailed':
+      case 'WorkflowExecutionFailed': {
         e.scheduledEventId = num(a.scheduledEventId as Num);
-        if ((a.failure as { message?: string } | null)?.message) e.failure = (a.failure as { message: string }).message;
+        const failure = a.failure as ProtoFailure | null | undefined;
+        if (!failure) break;
+        // keyturn's failure converter encrypts message and stack into encodedAttributes: a failure
+        // without them, or with ones keyturn did not encrypt, was written by someone else.
+        if (failure.encodedAttributes && (await codec.writtenByKeyturn(failure.encodedAttributes, { display: false }))) {
+          const decoded = await decodeOptionalFailureToOptionalError(converter, failure).catch(() => undefined);
+          if (decoded?.message) e.failure = decoded.message;
+        } else {
+          e.unsealed = [...(e.unsealed ?? []), 'failure'];
+          if (failure.message) e.failure = failure.message;
+        }
         break;
+      }
       case 'TimerStarted': {
         e.timerId = String(a.timerId ?? '');
         const d = a.startToFireTimeout as { seconds?: Num; nanos?: number | null } | null | undefined;
