@@ -314,4 +314,16 @@ describe('formatReconciliation', () => {
     const { h, entries } = completedRun();
     expect(formatReconciliation(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries })).split('\n').at(-1)).toBe('ok: 9 handoffs paired, nothing on one side only');
   });
+
+  it('checks a revocation run\'s end against revocation entries, not rotation ones', () => {
+    seq = 200;
+    const h = new History();
+    h.events[0] = { ...h.events[0]!, workflowType: 'revocationWorkflow' };
+    const id = h.activity('recordHandoff', 10, { result: { auditSeqs: [201] }, input: [{ from: 'Orchestrator', to: 'Auditor', action: 'revocation.failed' }] });
+    const failed = entry({ action: 'revocation.failed', ms: 12, seq: 201, actor: by(id, 'Orchestrator') });
+    h.complete(20, { outcome: 'failed', approvals: [], auditSeqRange: [201, 201] });
+    expect(flagged(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [failed] }))).toEqual([]);
+    const wrong = { ...failed, action: 'revocation.revoked' };
+    expect(flagged(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [wrong] })).map((r) => r.note)).toContainEqual(expect.stringMatching(/ended failed, but no revocation\.failed entry.*records revocation\.revoked/));
+  });
 });

@@ -31,6 +31,8 @@ export interface PlainHistoryEvent {
   timerId?: string;
   /** TimerStarted: start-to-fire timeout in seconds. */
   timeoutSeconds?: number;
+  /** WorkflowExecutionStarted: the workflow's type, e.g. `revocationWorkflow`. */
+  workflowType?: string;
   /** WorkflowExecutionSignaled. */
   signalName?: string;
   identity?: string;
@@ -285,6 +287,25 @@ export function auditSide(e: AuditEntry): AuditSide {
 }
 
 /** Pairs the run's history with its audit entries and flags whatever is on one side only. */
+/**
+ * The entries a run of this workflow type records when it ends, `<prefix>.<outcome>`; undefined for
+ * types that record none of their own (a schedule's parent run). A history without its start event
+ * is read as a rotation's.
+ */
+function outcomeEntries(workflowType: string | undefined): { prefix: string; outcomes: readonly string[] } | undefined {
+  switch (workflowType) {
+    case undefined:
+    case 'rotationWorkflow':
+      return { prefix: 'rotation', outcomes: ['completed', 'rejected', 'expired', 'rolled_back', 'failed'] };
+    case 'revocationWorkflow':
+      return { prefix: 'revocation', outcomes: ['revoked', 'false_alarm', 'failed'] };
+    case 'policyChangeWorkflow':
+      return { prefix: 'policy.change', outcomes: ['activated', 'rejected', 'expired', 'refused', 'failed'] };
+    default:
+      return undefined;
+  }
+}
+
 export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const { workflowId, runId, events } = input;
   const slack = input.slackMs ?? 2000;
@@ -416,10 +437,12 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
       audit: [],
     };
     const problems: string[] = [];
-    if (runResult.outcome) {
-      const recorded = entries.filter((e) => owner.has(e.seq) && e.action === `rotation.${runResult.outcome}`);
-      if (recorded.length === 0) problems.push(`the run ended ${runResult.outcome}, but no rotation.${runResult.outcome} entry was recorded by it`);
-      const others = entries.filter((e) => owner.has(e.seq) && /^rotation\.(completed|rejected|expired|rolled_back|failed)$/.test(e.action) && e.action !== `rotation.${runResult.outcome}`);
+    const ends = outcomeEntries(events.find((e) => e.type === 'WorkflowExecutionStarted')?.workflowType);
+    if (runResult.outcome && ends) {
+      const expected = `${ends.prefix}.${runResult.outcome}`;
+      const recorded = entries.filter((e) => owner.has(e.seq) && e.action === expected);
+      if (recorded.length === 0) problems.push(`the run ended ${runResult.outcome}, but no ${expected} entry was recorded by it`);
+      const others = entries.filter((e) => owner.has(e.seq) && ends.outcomes.some((o) => e.action === `${ends.prefix}.${o}`) && e.action !== expected);
       if (others.length) problems.push(`the run ended ${runResult.outcome}, but the log records ${others.map((e) => `${e.action} (seq ${e.seq})`).join(', ')}`);
     }
     const range = runResult.auditSeqRange;

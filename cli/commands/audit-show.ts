@@ -162,6 +162,11 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
       case 'TimerCanceled':
         e.timerId = String(a.timerId ?? '');
         break;
+      case 'WorkflowExecutionStarted': {
+        const name = (a.workflowType as { name?: string } | null)?.name;
+        if (name) e.workflowType = name;
+        break;
+      }
       case 'WorkflowExecutionSignaled':
         e.signalName = String(a.signalName ?? '');
         if (typeof a.identity === 'string' && a.identity) e.identity = a.identity;
