@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { startRevocation } from '../../client/revocations.js';
-import { webUiLink } from '../../client/rotations.js';
+import type { Client } from '@temporalio/client';
+import { rotationStatus, webUiLink } from '../../client/rotations.js';
+import type { RevocationResult } from '../../workflows/revocation.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
 import { cliStarter, requesterKeyOption } from '../approver-key.js';
@@ -23,6 +25,9 @@ export function registerRevoke(program: Command): void {
         const targets = (['kid', 'jti', 'sub'] as const).filter((k) => opts[k] !== undefined);
         if (targets.length !== 1) throw new KeyturnError('REVOCATION_INVALID', 'give exactly one of --kid, --jti, --sub', 'For a compromised key: keyturn revoke --kid <kid> --reason "…".');
         const kind = targets[0]!;
+        if (kind !== 'kid' && !opts.issuer) {
+          throw new KeyturnError('REVOCATION_INVALID', `a --${kind} revocation needs --issuer: the issuer whose tokens carry it`, 'Add --issuer <iss>; `keyturn policy show` lists the issuers.');
+        }
         const starter = await cliStarter(opts.key);
         const client = await ctx.temporal();
         const handle = await startRevocation(client, {
@@ -31,8 +36,34 @@ export function registerRevoke(program: Command): void {
           ...(opts.issuer ? { issuer: opts.issuer } : {}), ...(opts.before ? { before: opts.before } : {}),
         });
         out(`run ${handle.workflowId}`);
-        out(`contained at once; waiting for sign-off (keyturn approve ${handle.workflowId} --key …)`);
-        out(`web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`);
+        const web = `web ui ${webUiLink(ctx.webUiUrl(), ctx.env.TEMPORAL_NAMESPACE, handle.workflowId)}`;
+        const contained = await containment(client, handle.workflowId);
+        if (contained.state === 'ended') {
+          out(web);
+          throw new KeyturnError('REVOCATION_NOT_CONTAINED', `the run ended without containing anything: ${contained.reason}`, `Fix the cause and revoke again; \`keyturn audit show ${handle.workflowId}\` shows what it recorded.`);
+        }
+        out(contained.state === 'contained'
+          ? `contained at once; waiting for sign-off (keyturn approve ${handle.workflowId} --key …)`
+          : `started, not contained yet (phase ${contained.phase}); follow it with keyturn status ${handle.workflowId}`);
+        out(web);
       }),
     );
+}
+
+const CONFIRM_WITHIN_MS = 15_000;
+
+/** Waits (up to 15 s) for the run to report its containment, or to end without one. */
+async function containment(client: Client, workflowId: string): Promise<{ state: 'contained' } | { state: 'pending'; phase: string } | { state: 'ended'; reason: string }> {
+  const until = Date.now() + CONFIRM_WITHIN_MS;
+  for (;;) {
+    const status = await rotationStatus(client, workflowId);
+    if (status.workflowStatus !== 'RUNNING') {
+      const result = status.workflowStatus === 'COMPLETED' ? ((await client.workflow.getHandle(workflowId).result()) as RevocationResult) : undefined;
+      if (result && result.outcome !== 'failed') return { state: 'contained' };
+      return { state: 'ended', reason: result?.reason ?? status.workflowStatus.toLowerCase() };
+    }
+    if (status.phase !== 'planning' && status.phase !== 'containing') return { state: 'contained' };
+    if (Date.now() > until) return { state: 'pending', phase: status.phase };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
