@@ -1,5 +1,5 @@
 import type { AppendAudit } from '../agents/auditor/types.js';
-import { recordedOutcome, recordedVotes } from '../agents/auditor/recorded-sign-off.js';
+import { recordedEntry, recordedVotes } from '../agents/auditor/recorded-sign-off.js';
 import type { Vote } from '../agents/approvals/quorum.js';
 import { policyChangeApprovals, requirePolicyChangeSignedOff } from '../agents/planner/policy-change-approvals.js';
 import { diffPolicies } from '../agents/planner/policy-diff.js';
@@ -75,7 +75,7 @@ export function createPolicyActivities(deps: PolicyActivityDeps) {
         if (current) {
           const next = parsePolicy(input.text);
           // What this run's own activities recorded decides, not what the workflow passes along (see recordedVotes).
-          const proposed = await recordedOutcome(deps.pool, requestIdFor('propose'), 'policy.proposed');
+          const proposed = await recordedEntry(deps.pool, requestIdFor('propose'), 'policy.proposed');
           if (proposed?.outcome !== 'ok' || proposed.subject.version !== next.version) {
             throw new KeyturnError('POLICY_CHANGE_NOT_SIGNED_OFF', `this run recorded no accepted proposal of version ${next.version.slice(0, 12)}`, 'Apply the change again with `keyturn policy apply`.');
           }

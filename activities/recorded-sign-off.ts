@@ -1,4 +1,4 @@
-import { recordedDetails, recordedVotes } from '../agents/auditor/recorded-sign-off.js';
+import { recordedEntry, recordedVotes } from '../agents/auditor/recorded-sign-off.js';
 import { tally } from '../agents/approvals/quorum.js';
 import type { ApprovalPolicy } from '../agents/planner/policy-types.js';
 import type { Queryable } from '../agents/shared/db.js';
@@ -13,8 +13,8 @@ import { actorFor, requestIdFor } from './context.js';
  */
 async function recordedSignOff(db: Queryable, planActions: readonly string[], decision: 'approve' | 'reject') {
   const { workflowId, runId } = actorFor('Auditor');
-  let planned: Record<string, unknown> | undefined;
-  for (const action of planActions) planned ??= await recordedDetails(db, requestIdFor('plan'), action);
+  const entries = await Promise.all(planActions.map((action) => recordedEntry(db, requestIdFor('plan'), action)));
+  const planned = entries.find((e) => e?.outcome === 'ok')?.details;
   const planHash = typeof planned?.planHash === 'string' ? planned.planHash : undefined;
   const votes = planHash === undefined ? [] : await recordedVotes(db, { workflowId: workflowId ?? '', runId: runId ?? '' }, planHash, decision);
   return { planned, votes };

@@ -38,14 +38,11 @@ export async function recordedVotes(db: Queryable, run: RunRef, planHash: string
   });
 }
 
-/** The subject and outcome of the entry `requestId` recorded for `action`, if any. */
-export async function recordedOutcome(db: Queryable, requestId: string, action: string): Promise<{ outcome: string; subject: Record<string, unknown> } | undefined> {
-  const { rows } = await db.query<{ outcome: string; subject: Record<string, unknown> }>('SELECT outcome, subject FROM audit_log WHERE request_id = $1 AND action = $2', [requestId, action]);
+/** The entry `requestId` recorded for `action`, if any: a run's own step, found by its request id. */
+export async function recordedEntry(db: Queryable, requestId: string, action: string): Promise<{ outcome: string; subject: Record<string, unknown>; details: Record<string, unknown> } | undefined> {
+  const { rows } = await db.query<{ outcome: string; subject: Record<string, unknown>; details: Record<string, unknown> }>(
+    'SELECT outcome, subject, details FROM audit_log WHERE request_id = $1 AND action = $2',
+    [requestId, action],
+  );
   return rows[0];
-}
-
-/** The details of the entry `requestId` recorded for `action` with outcome ok, if any. */
-export async function recordedDetails(db: Queryable, requestId: string, action: string): Promise<Record<string, unknown> | undefined> {
-  const { rows } = await db.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE request_id = $1 AND action = $2 AND outcome = 'ok'`, [requestId, action]);
-  return rows[0]?.details;
 }
