@@ -196,7 +196,6 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     try {
       result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {
-      held.release();
       if (gone.aborted && e === gone.reason) {
         // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.
         oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
@@ -208,8 +207,9 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       busyLog.note(deps.log);
       oauthError(reply, 503, 'temporarily_unavailable', 'the server is checking too many client secrets right now; retry in a second', { 'retry-after': String(BUSY_RETRY_SECONDS) });
       return undefined;
+    } finally {
+      held.release();
     }
-    held.release();
     if (!result.ok) {
       await refused(result.reason);
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);

@@ -36,7 +36,8 @@ export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | 
       await client.query('COMMIT');
       return walked;
     }
-    const coveredSeq = Math.max(0, ...checkpoints.map((c) => Number(c.seq)));
+    // Ordered by seq: the last one covers the most (a spread over a year of checkpoints would overflow the stack).
+    const coveredSeq = Number(checkpoints.at(-1)?.seq ?? 0);
     const uncovered = walked.head.seq > coveredSeq ? await oldestAfter(client, coveredSeq, walked.head.seq) : undefined;
     await client.query('COMMIT');
     return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, headSeq: walked.head.seq, headHash: walked.head.hash, ...(uncovered ? { uncovered } : {}) };
