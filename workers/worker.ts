@@ -20,10 +20,12 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
+import { bindActivityResults } from './result-binding.js';
 import { installTemporalRuntime } from './runtime.js';
 import type { Services } from './services.js';
 
 export const WORKFLOWS_PATH = join(dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
+const WORKFLOW_INTERCEPTORS_PATH = join(dirname(fileURLToPath(import.meta.url)), '../workflows/interceptors.ts');
 
 export interface WorkerDeps {
   temporalAddress: string;
@@ -43,13 +45,18 @@ export interface WorkerDeps {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Around every activity; tests use it to lose an activity's reply after its effects committed. */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /**
+   * Before the worker binds results to their calls: stand-ins for someone outside keyturn who answers
+   * an activity task (tests of the binding).
+   */
+  outsideAnswers?: ActivityInterceptorsFactory[];
 }
 
 let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundles keyturn's workflows once per process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
+  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
   return cachedBundle;
 }
 
@@ -106,7 +113,7 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
     dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
     activities: buildActivities(deps),
-    ...(deps.activityInterceptors ? { interceptors: { activity: deps.activityInterceptors } } : {}),
+    interceptors: { activity: [...(deps.outsideAnswers ?? []), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
   });
   return { worker, connection };
 }

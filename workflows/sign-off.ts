@@ -1,7 +1,9 @@
 import { display } from './display.js';
 import type { Tell } from './notify.js';
-import { condition, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, defineSignal, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { AuditorActivities } from '../activities/auditor.js';
 import type { SignOffActivities } from '../activities/sign-off.js';
+import { isUnboundResult } from './interceptors.js';
 import type { ApprovalPolicy } from '../activities/sign-off.js';
 import { summarise } from './summaries.js';
 import type { RecordedVote } from './types.js';
@@ -20,6 +22,7 @@ export const rollbackSignal = defineSignal<[DecisionSignal]>('rollback');
  * instead of failing the run, which would leave a contained revocation with no run to finish it.
  */
 const signOff = proxyActivities<SignOffActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } });
+const auditor = proxyActivities<AuditorActivities>({ startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 } });
 
 export interface SignOffRequest {
   kind: 'rotation' | 'revocation' | 'policy';
@@ -114,7 +117,7 @@ export class SignOffGate {
     while (this.queue.length > 0) {
       const next = this.queue.shift()!;
       const info = workflowInfo();
-      const checked = await signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
+      const checked = await this.checkOrIgnore(next, () => signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
         attestation: next.attestation,
         signalName: next.decision,
         workflowId: info.workflowId,
@@ -128,7 +131,8 @@ export class SignOffGate {
         kind: this.request.kind,
         subject: this.request.subject,
         receivedAt: new Date(next.receivedAt).toISOString(),
-      }]);
+      }]));
+      if (!checked) continue;
       this.track(checked);
       if (!checked.accepted || !checked.vote) continue;
       if (checked.vote.decision === 'rollback') {
@@ -147,6 +151,26 @@ export class SignOffGate {
       }
       this.request.onChange?.();
       await this.request.tell(`Orchestrator → approvers: ${vote.approver} ${vote.decision === 'approve' ? 'approved' : 'rejected'}`, { type: 'signoff.vote', ...this.event(), votes: this.state.votes, quorum: this.request.approvals.quorum, decided: this.state.decided ?? null });
+    }
+  }
+
+  /**
+   * A check answered with a result that is not its own (copied from another run) decides nothing:
+   * the signal is dropped as if its check refused it, and the refusal is recorded. Honest signals
+   * that follow still count.
+   */
+  private async checkOrIgnore<T>(signal: Pending, check: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await check();
+    } catch (e) {
+      if (!isUnboundResult(e)) throw e;
+      log.error('a sign-off check answered with a result not bound to it was ignored', { decision: signal.decision });
+      try {
+        this.track(await auditor.recordHandoff.executeWithOptions({ summary: display(`${signal.decision} signal → Auditor: its check was answered with a result not produced for it; ignored`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.check_unbound', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { decision: signal.decision, planHash: this.request.planHash } }]));
+      } catch (recordError) {
+        if (!isUnboundResult(recordError)) throw recordError;
+      }
+      return undefined;
     }
   }
 

@@ -7,6 +7,7 @@ import { startRevocation } from '../../client/revocations.js';
 import { startRotation } from '../../client/rotations.js';
 import { findTemporalCli } from '../../infra/temporal/cli.js';
 import { DISPLAY_MARK_KEY } from '../../workflows/display.js';
+import { RESULT_BINDING_PATCH } from '../../workflows/result-binding.js';
 import { EncryptionCodec, ENCRYPTED_ENCODING } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import type { RunResult, RunStatus } from '../../workflows/types.js';
@@ -25,7 +26,13 @@ interface Dump {
   /** Where each payload sits, e.g. `events.3.userMetadata.summary`. */
   paths: string[];
   failures: Array<{ message?: string; stackTrace?: string; encodedAttributes?: JsonPayload }>;
+  /** Payloads Temporal itself keeps out of the codec: a call's result-binding header, a patch marker. */
+  protocol: Array<{ p: JsonPayload; path: string }>;
 }
+
+/** Headers skip the codec by Temporal's design, and Core writes patch markers itself. */
+const PROTOCOL_PATHS = /\.header\.fields\.keyturn-result-binding$|\.markerRecordedEventAttributes\.details\.patch-data\.payloads\.\d+$/;
+const KEYTURN_PATCHES = [RESULT_BINDING_PATCH, 'best-effort-notices'];
 
 /** Every payload object ({metadata: {encoding}, data}) and every failure object anywhere in a history dump. */
 function walk(node: unknown, dump: Dump, path = ''): void {
@@ -33,8 +40,11 @@ function walk(node: unknown, dump: Dump, path = ''): void {
   if (!node || typeof node !== 'object') return;
   const o = node as Record<string, unknown>;
   if (o.metadata && typeof o.metadata === 'object' && 'encoding' in (o.metadata as object)) {
-    dump.payloads.push(o as unknown as JsonPayload);
-    dump.paths.push(path);
+    if (PROTOCOL_PATHS.test(path)) dump.protocol.push({ p: o as unknown as JsonPayload, path });
+    else {
+      dump.payloads.push(o as unknown as JsonPayload);
+      dump.paths.push(path);
+    }
   }
   if ('encodedAttributes' in o || ('message' in o && 'stackTrace' in o)) dump.failures.push(o as Dump['failures'][number]);
   // Search attributes are the server's index (issuer, requester, phase, kid: public identifiers the
@@ -64,7 +74,7 @@ describe('Temporal histories of keyturn runs: encrypted payloads, clear display 
 
   const show = async (workflowId: string, extra: string[] = []): Promise<Dump> => {
     const { stdout } = await run(cli, ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', stack.temporalAddress, '--namespace', stack.namespace, ...extra], { maxBuffer: 64 * 1024 * 1024 });
-    const dump: Dump = { text: stdout, payloads: [], paths: [], failures: [] };
+    const dump: Dump = { text: stdout, payloads: [], paths: [], failures: [], protocol: [] };
     walk(JSON.parse(stdout), dump);
     return dump;
   };
@@ -104,6 +114,18 @@ describe('Temporal histories of keyturn runs: encrypted payloads, clear display 
       expect(decoded(p)).toBe(ENCRYPTED_ENCODING);
       expect(Buffer.from(p.metadata['encryption-key-id']!, 'base64').toString()).toBe(keyId);
     }
+  });
+
+  it('outside the codec, Temporal\'s own fields carry only each call\'s nonce and the names of keyturn\'s patches', () => {
+    const protocol = all().flatMap((d) => d.protocol);
+    const nonces = protocol.filter(({ path }) => path.endsWith('keyturn-result-binding'));
+    const patches = protocol.filter(({ path }) => !path.endsWith('keyturn-result-binding'));
+    expect(nonces.length).toBeGreaterThan(20);
+    expect(patches.length).toBeGreaterThan(0);
+    for (const { p } of protocol) expect(decoded(p)).toBe('json/plain');
+    for (const { p } of nonces) expect(JSON.parse(plainData(p))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const { p } of patches) expect(KEYTURN_PATCHES).toContain((JSON.parse(plainData(p)) as { id: string }).id);
+    expect(new Set(nonces.map(({ p }) => plainData(p))).size).toBe(nonces.length);
   });
 
   it('every display payload sits in a summary, a details field or a run result, and is marked', () => {

@@ -11,7 +11,8 @@ import { workflowBundle } from '../../workers/worker.js';
  * Every recorded history (`npm run record:histories`) replays against today's workflow code without a
  * nondeterminism error: a run started by an older worker finishes on a newer one exactly as it began.
  * `*.pre-groups.json` were recorded by the code before per-issuer sign-off groups (5548e5e); the gate
- * must still decide them by counting approvers, at the same point as then.
+ * must still decide them by counting approvers, at the same point as then. `*.pre-bound-results.json`
+ * were recorded before activity results were bound to their calls: they replay without the binding.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -56,9 +57,19 @@ function privateJwkMembers(v: unknown, found: string[] = []): string[] {
   return found;
 }
 
+/** Trades the results of the first two completed calls of `activityType`, as a copier in the namespace could. */
+function tradeResults(history: temporal.api.history.v1.IHistory, activityType: string): void {
+  const events = history.events!;
+  const typeOf = (scheduledEventId: unknown) => events.find((e) => String(e.eventId) === String(scheduledEventId))?.activityTaskScheduledEventAttributes?.activityType?.name;
+  const [a, b] = events.map((e) => e.activityTaskCompletedEventAttributes).filter((c) => c && typeOf(c.scheduledEventId) === activityType);
+  if (!a || !b) throw new Error(`fewer than two completed ${activityType} calls`);
+  [a.result, b.result] = [b.result, a.result];
+}
+
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code and from before per-issuer groups', () => {
+  it('has histories from the current code, from before bound results and from before per-issuer groups', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-groups.json'))).toBe(true);
   });
 
@@ -82,5 +93,17 @@ describe('recorded workflow histories replay on the current workflow code', () =
     const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!;
     scheduled.activityType = { name: 'someOtherActivity' };
     await expect(replay(history, workflowId)).rejects.toThrow(/[Nn]ondeterminism/);
+  });
+
+  it('a history in which two calls trade their results is refused: each result carries its own call\'s nonce', async () => {
+    const { workflowId, history } = load('rotation-completed.current.json');
+    tradeResults(history, 'notify');
+    await expect(replay(history, workflowId)).rejects.toThrow(/[Nn]ondeterminism/);
+  });
+
+  it('the same trade in a history from before the binding replays: nothing told those calls apart', async () => {
+    const { workflowId, history } = load('rotation-completed.pre-bound-results.json');
+    tradeResults(history, 'notify');
+    await expect(replay(history, workflowId)).resolves.toBeUndefined();
   });
 });

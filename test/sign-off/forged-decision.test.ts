@@ -12,9 +12,11 @@ import { startRotationStack, type RotationStack } from '../support/rotation-stac
 
 /**
  * Someone with access to the Temporal namespace but not to keyturn's keys can answer an activity
- * task with an encrypted result copied from another run's history. Here the sign-off check of a run
- * is answered that way, with an accepted vote it never checked: the effect that follows the sign-off
- * must count the votes this run's own checks recorded in the audit log, and find none.
+ * task with an encrypted result copied from another run's history. The workflow refuses a result not
+ * bound to its call (copied-result.test.ts); this test is the second line, for a forged vote that got
+ * past that: the forger sits inside the worker, so its answer is bound like a real one. The effect
+ * that follows the sign-off must count the votes this run's own checks recorded in the audit log,
+ * and find none.
  */
 describe('a sign-off check answered with a result it never produced', () => {
   let db: PolicyDb;

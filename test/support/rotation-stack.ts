@@ -78,9 +78,11 @@ export interface RotationStackOptions {
   codec?: { allowedOrigins: string[] };
   /** The agents' clock (default: the system's); the workflows keep Temporal's. */
   clock?: Clock;
-  /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
   /** Around the in-process worker's activities (fault injection). */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Answer activity tasks before the worker binds results to their calls, as an outsider could. */
+  outsideAnswers?: ActivityInterceptorsFactory[];
+  /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
   httpRoutes?: (ctx: { pool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
 }
 
@@ -194,6 +196,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       payloadKeyring,
       workflowBundle: await workflowBundle(),
       ...(o.activityInterceptors ? { activityInterceptors: o.activityInterceptors } : {}),
+      ...(o.outsideAnswers ? { outsideAnswers: o.outsideAnswers } : {}),
     });
     const running = worker.run();
     return async () => {

@@ -1,0 +1,22 @@
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { bindResult, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
+
+/**
+ * Returns each result inside its encrypted payload together with the nonce the calling workflow
+ * sent, so that the workflow can tell it from a result copied out of another history. A call
+ * scheduled by a workflow from before the binding sends no nonce and gets its result as it was.
+ */
+export const bindActivityResults: ActivityInterceptorsFactory = () => ({
+  inbound: {
+    async execute(input, next) {
+      const header = input.headers[RESULT_BINDING_HEADER];
+      if (!header) return next(input);
+      const binding = defaultPayloadConverter.fromPayload<unknown>(header);
+      if (typeof binding !== 'string' || binding.length === 0) {
+        throw ApplicationFailure.create({ type: 'RESULT_BINDING_MALFORMED', nonRetryable: true, message: 'the result-binding header of this activity task is not a nonce, so the task was not run; the workflow that scheduled it was not written by keyturn' });
+      }
+      return bindResult(binding, await next(input));
+    },
+  },
+});
