@@ -20,9 +20,9 @@ class History {
   }
 
   /** Schedules and closes one activity at `ms`; returns its activity id. */
-  activity(activityType: string, ms: number, opts: { result?: unknown; status?: 'completed' | 'failed' | 'open'; summary?: string; input?: unknown[] } = {}): string {
+  activity(activityType: string, ms: number, opts: { result?: unknown; status?: 'completed' | 'failed' | 'open'; summary?: string; input?: unknown[]; resultBinding?: string } = {}): string {
     const activityId = String(this.nextActivity++);
-    const s = this.push({ type: 'ActivityTaskScheduled', activityId, activityType, ...(opts.summary ? { summary: opts.summary } : {}), ...(opts.input ? { input: opts.input } : {}) }, ms);
+    const s = this.push({ type: 'ActivityTaskScheduled', activityId, activityType, ...(opts.summary ? { summary: opts.summary } : {}), ...(opts.input ? { input: opts.input } : {}), ...(opts.resultBinding !== undefined ? { resultBinding: opts.resultBinding } : {}) }, ms);
     this.push({ type: 'ActivityTaskStarted', scheduledEventId: s.eventId }, ms + 1);
     if (opts.status === 'open') return activityId;
     if (opts.status === 'failed') this.push({ type: 'ActivityTaskFailed', scheduledEventId: s.eventId, failure: 'refused' }, ms + 5);
@@ -325,5 +325,50 @@ describe('formatReconciliation', () => {
     expect(flagged(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [failed] }))).toEqual([]);
     const wrong = { ...failed, action: 'revocation.revoked' };
     expect(flagged(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [wrong] })).map((r) => r.note)).toContainEqual(expect.stringMatching(/ended failed, but no revocation\.failed entry.*records revocation\.revoked/));
+  });
+});
+
+describe('results bound to their calls', () => {
+  const generated = (h: History, opts: { resultBinding?: string; result: unknown }) => {
+    seq = 300;
+    const id = h.activity('generateKey', 10, opts);
+    return { id, entries: [entry({ action: 'key.generate', ms: 12, actor: by(id), seq: 301 })] };
+  };
+  const rowOf = (r: RunReconciliation) => r.rows.find((row) => row.history?.activityType === 'generateKey')!;
+
+  it('reads a bound result through its call\'s nonce: its audit seqs pair', () => {
+    const h = new History();
+    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: 'n-1', value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events)[0]!.auditSeqs).toEqual([301]);
+    expect(rowOf(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries })).status).toBe('paired');
+  });
+
+  it('flags a result carrying another call\'s nonce as not produced for its call, and trusts none of its seqs', () => {
+    const h = new History();
+    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: 'n-other', value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events)[0]).toMatchObject({ unboundResult: true });
+    expect(foldActivities(h.events)[0]!.auditSeqs).toBeUndefined();
+    const row = rowOf(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries }));
+    expect(row.status).toBe('mismatch');
+    expect(row.note).toMatch(/was not produced for this call/);
+  });
+
+  it('flags a call that sent a nonce and got a result without one', () => {
+    const h = new History();
+    generated(h, { resultBinding: 'n-1', result: { auditSeqs: [301] } });
+    expect(foldActivities(h.events)[0]).toMatchObject({ unboundResult: true });
+  });
+
+  it('flags a bound result answering a call from before the binding, which sent no nonce', () => {
+    const h = new History();
+    generated(h, { result: { keyturnBinding: 'n-1', value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events)[0]).toMatchObject({ unboundResult: true });
+  });
+
+  it('reads a result from before the binding as it is', () => {
+    const h = new History();
+    generated(h, { result: { auditSeqs: [301] } });
+    expect(foldActivities(h.events)[0]).toMatchObject({ auditSeqs: [301] });
+    expect(foldActivities(h.events)[0]!.unboundResult).toBeUndefined();
   });
 });

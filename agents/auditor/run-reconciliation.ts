@@ -1,3 +1,4 @@
+import { unbindResult } from '../../workflows/result-binding.js';
 import type { AuditEntry } from './types.js';
 
 /**
@@ -21,9 +22,11 @@ export interface PlainHistoryEvent {
   activityType?: string;
   /** ActivityTaskScheduled: the decoded arguments (only `recordHandoff`'s `action` is read; nothing is echoed). */
   input?: unknown[];
+  /** ActivityTaskScheduled: the nonce the call sent for its result to carry (workflows/result-binding.ts). */
+  resultBinding?: string;
   /** Activity Completed/Failed/TimedOut/Canceled: the event id of the matching ActivityTaskScheduled. */
   scheduledEventId?: number;
-  /** ActivityTaskCompleted and WorkflowExecutionCompleted: the decoded result. */
+  /** ActivityTaskCompleted and WorkflowExecutionCompleted: the decoded result (an activity's still bound to its call). */
   result?: unknown;
   /** Failure message of a failed activity or workflow. */
   failure?: string;
@@ -97,6 +100,8 @@ export interface ActivityRecord {
   /** recordHandoff's `action` argument. */
   handoffAction?: string;
   failure?: string;
+  /** Its result was not produced for this call: it lacks the nonce the call sent (or carries one the call never sent). */
+  unboundResult?: true;
 }
 
 export type HistorySideKind = 'activity' | 'timer' | 'signal' | 'completion' | 'event';
@@ -195,8 +200,10 @@ const WORKFLOW_CLOSE: Record<string, string> = {
 /** Activities from the history, in the order they were scheduled. */
 export function foldActivities(events: PlainHistoryEvent[]): ActivityRecord[] {
   const byScheduled = new Map<number, ActivityRecord>();
+  const bindings = new Map<number, string>();
   for (const e of events) {
     if (e.type === 'ActivityTaskScheduled') {
+      if (e.resultBinding !== undefined) bindings.set(e.eventId, e.resultBinding);
       const rec: ActivityRecord = { eventId: e.eventId, scheduledAt: e.time, activityId: e.activityId ?? String(e.eventId), activityType: e.activityType ?? 'unknown', status: 'open' };
       if (e.summary !== undefined) rec.summary = e.summary;
       const action = handoffActionOf(e.input);
@@ -212,7 +219,13 @@ export function foldActivities(events: PlainHistoryEvent[]): ActivityRecord[] {
     rec.closedAt = e.time;
     rec.closedEventId = e.eventId;
     if (e.failure !== undefined) rec.failure = e.failure;
-    const seqs = auditSeqsOf(e.result);
+    if (closed !== 'completed') continue;
+    const result = resultOfCall(e.result, bindings.get(e.scheduledEventId));
+    if (!result) {
+      rec.unboundResult = true;
+      continue;
+    }
+    const seqs = auditSeqsOf(result.value);
     if (seqs) rec.auditSeqs = seqs;
   }
   return [...byScheduled.values()].sort((a, b) => a.eventId - b.eventId);
@@ -241,6 +254,16 @@ function handoffActionOf(input: unknown[] | undefined): string | undefined {
   const first = input?.[0];
   if (first && typeof first === 'object' && typeof (first as { action?: unknown }).action === 'string') return (first as { action: string }).action;
   return undefined;
+}
+
+/**
+ * A call that sent a nonce accepts only a result that carries it; a call from before the binding
+ * sent none, and a result bound to some call cannot be its own.
+ */
+function resultOfCall(result: unknown, binding: string | undefined): { value: unknown } | undefined {
+  if (binding !== undefined) return unbindResult(result, binding);
+  const looksBound = typeof result === 'object' && result !== null && 'keyturnBinding' in result;
+  return looksBound ? undefined : { value: result };
 }
 
 function auditSeqsOf(result: unknown): number[] | undefined {
@@ -330,8 +353,9 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const notes = new Map<number, string[]>();
   const note = (i: number, text: string) => notes.set(i, [...(notes.get(i) ?? []), text]);
 
-  // 1. What each activity's result says it wrote.
+  // 1. What each activity's result says it wrote (nothing, when the result is not the call's own).
   activities.forEach((a, i) => {
+    if (a.unboundResult) note(i, `its result (event ${a.closedEventId}) was not produced for this call: it does not carry the nonce the call sent, so someone with Temporal access answered the task, e.g. with a result copied from another run's history (the workflow refuses such a result)`);
     for (const seq of a.auditSeqs ?? []) {
       const elsewhere = bySeq.has(seq) ? undefined : unique.get(seq);
       if (elsewhere) note(i, `its result reports audit seq ${seq}, which is not this run's (written by ${writerOf(elsewhere)})`);

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { LoadedDataConverter, Payload, ProtoFailure } from '@temporalio/common';
+import { defaultPayloadConverter, type LoadedDataConverter, type Payload, type ProtoFailure } from '@temporalio/common';
 import { decodeArrayFromPayloads, decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError, decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type { Command } from 'commander';
 import { ENTRY_COLUMNS, rowToEntry, type AuditRow } from '../../agents/auditor/rows.js';
@@ -9,6 +9,7 @@ import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
 import { withContext } from '../context.js';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -128,6 +129,10 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
         e.activityId = String(a.activityId ?? '');
         e.activityType = String((a.activityType as { name?: string } | null)?.name ?? 'unknown');
         e.input = await decodeArrayFromPayloads(converter, payloads(a.input)).catch(() => []);
+        {
+          const binding = resultBindingOf(a.header);
+          if (binding !== undefined) e.resultBinding = binding;
+        }
         break;
       case 'ActivityTaskCompleted':
       case 'WorkflowExecutionCompleted':
@@ -175,4 +180,16 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
     outEvents.push(e);
   }
   return outEvents;
+}
+
+/** The nonce a call sent for its result to carry; '' for a header that holds none (matches no result). */
+function resultBindingOf(header: unknown): string | undefined {
+  const payload = (header as { fields?: Record<string, Payload> } | null | undefined)?.fields?.[RESULT_BINDING_HEADER];
+  if (!payload) return undefined;
+  try {
+    const nonce = defaultPayloadConverter.fromPayload<unknown>(payload);
+    return typeof nonce === 'string' ? nonce : '';
+  } catch {
+    return '';
+  }
 }

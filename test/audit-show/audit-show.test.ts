@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { Client } from '@temporalio/client';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { appendAudit } from '../../agents/auditor/audit-log.js';
 import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
 import type { Pool } from '../../db/pool.js';
 import type { RunResult } from '../../workflows/types.js';
+import { keyturnProcess } from '../support/cli.js';
 import { superuserPool } from '../support/db.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 import { startRotation } from '../../client/rotations.js';
@@ -50,14 +50,7 @@ describe('keyturn audit show <run>: the run history next to its audit entries', 
   let completed: { id: string; result: RunResult };
   let rolledBack: { id: string; result: RunResult };
 
-  /** Async on purpose: this process hosts the worker (and the CLI must not block it). */
-  const keyturn = (...args: string[]) =>
-    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['bin/keyturn.mjs', ...args], {
-        env: { ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, TEMPORAL_NAMESPACE: stack.namespace, DATABASE_URL: stack.databaseUrl, KEYTURN_POLICY: stack.policyPath },
-        maxBuffer: 8 * 1024 * 1024,
-      }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
-    });
+  const keyturn = (...args: string[]) => keyturnProcess(stack, ...args);
   const showJson = async (id: string) => {
     const r = await keyturn('audit', 'show', id, '--json');
     return { ...r, report: JSON.parse(r.stdout) as RunReconciliation };

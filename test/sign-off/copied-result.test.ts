@@ -1,7 +1,9 @@
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
 import { result, seedActiveKey } from '../rotation/support.js';
+import { keyturnProcess } from '../support/cli.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 
 type Answer = { workflowId: string; decision: string | undefined; answer: unknown };
@@ -70,6 +72,14 @@ describe('a sign-off check answered with a result copied from another run', () =
     const r = await result(handle);
     expect(r.outcome).toBe('completed');
     expect(await unboundEntries(handle)).toBe(1);
+  });
+
+  it('keyturn audit show flags the check that was answered with the copy', async () => {
+    const shown = await keyturnProcess(stack, 'audit', 'show', copy!.workflowId, '--json');
+    const report = JSON.parse(shown.stdout) as RunReconciliation;
+    expect(shown.status).not.toBe(0);
+    const flagged = report.rows.filter((row) => row.note?.includes('was not produced for this call'));
+    expect(flagged.map((row) => row.history?.activityType)).toEqual(['checkDecision']);
   });
 
   it('does not count an approval copied from another run, and an honest approval after it still does', async () => {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { Command } from 'commander';
 import { vi } from 'vitest';
 
@@ -16,4 +17,17 @@ export async function runCli(register: (program: Command) => void, ...args: stri
     e.mockRestore();
   }
   return { out, err };
+}
+
+/**
+ * Runs `bin/keyturn.mjs <args>` as its own process against a stack. Async on purpose: the test's
+ * process hosts the worker, which the CLI must not block.
+ */
+export function keyturnProcess(stack: { temporalAddress: string; namespace: string; databaseUrl: string; policyPath: string }, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/keyturn.mjs', ...args], {
+      env: { ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, TEMPORAL_NAMESPACE: stack.namespace, DATABASE_URL: stack.databaseUrl, KEYTURN_POLICY: stack.policyPath },
+      maxBuffer: 8 * 1024 * 1024,
+    }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+  });
 }
