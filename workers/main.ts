@@ -14,6 +14,7 @@ import { slackConfigured, slackNotifierFor } from './slack-wiring.js';
 import { createKeyturnWorker } from './worker.js';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
 import { CHECKPOINT_INTERVAL_MS, startCheckpointer } from '../agents/auditor/checkpoint.js';
+import { CHECKPOINT_LOG_MESSAGE, checkpointLogFields } from '../agents/auditor/witness.js';
 import { isKeyturnError } from '../config/errors.js';
 
 const life = new Lifecycle();
@@ -41,9 +42,10 @@ life.run(async () => {
     notifier: fanOut([logNotifier(log), metricsNotifier(metrics), ...(slackConfigured(env) ? [slackNotifierFor(env, pool, env.KEYTURN_TEMPORAL_UI_URL, log)] : [])]),
   });
   // Signed checkpoints are what let `keyturn audit verify` catch a log rewritten by someone who
-  // can bypass the database's grants and triggers; each is also logged, a copy outside the database.
+  // can bypass the database's grants and triggers; each is also logged, signed, as a copy outside the
+  // database that `keyturn audit verify --witness <log>` checks the log against.
   life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, {
-    onCheckpoint: (cp) => log.info({ seq: cp.seq, headHash: cp.headHash, at: cp.at }, 'audit checkpoint signed'),
+    onCheckpoint: (cp) => log.info(checkpointLogFields(cp), CHECKPOINT_LOG_MESSAGE),
     onError: (e) => log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_CHECKPOINT_FAILED', err: (e as Error).message }, 'audit checkpoint not signed'),
   }));
   const running = worker.run();

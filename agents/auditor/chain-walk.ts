@@ -29,6 +29,18 @@ export interface CheckpointRow extends Record<string, unknown> {
   seq: string;
   head_hash: string;
   jws: string;
+  /** Where a copy kept outside the database was read (`worker.log:42`); absent for a row of audit_checkpoints. */
+  witness?: string;
+}
+
+/** How a message names a checkpoint: its row id, or where its logged copy was read. */
+function nameOf(cp: CheckpointRow): string {
+  return cp.witness === undefined ? `checkpoint ${cp.id}` : `the checkpoint logged at ${cp.witness}`;
+}
+
+/** A logged copy has no row id to report. */
+function idOf(cp: CheckpointRow): number | undefined {
+  return cp.witness === undefined ? Number(cp.id) : undefined;
 }
 
 export const CHECKPOINT_COLUMNS = `id::text AS id, seq::text AS seq, head_hash, jws,
@@ -82,7 +94,7 @@ export async function walkChain(
   for (const cps of pending.values()) {
     for (const cp of cps) {
       if (Number(cp.seq) <= start.seq) continue; // before the walk's start: not this walk's business
-      return brk(Number(cp.seq), '', cp.head_hash, 'checkpoint-invalid', `checkpoint ${cp.id} vouches for seq ${cp.seq}, but the chain ends at seq ${prev.seq}: entries were removed from the end`, Number(cp.id));
+      return brk(Number(cp.seq), '', cp.head_hash, 'checkpoint-invalid', `${nameOf(cp)} vouches for seq ${cp.seq}, but the chain ends at seq ${prev.seq}: entries were removed from the end`, idOf(cp));
     }
   }
   return { head: prev, entries, checkpoints: checked };
@@ -91,27 +103,28 @@ export async function walkChain(
 /** Signature by the audit key (null: none available, so unverifiable), payload equal to the row, head_hash equal to the chain's hash at that seq. */
 export async function checkCheckpoint(cp: CheckpointRow, chainHash: string, key: CryptoKey | null): Promise<ChainBreak | null> {
   const seq = Number(cp.seq);
-  const id = Number(cp.id);
+  const id = idOf(cp);
+  const name = nameOf(cp);
   if (key === null) {
-    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id} at seq ${seq} cannot be verified: no audit public key was given`, id);
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `${name} at seq ${seq} cannot be verified: no audit public key was given`, id);
   }
   let payload: unknown;
   try {
     const verified = await compactVerify(cp.jws, key, { algorithms: ['EdDSA'] });
     payload = JSON.parse(new TextDecoder().decode(verified.payload));
   } catch {
-    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id} at seq ${seq} is not signed by the audit key`, id);
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `${name} at seq ${seq} is not signed by the audit key`, id);
   }
   const p = payload as { seq?: unknown; headHash?: unknown; at?: unknown };
   if (p.seq !== seq || p.headHash !== cp.head_hash || p.at !== cp.at) {
-    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id}'s row differs from what its signature covers`, id);
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `${name} differs from what its signature covers`, id);
   }
   if (cp.head_hash !== chainHash) {
-    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `checkpoint ${id} signed a different head hash for seq ${seq} than the chain has now`, id);
+    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `${name} signed a different head hash for seq ${seq} than the chain has now`, id);
   }
   return null;
 }
 
-function brk(seq: number, expectedHash: string, foundHash: string, reason: ChainBreakReason, message: string, checkpointId?: number): ChainBreak {
+function brk(seq: number, expectedHash: string, foundHash: string, reason: ChainBreakReason, message: string, checkpointId?: number | undefined): ChainBreak {
   return checkpointId === undefined ? { ok: false, seq, expectedHash, foundHash, reason, message } : { ok: false, seq, expectedHash, foundHash, reason, message, checkpointId };
 }

@@ -10,8 +10,10 @@ export interface ChainOk {
   ok: true;
   /** Entries verified. */
   entries: number;
-  /** Checkpoints verified. */
+  /** Checkpoints verified, logged copies included. */
   checkpoints: number;
+  /** Of those, the logged copies given as witnesses. */
+  witnessed: number;
   headSeq: number;
   headHash: string;
   /** The entries no signed checkpoint covers yet (after the newest one), with the time of the oldest: only the unkeyed chain vouches for them. */
@@ -20,17 +22,27 @@ export interface ChainOk {
 
 export type VerifyAuditResult = ChainOk | ChainBreak;
 
+export interface VerifyOptions {
+  /**
+   * Checkpoints kept outside the database (the worker's log, see witness.ts), checked like the
+   * table's: deleting the newest entries together with their checkpoint rows still shows against them.
+   */
+  witnesses?: CheckpointRow[];
+}
+
 /**
  * Re-derives the whole chain from genesis in seq order (in batches, from one consistent snapshot)
  * and checks every checkpoint's signature against `publicKey` (null: no key, so any checkpoint is
  * reported unverifiable). Reports the first broken link, in seq order.
  */
-export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | null): Promise<VerifyAuditResult> {
+export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | null, opts: VerifyOptions = {}): Promise<VerifyAuditResult> {
   const key = publicKey === null ? null : isJwk(publicKey) ? await importAuditPublicKey(publicKey) : publicKey;
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows: checkpoints } = await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY audit_checkpoints.seq, audit_checkpoints.id`);
+    const { rows: stored } = await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY audit_checkpoints.seq, audit_checkpoints.id`);
+    const witnesses = opts.witnesses ?? [];
+    const checkpoints = [...stored, ...witnesses].sort((a, b) => Number(a.seq) - Number(b.seq));
     const walked = await walkChain(client, { seq: 0, hash: GENESIS_HASH }, checkpoints, key);
     if ('ok' in walked) {
       await client.query('COMMIT');
@@ -40,7 +52,7 @@ export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | 
     const coveredSeq = Number(checkpoints.at(-1)?.seq ?? 0);
     const uncovered = walked.head.seq > coveredSeq ? await oldestAfter(client, coveredSeq, walked.head.seq) : undefined;
     await client.query('COMMIT');
-    return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, headSeq: walked.head.seq, headHash: walked.head.hash, ...(uncovered ? { uncovered } : {}) };
+    return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, witnessed: witnesses.length, headSeq: walked.head.seq, headHash: walked.head.hash, ...(uncovered ? { uncovered } : {}) };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     throw e;

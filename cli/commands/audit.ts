@@ -8,6 +8,8 @@ import { listAudit } from '../../agents/auditor/queries.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import { verifyAuditChain } from '../../agents/auditor/verify.js';
+import type { CheckpointRow } from '../../agents/auditor/chain-walk.js';
+import { CHECKPOINT_LOG_MESSAGE, parseWitnessLog } from '../../agents/auditor/witness.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
 import { registerAuditShow } from './audit-show.js';
@@ -24,13 +26,16 @@ export function registerAudit(program: Command): void {
     .command('verify')
     .description('re-derive the hash chain and check every signed checkpoint; exits non-zero at the first broken link')
     .option('--public-key <file>', 'audit public key (JWK file); default: the key from KEYTURN_AUDIT_KEY_FILE or the data dir')
-    .action((opts: { publicKey?: string }) =>
+    .option('--witness <files...>', "the workers' JSON logs: every checkpoint they logged must still match the log (catches the newest entries deleted together with their checkpoints)")
+    .action((opts: { publicKey?: string; witness?: string[] }) =>
       withContext(async (ctx) => {
+        const witnesses = opts.witness ? await readWitnesses(opts.witness) : undefined;
         const key = opts.publicKey ? await importAuditPublicKey(await readPublicKeyFile(opts.publicKey)) : ((await loadAuditKey({ create: false }))?.publicJwk ?? null);
         if (key === null) process.stderr.write('warning: no audit key found; checkpoints cannot be verified\n');
-        const result = await verifyAuditChain(ctx.db(), key);
+        const result = await verifyAuditChain(ctx.db(), key, witnesses ? { witnesses } : {});
         if (result.ok) {
-          out(`ok: ${result.entries} entries and ${result.checkpoints} checkpoints verified; head seq ${result.headSeq} hash ${result.headHash}`);
+          const logged = witnesses ? ` (${result.witnessed} of them logged copies)` : '';
+          out(`ok: ${result.entries} entries and ${result.checkpoints} checkpoints${logged} verified; head seq ${result.headSeq} hash ${result.headHash}`);
           const u = result.uncovered;
           if (u && Date.now() - Date.parse(u.oldestAt) > UNCOVERED_GRACE_MS) {
             process.stderr.write(`warning: ${u.count} entries (seq ${u.fromSeq} to ${result.headSeq}, the oldest written ${u.oldestAt}) are covered by no signed checkpoint, only by the hash chain, which whoever can bypass the database's grants could rewrite unnoticed; is a keyturn worker running? It signs one every minute\n`);
@@ -158,4 +163,23 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Every checkpoint the given logs hold; refuses a file that holds none or a checkpoint line it cannot read. */
+async function readWitnesses(files: string[]): Promise<CheckpointRow[]> {
+  const all: CheckpointRow[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new KeyturnError('AUDIT_WITNESS_UNREADABLE', `cannot read the witness log ${file}: ${e.code ?? e.message}`, 'Pass the path of a keyturn worker\'s log file (JSON lines).');
+    });
+    const { checkpoints, unreadable } = parseWitnessLog(text, file);
+    if (unreadable.length) {
+      throw new KeyturnError('AUDIT_WITNESS_UNREADABLE', `${file}: line${unreadable.length > 1 ? 's' : ''} ${unreadable.slice(0, 5).join(', ')}${unreadable.length > 5 ? '…' : ''} name${unreadable.length > 1 ? '' : 's'} a checkpoint but ${unreadable.length > 1 ? 'are' : 'is'} not one keyturn logged`, 'Pass the worker\'s JSON log as written (not a pretty-printed copy); a line that was edited is itself evidence worth keeping.');
+    }
+    if (checkpoints.length === 0) {
+      throw new KeyturnError('AUDIT_WITNESS_EMPTY', `${file} holds no "${CHECKPOINT_LOG_MESSAGE}" line`, 'Pass the log of a keyturn worker (workers/main.ts) that ran while the audit log grew; it logs each checkpoint it signs.');
+    }
+    all.push(...checkpoints);
+  }
+  return all;
 }

@@ -7,6 +7,7 @@ import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { loadAuditKey, type AuditSigner } from '../../agents/auditor/audit-key.js';
 import { checkpoint, startCheckpointer } from '../../agents/auditor/checkpoint.js';
 import { verifyAuditChain } from '../../agents/auditor/verify.js';
+import { CHECKPOINT_LOG_MESSAGE, checkpointLogFields, parseWitnessLog } from '../../agents/auditor/witness.js';
 import { isolatedDatabase, sampleEntry, type IsolatedDb } from './support.js';
 
 let signer: AuditSigner;
@@ -73,6 +74,38 @@ describe('audit checkpoints', () => {
     await db.su.query('DELETE FROM audit_log WHERE seq = 3');
     await db.su.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete');
     expect(await verifyAuditChain(db.app, signer.publicJwk)).toMatchObject({ ok: false, reason: 'checkpoint-invalid', seq: 3, foundHash: cp!.headHash });
+  });
+
+  it('a checkpoint the worker logged catches the newest entries deleted together with their checkpoint rows', async () => {
+    const cp = (await checkpoint(db.app, signer))!;
+    const logged = parseWitnessLog(JSON.stringify({ level: 30, msg: CHECKPOINT_LOG_MESSAGE, ...checkpointLogFields(cp) }), 'worker.log').checkpoints;
+    await db.su.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete');
+    await db.su.query('ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_update_delete');
+    await db.su.query('DELETE FROM audit_log WHERE seq = 3');
+    await db.su.query('DELETE FROM audit_checkpoints');
+    await db.su.query('ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_no_update_delete');
+    await db.su.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete');
+    expect(await verifyAuditChain(db.app, signer.publicJwk)).toMatchObject({ ok: true, headSeq: 2 });
+    expect(await verifyAuditChain(db.app, signer.publicJwk, { witnesses: logged })).toMatchObject({
+      ok: false, reason: 'checkpoint-invalid', seq: 3, foundHash: cp.headHash,
+      message: 'the checkpoint logged at worker.log:1 vouches for seq 3, but the chain ends at seq 2: entries were removed from the end',
+    });
+  });
+
+  it('a logged checkpoint not signed by the audit key breaks verification instead of vouching', async () => {
+    const cp = (await checkpoint(db.app, signer))!;
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify({ seq: cp.seq, headHash: cp.headHash, at: cp.at }))).setProtectedHeader({ alg: 'EdDSA', kid: signer.kid }).sign(privateKey);
+    const logged = parseWitnessLog(JSON.stringify({ msg: CHECKPOINT_LOG_MESSAGE, ...checkpointLogFields({ ...cp, jws }) }), 'worker.log').checkpoints;
+    const result = await verifyAuditChain(db.app, signer.publicJwk, { witnesses: logged });
+    expect(result).toMatchObject({ ok: false, reason: 'checkpoint-invalid', message: 'the checkpoint logged at worker.log:1 at seq 3 is not signed by the audit key' });
+    expect(result).not.toHaveProperty('checkpointId');
+  });
+
+  it('counts the logged copies it verified', async () => {
+    const cp = (await checkpoint(db.app, signer))!;
+    const logged = parseWitnessLog(JSON.stringify({ msg: CHECKPOINT_LOG_MESSAGE, ...checkpointLogFields(cp) }), 'worker.log').checkpoints;
+    expect(await verifyAuditChain(db.app, signer.publicJwk, { witnesses: logged })).toMatchObject({ ok: true, checkpoints: 2, witnessed: 1 });
   });
 
   it('refuses to sign a chain that was tampered with', async () => {

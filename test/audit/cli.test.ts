@@ -1,9 +1,14 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
+import { loadAuditKey } from '../../agents/auditor/audit-key.js';
+import { checkpoint } from '../../agents/auditor/checkpoint.js';
+import { CHECKPOINT_LOG_MESSAGE, checkpointLogFields } from '../../agents/auditor/witness.js';
+import { createLogger } from '../../infra/log/logger.js';
 import { listAudit } from '../../agents/auditor/queries.js';
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import { followAudit, registerAudit } from '../../cli/commands/audit.js';
@@ -102,6 +107,32 @@ describe('keyturn audit', () => {
     expect(stdout).toMatch(/^ok: 5 entries/);
     expect(stderr).toContain('warning: 5 entries (seq 1 to 5, the oldest written ');
     expect(stderr).toContain('covered by no signed checkpoint');
+  });
+
+  it('verify --witness checks the log against the checkpoints a worker logged', async () => {
+    const signer = await loadAuditKey({ env: { KEYTURN_DATA_DIR: dir }, warn: () => {} });
+    const cp = (await checkpoint(db.app, signer))!;
+    const file = join(dir, 'worker.log');
+    const log = createLogger({ level: 'info' }, pino.destination({ dest: file, sync: true }));
+    log.info({ note: 'other lines are skipped' }, 'keyturn worker started');
+    log.info(checkpointLogFields(cp), CHECKPOINT_LOG_MESSAGE);
+    const { stdout, error } = await run('verify', '--witness', file);
+    expect(error).toBeUndefined();
+    expect(stdout).toMatch(/^ok: 5 entries and 2 checkpoints \(1 of them logged copies\) verified; head seq 5/);
+  });
+
+  it('verify --witness refuses a file with no logged checkpoint (AUDIT_WITNESS_EMPTY) before reading the log', async () => {
+    const file = join(dir, 'empty.log');
+    await writeFile(file, '{"msg":"keyturn worker started"}\n');
+    const { stdout, error } = await run('verify', '--witness', file);
+    expect(error).toMatchObject({ code: 'AUDIT_WITNESS_EMPTY' });
+    expect(stdout).toBe('');
+  });
+
+  it('verify --witness refuses a checkpoint line it cannot read (AUDIT_WITNESS_UNREADABLE)', async () => {
+    const file = join(dir, 'pretty.log');
+    await writeFile(file, '[10:00:00] INFO: audit checkpoint signed seq=5\n');
+    expect((await run('verify', '--witness', file)).error).toMatchObject({ code: 'AUDIT_WITNESS_UNREADABLE', message: expect.stringContaining('line 1 names a checkpoint') });
   });
 
   it('verify fails with AUDIT_CHAIN_BROKEN and prints seq, expected and found for an altered row', async () => {

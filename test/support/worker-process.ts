@@ -24,8 +24,10 @@ export function workerProcessStack(name: string) {
       stack = await startRotationStack({ name, databaseUrl: db.url, policyFromStore: true, noWorker: true });
       return { db, stack, env: stack.workerProcessEnv() };
     },
-    spawnWorker(env: NodeJS.ProcessEnv): ChildProcess {
-      worker = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+    /** `onLog` receives the worker's stdout (its JSON log lines); without it the output is dropped. */
+    spawnWorker(env: NodeJS.ProcessEnv, onLog?: (chunk: string) => void): ChildProcess {
+      worker = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { env, stdio: ['ignore', onLog ? 'pipe' : 'ignore', 'ignore'] });
+      if (onLog) worker.stdout!.setEncoding('utf8').on('data', onLog);
       return worker;
     },
     async stopWorker(timeoutMs: number): Promise<void> {
