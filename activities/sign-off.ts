@@ -107,6 +107,9 @@ export function createSignOffActivities(deps: SignOffDeps) {
         });
         return { accepted: false, refusal, auditSeqs: [entry.seq] };
       };
+      // The run a vote is checked for is the one the task says scheduled the check, not the one its
+      // input names: a check scheduled elsewhere with a copy of this run's input decides nothing.
+      if (input.workflowId !== actor.workflowId || input.runId !== actor.runId) return refuse('check-scheduled-by-another-run');
       try {
         let claims;
         try {

@@ -4,19 +4,21 @@ import { bindResult, RESULT_BINDING_HEADER } from '../workflows/result-binding.j
 
 /**
  * Returns each result inside its encrypted payload together with the nonce the calling workflow
- * sent, so that the workflow can tell it from a result copied out of another history. A call
- * scheduled by a workflow from before the binding sends no nonce and gets its result as it was.
+ * sent and the id of the workflow the task says scheduled it, so that the workflow can tell it from
+ * a result copied out of another history or run for someone else's call. A call scheduled by a
+ * workflow from before the binding sends no nonce and gets its result as it was.
  */
-export const bindActivityResults: ActivityInterceptorsFactory = () => ({
+export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
   inbound: {
     async execute(input, next) {
       const header = input.headers[RESULT_BINDING_HEADER];
       if (!header) return next(input);
-      const binding = defaultPayloadConverter.fromPayload<unknown>(header);
-      if (typeof binding !== 'string' || binding.length === 0) {
+      const nonce = defaultPayloadConverter.fromPayload<unknown>(header);
+      const workflowId = ctx.info.workflowExecution?.workflowId;
+      if (typeof nonce !== 'string' || nonce.length === 0 || !workflowId) {
         throw ApplicationFailure.create({ type: 'RESULT_BINDING_MALFORMED', nonRetryable: true, message: 'the result-binding header of this activity task is not a nonce, so the task was not run; the workflow that scheduled it was not written by keyturn' });
       }
-      return bindResult(binding, await next(input));
+      return bindResult({ workflowId, nonce }, await next(input));
     },
   },
 });

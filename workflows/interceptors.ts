@@ -1,4 +1,4 @@
-import { ApplicationFailure, defaultPayloadConverter, log, patched, uuid4, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { ApplicationFailure, defaultPayloadConverter, log, patched, uuid4, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { ACTIVITY_RESULT_NOT_BOUND, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
 
 /** Every activity result must carry the nonce of the call that asked for it (see result-binding.ts). */
@@ -7,9 +7,9 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
     {
       async scheduleActivity(input, next) {
         if (!patched(RESULT_BINDING_PATCH)) return next(input);
-        const binding = uuid4();
-        const answer = await next({ ...input, headers: { ...input.headers, [RESULT_BINDING_HEADER]: defaultPayloadConverter.toPayload(binding) } });
-        const unbound = unbindResult(answer, binding);
+        const nonce = uuid4();
+        const answer = await next({ ...input, headers: { ...input.headers, [RESULT_BINDING_HEADER]: defaultPayloadConverter.toPayload(nonce) } });
+        const unbound = unbindResult(answer, { workflowId: workflowInfo().workflowId, nonce });
         if (unbound) return unbound.value;
         log.error('an activity result not bound to its call was refused', { activityType: input.activityType, seq: input.seq });
         throw ApplicationFailure.create({
@@ -22,11 +22,10 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
   ],
 });
 
+/**
+ * This interceptor's own refusal, thrown as is. An activity failure of that type (its cause) is
+ * someone's answer, not the workflow's finding: its type travels in clear.
+ */
 export function isUnboundResult(e: unknown): boolean {
-  let current: unknown = e;
-  while (current instanceof Error) {
-    if (current instanceof ApplicationFailure && current.type === ACTIVITY_RESULT_NOT_BOUND) return true;
-    current = current.cause;
-  }
-  return false;
+  return e instanceof ApplicationFailure && e.type === ACTIVITY_RESULT_NOT_BOUND;
 }

@@ -3,29 +3,46 @@
  * result secret and intact, but not in its place: someone who can answer activity tasks in the
  * namespace without holding the payload key could still answer one call with an encrypted result
  * copied from another run's history. So each call (from the workflow's patch on) sends a fresh
- * nonce in a header, the worker returns the result inside the encrypted payload together with
- * that nonce, and the workflow accepts only a result that carries its own call's nonce.
+ * nonce in a header, and the worker returns the result inside the encrypted payload together with
+ * that nonce and the id of the workflow the server says scheduled the task. The workflow accepts
+ * only a result that carries both its own id and its call's nonce: the nonce is readable in the
+ * header, so the id is what keeps a workflow of someone else's, scheduling the same activity with
+ * that nonce, from having keyturn's worker bind a result for it.
  *
- * Shared by the workflow interceptor and the worker's activity interceptor: no Temporal imports.
+ * Shared by the workflow interceptor, the worker's activity interceptor and `keyturn audit show`:
+ * no Temporal imports.
  */
 export const RESULT_BINDING_HEADER = 'keyturn-result-binding';
-/** Histories recorded before the binding replay without it; every call after the patch is bound. */
+/** Calls a run made before the binding replay without it; every call it makes after the patch is bound. */
 export const RESULT_BINDING_PATCH = 'bound-activity-results';
 export const ACTIVITY_RESULT_NOT_BOUND = 'ACTIVITY_RESULT_NOT_BOUND';
 
+export interface ResultBinding {
+  /** The workflow that scheduled the task, as the task itself says (not as its input says). */
+  workflowId: string;
+  /** The call's nonce, from its header. */
+  nonce: string;
+}
+
 export interface BoundResult {
-  keyturnBinding: string;
+  keyturnBinding: ResultBinding;
   /** Absent when the activity returns nothing. */
   value?: unknown;
 }
 
-export function bindResult(binding: string, value: unknown): BoundResult {
+export function bindResult(binding: ResultBinding, value: unknown): BoundResult {
   return { keyturnBinding: binding, value };
 }
 
 /** The result a call asked for, or undefined when the answer is not bound to that call. */
-export function unbindResult(answer: unknown, binding: string): { value: unknown } | undefined {
-  if (!binding || typeof answer !== 'object' || answer === null) return undefined;
-  const bound = answer as Partial<BoundResult>;
-  return bound.keyturnBinding === binding ? { value: bound.value } : undefined;
+export function unbindResult(answer: unknown, expected: ResultBinding): { value: unknown } | undefined {
+  if (!expected.workflowId || !expected.nonce || typeof answer !== 'object' || answer === null) return undefined;
+  const bound = (answer as Partial<BoundResult>).keyturnBinding;
+  if (typeof bound !== 'object' || bound === null) return undefined;
+  return bound.workflowId === expected.workflowId && bound.nonce === expected.nonce ? { value: (answer as BoundResult).value } : undefined;
+}
+
+/** Whether an answer has the shape of a bound result at all (for a call that sent no nonce). */
+export function looksBound(answer: unknown): boolean {
+  return typeof answer === 'object' && answer !== null && 'keyturnBinding' in answer;
 }

@@ -11,6 +11,7 @@ import { statusQuery } from './rotation.js';
 import { renderCurrentDetails } from './current-details.js';
 import { SignOffGate } from './sign-off.js';
 import { pinnedApprovals, type RecordedVote, type RunStatus } from './types.js';
+import { isUnboundResult } from './interceptors.js';
 
 export type { RevocationRequest };
 
@@ -154,7 +155,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
       refusedWith = track(await validator.confirmRefused.executeWithOptions({ summary: display('RevocationResponder → Validator: confirm a token under the revoked key is refused') }, [{ issuer: plan.issuer, token: canary, policyVersion: plan.policyVersion }])).code;
     } catch (e) {
       log.error('revocation not confirmed by a validator', { error: failureReason(e) });
-      return finish('failed', { reason: `revoked, but a validator still accepted a token under it: ${failureReason(e)}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
+      const why = isUnboundResult(e) ? 'the confirmation got no answer of its own' : 'a validator still accepted a token under it';
+      return finish('failed', { reason: `revoked, but ${why}: ${failureReason(e)}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
     }
   }
   const told = await Promise.all(deliveries);

@@ -1,9 +1,11 @@
 import { display } from './display.js';
 import type { Tell } from './notify.js';
-import { condition, defineSignal, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, defineSignal, isCancellation, log, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { SignOffActivities } from '../activities/sign-off.js';
+import { failureReason } from './failure.js';
 import { isUnboundResult } from './interceptors.js';
+import { RESULT_BINDING_PATCH } from './result-binding.js';
 import type { ApprovalPolicy } from '../activities/sign-off.js';
 import { summarise } from './summaries.js';
 import type { RecordedVote } from './types.js';
@@ -52,6 +54,9 @@ export interface SignOffState {
   overdue?: boolean;
   auditSeqs: number[];
 }
+
+/** How long a signal whose check got no answer of its own waits before it is checked again. */
+const UNANSWERED_CHECK_PAUSE_SECONDS = 5;
 
 /** A decision signal as it arrived; `receivedAt` is the workflow's time then (ms), which its check judges expiry by. */
 type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string; receivedAt: number };
@@ -117,7 +122,7 @@ export class SignOffGate {
     while (this.queue.length > 0) {
       const next = this.queue.shift()!;
       const info = workflowInfo();
-      const checked = await this.checkOrIgnore(next, () => signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
+      const checked = await this.checkOrRequeue(next, () => signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
         attestation: next.attestation,
         signalName: next.decision,
         workflowId: info.workflowId,
@@ -132,7 +137,8 @@ export class SignOffGate {
         subject: this.request.subject,
         receivedAt: new Date(next.receivedAt).toISOString(),
       }]));
-      if (!checked) continue;
+      // Not checked: the signal is queued again, and the caller's loop, which watches its deadline, comes back.
+      if (!checked) return;
       this.track(checked);
       if (!checked.accepted || !checked.vote) continue;
       if (checked.vote.decision === 'rollback') {
@@ -155,21 +161,28 @@ export class SignOffGate {
   }
 
   /**
-   * A check answered with a result that is not its own (copied from another run) decides nothing:
-   * the signal is dropped as if its check refused it, and the refusal is recorded. Honest signals
-   * that follow still count.
+   * A check that got no answer of its own (a result not bound to it, copied from another run, or a
+   * failure no retry cured) decides nothing, and neither drops the signal: it goes back to the head
+   * of the queue and is checked again after a pause, so whoever answers checks in the namespace can
+   * delay a decision (up to the caller's deadline) but not make it or silently lose it. Each such
+   * check is recorded, as far as the Auditor can be reached.
    */
-  private async checkOrIgnore<T>(signal: Pending, check: () => Promise<T>): Promise<T | undefined> {
+  private async checkOrRequeue<T>(signal: Pending, check: () => Promise<T>): Promise<T | undefined> {
     try {
       return await check();
     } catch (e) {
-      if (!isUnboundResult(e)) throw e;
-      log.error('a sign-off check answered with a result not bound to it was ignored', { decision: signal.decision });
+      // Histories from before kept the old way: a failed check failed the run.
+      if (isCancellation(e) || !patched(RESULT_BINDING_PATCH)) throw e;
+      const unbound = isUnboundResult(e);
+      log.error('a sign-off check got no answer of its own; its signal waits for another check', { decision: signal.decision, unbound, error: failureReason(e) });
       try {
-        this.track(await auditor.recordHandoff.executeWithOptions({ summary: display(`${signal.decision} signal → Auditor: its check was answered with a result not produced for it; ignored`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.check_unbound', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { decision: signal.decision, planHash: this.request.planHash } }]));
+        this.track(await auditor.recordHandoff.executeWithOptions({ summary: display(`${signal.decision} signal → Auditor: its check got no answer of its own; checked again in ${UNANSWERED_CHECK_PAUSE_SECONDS}s`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.check_unanswered', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { decision: signal.decision, planHash: this.request.planHash, unbound, reason: failureReason(e) } }]));
       } catch (recordError) {
-        if (!isUnboundResult(recordError)) throw recordError;
+        if (isCancellation(recordError)) throw recordError;
+        log.error('the unanswered sign-off check could not be recorded', { error: failureReason(recordError) });
       }
+      this.queue.unshift(signal);
+      await sleep(UNANSWERED_CHECK_PAUSE_SECONDS * 1000);
       return undefined;
     }
   }

@@ -286,7 +286,7 @@ describe('foldActivities', () => {
     const h = new History();
     h.activity('recordHandoff', 10, { result: { auditSeqs: [7] }, input: [{ action: 'rotation.rolled_back', secret: 'never echoed' }], summary: 'Orchestrator → Auditor' });
     h.activity('notify', 20, { status: 'open' });
-    expect(foldActivities(h.events)).toEqual([
+    expect(foldActivities(h.events, WF)).toEqual([
       { eventId: 2, scheduledAt: at(10), closedAt: at(15), closedEventId: 4, activityId: '1', activityType: 'recordHandoff', summary: 'Orchestrator → Auditor', status: 'completed', auditSeqs: [7], handoffAction: 'rotation.rolled_back' },
       { eventId: 5, scheduledAt: at(20), activityId: '2', activityType: 'notify', status: 'open' },
     ]);
@@ -338,37 +338,43 @@ describe('results bound to their calls', () => {
 
   it('reads a bound result through its call\'s nonce: its audit seqs pair', () => {
     const h = new History();
-    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: 'n-1', value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events)[0]!.auditSeqs).toEqual([301]);
+    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { workflowId: WF, nonce: 'n-1' }, value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, WF)[0]!.auditSeqs).toEqual([301]);
     expect(rowOf(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries })).status).toBe('paired');
   });
 
   it('flags a result carrying another call\'s nonce as not produced for its call, and trusts none of its seqs', () => {
     const h = new History();
-    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: 'n-other', value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events)[0]).toMatchObject({ unboundResult: true });
-    expect(foldActivities(h.events)[0]!.auditSeqs).toBeUndefined();
+    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { workflowId: WF, nonce: 'n-other' }, value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
+    expect(foldActivities(h.events, WF)[0]!.auditSeqs).toBeUndefined();
     const row = rowOf(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries }));
     expect(row.status).toBe('mismatch');
     expect(row.note).toMatch(/was not produced for this call/);
   });
 
+  it('flags a result bound to its call\'s nonce by a run of another workflow', () => {
+    const h = new History();
+    generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { workflowId: 'someone-elses', nonce: 'n-1' }, value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
+  });
+
   it('flags a call that sent a nonce and got a result without one', () => {
     const h = new History();
     generated(h, { resultBinding: 'n-1', result: { auditSeqs: [301] } });
-    expect(foldActivities(h.events)[0]).toMatchObject({ unboundResult: true });
+    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
   });
 
   it('flags a bound result answering a call from before the binding, which sent no nonce', () => {
     const h = new History();
-    generated(h, { result: { keyturnBinding: 'n-1', value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events)[0]).toMatchObject({ unboundResult: true });
+    generated(h, { result: { keyturnBinding: { workflowId: WF, nonce: 'n-1' }, value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
   });
 
   it('reads a result from before the binding as it is', () => {
     const h = new History();
     generated(h, { result: { auditSeqs: [301] } });
-    expect(foldActivities(h.events)[0]).toMatchObject({ auditSeqs: [301] });
-    expect(foldActivities(h.events)[0]!.unboundResult).toBeUndefined();
+    expect(foldActivities(h.events, WF)[0]).toMatchObject({ auditSeqs: [301] });
+    expect(foldActivities(h.events, WF)[0]!.unboundResult).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { unbindResult } from '../../workflows/result-binding.js';
+import { looksBound, unbindResult } from '../../workflows/result-binding.js';
 import type { AuditEntry } from './types.js';
 
 /**
@@ -198,7 +198,7 @@ const WORKFLOW_CLOSE: Record<string, string> = {
 };
 
 /** Activities from the history, in the order they were scheduled. */
-export function foldActivities(events: PlainHistoryEvent[]): ActivityRecord[] {
+export function foldActivities(events: PlainHistoryEvent[], workflowId: string): ActivityRecord[] {
   const byScheduled = new Map<number, ActivityRecord>();
   const bindings = new Map<number, string>();
   for (const e of events) {
@@ -220,7 +220,7 @@ export function foldActivities(events: PlainHistoryEvent[]): ActivityRecord[] {
     rec.closedEventId = e.eventId;
     if (e.failure !== undefined) rec.failure = e.failure;
     if (closed !== 'completed') continue;
-    const result = resultOfCall(e.result, bindings.get(e.scheduledEventId));
+    const result = resultOfCall(e.result, workflowId, bindings.get(e.scheduledEventId));
     if (!result) {
       rec.unboundResult = true;
       continue;
@@ -260,10 +260,9 @@ function handoffActionOf(input: unknown[] | undefined): string | undefined {
  * A call that sent a nonce accepts only a result that carries it; a call from before the binding
  * sent none, and a result bound to some call cannot be its own.
  */
-function resultOfCall(result: unknown, binding: string | undefined): { value: unknown } | undefined {
-  if (binding !== undefined) return unbindResult(result, binding);
-  const looksBound = typeof result === 'object' && result !== null && 'keyturnBinding' in result;
-  return looksBound ? undefined : { value: result };
+function resultOfCall(result: unknown, workflowId: string, nonce: string | undefined): { value: unknown } | undefined {
+  if (nonce !== undefined) return unbindResult(result, { workflowId, nonce });
+  return looksBound(result) ? undefined : { value: result };
 }
 
 function auditSeqsOf(result: unknown): number[] | undefined {
@@ -332,7 +331,7 @@ function outcomeEntries(workflowType: string | undefined): { prefix: string; out
 export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const { workflowId, runId, events } = input;
   const slack = input.slackMs ?? 2000;
-  const activities = foldActivities(events);
+  const activities = foldActivities(events, workflowId);
 
   const close = events.find((e) => WORKFLOW_CLOSE[e.type] !== undefined);
   const workflowStatus = close ? WORKFLOW_CLOSE[close.type]! : 'running';

@@ -1,14 +1,27 @@
-import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import type { ActivityExecuteInput, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
+import { startRevocation } from '../../client/revocations.js';
+import { RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { keyturnProcess } from '../support/cli.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 
-type Answer = { workflowId: string; decision: string | undefined; answer: unknown };
 type Checked = { vote?: { decision?: string } };
-/** The accepted decision of a check's answer, bound (the result inside) or not (histories from before the binding). */
+/** A check as the history holds it: its input, the header it carried and its answer. */
+type Seen = { workflowId: string; decision: string | undefined; input: ActivityExecuteInput; answer: unknown };
+/**
+ * What an outsider does with one check call: answer it with `answer`; hold it and answer with what
+ * `hold` resolves to; or have the worker run it with other input and headers, and pass on the answer.
+ */
+type Play =
+  | { answer: unknown }
+  | { hold: (input: ActivityExecuteInput) => Promise<unknown> }
+  | { run: (input: ActivityExecuteInput) => ActivityExecuteInput; then: (answer: unknown) => void };
+
 const decisionOf = (answer: unknown): string | undefined => {
   const a = answer as Checked & { value?: Checked };
   return (a.value ?? a).vote?.decision;
@@ -16,84 +29,130 @@ const decisionOf = (answer: unknown): string | undefined => {
 
 /**
  * Someone who can answer activity tasks in the namespace, but holds no payload key, answers a sign-off
- * check with a whole encrypted result copied from another run's history. The stand-in sits outside
- * the worker: it sees each result as the history holds it (decrypted here, re-encrypted on the way
- * back: the same plaintext, as a copy would carry) and can answer a task with any of them.
+ * check with an encrypted result copied from another run, or has keyturn's own worker produce one for
+ * this run's nonce (readable in the call's header) by scheduling a check elsewhere. The stand-in sits
+ * outside the worker: it sees each check as the history holds it (decrypted here, re-encrypted on the
+ * way back: the same plaintext, as a copy would carry) and can answer a call with any of them.
  */
-describe('a sign-off check answered with a result copied from another run', () => {
+describe('a sign-off check answered with a result that is not its own', () => {
   let stack: RotationStack;
-  const seen: Answer[] = [];
-  let copy: { workflowId: string; answer: unknown } | undefined;
+  const seen: Seen[] = [];
+  const plays = new Map<string, Play>();
   const outsider: ActivityInterceptorsFactory = (ctx) => ({
     inbound: {
       async execute(input, next) {
         const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
         if (ctx.info.activityType !== 'checkDecision') return next(input);
-        if (copy?.workflowId === workflowId) return copy.answer;
+        const play = plays.get(workflowId);
+        if (play && 'answer' in play) return play.answer;
+        if (play && 'hold' in play) return play.hold(input);
+        if (play && 'run' in play) {
+          const answer = await next(play.run(input));
+          play.then(answer);
+          return answer;
+        }
         const answer = await next(input);
-        seen.push({ workflowId, decision: decisionOf(answer), answer });
+        seen.push({ workflowId, decision: decisionOf(answer), input, answer });
         return answer;
       },
     },
   });
-  const acceptedAnswer = (handle: WorkflowHandle, decision: string): unknown => {
+  const accepted = (handle: WorkflowHandle, decision: string): Seen => {
     const found = seen.find((s) => s.workflowId === handle.workflowId && s.decision === decision);
     if (!found) throw new Error(`no accepted ${decision} check seen for ${handle.workflowId}`);
-    return found.answer;
+    return found;
   };
-  const unboundEntries = async (handle: WorkflowHandle): Promise<number> =>
-    (await stack.pool.query(`SELECT 1 FROM audit_log WHERE action = 'signoff.check_unbound' AND actor ->> 'workflowId' = $1`, [handle.workflowId])).rowCount ?? 0;
+  const entries = async (handle: WorkflowHandle, action: string): Promise<Array<Record<string, unknown>>> =>
+    (await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = $1 AND (actor ->> 'workflowId' = $2 OR subject ->> 'workflowId' = $2) ORDER BY seq`, [action, handle.workflowId])).rows.map((r) => r.details);
   const until = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 300; i++) {
       if (await ok()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`timed out waiting for ${what}`);
   };
+  let rolledBack: WorkflowHandle;
+  let firstVictim: string | undefined;
 
   beforeAll(async () => {
     stack = await startRotationStack({ name: 'copied-result', issuer: { postRetireOverlap: '8s' }, outsideAnswers: [outsider] });
-  });
-  afterAll(() => stack?.stop());
-
-  it('does not roll a rotation back on a rollback vote copied from another run', async () => {
     await seedActiveKey(stack);
-    const rolledBack = await stack.rotate('the run whose rollback is copied');
+    rolledBack = await stack.rotate('the run whose rollback is copied');
     await stack.decide(rolledBack, 'approve', 'cli:alice');
     await stack.waitFor(rolledBack, (s) => s.phase === 'overlap', 'the overlap');
     await stack.decide(rolledBack, 'rollback', 'cli:bob', 'clients report 401s');
-    expect((await result(rolledBack)).outcome).toBe('rolled_back');
+    if ((await result(rolledBack)).outcome !== 'rolled_back') throw new Error('the run to copy from did not roll back');
+  }, 120_000);
+  afterAll(() => stack?.stop());
 
+  it('does not roll a rotation back on a rollback vote copied from another run', async () => {
     const handle = await stack.rotate('the run answered with the copy');
     await stack.decide(handle, 'approve', 'cli:alice');
     await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
-    copy = { workflowId: handle.workflowId, answer: acceptedAnswer(rolledBack, 'rollback') };
+    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
+    firstVictim = handle.workflowId;
     await handle.signal('rollback', { attestation: 'never checked' });
-    const r = await result(handle);
-    expect(r.outcome).toBe('completed');
-    expect(await unboundEntries(handle)).toBe(1);
+    expect((await result(handle)).outcome).toBe('completed');
+    expect((await entries(handle, 'signoff.check_unanswered')).length).toBeGreaterThanOrEqual(1);
+    expect(await entries(handle, 'signoff.check_unanswered')).toContainEqual(expect.objectContaining({ decision: 'rollback', unbound: true }));
   });
 
   it('keyturn audit show flags the check that was answered with the copy', async () => {
-    const shown = await keyturnProcess(stack, 'audit', 'show', copy!.workflowId, '--json');
+    const shown = await keyturnProcess(stack, 'audit', 'show', firstVictim!, '--json');
     const report = JSON.parse(shown.stdout) as RunReconciliation;
     expect(shown.status).not.toBe(0);
     const flagged = report.rows.filter((row) => row.note?.includes('was not produced for this call'));
-    expect(flagged.map((row) => row.history?.activityType)).toEqual(['checkDecision']);
+    expect(flagged.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(flagged.map((row) => row.history?.activityType))).toEqual(new Set(['checkDecision']));
   });
 
-  it('does not count an approval copied from another run, and an honest approval after it still does', async () => {
-    const approved = seen.find((s) => s.decision === 'approve')!;
+  it('does not count an approval copied from another run, and checks the signal again once the copies stop', async () => {
     const handle = await stack.rotate('approved with a copy');
     await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
-    copy = { workflowId: handle.workflowId, answer: approved.answer };
+    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'approve').answer });
     await handle.signal('approve', { attestation: 'never checked' });
-    await until('the refusal of the copied check', async () => (await unboundEntries(handle)) === 1);
+    await until('the copied check to be recorded', async () => (await entries(handle, 'signoff.check_unanswered')).length >= 1);
     expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
-    copy = undefined;
+    plays.delete(handle.workflowId);
+    // The signal was kept: checked again, its own check refuses it.
+    await until('the signal to be checked again', async () => (await entries(handle, 'approval.ignored')).length >= 1);
+    expect((await entries(handle, 'approval.ignored'))[0]).toMatchObject({ signal: 'approve', refusal: expect.stringMatching(/^attestation:/) });
     await stack.decide(handle, 'approve', 'cli:alice');
     const r = await result(handle);
     expect(r.outcome).toBe('completed');
     expect(r.approvals.map((v) => v.approver)).toEqual(['cli:alice']);
   });
+
+  it('does not roll back on a result keyturn\'s worker produced for this run\'s nonce in a check scheduled by another run', async () => {
+    const victim = await stack.rotate('the run whose nonce is borrowed');
+    await stack.decide(victim, 'approve', 'cli:alice');
+    await stack.waitFor(victim, (s) => s.phase === 'overlap', 'the overlap');
+    const elsewhere = await startRevocation(stack.client, { kind: 'jti', value: `decoy-${randomUUID()}`, issuer: stack.issuer, reason: 'a run the outsider can signal', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    await stack.waitFor(elsewhere, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+
+    // 1. The victim's check is held; its header shows the nonce.
+    const header = deferred<Payload>();
+    const borrowed = deferred<unknown>();
+    plays.set(victim.workflowId, { hold: (input) => (header.resolve(input.headers[RESULT_BINDING_HEADER]!), borrowed.promise) });
+    await victim.signal('rollback', { attestation: 'never checked' });
+    const nonce = await header.promise;
+    plays.delete(victim.workflowId);
+    // 2. The other run's check is run by keyturn's worker with the copied rollback check's input and
+    //    the victim's nonce; 3. the victim's call is answered with what the worker returned.
+    const copied = accepted(rolledBack, 'rollback').input;
+    plays.set(elsewhere.workflowId, { run: (input) => ({ ...input, args: copied.args, headers: { ...input.headers, [RESULT_BINDING_HEADER]: nonce } }), then: borrowed.resolve });
+    await elsewhere.signal('approve', { attestation: 'never checked' });
+
+    expect((await result(victim)).outcome).toBe('completed');
+    expect(await entries(victim, 'signoff.check_unanswered')).toContainEqual(expect.objectContaining({ decision: 'rollback', unbound: true }));
+    // The worker's check itself refused to vouch for a run other than the one that scheduled it.
+    expect(await entries(elsewhere, 'approval.ignored')).toContainEqual(expect.objectContaining({ refusal: 'check-scheduled-by-another-run' }));
+    await elsewhere.terminate('test over');
+  });
 });
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
