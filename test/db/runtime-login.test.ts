@@ -171,6 +171,17 @@ describe('openDatabase', () => {
     }
   });
 
+  it('a login that is not keyturn_app cannot even connect to keyturn\'s database', async () => {
+    const outsider = await extraLogin(`COMMENT ON ROLE %I IS 'another login on the same server'`, { member: false });
+    const pool = createPool(outsider.url, { max: 1, appRole: false });
+    try {
+      expect(await pool.query('SELECT 1').then(() => 'connected', (e: { code?: string }) => e.code)).toBe('42501');
+    } finally {
+      await pool.end();
+      await outsider.drop();
+    }
+  });
+
   it('keyturn db migrate refuses to make such a login a runtime login, granting it nothing', async () => {
     const extra = await extraLogin('GRANT pg_write_all_data TO %I', { member: false });
     try {

@@ -35,15 +35,17 @@ async function as<T>(login: string, database: string, fn: (c: pg.Client) => Prom
   }
 }
 
+/** 'ok', or the SQLSTATE the statement (or, on a database the login may not connect to, the connection) failed with. */
 async function sqlState(login: string, database: string, sql: string): Promise<string> {
+  const codeOf = (e: unknown) => (e as { code?: string }).code ?? String(e);
   return as(login, database, async (c) => {
     try {
       await c.query(sql);
       return 'ok';
     } catch (e) {
-      return (e as { code?: string }).code ?? String(e);
+      return codeOf(e);
     }
-  });
+  }).catch(codeOf);
 }
 
 async function ownerOf(database: string): Promise<string | undefined> {
@@ -117,6 +119,12 @@ describe('the Temporal login', () => {
   it('can install btree_gin in its visibility database, as Temporal’s visibility schema does', async () => {
     const { login, dbs } = guest;
     expect(await sqlState(login, dbs[1]!, 'CREATE EXTENSION IF NOT EXISTS btree_gin')).toBe('ok');
+  });
+
+  it('cannot connect to keyturn’s database at all', async () => {
+    const { login } = guest;
+    const keyturnDb = new URL(adminUrl).pathname.slice(1);
+    await expect(as(login, keyturnDb, async () => 'connected')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('permission denied for database') });
   });
 
   it('cannot read or rewrite keyturn’s audit log', async () => {
