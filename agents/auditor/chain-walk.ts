@@ -94,6 +94,9 @@ export async function walkChain(
   for (const cps of pending.values()) {
     for (const cp of cps) {
       if (Number(cp.seq) <= start.seq) continue; // before the walk's start: not this walk's business
+      // A checkpoint that is not the audit key's says nothing about where the chain should end.
+      const unsigned = await checkSignature(cp, '', key);
+      if (unsigned) return unsigned;
       return brk(Number(cp.seq), '', cp.head_hash, 'checkpoint-invalid', `${nameOf(cp)} vouches for seq ${cp.seq}, but the chain ends at seq ${prev.seq}: entries were removed from the end`, idOf(cp));
     }
   }
@@ -102,6 +105,16 @@ export async function walkChain(
 
 /** Signature by the audit key (null: none available, so unverifiable), payload equal to the row, head_hash equal to the chain's hash at that seq. */
 export async function checkCheckpoint(cp: CheckpointRow, chainHash: string, key: CryptoKey | null): Promise<ChainBreak | null> {
+  const unsigned = await checkSignature(cp, chainHash, key);
+  if (unsigned) return unsigned;
+  if (cp.head_hash !== chainHash) {
+    return brk(Number(cp.seq), chainHash, cp.head_hash, 'checkpoint-invalid', `${nameOf(cp)} signed a different head hash for seq ${cp.seq} than the chain has now`, idOf(cp));
+  }
+  return null;
+}
+
+/** Signature by the audit key over exactly this row's seq, head hash and time. */
+async function checkSignature(cp: CheckpointRow, chainHash: string, key: CryptoKey | null): Promise<ChainBreak | null> {
   const seq = Number(cp.seq);
   const id = idOf(cp);
   const name = nameOf(cp);
@@ -118,9 +131,6 @@ export async function checkCheckpoint(cp: CheckpointRow, chainHash: string, key:
   const p = payload as { seq?: unknown; headHash?: unknown; at?: unknown };
   if (p.seq !== seq || p.headHash !== cp.head_hash || p.at !== cp.at) {
     return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `${name} differs from what its signature covers`, id);
-  }
-  if (cp.head_hash !== chainHash) {
-    return brk(seq, chainHash, cp.head_hash, 'checkpoint-invalid', `${name} signed a different head hash for seq ${seq} than the chain has now`, id);
   }
   return null;
 }

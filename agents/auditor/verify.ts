@@ -14,6 +14,9 @@ export interface ChainOk {
   checkpoints: number;
   /** Of those, the logged copies given as witnesses. */
   witnessed: number;
+  /** The newest logged copy, and the newest checkpoint the table holds: logs that end earlier are stale or partial. */
+  newestWitness?: { seq: number; at: string };
+  newestStored?: { seq: number; at: string };
   headSeq: number;
   headHash: string;
   /** The entries no signed checkpoint covers yet (after the newest one), with the time of the oldest: only the unkeyed chain vouches for them. */
@@ -52,7 +55,10 @@ export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | 
     const coveredSeq = Number(checkpoints.at(-1)?.seq ?? 0);
     const uncovered = walked.head.seq > coveredSeq ? await oldestAfter(client, coveredSeq, walked.head.seq) : undefined;
     await client.query('COMMIT');
-    return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, witnessed: witnesses.length, headSeq: walked.head.seq, headHash: walked.head.hash, ...(uncovered ? { uncovered } : {}) };
+    const newest = (rows: CheckpointRow[]) => rows.reduce<{ seq: number; at: string } | undefined>((n, cp) => (n && n.seq >= Number(cp.seq) ? n : { seq: Number(cp.seq), at: cp.at }), undefined);
+    const newestWitness = newest(witnesses);
+    const newestStored = newest(stored);
+    return { ok: true, entries: walked.entries, checkpoints: walked.checkpoints, witnessed: witnesses.length, ...(newestWitness ? { newestWitness } : {}), ...(newestStored ? { newestStored } : {}), headSeq: walked.head.seq, headHash: walked.head.hash, ...(uncovered ? { uncovered } : {}) };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     throw e;

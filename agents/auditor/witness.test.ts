@@ -10,15 +10,25 @@ describe('reading the checkpoints a worker logged', () => {
     expect(parseWitnessLog(log, 'worker.log')).toEqual({
       checkpoints: [{ id: 'worker.log:2', witness: 'worker.log:2', seq: '7', head_hash: signed.headHash, at: signed.at, jws: 'a.b.c' }],
       unreadable: [],
+      mentions: [],
     });
   });
 
   it('skips lines about anything else, JSON or not', () => {
-    expect(parseWitnessLog('plain text\n{"msg":"audit checkpoint not signed","seq":3}', 'w')).toEqual({ checkpoints: [], unreadable: [] });
+    expect(parseWitnessLog('plain text\n{"msg":"audit checkpoint not signed","seq":3}', 'w')).toEqual({ checkpoints: [], unreadable: [], mentions: [] });
   });
 
   it('reports a checkpoint line it cannot read instead of skipping it silently', () => {
-    const log = [`[12:00] INFO audit checkpoint signed seq=7`, line({ ...signed, jws: undefined }), line({ ...signed, seq: '7' })].join('\n');
-    expect(parseWitnessLog(log, 'w')).toEqual({ checkpoints: [], unreadable: [1, 2, 3] });
+    const log = [line({ ...signed, jws: undefined }), line({ ...signed, seq: '7' }), line({ ...signed, seq: 7.5 })].join('\n');
+    expect(parseWitnessLog(log, 'w')).toEqual({ checkpoints: [], unreadable: [1, 2, 3], mentions: [] });
+  });
+
+  it('skips, and counts, lines that only mention the message: a pretty-printed copy, or text inside another line', () => {
+    const log = [
+      '[12:00] INFO audit checkpoint signed seq=7',
+      JSON.stringify({ msg: 'a sign-off check got no answer of its own', error: 'audit checkpoint signed' }),
+      line(signed),
+    ].join('\n');
+    expect(parseWitnessLog(log, 'w')).toMatchObject({ checkpoints: [{ seq: '7' }], unreadable: [], mentions: [1] });
   });
 });

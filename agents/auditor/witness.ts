@@ -11,8 +11,14 @@ export function checkpointLogFields(cp: AuditCheckpoint): { seq: number; headHas
 
 export interface WitnessLog {
   checkpoints: CheckpointRow[];
-  /** Lines that name a checkpoint but could not be read as one (not JSON, a field missing). */
+  /** Lines whose message is the checkpoint's but that cannot be read as one (a field missing or wrong). */
   unreadable: number[];
+  /** Lines that mention the message but are not JSON (another logger's copy, or text inside another line): skipped. */
+  mentions: number[];
+}
+
+export function emptyWitnessLog(): WitnessLog {
+  return { checkpoints: [], unreadable: [], mentions: [] };
 }
 
 /**
@@ -21,27 +27,30 @@ export interface WitnessLog {
  * each copy is checked by its own signature, not by where it was found.
  */
 export function parseWitnessLog(text: string, source: string): WitnessLog {
-  const checkpoints: CheckpointRow[] = [];
-  const unreadable: number[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.includes(CHECKPOINT_LOG_MESSAGE)) return;
-    const row = checkpointOf(line, `${source}:${i + 1}`);
-    if (row) checkpoints.push(row);
-    else unreadable.push(i + 1);
-  });
-  return { checkpoints, unreadable };
+  const log = emptyWitnessLog();
+  text.split('\n').forEach((line, i) => readWitnessLine(line, i + 1, source, log));
+  return log;
 }
 
-function checkpointOf(line: string, witness: string): CheckpointRow | undefined {
+/** Adds line `lineNo` of `source` to `log` (for a caller that streams a large file line by line). */
+export function readWitnessLine(line: string, lineNo: number, source: string, log: WitnessLog): void {
+  if (!line.includes(CHECKPOINT_LOG_MESSAGE)) return;
   let o: unknown;
   try {
     o = JSON.parse(line);
   } catch {
-    return undefined;
+    log.mentions.push(lineNo);
+    return;
   }
-  if (typeof o !== 'object' || o === null) return undefined;
-  const { msg, seq, headHash, at, jws } = o as Record<string, unknown>;
-  if (msg !== CHECKPOINT_LOG_MESSAGE || !Number.isSafeInteger(seq) || (seq as number) < 1) return undefined;
+  if (typeof o !== 'object' || o === null || (o as { msg?: unknown }).msg !== CHECKPOINT_LOG_MESSAGE) return;
+  const row = checkpointOf(o as Record<string, unknown>, `${source}:${lineNo}`);
+  if (row) log.checkpoints.push(row);
+  else log.unreadable.push(lineNo);
+}
+
+function checkpointOf(o: Record<string, unknown>, witness: string): CheckpointRow | undefined {
+  const { seq, headHash, at, jws } = o;
+  if (!Number.isSafeInteger(seq) || (seq as number) < 1) return undefined;
   if (typeof headHash !== 'string' || typeof at !== 'string' || typeof jws !== 'string') return undefined;
   return { id: witness, seq: String(seq), head_hash: headHash, at, jws, witness };
 }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { importAuditPublicKey, loadAuditKey } from '../../agents/auditor/audit-key.js';
@@ -9,7 +10,7 @@ import type { Queryable } from '../../agents/shared/db.js';
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import { verifyAuditChain } from '../../agents/auditor/verify.js';
 import type { CheckpointRow } from '../../agents/auditor/chain-walk.js';
-import { CHECKPOINT_LOG_MESSAGE, parseWitnessLog } from '../../agents/auditor/witness.js';
+import { CHECKPOINT_LOG_MESSAGE, emptyWitnessLog, readWitnessLine } from '../../agents/auditor/witness.js';
 import { KeyturnError } from '../../config/errors.js';
 import { withContext } from '../context.js';
 import { registerAuditShow } from './audit-show.js';
@@ -36,6 +37,11 @@ export function registerAudit(program: Command): void {
         if (result.ok) {
           const logged = witnesses ? ` (${result.witnessed} of them logged copies)` : '';
           out(`ok: ${result.entries} entries and ${result.checkpoints} checkpoints${logged} verified; head seq ${result.headSeq} hash ${result.headHash}`);
+          const w = result.newestWitness;
+          if (w) out(`newest logged checkpoint: seq ${w.seq} at ${w.at}`);
+          if (w && result.newestStored && result.newestStored.seq > w.seq) {
+            process.stderr.write(`warning: the logs end before the newest checkpoint in the database (seq ${result.newestStored.seq} at ${result.newestStored.at}); entries after seq ${w.seq} are checked against the database's checkpoints only: pass every worker's logs, up to now\n`);
+          }
           const u = result.uncovered;
           if (u && Date.now() - Date.parse(u.oldestAt) > UNCOVERED_GRACE_MS) {
             process.stderr.write(`warning: ${u.count} entries (seq ${u.fromSeq} to ${result.headSeq}, the oldest written ${u.oldestAt}) are covered by no signed checkpoint, only by the hash chain, which whoever can bypass the database's grants could rewrite unnoticed; is a keyturn worker running? It signs one every minute\n`);
@@ -165,19 +171,27 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Every checkpoint the given logs hold; refuses a file that holds none or a checkpoint line it cannot read. */
+/**
+ * Every checkpoint the given logs hold, read line by line (a log may be large); refuses a file that
+ * holds none or a checkpoint line it cannot read.
+ */
 async function readWitnesses(files: string[]): Promise<CheckpointRow[]> {
   const all: CheckpointRow[] = [];
   for (const file of files) {
-    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new KeyturnError('AUDIT_WITNESS_UNREADABLE', `cannot read the witness log ${file}: ${e.code ?? e.message}`, 'Pass the path of a keyturn worker\'s log file (JSON lines).');
-    });
-    const { checkpoints, unreadable } = parseWitnessLog(text, file);
-    if (unreadable.length) {
-      throw new KeyturnError('AUDIT_WITNESS_UNREADABLE', `${file}: line${unreadable.length > 1 ? 's' : ''} ${unreadable.slice(0, 5).join(', ')}${unreadable.length > 5 ? '…' : ''} name${unreadable.length > 1 ? '' : 's'} a checkpoint but ${unreadable.length > 1 ? 'are' : 'is'} not one keyturn logged`, 'Pass the worker\'s JSON log as written (not a pretty-printed copy); a line that was edited is itself evidence worth keeping.');
+    const log = emptyWitnessLog();
+    try {
+      let lineNo = 0;
+      for await (const line of createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity })) readWitnessLine(line, ++lineNo, file, log);
+    } catch (e) {
+      throw new KeyturnError('AUDIT_WITNESS_UNREADABLE', `cannot read the witness log ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'Pass the path of a keyturn worker\'s log file (JSON lines).');
     }
+    const { checkpoints, unreadable, mentions } = log;
+    if (unreadable.length) {
+      throw new KeyturnError('AUDIT_WITNESS_UNREADABLE', `${file}: line${unreadable.length > 1 ? 's' : ''} ${unreadable.slice(0, 5).join(', ')}${unreadable.length > 5 ? '…' : ''} ${unreadable.length > 1 ? 'are' : 'is'} "${CHECKPOINT_LOG_MESSAGE}" but not a checkpoint keyturn logged (a field is missing or wrong)`, 'Pass the worker\'s JSON log as written; a line that was edited is itself evidence worth keeping.');
+    }
+    if (mentions.length) process.stderr.write(`warning: ${file}: ${mentions.length} line(s) mention "${CHECKPOINT_LOG_MESSAGE}" but are not JSON (first: line ${mentions[0]}); skipped\n`);
     if (checkpoints.length === 0) {
-      throw new KeyturnError('AUDIT_WITNESS_EMPTY', `${file} holds no "${CHECKPOINT_LOG_MESSAGE}" line`, 'Pass the log of a keyturn worker (workers/main.ts) that ran while the audit log grew; it logs each checkpoint it signs.');
+      throw new KeyturnError('AUDIT_WITNESS_EMPTY', `${file} holds no "${CHECKPOINT_LOG_MESSAGE}" line in JSON`, 'Pass the JSON log of a keyturn worker (workers/main.ts) that ran while the audit log grew; it logs each checkpoint it signs.');
     }
     all.push(...checkpoints);
   }

@@ -119,6 +119,17 @@ describe('keyturn audit', () => {
     const { stdout, error } = await run('verify', '--witness', file);
     expect(error).toBeUndefined();
     expect(stdout).toMatch(/^ok: 5 entries and 2 checkpoints \(1 of them logged copies\) verified; head seq 5/);
+    expect(stdout).toContain(`newest logged checkpoint: seq 5 at ${cp.at}`);
+  });
+
+  it('verify --witness refuses a checkpoint line with a field missing (AUDIT_WITNESS_UNREADABLE)', async () => {
+    const file = join(dir, 'edited.log');
+    await writeFile(file, `${JSON.stringify({ msg: CHECKPOINT_LOG_MESSAGE, seq: 5, at: 'x' })}\n`);
+    expect((await run('verify', '--witness', file)).error).toMatchObject({ code: 'AUDIT_WITNESS_UNREADABLE', message: expect.stringContaining('line 1 is "audit checkpoint signed"') });
+  });
+
+  it('verify --witness refuses a file it cannot open (AUDIT_WITNESS_UNREADABLE)', async () => {
+    expect((await run('verify', '--witness', join(dir, 'no-such.log'))).error).toMatchObject({ code: 'AUDIT_WITNESS_UNREADABLE', message: expect.stringContaining('ENOENT') });
   });
 
   it('verify --witness refuses a file with no logged checkpoint (AUDIT_WITNESS_EMPTY) before reading the log', async () => {
@@ -129,10 +140,10 @@ describe('keyturn audit', () => {
     expect(stdout).toBe('');
   });
 
-  it('verify --witness refuses a checkpoint line it cannot read (AUDIT_WITNESS_UNREADABLE)', async () => {
+  it('verify --witness refuses a file whose only checkpoint line is not JSON (AUDIT_WITNESS_EMPTY)', async () => {
     const file = join(dir, 'pretty.log');
     await writeFile(file, '[10:00:00] INFO: audit checkpoint signed seq=5\n');
-    expect((await run('verify', '--witness', file)).error).toMatchObject({ code: 'AUDIT_WITNESS_UNREADABLE', message: expect.stringContaining('line 1 names a checkpoint') });
+    expect((await run('verify', '--witness', file)).error).toMatchObject({ code: 'AUDIT_WITNESS_EMPTY' });
   });
 
   it('verify fails with AUDIT_CHAIN_BROKEN and prints seq, expected and found for an altered row', async () => {

@@ -26,7 +26,7 @@ async function tamper(sql: string): Promise<void> {
 
 describe('verifyAuditChain', () => {
   it('accepts an intact chain, naming the entries no checkpoint covers', async () => {
-    expect(await verifyAuditChain(db.app, null)).toEqual({ ok: true, entries: 5, checkpoints: 0, headSeq: 5, headHash: entries[4]!.hash, uncovered: { fromSeq: 1, count: 5, oldestAt: entries[0]!.at } });
+    expect(await verifyAuditChain(db.app, null)).toEqual({ ok: true, entries: 5, checkpoints: 0, witnessed: 0, headSeq: 5, headHash: entries[4]!.hash, uncovered: { fromSeq: 1, count: 5, oldestAt: entries[0]!.at } });
   });
 
   it('accepts 20 concurrent appends: gap-free and chained', async () => {
