@@ -4,9 +4,9 @@ import { bindResult, RESULT_BINDING_HEADER } from '../workflows/result-binding.j
 
 /**
  * Returns each result inside its encrypted payload together with the nonce the calling workflow
- * sent and the id of the workflow the task says scheduled it, so that the workflow can tell it from
- * a result copied out of another history or run for someone else's call. A call scheduled by a
- * workflow from before the binding sends no nonce and gets its result as it was.
+ * sent and the task's own namespace, workflow id, activity id and type, so that the workflow can
+ * tell it from a result copied out of another history, or made for someone else's call. A call
+ * scheduled by a workflow from before the binding sends no nonce and gets its result as it was.
  */
 export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
   inbound: {
@@ -14,11 +14,12 @@ export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
       const header = input.headers[RESULT_BINDING_HEADER];
       if (!header) return next(input);
       const nonce = defaultPayloadConverter.fromPayload<unknown>(header);
-      const workflowId = ctx.info.workflowExecution?.workflowId;
-      if (typeof nonce !== 'string' || nonce.length === 0 || !workflowId) {
+      const { workflowExecution, workflowNamespace, activityId, activityType } = ctx.info;
+      const workflowId = workflowExecution?.workflowId;
+      if (typeof nonce !== 'string' || nonce.length === 0 || !workflowId || !workflowNamespace) {
         throw ApplicationFailure.create({ type: 'RESULT_BINDING_MALFORMED', nonRetryable: true, message: 'the result-binding header of this activity task is not a nonce, so the task was not run; the workflow that scheduled it was not written by keyturn' });
       }
-      return bindResult({ workflowId, nonce }, await next(input));
+      return bindResult({ namespace: workflowNamespace, workflowId, activityId, activityType, nonce }, await next(input));
     },
   },
 });

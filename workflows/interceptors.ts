@@ -9,7 +9,10 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
         if (!patched(RESULT_BINDING_PATCH)) return next(input);
         const nonce = uuid4();
         const answer = await next({ ...input, headers: { ...input.headers, [RESULT_BINDING_HEADER]: defaultPayloadConverter.toPayload(nonce) } });
-        const unbound = unbindResult(answer, { workflowId: workflowInfo().workflowId, nonce });
+        const { namespace, workflowId } = workflowInfo();
+        // The id the SDK gives the call when the options name none.
+        const activityId = input.options.activityId ?? String(input.seq);
+        const unbound = unbindResult(answer, { namespace, workflowId, activityId, activityType: input.activityType, nonce });
         if (unbound) return unbound.value;
         log.error('an activity result not bound to its call was refused', { activityType: input.activityType, seq: input.seq });
         throw ApplicationFailure.create({

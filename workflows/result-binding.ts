@@ -4,10 +4,10 @@
  * namespace without holding the payload key could still answer one call with an encrypted result
  * copied from another run's history. So each call (from the workflow's patch on) sends a fresh
  * nonce in a header, and the worker returns the result inside the encrypted payload together with
- * that nonce and the id of the workflow the server says scheduled the task. The workflow accepts
- * only a result that carries both its own id and its call's nonce: the nonce is readable in the
- * header, so the id is what keeps a workflow of someone else's, scheduling the same activity with
- * that nonce, from having keyturn's worker bind a result for it.
+ * that nonce and the task's own namespace, workflow id, activity id and type. The workflow accepts
+ * only a result that carries its call's nonce and its own ids: the nonce is readable in the header,
+ * so the ids are what keep a workflow of someone else's, scheduling the same activity with that
+ * nonce, from having keyturn's worker bind a result for it.
  *
  * Shared by the workflow interceptor, the worker's activity interceptor and `keyturn audit show`:
  * no Temporal imports.
@@ -18,11 +18,16 @@ export const RESULT_BINDING_PATCH = 'bound-activity-results';
 export const ACTIVITY_RESULT_NOT_BOUND = 'ACTIVITY_RESULT_NOT_BOUND';
 
 export interface ResultBinding {
-  /** The workflow that scheduled the task, as the task itself says (not as its input says). */
+  /** The namespace, workflow, activity id and type of the task, as the task itself says (not as its input says). */
+  namespace: string;
   workflowId: string;
+  activityId: string;
+  activityType: string;
   /** The call's nonce, from its header. */
   nonce: string;
 }
+
+const BINDING_FIELDS = ['namespace', 'workflowId', 'activityId', 'activityType', 'nonce'] as const;
 
 export interface BoundResult {
   keyturnBinding: ResultBinding;
@@ -36,10 +41,10 @@ export function bindResult(binding: ResultBinding, value: unknown): BoundResult 
 
 /** The result a call asked for, or undefined when the answer is not bound to that call. */
 export function unbindResult(answer: unknown, expected: ResultBinding): { value: unknown } | undefined {
-  if (!expected.workflowId || !expected.nonce || typeof answer !== 'object' || answer === null) return undefined;
+  if (BINDING_FIELDS.some((f) => !expected[f]) || typeof answer !== 'object' || answer === null) return undefined;
   const bound = (answer as Partial<BoundResult>).keyturnBinding;
   if (typeof bound !== 'object' || bound === null) return undefined;
-  return bound.workflowId === expected.workflowId && bound.nonce === expected.nonce ? { value: (answer as BoundResult).value } : undefined;
+  return BINDING_FIELDS.every((f) => bound[f] === expected[f]) ? { value: (answer as BoundResult).value } : undefined;
 }
 
 /** Whether an answer has the shape of a bound result at all (for a call that sent no nonce). */

@@ -55,11 +55,14 @@ export interface SignOffState {
   auditSeqs: number[];
 }
 
-/** How long a signal whose check got no answer of its own waits before it is checked again. */
+/** A signal whose check got no answer of its own is checked again after 5 s, doubling up to 5 min. */
 const UNANSWERED_CHECK_PAUSE_SECONDS = 5;
+const UNANSWERED_CHECK_MAX_PAUSE_SECONDS = 300;
+/** The answer's own text is kept to this length in the audit log: someone else may have written it. */
+const UNANSWERED_REASON_CHARS = 200;
 
 /** A decision signal as it arrived; `receivedAt` is the workflow's time then (ms), which its check judges expiry by. */
-type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string; receivedAt: number };
+type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string; receivedAt: number; unanswered?: number };
 
 /**
  * The sign-off gate shared by rotations, revocations and policy changes. Signals are only
@@ -163,9 +166,10 @@ export class SignOffGate {
   /**
    * A check that got no answer of its own (a result not bound to it, copied from another run, or a
    * failure no retry cured) decides nothing, and neither drops the signal: it goes back to the head
-   * of the queue and is checked again after a pause, so whoever answers checks in the namespace can
-   * delay a decision (up to the caller's deadline) but not make it or silently lose it. Each such
-   * check is recorded, as far as the Auditor can be reached.
+   * of the queue and is checked again after a pause (5 s, doubling up to 5 min), so whoever answers
+   * checks in the namespace can hold a decision back until the caller's deadline, but not make it.
+   * The first three such checks of a signal are recorded, then every tenth, as far as the Auditor
+   * can be reached.
    */
   private async checkOrRequeue<T>(signal: Pending, check: () => Promise<T>): Promise<T | undefined> {
     try {
@@ -173,17 +177,25 @@ export class SignOffGate {
     } catch (e) {
       // Histories from before kept the old way: a failed check failed the run.
       if (isCancellation(e) || !patched(RESULT_BINDING_PATCH)) throw e;
+      const attempt = (signal.unanswered ?? 0) + 1;
+      const pause = Math.min(UNANSWERED_CHECK_PAUSE_SECONDS * 2 ** (attempt - 1), UNANSWERED_CHECK_MAX_PAUSE_SECONDS);
       const unbound = isUnboundResult(e);
-      log.error('a sign-off check got no answer of its own; its signal waits for another check', { decision: signal.decision, unbound, error: failureReason(e) });
-      try {
-        this.track(await auditor.recordHandoff.executeWithOptions({ summary: display(`${signal.decision} signal → Auditor: its check got no answer of its own; checked again in ${UNANSWERED_CHECK_PAUSE_SECONDS}s`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.check_unanswered', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { decision: signal.decision, planHash: this.request.planHash, unbound, reason: failureReason(e) } }]));
-      } catch (recordError) {
-        if (isCancellation(recordError)) throw recordError;
-        log.error('the unanswered sign-off check could not be recorded', { error: failureReason(recordError) });
-      }
-      this.queue.unshift(signal);
-      await sleep(UNANSWERED_CHECK_PAUSE_SECONDS * 1000);
+      const reason = failureReason(e).slice(0, UNANSWERED_REASON_CHARS);
+      log.error('a sign-off check got no answer of its own; its signal waits for another check', { decision: signal.decision, attempt, unbound, error: reason });
+      // The first few, then every tenth: an answerer who never stops does not fill the audit log.
+      if (attempt <= 3 || attempt % 10 === 0) await this.recordUnanswered(signal, { attempt, pause, unbound, reason });
+      this.queue.unshift({ ...signal, unanswered: attempt });
+      await sleep(pause * 1000);
       return undefined;
+    }
+  }
+
+  private async recordUnanswered(signal: Pending, details: { attempt: number; pause: number; unbound: boolean; reason: string }): Promise<void> {
+    try {
+      this.track(await auditor.recordHandoff.executeWithOptions({ summary: display(`${signal.decision} signal → Auditor: its check got no answer of its own; checked again in ${details.pause}s`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.check_unanswered', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { decision: signal.decision, planHash: this.request.planHash, ...details } }]));
+    } catch (recordError) {
+      if (isCancellation(recordError)) throw recordError;
+      log.error('the unanswered sign-off check could not be recorded', { error: failureReason(recordError).slice(0, UNANSWERED_REASON_CHARS) });
     }
   }
 

@@ -4,6 +4,8 @@ import type { AuditEntry, AuditEntryInput } from './types.js';
 
 const WF = 'rotate-localhost-demo-abc123';
 const RUN = 'run-1';
+const NS = 'default';
+const RUN_OF = { namespace: NS, workflowId: WF };
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 
@@ -102,7 +104,7 @@ const pairs = (r: RunReconciliation) => r.rows.filter((x) => x.status === 'paire
 describe('reconcileRun', () => {
   it('pairs every handoff of a completed rotation and flags nothing', () => {
     const { h, entries } = completedRun();
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
     expect(flagged(r)).toEqual([]);
     expect(r).toMatchObject({ ok: true, workflowStatus: 'completed', outcome: 'completed', auditSeqRange: [101, 109], paired: 9, foreignInRange: 0 });
     expect(pairs(r)).toEqual([
@@ -124,7 +126,7 @@ describe('reconcileRun', () => {
     mark('ActivityTaskScheduled', 0, ['summary']);
     mark('TimerStarted', 2, ['summary']);
     mark('WorkflowExecutionCompleted', 0, ['result']);
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
     expect(r).toMatchObject({ ok: false, flagged: 3, paired: 8 });
     expect(flagged(r).map((x) => [x.status, x.history!.label, x.note])).toEqual([
       ['mismatch', 'activity planRotation', expect.stringMatching(/^its summary \(event 2\) was not written by keyturn/)],
@@ -136,14 +138,14 @@ describe('reconcileRun', () => {
   it('flags an event that is no row of its own (the start) when its display payloads were not sealed', () => {
     const { h, entries } = completedRun();
     h.events[0]!.unsealed = ['summary', 'details'];
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ kind: 'event', label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its summary and details \(event 1\) were not written by keyturn/) })]);
   });
 
   it('pairs by the entry\'s activity id when a result reports no seqs', () => {
     const { h, entries } = completedRun();
     for (const e of h.events) if (e.type === 'ActivityTaskCompleted') delete e.result;
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
     expect(flagged(r)).toEqual([]);
     expect(r.paired).toBe(9);
   });
@@ -152,7 +154,7 @@ describe('reconcileRun', () => {
     const { h, entries } = completedRun();
     for (const e of h.events) if (e.type === 'ActivityTaskCompleted') delete e.result;
     const late = entry({ action: 'approval.approve', ms: 60_000, actor: { role: 'Human', cliUser: 'cli:mallory', workflowId: WF, runId: RUN } });
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, late] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, late] });
     expect(pairs(r)).toContainEqual(['checkDecision', 'approval.approve']);
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'audit_only', audit: [expect.objectContaining({ seq: late.seq, actor: 'Human(cli:mallory)' })] })]);
   });
@@ -160,7 +162,7 @@ describe('reconcileRun', () => {
   it('flags an entry of the run that no activity wrote (inserted by hand)', () => {
     const { h, entries } = completedRun();
     const forged = entry({ action: 'approval.approve', ms: 9000, actor: { role: 'Human', cliUser: 'cli:mallory', workflowId: WF, runId: RUN } });
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, forged] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, forged] });
     expect(r.ok).toBe(false);
     expect(flagged(r)).toEqual([{ status: 'audit_only', audit: [expect.objectContaining({ seq: forged.seq })], note: expect.stringContaining('no activity') }]);
     expect(r.paired).toBe(9);
@@ -168,13 +170,13 @@ describe('reconcileRun', () => {
 
   it('flags an entry naming an activity id the history does not have', () => {
     const { h, entries } = completedRun();
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, entry({ action: 'key.revoke', ms: 8050, actor: by('999') })] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, entry({ action: 'key.revoke', ms: 8050, actor: by('999') })] });
     expect(flagged(r).map((x) => x.status)).toEqual(['audit_only']);
   });
 
   it('flags a completed handoff whose entry is missing from the log', () => {
     const { h, entries } = completedRun();
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: entries.filter((e) => e.action !== 'key.generate') });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: entries.filter((e) => e.action !== 'key.generate') });
     const f = flagged(r);
     expect(f.map((x) => [x.status, x.history?.activityType])).toEqual([['history_only', 'generateKey']]);
     expect(f[0]!.note).toMatch(/^completed, but the audit log holds no key\.generate entry for it; its result reports audit seq 103, which the audit log does not hold/);
@@ -183,14 +185,14 @@ describe('reconcileRun', () => {
   it('flags a handoff whose entry has the wrong action', () => {
     const { h, entries } = completedRun();
     const swapped = entries.map((e) => (e.action === 'key.activate' ? { ...e, action: 'key.retire' } : e));
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: swapped });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: swapped });
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ activityType: 'activateKey' }), note: expect.stringMatching(/expected key\.activate, found key\.retire/) })]);
   });
 
   it('flags an outcome the log does not record as the run ended', () => {
     const { h, entries } = completedRun();
     const wrong = entries.map((e) => (e.action === 'rotation.completed' ? { ...e, action: 'rotation.rolled_back' } : e));
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: wrong });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: wrong });
     expect(flagged(r).map((x) => x.history?.label)).toEqual(['activity recordHandoff', 'workflow completed']);
     expect(flagged(r)[1]!.note).toMatch(/ended completed, but no rotation\.completed entry.*records rotation\.rolled_back/);
   });
@@ -199,7 +201,7 @@ describe('reconcileRun', () => {
     const { h, entries } = completedRun();
     const done = h.events.find((e) => e.type === 'WorkflowExecutionCompleted')!;
     done.result = { outcome: 'completed', approvals: [], auditSeqRange: [101, 200] };
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
     expect(flagged(r)).toEqual([expect.objectContaining({ history: expect.objectContaining({ kind: 'completion' }), note: expect.stringContaining('seq 200') })]);
   });
 
@@ -214,7 +216,7 @@ describe('reconcileRun', () => {
     const scheduled = h.events.find((e) => e.activityType === 'recordHandoff')!;
     h.events.find((e) => e.type === 'ActivityTaskCompleted' && e.scheduledEventId === scheduled.eventId)!.result = { auditSeqs: [160] };
     h.events.find((e) => e.type === 'WorkflowExecutionCompleted')!.result = { outcome: 'completed', approvals: [], auditSeqRange: [101, 160] };
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, other, client, earlierRun] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, other, client, earlierRun] });
     expect(flagged(r)).toEqual([]);
     expect(r.foreignInRange).toBe(3);
     expect(r.rows.flatMap((x) => x.audit.map((a) => a.seq))).not.toEqual(expect.arrayContaining([150, 151, 152]));
@@ -222,7 +224,7 @@ describe('reconcileRun', () => {
 
   it('takes the count of other runs\' entries in the range from the caller when it only counted them', () => {
     const { h, entries } = completedRun();
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries, entriesInRange: 9 + 40 });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries, entriesInRange: 9 + 40 });
     expect(r).toMatchObject({ ok: true, foreignInRange: 40 });
     expect(formatReconciliation(r).split('\n').at(-1)).toBe('ok: 9 handoffs paired, nothing on one side only (40 entries of other runs interleave in the seq range)');
   });
@@ -230,7 +232,7 @@ describe('reconcileRun', () => {
   it('includes entries whose subject names the run, even with another actor', () => {
     const { h, entries } = completedRun();
     const ignored = entry({ action: 'approval.ignored', ms: 120, outcome: 'refused', subject: { workflowId: WF }, actor: { role: 'Auditor' } });
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, ignored] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, ignored] });
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'audit_only', audit: [expect.objectContaining({ action: 'approval.ignored', subject: '' })] })]);
   });
 
@@ -241,7 +243,7 @@ describe('reconcileRun', () => {
     h.activity('retireKey', 20, { status: 'failed' });
     h.activity('generateKey', 30, { status: 'open' });
     const refused = entry({ action: 'key.activate', outcome: 'refused', ms: 12, actor: by(act) });
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [refused] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [refused] });
     expect(r).toMatchObject({ ok: true, workflowStatus: 'running' });
     expect(r.rows.map((x) => [x.status, x.history?.status, x.note])).toEqual([
       ['paired', 'failed', 'activity failed: refused'],
@@ -254,7 +256,7 @@ describe('reconcileRun', () => {
     seq = 400;
     const h = new History();
     const id = h.activity('notify', 10, { result: { auditSeqs: [] } });
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [entry({ action: 'key.generate', ms: 11, actor: by(id) })] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [entry({ action: 'key.generate', ms: 11, actor: by(id) })] });
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', note: expect.stringContaining('notify writes no audit entries') })]);
   });
 
@@ -263,7 +265,7 @@ describe('reconcileRun', () => {
     const retire = h.events.find((e) => e.type === 'ActivityTaskScheduled' && e.activityType === 'retireKey')!;
     const done = h.events.find((e) => e.type === 'ActivityTaskCompleted' && e.scheduledEventId === retire.eventId)!;
     done.result = { auditSeqs: [108, 103] };
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
     expect(flagged(r)).toEqual([expect.objectContaining({ history: expect.objectContaining({ activityType: 'retireKey' }), note: expect.stringMatching(/seq 103, already reported by event/) })]);
   });
 
@@ -275,7 +277,7 @@ describe('reconcileRun', () => {
     const foreign = entry({ action: 'key.generate', ms: 300, seq: 150, actor });
     const generate = h.events.find((e) => e.type === 'ActivityTaskScheduled' && e.activityType === 'generateKey')!;
     h.events.find((e) => e.type === 'ActivityTaskCompleted' && e.scheduledEventId === generate.eventId)!.result = { auditSeqs: [150] };
-    const r = reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, foreign] });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, foreign] });
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'mismatch', history: expect.objectContaining({ activityType: 'generateKey' }), note: expect.stringMatching(note) })]);
     expect(r.rows.flatMap((x) => x.audit.map((a) => a.seq))).not.toContain(150);
   });
@@ -286,7 +288,7 @@ describe('foldActivities', () => {
     const h = new History();
     h.activity('recordHandoff', 10, { result: { auditSeqs: [7] }, input: [{ action: 'rotation.rolled_back', secret: 'never echoed' }], summary: 'Orchestrator → Auditor' });
     h.activity('notify', 20, { status: 'open' });
-    expect(foldActivities(h.events, WF)).toEqual([
+    expect(foldActivities(h.events, RUN_OF)).toEqual([
       { eventId: 2, scheduledAt: at(10), closedAt: at(15), closedEventId: 4, activityId: '1', activityType: 'recordHandoff', summary: 'Orchestrator → Auditor', status: 'completed', auditSeqs: [7], handoffAction: 'rotation.rolled_back' },
       { eventId: 5, scheduledAt: at(20), activityId: '2', activityType: 'notify', status: 'open' },
     ]);
@@ -297,7 +299,7 @@ describe('formatReconciliation', () => {
   it('prints history on the left, the audit log on the right, and marks flagged rows', () => {
     const { h, entries } = completedRun();
     const forged = entry({ action: 'approval.approve', ms: 9000, actor: { role: 'Human', cliUser: 'cli:mallory', workflowId: WF, runId: RUN } });
-    const text = formatReconciliation(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [...entries, forged] }));
+    const text = formatReconciliation(reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [...entries, forged] }));
     const lines = text.split('\n');
     expect(lines[0]).toBe(`run ${WF}`);
     expect(text).toMatch(/^ {2}TEMPORAL HISTORY +│ AUDIT LOG$/m);
@@ -312,7 +314,7 @@ describe('formatReconciliation', () => {
 
   it('ends with ok when nothing is flagged', () => {
     const { h, entries } = completedRun();
-    expect(formatReconciliation(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries })).split('\n').at(-1)).toBe('ok: 9 handoffs paired, nothing on one side only');
+    expect(formatReconciliation(reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries })).split('\n').at(-1)).toBe('ok: 9 handoffs paired, nothing on one side only');
   });
 
   it('checks a revocation run\'s end against revocation entries, not rotation ones', () => {
@@ -322,13 +324,15 @@ describe('formatReconciliation', () => {
     const id = h.activity('recordHandoff', 10, { result: { auditSeqs: [201] }, input: [{ from: 'Orchestrator', to: 'Auditor', action: 'revocation.failed' }] });
     const failed = entry({ action: 'revocation.failed', ms: 12, seq: 201, actor: by(id, 'Orchestrator') });
     h.complete(20, { outcome: 'failed', approvals: [], auditSeqRange: [201, 201] });
-    expect(flagged(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [failed] }))).toEqual([]);
+    expect(flagged(reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [failed] }))).toEqual([]);
     const wrong = { ...failed, action: 'revocation.revoked' };
-    expect(flagged(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries: [wrong] })).map((r) => r.note)).toContainEqual(expect.stringMatching(/ended failed, but no revocation\.failed entry.*records revocation\.revoked/));
+    expect(flagged(reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: [wrong] })).map((r) => r.note)).toContainEqual(expect.stringMatching(/ended failed, but no revocation\.failed entry.*records revocation\.revoked/));
   });
 });
 
 describe('results bound to their calls', () => {
+  /** What the worker binds generateKey's result to: the first activity of the run. */
+  const bound = (nonce: string) => ({ namespace: NS, workflowId: WF, activityId: '1', activityType: 'generateKey', nonce });
   const generated = (h: History, opts: { resultBinding?: string; result: unknown }) => {
     seq = 300;
     const id = h.activity('generateKey', 10, opts);
@@ -338,43 +342,43 @@ describe('results bound to their calls', () => {
 
   it('reads a bound result through its call\'s nonce: its audit seqs pair', () => {
     const h = new History();
-    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { workflowId: WF, nonce: 'n-1' }, value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events, WF)[0]!.auditSeqs).toEqual([301]);
-    expect(rowOf(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries })).status).toBe('paired');
+    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: bound('n-1'), value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, RUN_OF)[0]!.auditSeqs).toEqual([301]);
+    expect(rowOf(reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries })).status).toBe('paired');
   });
 
   it('flags a result carrying another call\'s nonce as not produced for its call, and trusts none of its seqs', () => {
     const h = new History();
-    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { workflowId: WF, nonce: 'n-other' }, value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
-    expect(foldActivities(h.events, WF)[0]!.auditSeqs).toBeUndefined();
-    const row = rowOf(reconcileRun({ workflowId: WF, runId: RUN, events: h.events, entries }));
+    const { entries } = generated(h, { resultBinding: 'n-1', result: { keyturnBinding: bound('n-other'), value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, RUN_OF)[0]).toMatchObject({ unboundResult: true });
+    expect(foldActivities(h.events, RUN_OF)[0]!.auditSeqs).toBeUndefined();
+    const row = rowOf(reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries }));
     expect(row.status).toBe('mismatch');
     expect(row.note).toMatch(/was not produced for this call/);
   });
 
   it('flags a result bound to its call\'s nonce by a run of another workflow', () => {
     const h = new History();
-    generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { workflowId: 'someone-elses', nonce: 'n-1' }, value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
+    generated(h, { resultBinding: 'n-1', result: { keyturnBinding: { ...bound('n-1'), workflowId: 'someone-elses' }, value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, RUN_OF)[0]).toMatchObject({ unboundResult: true });
   });
 
   it('flags a call that sent a nonce and got a result without one', () => {
     const h = new History();
     generated(h, { resultBinding: 'n-1', result: { auditSeqs: [301] } });
-    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
+    expect(foldActivities(h.events, RUN_OF)[0]).toMatchObject({ unboundResult: true });
   });
 
   it('flags a bound result answering a call from before the binding, which sent no nonce', () => {
     const h = new History();
-    generated(h, { result: { keyturnBinding: { workflowId: WF, nonce: 'n-1' }, value: { auditSeqs: [301] } } });
-    expect(foldActivities(h.events, WF)[0]).toMatchObject({ unboundResult: true });
+    generated(h, { result: { keyturnBinding: bound('n-1'), value: { auditSeqs: [301] } } });
+    expect(foldActivities(h.events, RUN_OF)[0]).toMatchObject({ unboundResult: true });
   });
 
   it('reads a result from before the binding as it is', () => {
     const h = new History();
     generated(h, { result: { auditSeqs: [301] } });
-    expect(foldActivities(h.events, WF)[0]).toMatchObject({ auditSeqs: [301] });
-    expect(foldActivities(h.events, WF)[0]!.unboundResult).toBeUndefined();
+    expect(foldActivities(h.events, RUN_OF)[0]).toMatchObject({ auditSeqs: [301] });
+    expect(foldActivities(h.events, RUN_OF)[0]!.unboundResult).toBeUndefined();
   });
 });

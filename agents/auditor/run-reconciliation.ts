@@ -1,4 +1,4 @@
-import { looksBound, unbindResult } from '../../workflows/result-binding.js';
+import { looksBound, unbindResult, type ResultBinding } from '../../workflows/result-binding.js';
 import type { AuditEntry } from './types.js';
 
 /**
@@ -167,6 +167,8 @@ export interface RunReconciliation {
 }
 
 export interface ReconcileInput {
+  /** The run's namespace: its activity results are bound to it. */
+  namespace: string;
   workflowId: string;
   runId: string;
   events: PlainHistoryEvent[];
@@ -198,12 +200,12 @@ const WORKFLOW_CLOSE: Record<string, string> = {
 };
 
 /** Activities from the history, in the order they were scheduled. */
-export function foldActivities(events: PlainHistoryEvent[], workflowId: string): ActivityRecord[] {
+export function foldActivities(events: PlainHistoryEvent[], run: { namespace: string; workflowId: string }): ActivityRecord[] {
   const byScheduled = new Map<number, ActivityRecord>();
-  const bindings = new Map<number, string>();
+  const bindings = new Map<number, ResultBinding>();
   for (const e of events) {
     if (e.type === 'ActivityTaskScheduled') {
-      if (e.resultBinding !== undefined) bindings.set(e.eventId, e.resultBinding);
+      if (e.resultBinding !== undefined) bindings.set(e.eventId, { ...run, activityId: e.activityId ?? '', activityType: e.activityType ?? '', nonce: e.resultBinding });
       const rec: ActivityRecord = { eventId: e.eventId, scheduledAt: e.time, activityId: e.activityId ?? String(e.eventId), activityType: e.activityType ?? 'unknown', status: 'open' };
       if (e.summary !== undefined) rec.summary = e.summary;
       const action = handoffActionOf(e.input);
@@ -220,7 +222,7 @@ export function foldActivities(events: PlainHistoryEvent[], workflowId: string):
     rec.closedEventId = e.eventId;
     if (e.failure !== undefined) rec.failure = e.failure;
     if (closed !== 'completed') continue;
-    const result = resultOfCall(e.result, workflowId, bindings.get(e.scheduledEventId));
+    const result = resultOfCall(e.result, bindings.get(e.scheduledEventId));
     if (!result) {
       rec.unboundResult = true;
       continue;
@@ -260,8 +262,8 @@ function handoffActionOf(input: unknown[] | undefined): string | undefined {
  * A call that sent a nonce accepts only a result that carries it; a call from before the binding
  * sent none, and a result bound to some call cannot be its own.
  */
-function resultOfCall(result: unknown, workflowId: string, nonce: string | undefined): { value: unknown } | undefined {
-  if (nonce !== undefined) return unbindResult(result, { workflowId, nonce });
+function resultOfCall(result: unknown, binding: ResultBinding | undefined): { value: unknown } | undefined {
+  if (binding !== undefined) return unbindResult(result, binding);
   return looksBound(result) ? undefined : { value: result };
 }
 
@@ -331,7 +333,7 @@ function outcomeEntries(workflowType: string | undefined): { prefix: string; out
 export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const { workflowId, runId, events } = input;
   const slack = input.slackMs ?? 2000;
-  const activities = foldActivities(events, workflowId);
+  const activities = foldActivities(events, { namespace: input.namespace, workflowId });
 
   const close = events.find((e) => WORKFLOW_CLOSE[e.type] !== undefined);
   const workflowStatus = close ? WORKFLOW_CLOSE[close.type]! : 'running';

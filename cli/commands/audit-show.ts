@@ -9,7 +9,7 @@ import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
-import { RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
+import { looksBound, RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
 import { withContext } from '../context.js';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -45,8 +45,10 @@ export async function showRun(client: Client, db: Queryable, workflowId: string,
     throw e;
   }
   const events = await plainEvents(client.options.loadedDataConverter, history.events ?? []);
+  // Only to find candidate entries: whether a result is its call's own is judged in the reconciliation.
   const claimed = events.flatMap((e) => {
-    const seqs = (e.result as { auditSeqs?: unknown } | undefined)?.auditSeqs;
+    const result = looksBound(e.result) ? (e.result as { value?: unknown }).value : e.result;
+    const seqs = (result as { auditSeqs?: unknown } | undefined)?.auditSeqs;
     return Array.isArray(seqs) ? seqs.filter((s): s is number => Number.isSafeInteger(s)) : [];
   });
   const close = events.find((e) => e.type === 'WorkflowExecutionCompleted');
@@ -57,7 +59,7 @@ export async function showRun(client: Client, db: Queryable, workflowId: string,
   const window = { from: new Date(Math.min(...times, Date.now()) - 60_000), to: new Date((close ? Math.max(...times) : Date.now()) + 60_000) };
   const entries = await runEntries(db, workflowId, claimed, [from, to], window);
   const counted = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_log WHERE seq BETWEEN $1 AND $2', [from, to]);
-  return reconcileRun({ workflowId, runId: resolvedRunId, events, entries, entriesInRange: Number(counted.rows[0]?.n ?? 0) });
+  return reconcileRun({ namespace: client.options.namespace, workflowId, runId: resolvedRunId, events, entries, entriesInRange: Number(counted.rows[0]?.n ?? 0) });
 }
 
 /**
