@@ -8,7 +8,7 @@ import { startRotation } from '../../client/rotations.js';
 import { findTemporalCli } from '../../infra/temporal/cli.js';
 import { DISPLAY_MARK_KEY } from '../../workflows/display.js';
 import { RESULT_BINDING_PATCH } from '../../workflows/result-binding.js';
-import { EncryptionCodec, ENCRYPTED_ENCODING } from '../../infra/temporal/codec/encryption-codec.js';
+import { CALL_METADATA_KEY, EncryptionCodec, ENCRYPTED_ENCODING } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import type { RunResult, RunStatus } from '../../workflows/types.js';
 import { result, seedActiveKey } from '../rotation/support.js';
@@ -126,6 +126,25 @@ describe('Temporal histories of keyturn runs: encrypted payloads, clear display 
     for (const { p } of nonces) expect(JSON.parse(plainData(p))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     for (const { p } of patches) expect(KEYTURN_PATCHES).toContain((JSON.parse(plainData(p)) as { id: string }).id);
     expect(new Set(nonces.map(({ p }) => plainData(p))).size).toBe(nonces.length);
+  });
+
+  it('every activity input and result is encrypted for its own call (namespace, workflow id, activity id)', () => {
+    let checked = 0;
+    for (const [workflowId, dump] of dumps) {
+      const events = (JSON.parse(dump.text) as { events: Array<Record<string, Record<string, unknown> | string>> }).events;
+      const activityIdOf = new Map<string, string>();
+      for (const e of events) {
+        const scheduled = e.activityTaskScheduledEventAttributes as { activityId: string; input?: { payloads: JsonPayload[] } } | undefined;
+        const completed = e.activityTaskCompletedEventAttributes as { scheduledEventId: string; result?: { payloads: JsonPayload[] } } | undefined;
+        if (scheduled) activityIdOf.set(String(e.eventId), scheduled.activityId);
+        const activityId = scheduled ? scheduled.activityId : completed ? activityIdOf.get(String(completed.scheduledEventId)) : undefined;
+        for (const p of [...(scheduled?.input?.payloads ?? []), ...(completed?.result?.payloads ?? [])]) {
+          expect(JSON.parse(Buffer.from(p.metadata[CALL_METADATA_KEY] ?? '', 'base64').toString() || 'null')).toEqual([stack.namespace, workflowId, activityId]);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
   });
 
   it('every display payload sits in a summary, a details field or a run result, and is marked', () => {

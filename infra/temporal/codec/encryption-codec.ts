@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { KeyturnError } from '../../../config/errors.js';
 import { DISPLAY_MARK, DISPLAY_MARK_KEY } from '../../../workflows/display.js';
@@ -17,8 +17,26 @@ const TAG_BYTES = 16;
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
-/** Binds each ciphertext to its key id and format, so neither can be swapped unnoticed. */
-const aadFor = (keyId: string) => Buffer.from(`keyturn-payload-v1:${CIPHER}:${keyId}`);
+/**
+ * Binds each ciphertext to its key id and format, so neither can be swapped unnoticed, and an
+ * activity's payloads to the one call they belong to (see {@link activityCallOf}).
+ */
+const aadFor = (keyId: string, call: string | undefined) =>
+  Buffer.from(call === undefined ? `keyturn-payload-v1:${CIPHER}:${keyId}` : `keyturn-payload-v2:${CIPHER}:${keyId}:${call}`);
+/** Clear metadata naming the call an activity payload is bound to (also in the AAD, so it cannot be changed). */
+export const CALL_METADATA_KEY = 'encryption-bound-to';
+
+/**
+ * The activity call a payload belongs to: its inputs, result and failure, as the SDK describes
+ * them on both sides (the workflow scheduling it, the worker running it). A copy presented to
+ * another call (another run's, or another step's of the same run) fails to decrypt. Workflow
+ * payloads (starts, signals, results) stay unbound: a schedule encodes its runs' input under the
+ * schedule's workflow id, not each run's; attestations and start nonces bind those instead.
+ */
+export function activityCallOf(context: SerializationContext | undefined): string | undefined {
+  if (context?.type !== 'activity' || context.isLocal || !context.workflowId || !context.activityId) return undefined;
+  return JSON.stringify([context.namespace, context.workflowId, context.activityId]);
+}
 
 /**
  * Who reads the decoded payloads. A client (CLI, Slack app) reads display payloads as they are.
@@ -42,25 +60,31 @@ export class EncryptionCodec implements PayloadCodec {
     private readonly reader: CodecReader = 'client',
   ) {}
 
-  async encode(payloads: Payload[]): Promise<Payload[]> {
+  async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     const { id, key } = this.keyring.active();
+    const call = activityCallOf(context);
     return payloads.map((p) => {
       if (isDisplayPayload(p)) return sealDisplay(p, this.keyring);
       if (isWorkflowMetadataAnswer(p)) return sealDisplay({ metadata: { ...p.metadata, [DISPLAY_MARK_KEY]: utf8(DISPLAY_MARK) }, data: p.data }, this.keyring);
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-      cipher.setAAD(aadFor(id));
+      cipher.setAAD(aadFor(id, call));
       const plain = temporal.api.common.v1.Payload.encode(p).finish();
       const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      return { metadata: { encoding: utf8(ENCRYPTED_ENCODING), 'encryption-cipher': utf8(CIPHER), 'encryption-key-id': utf8(id) }, data };
+      return { metadata: { encoding: utf8(ENCRYPTED_ENCODING), 'encryption-cipher': utf8(CIPHER), 'encryption-key-id': utf8(id), ...(call ? { [CALL_METADATA_KEY]: utf8(call) } : {}) }, data };
     });
   }
 
-  async decode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((p) => this.decodeOne(p));
+  /**
+   * With a context (workers, and clients reading a run), a payload bound to an activity call is
+   * read only as that call's; without one (the codec endpoint, `audit show`), as the call it names.
+   */
+  async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
+    const expected = activityCallOf(context);
+    return payloads.map((p) => this.decodeOne(p, expected));
   }
 
-  private decodeOne(p: Payload): Payload {
+  private decodeOne(p: Payload, expectedCall?: string): Payload {
     const encoding = text(p.metadata?.encoding);
     if (encoding !== ENCRYPTED_ENCODING) {
       if (isDisplayPayload(p)) return this.readDisplay(p);
@@ -73,10 +97,14 @@ export class EncryptionCodec implements PayloadCodec {
     if (!key) {
       throw new KeyturnError('PAYLOAD_KEY_UNKNOWN', `a Temporal payload was encrypted under payload key ${keyId || '(none)'}, which this process does not hold`, 'Add that key as a further line of KEYTURN_PAYLOAD_KEY_FILE (decrypt-only) on every worker and client.');
     }
+    const call = text(p.metadata?.[CALL_METADATA_KEY]);
+    if (call !== undefined && expectedCall !== undefined && call !== expectedCall) {
+      throw new KeyturnError('PAYLOAD_OTHER_CALL', `refused a Temporal payload bound to activity call ${call} where call ${expectedCall} was expected: it was copied from elsewhere`, 'Treat the Temporal history as tampered with: someone with access to the namespace answered or scheduled a task with a copied payload; compare with the audit log (`keyturn audit show`).');
+    }
     const data = Buffer.from(p.data ?? new Uint8Array());
     if (data.length < NONCE_BYTES + TAG_BYTES) throw tampered(keyId);
     const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
-    decipher.setAAD(aadFor(keyId));
+    decipher.setAAD(aadFor(keyId, call));
     decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
     let plain: Buffer;
     try {

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import type { ActivitySerializationContext, Payload } from '@temporalio/common';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import { CALL_METADATA_KEY, EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import { codeOf } from '../support/error-code.js';
+
+const vote = { accepted: true, vote: { approver: 'cli:bob', decision: 'rollback' } };
+const call = (workflowId: string, activityId: string): ActivitySerializationContext => ({ type: 'activity', namespace: 'default', workflowId, activityId, isLocal: false });
+const valueOf = (p: Payload | undefined) => defaultPayloadConverter.fromPayload(p!);
+
+/**
+ * An activity's inputs and result are encrypted for the one call they belong to: someone who can
+ * schedule or answer tasks in the namespace, but holds no payload key, cannot present a copy to
+ * another call, in another run or in the same one.
+ */
+describe('payloads bound to their activity call', () => {
+  const codec = new EncryptionCodec(new PayloadKeyring(randomBytes(32)), 'worker');
+  const sealed = async (context = call('rotate-a', '7')) => (await codec.encode([defaultPayloadConverter.toPayload(vote)], context))[0]!;
+
+  it('decrypts for the call it was encrypted for', async () => {
+    expect(valueOf((await codec.decode([await sealed()], call('rotate-a', '7')))[0])).toEqual(vote);
+  });
+
+  it('is refused for another run\'s call (PAYLOAD_OTHER_CALL)', async () => {
+    expect(await codeOf(async () => codec.decode([await sealed()], call('rotate-b', '7')))).toBe('PAYLOAD_OTHER_CALL');
+  });
+
+  it('is refused for another call of the same run', async () => {
+    expect(await codeOf(async () => codec.decode([await sealed()], call('rotate-a', '8')))).toBe('PAYLOAD_OTHER_CALL');
+  });
+
+  it('names its call in clear, and a changed name fails authentication (PAYLOAD_TAMPERED)', async () => {
+    const p = await sealed();
+    expect(JSON.parse(Buffer.from(p.metadata![CALL_METADATA_KEY]!).toString())).toEqual(['default', 'rotate-a', '7']);
+    const moved = { ...p, metadata: { ...p.metadata, [CALL_METADATA_KEY]: Buffer.from(JSON.stringify(['default', 'rotate-b', '7'])) } };
+    expect(await codeOf(async () => codec.decode([moved], call('rotate-b', '7')))).toBe('PAYLOAD_TAMPERED');
+    expect(await codeOf(async () => codec.decode([moved]))).toBe('PAYLOAD_TAMPERED');
+  });
+
+  it('decrypts without a context (the codec endpoint, audit show) as the call it names', async () => {
+    expect(valueOf((await codec.decode([await sealed()]))[0])).toEqual(vote);
+  });
+
+  it('leaves workflow payloads (starts, signals, results) unbound: a schedule encodes its runs\' input under its own id', async () => {
+    const [p] = await codec.encode([defaultPayloadConverter.toPayload(vote)], { type: 'workflow', namespace: 'default', workflowId: 'schedule-x' });
+    expect(p!.metadata![CALL_METADATA_KEY]).toBeUndefined();
+    expect(valueOf((await codec.decode([p!], { type: 'workflow', namespace: 'default', workflowId: 'schedule-x-2026-12-01T00:00:00Z' }))[0])).toEqual(vote);
+  });
+
+  it('still reads a payload from before the binding, which names no call', async () => {
+    const [legacy] = await codec.encode([defaultPayloadConverter.toPayload(vote)]);
+    expect(valueOf((await codec.decode([legacy!], call('rotate-a', '7')))[0])).toEqual(vote);
+  });
+});
