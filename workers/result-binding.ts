@@ -1,6 +1,6 @@
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { bindResult, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
+import { bindResult, isRefusedPayload, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
 
 /**
  * Returns each result inside its encrypted payload together with the nonce the calling workflow
@@ -11,6 +11,9 @@ import { bindResult, RESULT_BINDING_HEADER } from '../workflows/result-binding.j
 export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
   inbound: {
     async execute(input, next) {
+      if (input.args.some(isRefusedPayload)) {
+        throw ApplicationFailure.create({ type: 'PAYLOAD_OTHER_CALL', nonRetryable: true, message: `the input of this ${ctx.info.activityType} task was encrypted for another activity call, so it was not run: someone with access to the namespace scheduled it with a copied input` });
+      }
       const header = input.headers[RESULT_BINDING_HEADER];
       if (!header) return next(input);
       const nonce = defaultPayloadConverter.fromPayload<unknown>(header);

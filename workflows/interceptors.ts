@@ -1,12 +1,16 @@
 import { ApplicationFailure, defaultPayloadConverter, log, patched, uuid4, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
-import { ACTIVITY_RESULT_NOT_BOUND, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
+import { ACTIVITY_RESULT_NOT_BOUND, isRefusedPayload, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
 
 /** Every activity result must carry the nonce of the call that asked for it (see result-binding.ts). */
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [
     {
       async scheduleActivity(input, next) {
-        if (!patched(RESULT_BINDING_PATCH)) return next(input);
+        if (!patched(RESULT_BINDING_PATCH)) {
+          const answer = await next(input);
+          if (isRefusedPayload(answer)) throw notBound(input.activityType, input.seq);
+          return answer;
+        }
         const nonce = uuid4();
         const answer = await next({ ...input, headers: { ...input.headers, [RESULT_BINDING_HEADER]: defaultPayloadConverter.toPayload(nonce) } });
         const { namespace, workflowId } = workflowInfo();
@@ -14,16 +18,20 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
         const activityId = input.options.activityId ?? String(input.seq);
         const unbound = unbindResult(answer, { namespace, workflowId, activityId, activityType: input.activityType, nonce });
         if (unbound) return unbound.value;
-        log.error('an activity result not bound to its call was refused', { activityType: input.activityType, seq: input.seq });
-        throw ApplicationFailure.create({
-          type: ACTIVITY_RESULT_NOT_BOUND,
-          nonRetryable: true,
-          message: `the result of ${input.activityType} was not produced for this call (it may have been copied from another run's history); it was refused. Check who can answer activity tasks in this namespace, and see the worker's logs for this call.`,
-        });
+        throw notBound(input.activityType, input.seq);
       },
     },
   ],
 });
+
+function notBound(activityType: string, seq: number): ApplicationFailure {
+  log.error('an activity result not bound to its call was refused', { activityType, seq });
+  return ApplicationFailure.create({
+    type: ACTIVITY_RESULT_NOT_BOUND,
+    nonRetryable: true,
+    message: `the result of ${activityType} was not produced for this call (it may have been copied from another run's history); it was refused. Check who can answer activity tasks in this namespace, and see the worker's logs for this call.`,
+  });
+}
 
 /**
  * This interceptor's own refusal, thrown as is. An activity failure of that type (its cause) is

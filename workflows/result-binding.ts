@@ -51,3 +51,15 @@ export function unbindResult(answer: unknown, expected: ResultBinding): { value:
 export function looksBound(answer: unknown): boolean {
   return typeof answer === 'object' && answer !== null && 'keyturnBinding' in answer;
 }
+
+/**
+ * What a worker's codec hands on in place of a payload encrypted for another activity call
+ * (PAYLOAD_OTHER_CALL), so that the run refuses it where it handles refusals instead of failing the
+ * workflow task over and over: a result fails the result binding, an input is refused by the worker
+ * before the activity runs.
+ */
+export const REFUSED_PAYLOAD_KEY = 'keyturnRefusedPayload';
+
+export function isRefusedPayload(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && REFUSED_PAYLOAD_KEY in value;
+}

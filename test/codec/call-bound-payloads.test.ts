@@ -3,6 +3,7 @@ import type { ActivitySerializationContext, Payload } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { CALL_METADATA_KEY, EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { isRefusedPayload, REFUSED_PAYLOAD_KEY, unbindResult } from '../../workflows/result-binding.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { codeOf } from '../support/error-code.js';
 
@@ -16,7 +17,9 @@ const valueOf = (p: Payload | undefined) => defaultPayloadConverter.fromPayload(
  * another call, in another run or in the same one.
  */
 describe('payloads bound to their activity call', () => {
-  const codec = new EncryptionCodec(new PayloadKeyring(randomBytes(32)), 'worker');
+  const keyring = new PayloadKeyring(randomBytes(32));
+  const codec = new EncryptionCodec(keyring, 'client');
+  const workerCodec = new EncryptionCodec(keyring, 'worker');
   const sealed = async (context = call('rotate-a', '7')) => (await codec.encode([defaultPayloadConverter.toPayload(vote)], context))[0]!;
 
   it('decrypts for the call it was encrypted for', async () => {
@@ -37,6 +40,13 @@ describe('payloads bound to their activity call', () => {
     const moved = { ...p, metadata: { ...p.metadata, [CALL_METADATA_KEY]: Buffer.from(JSON.stringify(['default', 'rotate-b', '7'])) } };
     expect(await codeOf(async () => codec.decode([moved], call('rotate-b', '7')))).toBe('PAYLOAD_TAMPERED');
     expect(await codeOf(async () => codec.decode([moved]))).toBe('PAYLOAD_TAMPERED');
+  });
+
+  it('in a worker, hands on a refusal the run handles, instead of failing the task over and over', async () => {
+    const [refused] = await workerCodec.decode([await sealed()], call('rotate-b', '7'));
+    expect(valueOf(refused)).toMatchObject({ [REFUSED_PAYLOAD_KEY]: 'PAYLOAD_OTHER_CALL' });
+    expect(isRefusedPayload(valueOf(refused))).toBe(true);
+    expect(unbindResult(valueOf(refused), { namespace: 'default', workflowId: 'rotate-b', activityId: '7', activityType: 'checkDecision', nonce: 'n' })).toBeUndefined();
   });
 
   it('decrypts without a context (the codec endpoint, audit show) as the call it names', async () => {

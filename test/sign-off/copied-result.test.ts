@@ -19,7 +19,7 @@ type Seen = { workflowId: string; decision: string | undefined; input: ActivityE
  */
 type Play =
   | { answer: unknown }
-  | { hold: (input: ActivityExecuteInput) => Promise<unknown> }
+  | { hold: (input: ActivityExecuteInput, taskToken: Uint8Array) => Promise<unknown> }
   | { run: (input: ActivityExecuteInput) => ActivityExecuteInput; then: (answer: unknown) => void };
 
 const decisionOf = (answer: unknown): string | undefined => {
@@ -45,7 +45,7 @@ describe('a sign-off check answered with a result that is not its own', () => {
         if (ctx.info.activityType !== 'checkDecision') return next(input);
         const play = plays.get(workflowId);
         if (play && 'answer' in play) return play.answer;
-        if (play && 'hold' in play) return play.hold(input);
+        if (play && 'hold' in play) return play.hold(input, ctx.info.taskToken);
         if (play && 'run' in play) {
           const answer = await next(play.run(input));
           play.then(answer);
@@ -150,6 +150,61 @@ describe('a sign-off check answered with a result that is not its own', () => {
     await elsewhere.terminate('test over');
   });
 });
+
+describe('a sign-off check answered with a ciphertext copied byte for byte from another run\'s history', () => {
+  it('is refused as a result for another call, and the run goes on: no rollback, the refusal audited', async () => {
+    const stack = await startRotationStack({ name: 'copied-bytes', issuer: { postRetireOverlap: '8s' }, outsideAnswers: [holdVictim] });
+    try {
+      await seedActiveKey(stack);
+      const source = await stack.rotate('the run whose rollback result is copied');
+      await stack.decide(source, 'approve', 'cli:alice');
+      await stack.waitFor(source, (s) => s.phase === 'overlap', 'the overlap');
+      await stack.decide(source, 'rollback', 'cli:bob', 'clients report 401s');
+      expect((await result(source)).outcome).toBe('rolled_back');
+      const copy = await lastCheckResult(stack, source);
+
+      const victim = await stack.rotate('the run answered with the copied bytes');
+      await stack.decide(victim, 'approve', 'cli:alice');
+      await stack.waitFor(victim, (s) => s.phase === 'overlap', 'the overlap');
+      held.workflowId = victim.workflowId;
+      await victim.signal('rollback', { attestation: 'never checked' });
+      const taskToken = await held.token.promise;
+      held.workflowId = undefined;
+      await stack.client.workflowService.respondActivityTaskCompleted({ namespace: stack.namespace, taskToken, identity: 'someone with namespace access', result: { payloads: [copy] } });
+      held.release();
+
+      expect((await result(victim)).outcome).toBe('completed');
+      const unanswered = await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = 'signoff.check_unanswered' AND actor ->> 'workflowId' = $1`, [victim.workflowId]);
+      expect(unanswered.rows.map((r) => r.details)).toContainEqual(expect.objectContaining({ decision: 'rollback', unbound: true }));
+    } finally {
+      held.release();
+      await stack.stop();
+    }
+  });
+});
+
+/** Holds the check of `held.workflowId` (never answering it itself) and hands out its task token. */
+const held = { workflowId: undefined as string | undefined, token: deferred<Uint8Array>(), release: () => {} };
+const holdVictim: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: {
+    async execute(input, next) {
+      if (ctx.info.activityType !== 'checkDecision' || ctx.info.workflowExecution?.workflowId !== held.workflowId) return next(input);
+      held.token.resolve(ctx.info.taskToken);
+      await new Promise<void>((resolve) => (held.release = resolve));
+      return undefined;
+    },
+  },
+});
+
+/** The newest sign-off check result of a run, as its history stores it (encrypted for that call). */
+async function lastCheckResult(stack: RotationStack, handle: WorkflowHandle): Promise<Payload> {
+  const events = (await stack.client.workflow.getHandle(handle.workflowId).fetchHistory()).events ?? [];
+  const checks = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'checkDecision').map((e) => String(e.eventId)));
+  const completed = events.filter((e) => e.activityTaskCompletedEventAttributes && checks.has(String(e.activityTaskCompletedEventAttributes.scheduledEventId)));
+  const payload = completed.at(-1)?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+  if (!payload) throw new Error(`no completed check in ${handle.workflowId}`);
+  return payload as Payload;
+}
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

@@ -3,6 +3,7 @@ import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/co
 import proto from '@temporalio/proto';
 import { KeyturnError } from '../../../config/errors.js';
 import { DISPLAY_MARK, DISPLAY_MARK_KEY } from '../../../workflows/display.js';
+import { REFUSED_PAYLOAD_KEY } from '../../../workflows/result-binding.js';
 import { envelopedForWorker, isDisplayPayload, isWorkflowMetadataAnswer } from './display.js';
 import { displaySealed, markedUnsealed, sealDisplay } from './display-seal.js';
 import type { PayloadKeyring } from './keyring.js';
@@ -99,6 +100,8 @@ export class EncryptionCodec implements PayloadCodec {
     }
     const call = text(p.metadata?.[CALL_METADATA_KEY]);
     if (call !== undefined && expectedCall !== undefined && call !== expectedCall) {
+      // A worker hands the refusal on, for the run to handle as a refused result or input.
+      if (this.reader === 'worker') return refusedPayload(call, expectedCall);
       throw new KeyturnError('PAYLOAD_OTHER_CALL', `refused a Temporal payload bound to activity call ${call} where call ${expectedCall} was expected: it was copied from elsewhere`, 'Treat the Temporal history as tampered with: someone with access to the namespace answered or scheduled a task with a copied payload; compare with the audit log (`keyturn audit show`).');
     }
     const data = Buffer.from(p.data ?? new Uint8Array());
@@ -136,6 +139,11 @@ export class EncryptionCodec implements PayloadCodec {
     if (text(p.metadata?.encoding) === ENCRYPTED_ENCODING) return this.decode([p]).then(() => true, () => false);
     return o.display && isDisplayPayload(p) && this.sealed(p);
   }
+}
+
+function refusedPayload(boundTo: string, expected: string): Payload {
+  const refusal = { [REFUSED_PAYLOAD_KEY]: 'PAYLOAD_OTHER_CALL', boundTo, expected };
+  return { metadata: { encoding: utf8('json/plain') }, data: utf8(JSON.stringify(refusal)) };
 }
 
 function parsesAsJson(data: Uint8Array | null | undefined): boolean {
