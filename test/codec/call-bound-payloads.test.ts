@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { ActivitySerializationContext, Payload } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
+import type { Context } from '@temporalio/activity';
 import { CALL_METADATA_KEY, EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { bindActivityResults } from '../../workers/result-binding.js';
 import { isRefusedPayload, REFUSED_PAYLOAD_KEY, unbindResult } from '../../workflows/result-binding.js';
 import { PayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { codeOf } from '../support/error-code.js';
@@ -47,6 +49,15 @@ describe('payloads bound to their activity call', () => {
     expect(valueOf(refused)).toMatchObject({ [REFUSED_PAYLOAD_KEY]: 'PAYLOAD_OTHER_CALL' });
     expect(isRefusedPayload(valueOf(refused))).toBe(true);
     expect(unbindResult(valueOf(refused), { namespace: 'default', workflowId: 'rotate-b', activityId: '7', activityType: 'checkDecision', nonce: 'n' })).toBeUndefined();
+  });
+
+  it('in a worker, an input encrypted for another call is refused before the activity runs', async () => {
+    const [refused] = await workerCodec.decode([await sealed()], call('rotate-b', '7'));
+    let ran = false;
+    const inbound = bindActivityResults({ info: { activityType: 'activateKey' } } as unknown as Context).inbound!;
+    const run = inbound.execute!({ args: [valueOf(refused)], headers: {} }, async () => ((ran = true), undefined));
+    await expect(run).rejects.toMatchObject({ type: 'PAYLOAD_OTHER_CALL', nonRetryable: true });
+    expect(ran).toBe(false);
   });
 
   it('decrypts without a context (the codec endpoint, audit show) as the call it names', async () => {
