@@ -22,6 +22,7 @@ import { bootstrap, ensureRotationSchedules, jwksUrlFor } from '../workers/boots
 import { createKeyturnHttp } from '../workers/http-app.js';
 import { codecRoutesFor, withCodec } from '../workers/codec-wiring.js';
 import { slackAppFor, slackConfigured, slackNotifierFor } from '../workers/slack-wiring.js';
+import { loggedCheckpoints } from '../workers/checkpoint-logging.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -42,7 +43,7 @@ life.run(async () => {
     databaseUrl = pg.url;
   }
   const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, embeddedDatabase, migrations: 'apply', say });
-  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS));
+  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, loggedCheckpoints(log)));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;
   let uiUrl = env.KEYTURN_TEMPORAL_UI_URL;

@@ -14,8 +14,7 @@ import { slackConfigured, slackNotifierFor } from './slack-wiring.js';
 import { createKeyturnWorker } from './worker.js';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
 import { CHECKPOINT_INTERVAL_MS, startCheckpointer } from '../agents/auditor/checkpoint.js';
-import { CHECKPOINT_LOG_MESSAGE, checkpointLogFields } from '../agents/auditor/witness.js';
-import { isKeyturnError } from '../config/errors.js';
+import { loggedCheckpoints } from './checkpoint-logging.js';
 
 const life = new Lifecycle();
 
@@ -44,10 +43,7 @@ life.run(async () => {
   // Signed checkpoints are what let `keyturn audit verify` catch a log rewritten by someone who
   // can bypass the database's grants and triggers; each is also logged, signed, as a copy outside the
   // database that `keyturn audit verify --witness <log>` checks the log against.
-  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, {
-    onCheckpoint: (cp) => log.info(checkpointLogFields(cp), CHECKPOINT_LOG_MESSAGE),
-    onError: (e) => log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_CHECKPOINT_FAILED', err: (e as Error).message }, 'audit checkpoint not signed'),
-  }));
+  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, loggedCheckpoints(log)));
   const running = worker.run();
   life.add('worker', async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();

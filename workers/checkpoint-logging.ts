@@ -1,0 +1,15 @@
+import type { CheckpointerOptions } from '../agents/auditor/checkpoint.js';
+import { CHECKPOINT_LOG_MESSAGE, checkpointLogFields } from '../agents/auditor/witness.js';
+import { isKeyturnError } from '../config/errors.js';
+import type { Logger } from '../infra/log/logger.js';
+
+/**
+ * Logs each signed audit checkpoint (a copy outside the database that `keyturn audit verify
+ * --witness <log>` checks the log against) and each one that could not be signed.
+ */
+export function loggedCheckpoints(log: Logger): CheckpointerOptions {
+  return {
+    onCheckpoint: (cp) => log.info(checkpointLogFields(cp), CHECKPOINT_LOG_MESSAGE),
+    onError: (e) => log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_CHECKPOINT_FAILED', err: (e as Error).message }, 'audit checkpoint not signed'),
+  };
+}
