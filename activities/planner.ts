@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { ScheduleNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import { planRotation, type RotationPlan } from '../agents/planner/planner.js';
 import { scheduleIdFor } from '../client/schedules.js';
 import { issuerPolicy } from '../agents/planner/policy.js';
@@ -54,6 +54,17 @@ async function startedByIssuerSchedule(issuer: string): Promise<boolean> {
   return started.some((a) => a.workflow.workflowId === parent.workflowId && a.workflow.firstExecutionRunId === parent.runId);
 }
 
+/** How the run that holds an issuer's rotation lock ended ('TERMINATED', 'NOT_FOUND'…), or undefined while it runs. */
+async function endedRun(workflowId: string): Promise<string | undefined> {
+  try {
+    const { status } = await Context.current().client.workflow.getHandle(workflowId).describe();
+    return status.name === 'RUNNING' ? undefined : status.name;
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return 'NOT_FOUND';
+    throw e;
+  }
+}
+
 /** The schedule records a run it started just after starting it: a few looks, a second apart, before a refusal. */
 async function startedByIssuerScheduleSoon(issuer: string, looks = 5): Promise<boolean> {
   for (let i = 1; ; i++) {
@@ -87,7 +98,15 @@ export function createPlannerActivities(deps: PlannerDeps) {
         return inTransaction(deps.pool, async (tx) => {
           await tx.query('INSERT INTO rotation_locks (issuer, workflow_id) VALUES ($1, $2) ON CONFLICT (issuer) DO NOTHING', [input.issuer, actor.workflowId]);
           const lock = await tx.query<{ workflow_id: string }>('SELECT workflow_id FROM rotation_locks WHERE issuer = $1 FOR UPDATE', [input.issuer]);
-          const inFlight = lock.rows[0]?.workflow_id !== actor.workflowId;
+          const holder = lock.rows[0]?.workflow_id;
+          let inFlight = holder !== actor.workflowId;
+          // A run that ended without releasing the lock (terminated, say) no longer holds it.
+          const ended = inFlight && holder ? await endedRun(holder) : undefined;
+          if (holder && ended) {
+            await tx.query('UPDATE rotation_locks SET workflow_id = $2 WHERE issuer = $1', [input.issuer, actor.workflowId]);
+            await deps.appendAudit(tx, { actor, action: 'rotation.lock_reclaimed', subject: { issuer: input.issuer }, policyVersion: policy.version, outcome: 'ok', details: { from: holder, status: ended }, requestId: requestIdFor('lock-reclaim') });
+            inFlight = false;
+          }
           // A retry plans from the first attempt's start, so it returns the very plan that was recorded.
           const recordedStart = (recorded?.details.timeline as { publishAt?: string } | undefined)?.publishAt;
           const clock = recordedStart ? { now: () => new Date(recordedStart) } : deps.clock;

@@ -58,7 +58,8 @@ export interface ActivityAuditRule {
  * type not listed here is not judged: its entries are paired by activity id but not checked.
  */
 export const ACTIVITY_AUDIT_RULES: Readonly<Record<string, ActivityAuditRule | null>> = {
-  planRotation: exact('rotation.planned'),
+  // Planning may first take over the lock of a run that ended without releasing it.
+  planRotation: { expect: () => 'rotation.planned', matches: (a) => a === 'rotation.planned' || a === 'rotation.lock_reclaimed' },
   checkDecision: { expect: () => 'approval.*', matches: (a) => /^approval\.[a-z_]+$/.test(a) },
   generateKey: exact('key.generate'),
   activateKey: exact('key.activate'),
