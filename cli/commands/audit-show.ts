@@ -131,10 +131,7 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
         e.activityId = String(a.activityId ?? '');
         e.activityType = String((a.activityType as { name?: string } | null)?.name ?? 'unknown');
         e.input = await decodeArrayFromPayloads(converter, payloads(a.input)).catch(() => []);
-        {
-          const binding = resultBindingOf(a.header);
-          if (binding !== undefined) e.resultBinding = binding;
-        }
+        Object.assign(e, resultBindingOf(a.header));
         break;
       case 'ActivityTaskCompleted':
       case 'WorkflowExecutionCompleted':
@@ -184,14 +181,14 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
   return outEvents;
 }
 
-/** The nonce a call sent for its result to carry; '' for a header that holds none (matches no result). */
-function resultBindingOf(header: unknown): string | undefined {
+/** The nonce a call sent for its result to carry ('' for a header that holds none, which matches no result). */
+function resultBindingOf(header: unknown): { resultBinding?: string } {
   const payload = (header as { fields?: Record<string, Payload> } | null | undefined)?.fields?.[RESULT_BINDING_HEADER];
-  if (!payload) return undefined;
+  if (!payload) return {};
   try {
     const nonce = defaultPayloadConverter.fromPayload<unknown>(payload);
-    return typeof nonce === 'string' ? nonce : '';
+    return { resultBinding: typeof nonce === 'string' ? nonce : '' };
   } catch {
-    return '';
+    return { resultBinding: '' };
   }
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
 import { startRevocation } from '../../client/revocations.js';
 import { RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
+import { eventually } from '../policy/support.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { keyturnProcess } from '../support/cli.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
@@ -64,13 +65,6 @@ describe('a sign-off check answered with a result that is not its own', () => {
   };
   const entries = async (handle: WorkflowHandle, action: string): Promise<Array<Record<string, unknown>>> =>
     (await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = $1 AND (actor ->> 'workflowId' = $2 OR subject ->> 'workflowId' = $2) ORDER BY seq`, [action, handle.workflowId])).rows.map((r) => r.details);
-  const until = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
-    for (let i = 0; i < 300; i++) {
-      if (await ok()) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
   let rolledBack: WorkflowHandle;
   let firstVictim: string | undefined;
 
@@ -111,11 +105,11 @@ describe('a sign-off check answered with a result that is not its own', () => {
     await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
     plays.set(handle.workflowId, { answer: accepted(rolledBack, 'approve').answer });
     await handle.signal('approve', { attestation: 'never checked' });
-    await until('the copied check to be recorded', async () => (await entries(handle, 'signoff.check_unanswered')).length >= 1);
+    await eventually(async () => (await entries(handle, 'signoff.check_unanswered')).length >= 1, 30_000);
     expect((await stack.status(handle)).phase).toBe('awaiting_sign_off');
     plays.delete(handle.workflowId);
     // The signal was kept: checked again, its own check refuses it.
-    await until('the signal to be checked again', async () => (await entries(handle, 'approval.ignored')).length >= 1);
+    await eventually(async () => (await entries(handle, 'approval.ignored')).length >= 1, 30_000);
     expect((await entries(handle, 'approval.ignored'))[0]).toMatchObject({ signal: 'approve', refusal: expect.stringMatching(/^attestation:/) });
     await stack.decide(handle, 'approve', 'cli:alice');
     const r = await result(handle);
