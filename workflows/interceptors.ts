@@ -1,7 +1,11 @@
 import { ApplicationFailure, defaultPayloadConverter, log, patched, uuid4, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { CALL_ID_PATCH, formatCallId } from './call-ids.js';
 import { ACTIVITY_RESULT_NOT_BOUND, isRefusedPayload, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
 
-/** Every activity result must carry the nonce of the call that asked for it (see result-binding.ts). */
+/**
+ * Every activity call gets an id naming its type and run (see call-ids.ts), and its result must
+ * carry the nonce of the call that asked for it (see result-binding.ts).
+ */
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [
     {
@@ -11,11 +15,11 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
           if (isRefusedPayload(answer)) throw notBound(input.activityType, input.seq);
           return answer;
         }
+        const { namespace, workflowId, originalExecutionRunId } = workflowInfo();
+        // The id the SDK gives the call when the options name none (runs from before the call-id patch).
+        const activityId = input.options.activityId ?? (patched(CALL_ID_PATCH) ? formatCallId({ activityType: input.activityType, originalRunId: originalExecutionRunId, seq: input.seq }) : String(input.seq));
         const nonce = uuid4();
-        const answer = await next({ ...input, headers: { ...input.headers, [RESULT_BINDING_HEADER]: defaultPayloadConverter.toPayload(nonce) } });
-        const { namespace, workflowId } = workflowInfo();
-        // The id the SDK gives the call when the options name none.
-        const activityId = input.options.activityId ?? String(input.seq);
+        const answer = await next({ ...input, options: { ...input.options, activityId }, headers: { ...input.headers, [RESULT_BINDING_HEADER]: defaultPayloadConverter.toPayload(nonce) } });
         const unbound = unbindResult(answer, { namespace, workflowId, activityId, activityType: input.activityType, nonce });
         if (unbound) return unbound.value;
         throw notBound(input.activityType, input.seq);

@@ -7,6 +7,7 @@ import { startRevocation } from '../../client/revocations.js';
 import { startRotation } from '../../client/rotations.js';
 import { findTemporalCli } from '../../infra/temporal/cli.js';
 import { DISPLAY_MARK_KEY } from '../../workflows/display.js';
+import { CALL_ID_PATCH } from '../../workflows/call-ids.js';
 import { RESULT_BINDING_PATCH } from '../../workflows/result-binding.js';
 import { CALL_METADATA_KEY, EncryptionCodec, ENCRYPTED_ENCODING } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
@@ -32,7 +33,7 @@ interface Dump {
 
 /** Headers skip the codec by Temporal's design, and Core writes patch markers itself. */
 const PROTOCOL_PATHS = /\.header\.fields\.keyturn-result-binding$|\.markerRecordedEventAttributes\.details\.patch-data\.payloads\.\d+$/;
-const KEYTURN_PATCHES = [RESULT_BINDING_PATCH, 'best-effort-notices'];
+const KEYTURN_PATCHES = [RESULT_BINDING_PATCH, CALL_ID_PATCH, 'best-effort-notices'];
 
 /** Every payload object ({metadata: {encoding}, data}) and every failure object anywhere in a history dump. */
 function walk(node: unknown, dump: Dump, path = ''): void {

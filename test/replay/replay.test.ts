@@ -13,6 +13,8 @@ import { workflowBundle } from '../../workers/worker.js';
  * `*.pre-groups.json` were recorded by the code before per-issuer sign-off groups (5548e5e); the gate
  * must still decide them by counting approvers, at the same point as then. `*.pre-bound-results.json`
  * were recorded before activity results were bound to their calls: they replay without the binding.
+ * `*.pre-call-ids.json` were recorded before activity ids named their call's type and run: they
+ * replay with the SDK's plain ids.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -67,8 +69,9 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before bound results and from before per-issuer groups', () => {
+  it('has histories from the current code, from before call ids, bound results and per-issuer groups', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-groups.json'))).toBe(true);
   });
@@ -92,6 +95,14 @@ describe('recorded workflow histories replay on the current workflow code', () =
     const { workflowId, history } = load('rotation-completed.current.json');
     const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!;
     scheduled.activityType = { name: 'someOtherActivity' };
+    await expect(replay(history, workflowId)).rejects.toThrow(/[Nn]ondeterminism/);
+  });
+
+  it('a history whose call names a plain activity id instead of its type and run is refused as nondeterministic', async () => {
+    const { workflowId, history } = load('rotation-completed.current.json');
+    const call = history.events!.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!;
+    expect(call.activityId).toMatch(/^kt1\//);
+    call.activityId = '1';
     await expect(replay(history, workflowId)).rejects.toThrow(/[Nn]ondeterminism/);
   });
 

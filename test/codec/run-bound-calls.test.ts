@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import { temporal } from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCallId } from '../../workflows/call-ids.js';
+import { eventually } from '../policy/support.js';
+import { result, seedActiveKey } from '../rotation/support.js';
+import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const { CommandType } = temporal.api.enums.v1;
+
+/**
+ * Someone with access to the namespace but no payload key takes over a workflow id a finished
+ * rotation used: they start a new run under it on a task queue no keyturn worker polls, answer its
+ * workflow tasks themselves, and schedule the finished run's steps with the inputs copied byte for
+ * byte from its history (inputs are encrypted for their activity id, so they copy the id too).
+ */
+describe('an activity call copied into another run', () => {
+  let stack: RotationStack;
+  let finished: { workflowId: string; runId: string; events: HistoryEvent[] };
+  const history = async (workflowId: string, runId: string): Promise<HistoryEvent[]> =>
+    (await stack.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+  const scheduled = (type: string) => {
+    const e = finished.events.find((x) => x.activityTaskScheduledEventAttributes?.activityType?.name === type);
+    if (!e) throw new Error(`no ${type} call in the finished run`);
+    return e.activityTaskScheduledEventAttributes!;
+  };
+
+  /** Starts a run under the finished run's workflow id and answers its first workflow task with `commands`. */
+  const hijack = async (commands: temporal.api.command.v1.ICommand[]): Promise<string> => {
+    const taskQueue = `nobody-polls-${randomUUID()}`;
+    const started: temporal.api.workflowservice.v1.IStartWorkflowExecutionResponse = await stack.client.workflowService.startWorkflowExecution({
+      namespace: stack.namespace, workflowId: finished.workflowId, workflowType: { name: 'rotationWorkflow' }, taskQueue: { name: taskQueue },
+      requestId: randomUUID(), identity: 'someone with namespace access', workflowRunTimeout: msToTs('2 minutes'),
+    });
+    const task = await stack.client.connection.withDeadline(Date.now() + 30_000, () => stack.client.workflowService.pollWorkflowTaskQueue({ namespace: stack.namespace, taskQueue: { name: taskQueue }, identity: 'someone with namespace access' }));
+    await stack.client.workflowService.respondWorkflowTaskCompleted({ namespace: stack.namespace, taskToken: task.taskToken, identity: 'someone with namespace access', commands });
+    return started.runId!;
+  };
+  const copiedCall = (type: string, as: { activityType?: string } = {}): temporal.api.command.v1.ICommand => {
+    const call = scheduled(type);
+    return {
+      commandType: CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+      scheduleActivityTaskCommandAttributes: {
+        activityId: call.activityId, activityType: { name: as.activityType ?? type }, taskQueue: { name: stack.taskQueue },
+        input: call.input, header: call.header, startToCloseTimeout: msToTs('30 seconds'), retryPolicy: { maximumAttempts: 1 },
+      },
+    };
+  };
+  const failureOf = async (runId: string) => {
+    let failed: temporal.api.failure.v1.IFailure | undefined;
+    await eventually(async () => {
+      failed = (await history(finished.workflowId, runId)).find((e) => e.activityTaskFailedEventAttributes)?.activityTaskFailedEventAttributes?.failure ?? undefined;
+      return failed !== undefined;
+    }, 30_000);
+    await stack.client.workflow.getHandle(finished.workflowId, runId).terminate('test over');
+    return failed!;
+  };
+  const auditedBy = async (runId: string) =>
+    (await stack.pool.query(`SELECT seq FROM audit_log WHERE actor ->> 'runId' = $1`, [runId])).rowCount;
+
+  beforeAll(async () => {
+    stack = await startRotationStack({ name: 'run-bound-calls' });
+    await seedActiveKey(stack);
+    const handle = await stack.rotate('the run whose calls are copied');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    expect((await result(handle)).outcome).toBe('completed');
+    const { runId } = await handle.describe();
+    finished = { workflowId: handle.workflowId, runId, events: await history(handle.workflowId, runId) };
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  it('names each call\'s type and run in its activity id', () => {
+    const calls = finished.events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!);
+    expect(calls.length).toBeGreaterThan(5);
+    for (const c of calls) expect(parseCallId(c.activityId!)).toMatchObject({ activityType: c.activityType!.name, originalRunId: finished.runId });
+  });
+
+  it('is not run in a new run under the same workflow id: the worker refuses it (ACTIVITY_ID_OTHER_RUN)', async () => {
+    const runId = await hijack([copiedCall('activateKey')]);
+    const failure = await failureOf(runId);
+    expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_OTHER_RUN');
+    expect(await auditedBy(runId)).toBe(0);
+  });
+
+  it('is not run as another activity type: the worker refuses it (ACTIVITY_ID_OTHER_CALL)', async () => {
+    const runId = await hijack([copiedCall('activateKey', { activityType: 'retireKey' })]);
+    const failure = await failureOf(runId);
+    expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_OTHER_CALL');
+    expect(await auditedBy(runId)).toBe(0);
+  });
+
+  it('still runs in a run reset from the run it names: a reset keeps the original run id', async () => {
+    const handle = await stack.rotate('the run that is reset');
+    await stack.waitFor(handle, (st) => st.phase === 'awaiting_sign_off', 'sign-off');
+    const { runId: baseRunId } = await handle.describe();
+    const lastTask = (await history(handle.workflowId, baseRunId)).filter((e) => e.workflowTaskCompletedEventAttributes).at(-1)!;
+    const { runId } = await stack.client.workflowService.resetWorkflowExecution({
+      namespace: stack.namespace, workflowExecution: { workflowId: handle.workflowId, runId: baseRunId },
+      workflowTaskFinishEventId: lastTask.eventId, requestId: randomUUID(), reason: 'operator reset in a test',
+    });
+    const reset = stack.client.workflow.getHandle(handle.workflowId, runId!);
+    await stack.waitFor(reset, (st) => st.phase === 'awaiting_sign_off', 'sign-off after the reset');
+    await stack.decide(reset, 'reject', 'cli:alice', 'not this week');
+    expect((await result(reset)).outcome).toBe('rejected');
+    const after = (await history(handle.workflowId, runId!)).filter((e) => Number(e.eventId) > Number(lastTask.eventId) && e.activityTaskScheduledEventAttributes);
+    expect(after.length).toBeGreaterThan(0);
+    for (const e of after) expect(parseCallId(e.activityTaskScheduledEventAttributes!.activityId!)?.originalRunId).toBe(baseRunId);
+    const failed = (await history(handle.workflowId, runId!)).filter((e) => e.activityTaskFailedEventAttributes);
+    expect(failed).toEqual([]);
+  });
+});
