@@ -1,6 +1,6 @@
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { bindResult, isRefusedPayload, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
+import { bindResult, isRefusedPayload, REFUSED_PAYLOAD_KEY, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
 
 /**
  * Returns each result inside its encrypted payload together with the nonce the calling workflow
@@ -11,8 +11,11 @@ import { bindResult, isRefusedPayload, RESULT_BINDING_HEADER } from '../workflow
 export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
   inbound: {
     async execute(input, next) {
-      if (input.args.some(isRefusedPayload)) {
-        throw ApplicationFailure.create({ type: 'PAYLOAD_OTHER_CALL', nonRetryable: true, message: `the input of this ${ctx.info.activityType} task was encrypted for another activity call, so it was not run: someone with access to the namespace scheduled it with a copied input` });
+      const refused = input.args.find(isRefusedPayload) as Record<string, unknown> | undefined;
+      if (refused) {
+        const code = String(refused[REFUSED_PAYLOAD_KEY]);
+        const why = code === 'PAYLOAD_UNLABELLED' ? 'names no activity call (it was written before payload labels)' : 'was encrypted for another activity call';
+        throw ApplicationFailure.create({ type: code, nonRetryable: true, message: `the input of this ${ctx.info.activityType} task ${why}, so it was not run: someone with access to the namespace scheduled it with a copied input` });
       }
       const header = input.headers[RESULT_BINDING_HEADER];
       if (!header) return next(input);

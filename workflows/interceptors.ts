@@ -1,12 +1,24 @@
 import { ApplicationFailure, defaultPayloadConverter, log, patched, uuid4, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { CALL_ID_PATCH, formatCallId } from './call-ids.js';
-import { ACTIVITY_RESULT_NOT_BOUND, isRefusedPayload, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
+import { ACTIVITY_RESULT_NOT_BOUND, isRefusedPayload, REFUSED_PAYLOAD_KEY, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
 
 /**
  * Every activity call gets an id naming its type and run (see call-ids.ts), and its result must
  * carry the nonce of the call that asked for it (see result-binding.ts).
  */
 export const interceptors: WorkflowInterceptorsFactory = () => ({
+  inbound: [
+    {
+      // The worker's codec hands on a start input it would not read (see encryption-codec.ts) as a
+      // refusal: the run ends there, before any of keyturn's code sees it. A refused signal needs no
+      // such care: it carries no attestation, so its check refuses it and audits that.
+      async execute(input, next) {
+        const refused = input.args.find(isRefusedPayload) as Record<string, unknown> | undefined;
+        if (refused) throw refusedStart(String(refused[REFUSED_PAYLOAD_KEY]));
+        return next(input);
+      },
+    },
+  ],
   outbound: [
     {
       async scheduleActivity(input, next) {
@@ -27,6 +39,15 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
     },
   ],
 });
+
+function refusedStart(code: string): ApplicationFailure {
+  log.error('a start input the payload codec would not read was refused', { code });
+  return ApplicationFailure.create({
+    type: code,
+    nonRetryable: true,
+    message: `this run's start input was refused by the payload codec (${code}): it was not written for this namespace (a copy from elsewhere, or from before payload labels under the active key). Nothing was planned. If runs started before an upgrade are affected, put a new payload key first in KEYTURN_PAYLOAD_KEY_FILE (see README); otherwise check who can start workflows in this namespace.`,
+  });
+}
 
 function notBound(activityType: string, seq: number): ApplicationFailure {
   log.error('an activity result not bound to its call was refused', { activityType, seq });

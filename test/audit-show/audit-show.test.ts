@@ -145,8 +145,8 @@ describe('keyturn audit show <run>: the run history next to its audit entries', 
     // encrypts like keyturn's but writes the summary and details itself.
     const keyturnCodec = new EncryptionCodec(loadPayloadKeyring());
     const unsealing: PayloadCodec = {
-      encode: (ps) => Promise.all(ps.map(async (p) => (isDisplayPayload(p) ? forge(p) : (await keyturnCodec.encode([p]))[0]!))),
-      decode: (ps) => keyturnCodec.decode(ps),
+      encode: (ps, context) => Promise.all(ps.map(async (p) => (isDisplayPayload(p) ? forge(p) : (await keyturnCodec.encode([p], context))[0]!))),
+      decode: (ps, context) => keyturnCodec.decode(ps, context),
     };
     const forger = new Client({ connection: stack.client.connection, namespace: stack.namespace, dataConverter: { payloadCodecs: [unsealing], failureConverterPath: FAILURE_CONVERTER_PATH } });
     const handle = await startRotation(forger, { issuer: stack.issuer, reason: 'audit show: forged summary', requester: { kind: 'cli', id: 'cli:requester' }, taskQueue: stack.taskQueue });

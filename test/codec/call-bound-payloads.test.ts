@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ActivitySerializationContext, Payload } from '@temporalio/common';
+import type { ActivitySerializationContext, Payload, WorkflowSerializationContext } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import type { Context } from '@temporalio/activity';
@@ -11,14 +11,15 @@ import { codeOf } from '../support/error-code.js';
 
 const vote = { accepted: true, vote: { approver: 'cli:bob', decision: 'rollback' } };
 const call = (workflowId: string, activityId: string): ActivitySerializationContext => ({ type: 'activity', namespace: 'default', workflowId, activityId, isLocal: false });
+const workflow = (workflowId: string): WorkflowSerializationContext => ({ type: 'workflow', namespace: 'default', workflowId });
 const valueOf = (p: Payload | undefined) => defaultPayloadConverter.fromPayload(p!);
 
 /**
- * An activity's inputs and result are encrypted for the one call they belong to: someone who can
- * schedule or answer tasks in the namespace, but holds no payload key, cannot present a copy to
- * another call, in another run or in the same one.
+ * An activity's inputs and result are encrypted for the one call they belong to, and every other
+ * payload for its namespace: someone who can schedule or answer tasks in the namespace, but holds
+ * no payload key, cannot present a copy to another call, in another run or in the same one.
  */
-describe('payloads bound to their activity call', () => {
+describe('payloads bound to their activity call or namespace', () => {
   const keyring = new PayloadKeyring(randomBytes(32));
   const codec = new EncryptionCodec(keyring, 'client');
   const workerCodec = new EncryptionCodec(keyring, 'worker');
@@ -64,14 +65,51 @@ describe('payloads bound to their activity call', () => {
     expect(valueOf((await codec.decode([await sealed()]))[0])).toEqual(vote);
   });
 
-  it('leaves workflow payloads (starts, signals, results) unbound: a schedule encodes its runs\' input under its own id', async () => {
-    const [p] = await codec.encode([defaultPayloadConverter.toPayload(vote)], { type: 'workflow', namespace: 'default', workflowId: 'schedule-x' });
-    expect(p!.metadata![CALL_METADATA_KEY]).toBeUndefined();
-    expect(valueOf((await codec.decode([p!], { type: 'workflow', namespace: 'default', workflowId: 'schedule-x-2026-12-01T00:00:00Z' }))[0])).toEqual(vote);
+  it('binds workflow payloads (starts, signals, results) to their namespace only: a schedule encodes its runs\' input under its own id', async () => {
+    const [p] = await codec.encode([defaultPayloadConverter.toPayload(vote)], workflow('schedule-x'));
+    expect(JSON.parse(Buffer.from(p!.metadata![CALL_METADATA_KEY]!).toString())).toEqual(['namespace', 'default']);
+    expect(valueOf((await codec.decode([p!], workflow('schedule-x-2026-12-01T00:00:00Z')))[0])).toEqual(vote);
   });
 
-  it('still reads a payload from before the binding, which names no call', async () => {
-    const [legacy] = await codec.encode([defaultPayloadConverter.toPayload(vote)]);
-    expect(valueOf((await codec.decode([legacy!], call('rotate-a', '7')))[0])).toEqual(vote);
+  it('refuses a workflow payload in another namespace (PAYLOAD_OTHER_CALL)', async () => {
+    const [p] = await codec.encode([defaultPayloadConverter.toPayload(vote)], workflow('rotate-a'));
+    expect(await codeOf(async () => codec.decode([p!], { ...workflow('rotate-a'), namespace: 'other' }))).toBe('PAYLOAD_OTHER_CALL');
+  });
+
+  it('refuses a workflow payload (a start, a signal) presented as an activity\'s input or result', async () => {
+    const [p] = await codec.encode([defaultPayloadConverter.toPayload(vote)], workflow('rotate-a'));
+    expect(await codeOf(async () => codec.decode([p!], call('rotate-a', '7')))).toBe('PAYLOAD_OTHER_CALL');
+  });
+
+  it('refuses an activity\'s payload presented as a workflow payload (a start, a signal)', async () => {
+    expect(await codeOf(async () => codec.decode([await sealed()], workflow('rotate-a')))).toBe('PAYLOAD_OTHER_CALL');
+  });
+
+  describe('a payload from before labels, which names nothing', () => {
+    const unlabelled = async (under: PayloadKeyring) => (await new EncryptionCodec(under).encode([defaultPayloadConverter.toPayload(vote)]))[0]!;
+
+    it('is refused where a context is expected when the active key encrypted it (PAYLOAD_UNLABELLED)', async () => {
+      const p = await unlabelled(keyring);
+      expect(p.metadata![CALL_METADATA_KEY]).toBeUndefined();
+      expect(await codeOf(async () => codec.decode([p], call('rotate-a', '7')))).toBe('PAYLOAD_UNLABELLED');
+      expect(await codeOf(async () => codec.decode([p], workflow('rotate-a')))).toBe('PAYLOAD_UNLABELLED');
+    });
+
+    it('in a worker, is handed on as a refusal', async () => {
+      const [refused] = await workerCodec.decode([await unlabelled(keyring)], call('rotate-a', '7'));
+      expect(valueOf(refused)).toMatchObject({ [REFUSED_PAYLOAD_KEY]: 'PAYLOAD_UNLABELLED' });
+    });
+
+    it('is still read under a decrypt-only key: the key in use before the upgrade, once a new one is put first', async () => {
+      const before = new PayloadKeyring(randomBytes(32));
+      const p = await unlabelled(before);
+      const upgraded = new EncryptionCodec(new PayloadKeyring(randomBytes(32), [Buffer.from(before.active().key)]), 'worker');
+      expect(valueOf((await upgraded.decode([p], call('rotate-a', '7')))[0])).toEqual(vote);
+      expect(valueOf((await upgraded.decode([p], workflow('rotate-a')))[0])).toEqual(vote);
+    });
+
+    it('is read without a context (the codec endpoint, audit show)', async () => {
+      expect(valueOf((await codec.decode([await unlabelled(keyring)]))[0])).toEqual(vote);
+    });
   });
 });

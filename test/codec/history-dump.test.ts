@@ -7,7 +7,7 @@ import { startRevocation } from '../../client/revocations.js';
 import { startRotation } from '../../client/rotations.js';
 import { findTemporalCli } from '../../infra/temporal/cli.js';
 import { DISPLAY_MARK_KEY } from '../../workflows/display.js';
-import { CALL_ID_PATCH } from '../../workflows/call-ids.js';
+import { CALL_ID_PATCH, parseCallId } from '../../workflows/call-ids.js';
 import { RESULT_BINDING_PATCH } from '../../workflows/result-binding.js';
 import { CALL_METADATA_KEY, EncryptionCodec, ENCRYPTED_ENCODING } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
@@ -146,6 +146,26 @@ describe('Temporal histories of keyturn runs: encrypted payloads, clear display 
       }
     }
     expect(checked).toBeGreaterThan(30);
+  });
+
+  it('every other encrypted payload names where it belongs: an activity call of its run, or the namespace', () => {
+    let namespaced = 0;
+    for (const [workflowId, dump] of dumps) {
+      const encrypted = dump.payloads.filter((p) => decoded(p) === ENCRYPTED_ENCODING);
+      const failures = dump.failures.map((f) => f.encodedAttributes!);
+      for (const p of [...encrypted, ...failures]) {
+        const label = JSON.parse(Buffer.from(p.metadata[CALL_METADATA_KEY] ?? '', 'base64').toString() || 'null') as string[] | null;
+        if (label?.[0] === 'namespace') {
+          expect(label).toEqual(['namespace', stack.namespace]);
+          namespaced++;
+        } else {
+          expect(label).toHaveLength(3);
+          expect(label!.slice(0, 2)).toEqual([stack.namespace, workflowId]);
+          expect(parseCallId(label![2]!)).toBeDefined();
+        }
+      }
+    }
+    expect(namespaced).toBeGreaterThan(3);
   });
 
   it('every display payload sits in a summary, a details field or a run result, and is marked', () => {

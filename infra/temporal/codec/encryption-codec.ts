@@ -19,24 +19,29 @@ const TAG_BYTES = 16;
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
 /**
- * Binds each ciphertext to its key id and format, so neither can be swapped unnoticed, and an
- * activity's payloads to the one call they belong to (see {@link activityCallOf}).
+ * Binds each ciphertext to its key id and format, so neither can be swapped unnoticed, and to the
+ * label of where it belongs (see {@link labelOf}).
  */
-const aadFor = (keyId: string, call: string | undefined) =>
-  Buffer.from(call === undefined ? `keyturn-payload-v1:${CIPHER}:${keyId}` : `keyturn-payload-v2:${CIPHER}:${keyId}:${call}`);
-/** Clear metadata naming the call an activity payload is bound to (also in the AAD, so it cannot be changed). */
+const aadFor = (keyId: string, label: string | undefined) =>
+  Buffer.from(label === undefined ? `keyturn-payload-v1:${CIPHER}:${keyId}` : `keyturn-payload-v2:${CIPHER}:${keyId}:${label}`);
+/** Clear metadata naming where a payload belongs (also in the AAD, so it cannot be changed). */
 export const CALL_METADATA_KEY = 'encryption-bound-to';
 
 /**
- * The activity call a payload belongs to: its inputs, result and failure, as the SDK describes
- * them on both sides (the workflow scheduling it, the worker running it). A copy presented to
- * another call (another run's, or another step's of the same run) fails to decrypt. Workflow
- * payloads (starts, signals, results) stay unbound: a schedule encodes its runs' input under the
- * schedule's workflow id, not each run's; attestations and start nonces bind those instead.
+ * Where a payload belongs, as the SDK describes it on both sides (the writer and the reader):
+ * - an activity call's inputs, result and failure: that call (namespace, workflow id, activity id),
+ *   so a copy presented to another call (another run's, or another step's) is refused;
+ * - every other payload with a context (starts, signals, queries, run results): its namespace, so
+ *   it cannot stand in for an activity's input or result. Not its workflow id: a schedule encodes
+ *   its runs' input under the schedule's workflow id, not each run's; attestations and start
+ *   nonces bind those instead.
+ * Without a context (a schedule's own memo) a payload names nothing, as every payload did before
+ * labels: only a decrypt-only key reads one where a context is expected (see decodeOne).
  */
-export function activityCallOf(context: SerializationContext | undefined): string | undefined {
-  if (context?.type !== 'activity' || context.isLocal || !context.workflowId || !context.activityId) return undefined;
-  return JSON.stringify([context.namespace, context.workflowId, context.activityId]);
+export function labelOf(context: SerializationContext | undefined): string | undefined {
+  if (!context) return undefined;
+  if (context.type === 'activity' && !context.isLocal && context.workflowId && context.activityId) return JSON.stringify([context.namespace, context.workflowId, context.activityId]);
+  return JSON.stringify(['namespace', context.namespace]);
 }
 
 /**
@@ -63,29 +68,30 @@ export class EncryptionCodec implements PayloadCodec {
 
   async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     const { id, key } = this.keyring.active();
-    const call = activityCallOf(context);
+    const label = labelOf(context);
     return payloads.map((p) => {
       if (isDisplayPayload(p)) return sealDisplay(p, this.keyring);
       if (isWorkflowMetadataAnswer(p)) return sealDisplay({ metadata: { ...p.metadata, [DISPLAY_MARK_KEY]: utf8(DISPLAY_MARK) }, data: p.data }, this.keyring);
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-      cipher.setAAD(aadFor(id, call));
+      cipher.setAAD(aadFor(id, label));
       const plain = temporal.api.common.v1.Payload.encode(p).finish();
       const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      return { metadata: { encoding: utf8(ENCRYPTED_ENCODING), 'encryption-cipher': utf8(CIPHER), 'encryption-key-id': utf8(id), ...(call ? { [CALL_METADATA_KEY]: utf8(call) } : {}) }, data };
+      return { metadata: { encoding: utf8(ENCRYPTED_ENCODING), 'encryption-cipher': utf8(CIPHER), 'encryption-key-id': utf8(id), ...(label ? { [CALL_METADATA_KEY]: utf8(label) } : {}) }, data };
     });
   }
 
   /**
-   * With a context (workers, and clients reading a run), a payload bound to an activity call is
-   * read only as that call's; without one (the codec endpoint, `audit show`), as the call it names.
+   * With a context (workers, and clients reading a run), a payload is read only where it belongs:
+   * as that call's, or as a workflow payload of that namespace. Without one (the codec endpoint,
+   * `audit show`), wherever it names.
    */
   async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
-    const expected = activityCallOf(context);
+    const expected = labelOf(context);
     return payloads.map((p) => this.decodeOne(p, expected));
   }
 
-  private decodeOne(p: Payload, expectedCall?: string): Payload {
+  private decodeOne(p: Payload, expected?: string): Payload {
     const encoding = text(p.metadata?.encoding);
     if (encoding !== ENCRYPTED_ENCODING) {
       if (isDisplayPayload(p)) return this.readDisplay(p);
@@ -98,16 +104,21 @@ export class EncryptionCodec implements PayloadCodec {
     if (!key) {
       throw new KeyturnError('PAYLOAD_KEY_UNKNOWN', `a Temporal payload was encrypted under payload key ${keyId || '(none)'}, which this process does not hold`, 'Add that key as a further line of KEYTURN_PAYLOAD_KEY_FILE (decrypt-only) on every worker and client.');
     }
-    const call = text(p.metadata?.[CALL_METADATA_KEY]);
-    if (call !== undefined && expectedCall !== undefined && call !== expectedCall) {
-      // A worker hands the refusal on, for the run to handle as a refused result or input.
-      if (this.reader === 'worker') return refusedPayload(call, expectedCall);
-      throw new KeyturnError('PAYLOAD_OTHER_CALL', `refused a Temporal payload bound to activity call ${call} where call ${expectedCall} was expected: it was copied from elsewhere`, 'Treat the Temporal history as tampered with: someone with access to the namespace answered or scheduled a task with a copied payload; compare with the audit log (`keyturn audit show`).');
+    const label = text(p.metadata?.[CALL_METADATA_KEY]);
+    if (expected !== undefined) {
+      // A payload that names nothing (written before labels) could stand in anywhere: only the keys it
+      // was written under before the upgrade, now decrypt-only, still read one.
+      const refusal = label === undefined ? (keyId === this.keyring.activeId ? 'PAYLOAD_UNLABELLED' : undefined) : label !== expected ? 'PAYLOAD_OTHER_CALL' : undefined;
+      if (refusal) {
+        // A worker hands the refusal on, for the run to handle as a refused result or input.
+        if (this.reader === 'worker') return refusedPayload(refusal, label ?? '(nothing)', expected);
+        throw misplaced(refusal, label, expected);
+      }
     }
     const data = Buffer.from(p.data ?? new Uint8Array());
     if (data.length < NONCE_BYTES + TAG_BYTES) throw tampered(keyId);
     const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
-    decipher.setAAD(aadFor(keyId, call));
+    decipher.setAAD(aadFor(keyId, label));
     decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
     let plain: Buffer;
     try {
@@ -141,8 +152,8 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-function refusedPayload(boundTo: string, expected: string): Payload {
-  const refusal = { [REFUSED_PAYLOAD_KEY]: 'PAYLOAD_OTHER_CALL', boundTo, expected };
+function refusedPayload(code: string, boundTo: string, expected: string): Payload {
+  const refusal = { [REFUSED_PAYLOAD_KEY]: code, boundTo, expected };
   return { metadata: { encoding: utf8('json/plain') }, data: utf8(JSON.stringify(refusal)) };
 }
 
@@ -153,6 +164,13 @@ function parsesAsJson(data: Uint8Array | null | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+function misplaced(code: string, label: string | undefined, expected: string): KeyturnError {
+  if (code === 'PAYLOAD_UNLABELLED') {
+    return new KeyturnError(code, `refused a Temporal payload that names no place (written before payload labels) under the active payload key, where ${expected} was expected`, 'If runs started before the upgrade are still open, put a new payload key as the first line of KEYTURN_PAYLOAD_KEY_FILE on every worker and client: the old key, then decrypt-only, still reads their payloads. Otherwise treat the history as tampered with (`keyturn audit show`).');
+  }
+  return new KeyturnError(code, `refused a Temporal payload bound to ${label} where ${expected} was expected: it was copied from elsewhere`, 'Treat the Temporal history as tampered with: someone with access to the namespace answered or scheduled a task with a copied payload; compare with the audit log (`keyturn audit show`).');
 }
 
 function tampered(keyId: string): KeyturnError {
