@@ -1,38 +1,61 @@
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { parseCallId } from '../workflows/call-ids.js';
+import type { Queryable } from '../agents/shared/db.js';
+import { CALL_ID_PATCH, isPlainActivityId, parseCallId } from '../workflows/call-ids.js';
 
-/** Original run ids of runs that were reset, by run: they never change, so each is read once. */
-const originalRuns = new Map<string, string>();
+/** What a run's first history event says: the run a reset run was reset from (or its own), and when it started. */
+interface RunStart {
+  originalRunId: string;
+  startedAt: Date;
+}
+
+/** Run starts by run: they never change, so each is read once. */
+const runStarts = new Map<string, RunStart>();
 const REMEMBERED_RUNS = 10_000;
+
+export interface CallIdCheckDeps {
+  /** When this database was migrated to call ids (upgrade_marks), or undefined when it was not. */
+  upgradedAt: () => Promise<Date | undefined>;
+}
 
 /**
  * Runs an activity task only when its id names the task's own type and run (see
  * workflows/call-ids.ts). Its inputs are encrypted for that id, so a task that names another run or
  * type is a copy: someone who answers workflow tasks in the namespace scheduled an earlier run's
- * step (under the same workflow id) or another step's input. An id of the SDK's plain form comes
- * from a run scheduled before the patch and is run as before.
+ * step (under the same workflow id) or another step's input. An id of the SDK's plain form is run
+ * only for a run that started, not by a reset, before the database was migrated to call ids: a run
+ * scheduled it before the patch. Any other id is refused: keyturn's workflows set no other.
  */
-export const checkCallIds: ActivityInterceptorsFactory = (ctx) => ({
-  inbound: {
-    async execute(input, next) {
-      const { activityId, activityType, workflowExecution, workflowNamespace } = ctx.info;
-      const call = parseCallId(activityId);
-      if (!call || !workflowExecution || !workflowNamespace) return next(input);
-      if (call.activityType !== activityType) {
-        throw refused('ACTIVITY_ID_OTHER_CALL', `this ${activityType} task carries the id of a ${call.activityType} call (${activityId})`);
-      }
-      if (call.originalRunId !== workflowExecution.runId) {
-        const original = await originalRunOf(ctx.client, { namespace: workflowNamespace, ...workflowExecution });
-        if (call.originalRunId !== original) {
-          throw refused('ACTIVITY_ID_OTHER_RUN', `this ${activityType} task carries the id of a call of run ${call.originalRunId}, but was scheduled by run ${workflowExecution.runId} (originally ${original})`);
+export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory {
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const { activityId, activityType, workflowExecution, workflowNamespace } = ctx.info;
+        if (!workflowExecution || !workflowNamespace) throw refused('ACTIVITY_WITHOUT_RUN', `this ${activityType} task was scheduled by no workflow run`);
+        const run = { namespace: workflowNamespace, ...workflowExecution };
+        if (isPlainActivityId(activityId)) {
+          const [start, upgradedAt] = await Promise.all([runStartOf(ctx.client, run), deps.upgradedAt()]);
+          const legacy = upgradedAt !== undefined && start.originalRunId === run.runId && start.startedAt < upgradedAt;
+          if (!legacy) throw refused('ACTIVITY_ID_PLAIN', `this ${activityType} task carries a plain activity id (${activityId}), which only runs started before the upgrade to call ids (${upgradedAt?.toISOString() ?? 'not recorded'}) schedule, but its run started at ${start.startedAt.toISOString()}${start.originalRunId === run.runId ? '' : ' by a reset'}`);
+          return next(input);
         }
-      }
-      return next(input);
+        const call = parseCallId(activityId);
+        if (!call) throw refused('ACTIVITY_ID_MALFORMED', `this ${activityType} task carries an activity id keyturn's workflows do not make (${activityId.slice(0, 200)})`);
+        if (call.activityType !== activityType) {
+          throw refused('ACTIVITY_ID_OTHER_CALL', `this ${activityType} task carries the id of a ${call.activityType} call (${activityId})`);
+        }
+        if (call.originalRunId !== run.runId) {
+          const { originalRunId } = await runStartOf(ctx.client, run);
+          if (call.originalRunId !== originalRunId) {
+            throw refused('ACTIVITY_ID_OTHER_RUN', `this ${activityType} task carries the id of a call of run ${call.originalRunId}, but was scheduled by run ${run.runId} (originally ${originalRunId})`);
+          }
+        }
+        return next(input);
+      },
     },
-  },
-});
+  });
+}
 
 function refused(type: string, what: string): ApplicationFailure {
   return ApplicationFailure.create({
@@ -42,16 +65,30 @@ function refused(type: string, what: string): ApplicationFailure {
   });
 }
 
-/** The run id on the run's started event: the run that a reset run was reset from, or its own. */
-async function originalRunOf(client: Client, run: { namespace: string; workflowId: string; runId: string }): Promise<string> {
+/** The run's started event: the run a reset run was reset from (or its own), and its time. */
+async function runStartOf(client: Client, run: { namespace: string; workflowId: string; runId: string }): Promise<RunStart> {
   const key = `${run.namespace}/${run.workflowId}/${run.runId}`;
-  const known = originalRuns.get(key);
+  const known = runStarts.get(key);
   if (known) return known;
   const { history } = await client.workflowService.getWorkflowExecutionHistory({ namespace: run.namespace, execution: { workflowId: run.workflowId, runId: run.runId }, maximumPageSize: 1 });
-  const original = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId;
+  const first = history?.events?.[0];
+  const originalRunId = first?.workflowExecutionStartedEventAttributes?.originalExecutionRunId;
+  const seconds = first?.eventTime?.seconds;
   // Retried: the task is not run before its run is known.
-  if (!original) throw new Error(`could not read the original run id of ${run.workflowId}/${run.runId} from its history`);
-  if (originalRuns.size >= REMEMBERED_RUNS) originalRuns.delete(originalRuns.keys().next().value!);
-  originalRuns.set(key, original);
-  return original;
+  if (!originalRunId || seconds === undefined || seconds === null) throw new Error(`could not read the start of ${run.workflowId}/${run.runId} from its history`);
+  const start = { originalRunId, startedAt: new Date(Number(seconds) * 1000 + Math.floor((first.eventTime?.nanos ?? 0) / 1e6)) };
+  if (runStarts.size >= REMEMBERED_RUNS) runStarts.delete(runStarts.keys().next().value!);
+  runStarts.set(key, start);
+  return start;
+}
+
+/** When the database was migrated to call ids; read once per process, and again while it is not recorded. */
+export function upgradeMarkReader(db: Queryable): () => Promise<Date | undefined> {
+  let known: Date | undefined;
+  return async () => {
+    if (known) return known;
+    const { rows } = await db.query<{ at: Date }>('SELECT at FROM upgrade_marks WHERE name = $1', [CALL_ID_PATCH]);
+    known = rows[0]?.at;
+    return known;
+  };
 }

@@ -20,7 +20,7 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
-import { checkCallIds } from './call-id-check.js';
+import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
 import { bindActivityResults } from './result-binding.js';
 import { installTemporalRuntime } from './runtime.js';
 import type { Services } from './services.js';
@@ -114,7 +114,7 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
     dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
     activities: buildActivities(deps),
-    interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds, bindActivityResults, ...(deps.activityInterceptors ?? [])] },
+    interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
   });
   return { worker, connection };
 }

@@ -26,7 +26,12 @@ export function formatCallId(c: CallId): string {
   return [PREFIX, c.originalRunId, String(c.seq), c.activityType].join(SEPARATOR);
 }
 
-/** The call an activity id names, or undefined for an id of another form (a call from before the patch). */
+/** The SDK's own id for a call whose options name none: its sequence number (calls from before the patch). */
+export function isPlainActivityId(activityId: string | undefined): boolean {
+  return activityId !== undefined && /^[1-9][0-9]*$/.test(activityId);
+}
+
+/** The call an activity id names, or undefined for an id of another form. */
 export function parseCallId(activityId: string): CallId | undefined {
   const parts = activityId.split(SEPARATOR);
   if (parts.length !== 4 || parts[0] !== PREFIX) return undefined;

@@ -45,7 +45,7 @@ function refusedStart(code: string): ApplicationFailure {
   return ApplicationFailure.create({
     type: code,
     nonRetryable: true,
-    message: `this run's start input was refused by the payload codec (${code}): it was not written for this namespace (a copy from elsewhere, or from before payload labels under the active key). Nothing was planned. If runs started before an upgrade are affected, put a new payload key first in KEYTURN_PAYLOAD_KEY_FILE (see README); otherwise check who can start workflows in this namespace.`,
+    message: `this run's start input was refused by the payload codec (${code}): it was written for an activity call or another namespace, not for a run's start here (a copy from a history). Nothing was planned. Check who can start workflows in this namespace.`,
   });
 }
 

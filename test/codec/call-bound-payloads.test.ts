@@ -86,30 +86,37 @@ describe('payloads bound to their activity call or namespace', () => {
   });
 
   describe('a payload from before labels, which names nothing', () => {
-    const unlabelled = async (under: PayloadKeyring) => (await new EncryptionCodec(under).encode([defaultPayloadConverter.toPayload(vote)]))[0]!;
+    const unlabelled = async () => (await codec.encode([defaultPayloadConverter.toPayload(vote)]))[0]!;
+    const callId = 'kt1/01a2318c-32e4-7dd3-8dec-96365ddd2806/7/checkDecision';
 
-    it('is refused where a context is expected when the active key encrypted it (PAYLOAD_UNLABELLED)', async () => {
-      const p = await unlabelled(keyring);
+    it('is refused as the input or result of a call with a call id (PAYLOAD_UNLABELLED)', async () => {
+      const p = await unlabelled();
       expect(p.metadata![CALL_METADATA_KEY]).toBeUndefined();
-      expect(await codeOf(async () => codec.decode([p], call('rotate-a', '7')))).toBe('PAYLOAD_UNLABELLED');
-      expect(await codeOf(async () => codec.decode([p], workflow('rotate-a')))).toBe('PAYLOAD_UNLABELLED');
+      expect(await codeOf(async () => codec.decode([p], call('rotate-a', callId)))).toBe('PAYLOAD_UNLABELLED');
     });
 
     it('in a worker, is handed on as a refusal', async () => {
-      const [refused] = await workerCodec.decode([await unlabelled(keyring)], call('rotate-a', '7'));
+      const [refused] = await workerCodec.decode([await unlabelled()], call('rotate-a', callId));
       expect(valueOf(refused)).toMatchObject({ [REFUSED_PAYLOAD_KEY]: 'PAYLOAD_UNLABELLED' });
     });
 
-    it('is still read under a decrypt-only key: the key in use before the upgrade, once a new one is put first', async () => {
-      const before = new PayloadKeyring(randomBytes(32));
-      const p = await unlabelled(before);
-      const upgraded = new EncryptionCodec(new PayloadKeyring(randomBytes(32), [Buffer.from(before.active().key)]), 'worker');
-      expect(valueOf((await upgraded.decode([p], call('rotate-a', '7')))[0])).toEqual(vote);
-      expect(valueOf((await upgraded.decode([p], workflow('rotate-a')))[0])).toEqual(vote);
+    it('is refused for an activity without a workflow (standalone), which keyturn never runs', async () => {
+      const standalone: ActivitySerializationContext = { type: 'activity', namespace: 'default', isLocal: false };
+      expect(await codeOf(async () => codec.decode([await unlabelled()], standalone))).toBe('PAYLOAD_UNLABELLED');
+      const [started] = await codec.encode([defaultPayloadConverter.toPayload(vote)], workflow('rotate-a'));
+      expect(await codeOf(async () => codec.decode([started!], standalone))).toBe('PAYLOAD_OTHER_CALL');
+    });
+
+    it('is read for a call with a plain id, which only a run from before call ids makes', async () => {
+      expect(valueOf((await codec.decode([await unlabelled()], call('rotate-a', '7')))[0])).toEqual(vote);
+    });
+
+    it('is read as a workflow payload (a start or signal of a run still open)', async () => {
+      expect(valueOf((await codec.decode([await unlabelled()], workflow('rotate-a')))[0])).toEqual(vote);
     });
 
     it('is read without a context (the codec endpoint, audit show)', async () => {
-      expect(valueOf((await codec.decode([await unlabelled(keyring)]))[0])).toEqual(vote);
+      expect(valueOf((await codec.decode([await unlabelled()]))[0])).toEqual(vote);
     });
   });
 });

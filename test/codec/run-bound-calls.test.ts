@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { Payload } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCallId } from '../../workflows/call-ids.js';
+import { formatCallId, parseCallId } from '../../workflows/call-ids.js';
+import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import { eventually } from '../policy/support.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
@@ -27,26 +30,37 @@ describe('an activity call copied into another run', () => {
     return e.activityTaskScheduledEventAttributes!;
   };
 
-  /** Starts a run under the finished run's workflow id and answers its first workflow task with `commands`. */
-  const hijack = async (commands: temporal.api.command.v1.ICommand[]): Promise<string> => {
+  /** Starts a run under the finished run's workflow id and answers its first workflow task with `commands` (given its run id). */
+  const hijack = async (commands: temporal.api.command.v1.ICommand[] | ((runId: string) => temporal.api.command.v1.ICommand[])): Promise<string> => {
     const taskQueue = `nobody-polls-${randomUUID()}`;
     const started: temporal.api.workflowservice.v1.IStartWorkflowExecutionResponse = await stack.client.workflowService.startWorkflowExecution({
       namespace: stack.namespace, workflowId: finished.workflowId, workflowType: { name: 'rotationWorkflow' }, taskQueue: { name: taskQueue },
       requestId: randomUUID(), identity: 'someone with namespace access', workflowRunTimeout: msToTs('2 minutes'),
     });
     const task = await stack.client.connection.withDeadline(Date.now() + 30_000, () => stack.client.workflowService.pollWorkflowTaskQueue({ namespace: stack.namespace, taskQueue: { name: taskQueue }, identity: 'someone with namespace access' }));
-    await stack.client.workflowService.respondWorkflowTaskCompleted({ namespace: stack.namespace, taskToken: task.taskToken, identity: 'someone with namespace access', commands });
+    await stack.client.workflowService.respondWorkflowTaskCompleted({ namespace: stack.namespace, taskToken: task.taskToken, identity: 'someone with namespace access', commands: typeof commands === 'function' ? commands(started.runId!) : commands });
     return started.runId!;
   };
-  const copiedCall = (type: string, as: { activityType?: string } = {}): temporal.api.command.v1.ICommand => {
+  const copiedCall = (type: string, as: { activityType?: string; activityId?: string; input?: temporal.api.common.v1.IPayloads } = {}): temporal.api.command.v1.ICommand => {
     const call = scheduled(type);
     return {
       commandType: CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
       scheduleActivityTaskCommandAttributes: {
-        activityId: call.activityId, activityType: { name: as.activityType ?? type }, taskQueue: { name: stack.taskQueue },
-        input: call.input, header: call.header, startToCloseTimeout: msToTs('30 seconds'), retryPolicy: { maximumAttempts: 1 },
+        activityId: as.activityId ?? call.activityId, activityType: { name: as.activityType ?? type }, taskQueue: { name: stack.taskQueue },
+        input: as.input ?? call.input, header: call.header, startToCloseTimeout: msToTs('30 seconds'), retryPolicy: { maximumAttempts: 1 },
       },
     };
+  };
+  /**
+   * The input of the finished run's `type` call as a history from before call ids, or from before
+   * payload labels, would hold it: the test holds the payload key, so it writes what such a history has.
+   */
+  const olderInput = async (type: string, as: { plainId: string } | 'unlabelled'): Promise<temporal.api.common.v1.IPayloads> => {
+    const call = scheduled(type);
+    const codec = new EncryptionCodec(loadPayloadKeyring());
+    const plain = await codec.decode(call.input!.payloads! as Payload[], { type: 'activity', namespace: stack.namespace, workflowId: finished.workflowId, activityId: call.activityId!, isLocal: false });
+    const context = as === 'unlabelled' ? undefined : { type: 'activity' as const, namespace: stack.namespace, workflowId: finished.workflowId, activityId: as.plainId, isLocal: false };
+    return { payloads: await codec.encode(plain, context) };
   };
   const failureOf = async (runId: string) => {
     let failed: temporal.api.failure.v1.IFailure | undefined;
@@ -88,6 +102,22 @@ describe('an activity call copied into another run', () => {
     const runId = await hijack([copiedCall('activateKey', { activityType: 'retireKey' })]);
     const failure = await failureOf(runId);
     expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_OTHER_CALL');
+    expect(await auditedBy(runId)).toBe(0);
+  });
+
+  it('is not run under a plain id, as runs from before call ids scheduled, in a run started after the upgrade (ACTIVITY_ID_PLAIN)', async () => {
+    const input = await olderInput('activateKey', { plainId: '3' });
+    const runId = await hijack([copiedCall('activateKey', { activityId: '3', input })]);
+    const failure = await failureOf(runId);
+    expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_PLAIN');
+    expect(await auditedBy(runId)).toBe(0);
+  });
+
+  it('is not run on an input from a history before payload labels, even under the run\'s own call id (PAYLOAD_UNLABELLED)', async () => {
+    const input = await olderInput('activateKey', 'unlabelled');
+    const runId = await hijack((ownRun) => [copiedCall('activateKey', { activityId: formatCallId({ activityType: 'activateKey', originalRunId: ownRun, seq: 1 }), input })]);
+    const failure = await failureOf(runId);
+    expect(failure.applicationFailureInfo?.type).toBe('PAYLOAD_UNLABELLED');
     expect(await auditedBy(runId)).toBe(0);
   });
 

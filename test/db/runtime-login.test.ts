@@ -126,6 +126,13 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
     expect(await sqlStateAs(runtime, `INSERT INTO keyturn_migrations (name, run_on) VALUES ('9999999999999_skipped', now())`)).toBe('42501');
   });
 
+  it('reads the upgrade marks but cannot move them (a later mark would let older runs\' plain activity ids through)', async () => {
+    expect(await sqlStateAs(runtime, 'SELECT at FROM upgrade_marks')).toBe('ok');
+    expect(await sqlStateAs(runtime, `UPDATE upgrade_marks SET at = now() + interval '1 year'`)).toBe('42501');
+    expect(await sqlStateAs(runtime, 'DELETE FROM upgrade_marks')).toBe('42501');
+    expect(await sqlStateAs(runtime, `INSERT INTO upgrade_marks (name) VALUES ('another')`)).toBe('42501');
+  });
+
   it('unlike the owner login, which can disable the audit log triggers', async () => {
     const owner = createPool(adminUrl, { max: 1 });
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCallId, parseCallId } from '../../workflows/call-ids.js';
+import { formatCallId, isPlainActivityId, parseCallId } from '../../workflows/call-ids.js';
 
 const call = { activityType: 'activateKey', originalRunId: '01a2318c-32e4-7dd3-8dec-96365ddd2806', seq: 7 };
 
@@ -24,5 +24,9 @@ describe('activity call ids', () => {
     ['a sequence number that is not a number', 'kt1/run/x/activateKey'],
   ])('refuse %s', (_what, id) => {
     expect(parseCallId(id)).toBeUndefined();
+  });
+
+  it.each([['7', true], ['12', true], ['0', false], ['07', false], ['', false], ['kt1/run/7/activateKey', false], ['7a', false]])('take %j as the SDK\'s plain id: %s', (id, plain) => {
+    expect(isPlainActivityId(id)).toBe(plain);
   });
 });

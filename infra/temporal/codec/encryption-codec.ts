@@ -3,6 +3,7 @@ import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/co
 import proto from '@temporalio/proto';
 import { KeyturnError } from '../../../config/errors.js';
 import { DISPLAY_MARK, DISPLAY_MARK_KEY } from '../../../workflows/display.js';
+import { isPlainActivityId } from '../../../workflows/call-ids.js';
 import { REFUSED_PAYLOAD_KEY } from '../../../workflows/result-binding.js';
 import { envelopedForWorker, isDisplayPayload, isWorkflowMetadataAnswer } from './display.js';
 import { displaySealed, markedUnsealed, sealDisplay } from './display-seal.js';
@@ -29,19 +30,34 @@ export const CALL_METADATA_KEY = 'encryption-bound-to';
 
 /**
  * Where a payload belongs, as the SDK describes it on both sides (the writer and the reader):
- * - an activity call's inputs, result and failure: that call (namespace, workflow id, activity id),
- *   so a copy presented to another call (another run's, or another step's) is refused;
+ * - an activity call's inputs, result and failure: that call (namespace, workflow id, activity id,
+ *   which names the call's type and run: workflows/call-ids.ts), so a copy presented to another
+ *   call (another run's, or another step's) is refused;
  * - every other payload with a context (starts, signals, queries, run results): its namespace, so
  *   it cannot stand in for an activity's input or result. Not its workflow id: a schedule encodes
  *   its runs' input under the schedule's workflow id, not each run's; attestations and start
  *   nonces bind those instead.
- * Without a context (a schedule's own memo) a payload names nothing, as every payload did before
- * labels: only a decrypt-only key reads one where a context is expected (see decodeOne).
+ * A local activity, or one without a workflow (standalone), gets a label nothing of keyturn's
+ * carries: keyturn runs neither. Without a context (a schedule's own memo) a payload names
+ * nothing, as every payload did before labels: see {@link labelRequired}.
  */
 export function labelOf(context: SerializationContext | undefined): string | undefined {
   if (!context) return undefined;
-  if (context.type === 'activity' && !context.isLocal && context.workflowId && context.activityId) return JSON.stringify([context.namespace, context.workflowId, context.activityId]);
-  return JSON.stringify(['namespace', context.namespace]);
+  if (context.type === 'workflow') return JSON.stringify(['namespace', context.namespace]);
+  if (!context.isLocal && context.workflowId && context.activityId) return JSON.stringify([context.namespace, context.workflowId, context.activityId]);
+  return JSON.stringify(['unbound-activity', context.namespace]);
+}
+
+/**
+ * Where a payload that names nothing is refused. Workflow payloads from before labels are still
+ * read (open runs replay them; a labelled one could be copied between runs of the namespace all
+ * the same). An activity's are read only for a call with the SDK's plain id, which only a run from
+ * before call ids makes, and the worker runs such a call only for a run started before the upgrade
+ * (workers/call-id-check.ts): a payload from an older history never stands in for a call's input
+ * or result today.
+ */
+function labelRequired(context: SerializationContext): boolean {
+  return context.type === 'activity' && !isPlainActivityId(context.activityId);
 }
 
 /**
@@ -87,11 +103,10 @@ export class EncryptionCodec implements PayloadCodec {
    * `audit show`), wherever it names.
    */
   async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
-    const expected = labelOf(context);
-    return payloads.map((p) => this.decodeOne(p, expected));
+    return payloads.map((p) => this.decodeOne(p, context));
   }
 
-  private decodeOne(p: Payload, expected?: string): Payload {
+  private decodeOne(p: Payload, context?: SerializationContext): Payload {
     const encoding = text(p.metadata?.encoding);
     if (encoding !== ENCRYPTED_ENCODING) {
       if (isDisplayPayload(p)) return this.readDisplay(p);
@@ -105,10 +120,9 @@ export class EncryptionCodec implements PayloadCodec {
       throw new KeyturnError('PAYLOAD_KEY_UNKNOWN', `a Temporal payload was encrypted under payload key ${keyId || '(none)'}, which this process does not hold`, 'Add that key as a further line of KEYTURN_PAYLOAD_KEY_FILE (decrypt-only) on every worker and client.');
     }
     const label = text(p.metadata?.[CALL_METADATA_KEY]);
-    if (expected !== undefined) {
-      // A payload that names nothing (written before labels) could stand in anywhere: only the keys it
-      // was written under before the upgrade, now decrypt-only, still read one.
-      const refusal = label === undefined ? (keyId === this.keyring.activeId ? 'PAYLOAD_UNLABELLED' : undefined) : label !== expected ? 'PAYLOAD_OTHER_CALL' : undefined;
+    if (context) {
+      const expected = labelOf(context)!;
+      const refusal = label === undefined ? (labelRequired(context) ? 'PAYLOAD_UNLABELLED' : undefined) : label !== expected ? 'PAYLOAD_OTHER_CALL' : undefined;
       if (refusal) {
         // A worker hands the refusal on, for the run to handle as a refused result or input.
         if (this.reader === 'worker') return refusedPayload(refusal, label ?? '(nothing)', expected);
@@ -168,7 +182,7 @@ function parsesAsJson(data: Uint8Array | null | undefined): boolean {
 
 function misplaced(code: string, label: string | undefined, expected: string): KeyturnError {
   if (code === 'PAYLOAD_UNLABELLED') {
-    return new KeyturnError(code, `refused a Temporal payload that names no place (written before payload labels) under the active payload key, where ${expected} was expected`, 'If runs started before the upgrade are still open, put a new payload key as the first line of KEYTURN_PAYLOAD_KEY_FILE on every worker and client: the old key, then decrypt-only, still reads their payloads. Otherwise treat the history as tampered with (`keyturn audit show`).');
+    return new KeyturnError(code, `refused a Temporal payload that names no place (from a history before payload labels) where activity call ${expected} was expected: it was copied from elsewhere`, 'Treat the Temporal history as tampered with: someone with access to the namespace scheduled or answered a task with a copied payload; compare with the audit log (`keyturn audit show`).');
   }
   return new KeyturnError(code, `refused a Temporal payload bound to ${label} where ${expected} was expected: it was copied from elsewhere`, 'Treat the Temporal history as tampered with: someone with access to the namespace answered or scheduled a task with a copied payload; compare with the audit log (`keyturn audit show`).');
 }
