@@ -135,6 +135,18 @@ describe('reconcileRun', () => {
     ]);
   });
 
+  it('flags a call whose input or result was encrypted for another place, keeping the pairing', () => {
+    const { h, entries } = completedRun();
+    h.events.filter((e) => e.type === 'ActivityTaskScheduled')[1]!.misplaced = ['input'];
+    h.events.filter((e) => e.type === 'ActivityTaskCompleted')[2]!.misplaced = ['result'];
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
+    expect(flagged(r).map((x) => [x.status, x.note])).toEqual([
+      ['mismatch', expect.stringMatching(/^its input \(event \d+\) was encrypted for another place/)],
+      ['mismatch', expect.stringMatching(/^its result \(event \d+\) was encrypted for another place/)],
+    ]);
+    expect(r).toMatchObject({ ok: false, flagged: 2 });
+  });
+
   it('flags an event that is no row of its own (the start) when its display payloads were not sealed', () => {
     const { h, entries } = completedRun();
     h.events[0]!.unsealed = ['summary', 'details'];

@@ -44,6 +44,11 @@ export interface PlainHistoryEvent {
    * encrypted under a key it holds nor a display payload it sealed.
    */
   unsealed?: string[];
+  /**
+   * Encrypted payloads of this event (input, result, failure) written for another place: another
+   * call's (another run's or step's), or a workflow payload where a step's belongs, or the reverse.
+   */
+  misplaced?: string[];
 }
 
 /** What an audited activity type must write. `null`: the activity writes nothing to the audit log. */
@@ -236,12 +241,18 @@ export function foldActivities(events: PlainHistoryEvent[], run: { namespace: st
 
 /**
  * A display payload keyturn did not seal was written by someone with Temporal access, not by a
- * keyturn process: the Web UI shows it like any other, so the row it belongs to is flagged.
+ * keyturn process: the Web UI shows it like any other, so the row it belongs to is flagged. So is a
+ * payload encrypted for another place: a copy, which keyturn's worker refused.
  */
-function flagUnsealed(events: PlainHistoryEvent[], rows: Array<ReconciledRow & { key: [number, number] }>, activities: ActivityRecord[]): void {
+function flagForeignPayloads(events: PlainHistoryEvent[], rows: Array<ReconciledRow & { key: [number, number] }>, activities: ActivityRecord[]): void {
+  const were = (names: string[]) => `${names.join(' and ')} (event %s) ${names.length > 1 ? 'were' : 'was'}`;
   for (const e of events) {
-    if (!e.unsealed?.length) continue;
-    const problem = `its ${e.unsealed.join(' and ')} (event ${e.eventId}) ${e.unsealed.length > 1 ? 'were' : 'was'} not written by keyturn (not sealed or encrypted under a key it holds): written by someone else with Temporal access, before keyturn sealed display payloads, or under a payload key since removed`;
+    const problems = [
+      e.unsealed?.length ? `its ${were(e.unsealed)} not written by keyturn (not sealed or encrypted under a key it holds): written by someone else with Temporal access, before keyturn sealed display payloads, or under a payload key since removed` : undefined,
+      e.misplaced?.length ? `its ${were(e.misplaced)} encrypted for another place (another run's or step's call, or a run's start or signal): copied there by someone with Temporal access; keyturn's worker refuses to read it` : undefined,
+    ].filter((x): x is string => x !== undefined).map((x) => x.replace('%s', String(e.eventId)));
+    if (!problems.length) continue;
+    const problem = problems.join('; ');
     const activity = activities.find((a) => a.closedEventId === e.eventId);
     let row = rows.find((r) => r.history?.eventId === (activity?.eventId ?? e.eventId));
     if (!row) {
@@ -492,7 +503,7 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
     rows.push({ key: [ms(e.at), Number.MAX_SAFE_INTEGER - 1e9 + e.seq], status: 'audit_only', audit: [auditSide(e)], note: 'no activity in the run\'s history wrote this entry' });
   }
 
-  flagUnsealed(events, rows, activities);
+  flagForeignPayloads(events, rows, activities);
 
   rows.sort((x, y) => x.key[0] - y.key[0] || x.key[1] - y.key[1]);
   const out: ReconciledRow[] = rows.map(({ key: _key, ...r }) => r);

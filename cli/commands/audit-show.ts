@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { defaultPayloadConverter, type LoadedDataConverter, type Payload, type ProtoFailure } from '@temporalio/common';
+import { defaultPayloadConverter, type LoadedDataConverter, type Payload, type ProtoFailure, type SerializationContext } from '@temporalio/common';
 import { decodeArrayFromPayloads, decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError, decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type { Command } from 'commander';
 import { ENTRY_COLUMNS, rowToEntry, type AuditRow } from '../../agents/auditor/rows.js';
@@ -44,7 +44,7 @@ export async function showRun(client: Client, db: Queryable, workflowId: string,
     if (e instanceof WorkflowNotFoundError) throw new KeyturnError('RUN_NOT_FOUND', `no run ${workflowId}${runId ? ` (${runId})` : ''}`, 'List runs with `keyturn status`.');
     throw e;
   }
-  const events = await plainEvents(client.options.loadedDataConverter, history.events ?? []);
+  const events = await plainEvents(client.options.loadedDataConverter, history.events ?? [], { namespace: client.options.namespace, workflowId });
   // Only to find candidate entries: whether a result is its call's own is judged in the reconciliation.
   const claimed = events.flatMap((e) => {
     const result = looksBound(e.result) ? (e.result as { value?: unknown }).value : e.result;
@@ -92,7 +92,7 @@ interface RawEvent {
 }
 
 /** Decodes history events into the plain records the reconciliation reads. */
-export async function plainEvents(converter: LoadedDataConverter, events: readonly unknown[]): Promise<PlainHistoryEvent[]> {
+export async function plainEvents(converter: LoadedDataConverter, events: readonly unknown[], run: { namespace: string; workflowId: string }): Promise<PlainHistoryEvent[]> {
   const codec = converter.payloadCodecs.find((c): c is EncryptionCodec => c instanceof EncryptionCodec);
   if (!codec) throw new KeyturnError('AUDIT_CODEC_MISSING', 'audit show needs keyturn\'s payload codec to tell keyturn\'s payloads from others', 'Run it through the keyturn CLI with KEYTURN_PAYLOAD_KEY_FILE set.');
   /** Which of an event's payloads keyturn did not write: someone else with Temporal access did. */
@@ -108,6 +108,12 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
     }
     return names;
   };
+  /** Which of an event's encrypted payloads were written for another place than where they sit. */
+  const activityIds = new Map<number, string>();
+  const misplacedOf = (candidates: Array<[name: string, payloads: Array<Payload | null | undefined>, context: SerializationContext]>) =>
+    candidates.filter(([, list, context]) => list.some((p) => p && codec.misplaced(p, context))).map(([name]) => name);
+  const callOf = (activityId: string | undefined): SerializationContext => ({ type: 'activity', namespace: run.namespace, workflowId: run.workflowId, activityId: activityId ?? '', isLocal: false });
+  const ofRun: SerializationContext = { type: 'workflow', namespace: run.namespace, workflowId: run.workflowId };
   const outEvents: PlainHistoryEvent[] = [];
   for (const raw of events as RawEvent[]) {
     const attrKey = Object.keys(raw).find((k) => k.endsWith('EventAttributes') && raw[k] !== null && raw[k] !== undefined);
@@ -126,6 +132,15 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
       ['input', payloads(a.input) ?? [], false],
     ]);
     if (unsealed.length) e.unsealed = unsealed;
+    if (type === 'ActivityTaskScheduled') activityIds.set(e.eventId, String(a.activityId ?? ''));
+    const call = a.scheduledEventId !== undefined ? callOf(activityIds.get(num(a.scheduledEventId as Num))) : callOf(activityIds.get(e.eventId));
+    const place = type.startsWith('ActivityTask') ? call : ofRun;
+    const misplaced = misplacedOf([
+      ['input', payloads(a.input) ?? [], place],
+      ['result', payloads(a.result) ?? [], place],
+      ['failure', [(a.failure as ProtoFailure | null | undefined)?.encodedAttributes as Payload | null | undefined], place],
+    ]);
+    if (misplaced.length) e.misplaced = misplaced;
     switch (type) {
       case 'ActivityTaskScheduled':
         e.activityId = String(a.activityId ?? '');

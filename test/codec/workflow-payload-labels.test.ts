@@ -6,7 +6,9 @@ import { startRotation } from '../../client/rotations.js';
 import { FAILURE_CONVERTER_PATH } from '../../infra/temporal/codec/data-converter.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
 import { result, seedActiveKey } from '../rotation/support.js';
+import { keyturnProcess } from '../support/cli.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 
 /** A client as keyturn's were before payload labels: its starts and signals name no place. */
@@ -18,6 +20,7 @@ function clientBeforeLabels(stack: RotationStack): Client {
 
 describe('workflow payloads and payload labels', () => {
   let stack: RotationStack;
+  let copiedStart: string | undefined;
   beforeAll(async () => {
     stack = await startRotationStack({ name: 'payload-labels' });
     await seedActiveKey(stack);
@@ -49,5 +52,24 @@ describe('workflow payloads and payload labels', () => {
     expect((failed as WorkflowFailedError).cause).toMatchObject({ type: 'PAYLOAD_OTHER_CALL', nonRetryable: true });
     const planned = await stack.pool.query(`SELECT seq FROM audit_log WHERE actor ->> 'workflowId' = $1`, [workflowId]);
     expect(planned.rowCount).toBe(0);
+    copiedStart = workflowId;
+  });
+
+  it('keyturn audit show flags that run\'s start as encrypted for another place', async () => {
+    const shown = await keyturnProcess(stack, 'audit', 'show', copiedStart!, '--json');
+    expect(shown.status).not.toBe(0);
+    const report = JSON.parse(shown.stdout) as RunReconciliation;
+    expect(report.rows.filter((r) => r.status === 'mismatch')).toEqual([
+      expect.objectContaining({ history: expect.objectContaining({ label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its input \(event 1\) was encrypted for another place/) }),
+    ]);
+  });
+
+  it('keyturn audit show flags none of an honest run\'s payloads', async () => {
+    const honest = await stack.rotate('an honest run');
+    await stack.decide(honest, 'approve', 'cli:alice');
+    await result(honest);
+    const shown = await keyturnProcess(stack, 'audit', 'show', honest.workflowId, '--json');
+    expect(shown.stderr).toBe('');
+    expect(shown.status).toBe(0);
   });
 });

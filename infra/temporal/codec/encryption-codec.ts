@@ -122,7 +122,7 @@ export class EncryptionCodec implements PayloadCodec {
     const label = text(p.metadata?.[CALL_METADATA_KEY]);
     if (context) {
       const expected = labelOf(context)!;
-      const refusal = label === undefined ? (labelRequired(context) ? 'PAYLOAD_UNLABELLED' : undefined) : label !== expected ? 'PAYLOAD_OTHER_CALL' : undefined;
+      const refusal = placeRefusal(label, context);
       if (refusal) {
         // A worker hands the refusal on, for the run to handle as a refused result or input.
         if (this.reader === 'worker') return refusedPayload(refusal, label ?? '(nothing)', expected);
@@ -151,6 +151,14 @@ export class EncryptionCodec implements PayloadCodec {
     return { metadata: p.metadata, data: utf8(JSON.stringify(markedUnsealed(value))) };
   }
 
+  /**
+   * Whether an encrypted payload sits where it was not written for (decoding it in `context` is
+   * refused): read from its clear label, without decrypting it.
+   */
+  misplaced(p: Payload, context: SerializationContext): boolean {
+    return text(p.metadata?.encoding) === ENCRYPTED_ENCODING && placeRefusal(text(p.metadata?.[CALL_METADATA_KEY]), context) !== undefined;
+  }
+
   /** Whether a display payload was sealed by a keyturn process holding this keyring's keys. */
   sealed(p: Payload): boolean {
     return displaySealed(p, this.keyring);
@@ -164,6 +172,12 @@ export class EncryptionCodec implements PayloadCodec {
     if (text(p.metadata?.encoding) === ENCRYPTED_ENCODING) return this.decode([p]).then(() => true, () => false);
     return o.display && isDisplayPayload(p) && this.sealed(p);
   }
+}
+
+/** Why a payload labelled `label` is not read in `context`, or undefined when it is. */
+function placeRefusal(label: string | undefined, context: SerializationContext): 'PAYLOAD_UNLABELLED' | 'PAYLOAD_OTHER_CALL' | undefined {
+  if (label === undefined) return labelRequired(context) ? 'PAYLOAD_UNLABELLED' : undefined;
+  return label === labelOf(context) ? undefined : 'PAYLOAD_OTHER_CALL';
 }
 
 function refusedPayload(code: string, boundTo: string, expected: string): Payload {
