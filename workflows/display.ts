@@ -1,4 +1,4 @@
-import { RawValue, type Payload } from '@temporalio/common';
+import { ApplicationFailure, RawValue, type Payload } from '@temporalio/common';
 
 /**
  * Display payloads: what the Temporal Web UI shows an auditor without any codec (workflow and
@@ -33,8 +33,13 @@ export function display<T>(value: T): T {
   return RawValue.fromPayload(displayPayload(value)) as unknown as T;
 }
 
-/** Reads a value a worker received as display (a child run's result). */
+/**
+ * Reads a value a worker received as display (a child run's result). Anything else fails the run,
+ * not just its workflow task: a task failing over and over would stall the run with nothing to show.
+ */
 export function fromDisplayEnvelope<T>(received: unknown): T {
-  if (typeof received !== 'object' || received === null || !(DISPLAY_ENVELOPE in received)) throw new TypeError('expected a display payload');
+  if (typeof received !== 'object' || received === null || !(DISPLAY_ENVELOPE in received)) {
+    throw ApplicationFailure.create({ type: 'RESULT_NOT_DISPLAY', nonRetryable: true, message: 'expected a display payload as the child run\'s result: it was not written by keyturn\'s workflow (someone with access to the namespace completed the child run)' });
+  }
   return (received as Record<string, unknown>)[DISPLAY_ENVELOPE] as T;
 }

@@ -114,5 +114,6 @@ describe('display payloads (what the Web UI shows without a codec)', () => {
 
   it('fromDisplayEnvelope refuses a value that did not arrive as display', () => {
     expect(() => fromDisplayEnvelope({ outcome: 'completed' })).toThrow(/expected a display payload/);
+    expect(() => fromDisplayEnvelope({ keyturnRefusedPayload: 'PAYLOAD_OTHER_CALL' })).toThrow(expect.objectContaining({ type: 'RESULT_NOT_DISPLAY', nonRetryable: true }));
   });
 });
