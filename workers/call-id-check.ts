@@ -24,8 +24,10 @@ export interface CallIdCheckDeps {
  * workflows/call-ids.ts). Its inputs are encrypted for that id, so a task that names another run or
  * type is a copy: someone who answers workflow tasks in the namespace scheduled an earlier run's
  * step (under the same workflow id) or another step's input. An id of the SDK's plain form is run
- * only for a run that started, not by a reset, before the database was migrated to call ids: a run
- * scheduled it before the patch. Any other id is refused: keyturn's workflows set no other.
+ * only for a call scheduled before the database was migrated to call ids, in a run that started
+ * before then and not by a reset: only such a call was scheduled before the patch (a run from then
+ * gives its later calls call ids). The times are the Temporal server's, which no task can change.
+ * Any other id is refused: keyturn's workflows set no other.
  */
 export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory {
   return (ctx) => ({
@@ -36,8 +38,11 @@ export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory
         const run = { namespace: workflowNamespace, ...workflowExecution };
         if (isPlainActivityId(activityId)) {
           const [start, upgradedAt] = await Promise.all([runStartOf(ctx.client, run), deps.upgradedAt()]);
-          const legacy = upgradedAt !== undefined && start.originalRunId === run.runId && start.startedAt < upgradedAt;
-          if (!legacy) throw refused('ACTIVITY_ID_PLAIN', `this ${activityType} task carries a plain activity id (${activityId}), which only runs started before the upgrade to call ids (${upgradedAt?.toISOString() ?? 'not recorded'}) schedule, but its run started at ${start.startedAt.toISOString()}${start.originalRunId === run.runId ? '' : ' by a reset'}`);
+          // Retried: the task is not run, nor refused, before the mark is known.
+          if (!upgradedAt) throw new Error('the upgrade to call ids is not recorded in this database (upgrade_marks): run `keyturn db migrate`');
+          const scheduledAt = new Date(ctx.info.scheduledTimestampMs);
+          const legacy = start.originalRunId === run.runId && start.startedAt < upgradedAt && scheduledAt < upgradedAt;
+          if (!legacy) throw refused('ACTIVITY_ID_PLAIN', `this ${activityType} task carries a plain activity id (${activityId}), which only calls scheduled before the upgrade to call ids (${upgradedAt.toISOString()}) in runs started before it carry, but it was scheduled at ${scheduledAt.toISOString()} in a run started at ${start.startedAt.toISOString()}${start.originalRunId === run.runId ? '' : ' by a reset'}`);
           return next(input);
         }
         const call = parseCallId(activityId);

@@ -1,3 +1,4 @@
+import { callIdFindings } from './call-id-findings.js';
 import { looksBound, unbindResult, type ResultBinding } from '../../workflows/result-binding.js';
 import type { AuditEntry } from './types.js';
 
@@ -44,6 +45,10 @@ export interface PlainHistoryEvent {
    * encrypted under a key it holds nor a display payload it sealed.
    */
   unsealed?: string[];
+  /** WorkflowExecutionStarted: the original run id (a reset run's, the run it was reset from). */
+  originalRunId?: string;
+  /** A failed activity's failure type (clear in the history). */
+  failureType?: string;
   /**
    * Encrypted payloads of this event (input, result, failure) written for another place: another
    * call's (another run's or step's), or a workflow payload where a step's belongs, or the reverse.
@@ -106,6 +111,7 @@ export interface ActivityRecord {
   /** recordHandoff's `action` argument. */
   handoffAction?: string;
   failure?: string;
+  failureType?: string;
   /** Its result was not produced for this call: it lacks the nonce the call sent (or carries one the call never sent). */
   unboundResult?: true;
 }
@@ -187,6 +193,8 @@ export interface ReconcileInput {
   entriesInRange?: number;
   /** How far an entry's time may lie outside its activity's window for the time-based fallback. Default 2000 ms. */
   slackMs?: number;
+  /** When the database was migrated to call ids (upgrade_marks), when known. */
+  upgradedAt?: Date;
 }
 
 const ACTIVITY_CLOSE: Record<string, ActivityStatus> = {
@@ -227,6 +235,7 @@ export function foldActivities(events: PlainHistoryEvent[], run: { namespace: st
     rec.closedAt = e.time;
     rec.closedEventId = e.eventId;
     if (e.failure !== undefined) rec.failure = e.failure;
+    if (e.failureType !== undefined) rec.failureType = e.failureType;
     if (closed !== 'completed') continue;
     const result = resultOfCall(e.result, bindings.get(e.scheduledEventId));
     if (!result) {
@@ -367,7 +376,9 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const note = (i: number, text: string) => notes.set(i, [...(notes.get(i) ?? []), text]);
 
   // 1. What each activity's result says it wrote (nothing, when the result is not the call's own).
+  const calls = { originalRunId: events.find((e) => e.type === 'WorkflowExecutionStarted')?.originalRunId ?? runId, ...(input.upgradedAt ? { upgradedAt: input.upgradedAt } : {}) };
   activities.forEach((a, i) => {
+    for (const finding of callIdFindings(a, calls)) note(i, finding);
     if (a.unboundResult) note(i, `its result (event ${a.closedEventId}) was not produced for this call: it does not carry the nonce the call sent, so someone with Temporal access answered the task, e.g. with a result copied from another run's history (the workflow refuses such a result)`);
     for (const seq of a.auditSeqs ?? []) {
       const elsewhere = bySeq.has(seq) ? undefined : unique.get(seq);

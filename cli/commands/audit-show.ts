@@ -9,6 +9,7 @@ import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
+import { CALL_ID_PATCH } from '../../workflows/call-ids.js';
 import { looksBound, RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
 import { withContext } from '../context.js';
 
@@ -59,7 +60,8 @@ export async function showRun(client: Client, db: Queryable, workflowId: string,
   const window = { from: new Date(Math.min(...times, Date.now()) - 60_000), to: new Date((close ? Math.max(...times) : Date.now()) + 60_000) };
   const entries = await runEntries(db, workflowId, claimed, [from, to], window);
   const counted = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_log WHERE seq BETWEEN $1 AND $2', [from, to]);
-  return reconcileRun({ namespace: client.options.namespace, workflowId, runId: resolvedRunId, events, entries, entriesInRange: Number(counted.rows[0]?.n ?? 0) });
+  const upgradedAt = await upgradeMark(db);
+  return reconcileRun({ namespace: client.options.namespace, workflowId, runId: resolvedRunId, events, entries, entriesInRange: Number(counted.rows[0]?.n ?? 0), ...(upgradedAt ? { upgradedAt } : {}) });
 }
 
 /**
@@ -79,6 +81,12 @@ export async function runEntries(db: Queryable, workflowId: string, claimed: num
     [workflowId, from, to, claimed, window.from.toISOString(), window.to.toISOString()],
   );
   return rows.map(rowToEntry);
+}
+
+/** When the database was migrated to call ids; undefined on a database from before (nothing to judge plain ids by). */
+async function upgradeMark(db: Queryable): Promise<Date | undefined> {
+  const { rows } = await db.query<{ at: Date }>(`SELECT at FROM upgrade_marks WHERE name = $1`, [CALL_ID_PATCH]).catch(() => ({ rows: [] as Array<{ at: Date }> }));
+  return rows[0]?.at;
 }
 
 type Num = number | { toNumber(): number } | null | undefined;
@@ -160,6 +168,7 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
         e.scheduledEventId = num(a.scheduledEventId as Num);
         const failure = a.failure as ProtoFailure | null | undefined;
         if (!failure) break;
+        if (failure.applicationFailureInfo?.type) e.failureType = failure.applicationFailureInfo.type;
         // keyturn's failure converter encrypts message and stack into encodedAttributes: a failure
         // without them, or with ones keyturn did not encrypt, was written by someone else.
         if (failure.encodedAttributes && (await codec.writtenByKeyturn(failure.encodedAttributes, { display: false }))) {
@@ -184,6 +193,7 @@ export async function plainEvents(converter: LoadedDataConverter, events: readon
       case 'WorkflowExecutionStarted': {
         const name = (a.workflowType as { name?: string } | null)?.name;
         if (name) e.workflowType = name;
+        if (typeof a.originalExecutionRunId === 'string' && a.originalExecutionRunId) e.originalRunId = a.originalExecutionRunId;
         break;
       }
       case 'WorkflowExecutionSignaled':

@@ -107,9 +107,10 @@ describe('display payloads (what the Web UI shows without a codec)', () => {
     expect(fromDisplayEnvelope(value)).toEqual({ issuer: 'https://issuer.test', reason: 'forged' });
   });
 
-  it('unmarked plaintext is still refused with PAYLOAD_NOT_ENCRYPTED, by clients and workers alike', async () => {
+  it('unmarked plaintext is still refused with PAYLOAD_NOT_ENCRYPTED: thrown to clients, handed on as a refusal by workers', async () => {
     expect(await codeOf(() => client.decode([asPayload(summary)]))).toBe('PAYLOAD_NOT_ENCRYPTED');
-    expect(await codeOf(() => worker.decode([asPayload(summary)]))).toBe('PAYLOAD_NOT_ENCRYPTED');
+    const [refused] = await worker.decode([asPayload(summary)]);
+    expect(defaultPayloadConverter.fromPayload(refused!)).toMatchObject({ keyturnRefusedPayload: 'PAYLOAD_NOT_ENCRYPTED' });
   });
 
   it('fromDisplayEnvelope refuses a value that did not arrive as display', () => {

@@ -24,6 +24,19 @@ describe('EncryptionCodec', () => {
   const keyring = new PayloadKeyring(randomBytes(32));
   const codec = new EncryptionCodec(keyring);
 
+  it('in a worker, hands on an altered payload as a refusal (PAYLOAD_TAMPERED) instead of failing the task over and over', async () => {
+    const [encrypted] = await codec.encode([payload()]);
+    const data = Buffer.from(encrypted!.data!);
+    data[data.length - 1]! ^= 1;
+    const [refused] = await new EncryptionCodec(keyring, 'worker').decode([{ ...encrypted!, data }]);
+    expect(defaultPayloadConverter.fromPayload(refused!)).toMatchObject({ keyturnRefusedPayload: 'PAYLOAD_TAMPERED' });
+  });
+
+  it('in a worker, still throws for a payload key it does not hold: the run waits until the key is configured', async () => {
+    const [foreign] = await new EncryptionCodec(new PayloadKeyring(randomBytes(32))).encode([payload()]);
+    expect(await codeOf(() => new EncryptionCodec(keyring, 'worker').decode([foreign!]))).toBe('PAYLOAD_KEY_UNKNOWN');
+  });
+
   it('round-trips a payload, metadata included', async () => {
     const [encrypted] = await codec.encode([payload()]);
     const [back] = await codec.decode([encrypted!]);

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCallId, parseCallId } from '../../workflows/call-ids.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
+import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
 import { eventually } from '../policy/support.js';
+import { keyturnProcess } from '../support/cli.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 
@@ -22,6 +24,7 @@ const { CommandType } = temporal.api.enums.v1;
 describe('an activity call copied into another run', () => {
   let stack: RotationStack;
   let finished: { workflowId: string; runId: string; events: HistoryEvent[] };
+  const hijacked: { otherRun?: string } = {};
   const history = async (workflowId: string, runId: string): Promise<HistoryEvent[]> =>
     (await stack.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
   const scheduled = (type: string) => {
@@ -96,6 +99,15 @@ describe('an activity call copied into another run', () => {
     const failure = await failureOf(runId);
     expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_OTHER_RUN');
     expect(await auditedBy(runId)).toBe(0);
+    hijacked.otherRun = runId;
+  });
+
+  it('keyturn audit show flags that call: its id names another run, and the worker refused it', async () => {
+    const shown = await keyturnProcess(stack, 'audit', 'show', finished.workflowId, '--run-id', hijacked.otherRun!, '--json');
+    expect(shown.status).not.toBe(0);
+    const report = JSON.parse(shown.stdout) as RunReconciliation;
+    const flagged = report.rows.filter((r) => r.status === 'mismatch');
+    expect(flagged).toEqual([expect.objectContaining({ history: expect.objectContaining({ activityType: 'activateKey' }), note: expect.stringMatching(new RegExp(`names a call of run ${finished.runId}.*refused the task as a copied call \\(ACTIVITY_ID_OTHER_RUN\\)`)) })]);
   });
 
   it('is not run as another activity type: the worker refuses it (ACTIVITY_ID_OTHER_CALL)', async () => {
@@ -111,6 +123,9 @@ describe('an activity call copied into another run', () => {
     const failure = await failureOf(runId);
     expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_PLAIN');
     expect(await auditedBy(runId)).toBe(0);
+    const shown = await keyturnProcess(stack, 'audit', 'show', finished.workflowId, '--run-id', runId, '--json');
+    const report = JSON.parse(shown.stdout) as RunReconciliation;
+    expect(report.rows.filter((r) => r.status === 'mismatch').map((r) => r.note)).toEqual([expect.stringMatching(/plain id \(3\) was scheduled after the upgrade to call ids/)]);
   });
 
   it('is not run on an input from a history before payload labels, even under the run\'s own call id (PAYLOAD_UNLABELLED)', async () => {

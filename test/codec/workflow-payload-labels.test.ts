@@ -7,6 +7,7 @@ import { FAILURE_CONVERTER_PATH } from '../../infra/temporal/codec/data-converte
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
 import { loadPayloadKeyring } from '../../infra/temporal/codec/keyring.js';
 import type { RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
+import { eventually } from '../policy/support.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { keyturnProcess } from '../support/cli.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
@@ -62,6 +63,18 @@ describe('workflow payloads and payload labels', () => {
     expect(report.rows.filter((r) => r.status === 'mismatch')).toEqual([
       expect.objectContaining({ history: expect.objectContaining({ label: 'WorkflowExecutionStarted' }), note: expect.stringMatching(/^its input \(event 1\) was encrypted for another place/) }),
     ]);
+  });
+
+  it('a plaintext signal (a bare Temporal client) is refused by its check and audited, and the run still completes', async () => {
+    const handle = await stack.rotate('signalled in plaintext');
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    const bare = new Client({ connection: stack.client.connection, namespace: stack.namespace });
+    await bare.workflow.getHandle(handle.workflowId).signal('approve', { attestation: 'not encrypted' });
+    await eventually(async () => ((await stack.pool.query(`SELECT seq FROM audit_log WHERE action = 'approval.ignored' AND actor ->> 'workflowId' = $1`, [handle.workflowId])).rowCount ?? 0) > 0, 30_000);
+    await stack.decide(handle, 'approve', 'cli:alice');
+    const r = await result(handle);
+    expect(r.outcome).toBe('completed');
+    expect(r.approvals.map((v) => v.approver)).toEqual(['cli:alice']);
   });
 
   it('keyturn audit show flags none of an honest run\'s payloads', async () => {

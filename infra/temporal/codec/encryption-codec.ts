@@ -103,7 +103,24 @@ export class EncryptionCodec implements PayloadCodec {
    * `audit show`), wherever it names.
    */
   async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
-    return payloads.map((p) => this.decodeOne(p, context));
+    return payloads.map((p) => (this.reader === 'worker' ? this.decodeForWorker(p, context) : this.decodeOne(p, context)));
+  }
+
+  /**
+   * A worker hands on a payload it refuses (not encrypted, altered, or written for another place) as
+   * a refusal, for the run to handle where it handles refusals: a start fails the run, a signal's
+   * check refuses it and audits that, a result fails its step, an input is refused before the
+   * activity runs. Thrown, the workflow task would fail over and over and the run stall with nothing
+   * to show. A key this process does not hold is thrown all the same: that is its configuration, and
+   * the run goes on once the key is added.
+   */
+  private decodeForWorker(p: Payload, context?: SerializationContext): Payload {
+    try {
+      return this.decodeOne(p, context);
+    } catch (e) {
+      if (e instanceof KeyturnError && HANDED_ON.has(e.code)) return refusedPayload(e.code, e.message);
+      throw e;
+    }
   }
 
   private decodeOne(p: Payload, context?: SerializationContext): Payload {
@@ -123,11 +140,7 @@ export class EncryptionCodec implements PayloadCodec {
     if (context) {
       const expected = labelOf(context)!;
       const refusal = placeRefusal(label, context);
-      if (refusal) {
-        // A worker hands the refusal on, for the run to handle as a refused result or input.
-        if (this.reader === 'worker') return refusedPayload(refusal, label ?? '(nothing)', expected);
-        throw misplaced(refusal, label, expected);
-      }
+      if (refusal) throw misplaced(refusal, label, expected);
     }
     const data = Buffer.from(p.data ?? new Uint8Array());
     if (data.length < NONCE_BYTES + TAG_BYTES) throw tampered(keyId);
@@ -180,8 +193,11 @@ function placeRefusal(label: string | undefined, context: SerializationContext):
   return label === labelOf(context) ? undefined : 'PAYLOAD_OTHER_CALL';
 }
 
-function refusedPayload(code: string, boundTo: string, expected: string): Payload {
-  const refusal = { [REFUSED_PAYLOAD_KEY]: code, boundTo, expected };
+/** What a worker hands on in place of a payload it refuses (see decodeForWorker). */
+const HANDED_ON = new Set(['PAYLOAD_NOT_ENCRYPTED', 'PAYLOAD_TAMPERED', 'PAYLOAD_OTHER_CALL', 'PAYLOAD_UNLABELLED']);
+
+function refusedPayload(code: string, why: string): Payload {
+  const refusal = { [REFUSED_PAYLOAD_KEY]: code, why };
   return { metadata: { encoding: utf8('json/plain') }, data: utf8(JSON.stringify(refusal)) };
 }
 

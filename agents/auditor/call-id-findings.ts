@@ -1,0 +1,38 @@
+import { isPlainActivityId, parseCallId } from '../../workflows/call-ids.js';
+
+/** Failure types keyturn's worker gives a task it refused as a copied call (workers/call-id-check.ts, the payload codec). */
+const REFUSED_AS_COPY = new Set(['ACTIVITY_ID_OTHER_RUN', 'ACTIVITY_ID_OTHER_CALL', 'ACTIVITY_ID_PLAIN', 'ACTIVITY_ID_MALFORMED', 'ACTIVITY_WITHOUT_RUN', 'PAYLOAD_OTHER_CALL', 'PAYLOAD_UNLABELLED']);
+
+export interface ScheduledCall {
+  activityId: string;
+  activityType: string;
+  scheduledAt: string;
+  failureType?: string;
+}
+
+export interface RunOfCalls {
+  /** The run id on the run's started event (a reset run's original). */
+  originalRunId?: string;
+  /** When the database was migrated to call ids: a plain id scheduled after it is a copy. */
+  upgradedAt?: Date;
+}
+
+/**
+ * What is wrong with a call's id in this run: it names another run or type, it is a plain id
+ * scheduled after the upgrade to call ids, or keyturn's workflows do not make it; and whether the
+ * worker refused the task as a copy. The same rules as the worker's, read from the history.
+ */
+export function callIdFindings(call: ScheduledCall, run: RunOfCalls): string[] {
+  const found: string[] = [];
+  const named = parseCallId(call.activityId);
+  if (named) {
+    if (named.activityType !== call.activityType) found.push(`its id (${call.activityId}) names a ${named.activityType} call: scheduled with another step's id and input`);
+    if (run.originalRunId !== undefined && named.originalRunId !== run.originalRunId) found.push(`its id (${call.activityId}) names a call of run ${named.originalRunId}: scheduled with another run's id and input`);
+  } else if (isPlainActivityId(call.activityId)) {
+    if (run.upgradedAt && Date.parse(call.scheduledAt) >= run.upgradedAt.getTime()) found.push(`its plain id (${call.activityId}) was scheduled after the upgrade to call ids (${run.upgradedAt.toISOString()}): keyturn's workflows no longer schedule one`);
+  } else {
+    found.push(`its id (${call.activityId.slice(0, 200)}) is not one keyturn's workflows make`);
+  }
+  if (call.failureType && REFUSED_AS_COPY.has(call.failureType)) found.push(`keyturn's worker refused the task as a copied call (${call.failureType}): someone with Temporal access scheduled it`);
+  return found;
+}
