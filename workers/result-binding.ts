@@ -2,6 +2,13 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { bindResult, isRefusedPayload, REFUSED_PAYLOAD_KEY, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
 
+const REFUSED_INPUTS: Record<string, string> = {
+  PAYLOAD_UNLABELLED: 'names no activity call (it comes from a history before payload labels)',
+  PAYLOAD_OTHER_CALL: 'was encrypted for another place (another call, or a run\'s start or signal)',
+  PAYLOAD_NOT_ENCRYPTED: 'was not encrypted',
+  PAYLOAD_TAMPERED: 'was altered (it failed authentication)',
+};
+
 /**
  * Returns each result inside its encrypted payload together with the nonce the calling workflow
  * sent and the task's own namespace, workflow id, activity id and type, so that the workflow can
@@ -14,8 +21,8 @@ export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
       const refused = input.args.find(isRefusedPayload) as Record<string, unknown> | undefined;
       if (refused) {
         const code = String(refused[REFUSED_PAYLOAD_KEY]);
-        const why = code === 'PAYLOAD_UNLABELLED' ? 'names no activity call (it was written before payload labels)' : 'was encrypted for another activity call';
-        throw ApplicationFailure.create({ type: code, nonRetryable: true, message: `the input of this ${ctx.info.activityType} task ${why}, so it was not run: someone with access to the namespace scheduled it with a copied input` });
+        const why = REFUSED_INPUTS[code] ?? 'was refused by the payload codec';
+        throw ApplicationFailure.create({ type: code, nonRetryable: true, message: `the input of this ${ctx.info.activityType} task ${why}, so it was not run: someone with access to the namespace scheduled it with an input keyturn did not write for it` });
       }
       const header = input.headers[RESULT_BINDING_HEADER];
       if (!header) return next(input);
