@@ -15,7 +15,7 @@ const runStarts = new Map<string, RunStart>();
 const REMEMBERED_RUNS = 10_000;
 
 export interface CallIdCheckDeps {
-  /** When this database was migrated to call ids (upgrade_marks), or undefined when it was not. */
+  /** When the first worker checking call ids started (upgrade_marks), or undefined when none has. */
   upgradedAt: () => Promise<Date | undefined>;
 }
 
@@ -24,8 +24,8 @@ export interface CallIdCheckDeps {
  * workflows/call-ids.ts). Its inputs are encrypted for that id, so a task that names another run or
  * type is a copy: someone who answers workflow tasks in the namespace scheduled an earlier run's
  * step (under the same workflow id) or another step's input. An id of the SDK's plain form is run
- * only for a call scheduled before the database was migrated to call ids, in a run that started
- * before then and not by a reset: only such a call was scheduled before the patch (a run from then
+ * only for a call scheduled before the first worker checking call ids started, in a run that
+ * started before then and not by a reset: only such a call was scheduled before the patch (a run from then
  * gives its later calls call ids). The times are the Temporal server's, which no task can change.
  * Any other id is refused: keyturn's workflows set no other.
  */
@@ -39,7 +39,7 @@ export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory
         if (isPlainActivityId(activityId)) {
           const [start, upgradedAt] = await Promise.all([runStartOf(ctx.client, run), deps.upgradedAt()]);
           // Retried: the task is not run, nor refused, before the mark is known.
-          if (!upgradedAt) throw new Error('the upgrade to call ids is not recorded in this database (upgrade_marks): run `keyturn db migrate`');
+          if (!upgradedAt) throw new Error('the upgrade to call ids is not recorded in this database (upgrade_marks): a worker of this version records it when it starts');
           const scheduledAt = new Date(ctx.info.scheduledTimestampMs);
           const legacy = start.originalRunId === run.runId && start.startedAt < upgradedAt && scheduledAt < upgradedAt;
           if (!legacy) throw refused('ACTIVITY_ID_PLAIN', `this ${activityType} task carries a plain activity id (${activityId}), which only calls scheduled before the upgrade to call ids (${upgradedAt.toISOString()}) in runs started before it carry, but it was scheduled at ${scheduledAt.toISOString()} in a run started at ${start.startedAt.toISOString()}${start.originalRunId === run.runId ? '' : ' by a reset'}`);
@@ -87,7 +87,17 @@ async function runStartOf(client: Client, run: { namespace: string; workflowId: 
   return start;
 }
 
-/** When the database was migrated to call ids; read once per process, and again while it is not recorded. */
+/**
+ * Records, once, that a worker checking call ids started (the first such worker's start is the
+ * mark), and reads the mark back.
+ */
+export async function markCallIdUpgrade(db: Queryable): Promise<Date> {
+  await db.query('INSERT INTO upgrade_marks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [CALL_ID_PATCH]);
+  const { rows } = await db.query<{ at: Date }>('SELECT at FROM upgrade_marks WHERE name = $1', [CALL_ID_PATCH]);
+  return rows[0]!.at;
+}
+
+/** When the first worker checking call ids started; read once per process, and again while it is not recorded. */
 export function upgradeMarkReader(db: Queryable): () => Promise<Date | undefined> {
   let known: Date | undefined;
   return async () => {

@@ -20,7 +20,7 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
-import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
+import { checkCallIds, markCallIdUpgrade, upgradeMarkReader } from './call-id-check.js';
 import { bindActivityResults } from './result-binding.js';
 import { installTemporalRuntime } from './runtime.js';
 import type { Services } from './services.js';
@@ -106,6 +106,7 @@ function lazyRevocationCache(databaseUrl: string, pool: Pool, policy: () => Poli
 
 export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: Worker; connection: NativeConnection }> {
   installTemporalRuntime();
+  await markCallIdUpgrade(deps.pool);
   const connection = await NativeConnection.connect({ address: deps.temporalAddress });
   const worker = await Worker.create({
     connection,

@@ -40,12 +40,19 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
   ],
 });
 
+const START_REFUSALS: Record<string, string> = {
+  PAYLOAD_OTHER_CALL: 'it was written for an activity call or another namespace, not for a run\'s start here (a copy from a history)',
+  PAYLOAD_NOT_ENCRYPTED: 'it was not encrypted (a start from a client without the payload key)',
+  PAYLOAD_TAMPERED: 'it was altered (it failed authentication)',
+  PAYLOAD_KEY_UNKNOWN: 'it was encrypted under a payload key this worker does not hold',
+};
+
 function refusedStart(code: string): ApplicationFailure {
   log.error('a start input the payload codec would not read was refused', { code });
   return ApplicationFailure.create({
     type: code,
     nonRetryable: true,
-    message: `this run's start input was refused by the payload codec (${code}): it was written for an activity call or another namespace, not for a run's start here (a copy from a history). Nothing was planned. Check who can start workflows in this namespace.`,
+    message: `this run's start input was refused by the payload codec (${code}): ${START_REFUSALS[code] ?? 'keyturn did not write it for this run'}. Nothing was planned. Start runs through keyturn (CLI, Slack, schedules), and check who can start workflows in this namespace.`,
   });
 }
 

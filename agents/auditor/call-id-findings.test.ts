@@ -30,7 +30,7 @@ describe('what audit show finds wrong with a call\'s id', () => {
 
   it('a task the worker refused as a copied call', () => {
     const id = formatCallId({ activityType: 'activateKey', originalRunId: RUN, seq: 4 });
-    expect(callIdFindings(call(id, { failureType: 'PAYLOAD_UNLABELLED' }), { originalRunId: RUN })).toEqual([expect.stringMatching(/refused the task as a copied call \(PAYLOAD_UNLABELLED\)/)]);
+    expect(callIdFindings(call(id, { failureType: 'PAYLOAD_UNLABELLED' }), { originalRunId: RUN })).toEqual([expect.stringMatching(/refused the task: its id or input was not written for it \(PAYLOAD_UNLABELLED\)/)]);
     expect(callIdFindings(call(id, { failureType: 'KEY_TRANSITION_FORBIDDEN' }), { originalRunId: RUN })).toEqual([]);
   });
 });

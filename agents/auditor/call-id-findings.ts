@@ -1,7 +1,7 @@
 import { isPlainActivityId, parseCallId } from '../../workflows/call-ids.js';
 
-/** Failure types keyturn's worker gives a task it refused as a copied call (workers/call-id-check.ts, the payload codec). */
-const REFUSED_AS_COPY = new Set(['ACTIVITY_ID_OTHER_RUN', 'ACTIVITY_ID_OTHER_CALL', 'ACTIVITY_ID_PLAIN', 'ACTIVITY_ID_MALFORMED', 'ACTIVITY_WITHOUT_RUN', 'PAYLOAD_OTHER_CALL', 'PAYLOAD_UNLABELLED']);
+/** Failure types keyturn's worker gives a task whose id or input keyturn did not write for it (workers/call-id-check.ts, workers/result-binding.ts, the payload codec). */
+const REFUSED_AS_NOT_KEYTURNS = new Set(['ACTIVITY_ID_OTHER_RUN', 'ACTIVITY_ID_OTHER_CALL', 'ACTIVITY_ID_PLAIN', 'ACTIVITY_ID_MALFORMED', 'ACTIVITY_WITHOUT_RUN', 'PAYLOAD_OTHER_CALL', 'PAYLOAD_UNLABELLED', 'PAYLOAD_NOT_ENCRYPTED', 'PAYLOAD_TAMPERED', 'RESULT_BINDING_MALFORMED']);
 
 export interface ScheduledCall {
   activityId: string;
@@ -13,7 +13,7 @@ export interface ScheduledCall {
 export interface RunOfCalls {
   /** The run id on the run's started event (a reset run's original). */
   originalRunId?: string;
-  /** When the database was migrated to call ids: a plain id scheduled after it is a copy. */
+  /** When the first worker checking call ids started: a plain id scheduled after it is not keyturn's. */
   upgradedAt?: Date;
 }
 
@@ -29,10 +29,10 @@ export function callIdFindings(call: ScheduledCall, run: RunOfCalls): string[] {
     if (named.activityType !== call.activityType) found.push(`its id (${call.activityId}) names a ${named.activityType} call: scheduled with another step's id and input`);
     if (run.originalRunId !== undefined && named.originalRunId !== run.originalRunId) found.push(`its id (${call.activityId}) names a call of run ${named.originalRunId}: scheduled with another run's id and input`);
   } else if (isPlainActivityId(call.activityId)) {
-    if (run.upgradedAt && Date.parse(call.scheduledAt) >= run.upgradedAt.getTime()) found.push(`its plain id (${call.activityId}) was scheduled after the upgrade to call ids (${run.upgradedAt.toISOString()}): keyturn's workflows no longer schedule one`);
+    if (run.upgradedAt && Date.parse(call.scheduledAt) >= run.upgradedAt.getTime()) found.push(`its plain id (${call.activityId}) was scheduled after the upgrade to call ids (${run.upgradedAt.toISOString()}): keyturn's workflows no longer schedule one, so either a worker from before the upgrade was still running then, or someone with Temporal access scheduled it`);
   } else {
     found.push(`its id (${call.activityId.slice(0, 200)}) is not one keyturn's workflows make`);
   }
-  if (call.failureType && REFUSED_AS_COPY.has(call.failureType)) found.push(`keyturn's worker refused the task as a copied call (${call.failureType}): someone with Temporal access scheduled it`);
+  if (call.failureType && REFUSED_AS_NOT_KEYTURNS.has(call.failureType)) found.push(`keyturn's worker refused the task: its id or input was not written for it (${call.failureType})`);
   return found;
 }

@@ -193,7 +193,7 @@ export interface ReconcileInput {
   entriesInRange?: number;
   /** How far an entry's time may lie outside its activity's window for the time-based fallback. Default 2000 ms. */
   slackMs?: number;
-  /** When the database was migrated to call ids (upgrade_marks), when known. */
+  /** When the first worker checking call ids started (upgrade_marks), when known. */
   upgradedAt?: Date;
 }
 

@@ -83,9 +83,13 @@ export async function runEntries(db: Queryable, workflowId: string, claimed: num
   return rows.map(rowToEntry);
 }
 
-/** When the database was migrated to call ids; undefined on a database from before (nothing to judge plain ids by). */
+/** When the first worker checking call ids started; undefined before one did (nothing to judge plain ids by). */
 async function upgradeMark(db: Queryable): Promise<Date | undefined> {
-  const { rows } = await db.query<{ at: Date }>(`SELECT at FROM upgrade_marks WHERE name = $1`, [CALL_ID_PATCH]).catch(() => ({ rows: [] as Array<{ at: Date }> }));
+  const { rows } = await db.query<{ at: Date }>(`SELECT at FROM upgrade_marks WHERE name = $1`, [CALL_ID_PATCH]).catch((e: { code?: string }) => {
+    // A database from before the table: nothing to judge plain ids by. Any other error is the caller's.
+    if (e.code === '42P01') return { rows: [] as Array<{ at: Date }> };
+    throw e;
+  });
   return rows[0]?.at;
 }
 

@@ -32,9 +32,23 @@ describe('EncryptionCodec', () => {
     expect(defaultPayloadConverter.fromPayload(refused!)).toMatchObject({ keyturnRefusedPayload: 'PAYLOAD_TAMPERED' });
   });
 
-  it('in a worker, still throws for a payload key it does not hold: the run waits until the key is configured', async () => {
-    const [foreign] = await new EncryptionCodec(new PayloadKeyring(randomBytes(32))).encode([payload()]);
-    expect(await codeOf(() => new EncryptionCodec(keyring, 'worker').decode([foreign!]))).toBe('PAYLOAD_KEY_UNKNOWN');
+  it('in a worker, still throws for an activity\'s payload under a key it does not hold: the run waits until the key is configured', async () => {
+    const call = { type: 'activity' as const, namespace: 'default', workflowId: 'rotate-a', activityId: '7', isLocal: false };
+    const [foreign] = await new EncryptionCodec(new PayloadKeyring(randomBytes(32))).encode([payload()], call);
+    expect(await codeOf(() => new EncryptionCodec(keyring, 'worker').decode([foreign!], call))).toBe('PAYLOAD_KEY_UNKNOWN');
+  });
+
+  it('in a worker, hands on a signal or start under a key it does not hold as a refusal: anyone who may signal could write one', async () => {
+    const run = { type: 'workflow' as const, namespace: 'default', workflowId: 'rotate-a' };
+    const [foreign] = await new EncryptionCodec(new PayloadKeyring(randomBytes(32))).encode([payload()], run);
+    const [refused] = await new EncryptionCodec(keyring, 'worker').decode([foreign!], run);
+    expect(defaultPayloadConverter.fromPayload(refused!)).toMatchObject({ keyturnRefusedPayload: 'PAYLOAD_KEY_UNKNOWN' });
+  });
+
+  it('a refusal in place of a failure\'s attributes reads as a refusal, not as the failure\'s clear message', async () => {
+    const [encrypted] = await codec.encode([payload()]);
+    const [refused] = await new EncryptionCodec(keyring, 'worker').decode([{ ...encrypted!, metadata: { ...encrypted!.metadata, 'encryption-key-id': Buffer.from('0000000000000000') } }], { type: 'workflow', namespace: 'default', workflowId: 'rotate-a' });
+    expect(defaultPayloadConverter.fromPayload(refused!)).toMatchObject({ message: "refused by keyturn's payload codec (PAYLOAD_KEY_UNKNOWN)", stack_trace: '' });
   });
 
   it('round-trips a payload, metadata included', async () => {

@@ -107,7 +107,7 @@ describe('an activity call copied into another run', () => {
     expect(shown.status).not.toBe(0);
     const report = JSON.parse(shown.stdout) as RunReconciliation;
     const flagged = report.rows.filter((r) => r.status === 'mismatch');
-    expect(flagged).toEqual([expect.objectContaining({ history: expect.objectContaining({ activityType: 'activateKey' }), note: expect.stringMatching(new RegExp(`names a call of run ${finished.runId}.*refused the task as a copied call \\(ACTIVITY_ID_OTHER_RUN\\)`)) })]);
+    expect(flagged).toEqual([expect.objectContaining({ history: expect.objectContaining({ activityType: 'activateKey' }), note: expect.stringMatching(new RegExp(`names a call of run ${finished.runId}.*refused the task: its id or input was not written for it \\(ACTIVITY_ID_OTHER_RUN\\)`)) })]);
   });
 
   it('is not run as another activity type: the worker refuses it (ACTIVITY_ID_OTHER_CALL)', async () => {

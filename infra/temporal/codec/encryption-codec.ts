@@ -111,14 +111,15 @@ export class EncryptionCodec implements PayloadCodec {
    * a refusal, for the run to handle where it handles refusals: a start fails the run, a signal's
    * check refuses it and audits that, a result fails its step, an input is refused before the
    * activity runs. Thrown, the workflow task would fail over and over and the run stall with nothing
-   * to show. A key this process does not hold is thrown all the same: that is its configuration, and
-   * the run goes on once the key is added.
+   * to show. A key this process does not hold is thrown all the same for an activity's payloads:
+   * that is its configuration (workers write those), and the run goes on once the key is added. A
+   * start or signal under such a key is handed on: anyone who may signal could write one.
    */
   private decodeForWorker(p: Payload, context?: SerializationContext): Payload {
     try {
       return this.decodeOne(p, context);
     } catch (e) {
-      if (e instanceof KeyturnError && HANDED_ON.has(e.code)) return refusedPayload(e.code, e.message);
+      if (e instanceof KeyturnError && (HANDED_ON.has(e.code) || (e.code === 'PAYLOAD_KEY_UNKNOWN' && context?.type === 'workflow'))) return refusedPayload(e.code, e.message);
       throw e;
     }
   }
@@ -182,7 +183,14 @@ export class EncryptionCodec implements PayloadCodec {
    * display payloads belong (`display`), a display payload keyturn sealed.
    */
   async writtenByKeyturn(p: Payload, o: { display: boolean }): Promise<boolean> {
-    if (text(p.metadata?.encoding) === ENCRYPTED_ENCODING) return this.decode([p]).then(() => true, () => false);
+    if (text(p.metadata?.encoding) === ENCRYPTED_ENCODING) {
+      try {
+        this.decodeOne(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }
     return o.display && isDisplayPayload(p) && this.sealed(p);
   }
 }
@@ -197,7 +205,8 @@ function placeRefusal(label: string | undefined, context: SerializationContext):
 const HANDED_ON = new Set(['PAYLOAD_NOT_ENCRYPTED', 'PAYLOAD_TAMPERED', 'PAYLOAD_OTHER_CALL', 'PAYLOAD_UNLABELLED']);
 
 function refusedPayload(code: string, why: string): Payload {
-  const refusal = { [REFUSED_PAYLOAD_KEY]: code, why };
+  // message and stack_trace: what the failure converter shows when the refused payload held a failure's attributes.
+  const refusal = { [REFUSED_PAYLOAD_KEY]: code, why, message: `refused by keyturn's payload codec (${code})`, stack_trace: '' };
   return { metadata: { encoding: utf8('json/plain') }, data: utf8(JSON.stringify(refusal)) };
 }
 
