@@ -2,7 +2,8 @@ import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { Queryable } from '../agents/shared/db.js';
-import { CALL_ID_PATCH, isPlainActivityId, parseCallId } from '../workflows/call-ids.js';
+import { readCallIdUpgradeMark } from '../agents/shared/upgrade-marks.js';
+import { isPlainActivityId, parseCallId } from '../workflows/call-ids.js';
 
 /** What a run's first history event says: the run a reset run was reset from (or its own), and when it started. */
 interface RunStart {
@@ -87,23 +88,12 @@ async function runStartOf(client: Client, run: { namespace: string; workflowId: 
   return start;
 }
 
-/**
- * Records, once, that a worker checking call ids started (the first such worker's start is the
- * mark), and reads the mark back.
- */
-export async function markCallIdUpgrade(db: Queryable): Promise<Date> {
-  await db.query('INSERT INTO upgrade_marks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [CALL_ID_PATCH]);
-  const { rows } = await db.query<{ at: Date }>('SELECT at FROM upgrade_marks WHERE name = $1', [CALL_ID_PATCH]);
-  return rows[0]!.at;
-}
-
 /** When the first worker checking call ids started; read once per process, and again while it is not recorded. */
 export function upgradeMarkReader(db: Queryable): () => Promise<Date | undefined> {
   let known: Date | undefined;
   return async () => {
     if (known) return known;
-    const { rows } = await db.query<{ at: Date }>('SELECT at FROM upgrade_marks WHERE name = $1', [CALL_ID_PATCH]);
-    known = rows[0]?.at;
+    known = await readCallIdUpgradeMark(db);
     return known;
   };
 }

@@ -7,9 +7,9 @@ import { ENTRY_COLUMNS, rowToEntry, type AuditRow } from '../../agents/auditor/r
 import { formatReconciliation, reconcileRun, type PlainHistoryEvent, type RunReconciliation } from '../../agents/auditor/run-reconciliation.js';
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import type { Queryable } from '../../agents/shared/db.js';
+import { readCallIdUpgradeMark } from '../../agents/shared/upgrade-marks.js';
 import { KeyturnError } from '../../config/errors.js';
 import { EncryptionCodec } from '../../infra/temporal/codec/encryption-codec.js';
-import { CALL_ID_PATCH } from '../../workflows/call-ids.js';
 import { looksBound, RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
 import { withContext } from '../context.js';
 
@@ -83,14 +83,12 @@ export async function runEntries(db: Queryable, workflowId: string, claimed: num
   return rows.map(rowToEntry);
 }
 
-/** When the first worker checking call ids started; undefined before one did (nothing to judge plain ids by). */
+/** The call-id upgrade mark; undefined on a database from before the table (nothing to judge plain ids by). */
 async function upgradeMark(db: Queryable): Promise<Date | undefined> {
-  const { rows } = await db.query<{ at: Date }>(`SELECT at FROM upgrade_marks WHERE name = $1`, [CALL_ID_PATCH]).catch((e: { code?: string }) => {
-    // A database from before the table: nothing to judge plain ids by. Any other error is the caller's.
-    if (e.code === '42P01') return { rows: [] as Array<{ at: Date }> };
+  return readCallIdUpgradeMark(db).catch((e: { code?: string }) => {
+    if (e.code === '42P01') return undefined;
     throw e;
   });
-  return rows[0]?.at;
 }
 
 type Num = number | { toNumber(): number } | null | undefined;

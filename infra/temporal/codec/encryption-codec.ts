@@ -140,7 +140,7 @@ export class EncryptionCodec implements PayloadCodec {
     const label = text(p.metadata?.[CALL_METADATA_KEY]);
     if (context) {
       const expected = labelOf(context)!;
-      const refusal = placeRefusal(label, context);
+      const refusal = placeRefusal(label, context, expected);
       if (refusal) throw misplaced(refusal, label, expected);
     }
     const data = Buffer.from(p.data ?? new Uint8Array());
@@ -170,7 +170,7 @@ export class EncryptionCodec implements PayloadCodec {
    * refused): read from its clear label, without decrypting it.
    */
   misplaced(p: Payload, context: SerializationContext): boolean {
-    return text(p.metadata?.encoding) === ENCRYPTED_ENCODING && placeRefusal(text(p.metadata?.[CALL_METADATA_KEY]), context) !== undefined;
+    return text(p.metadata?.encoding) === ENCRYPTED_ENCODING && placeRefusal(text(p.metadata?.[CALL_METADATA_KEY]), context, labelOf(context)!) !== undefined;
   }
 
   /** Whether a display payload was sealed by a keyturn process holding this keyring's keys. */
@@ -195,10 +195,10 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-/** Why a payload labelled `label` is not read in `context`, or undefined when it is. */
-function placeRefusal(label: string | undefined, context: SerializationContext): 'PAYLOAD_UNLABELLED' | 'PAYLOAD_OTHER_CALL' | undefined {
+/** Why a payload labelled `label` is not read in `context` (whose label is `expected`), or undefined when it is. */
+function placeRefusal(label: string | undefined, context: SerializationContext, expected: string): 'PAYLOAD_UNLABELLED' | 'PAYLOAD_OTHER_CALL' | undefined {
   if (label === undefined) return labelRequired(context) ? 'PAYLOAD_UNLABELLED' : undefined;
-  return label === labelOf(context) ? undefined : 'PAYLOAD_OTHER_CALL';
+  return label === expected ? undefined : 'PAYLOAD_OTHER_CALL';
 }
 
 /** What a worker hands on in place of a payload it refuses (see decodeForWorker). */
