@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
+import { ClientRowReader } from '../agents/token-issuer/client-rows.js';
 import { authenticateClient } from '../agents/token-issuer/clients.js';
 import { AuditBudgets, type AuditBudgetsOptions, type BudgetBucket } from '../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
@@ -101,6 +102,7 @@ export type AuthenticateClient = ((req: FastifyRequest, reply: FastifyReply, for
 export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
   const limiter = deps.limiter ?? new FailureLimiter();
   const verifiedSecrets = new VerifiedSecretCache();
+  const clientRows = new ClientRowReader(deps.pool);
   const busyLog = throttledBusyLog();
   dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
 
@@ -194,7 +196,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     // address's limit: a burst gets no more checks than the limit, and clients at work are not counted.
     const held = rememberedHash === undefined ? limiter.hold(keys) : { release() {} };
     try {
-      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
+      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, rows: clientRows, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {
       if (gone.aborted && e === gone.reason) {
         // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.

@@ -4,6 +4,7 @@ import type { Queryable } from '../shared/db.js';
 import { dummyHash, hashSecret, verifySecret } from './secret-hash.js';
 import { withTransaction, type AuditContext } from './tx.js';
 import type { VerifiedSecretCache } from './verified-secrets.js';
+import { CLIENT_COLUMNS as COLUMNS, ClientRowReader, type ClientRow } from './client-rows.js';
 
 /** What the registry tells about a client: never its secret or hash. */
 export interface ClientRecord {
@@ -28,16 +29,6 @@ export type AuthResult = { ok: true; client: ClientRecord; secretHash: string } 
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 /** RFC 6749 §3.3 scope-token. */
 export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
-
-interface ClientRow extends Record<string, unknown> {
-  client_id: string;
-  scopes: string[];
-  tenant: string | null;
-  disabled: boolean;
-  created_at: Date;
-  secret_rotated_at: Date | null;
-}
-const COLUMNS = 'client_id, scopes, tenant, disabled, created_at, secret_rotated_at';
 
 function toRecord(r: ClientRow): ClientRecord {
   const rec: ClientRecord = { clientId: r.client_id, scopes: r.scopes, disabled: r.disabled, createdAt: r.created_at.toISOString() };
@@ -133,16 +124,19 @@ export async function rotateSecret(db: Queryable, clientId: string, audit?: Audi
  * client's, it was rotated away (to a new random one), so it is refused without a hash.
  * The reason is for the audit log only; callers answer every failure the same way. With `verified`,
  * credentials that already passed skip the hash (see VerifiedSecretCache); `onScrypt` is told each
- * time the hash is paid (metrics). A `signal` that aborts while the hash waits for a thread stops it
+ * time the hash is paid (metrics). With `rows`, concurrent requests share one read of the table
+ * (see ClientRowReader). A `signal` that aborts while the hash waits for a thread stops it
  * (the call rejects with the signal's reason).
  */
-export async function authenticateClient(db: Queryable, clientId: string, secret: string, o: { verified?: VerifiedSecretCache; onScrypt?: () => void; signal?: AbortSignal } = {}): Promise<AuthResult> {
+export async function authenticateClient(
+  db: Queryable,
+  clientId: string,
+  secret: string,
+  o: { verified?: VerifiedSecretCache; onScrypt?: () => void; signal?: AbortSignal; rows?: ClientRowReader } = {},
+): Promise<AuthResult> {
   const { verified } = o;
   const known = typeof clientId === 'string' && CLIENT_ID_PATTERN.test(clientId);
-  const res = known
-    ? await db.query<ClientRow & { secret_hash: string }>(`SELECT ${COLUMNS}, secret_hash FROM clients WHERE client_id = $1`, [clientId])
-    : { rows: [] };
-  const row = res.rows[0];
+  const row = known ? await (o.rows ?? new ClientRowReader(db)).read(clientId) : undefined;
   const given = typeof secret === 'string' ? secret : '';
   const rememberedHash = row !== undefined && known && verified !== undefined ? verified.storedHashFor(clientId, given) : undefined;
   const remembered = rememberedHash !== undefined && rememberedHash === row!.secret_hash;

@@ -2,6 +2,7 @@ import { KeyturnError } from '../../config/errors.js';
 import type { Pool } from '../../db/pool.js';
 import type { ClientRecord } from './clients.js';
 import type { IssuedToken } from './issued-tokens.js';
+import { Batcher } from '../shared/batcher.js';
 
 /**
  * What committing a signed token found: `recorded` (it may be handed out), or why it must not be:
@@ -17,52 +18,29 @@ interface Pending {
   client: ClientRecord;
   /** The stored secret hash the request's credentials matched, if it presented any. */
   secretHash: string | undefined;
-  resolve(v: RecordVerdict): void;
-  reject(e: unknown): void;
-}
-
-interface IssuerQueue {
-  pending: Pending[];
-  committing: boolean;
 }
 
 /**
  * Group commit for issued-token records. A token is handed out only once its record has committed,
  * in a transaction that holds the issuer's issuance lock shared and checks, under it, that the issuer
  * is not paused, that the token's kid is still the active key and that its client and secret are unchanged. While
- * one issuer's commit is in flight the next tokens wait and then commit together: one statement per
- * batch instead of a transaction per token, and no timer, so a lone token waits for nothing.
+ * one issuer's commit is in flight the next tokens wait and then commit together (see Batcher): one
+ * statement per batch instead of a transaction per token, and no timer, so a lone token waits for nothing.
  */
 export class IssuanceRecorder {
-  readonly #queues = new Map<string, IssuerQueue>();
+  readonly #batchers = new Map<string, Batcher<Pending, RecordVerdict>>();
 
   constructor(private readonly pool: Pool, private readonly maxBatch = 512) {}
 
   record(token: IssuedToken, client: ClientRecord, secretHash?: string): Promise<RecordVerdict> {
-    return new Promise((resolve, reject) => {
-      let queue = this.#queues.get(token.issuer);
-      if (!queue) {
-        queue = { pending: [], committing: false };
-        this.#queues.set(token.issuer, queue);
-      }
-      queue.pending.push({ token, client, secretHash, resolve, reject });
-      if (!queue.committing) void this.#drain(token.issuer, queue);
-    });
-  }
-
-  async #drain(issuer: string, queue: IssuerQueue): Promise<void> {
-    queue.committing = true;
-    while (queue.pending.length > 0) {
-      const batch = queue.pending.splice(0, this.maxBatch);
-      try {
-        const verdicts = await this.#commit(issuer, batch);
-        batch.forEach((p, i) => p.resolve(verdicts[i]!));
-      } catch (e) {
-        for (const p of batch) p.reject(e);
-      }
+    const issuer = token.issuer;
+    let batcher = this.#batchers.get(issuer);
+    if (!batcher) {
+      const created = new Batcher<Pending, RecordVerdict>((batch) => this.#commit(issuer, batch), { maxBatch: this.maxBatch, onIdle: () => this.#batchers.delete(issuer) });
+      this.#batchers.set(issuer, created);
+      batcher = created;
     }
-    queue.committing = false;
-    this.#queues.delete(issuer);
+    return batcher.submit({ token, client, secretHash });
   }
 
   /** One round trip: record_issued_tokens (db/migrations/1700000001000_issuance-commit-secret.sql) locks, checks and inserts. */

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { Batcher } from './batcher.js';
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** A batcher that doubles numbers, keeps each call's items, and waits for `hold` (if set) before answering. */
+function doubling(o: { maxBatch?: number } = {}) {
+  const calls: number[][] = [];
+  let hold: Promise<void> | undefined;
+  const batcher = new Batcher<number, number>(async (items) => {
+    calls.push([...items]);
+    await hold;
+    return items.map((n) => n * 2);
+  }, o);
+  return { batcher, calls, holdWith: (p: Promise<void> | undefined) => (hold = p) };
+}
+
+describe('Batcher', () => {
+  it('runs a lone item at once, in a call of its own', async () => {
+    const { batcher, calls } = doubling();
+    expect(await batcher.submit(4)).toBe(8);
+    expect(calls).toEqual([[4]]);
+  });
+
+  it('runs items submitted while a call is in flight together, in the next call', async () => {
+    const { batcher, calls, holdWith } = doubling();
+    const g = gate();
+    holdWith(g.promise);
+    const first = batcher.submit(1);
+    const later = [batcher.submit(2), batcher.submit(3), batcher.submit(4)];
+    holdWith(undefined);
+    g.open();
+    expect(await Promise.all([first, ...later])).toEqual([2, 4, 6, 8]);
+    expect(calls).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it('never answers an item from a call that began before it was submitted', async () => {
+    const { batcher, calls, holdWith } = doubling();
+    const g = gate();
+    holdWith(g.promise);
+    const first = batcher.submit(1);
+    await Promise.resolve();
+    const late = batcher.submit(1);
+    holdWith(undefined);
+    g.open();
+    await Promise.all([first, late]);
+    expect(calls).toEqual([[1], [1]]);
+  });
+
+  it('splits waiting items into calls of at most maxBatch', async () => {
+    const { batcher, calls, holdWith } = doubling({ maxBatch: 2 });
+    const g = gate();
+    holdWith(g.promise);
+    const all = [0, 1, 2, 3, 4].map((n) => batcher.submit(n));
+    holdWith(undefined);
+    g.open();
+    await Promise.all(all);
+    expect(calls).toEqual([[0], [1, 2], [3, 4]]);
+  });
+
+  it('rejects every item of a failed call, and runs the next call normally', async () => {
+    let fail = true;
+    const batcher = new Batcher<number, number>(async (items) => {
+      if (fail) throw new Error('database down');
+      return items;
+    });
+    const failed = [batcher.submit(1), batcher.submit(2)];
+    await Promise.all(failed.map((p) => expect(p).rejects.toThrow('database down')));
+    fail = false;
+    expect(await batcher.submit(3)).toBe(3);
+  });
+
+  it('rejects a call that answers the wrong number of results with BATCH_RESULT_MISMATCH', async () => {
+    const batcher = new Batcher<number, number>(async () => []);
+    await expect(batcher.submit(1)).rejects.toMatchObject({ code: 'BATCH_RESULT_MISMATCH' });
+  });
+
+  it('tells when it goes idle, and is idle then', async () => {
+    let idled = 0;
+    const batcher = new Batcher<number, number>(async (items) => items, { onIdle: () => idled++ });
+    await batcher.submit(1);
+    expect(idled).toBe(1);
+    expect(batcher.idle).toBe(true);
+  });
+});
