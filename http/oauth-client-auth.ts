@@ -60,6 +60,20 @@ export type OAuthLog = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
  * /64, the least a single host or customer is routed, so rotating through one prefix buys no tries.
  */
 export function addressKey(ip: string): string {
+  let key = addressKeys.get(ip);
+  if (key === undefined) {
+    if (addressKeys.size >= MAX_ADDRESS_KEYS) addressKeys.clear();
+    key = parseAddressKey(ip);
+    addressKeys.set(ip, key);
+  }
+  return key;
+}
+
+/** Every request asks for its address's key; parsing the address costs more than the rest of the lookup. */
+const addressKeys = new Map<string, string>();
+const MAX_ADDRESS_KEYS = 10_000;
+
+function parseAddressKey(ip: string): string {
   if (!ipaddr.isValid(ip)) return `ip:${ip}`;
   const addr = ipaddr.process(ip);
   return addr.kind() === 'ipv4' ? `ip:${addr.toString()}` : `ip6:${(addr as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
@@ -191,14 +205,15 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
     };
     if (o.remembered && rememberedHash !== undefined) return { clientId: creds.clientId, secretHash: rememberedHash, remembered: true, refused, challenge };
     let result: Awaited<ReturnType<typeof authenticateClient>>;
-    const gone = clientGone(reply);
+    // Only a check that may pay scrypt can be skipped for a client that left; remembered ones cost a row read.
+    const gone = rememberedHash === undefined ? clientGone(reply) : undefined;
     // Until its outcome is known a check of credentials not seen to pass recently counts towards the
     // address's limit: a burst gets no more checks than the limit, and clients at work are not counted.
     const held = rememberedHash === undefined ? limiter.hold(keys) : { release() {} };
     try {
-      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, rows: clientRows, signal: gone, ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
+      result = await authenticateClient(deps.pool, creds.clientId, creds.secret, { verified: verifiedSecrets, rememberedAs: { storedHash: rememberedHash }, rows: clientRows, ...(gone ? { signal: gone } : {}), ...(deps.onSecretScrypt ? { onScrypt: deps.onSecretScrypt } : {}) });
     } catch (e) {
-      if (gone.aborted && e === gone.reason) {
+      if (gone?.aborted && e === gone.reason) {
         // Nobody is listening: the check was skipped, which is neither a failure nor a refusal to count.
         oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
         return undefined;

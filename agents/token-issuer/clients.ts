@@ -124,7 +124,8 @@ export async function rotateSecret(db: Queryable, clientId: string, audit?: Audi
  * client's, it was rotated away (to a new random one), so it is refused without a hash.
  * The reason is for the audit log only; callers answer every failure the same way. With `verified`,
  * credentials that already passed skip the hash (see VerifiedSecretCache); `onScrypt` is told each
- * time the hash is paid (metrics). With `rows`, concurrent requests share one read of the table
+ * time the hash is paid (metrics). `rememberedAs`: what `verified` answered for these credentials
+ * when the caller asked it, so it is not asked twice. With `rows`, concurrent requests share one read of the table
  * (see ClientRowReader). A `signal` that aborts while the hash waits for a thread stops it
  * (the call rejects with the signal's reason).
  */
@@ -132,13 +133,13 @@ export async function authenticateClient(
   db: Queryable,
   clientId: string,
   secret: string,
-  o: { verified?: VerifiedSecretCache; onScrypt?: () => void; signal?: AbortSignal; rows?: ClientRowReader } = {},
+  o: { verified?: VerifiedSecretCache; rememberedAs?: { storedHash: string | undefined }; onScrypt?: () => void; signal?: AbortSignal; rows?: ClientRowReader } = {},
 ): Promise<AuthResult> {
   const { verified } = o;
   const known = typeof clientId === 'string' && CLIENT_ID_PATTERN.test(clientId);
   const row = known ? await (o.rows ?? new ClientRowReader(db)).read(clientId) : undefined;
   const given = typeof secret === 'string' ? secret : '';
-  const rememberedHash = row !== undefined && known && verified !== undefined ? verified.storedHashFor(clientId, given) : undefined;
+  const rememberedHash = row !== undefined && known && verified !== undefined ? (o.rememberedAs ? o.rememberedAs.storedHash : verified.storedHashFor(clientId, given)) : undefined;
   const remembered = rememberedHash !== undefined && rememberedHash === row!.secret_hash;
   const rotatedAway = rememberedHash !== undefined && !remembered;
   const matches = remembered || (!rotatedAway && (await verifySecret(given, row?.secret_hash ?? (await dummyHash()), o.signal ? { signal: o.signal } : {})));
