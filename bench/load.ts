@@ -14,6 +14,8 @@ export interface LoadJob {
   method: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: string;
+  /** One body per request, each sent once (e.g. never-seen tokens): the job ends early when they run out. Replaces `body`. */
+  bodies?: string[];
   connections: number;
   warmupMs: number;
   durationMs: number;
@@ -33,6 +35,8 @@ export interface LoadResult {
   generatorCores: number;
   /** Requests of the whole job (warm-up included), to share out the server's CPU time. */
   totalRequests: number;
+  /** True when `bodies` ran out before the timed part's end. */
+  exhausted?: boolean;
   firstError?: string;
 }
 
@@ -47,7 +51,7 @@ interface Response {
 }
 
 interface Sender {
-  send(): Promise<Response>;
+  send(body: string | undefined): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -59,8 +63,8 @@ function undiciSender(u: Undici, job: LoadJob): Sender {
   const pool = new u.Pool(url.origin, { connections: job.connections, pipelining: 1 });
   const path = `${url.pathname}${url.search}`;
   return {
-    async send() {
-      const res = await pool.request({ path, method: job.method, headers: job.headers, ...(job.body !== undefined ? { body: job.body } : {}) });
+    async send(body) {
+      const res = await pool.request({ path, method: job.method, headers: job.headers, ...(body !== undefined ? { body } : {}) });
       if (job.expectBody === undefined && job.expectStatus.includes(res.statusCode)) {
         await res.body.dump();
         return { status: res.statusCode };
@@ -74,11 +78,11 @@ function undiciSender(u: Undici, job: LoadJob): Sender {
 function nodeHttpSender(job: LoadJob): Sender {
   const agent = new http.Agent({ keepAlive: true, maxSockets: job.connections, maxFreeSockets: job.connections });
   const url = new URL(job.url);
-  const body = job.body === undefined ? undefined : Buffer.from(job.body, 'utf8');
-  const headers = body ? { ...job.headers, 'content-length': String(body.length) } : job.headers;
   return {
-    send: () =>
+    send: (text) =>
       new Promise<Response>((resolve, reject) => {
+        const body = text === undefined ? undefined : Buffer.from(text, 'utf8');
+        const headers = body ? { ...job.headers, 'content-length': String(body.length) } : job.headers;
         const req = http.request(url, { method: job.method, headers, agent }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -95,9 +99,12 @@ function nodeHttpSender(job: LoadJob): Sender {
 async function run(job: LoadJob): Promise<LoadResult> {
   const sender = undici ? undiciSender(undici, job) : nodeHttpSender(job);
   let firstError: string | undefined;
+  let nextBody = 0;
+  let bodyCap = 0;
+  const bodiesLeft = () => job.bodies === undefined || nextBody < bodyCap;
   const one = async (): Promise<boolean> => {
     try {
-      const r = await sender.send();
+      const r = await sender.send(job.bodies === undefined ? job.body : job.bodies[nextBody++]);
       const ok = job.expectStatus.includes(r.status) && (job.expectBody === undefined || (r.text ?? '').includes(job.expectBody));
       if (!ok) firstError ??= `HTTP ${r.status}: ${(r.text ?? '').slice(0, 200)}`;
       return ok;
@@ -106,14 +113,16 @@ async function run(job: LoadJob): Promise<LoadResult> {
       return false;
     }
   };
-  const phase = async (ms: number) => {
+  /** `bodies`: how many of the job's bodies may have been sent by the phase's end. */
+  const phase = async (ms: number, bodies: number) => {
+    bodyCap = bodies;
     const cpu = process.cpuUsage();
     const start = performance.now();
     const end = start + ms;
     let ok = 0;
     let errors = 0;
     const loop = async () => {
-      while (performance.now() < end) {
+      while (performance.now() < end && bodiesLeft()) {
         if (await one()) ok++;
         else errors++;
       }
@@ -121,13 +130,15 @@ async function run(job: LoadJob): Promise<LoadResult> {
     await Promise.all(Array.from({ length: job.connections }, loop));
     const elapsedMs = performance.now() - start;
     const used = process.cpuUsage(cpu);
-    return { ok, errors, elapsedMs, generatorCores: (used.user + used.system) / 1000 / elapsedMs };
+    return { ok, errors, elapsedMs, generatorCores: (used.user + used.system) / 1000 / elapsedMs, exhausted: !bodiesLeft() && elapsedMs < ms };
   };
   try {
-    const w = await phase(job.warmupMs);
+    // The warm-up sends at most a fifth of the bodies, so the timed part has its own never-sent ones.
+    const all = job.bodies?.length ?? 0;
+    const w = await phase(job.warmupMs, Math.floor(all / 5));
     firstError = undefined;
-    const r = await phase(job.durationMs);
-    return { id: job.id, ...r, totalRequests: w.ok + w.errors + r.ok + r.errors, opsPerSec: (r.ok * 1000) / r.elapsedMs, ...(firstError ? { firstError } : {}) };
+    const r = await phase(job.durationMs, all);
+    return { id: job.id, ...r, totalRequests: w.ok + w.errors + r.ok + r.errors, opsPerSec: r.elapsedMs > 0 ? (r.ok * 1000) / r.elapsedMs : 0, ...(firstError ? { firstError } : {}) };
   } finally {
     await sender.close();
   }

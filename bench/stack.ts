@@ -187,7 +187,7 @@ export async function startBenchStack(say: (line: string) => void): Promise<Benc
 /** Runs one HTTP load job with the context's timing and connections; the note reports failed requests. */
 export async function measureHttp(
   ctx: BenchContext,
-  job: Pick<LoadJob, 'url' | 'method' | 'headers' | 'body' | 'expectStatus' | 'expectBody'>,
+  job: Pick<LoadJob, 'url' | 'method' | 'headers' | 'body' | 'bodies' | 'expectStatus' | 'expectBody'>,
 ): Promise<HttpMeasured> {
   const cpu = process.cpuUsage();
   const r = await ctx.stack.load.run({
@@ -199,7 +199,7 @@ export async function measureHttp(
   const used = process.cpuUsage(cpu);
   // CPU of this process (the servers under test; PostgreSQL is not in it) per request.
   const serverCpuMicros = r.totalRequests > 0 ? (used.user + used.system) / r.totalRequests : 0;
-  const small = r.ok < 50 ? [`n=${r.ok}`] : [];
+  const small = [...(r.ok < 50 ? [`n=${r.ok}`] : []), ...(r.exhausted ? [`${job.bodies?.length ?? 0} bodies ran out: n=${r.ok} in ${r.elapsedMs.toFixed(0)} ms`] : [])];
   const failed = r.errors > 0 ? [`${r.errors} failed requests (first: ${r.firstError ?? '?'})`] : [];
   const saturated = generatorSaturated(r.generatorCores);
   const notes = [cpuNote(serverCpuMicros), ...small, ...(saturated ? [`load generator used ${percent(r.generatorCores)}% of a core: may be the bottleneck`] : []), ...failed];

@@ -80,10 +80,12 @@ export async function verifyRows(ctx: BenchContext, alg: SigningAlgorithm): Prom
     maxTokenAgeSeconds: setup.policy.maxTokenAgeSeconds,
     revocation: stack.revocations,
   });
+  let coldPool: string[] = [];
   try {
     await validator.verify(token);
     // Cold: tokens nobody has verified yet, signed beforehand through keyturn's own signing path.
     const pool = await freshTokens(ctx, alg, rawM.opsPerSec);
+    coldPool = pool.tokens;
     // The first fifth of the pool warms the cold path up (JIT), so the row measures a running validator.
     const cold = await measurePaired(() => raw(input, sig), (i) => validator.verify(pool.tokens[i]!), timing, { limit: pool.tokens.length, warmupLimit: Math.floor(pool.tokens.length / 5) });
     row({
@@ -110,6 +112,24 @@ export async function verifyRows(ctx: BenchContext, alg: SigningAlgorithm): Prom
     expectBody: '"active":true',
   });
   row({ id: id('http'), name: 'keyturn POST /oauth2/introspect (HTTP, same token)', opsPerSec: http.opsPerSec, baseline: id('warm'), goal: 0.5, note: joinNotes(`client_secret_basic; ${ctx.connections} connections`, http.note) });
+
+  // The server's validator is its own instance: the cold row's tokens are new to it.
+  const httpCold = await measureHttp(ctx, {
+    url: `${setup.httpUrl}/oauth2/introspect`,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: stack.basicAuth },
+    bodies: coldPool.map((t) => `token=${t}`),
+    expectStatus: [200],
+    expectBody: '"active":true',
+  });
+  row({
+    id: id('http-cold'),
+    name: 'keyturn POST /oauth2/introspect (HTTP, never-seen tokens)',
+    opsPerSec: httpCold.opsPerSec,
+    baseline: id('cold'),
+    goal: 0.5,
+    note: joinNotes(`client_secret_basic; ${ctx.connections} connections; each token sent once, the cold row's pool; one run, not alternated`, httpCold.note),
+  });
   return rows;
 }
 
