@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import type { ActivityCall } from '../agents/shared/activity-calls.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { readCallIdUpgradeMark } from '../agents/shared/upgrade-marks.js';
 import { isPlainActivityId, parseCallId } from '../workflows/call-ids.js';
@@ -18,6 +19,8 @@ const REMEMBERED_RUNS = 10_000;
 export interface CallIdCheckDeps {
   /** When the first worker checking call ids started (upgrade_marks), or undefined when none has. */
   upgradedAt: () => Promise<Date | undefined>;
+  /** When a call was first scheduled (the activity_calls ledger, which records it on first sight); undefined: ask again. */
+  firstScheduledMs: (call: ActivityCall) => Promise<number | undefined>;
 }
 
 /**
@@ -28,7 +31,9 @@ export interface CallIdCheckDeps {
  * only for a call scheduled before the first worker checking call ids started, in a run that
  * started before then and not by a reset: only such a call was scheduled before the patch (a run from then
  * gives its later calls call ids). The times are the Temporal server's, which no task can change.
- * Any other id is refused: keyturn's workflows set no other.
+ * Any other id is refused: keyturn's workflows set no other. A call id is run only for the call's
+ * first scheduling (a retry keeps it): a run may schedule an id again once its call has closed, and
+ * someone answering the run's workflow tasks could so run a finished step again.
  */
 export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory {
   return (ctx) => ({
@@ -56,6 +61,13 @@ export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory
           if (call.originalRunId !== originalRunId) {
             throw refused('ACTIVITY_ID_OTHER_RUN', `this ${activityType} task carries the id of a call of run ${call.originalRunId}, but was scheduled by run ${run.runId} (originally ${originalRunId})`);
           }
+        }
+        const scheduledMs = ctx.info.scheduledTimestampMs;
+        const firstMs = await deps.firstScheduledMs({ workflowId: run.workflowId, runId: run.runId, activityId, scheduledMs });
+        // Retried: the task is not run, nor refused, before its first scheduling is known.
+        if (firstMs === undefined) throw new Error(`could not read when ${activityId} was first scheduled; retrying`);
+        if (firstMs !== Math.trunc(scheduledMs)) {
+          throw refused('ACTIVITY_CALL_REPEATED', `this ${activityType} task (${activityId}) was scheduled again at ${new Date(scheduledMs).toISOString()}, after the run's call with that id was first scheduled at ${new Date(firstMs).toISOString()}`);
         }
         return next(input);
       },

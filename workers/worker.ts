@@ -20,6 +20,7 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
+import { ActivityCallLedger, purgeActivityCalls } from '../agents/shared/activity-calls.js';
 import { markCallIdUpgrade } from '../agents/shared/upgrade-marks.js';
 import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
 import { bindActivityResults } from './result-binding.js';
@@ -108,6 +109,8 @@ function lazyRevocationCache(databaseUrl: string, pool: Pool, policy: () => Poli
 export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: Worker; connection: NativeConnection }> {
   installTemporalRuntime();
   await markCallIdUpgrade(deps.pool);
+  const callLedger = new ActivityCallLedger(deps.pool);
+  await purgeActivityCalls(deps.pool);
   const connection = await NativeConnection.connect({ address: deps.temporalAddress });
   const worker = await Worker.create({
     connection,
@@ -116,7 +119,7 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
     dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
     activities: buildActivities(deps),
-    interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
+    interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool), firstScheduledMs: (c) => callLedger.firstScheduledMs(c) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
   });
   return { worker, connection };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatCallId } from '../../workflows/call-ids.js';
-import { callIdFindings } from './call-id-findings.js';
+import { callIdFindings, firstSchedulings } from './call-id-findings.js';
 
 const RUN = '01a2318c-32e4-7dd3-8dec-96365ddd2806';
 const UPGRADE = new Date('2026-12-01T12:00:00Z');
@@ -32,5 +32,17 @@ describe('what audit show finds wrong with a call\'s id', () => {
     const id = formatCallId({ activityType: 'activateKey', originalRunId: RUN, seq: 4 });
     expect(callIdFindings(call(id, { failureType: 'PAYLOAD_UNLABELLED' }), { originalRunId: RUN })).toEqual([expect.stringMatching(/refused the task: its id or input was not written for it \(PAYLOAD_UNLABELLED\)/)]);
     expect(callIdFindings(call(id, { failureType: 'KEY_TRANSITION_FORBIDDEN' }), { originalRunId: RUN })).toEqual([]);
+  });
+
+  it('a call id the run scheduled before, but not its first scheduling', () => {
+    const id = formatCallId({ activityType: 'activateKey', originalRunId: RUN, seq: 4 });
+    const first = call(id, { scheduledAt: '2026-12-01T13:00:00Z', failureType: 'KEY_TRANSITION_FORBIDDEN' });
+    const again = call(id, { scheduledAt: '2026-12-01T13:05:00Z', failureType: 'ACTIVITY_CALL_REPEATED' });
+    const run = { originalRunId: RUN, firstScheduled: firstSchedulings([first, again]) };
+    expect(callIdFindings(first, run)).toEqual([]);
+    expect(callIdFindings(again, run)).toEqual([
+      expect.stringMatching(/was first scheduled at 2026-12-01T13:00:00Z: the same call scheduled again/),
+      expect.stringMatching(/refused the task: the call had been scheduled before \(ACTIVITY_CALL_REPEATED\)/),
+    ]);
   });
 });

@@ -15,12 +15,22 @@ export interface RunOfCalls {
   originalRunId?: string;
   /** When the first worker checking call ids started: a plain id scheduled after it is not keyturn's. */
   upgradedAt?: Date;
+  /** When the run first scheduled each activity id (see {@link firstSchedulings}). */
+  firstScheduled?: ReadonlyMap<string, string>;
+}
+
+/** When each activity id was first scheduled in a run's calls, in history order. */
+export function firstSchedulings(calls: readonly ScheduledCall[]): Map<string, string> {
+  const first = new Map<string, string>();
+  for (const c of calls) if (!first.has(c.activityId)) first.set(c.activityId, c.scheduledAt);
+  return first;
 }
 
 /**
  * What is wrong with a call's id in this run: it names another run or type, it is a plain id
  * scheduled after the upgrade to call ids, or keyturn's workflows do not make it; and whether the
- * worker refused the task as a copy. The same rules as the worker's, read from the history.
+ * worker refused the task as a copy. The same rules as the worker's, read from the history. A call
+ * id the run scheduled before is found too: keyturn's workflows never schedule one twice.
  */
 export function callIdFindings(call: ScheduledCall, run: RunOfCalls): string[] {
   const found: string[] = [];
@@ -33,6 +43,9 @@ export function callIdFindings(call: ScheduledCall, run: RunOfCalls): string[] {
   } else {
     found.push(`its id (${call.activityId.slice(0, 200)}) is not one keyturn's workflows make`);
   }
+  const first = run.firstScheduled?.get(call.activityId);
+  if (named && first !== undefined && first !== call.scheduledAt) found.push(`its id (${call.activityId}) was first scheduled at ${first}: the same call scheduled again after it closed`);
+  if (call.failureType === 'ACTIVITY_CALL_REPEATED') found.push(`keyturn's worker refused the task: the call had been scheduled before (${call.failureType})`);
   if (call.failureType && REFUSED_AS_NOT_KEYTURNS.has(call.failureType)) found.push(`keyturn's worker refused the task: its id or input was not written for it (${call.failureType})`);
   return found;
 }

@@ -1,4 +1,4 @@
-import { callIdFindings } from './call-id-findings.js';
+import { callIdFindings, firstSchedulings } from './call-id-findings.js';
 import { looksBound, unbindResult, type ResultBinding } from '../../workflows/result-binding.js';
 import type { AuditEntry } from './types.js';
 
@@ -376,7 +376,7 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
   const note = (i: number, text: string) => notes.set(i, [...(notes.get(i) ?? []), text]);
 
   // 1. What each activity's result says it wrote (nothing, when the result is not the call's own).
-  const calls = { originalRunId: events.find((e) => e.type === 'WorkflowExecutionStarted')?.originalRunId ?? runId, ...(input.upgradedAt ? { upgradedAt: input.upgradedAt } : {}) };
+  const calls = { originalRunId: events.find((e) => e.type === 'WorkflowExecutionStarted')?.originalRunId ?? runId, ...(input.upgradedAt ? { upgradedAt: input.upgradedAt } : {}), firstScheduled: firstSchedulings(activities) };
   activities.forEach((a, i) => {
     for (const finding of callIdFindings(a, calls)) note(i, finding);
     if (a.unboundResult) note(i, `its result (event ${a.closedEventId}) was not produced for this call: it does not carry the nonce the call sent, so someone with Temporal access answered the task, e.g. with a result copied from another run's history (the workflow refuses such a result)`);

@@ -55,14 +55,14 @@ describe('an activity call copied into another run', () => {
     };
   };
   /**
-   * The input of the finished run's `type` call as a history from before call ids, or from before
-   * payload labels, would hold it: the test holds the payload key, so it writes what such a history has.
+   * The input of the finished run's `type` call written for another activity id, or as a history from
+   * before payload labels would hold it: the test holds the payload key, so it can write either.
    */
-  const olderInput = async (type: string, as: { plainId: string } | 'unlabelled'): Promise<temporal.api.common.v1.IPayloads> => {
+  const olderInput = async (type: string, as: { activityId: string } | 'unlabelled'): Promise<temporal.api.common.v1.IPayloads> => {
     const call = scheduled(type);
     const codec = new EncryptionCodec(loadPayloadKeyring());
     const plain = await codec.decode(call.input!.payloads! as Payload[], { type: 'activity', namespace: stack.namespace, workflowId: finished.workflowId, activityId: call.activityId!, isLocal: false });
-    const context = as === 'unlabelled' ? undefined : { type: 'activity' as const, namespace: stack.namespace, workflowId: finished.workflowId, activityId: as.plainId, isLocal: false };
+    const context = as === 'unlabelled' ? undefined : { type: 'activity' as const, namespace: stack.namespace, workflowId: finished.workflowId, activityId: as.activityId, isLocal: false };
     return { payloads: await codec.encode(plain, context) };
   };
   const failureOf = async (runId: string) => {
@@ -118,7 +118,7 @@ describe('an activity call copied into another run', () => {
   });
 
   it('is not run under a plain id, as runs from before call ids scheduled, in a run started after the upgrade (ACTIVITY_ID_PLAIN)', async () => {
-    const input = await olderInput('activateKey', { plainId: '3' });
+    const input = await olderInput('activateKey', { activityId: '3' });
     const runId = await hijack([copiedCall('activateKey', { activityId: '3', input })]);
     const failure = await failureOf(runId);
     expect(failure.applicationFailureInfo?.type).toBe('ACTIVITY_ID_PLAIN');
@@ -134,6 +134,40 @@ describe('an activity call copied into another run', () => {
     const failure = await failureOf(runId);
     expect(failure.applicationFailureInfo?.type).toBe('PAYLOAD_UNLABELLED');
     expect(await auditedBy(runId)).toBe(0);
+  });
+
+  it('is not run a second time when the run schedules its id again after the call closed (ACTIVITY_CALL_REPEATED)', async () => {
+    // The run's own call id, with an input written for it (the test holds the payload key): the
+    // first scheduling runs (KeyManager refuses it: the key is already active); the same call
+    // scheduled again, as someone answering the run's workflow tasks could, is refused unrun.
+    const taskQueue = `nobody-polls-${randomUUID()}`;
+    const identity = 'someone with namespace access';
+    const started = await stack.client.workflowService.startWorkflowExecution({
+      namespace: stack.namespace, workflowId: finished.workflowId, workflowType: { name: 'rotationWorkflow' }, taskQueue: { name: taskQueue },
+      requestId: randomUUID(), identity, workflowRunTimeout: msToTs('2 minutes'),
+    });
+    const runId = started.runId!;
+    const activityId = formatCallId({ activityType: 'activateKey', originalRunId: runId, seq: 1 });
+    const input = await olderInput('activateKey', { activityId });
+    const answer = async () => {
+      const task = await stack.client.connection.withDeadline(Date.now() + 30_000, () => stack.client.workflowService.pollWorkflowTaskQueue({ namespace: stack.namespace, taskQueue: { name: taskQueue }, identity }));
+      await stack.client.workflowService.respondWorkflowTaskCompleted({ namespace: stack.namespace, taskToken: task.taskToken, identity, commands: [copiedCall('activateKey', { activityId, input })] });
+    };
+    const failures = async () => (await history(finished.workflowId, runId)).flatMap((e) => (e.activityTaskFailedEventAttributes?.failure ? [e.activityTaskFailedEventAttributes.failure] : []));
+    await answer();
+    await eventually(async () => (await failures()).length === 1, 30_000);
+    const auditedAfterFirst = await auditedBy(runId);
+    await answer();
+    await eventually(async () => (await failures()).length === 2, 30_000);
+    await stack.client.workflow.getHandle(finished.workflowId, runId).terminate('test over');
+    const [first, second] = await failures();
+    expect(first!.applicationFailureInfo?.type).not.toBe('ACTIVITY_CALL_REPEATED');
+    expect(second!.applicationFailureInfo?.type).toBe('ACTIVITY_CALL_REPEATED');
+    expect(await auditedBy(runId)).toBe(auditedAfterFirst);
+    const shown = await keyturnProcess(stack, 'audit', 'show', finished.workflowId, '--run-id', runId, '--json');
+    expect(shown.status).not.toBe(0);
+    const report = JSON.parse(shown.stdout) as RunReconciliation;
+    expect(report.rows.filter((r) => r.status === 'mismatch').map((r) => r.note)).toEqual([expect.stringMatching(/was first scheduled at .*: the same call scheduled again after it closed.*the call had been scheduled before \(ACTIVITY_CALL_REPEATED\)/)]);
   });
 
   it('still runs in a run reset from the run it names: a reset keeps the original run id', async () => {

@@ -134,6 +134,14 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
     expect(await sqlStateAs(runtime, `INSERT INTO upgrade_marks (name) VALUES ('another')`)).toBe('23514');
   });
 
+  it('records and reads activity calls, but cannot change or remove one (that would let a finished step run again)', async () => {
+    expect(await sqlStateAs(runtime, `INSERT INTO activity_calls (workflow_id, run_id, activity_id, scheduled_ms) VALUES ('wf-runtime-login', 'run', 'kt1/run/1/notify', 1) ON CONFLICT DO NOTHING`)).toBe('ok');
+    expect(await sqlStateAs(runtime, 'SELECT scheduled_ms FROM activity_calls LIMIT 1')).toBe('ok');
+    expect(await sqlStateAs(runtime, `UPDATE activity_calls SET scheduled_ms = 2 WHERE workflow_id = 'wf-runtime-login'`)).toBe('42501');
+    expect(await sqlStateAs(runtime, `DELETE FROM activity_calls WHERE workflow_id = 'wf-runtime-login'`)).toBe('42501');
+    expect(await sqlStateAs(runtime, 'SELECT purge_activity_calls(10)')).toBe('ok');
+  });
+
   it('unlike the owner login, which can disable the audit log triggers', async () => {
     const owner = createPool(adminUrl, { max: 1 });
     try {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from '@temporalio/activity';
 import { describe, expect, it } from 'vitest';
+import type { ActivityCall } from '../../agents/shared/activity-calls.js';
 import { checkCallIds } from '../../workers/call-id-check.js';
 import { formatCallId } from '../../workflows/call-ids.js';
 
@@ -17,6 +18,11 @@ interface Task {
   scheduledAt?: number;
   withoutRun?: boolean;
   mark?: Date | undefined;
+  workflowId?: string;
+  /** The activity-call ledger the check consults: (workflow/run/activity id) → first scheduled ms. */
+  ledger?: Map<string, number>;
+  /** The ledger cannot tell yet (another worker is recording the call). */
+  firstUnknown?: boolean;
 }
 
 /** Runs one task through the interceptor; 'ran' when the activity itself was called. */
@@ -30,9 +36,16 @@ async function run(t: Task): Promise<string> {
   };
   const info = {
     activityId: t.activityId, activityType: t.activityType ?? 'activateKey', scheduledTimestampMs: t.scheduledAt ?? BEFORE,
-    ...(t.withoutRun ? {} : { workflowExecution: { workflowId: `rotate-${randomUUID()}`, runId }, workflowNamespace: 'default' }),
+    ...(t.withoutRun ? {} : { workflowExecution: { workflowId: t.workflowId ?? `rotate-${randomUUID()}`, runId }, workflowNamespace: 'default' }),
   };
-  const inbound = checkCallIds({ upgradedAt: async () => ('mark' in t ? t.mark : UPGRADE) })({ info, client } as unknown as Context).inbound!;
+  const ledger = t.ledger ?? new Map<string, number>();
+  const firstScheduledMs = async (c: ActivityCall) => {
+    const key = `${c.workflowId}/${c.runId}/${c.activityId}`;
+    if (t.firstUnknown) return undefined;
+    if (!ledger.has(key)) ledger.set(key, c.scheduledMs);
+    return ledger.get(key);
+  };
+  const inbound = checkCallIds({ upgradedAt: async () => ('mark' in t ? t.mark : UPGRADE), firstScheduledMs })({ info, client } as unknown as Context).inbound!;
   return inbound.execute!({ args: [], headers: {} }, async () => 'ran').then(
     (r) => String(r),
     (e: { type?: string; message?: string }) => e.type ?? `retried: ${e.message}`,
@@ -81,6 +94,30 @@ describe('the worker\'s check of an activity task\'s id', () => {
 
   it.each([['a malformed call id', 'kt1/run/3'], ['an id keyturn does not make', 'my-own-id']])('refuses %s (ACTIVITY_ID_MALFORMED)', async (_what, activityId) => {
     expect(await run({ activityId })).toBe('ACTIVITY_ID_MALFORMED');
+  });
+
+  it('runs a retry of a call: its first scheduling is the one recorded', async () => {
+    const runId = randomUUID();
+    const workflowId = `rotate-${randomUUID()}`;
+    const ledger = new Map<string, number>();
+    const activityId = formatCallId({ activityType: 'activateKey', originalRunId: runId, seq: 3 });
+    expect(await run({ runId, workflowId, ledger, activityId, scheduledAt: AFTER })).toBe('ran');
+    expect(await run({ runId, workflowId, ledger, activityId, scheduledAt: AFTER })).toBe('ran');
+  });
+
+  it('refuses a call id the run schedules again after its call closed (ACTIVITY_CALL_REPEATED)', async () => {
+    const runId = randomUUID();
+    const workflowId = `rotate-${randomUUID()}`;
+    const ledger = new Map<string, number>();
+    const activityId = formatCallId({ activityType: 'activateKey', originalRunId: runId, seq: 3 });
+    expect(await run({ runId, workflowId, ledger, activityId, scheduledAt: AFTER })).toBe('ran');
+    expect(await run({ runId, workflowId, ledger, activityId, scheduledAt: AFTER + 5000 })).toBe('ACTIVITY_CALL_REPEATED');
+  });
+
+  it('retries a call whose first scheduling cannot be read yet, neither running nor refusing it', async () => {
+    const runId = randomUUID();
+    const activityId = formatCallId({ activityType: 'activateKey', originalRunId: runId, seq: 3 });
+    expect(await run({ runId, activityId, firstUnknown: true })).toMatch(/^retried: could not read when/);
   });
 
   it('refuses a task no workflow run scheduled (ACTIVITY_WITHOUT_RUN)', async () => {

@@ -1,0 +1,59 @@
+import { Batcher } from './batcher.js';
+import type { Queryable } from './db.js';
+
+/** One scheduling of an activity call, as its task tells it. */
+export interface ActivityCall {
+  workflowId: string;
+  runId: string;
+  activityId: string;
+  /** When the Temporal server scheduled the call; a retry keeps its first attempt's. */
+  scheduledMs: number;
+}
+
+/**
+ * The activity-call ledger (activity_calls): records each call the first time a worker sees it and
+ * answers when that call was first scheduled. Concurrent tasks share one statement (see Batcher).
+ */
+export class ActivityCallLedger {
+  readonly #batcher: Batcher<ActivityCall, number | undefined>;
+
+  constructor(db: Queryable) {
+    this.#batcher = new Batcher((calls) => firstScheduled(db, calls), { maxBatch: 256 });
+  }
+
+  /**
+   * When this call (workflow, run, activity id) was first scheduled: `call.scheduledMs` unless it was
+   * scheduled before. Undefined when another transaction recorded it at the same moment and this
+   * statement could not see that row yet: ask again.
+   */
+  firstScheduledMs(call: ActivityCall): Promise<number | undefined> {
+    return this.#batcher.submit(call);
+  }
+}
+
+async function firstScheduled(db: Queryable, calls: readonly ActivityCall[]): Promise<(number | undefined)[]> {
+  // The outer SELECT sees the table as it was before the INSERT: a call new in this batch is found
+  // in `added` (its first scheduling in the batch wins), an older one in activity_calls.
+  const { rows } = await db.query<{ first_ms: string | null }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t(workflow_id, run_id, activity_id, scheduled_ms, ord)),
+     added AS (
+       INSERT INTO activity_calls (workflow_id, run_id, activity_id, scheduled_ms)
+       SELECT workflow_id, run_id, activity_id, scheduled_ms FROM input ORDER BY ord
+       ON CONFLICT DO NOTHING
+       RETURNING workflow_id, run_id, activity_id, scheduled_ms)
+     SELECT COALESCE(a.scheduled_ms, earlier.scheduled_ms)::text AS first_ms
+       FROM input i
+       LEFT JOIN added a ON (a.workflow_id, a.run_id, a.activity_id) = (i.workflow_id, i.run_id, i.activity_id)
+       LEFT JOIN activity_calls earlier ON (earlier.workflow_id, earlier.run_id, earlier.activity_id) = (i.workflow_id, i.run_id, i.activity_id)
+      ORDER BY i.ord`,
+    [calls.map((c) => c.workflowId), calls.map((c) => c.runId), calls.map((c) => c.activityId), calls.map((c) => Math.trunc(c.scheduledMs))],
+  );
+  return rows.map((r) => (r.first_ms === null ? undefined : Number(r.first_ms)));
+}
+
+/** Removes up to `batch` ledger rows older than 400 days (purge_activity_calls). */
+export async function purgeActivityCalls(db: Queryable, batch = 1000): Promise<number> {
+  const { rows } = await db.query<{ purged: number }>('SELECT purge_activity_calls($1) AS purged', [batch]);
+  return rows[0]?.purged ?? 0;
+}

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ActivityCallLedger, purgeActivityCalls, type ActivityCall } from '../../agents/shared/activity-calls.js';
+import { superuserPool, testPool } from '../support/db.js';
+
+const pool = testPool();
+afterAll(() => pool.end());
+
+const call = (o: Partial<ActivityCall> = {}): ActivityCall => ({ workflowId: `rotate-${randomUUID()}`, runId: randomUUID(), activityId: 'kt1/r/1/activateKey', scheduledMs: 1_764_590_400_123, ...o });
+
+describe('the activity-call ledger', () => {
+  it('answers a call\'s own scheduling the first time it sees it, and again for its retries', async () => {
+    const ledger = new ActivityCallLedger(pool);
+    const c = call();
+    expect(await ledger.firstScheduledMs(c)).toBe(c.scheduledMs);
+    expect(await ledger.firstScheduledMs(c)).toBe(c.scheduledMs);
+  });
+
+  it('answers the first scheduling when the run schedules the same call id again', async () => {
+    const ledger = new ActivityCallLedger(pool);
+    const c = call();
+    await ledger.firstScheduledMs(c);
+    expect(await ledger.firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 60_000 })).toBe(c.scheduledMs);
+  });
+
+  it('answers the first of two schedulings of one call that arrive together', async () => {
+    const ledger = new ActivityCallLedger(pool);
+    const c = call();
+    const first = ledger.firstScheduledMs(c);
+    const [again, later] = [ledger.firstScheduledMs(c), ledger.firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 1 })];
+    expect(await Promise.all([first, again, later])).toEqual([c.scheduledMs, c.scheduledMs, c.scheduledMs]);
+  });
+
+  it('keeps calls of other runs and workflows apart', async () => {
+    const ledger = new ActivityCallLedger(pool);
+    const c = call();
+    await ledger.firstScheduledMs(c);
+    expect(await ledger.firstScheduledMs({ ...c, runId: randomUUID(), scheduledMs: 5 })).toBe(5);
+    expect(await ledger.firstScheduledMs({ ...c, workflowId: `rotate-${randomUUID()}`, scheduledMs: 6 })).toBe(6);
+  });
+
+  it('purges only calls recorded more than 400 days ago', async () => {
+    const ledger = new ActivityCallLedger(pool);
+    const old = call();
+    const recent = call();
+    await Promise.all([ledger.firstScheduledMs(old), ledger.firstScheduledMs(recent)]);
+    const admin = superuserPool();
+    try {
+      await admin.query(`UPDATE activity_calls SET recorded_at = now() - interval '401 days' WHERE workflow_id = $1`, [old.workflowId]);
+    } finally {
+      await admin.end();
+    }
+    while ((await purgeActivityCalls(pool)) > 0);
+    const { rows } = await pool.query<{ workflow_id: string }>('SELECT workflow_id FROM activity_calls WHERE workflow_id = ANY($1)', [[old.workflowId, recent.workflowId]]);
+    expect(rows.map((r) => r.workflow_id)).toEqual([recent.workflowId]);
+  });
+});
