@@ -60,21 +60,21 @@ export type OAuthLog = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
  * /64, the least a single host or customer is routed, so rotating through one prefix buys no tries.
  */
 export function addressKey(ip: string): string {
-  let key = addressKeys.get(ip);
-  if (key === undefined) {
-    if (addressKeys.size >= MAX_ADDRESS_KEYS) addressKeys.clear();
-    key = parseAddressKey(ip);
-    addressKeys.set(ip, key);
-  }
+  const known = addressKeys.get(ip);
+  if (known !== undefined) return known;
+  if (!ipaddr.isValid(ip)) return `ip:${ip}`;
+  const key = parseAddressKey(ip);
+  // Oldest out first, one at a time: a client cycling through addresses costs only its own entries.
+  if (addressKeys.size >= MAX_ADDRESS_KEYS) addressKeys.delete(addressKeys.keys().next().value!);
+  addressKeys.set(ip, key);
   return key;
 }
 
-/** Every request asks for its address's key; parsing the address costs more than the rest of the lookup. */
+/** Every request asks for its address's key; parsing the address costs more than the rest of the lookup. Valid addresses only. */
 const addressKeys = new Map<string, string>();
 const MAX_ADDRESS_KEYS = 10_000;
 
 function parseAddressKey(ip: string): string {
-  if (!ipaddr.isValid(ip)) return `ip:${ip}`;
   const addr = ipaddr.process(ip);
   return addr.kind() === 'ipv4' ? `ip:${addr.toString()}` : `ip6:${(addr as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
 }
@@ -218,7 +218,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
         oauthError(reply, 503, 'temporarily_unavailable', 'the client closed the connection');
         return undefined;
       }
-      if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY')) throw e;
+      if (!isKeyturnError(e, 'SECRET_CHECKS_BUSY') && !isKeyturnError(e, 'CLIENT_READS_BUSY')) throw e;
       // Not a failed authentication: the secret was never checked, so nothing is counted against the client.
       deps.onSecretCheckBusy?.();
       busyLog.note(deps.log);

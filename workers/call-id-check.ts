@@ -61,6 +61,12 @@ export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory
           if (call.originalRunId !== originalRunId) {
             throw refused('ACTIVITY_ID_OTHER_RUN', `this ${activityType} task carries the id of a call of run ${call.originalRunId}, but was scheduled by run ${run.runId} (originally ${originalRunId})`);
           }
+          // A reset run: its history holds the calls made before the reset point, which no worker saw
+          // under this run, so the ledger alone would let one of them be scheduled again.
+          const earlier = await earlierScheduling(ctx.client, run, activityId, ctx.info.scheduledTimestampMs);
+          if (earlier !== undefined) {
+            throw refused('ACTIVITY_CALL_REPEATED', `this ${activityType} task (${activityId}) was scheduled again at ${new Date(ctx.info.scheduledTimestampMs).toISOString()} in a reset run whose history holds the call's scheduling at ${new Date(earlier).toISOString()}, before the reset`);
+          }
         }
         const scheduledMs = ctx.info.scheduledTimestampMs;
         const firstMs = await deps.firstScheduledMs({ workflowId: run.workflowId, runId: run.runId, activityId, scheduledMs });
@@ -98,6 +104,21 @@ async function runStartOf(client: Client, run: { namespace: string; workflowId: 
   if (runStarts.size >= REMEMBERED_RUNS) runStarts.delete(runStarts.keys().next().value!);
   runStarts.set(key, start);
   return start;
+}
+
+/** When the run's history first scheduled `activityId`, if that was before `scheduledMs` (another scheduling of the same call). */
+async function earlierScheduling(client: Client, run: { namespace: string; workflowId: string; runId: string }, activityId: string, scheduledMs: number): Promise<number | undefined> {
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.getWorkflowExecutionHistory({ namespace: run.namespace, execution: { workflowId: run.workflowId, runId: run.runId }, ...(nextPageToken ? { nextPageToken } : {}) });
+    for (const e of page.history?.events ?? []) {
+      if (e.activityTaskScheduledEventAttributes?.activityId !== activityId || !e.eventTime) continue;
+      const at = Number(e.eventTime.seconds ?? 0) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6);
+      if (at < Math.trunc(scheduledMs)) return at;
+    }
+    nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  return undefined;
 }
 
 /** When the first worker checking call ids started; read once per process, and again while it is not recorded. */

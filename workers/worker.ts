@@ -20,7 +20,7 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
-import { ActivityCallLedger, purgeActivityCalls } from '../agents/shared/activity-calls.js';
+import { ActivityCallLedger, purgeAllActivityCalls } from '../agents/shared/activity-calls.js';
 import { markCallIdUpgrade } from '../agents/shared/upgrade-marks.js';
 import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
 import { bindActivityResults } from './result-binding.js';
@@ -110,7 +110,9 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
   installTemporalRuntime();
   await markCallIdUpgrade(deps.pool);
   const callLedger = new ActivityCallLedger(deps.pool);
-  await purgeActivityCalls(deps.pool);
+  await purgeAllActivityCalls(deps.pool);
+  const purging = setInterval(() => void purgeAllActivityCalls(deps.pool).catch((e: unknown) => createLogger({ name: 'keyturn-worker' }).warn({ err: (e as Error).message }, 'could not purge old activity calls; retried in a day')), 86_400_000);
+  purging.unref();
   const connection = await NativeConnection.connect({ address: deps.temporalAddress });
   const worker = await Worker.create({
     connection,

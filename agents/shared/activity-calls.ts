@@ -23,8 +23,8 @@ export class ActivityCallLedger {
 
   /**
    * When this call (workflow, run, activity id) was first scheduled: `call.scheduledMs` unless it was
-   * scheduled before. Undefined when another transaction recorded it at the same moment and this
-   * statement could not see that row yet: ask again.
+   * scheduled before. Undefined only if the row cannot be read even after another transaction
+   * recorded it at the same moment: ask again.
    */
   firstScheduledMs(call: ActivityCall): Promise<number | undefined> {
     return this.#batcher.submit(call);
@@ -49,11 +49,30 @@ async function firstScheduled(db: Queryable, calls: readonly ActivityCall[]): Pr
       ORDER BY i.ord`,
     [calls.map((c) => c.workflowId), calls.map((c) => c.runId), calls.map((c) => c.activityId), calls.map((c) => Math.trunc(c.scheduledMs))],
   );
-  return rows.map((r) => (r.first_ms === null ? undefined : Number(r.first_ms)));
+  const firsts = rows.map((r) => (r.first_ms === null ? undefined : Number(r.first_ms)));
+  // Null: another transaction recorded the call while this statement ran (its insert waited for
+  // that one, and the statement's snapshot predates it). A new statement sees it.
+  for (const [i, first] of firsts.entries()) {
+    if (first !== undefined) continue;
+    const c = calls[i]!;
+    const again = await db.query<{ first_ms: string }>('SELECT scheduled_ms::text AS first_ms FROM activity_calls WHERE workflow_id = $1 AND run_id = $2 AND activity_id = $3', [c.workflowId, c.runId, c.activityId]);
+    firsts[i] = again.rows[0] ? Number(again.rows[0].first_ms) : undefined;
+  }
+  return firsts;
 }
 
-/** Removes up to `batch` ledger rows older than 400 days (purge_activity_calls). */
+/**
+ * Removes up to `batch` ledger rows older than 400 days (purge_activity_calls). A run still open
+ * after 400 days could then have a step scheduled again; keyturn's runs end long before that.
+ */
 export async function purgeActivityCalls(db: Queryable, batch = 1000): Promise<number> {
   const { rows } = await db.query<{ purged: number }>('SELECT purge_activity_calls($1) AS purged', [batch]);
   return rows[0]?.purged ?? 0;
+}
+
+/** Purges in batches until no row older than 400 days is left; returns how many went. */
+export async function purgeAllActivityCalls(db: Queryable, batch = 1000): Promise<number> {
+  let total = 0;
+  for (let n = batch; n === batch; total += n) n = await purgeActivityCalls(db, batch);
+  return total;
 }

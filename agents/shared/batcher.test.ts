@@ -63,15 +63,33 @@ describe('Batcher', () => {
   });
 
   it('rejects every item of a failed call, and runs the next call normally', async () => {
-    let fail = true;
+    const g = gate();
+    let calls = 0;
     const batcher = new Batcher<number, number>(async (items) => {
-      if (fail) throw new Error('database down');
+      calls++;
+      if (calls === 1) await g.promise;
+      if (calls === 2) throw new Error('database down');
       return items;
     });
+    const first = batcher.submit(0);
     const failed = [batcher.submit(1), batcher.submit(2)];
+    g.open();
+    expect(await first).toBe(0);
     await Promise.all(failed.map((p) => expect(p).rejects.toThrow('database down')));
-    fail = false;
     expect(await batcher.submit(3)).toBe(3);
+  });
+
+  it('refuses an item at once while maxWaiting items wait, with the busy error', async () => {
+    const g = gate();
+    const batcher = new Batcher<number, number>(async (items) => {
+      await g.promise;
+      return items;
+    }, { maxWaiting: 2, busy: () => new Error('busy') });
+    const running = batcher.submit(0);
+    const waiting = [batcher.submit(1), batcher.submit(2)];
+    await expect(batcher.submit(3)).rejects.toThrow('busy');
+    g.open();
+    expect(await Promise.all([running, ...waiting])).toEqual([0, 1, 2]);
   });
 
   it('rejects a call that answers the wrong number of results with BATCH_RESULT_MISMATCH', async () => {

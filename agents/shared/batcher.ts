@@ -11,6 +11,9 @@ export interface BatcherOptions {
   maxBatch?: number;
   /** Called each time the last batch settles and nothing waits. */
   onIdle?: () => void;
+  /** Most items waiting for the next call; past it `submit` rejects at once with `busy()`. Default: no limit. */
+  maxWaiting?: number;
+  busy?: () => Error;
 }
 
 /**
@@ -29,6 +32,9 @@ export class Batcher<In, Out> {
   ) {}
 
   submit(item: In): Promise<Out> {
+    if (this.o.maxWaiting !== undefined && this.#waiting.length >= this.o.maxWaiting) {
+      return Promise.reject(this.o.busy?.() ?? new KeyturnError('BATCH_QUEUE_FULL', `${this.#waiting.length} items are already waiting`, 'Retry shortly.'));
+    }
     return new Promise<Out>((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
       if (!this.#running) void this.#drain();

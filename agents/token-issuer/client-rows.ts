@@ -1,3 +1,4 @@
+import { KeyturnError } from '../../config/errors.js';
 import { Batcher } from '../shared/batcher.js';
 import type { Queryable } from '../shared/db.js';
 
@@ -26,8 +27,13 @@ export interface StoredClientRow extends ClientRow {
 export class ClientRowReader {
   readonly #batcher: Batcher<string, StoredClientRow | undefined>;
 
-  constructor(db: Queryable, o: { maxBatch?: number } = {}) {
-    this.#batcher = new Batcher((ids) => readRows(db, ids), { maxBatch: o.maxBatch ?? 256 });
+  constructor(db: Queryable, o: { maxBatch?: number; maxWaiting?: number } = {}) {
+    this.#batcher = new Batcher((ids) => readRows(db, ids), {
+      maxBatch: o.maxBatch ?? 256,
+      // Without a bound, a database slower than the request rate would queue requests without end.
+      maxWaiting: o.maxWaiting ?? 4096,
+      busy: () => new KeyturnError('CLIENT_READS_BUSY', 'too many client authentications are waiting for the database', 'Retry in a second; if it persists, check the database.'),
+    });
   }
 
   read(clientId: string): Promise<StoredClientRow | undefined> {

@@ -17,11 +17,13 @@ CREATE INDEX activity_calls_recorded_at_idx ON activity_calls (recorded_at);
 REVOKE UPDATE, DELETE, TRUNCATE ON activity_calls FROM keyturn_app;
 GRANT SELECT, INSERT ON activity_calls TO keyturn_app;
 
+-- Runs with its owner's rights: every name is schema-qualified and pg_temp is searched last, so a
+-- runtime login's temporary table or function cannot stand in for the real ones.
 CREATE FUNCTION purge_activity_calls(p_batch integer DEFAULT 1000) RETURNS integer
-LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   WITH gone AS (
-    DELETE FROM activity_calls WHERE ctid IN (
-      SELECT ctid FROM activity_calls WHERE recorded_at < now() - interval '400 days'
+    DELETE FROM public.activity_calls WHERE ctid IN (
+      SELECT ctid FROM public.activity_calls WHERE recorded_at < now() - interval '400 days'
       ORDER BY recorded_at LIMIT LEAST(GREATEST(p_batch, 1), 10000) FOR UPDATE SKIP LOCKED)
     RETURNING 1)
   SELECT count(*)::integer FROM gone

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ActivityCallLedger, purgeActivityCalls, type ActivityCall } from '../../agents/shared/activity-calls.js';
+import type { Queryable } from '../../agents/shared/db.js';
 import { superuserPool, testPool } from '../support/db.js';
 
 const pool = testPool();
@@ -23,12 +24,40 @@ describe('the activity-call ledger', () => {
     expect(await ledger.firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 60_000 })).toBe(c.scheduledMs);
   });
 
-  it('answers the first of two schedulings of one call that arrive together', async () => {
-    const ledger = new ActivityCallLedger(pool);
+  it('answers the first of two schedulings of a new call recorded in one statement', async () => {
+    let statements = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const db: Queryable = {
+      async query(text, values) {
+        const answer = await pool.query(text, values);
+        if (++statements === 1) await held;
+        return answer;
+      },
+    };
+    const ledger = new ActivityCallLedger(db);
+    const inFlight = ledger.firstScheduledMs(call());
     const c = call();
-    const first = ledger.firstScheduledMs(c);
-    const [again, later] = [ledger.firstScheduledMs(c), ledger.firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 1 })];
-    expect(await Promise.all([first, again, later])).toEqual([c.scheduledMs, c.scheduledMs, c.scheduledMs]);
+    const together = [ledger.firstScheduledMs(c), ledger.firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 1 })];
+    release();
+    await inFlight;
+    expect(await Promise.all(together)).toEqual([c.scheduledMs, c.scheduledMs]);
+    expect(statements).toBe(2);
+  });
+
+  it('answers a call another worker records at the same moment with that worker\'s scheduling', async () => {
+    const c = call();
+    const other = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('INSERT INTO activity_calls (workflow_id, run_id, activity_id, scheduled_ms) VALUES ($1, $2, $3, $4)', [c.workflowId, c.runId, c.activityId, c.scheduledMs]);
+      const asked = new ActivityCallLedger(pool).firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 1 });
+      await new Promise((r) => setTimeout(r, 200));
+      await other.query('COMMIT');
+      expect(await asked).toBe(c.scheduledMs);
+    } finally {
+      other.release();
+    }
   });
 
   it('keeps calls of other runs and workflows apart', async () => {

@@ -142,6 +142,16 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
     expect(await sqlStateAs(runtime, 'SELECT purge_activity_calls(10)')).toBe('ok');
   });
 
+  it('cannot make the activity-call purge, which runs with its owner\'s rights, act on a temporary table of its own', async () => {
+    const decoy = `
+      CREATE TEMP TABLE activity_calls (LIKE public.activity_calls INCLUDING ALL);
+      CREATE FUNCTION pg_temp.took_over() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ran as %', current_user; END $$;
+      CREATE TRIGGER took_over BEFORE DELETE ON pg_temp.activity_calls FOR EACH ROW EXECUTE FUNCTION pg_temp.took_over();
+      INSERT INTO pg_temp.activity_calls (workflow_id, run_id, activity_id, scheduled_ms, recorded_at) VALUES ('decoy', 'run', 'kt1/run/1/notify', 1, now() - interval '500 days');
+      SELECT purge_activity_calls(10);`;
+    expect(await sqlStateAs(runtime, decoy)).toBe('ok');
+  });
+
   it('unlike the owner login, which can disable the audit log triggers', async () => {
     const owner = createPool(adminUrl, { max: 1 });
     try {

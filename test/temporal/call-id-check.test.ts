@@ -23,6 +23,8 @@ interface Task {
   ledger?: Map<string, number>;
   /** The ledger cannot tell yet (another worker is recording the call). */
   firstUnknown?: boolean;
+  /** A scheduling of the same activity id in the run's history (a reset run's copy of the base run's events). */
+  scheduledInHistoryAt?: number;
 }
 
 /** Runs one task through the interceptor; 'ran' when the activity itself was called. */
@@ -31,7 +33,14 @@ async function run(t: Task): Promise<string> {
   const started = t.started ?? { at: BEFORE };
   const client = {
     workflowService: {
-      getWorkflowExecutionHistory: async () => ({ history: { events: [{ eventTime: { seconds: Math.floor(started.at / 1000), nanos: 0 }, workflowExecutionStartedEventAttributes: { originalExecutionRunId: started.originalRunId ?? runId } }] } }),
+      getWorkflowExecutionHistory: async () => ({
+        history: {
+          events: [
+            { eventTime: { seconds: Math.floor(started.at / 1000), nanos: 0 }, workflowExecutionStartedEventAttributes: { originalExecutionRunId: started.originalRunId ?? runId } },
+            ...(t.scheduledInHistoryAt === undefined ? [] : [{ eventTime: { seconds: Math.floor(t.scheduledInHistoryAt / 1000), nanos: (t.scheduledInHistoryAt % 1000) * 1e6 }, activityTaskScheduledEventAttributes: { activityId: t.activityId } }]),
+          ],
+        },
+      }),
     },
   };
   const info = {
@@ -112,6 +121,18 @@ describe('the worker\'s check of an activity task\'s id', () => {
     const activityId = formatCallId({ activityType: 'activateKey', originalRunId: runId, seq: 3 });
     expect(await run({ runId, workflowId, ledger, activityId, scheduledAt: AFTER })).toBe('ran');
     expect(await run({ runId, workflowId, ledger, activityId, scheduledAt: AFTER + 5000 })).toBe('ACTIVITY_CALL_REPEATED');
+  });
+
+  it('refuses a call of a reset run that its history shows scheduled before the reset (ACTIVITY_CALL_REPEATED)', async () => {
+    const original = randomUUID();
+    const activityId = formatCallId({ activityType: 'activateKey', originalRunId: original, seq: 3 });
+    expect(await run({ started: { originalRunId: original, at: AFTER }, activityId, scheduledInHistoryAt: AFTER - 60_000, scheduledAt: AFTER + 5_000 })).toBe('ACTIVITY_CALL_REPEATED');
+  });
+
+  it('runs a call of a reset run whose only scheduling in its history is its own', async () => {
+    const original = randomUUID();
+    const activityId = formatCallId({ activityType: 'activateKey', originalRunId: original, seq: 3 });
+    expect(await run({ started: { originalRunId: original, at: AFTER }, activityId, scheduledInHistoryAt: AFTER + 5_123, scheduledAt: AFTER + 5_123 })).toBe('ran');
   });
 
   it('retries a call whose first scheduling cannot be read yet, neither running nor refusing it', async () => {
