@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { ActivityCall } from '../agents/shared/activity-calls.js';
@@ -51,6 +52,7 @@ export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory
           if (!legacy) throw refused('ACTIVITY_ID_PLAIN', `this ${activityType} task carries a plain activity id (${activityId}), which only calls scheduled before the upgrade to call ids (${upgradedAt.toISOString()}) in runs started before it carry, but it was scheduled at ${scheduledAt.toISOString()} in a run started at ${start.startedAt.toISOString()}${start.originalRunId === run.runId ? '' : ' by a reset'}`);
           return next(input);
         }
+        const scheduledMs = ctx.info.scheduledTimestampMs;
         const call = parseCallId(activityId);
         if (!call) throw refused('ACTIVITY_ID_MALFORMED', `this ${activityType} task carries an activity id keyturn's workflows do not make (${activityId.slice(0, 200)})`);
         if (call.activityType !== activityType) {
@@ -63,12 +65,11 @@ export function checkCallIds(deps: CallIdCheckDeps): ActivityInterceptorsFactory
           }
           // A reset run: its history holds the calls made before the reset point, which no worker saw
           // under this run, so the ledger alone would let one of them be scheduled again.
-          const earlier = await earlierScheduling(ctx.client, run, activityId, ctx.info.scheduledTimestampMs);
+          const earlier = await earlierScheduling(ctx.client, run, activityId, scheduledMs);
           if (earlier !== undefined) {
-            throw refused('ACTIVITY_CALL_REPEATED', `this ${activityType} task (${activityId}) was scheduled again at ${new Date(ctx.info.scheduledTimestampMs).toISOString()} in a reset run whose history holds the call's scheduling at ${new Date(earlier).toISOString()}, before the reset`);
+            throw refused('ACTIVITY_CALL_REPEATED', `this ${activityType} task (${activityId}) was scheduled again at ${new Date(scheduledMs).toISOString()} in a reset run whose history holds the call's scheduling at ${new Date(earlier).toISOString()}, before the reset`);
           }
         }
-        const scheduledMs = ctx.info.scheduledTimestampMs;
         const firstMs = await deps.firstScheduledMs({ workflowId: run.workflowId, runId: run.runId, activityId, scheduledMs });
         // Retried: the task is not run, nor refused, before its first scheduling is known.
         if (firstMs === undefined) throw new Error(`could not read when ${activityId} was first scheduled; retrying`);
@@ -97,10 +98,10 @@ async function runStartOf(client: Client, run: { namespace: string; workflowId: 
   const { history } = await client.workflowService.getWorkflowExecutionHistory({ namespace: run.namespace, execution: { workflowId: run.workflowId, runId: run.runId }, maximumPageSize: 1 });
   const first = history?.events?.[0];
   const originalRunId = first?.workflowExecutionStartedEventAttributes?.originalExecutionRunId;
-  const seconds = first?.eventTime?.seconds;
+  const startedMs = eventMs(first);
   // Retried: the task is not run before its run is known.
-  if (!originalRunId || seconds === undefined || seconds === null) throw new Error(`could not read the start of ${run.workflowId}/${run.runId} from its history`);
-  const start = { originalRunId, startedAt: new Date(Number(seconds) * 1000 + Math.floor((first.eventTime?.nanos ?? 0) / 1e6)) };
+  if (!originalRunId || startedMs === undefined) throw new Error(`could not read the start of ${run.workflowId}/${run.runId} from its history`);
+  const start = { originalRunId, startedAt: new Date(startedMs) };
   if (runStarts.size >= REMEMBERED_RUNS) runStarts.delete(runStarts.keys().next().value!);
   runStarts.set(key, start);
   return start;
@@ -112,13 +113,20 @@ async function earlierScheduling(client: Client, run: { namespace: string; workf
   do {
     const page = await client.workflowService.getWorkflowExecutionHistory({ namespace: run.namespace, execution: { workflowId: run.workflowId, runId: run.runId }, ...(nextPageToken ? { nextPageToken } : {}) });
     for (const e of page.history?.events ?? []) {
-      if (e.activityTaskScheduledEventAttributes?.activityId !== activityId || !e.eventTime) continue;
-      const at = Number(e.eventTime.seconds ?? 0) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6);
-      if (at < Math.trunc(scheduledMs)) return at;
+      if (e.activityTaskScheduledEventAttributes?.activityId !== activityId) continue;
+      const at = eventMs(e);
+      if (at !== undefined && at < Math.trunc(scheduledMs)) return at;
     }
     nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
   } while (nextPageToken);
   return undefined;
+}
+
+/** A history event's time in whole milliseconds, or undefined when it has none. */
+function eventMs(e: temporal.api.history.v1.IHistoryEvent | undefined): number | undefined {
+  const seconds = e?.eventTime?.seconds;
+  if (seconds === undefined || seconds === null) return undefined;
+  return Number(seconds) * 1000 + Math.floor((e!.eventTime!.nanos ?? 0) / 1e6);
 }
 
 /** When the first worker checking call ids started; read once per process, and again while it is not recorded. */

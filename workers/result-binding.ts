@@ -1,6 +1,6 @@
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { bindResult, isRefusedPayload, REFUSED_PAYLOAD_KEY, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
+import { bindResult, refusalCodeIn, RESULT_BINDING_HEADER } from '../workflows/result-binding.js';
 
 const REFUSED_INPUTS: Record<string, string> = {
   PAYLOAD_UNLABELLED: 'names no activity call (it comes from a history before payload labels)',
@@ -18,9 +18,8 @@ const REFUSED_INPUTS: Record<string, string> = {
 export const bindActivityResults: ActivityInterceptorsFactory = (ctx) => ({
   inbound: {
     async execute(input, next) {
-      const refused = input.args.find(isRefusedPayload) as Record<string, unknown> | undefined;
-      if (refused) {
-        const code = String(refused[REFUSED_PAYLOAD_KEY]);
+      const code = refusalCodeIn(input.args);
+      if (code !== undefined) {
         const why = REFUSED_INPUTS[code] ?? 'was refused by the payload codec';
         throw ApplicationFailure.create({ type: code, nonRetryable: true, message: `the input of this ${ctx.info.activityType} task ${why}, so it was not run: someone with access to the namespace scheduled it with an input keyturn did not write for it` });
       }

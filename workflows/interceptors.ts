@@ -1,6 +1,6 @@
 import { ApplicationFailure, defaultPayloadConverter, log, patched, uuid4, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { CALL_ID_PATCH, formatCallId } from './call-ids.js';
-import { ACTIVITY_RESULT_NOT_BOUND, isRefusedPayload, REFUSED_PAYLOAD_KEY, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
+import { ACTIVITY_RESULT_NOT_BOUND, isRefusedPayload, refusalCodeIn, RESULT_BINDING_HEADER, RESULT_BINDING_PATCH, unbindResult } from './result-binding.js';
 
 /**
  * Every activity call gets an id naming its type and run (see call-ids.ts), and its result must
@@ -13,8 +13,8 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
       // refusal: the run ends there, before any of keyturn's code sees it. A refused signal needs no
       // such care: it carries no attestation, so its check refuses it and audits that.
       async execute(input, next) {
-        const refused = input.args.find(isRefusedPayload) as Record<string, unknown> | undefined;
-        if (refused) throw refusedStart(String(refused[REFUSED_PAYLOAD_KEY]));
+        const code = refusalCodeIn(input.args);
+        if (code !== undefined) throw refusedStart(code);
         return next(input);
       },
     },

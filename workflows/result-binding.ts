@@ -63,3 +63,9 @@ export const REFUSED_PAYLOAD_KEY = 'keyturnRefusedPayload';
 export function isRefusedPayload(value: unknown): boolean {
   return typeof value === 'object' && value !== null && REFUSED_PAYLOAD_KEY in value;
 }
+
+/** The refusal code of the first refused payload among `args`, if any. */
+export function refusalCodeIn(args: readonly unknown[]): string | undefined {
+  const refused = args.find(isRefusedPayload) as Record<string, unknown> | undefined;
+  return refused === undefined ? undefined : String(refused[REFUSED_PAYLOAD_KEY]);
+}
