@@ -7,6 +7,9 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+/** Resolves after the current turn of the event loop, once the batcher has started what was submitted in it. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** A batcher that doubles numbers, keeps each call's items, and waits for `hold` (if set) before answering. */
 function doubling(o: { maxBatch?: number } = {}) {
   const calls: number[][] = [];
@@ -20,10 +23,16 @@ function doubling(o: { maxBatch?: number } = {}) {
 }
 
 describe('Batcher', () => {
-  it('runs a lone item at once, in a call of its own', async () => {
+  it('runs a lone item in a call of its own', async () => {
     const { batcher, calls } = doubling();
     expect(await batcher.submit(4)).toBe(8);
     expect(calls).toEqual([[4]]);
+  });
+
+  it('runs items submitted in the same turn of the event loop in one call', async () => {
+    const { batcher, calls } = doubling();
+    expect(await Promise.all([1, 2, 3].map((n) => batcher.submit(n)))).toEqual([2, 4, 6]);
+    expect(calls).toEqual([[1, 2, 3]]);
   });
 
   it('runs items submitted while a call is in flight together, in the next call', async () => {
@@ -31,6 +40,7 @@ describe('Batcher', () => {
     const g = gate();
     holdWith(g.promise);
     const first = batcher.submit(1);
+    await nextTurn();
     const later = [batcher.submit(2), batcher.submit(3), batcher.submit(4)];
     holdWith(undefined);
     g.open();
@@ -43,12 +53,25 @@ describe('Batcher', () => {
     const g = gate();
     holdWith(g.promise);
     const first = batcher.submit(1);
-    await Promise.resolve();
+    await nextTurn();
     const late = batcher.submit(1);
     holdWith(undefined);
     g.open();
     await Promise.all([first, late]);
     expect(calls).toEqual([[1], [1]]);
+  });
+
+  it('lets a caller answered by a call submit again before the next call starts', async () => {
+    const { batcher, calls, holdWith } = doubling();
+    const g = gate();
+    holdWith(g.promise);
+    const again = batcher.submit(1).then(() => batcher.submit(3));
+    await nextTurn();
+    const waiting = batcher.submit(2);
+    holdWith(undefined);
+    g.open();
+    expect(await Promise.all([again, waiting])).toEqual([6, 4]);
+    expect(calls).toEqual([[1], [2, 3]]);
   });
 
   it('splits waiting items into calls of at most maxBatch', async () => {
@@ -59,7 +82,7 @@ describe('Batcher', () => {
     holdWith(undefined);
     g.open();
     await Promise.all(all);
-    expect(calls).toEqual([[0], [1, 2], [3, 4]]);
+    expect(calls).toEqual([[0, 1], [2, 3], [4]]);
   });
 
   it('rejects every item of a failed call, and runs the next call normally', async () => {
@@ -72,6 +95,7 @@ describe('Batcher', () => {
       return items;
     });
     const first = batcher.submit(0);
+    await nextTurn();
     const failed = [batcher.submit(1), batcher.submit(2)];
     g.open();
     expect(await first).toBe(0);
@@ -86,6 +110,7 @@ describe('Batcher', () => {
       return items;
     }, { maxWaiting: 2, busy: () => new Error('busy') });
     const running = batcher.submit(0);
+    await nextTurn();
     const waiting = [batcher.submit(1), batcher.submit(2)];
     await expect(batcher.submit(3)).rejects.toThrow('busy');
     g.open();
@@ -97,10 +122,12 @@ describe('Batcher', () => {
     await expect(batcher.submit(1)).rejects.toMatchObject({ code: 'BATCH_RESULT_MISMATCH' });
   });
 
-  it('tells when it goes idle, and is idle then', async () => {
+  it('tells when it goes idle, at the end of the turn its last call answered in, and is idle then', async () => {
     let idled = 0;
     const batcher = new Batcher<number, number>(async (items) => items, { onIdle: () => idled++ });
     await batcher.submit(1);
+    expect(idled).toBe(0);
+    await nextTurn();
     expect(idled).toBe(1);
     expect(batcher.idle).toBe(true);
   });

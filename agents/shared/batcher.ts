@@ -9,7 +9,7 @@ interface Waiting<In, Out> {
 export interface BatcherOptions {
   /** Most items handed to one call. Default 256. */
   maxBatch?: number;
-  /** Called each time the last batch settles and nothing waits. */
+  /** Called each time the last call has settled and, at the end of that turn of the event loop, nothing waits. */
   onIdle?: () => void;
   /** Most items waiting for the next call; past it `submit` rejects at once with `busy()`. Default: no limit. */
   maxWaiting?: number;
@@ -17,13 +17,17 @@ export interface BatcherOptions {
 }
 
 /**
- * Runs items in batches without a timer: the first item runs at once; while a batch runs, later
- * items wait and then run together. A lone item waits for nothing, and N concurrent ones cost one
+ * Runs items in batches without a timer. Items submitted in one turn of the event loop run together,
+ * at its end; while a call runs, later items wait and then run together in the next. After each call
+ * the batcher lets one turn pass, so callers it just answered can submit again and join the next
+ * call: with N callers in a loop, every call carries about N items instead of alternating between a
+ * few and the rest. A lone item waits only for the end of its turn, and N concurrent ones cost one
  * call instead of N. Every item runs in a call that began after it was submitted.
  */
 export class Batcher<In, Out> {
   #waiting: Waiting<In, Out>[] = [];
-  #running = false;
+  #calling = false;
+  #turnEnding = false;
 
   /** `run` answers one result per item, in order; if it throws, every item of that batch is rejected with it. */
   constructor(
@@ -37,27 +41,37 @@ export class Batcher<In, Out> {
     }
     return new Promise<Out>((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
-      if (!this.#running) void this.#drain();
+      this.#atEndOfTurn();
     });
   }
 
   get idle(): boolean {
-    return !this.#running && this.#waiting.length === 0;
+    return !this.#calling && this.#waiting.length === 0 && !this.#turnEnding;
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
-    while (this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, this.o.maxBatch ?? 256);
-      try {
-        const results = await this.run(batch.map((w) => w.item));
-        if (results.length !== batch.length) throw new KeyturnError('BATCH_RESULT_MISMATCH', `a batch of ${batch.length} got ${results.length} results`, 'This is a bug in keyturn; report it with the log line.');
-        batch.forEach((w, i) => w.resolve(results[i]!));
-      } catch (e) {
-        for (const w of batch) w.reject(e);
-      }
+  /** Once the event loop has run what is ready now: the next call starts, or, with nothing left, the batcher tells it is idle. */
+  #atEndOfTurn(): void {
+    if (this.#turnEnding) return;
+    this.#turnEnding = true;
+    setImmediate(() => {
+      this.#turnEnding = false;
+      if (this.#waiting.length > 0 && !this.#calling) void this.#call();
+      if (this.idle) this.o.onIdle?.();
+    });
+  }
+
+  async #call(): Promise<void> {
+    const batch = this.#waiting.splice(0, this.o.maxBatch ?? 256);
+    this.#calling = true;
+    try {
+      const results = await this.run(batch.map((w) => w.item));
+      if (results.length !== batch.length) throw new KeyturnError('BATCH_RESULT_MISMATCH', `a batch of ${batch.length} got ${results.length} results`, 'This is a bug in keyturn; report it with the log line.');
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    } catch (e) {
+      for (const w of batch) w.reject(e);
+    } finally {
+      this.#calling = false;
     }
-    this.#running = false;
-    this.o.onIdle?.();
+    this.#atEndOfTurn();
   }
 }

@@ -25,7 +25,7 @@ interface Pending {
  * in a transaction that holds the issuer's issuance lock shared and checks, under it, that the issuer
  * is not paused, that the token's kid is still the active key and that its client and secret are unchanged. While
  * one issuer's commit is in flight the next tokens wait and then commit together (see Batcher): one
- * statement per batch instead of a transaction per token, and no timer, so a lone token waits for nothing.
+ * statement per batch instead of a transaction per token, and no timer: a lone token waits only for the end of its event-loop turn.
  */
 export class IssuanceRecorder {
   readonly #batchers = new Map<string, Batcher<Pending, RecordVerdict>>();

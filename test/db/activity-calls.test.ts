@@ -26,23 +26,17 @@ describe('the activity-call ledger', () => {
 
   it('answers the first of two schedulings of a new call recorded in one statement', async () => {
     let statements = 0;
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
     const db: Queryable = {
-      async query(text, values) {
-        const answer = await pool.query(text, values);
-        if (++statements === 1) await held;
-        return answer;
+      query(text, values) {
+        statements++;
+        return pool.query(text, values);
       },
     };
     const ledger = new ActivityCallLedger(db);
-    const inFlight = ledger.firstScheduledMs(call());
     const c = call();
     const together = [ledger.firstScheduledMs(c), ledger.firstScheduledMs({ ...c, scheduledMs: c.scheduledMs + 1 })];
-    release();
-    await inFlight;
     expect(await Promise.all(together)).toEqual([c.scheduledMs, c.scheduledMs]);
-    expect(statements).toBe(2);
+    expect(statements).toBe(1);
   });
 
   it('answers a call another worker records at the same moment with that worker\'s scheduling', async () => {

@@ -32,6 +32,7 @@ describe('ClientRowReader', () => {
     let release!: () => void;
     c.holdWith(new Promise<void>((r) => (release = r)));
     const first = reader.read(clients[0]!.clientId);
+    await new Promise((r) => setImmediate(r));
     const rest = clients.map((x) => reader.read(x.clientId));
     c.holdWith(undefined);
     release();
