@@ -12,6 +12,7 @@ import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js'
 import { isKeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
 import { oauthError, type Form } from './oauth-form.js';
+import { setBounded } from '../agents/shared/bounded-map.js';
 
 const WWW_AUTHENTICATE = 'Basic realm="keyturn", charset="UTF-8"';
 const BUSY_RETRY_SECONDS = 1;
@@ -65,8 +66,7 @@ export function addressKey(ip: string): string {
   if (!ipaddr.isValid(ip)) return `ip:${ip}`;
   const key = parseAddressKey(ip);
   // Oldest out first, one at a time: a client cycling through addresses costs only its own entries.
-  if (addressKeys.size >= MAX_ADDRESS_KEYS) addressKeys.delete(addressKeys.keys().next().value!);
-  addressKeys.set(ip, key);
+  setBounded(addressKeys, ip, key, MAX_ADDRESS_KEYS);
   return key;
 }
 

@@ -6,6 +6,7 @@ import type { ActivityCall } from '../agents/shared/activity-calls.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { readCallIdUpgradeMark } from '../agents/shared/upgrade-marks.js';
 import { isPlainActivityId, parseCallId } from '../workflows/call-ids.js';
+import { setBounded } from '../agents/shared/bounded-map.js';
 
 /** What a run's first history event says: the run a reset run was reset from (or its own), and when it started. */
 interface RunStart {
@@ -102,8 +103,7 @@ async function runStartOf(client: Client, run: { namespace: string; workflowId: 
   // Retried: the task is not run before its run is known.
   if (!originalRunId || startedMs === undefined) throw new Error(`could not read the start of ${run.workflowId}/${run.runId} from its history`);
   const start = { originalRunId, startedAt: new Date(startedMs) };
-  if (runStarts.size >= REMEMBERED_RUNS) runStarts.delete(runStarts.keys().next().value!);
-  runStarts.set(key, start);
+  setBounded(runStarts, key, start, REMEMBERED_RUNS);
   return start;
 }
 

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { setBounded } from '../shared/bounded-map.js';
 
 interface Remembered {
   storedHash: string;
@@ -33,8 +34,7 @@ export class VerifiedSecretCache {
   remember(clientId: string, secret: string, storedHash: string): void {
     const fingerprint = this.#fingerprint(clientId, secret);
     this.#entries.delete(fingerprint);
-    if (this.#entries.size >= (this.o.maxEntries ?? 10_000)) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(fingerprint, { storedHash, expires: this.now() + (this.o.ttlMs ?? 5 * 60_000) });
+    setBounded(this.#entries, fingerprint, { storedHash, expires: this.now() + (this.o.ttlMs ?? 5 * 60_000) }, this.o.maxEntries ?? 10_000);
   }
 
   forget(clientId: string, secret: string): void {

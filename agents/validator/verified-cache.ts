@@ -1,4 +1,5 @@
 import type { VerificationKey } from './keys.js';
+import { setBounded } from '../shared/bounded-map.js';
 
 /** What a full verification established about one exact token string, before its time-bound checks. */
 export interface VerifiedSignature {
@@ -49,8 +50,7 @@ export class VerifiedTokenCache {
 
   set(token: string, entry: VerifiedSignature): void {
     if (this.maxEntries <= 0) return;
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(token, entry);
+    setBounded(this.entries, token, entry, this.maxEntries);
   }
 
   delete(token: string): void {
