@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createSigner } from 'fast-jwt';
 import { importJWK, SignJWT, type JWK } from 'jose';
@@ -6,6 +6,7 @@ import jsonwebtoken from 'jsonwebtoken';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import { joseSignArgs, signOnThreadPool } from '../agents/key-manager/signer.js';
 import { signCompact } from '../agents/token-issuer/jws.js';
+import { randomId } from '../agents/shared/random-id.js';
 import { alternateRounds, measureAsync, measurePaired, measureSync, PAIRED_ROUNDS, pairedNote, sampleNote } from './measure.js';
 import { httpRounds } from './http-rounds.js';
 import { AUDIENCE, cpuNote, type BenchContext } from './stack.js';
@@ -16,7 +17,8 @@ export function tokenClaims(issuer: string, jti: string, now = Math.floor(Date.n
   return { iss: issuer, sub: 'bench-client', aud: AUDIENCE, exp: now + 1800, iat: now, nbf: now, jti, scope: 'read write', client_id: 'bench-client', policy_version: 'f'.repeat(64) };
 }
 
-export const newJti = (): string => randomBytes(16).toString('base64url');
+/** A jti as TokenIssuer makes one. */
+export const newJti = randomId;
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
 
 /** A key pair of the algorithm's type and size (keyturn's policy default: RSA 2048). */

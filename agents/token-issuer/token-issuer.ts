@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { KeyturnError } from '../../config/errors.js';
 import { inTransaction, type Pool } from '../../db/pool.js';
 import type { AppendAudit, AuditActor } from '../auditor/types.js';
 import type { SigningHandle } from '../key-manager/types.js';
 import type { IssuerPolicy, Policy } from '../planner/policy-types.js';
 import type { Clock } from '../shared/clock.js';
+import { randomId } from '../shared/random-id.js';
 import { getClient, SCOPE_TOKEN_PATTERN, type ClientRecord } from './clients.js';
 import { isPaused } from './issuance-control.js';
 import { IssuanceRecorder } from './issuance-recorder.js';
@@ -249,7 +249,7 @@ export class TokenIssuer {
     const issuer = m.ip.issuer;
     const iat = Math.floor(this.#deps.clock.now().getTime() / 1000);
     const exp = iat + m.ttl;
-    const jti = randomBytes(16).toString('base64url');
+    const jti = randomId();
     const scope = m.scopes.join(' ');
     const payload: Record<string, unknown> = { iss: issuer, sub: m.sub, aud: m.aud, exp, iat, nbf: iat, jti };
     if (scope) payload.scope = scope;
