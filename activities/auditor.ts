@@ -21,14 +21,16 @@ export interface HandoffInput {
 export function createAuditorActivities(deps: AuditorDeps) {
   return {
     async recordHandoff(input: HandoffInput): Promise<{ auditSeqs: number[] }> {
+      const actor = actorFor(input.from);
       const entry = await deps.appendAudit(deps.pool, {
-        actor: actorFor(input.from),
+        actor,
         action: input.action,
         subject: input.subject,
         policyVersion: input.policyVersion,
         outcome: input.outcome,
         details: { handoff: `${input.from} → ${input.to}`, ...input.details },
-        requestId: requestIdFor(`handoff:${input.action}`),
+        // Per call: a run may hand the same action over more than once (a sign-off check left unanswered again).
+        requestId: requestIdFor(`handoff:${input.action}:${actor.activityId}`),
       });
       return { auditSeqs: [entry.seq] };
     },

@@ -6,6 +6,7 @@ import {
   condition,
   defineQuery,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -24,6 +25,8 @@ import { requesterLabel } from './ids.js';
 import { pinnedApprovals, type RotationInput, type RunOutcome, type RunResult, type RunStatus } from './types.js';
 
 export const statusQuery = defineQuery<RunStatus>('status');
+/** Signals received before a wait's deadline are checked before the run moves on (histories from before moved on). */
+const CHECK_BEFORE_MOVING_ON_PATCH = 'check-signals-before-moving-on';
 
 const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 } } as const;
 const planner = proxyActivities<PlannerActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } });
@@ -135,15 +138,29 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     if (gate.hasQueued()) return true;
     return gate.state.rollbackRequested !== undefined;
   };
+  /**
+   * Waits `seconds` unless an attested rollback comes. A signal received in time is checked before
+   * the run moves on, even past the deadline: while its check gets no answer of its own, the step it
+   * may ask to undo waits too (retiring the previous key cannot be compensated).
+   */
   const waitOrRollback = async (seconds: number, summary: string): Promise<string | undefined> => {
     const deadline = Date.now() + seconds * 1000;
-    while (Date.now() < deadline) {
-      const interrupted = await condition(rollbackRequested, deadline - Date.now(), { summary: display(summary) });
-      if (!interrupted) break;
+    let held = false;
+    for (;;) {
+      if (Date.now() < deadline) await condition(rollbackRequested, deadline - Date.now(), { summary: display(summary) });
+      if (!gate.hasQueued()) {
+        if (Date.now() >= deadline) return undefined;
+        continue;
+      }
+      if (Date.now() >= deadline && !held) {
+        // Runs from before this rule moved on with the signal unchecked.
+        if (!patched(CHECK_BEFORE_MOVING_ON_PATCH)) return undefined;
+        held = true;
+        phase(status.phase, 'A rollback signal came in time and waits for its check; the next step waits with it.');
+      }
       await gate.drain('after');
       if (gate.state.rollbackRequested) return `rollback requested by ${gate.state.rollbackRequested.by}${gate.state.rollbackRequested.reason ? `: ${gate.state.rollbackRequested.reason}` : ''}`;
     }
-    return undefined;
   };
 
   try {

@@ -86,9 +86,31 @@ describe('a sign-off check answered with a result that is not its own', () => {
     plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
     firstVictim = handle.workflowId;
     await handle.signal('rollback', { attestation: 'never checked' });
+    await eventually(async () => (await entries(handle, 'signoff.check_unanswered')).length >= 1, 30_000);
+    plays.delete(handle.workflowId);
     expect((await result(handle)).outcome).toBe('completed');
-    expect((await entries(handle, 'signoff.check_unanswered')).length).toBeGreaterThanOrEqual(1);
     expect(await entries(handle, 'signoff.check_unanswered')).toContainEqual(expect.objectContaining({ decision: 'rollback', unbound: true }));
+  });
+
+  it('keeps the previous key past the end of the overlap while a rollback signal received in time waits for its own check', async () => {
+    const handle = await stack.rotate('the run whose rollback check is answered with copies past its overlap');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
+    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
+    await handle.signal('rollback', { attestation: 'never checked' });
+    // Checked at once, then 5 s and 15 s later (unanswered checks back off); the overlap ends after 8 s.
+    await eventually(async () => (await entries(handle, 'signoff.check_unanswered')).length >= 3, 40_000);
+
+    const held = await stack.status(handle);
+    expect(Date.now()).toBeGreaterThan(Date.parse(held.deadlines.retireAt!));
+    expect(held.phase).toBe('overlap');
+    expect(await entries(handle, 'key.retire')).toEqual([]);
+    // Each unanswered check has its own audit entry.
+    expect((await entries(handle, 'signoff.check_unanswered')).map((d) => d.attempt)).toEqual([1, 2, 3]);
+    plays.delete(handle.workflowId);
+    // Its own check refuses the signal (no valid attestation); only then is the previous key retired.
+    expect((await result(handle)).outcome).toBe('completed');
+    expect(await entries(handle, 'approval.ignored')).toContainEqual(expect.objectContaining({ signal: 'rollback', refusal: expect.stringMatching(/^attestation:/) }));
   });
 
   it('keyturn audit show flags the check that was answered with the copy', async () => {
