@@ -138,29 +138,30 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     if (gate.hasQueued()) return true;
     return gate.state.rollbackRequested !== undefined;
   };
+  const rollbackReason = (): string | undefined => {
+    const r = gate.state.rollbackRequested;
+    return r ? `rollback requested by ${r.by}${r.reason ? `: ${r.reason}` : ''}` : undefined;
+  };
   /**
-   * Waits `seconds` unless an attested rollback comes. A signal received in time is checked before
-   * the run moves on, even past the deadline: while its check gets no answer of its own, the step it
-   * may ask to undo waits too (retiring the previous key cannot be compensated).
+   * Waits `seconds` unless an attested rollback comes. A signal received by the deadline is checked
+   * before the run moves on, even past it: while its check gets no answer of its own, the step it may
+   * ask to undo waits too (retiring the previous key cannot be compensated). A later signal is left
+   * to the next wait, so sending signals cannot hold the run.
    */
   const waitOrRollback = async (seconds: number, summary: string): Promise<string | undefined> => {
     const deadline = Date.now() + seconds * 1000;
-    let held = false;
-    for (;;) {
-      if (Date.now() < deadline) await condition(rollbackRequested, deadline - Date.now(), { summary: display(summary) });
-      if (!gate.hasQueued()) {
-        if (Date.now() >= deadline) return undefined;
-        continue;
-      }
-      if (Date.now() >= deadline && !held) {
-        // Runs from before this rule moved on with the signal unchecked.
-        if (!patched(CHECK_BEFORE_MOVING_ON_PATCH)) return undefined;
-        held = true;
-        phase(status.phase, 'A rollback signal came in time and waits for its check; the next step waits with it.');
-      }
+    while (Date.now() < deadline) {
+      const interrupted = await condition(rollbackRequested, deadline - Date.now(), { summary: display(summary) });
+      if (!interrupted) break;
       await gate.drain('after');
-      if (gate.state.rollbackRequested) return `rollback requested by ${gate.state.rollbackRequested.by}${gate.state.rollbackRequested.reason ? `: ${gate.state.rollbackRequested.reason}` : ''}`;
+      if (gate.state.rollbackRequested) return rollbackReason();
     }
+    if (!gate.state.rollbackRequested && !gate.hasQueued(deadline)) return undefined;
+    // Runs from before this rule moved on here.
+    if (!patched(CHECK_BEFORE_MOVING_ON_PATCH)) return undefined;
+    if (gate.hasQueued(deadline)) phase(status.phase, 'A rollback signal came in time and waits for its check; the next step waits with it.');
+    while (!gate.state.rollbackRequested && gate.hasQueued(deadline)) await gate.drain('after', deadline);
+    return rollbackReason();
   };
 
   try {

@@ -120,9 +120,12 @@ export class SignOffGate {
     return this.state;
   }
 
-  /** Handles queued signals after the gate: only attested rollbacks matter then. */
-  async drain(phase: 'signoff' | 'after'): Promise<void> {
-    while (this.queue.length > 0) {
+  /**
+   * Handles queued signals after the gate: only attested rollbacks matter then. `receivedBy`: only
+   * the signals received by then (workflow time, ms); the queue is in order of arrival.
+   */
+  async drain(phase: 'signoff' | 'after', receivedBy = Infinity): Promise<void> {
+    while (this.queue.length > 0 && this.queue[0]!.receivedAt <= receivedBy) {
       const next = this.queue.shift()!;
       const info = workflowInfo();
       const checked = await this.checkOrRequeue(next, () => signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
@@ -210,8 +213,9 @@ export class SignOffGate {
     return new Set(this.state.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size >= this.request.approvals.quorum;
   }
 
-  hasQueued(): boolean {
-    return this.queue.length > 0;
+  /** Whether a signal waits for its check; with `receivedBy`, one received by then (workflow time, ms). */
+  hasQueued(receivedBy = Infinity): boolean {
+    return this.queue.some((p) => p.receivedAt <= receivedBy);
   }
 
   private event() {

@@ -53,6 +53,17 @@ describe('compensation: an attested rollback signal during the overlap', () => {
     expect(await stack.jwksKids()).toEqual([oldKid]);
   });
 
+  it('a rollback attested during sign-off rolls the approved run back at its first wait, before activation', async () => {
+    const oldKid = (await stack.services.keyManager.listKeys({ issuer: stack.issuer })).find((k) => k.state === 'active')?.kid ?? (await seedActiveKey(stack));
+    const handle = await stack.rotate();
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'rollback', 'cli:bob', 'hold this rotation');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    const r = await result(handle);
+    expect(r).toMatchObject({ outcome: 'rolled_back', reason: expect.stringContaining('hold this rotation') });
+    expect(await keyStates(stack)).toMatchObject({ [oldKid]: 'active', [r.newKid!]: 'failed' });
+  });
+
   it('a rollback signal without a valid attestation is ignored and the run completes', async () => {
     const handle = await stack.rotate();
     await stack.decide(handle, 'approve', 'cli:alice');
