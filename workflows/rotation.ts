@@ -25,8 +25,8 @@ import { requesterLabel } from './ids.js';
 import { pinnedApprovals, type RotationInput, type RunOutcome, type RunResult, type RunStatus } from './types.js';
 
 export const statusQuery = defineQuery<RunStatus>('status');
-/** Signals received before a wait's deadline are checked before the run moves on (histories from before moved on). */
-const CHECK_BEFORE_MOVING_ON_PATCH = 'check-signals-before-moving-on';
+/** Signals received by a wait's deadline are checked before the run moves on (histories from before moved on). */
+const CHECK_BEFORE_MOVING_ON_PATCH = 'check-rollbacks-received-by-deadline';
 
 const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 } } as const;
 const planner = proxyActivities<PlannerActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } });
@@ -145,8 +145,9 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   /**
    * Waits `seconds` unless an attested rollback comes. A signal received by the deadline is checked
    * before the run moves on, even past it: while its check gets no answer of its own, the step it may
-   * ask to undo waits too (retiring the previous key cannot be compensated). A later signal is left
-   * to the next wait, so sending signals cannot hold the run.
+   * ask to undo waits too (retiring the previous key cannot be compensated), for at most the policy's
+   * sign-off timeout; then the run rolls back, as a step failed that way would make it. A later signal
+   * is left to the next wait, so sending signals cannot hold the run.
    */
   const waitOrRollback = async (seconds: number, summary: string): Promise<string | undefined> => {
     const deadline = Date.now() + seconds * 1000;
@@ -159,8 +160,12 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     if (!gate.state.rollbackRequested && !gate.hasQueued(deadline)) return undefined;
     // Runs from before this rule moved on here.
     if (!patched(CHECK_BEFORE_MOVING_ON_PATCH)) return undefined;
-    if (gate.hasQueued(deadline)) phase(status.phase, 'A rollback signal came in time and waits for its check; the next step waits with it.');
-    while (!gate.state.rollbackRequested && gate.hasQueued(deadline)) await gate.drain('after', deadline);
+    const holdUntil = deadline + planned.approvals.timeoutSeconds * 1000;
+    if (gate.hasQueued(deadline)) phase(status.phase, `${shown ?? ''} A rollback signal received in time waits for its check; the next step waits with it, until ${new Date(holdUntil).toISOString()} at most.`.trim());
+    while (!gate.state.rollbackRequested && gate.hasQueued(deadline)) {
+      if (Date.now() >= holdUntil) return `a rollback signal received in time got no answer of its own to its check within ${planned.approvals.timeoutSeconds}s: rolled back rather than go on unchecked`;
+      await gate.drain('after', deadline);
+    }
     return rollbackReason();
   };
 

@@ -215,7 +215,8 @@ export class SignOffGate {
 
   /** Whether a signal waits for its check; with `receivedBy`, one received by then (workflow time, ms). */
   hasQueued(receivedBy = Infinity): boolean {
-    return this.queue.some((p) => p.receivedAt <= receivedBy);
+    // The head, as drain() reads it: the queue is in order of arrival.
+    return this.queue.length > 0 && this.queue[0]!.receivedAt <= receivedBy;
   }
 
   private event() {

@@ -113,6 +113,21 @@ describe('a sign-off check answered with a result that is not its own', () => {
     expect(await entries(handle, 'approval.ignored')).toContainEqual(expect.objectContaining({ signal: 'rollback', refusal: expect.stringMatching(/^attestation:/) }));
   });
 
+  it('rolls back rather than go on once the previous key has been held for the sign-off timeout with its rollback check never answered', async () => {
+    const handle = await stack.rotate('the run whose rollback check is answered with copies until its hold ends');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
+    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
+    await handle.signal('rollback', { attestation: 'never checked' });
+    // The overlap ends after 8 s; the hold, 60 s (the stack's sign-off timeout) after that.
+    const r = await result(handle);
+    plays.delete(handle.workflowId);
+
+    expect(r).toMatchObject({ outcome: 'rolled_back', reason: expect.stringContaining('got no answer of its own to its check within 60s') });
+    expect(await entries(handle, 'key.retire')).toEqual([]);
+    expect(await entries(handle, 'key.restore')).toHaveLength(1);
+  }, 150_000);
+
   it('keyturn audit show flags the check that was answered with the copy', async () => {
     const shown = await keyturnProcess(stack, 'audit', 'show', firstVictim!, '--json');
     const report = JSON.parse(shown.stdout) as RunReconciliation;
