@@ -67,6 +67,15 @@ describe('a sign-off check answered with a result that is not its own', () => {
     (await stack.pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = $1 AND (actor ->> 'workflowId' = $2 OR subject ->> 'workflowId' = $2) ORDER BY seq`, [action, handle.workflowId])).rows.map((r) => r.details);
   let rolledBack: WorkflowHandle;
   let firstVictim: string | undefined;
+  /** A rotation in its overlap, sent a rollback signal whose every check the outsider answers with the copied accepted rollback. */
+  const inOverlapWithCopiedRollback = async (reason: string): Promise<WorkflowHandle> => {
+    const handle = await stack.rotate(reason);
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
+    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
+    await handle.signal('rollback', { attestation: 'never checked' });
+    return handle;
+  };
 
   beforeAll(async () => {
     stack = await startRotationStack({ name: 'copied-result', issuer: { postRetireOverlap: '8s' }, outsideAnswers: [outsider] });
@@ -80,12 +89,8 @@ describe('a sign-off check answered with a result that is not its own', () => {
   afterAll(() => stack?.stop());
 
   it('does not roll a rotation back on a rollback vote copied from another run', async () => {
-    const handle = await stack.rotate('the run answered with the copy');
-    await stack.decide(handle, 'approve', 'cli:alice');
-    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
-    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
+    const handle = await inOverlapWithCopiedRollback('the run answered with the copy');
     firstVictim = handle.workflowId;
-    await handle.signal('rollback', { attestation: 'never checked' });
     await eventually(async () => (await entries(handle, 'signoff.check_unanswered')).length >= 1, 30_000);
     plays.delete(handle.workflowId);
     expect((await result(handle)).outcome).toBe('completed');
@@ -93,11 +98,7 @@ describe('a sign-off check answered with a result that is not its own', () => {
   });
 
   it('keeps the previous key past the end of the overlap while a rollback signal received in time waits for its own check', async () => {
-    const handle = await stack.rotate('the run whose rollback check is answered with copies past its overlap');
-    await stack.decide(handle, 'approve', 'cli:alice');
-    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
-    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
-    await handle.signal('rollback', { attestation: 'never checked' });
+    const handle = await inOverlapWithCopiedRollback('the run whose rollback check is answered with copies past its overlap');
     // Checked at once, then 5 s and 15 s later (unanswered checks back off); the overlap ends after 8 s.
     await eventually(async () => (await entries(handle, 'signoff.check_unanswered')).length >= 3, 40_000);
 
@@ -114,11 +115,7 @@ describe('a sign-off check answered with a result that is not its own', () => {
   });
 
   it('rolls back rather than go on once the previous key has been held for the sign-off timeout with its rollback check never answered', async () => {
-    const handle = await stack.rotate('the run whose rollback check is answered with copies until its hold ends');
-    await stack.decide(handle, 'approve', 'cli:alice');
-    await stack.waitFor(handle, (s) => s.phase === 'overlap', 'the overlap');
-    plays.set(handle.workflowId, { answer: accepted(rolledBack, 'rollback').answer });
-    await handle.signal('rollback', { attestation: 'never checked' });
+    const handle = await inOverlapWithCopiedRollback('the run whose rollback check is answered with copies until its hold ends');
     // The overlap ends after 8 s; the hold, 60 s (the stack's sign-off timeout) after that.
     const r = await result(handle);
     plays.delete(handle.workflowId);
