@@ -56,12 +56,15 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     upsertSearchAttributes({ KeyturnPhase: [p] });
     render();
   };
+  /** Set once sign-off is asked for: the run's end records the decision signals it left unhandled. */
+  let signOffGate: SignOffGate | undefined = undefined;
   const finish = async (outcome: PolicyChangeResult['outcome'], extra: Partial<PolicyChangeResult> = {}): Promise<PolicyChangeResult> => {
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record policy change ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `policy.change.${outcome}`, subject: { version: extra.version ?? status.planHash ?? 'unknown' }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'activated' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, changes } }]));
       await notice(`Orchestrator → approvers: policy change ${outcome}`, { type: `run.${outcome === 'activated' ? 'completed' : outcome}`, kind: 'policy', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: 'policy', reason: extra.reason ?? null });
+      if (signOffGate) track(await signOffGate.recordUnhandled(outcome));
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, changes, approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
@@ -89,6 +92,7 @@ export async function policyChangeWorkflow(input: PolicyChangeInput): Promise<Po
     },
   });
   status.approvals = gate.state.votes;
+  signOffGate = gate;
   const decision = await gate.await();
   seqs.push(...decision.auditSeqs);
   if (decision.decided === 'rejected') return finish('rejected', { reason: decision.rejectionReason ?? 'rejected', version: proposal.nextVersion });

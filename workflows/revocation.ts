@@ -62,12 +62,15 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   };
   const event = (type: string, facts: Record<string, unknown> = {}) =>
     notice(`RevocationResponder → approvers: ${type.replace('run.', 'revocation ')}`, { type, kind: 'revocation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: `${input.kind} ${input.value}`, urgent: true, ...(status.planHash ? { planHash: status.planHash } : {}), ...facts });
+  /** Set once sign-off is asked for: the run's end records the decision signals it left unhandled. */
+  let signOffGate: SignOffGate | undefined = undefined;
   const finish = async (outcome: RevocationResult['outcome'], extra: Partial<RevocationResult> = {}): Promise<RevocationResult> => {
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
       await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
+      if (signOffGate) track(await signOffGate.recordUnhandled(outcome));
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
@@ -115,6 +118,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     },
   });
   status.approvals = gate.state.votes;
+  signOffGate = gate;
   const decision = await gate.await();
   seqs.push(...decision.auditSeqs);
 

@@ -57,6 +57,8 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     upsertSearchAttributes({ KeyturnPhase: [p] });
     render();
   };
+  /** Set once sign-off is asked for: the run's end records the decision signals it left unhandled. */
+  let signOffGate: SignOffGate | undefined = undefined;
   const finish = async (outcome: RunOutcome, extra: Partial<RunResult> = {}): Promise<RunResult> => {
     status.outcome = outcome;
     phase(outcome, extra.reason);
@@ -65,6 +67,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       track(await auditor.recordHandoff.executeWithOptions({ summary: display(summarise.finish(outcome)) }, [{ from: 'Orchestrator', to: 'Auditor', action: `rotation.${outcome}`, subject: { issuer: input.issuer }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'completed' ? 'ok' : outcome === 'failed' ? 'failed' : 'refused', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
       await planner.releaseRotationLock.executeWithOptions({ summary: display(`Orchestrator → Planner: release the rotation lock of ${input.issuer}`) }, [{ issuer: input.issuer }]);
       await notice(`Orchestrator → approvers: run ${outcome}`, { type: `run.${outcome}`, kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, reason: extra.reason ?? null, ...(status.planHash ? { planHash: status.planHash } : {}) });
+      if (signOffGate) track(await signOffGate.recordUnhandled(outcome));
     });
     // The result is display (clear in the Web UI): public facts only, never key material or the plan.
     return display({ outcome, ...(status.planHash ? { planHash: status.planHash } : {}), approvals: status.approvals, auditSeqRange: seqs.length ? [Math.min(...seqs), Math.max(...seqs)] : null, ...extra });
@@ -99,10 +102,11 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     },
   });
   status.approvals = gate.state.votes;
-  const signOff = await gate.await();
+  signOffGate = gate;
+  const decision = await gate.await();
   seqs.push(...gate.state.auditSeqs);
-  if (signOff.decided === 'rejected') return finish('rejected', { reason: signOff.rejectionReason ?? 'rejected' });
-  if (signOff.decided !== 'approved') return finish('expired', { reason: `no sign-off within ${timing.approvalTimeoutSeconds}s` });
+  if (decision.decided === 'rejected') return finish('rejected', { reason: decision.rejectionReason ?? 'rejected' });
+  if (decision.decided !== 'approved') return finish('expired', { reason: `no sign-off within ${timing.approvalTimeoutSeconds}s` });
 
   // 2. Generate and pre-publish; from here on every failure is compensated.
   phase('publishing');

@@ -60,6 +60,12 @@ const UNANSWERED_CHECK_PAUSE_SECONDS = 5;
 const UNANSWERED_CHECK_MAX_PAUSE_SECONDS = 300;
 /** The answer's own text is kept to this length in the audit log: someone else may have written it. */
 const UNANSWERED_REASON_CHARS = 200;
+/** Signals still queued when a run ends are recorded (histories from before dropped them unrecorded). */
+const RECORD_UNHANDLED_PATCH = 'record-signals-unhandled-at-end';
+/** One entry names at most this many of them (and counts them all): whoever can signal does not fill the audit log. */
+const UNHANDLED_LISTED = 20;
+/** Signals that keep arriving while the entry is written get at most this many entries in all, so they cannot keep the run open. */
+const UNHANDLED_ROUNDS = 3;
 
 /** A decision signal as it arrived; `receivedAt` is the workflow's time then (ms), which its check judges expiry by. */
 type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string; receivedAt: number; unanswered?: number };
@@ -200,6 +206,41 @@ export class SignOffGate {
       if (isCancellation(recordError)) throw recordError;
       log.error('the unanswered sign-off check could not be recorded', { error: failureReason(recordError).slice(0, UNANSWERED_REASON_CHARS) });
     }
+  }
+
+  /**
+   * At the run's end: signals still queued decided nothing (received after the run's last wait, or
+   * their check never got an answer of its own). An audit entry lists them, unchecked, so a rollback
+   * sent too late is seen rather than silently dropped: all counted by decision, the rollbacks listed
+   * first, then the latest others. Signals that arrive while it is written get another entry, up to
+   * three in all; any after that are only logged. Best effort, like every notice.
+   */
+  async recordUnhandled(runOutcome: string): Promise<{ auditSeqs: number[] }> {
+    const auditSeqs: number[] = [];
+    for (let round = 0; this.queue.length > 0; round++) {
+      if (!patched(RECORD_UNHANDLED_PATCH)) break;
+      const left = this.queue.splice(0);
+      if (round === UNHANDLED_ROUNDS) {
+        log.warn('decision signals kept arriving after the run ended its sign-off; these are not recorded', { runOutcome, count: left.length });
+        break;
+      }
+      const counts = { approve: 0, reject: 0, rollback: 0 };
+      for (const signal of left) counts[signal.decision]++;
+      const listed = [...left.filter((x) => x.decision === 'rollback'), ...left.filter((x) => x.decision !== 'rollback').reverse()].slice(0, UNHANDLED_LISTED);
+      const signals = listed.map((x) => ({ decision: x.decision, receivedAt: new Date(x.receivedAt).toISOString(), ...(x.unanswered ? { uncheckedAfterAttempts: x.unanswered } : {}) }));
+      const unanswered = left.filter((x) => x.unanswered).length;
+      const why = unanswered === left.length ? 'their checks got no answer of their own' : unanswered ? 'received too late, or their checks got no answer of their own' : 'received after the last wait for one';
+      log.warn('decision signals decided nothing and are recorded unchecked', { runOutcome, count: left.length, why });
+      try {
+        const recorded = await auditor.recordHandoff.executeWithOptions({ summary: display(`${left.length} decision signal(s) → Auditor: ${why}; recorded unchecked`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.signals_unhandled', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { planHash: this.request.planHash, runOutcome, count: left.length, counts, signals, why, note: 'decided nothing: not checked, not acted on' } }]);
+        this.track(recorded);
+        auditSeqs.push(...recorded.auditSeqs);
+      } catch (recordError) {
+        if (isCancellation(recordError)) throw recordError;
+        log.error('the unhandled decision signals could not be recorded', { error: failureReason(recordError).slice(0, UNANSWERED_REASON_CHARS) });
+      }
+    }
+    return { auditSeqs };
   }
 
   /**

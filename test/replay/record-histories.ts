@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { afterAll, describe, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -80,6 +81,33 @@ describe('record workflow histories for replay', { timeout: 300_000 }, () => {
     const rejected = await stack.rotate('to be rejected');
     await stack.decide(rejected, 'reject', 'cli:bob', 'freeze week');
     await save('rotation-rejected', rejected);
+  });
+
+  it('a rotation sent a rollback while it retires the previous key (after its last wait)', async () => {
+    let entered!: () => void;
+    let release!: () => void;
+    const retiring = new Promise<void>((r) => (entered = r));
+    const released = new Promise<void>((r) => (release = r));
+    const slowRetirement: ActivityInterceptorsFactory = (ctx) => ({
+      inbound: {
+        async execute(input, next) {
+          if (ctx.info.activityType === 'retireKey') {
+            entered();
+            await released;
+          }
+          return next(input);
+        },
+      },
+    });
+    const stack = await startRotationStack({ name: 'rec-late-rollback', issuer: { postRetireOverlap: '6s' }, activityInterceptors: [slowRetirement] });
+    stops.push(() => stack.stop());
+    await seedActiveKey(stack);
+    const handle = await stack.rotate('rollback sent too late');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await retiring;
+    await stack.decide(handle, 'rollback', 'cli:bob', 'too late');
+    release();
+    await save('rotation-late-rollback', handle);
   });
 
   it('a rotation rolled back by a failed canary', async () => {

@@ -14,7 +14,9 @@ import { workflowBundle } from '../../workers/worker.js';
  * must still decide them by counting approvers, at the same point as then. `*.pre-bound-results.json`
  * were recorded before activity results were bound to their calls: they replay without the binding.
  * `*.pre-call-ids.json` were recorded before activity ids named their call's type and run: they
- * replay with the SDK's plain ids.
+ * replay with the SDK's plain ids. `*.pre-unhandled.json` were recorded before a run's end recorded
+ * the decision signals it left unhandled (a rollback sent while the previous key is retired): they
+ * end without that entry, as they did.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -69,11 +71,12 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before call ids, bound results and per-issuer groups', () => {
+  it('has histories from the current code, from before call ids, bound results, per-issuer groups and recorded late signals', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-groups.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-unhandled.json'))).toBe(true);
   });
 
   it.each(recorded)('%s replays without nondeterminism', async (file) => {

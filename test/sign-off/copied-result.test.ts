@@ -9,6 +9,7 @@ import { RESULT_BINDING_HEADER } from '../../workflows/result-binding.js';
 import { eventually } from '../policy/support.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { keyturnProcess } from '../support/cli.js';
+import { deferred } from '../support/deferred.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 
 type Checked = { vote?: { decision?: string } };
@@ -232,10 +233,4 @@ async function lastCheckResult(stack: RotationStack, handle: WorkflowHandle): Pr
   const payload = completed.at(-1)?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
   if (!payload) throw new Error(`no completed check in ${handle.workflowId}`);
   return payload as Payload;
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
