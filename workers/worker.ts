@@ -20,7 +20,8 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
-import { ActivityCallLedger, purgeAllActivityCalls } from '../agents/shared/activity-calls.js';
+import { ActivityCallLedger, purgeClosedRunCalls } from '../agents/shared/activity-calls.js';
+import { namespaceExists, runStateIn } from './run-state.js';
 import { markCallIdUpgrade } from '../agents/shared/upgrade-marks.js';
 import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
 import { bindActivityResults } from './result-binding.js';
@@ -110,9 +111,6 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
   installTemporalRuntime();
   await markCallIdUpgrade(deps.pool);
   const callLedger = new ActivityCallLedger(deps.pool);
-  await purgeAllActivityCalls(deps.pool);
-  const purging = setInterval(() => void purgeAllActivityCalls(deps.pool).catch((e: unknown) => createLogger({ name: 'keyturn-worker' }).warn({ err: (e as Error).message }, 'could not purge old activity calls; retried in a day')), 86_400_000);
-  purging.unref();
   const connection = await NativeConnection.connect({ address: deps.temporalAddress });
   const worker = await Worker.create({
     connection,
@@ -123,5 +121,35 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     activities: buildActivities(deps),
     interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool), firstScheduledMs: (c) => callLedger.firstScheduledMs(c) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
   });
+  purgeDaily(deps, connection, worker);
   return { worker, connection };
+}
+
+/**
+ * Purges the activity-call ledger of old calls of closed runs, now and then once a day, in the
+ * background (no start waits for Temporal's answers); one purge at a time, none once the worker stops.
+ */
+function purgeDaily(deps: WorkerDeps, connection: NativeConnection, worker: Worker): void {
+  const log = createLogger({ name: 'keyturn-worker' });
+  let running = false;
+  const purge = async () => {
+    if (worker.getState() === 'STOPPED' || worker.getState() === 'FAILED') return clearInterval(timer);
+    if (running) return;
+    running = true;
+    try {
+      if (!(await namespaceExists(connection, deps.namespace))) {
+        log.warn({ namespace: deps.namespace }, 'could not read the namespace, so no old activity call was purged; retried in a day');
+        return;
+      }
+      const report = await purgeClosedRunCalls(deps.pool, runStateIn(connection, deps.namespace));
+      if (report.purged || report.open || report.unknown) log.info(report, 'purged activity calls older than 400 days of closed runs; open runs and runs whose state could not be read keep theirs');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'could not purge old activity calls; retried in a day');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void purge(), 86_400_000);
+  timer.unref();
+  void purge();
 }

@@ -61,18 +61,47 @@ async function firstScheduled(db: Queryable, calls: readonly ActivityCall[]): Pr
   return firsts;
 }
 
-/**
- * Removes up to `batch` ledger rows older than 400 days (purge_activity_calls). A run still open
- * after 400 days could then have a step scheduled again; keyturn's runs end long before that.
- */
-export async function purgeActivityCalls(db: Queryable, batch = 1000): Promise<number> {
-  const { rows } = await db.query<{ purged: number }>('SELECT purge_activity_calls($1) AS purged', [batch]);
-  return rows[0]?.purged ?? 0;
+/** A run with ledger rows older than 400 days, as Temporal reports it; 'unknown': it could not be asked. */
+export type RunState = 'open' | 'closed' | 'unknown';
+export interface LedgerRun {
+  workflowId: string;
+  runId: string;
 }
 
-/** Purges in batches until no row older than 400 days is left; returns how many went. */
-export async function purgeAllActivityCalls(db: Queryable, batch = 1000): Promise<number> {
-  let total = 0;
-  for (let n = batch; n === batch; total += n) n = await purgeActivityCalls(db, batch);
-  return total;
+export interface PurgeReport {
+  /** Rows removed (older than 400 days, of closed runs). */
+  purged: number;
+  /** Runs with rows that old that are still open: their rows stay. */
+  open: number;
+  /** Runs with rows that old whose state could not be read: their rows stay until a later purge. */
+  unknown: number;
+}
+
+/**
+ * Removes ledger rows older than 400 days of the runs Temporal reports closed or no longer knows
+ * (purge_activity_calls). An open run keeps every row, however old: it could still schedule one of
+ * those calls again. A run whose state cannot be read keeps its rows until the next purge.
+ */
+export async function purgeClosedRunCalls(db: Queryable, stateOf: (run: LedgerRun) => Promise<RunState>, batch = 100): Promise<PurgeReport> {
+  const report: PurgeReport = { purged: 0, open: 0, unknown: 0 };
+  let after: LedgerRun = { workflowId: '', runId: '' };
+  for (;;) {
+    const { rows } = await db.query<{ workflow_id: string; run_id: string }>(
+      `SELECT DISTINCT workflow_id, run_id FROM activity_calls
+        WHERE recorded_at < now() - interval '400 days' AND (workflow_id, run_id) > ($1, $2)
+        ORDER BY workflow_id, run_id LIMIT $3`,
+      [after.workflowId, after.runId, batch],
+    );
+    const runs = rows.map((r) => ({ workflowId: r.workflow_id, runId: r.run_id }));
+    const states = await Promise.all(runs.map((run) => stateOf(run)));
+    const closed = runs.filter((_, i) => states[i] === 'closed');
+    report.open += states.filter((st) => st === 'open').length;
+    report.unknown += states.filter((st) => st === 'unknown').length;
+    if (closed.length) {
+      const gone = await db.query<{ purged: number }>('SELECT purge_activity_calls($1::text[], $2::text[]) AS purged', [closed.map((r) => r.workflowId), closed.map((r) => r.runId)]);
+      report.purged += gone.rows[0]?.purged ?? 0;
+    }
+    if (runs.length < batch) return report;
+    after = runs.at(-1)!;
+  }
 }

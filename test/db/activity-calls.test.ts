@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ActivityCallLedger, purgeActivityCalls, type ActivityCall } from '../../agents/shared/activity-calls.js';
+import { ActivityCallLedger, purgeClosedRunCalls, type ActivityCall, type RunState } from '../../agents/shared/activity-calls.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { superuserPool, testPool } from '../support/db.js';
 
@@ -62,19 +62,63 @@ describe('the activity-call ledger', () => {
     expect(await ledger.firstScheduledMs({ ...c, workflowId: `rotate-${randomUUID()}`, scheduledMs: 6 })).toBe(6);
   });
 
-  it('purges only calls recorded more than 400 days ago', async () => {
-    const ledger = new ActivityCallLedger(pool);
-    const old = call();
-    const recent = call();
-    await Promise.all([ledger.firstScheduledMs(old), ledger.firstScheduledMs(recent)]);
-    const admin = superuserPool();
-    try {
-      await admin.query(`UPDATE activity_calls SET recorded_at = now() - interval '401 days' WHERE workflow_id = $1`, [old.workflowId]);
-    } finally {
-      await admin.end();
-    }
-    while ((await purgeActivityCalls(pool)) > 0);
-    const { rows } = await pool.query<{ workflow_id: string }>('SELECT workflow_id FROM activity_calls WHERE workflow_id = ANY($1)', [[old.workflowId, recent.workflowId]]);
-    expect(rows.map((r) => r.workflow_id)).toEqual([recent.workflowId]);
+  describe('purge', () => {
+    /** Three runs with calls recorded 401 days ago: one Temporal reports open, one closed, one it could not be asked about; and a closed run's recent call. */
+    const recordRuns = async () => {
+      const ledger = new ActivityCallLedger(pool);
+      const runs = { open: call(), closed: call(), unknown: call(), recent: call() };
+      await Promise.all(Object.values(runs).map((c) => ledger.firstScheduledMs(c)));
+      const admin = superuserPool();
+      try {
+        await admin.query(`UPDATE activity_calls SET recorded_at = now() - interval '401 days' WHERE workflow_id = ANY($1)`, [[runs.open.workflowId, runs.closed.workflowId, runs.unknown.workflowId]]);
+      } finally {
+        await admin.end();
+      }
+      const state = new Map<string, RunState>([[runs.open.runId, 'open'], [runs.closed.runId, 'closed'], [runs.unknown.runId, 'unknown'], [runs.recent.runId, 'closed']]);
+      return { runs, stateOf: async ({ runId }: { runId: string }) => state.get(runId) ?? 'open' };
+    };
+    const left = async (calls: ActivityCall[]) =>
+      (await pool.query<{ run_id: string }>('SELECT run_id FROM activity_calls WHERE run_id = ANY($1)', [calls.map((c) => c.runId)])).rows.map((r) => r.run_id).sort();
+
+    it('removes the calls recorded more than 400 days ago of runs Temporal reports closed', async () => {
+      const { runs, stateOf } = await recordRuns();
+      await purgeClosedRunCalls(pool, stateOf);
+      expect(await left([runs.closed])).toEqual([]);
+    });
+
+    it('keeps every call of a run that is still open, however old', async () => {
+      const { runs, stateOf } = await recordRuns();
+      await purgeClosedRunCalls(pool, stateOf);
+      expect(await left([runs.open])).toEqual([runs.open.runId]);
+    });
+
+    it('keeps the calls of a run whose state could not be read, and those recorded in the last 400 days', async () => {
+      const { runs, stateOf } = await recordRuns();
+      await purgeClosedRunCalls(pool, stateOf);
+      expect(await left([runs.unknown, runs.recent])).toEqual([runs.unknown.runId, runs.recent.runId].sort());
+    });
+
+    it('removes no call recorded in the last 400 days, even of a run named to it directly', async () => {
+      const recent = call();
+      await new ActivityCallLedger(pool).firstScheduledMs(recent);
+      const { rows } = await pool.query<{ purged: number }>('SELECT purge_activity_calls($1::text[], $2::text[]) AS purged', [[recent.workflowId], [recent.runId]]);
+      expect(rows[0]!.purged).toBe(0);
+      expect(await left([recent])).toEqual([recent.runId]);
+    });
+
+    it('leaves the purge that workers from before this rule call answering, and removing nothing', async () => {
+      const { runs } = await recordRuns();
+      const { rows } = await pool.query<{ purged: number }>('SELECT purge_activity_calls(10000) AS purged');
+      expect(rows[0]!.purged).toBe(0);
+      expect(await left([runs.open, runs.closed])).toEqual([runs.open.runId, runs.closed.runId].sort());
+    });
+
+    it('pages through every run with old calls', async () => {
+      const { runs, stateOf } = await recordRuns();
+      const report = await purgeClosedRunCalls(pool, stateOf, 1);
+      expect(await left([runs.closed, runs.open])).toEqual([runs.open.runId]);
+      expect(report.open).toBeGreaterThanOrEqual(1);
+      expect(report.unknown).toBeGreaterThanOrEqual(1);
+    });
   });
 });

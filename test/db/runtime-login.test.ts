@@ -139,6 +139,7 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
     expect(await sqlStateAs(runtime, 'SELECT scheduled_ms FROM activity_calls LIMIT 1')).toBe('ok');
     expect(await sqlStateAs(runtime, `UPDATE activity_calls SET scheduled_ms = 2 WHERE workflow_id = 'wf-runtime-login'`)).toBe('42501');
     expect(await sqlStateAs(runtime, `DELETE FROM activity_calls WHERE workflow_id = 'wf-runtime-login'`)).toBe('42501');
+    expect(await sqlStateAs(runtime, `SELECT purge_activity_calls(ARRAY['wf-runtime-login'], ARRAY['run'])`)).toBe('ok');
     expect(await sqlStateAs(runtime, 'SELECT purge_activity_calls(10)')).toBe('ok');
   });
 
@@ -148,7 +149,7 @@ describe('the runtime login, acting as itself (SET ROLE NONE)', () => {
       CREATE FUNCTION pg_temp.took_over() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ran as %', current_user; END $$;
       CREATE TRIGGER took_over BEFORE DELETE ON pg_temp.activity_calls FOR EACH ROW EXECUTE FUNCTION pg_temp.took_over();
       INSERT INTO pg_temp.activity_calls (workflow_id, run_id, activity_id, scheduled_ms, recorded_at) VALUES ('decoy', 'run', 'kt1/run/1/notify', 1, now() - interval '500 days');
-      SELECT purge_activity_calls(10);`;
+      SELECT purge_activity_calls(ARRAY['decoy'], ARRAY['run']);`;
     expect(await sqlStateAs(runtime, decoy)).toBe('ok');
   });
 
