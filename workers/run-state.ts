@@ -18,7 +18,8 @@ type Asker = Pick<NativeConnection, 'workflowService' | 'withDeadline'>;
  * Whether a run is still open, as the Temporal server of the worker's namespace says. A run the
  * namespace no longer knows (gone with its retention) is closed. Anything else (no answer within
  * 10 s, a status keyturn does not know) is 'unknown', and the caller keeps what it holds for the run.
- * keyturn keeps one database per namespace: a run of another namespace would read as unknown to this one.
+ * keyturn keeps one database per namespace: a run of another namespace is one this namespace does
+ * not know, so it would read as closed.
  */
 export function runStateIn(connection: Asker, namespace: string): (run: LedgerRun) => Promise<RunState> {
   return async ({ workflowId, runId }) => {

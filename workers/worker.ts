@@ -127,26 +127,29 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
 
 /**
  * Purges the activity-call ledger of old calls of closed runs, now and then once a day, in the
- * background (no start waits for Temporal's answers); one purge at a time, none once the worker stops.
+ * background (no start waits for Temporal's answers); one purge at a time (one stuck for an hour no
+ * longer counts), and none once the worker is past running.
  */
 function purgeDaily(deps: WorkerDeps, connection: NativeConnection, worker: Worker): void {
   const log = createLogger({ name: 'keyturn-worker' });
-  let running = false;
+  const active = () => worker.getState() === 'INITIALIZED' || worker.getState() === 'RUNNING';
+  let runningSince: number | undefined;
   const purge = async () => {
-    if (worker.getState() === 'STOPPED' || worker.getState() === 'FAILED') return clearInterval(timer);
-    if (running) return;
-    running = true;
+    if (!active()) return clearInterval(timer);
+    if (runningSince !== undefined && Date.now() - runningSince < 3_600_000) return;
+    runningSince = Date.now();
     try {
       if (!(await namespaceExists(connection, deps.namespace))) {
-        log.warn({ namespace: deps.namespace }, 'could not read the namespace, so no old activity call was purged; retried in a day');
+        if (active()) log.warn({ namespace: deps.namespace }, 'could not read the namespace, so no old activity call was purged; retried in a day');
         return;
       }
       const report = await purgeClosedRunCalls(deps.pool, runStateIn(connection, deps.namespace));
       if (report.purged || report.open || report.unknown) log.info(report, 'purged activity calls older than 400 days of closed runs; open runs and runs whose state could not be read keep theirs');
     } catch (e) {
-      log.warn({ err: (e as Error).message }, 'could not purge old activity calls; retried in a day');
+      // A worker shut down while it purged (its pool or connection closed): nothing to report.
+      if (active()) log.warn({ err: (e as Error).message }, 'could not purge old activity calls; retried in a day');
     } finally {
-      running = false;
+      runningSince = undefined;
     }
   };
   const timer = setInterval(() => void purge(), 86_400_000);

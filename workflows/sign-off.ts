@@ -221,15 +221,14 @@ export class SignOffGate {
       if (!patched(RECORD_UNHANDLED_PATCH)) break;
       const left = this.queue.splice(0);
       if (round === UNHANDLED_ROUNDS) {
-        log.warn('decision signals kept arriving after the run ended its sign-off; these are not recorded', { runOutcome, count: left.length });
+        log.warn('decision signals kept arriving as the run ended; these are not recorded', { runOutcome, count: left.length, counts: countByDecision(left) });
         break;
       }
-      const counts = { approve: 0, reject: 0, rollback: 0 };
-      for (const signal of left) counts[signal.decision]++;
+      const counts = countByDecision(left);
       const listed = [...left.filter((x) => x.decision === 'rollback'), ...left.filter((x) => x.decision !== 'rollback').reverse()].slice(0, UNHANDLED_LISTED);
       const signals = listed.map((x) => ({ decision: x.decision, receivedAt: new Date(x.receivedAt).toISOString(), ...(x.unanswered ? { uncheckedAfterAttempts: x.unanswered } : {}) }));
       const unanswered = left.filter((x) => x.unanswered).length;
-      const why = unanswered === left.length ? 'their checks got no answer of their own' : unanswered ? 'received too late, or their checks got no answer of their own' : 'received after the last wait for one';
+      const why = unanswered === left.length ? 'their checks got no answer of their own' : unanswered ? 'received too late to be taken up, or their checks got no answer of their own' : 'received too late to be taken up';
       log.warn('decision signals decided nothing and are recorded unchecked', { runOutcome, count: left.length, why });
       try {
         const recorded = await auditor.recordHandoff.executeWithOptions({ summary: display(`${left.length} decision signal(s) → Auditor: ${why}; recorded unchecked`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.signals_unhandled', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { planHash: this.request.planHash, runOutcome, count: left.length, counts, signals, why, note: 'decided nothing: not checked, not acted on' } }]);
@@ -268,4 +267,10 @@ export class SignOffGate {
   private track(r: { auditSeqs?: number[] } | undefined): void {
     if (r?.auditSeqs) this.state.auditSeqs.push(...r.auditSeqs);
   }
+}
+
+function countByDecision(signals: Pending[]): Record<Pending['decision'], number> {
+  const counts = { approve: 0, reject: 0, rollback: 0 };
+  for (const signal of signals) counts[signal.decision]++;
+  return counts;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ActivityCallLedger, purgeClosedRunCalls, type ActivityCall, type RunState } from '../../agents/shared/activity-calls.js';
 import type { Queryable } from '../../agents/shared/db.js';
+import { APP_ROLE } from '../../db/pool.js';
 import { superuserPool, testPool } from '../support/db.js';
 
 const pool = testPool();
@@ -63,62 +64,71 @@ describe('the activity-call ledger', () => {
   });
 
   describe('purge', () => {
-    /** Three runs with calls recorded 401 days ago: one Temporal reports open, one closed, one it could not be asked about; and a closed run's recent call. */
-    const recordRuns = async () => {
-      const ledger = new ActivityCallLedger(pool);
-      const runs = { open: call(), closed: call(), unknown: call(), recent: call() };
-      await Promise.all(Object.values(runs).map((c) => ledger.firstScheduledMs(c)));
+    /**
+     * Runs `fn` in a transaction that is rolled back, so no worker of another test file, whose own
+     * purge asks a real Temporal about these made-up runs, ever sees them. Rows are recorded and aged
+     * as the database owner, then the purge runs as the runtime role, as in a worker.
+     */
+    const privately = async (fn: (tx: Queryable, runs: Record<'open' | 'closed' | 'unknown' | 'recent', ActivityCall>, stateOf: (r: { runId: string }) => Promise<RunState>) => Promise<void>) => {
       const admin = superuserPool();
+      const tx = await admin.connect();
       try {
-        await admin.query(`UPDATE activity_calls SET recorded_at = now() - interval '401 days' WHERE workflow_id = ANY($1)`, [[runs.open.workflowId, runs.closed.workflowId, runs.unknown.workflowId]]);
+        await tx.query('BEGIN');
+        const runs = { open: call(), closed: call(), unknown: call(), recent: call() };
+        await new ActivityCallLedger(tx).firstScheduledMs(runs.recent);
+        for (const c of [runs.open, runs.closed, runs.unknown]) {
+          await tx.query(`INSERT INTO activity_calls (workflow_id, run_id, activity_id, scheduled_ms, recorded_at) VALUES ($1, $2, $3, $4, now() - interval '401 days')`, [c.workflowId, c.runId, c.activityId, c.scheduledMs]);
+        }
+        await tx.query(`SET LOCAL ROLE ${APP_ROLE}`);
+        const state = new Map<string, RunState>([[runs.open.runId, 'open'], [runs.closed.runId, 'closed'], [runs.unknown.runId, 'unknown'], [runs.recent.runId, 'closed']]);
+        await fn(tx, runs, async ({ runId }) => state.get(runId) ?? 'open');
       } finally {
+        await tx.query('ROLLBACK').catch(() => {});
+        tx.release();
         await admin.end();
       }
-      const state = new Map<string, RunState>([[runs.open.runId, 'open'], [runs.closed.runId, 'closed'], [runs.unknown.runId, 'unknown'], [runs.recent.runId, 'closed']]);
-      return { runs, stateOf: async ({ runId }: { runId: string }) => state.get(runId) ?? 'open' };
     };
-    const left = async (calls: ActivityCall[]) =>
-      (await pool.query<{ run_id: string }>('SELECT run_id FROM activity_calls WHERE run_id = ANY($1)', [calls.map((c) => c.runId)])).rows.map((r) => r.run_id).sort();
+    const left = async (tx: Queryable, calls: ActivityCall[]) =>
+      (await tx.query<{ run_id: string }>('SELECT run_id FROM activity_calls WHERE run_id = ANY($1)', [calls.map((c) => c.runId)])).rows.map((r) => r.run_id).sort();
 
-    it('removes the calls recorded more than 400 days ago of runs Temporal reports closed', async () => {
-      const { runs, stateOf } = await recordRuns();
-      await purgeClosedRunCalls(pool, stateOf);
-      expect(await left([runs.closed])).toEqual([]);
-    });
+    it('removes the calls recorded more than 400 days ago of runs Temporal reports closed', () =>
+      privately(async (tx, runs, stateOf) => {
+        await purgeClosedRunCalls(tx, stateOf);
+        expect(await left(tx, [runs.closed])).toEqual([]);
+      }));
 
-    it('keeps every call of a run that is still open, however old', async () => {
-      const { runs, stateOf } = await recordRuns();
-      await purgeClosedRunCalls(pool, stateOf);
-      expect(await left([runs.open])).toEqual([runs.open.runId]);
-    });
+    it('keeps every call of a run that is still open, however old', () =>
+      privately(async (tx, runs, stateOf) => {
+        await purgeClosedRunCalls(tx, stateOf);
+        expect(await left(tx, [runs.open])).toEqual([runs.open.runId]);
+      }));
 
-    it('keeps the calls of a run whose state could not be read, and those recorded in the last 400 days', async () => {
-      const { runs, stateOf } = await recordRuns();
-      await purgeClosedRunCalls(pool, stateOf);
-      expect(await left([runs.unknown, runs.recent])).toEqual([runs.unknown.runId, runs.recent.runId].sort());
-    });
+    it('keeps the calls of a run whose state could not be read, and those recorded in the last 400 days', () =>
+      privately(async (tx, runs, stateOf) => {
+        await purgeClosedRunCalls(tx, stateOf);
+        expect(await left(tx, [runs.unknown, runs.recent])).toEqual([runs.unknown.runId, runs.recent.runId].sort());
+      }));
 
-    it('removes no call recorded in the last 400 days, even of a run named to it directly', async () => {
-      const recent = call();
-      await new ActivityCallLedger(pool).firstScheduledMs(recent);
-      const { rows } = await pool.query<{ purged: number }>('SELECT purge_activity_calls($1::text[], $2::text[]) AS purged', [[recent.workflowId], [recent.runId]]);
-      expect(rows[0]!.purged).toBe(0);
-      expect(await left([recent])).toEqual([recent.runId]);
-    });
+    it('removes no call recorded in the last 400 days, even of a run named to it directly', () =>
+      privately(async (tx, { recent }) => {
+        const { rows } = await tx.query<{ purged: number }>('SELECT purge_activity_calls($1::text[], $2::text[]) AS purged', [[recent.workflowId], [recent.runId]]);
+        expect(rows[0]!.purged).toBe(0);
+        expect(await left(tx, [recent])).toEqual([recent.runId]);
+      }));
 
-    it('leaves the purge that workers from before this rule call answering, and removing nothing', async () => {
-      const { runs } = await recordRuns();
-      const { rows } = await pool.query<{ purged: number }>('SELECT purge_activity_calls(10000) AS purged');
-      expect(rows[0]!.purged).toBe(0);
-      expect(await left([runs.open, runs.closed])).toEqual([runs.open.runId, runs.closed.runId].sort());
-    });
+    it('leaves the purge that workers from before this rule call answering, and removing nothing', () =>
+      privately(async (tx, runs) => {
+        const { rows } = await tx.query<{ purged: number }>('SELECT purge_activity_calls(10000) AS purged');
+        expect(rows[0]!.purged).toBe(0);
+        expect(await left(tx, [runs.open, runs.closed])).toEqual([runs.open.runId, runs.closed.runId].sort());
+      }));
 
-    it('pages through every run with old calls', async () => {
-      const { runs, stateOf } = await recordRuns();
-      const report = await purgeClosedRunCalls(pool, stateOf, 1);
-      expect(await left([runs.closed, runs.open])).toEqual([runs.open.runId]);
-      expect(report.open).toBeGreaterThanOrEqual(1);
-      expect(report.unknown).toBeGreaterThanOrEqual(1);
-    });
+    it('pages through every run with old calls', () =>
+      privately(async (tx, runs, stateOf) => {
+        const report = await purgeClosedRunCalls(tx, stateOf, 1);
+        expect(await left(tx, [runs.closed, runs.open])).toEqual([runs.open.runId]);
+        expect(report.open).toBeGreaterThanOrEqual(1);
+        expect(report.unknown).toBeGreaterThanOrEqual(1);
+      }));
   });
 });
