@@ -320,12 +320,21 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     };
     const [sub, ...args] = command.text.trim().split(/\s+/).filter(Boolean);
     const user = command.user_id;
+    // Only where the policy takes approvals from Slack: a start or a containment from a channel the
+    // policy switched off (say, after a Slack compromise) is refused, as its buttons are.
     const allowedFor = async (issuers: string[]) => {
       for (const issuer of issuers) {
         const policy = opts.approvals.approvalsFor(issuer);
-        if (policy && (await allowedApprover(client, policy, user)).allowed) return true;
+        if (policy && policy.channels.includes('slack') && (await allowedApprover(client, policy, user)).allowed) return true;
       }
       return false;
+    };
+    const slackOff = (issuer: string) => opts.approvals.approvalsFor(issuer)?.channels.includes('slack') === false;
+    /** Why the user may not use /keyturn at all, or undefined when they may. */
+    const refusedOutright = async (): Promise<string | undefined> => {
+      const issuers = opts.approvals.issuers();
+      if (issuers.length > 0 && issuers.every(slackOff)) return 'The keyturn policy takes approvals from Slack for no issuer, so /keyturn does nothing here; use the keyturn CLI.';
+      return (await allowedFor(issuers)) ? undefined : 'You are not allowed to use /keyturn.';
     };
     try {
       if (sub === 'rotate') {
@@ -333,17 +342,20 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
         const reason = words.join(' ');
         if (!issuer || !reason) return reply('Usage: `/keyturn rotate <issuer> <reason>`');
         if (!opts.approvals.approvalsFor(issuer)) return reply(`\`${esc(issuer)}\` is not an issuer in the keyturn policy.`, 'refused');
+        if (slackOff(issuer)) return reply(`The keyturn policy does not take approvals for ${esc(issuer)} from Slack, so its rotations are not started here either; use the keyturn CLI.`, 'refused');
         if (!(await allowedFor([issuer]))) return reply(`You are not allowed to start rotations of ${esc(issuer)}.`, 'refused');
         const run = await opts.port.startRotation({ issuer, reason, requester: user });
         log.info({ workflowId: run.workflowId, user }, 'rotation started from slack');
         return reply(`Rotation of ${esc(issuer)} started: <${run.webUrl ?? opts.port.webUiLink(run.workflowId, run.runId)}|${esc(run.workflowId)}>. It waits for sign-off by someone other than you.`);
       }
       if (sub === 'status') {
-        if (!(await allowedFor(opts.approvals.issuers()))) return reply('You are not allowed to use /keyturn.', 'refused');
+        const outright = await refusedOutright();
+        if (outright) return reply(outright, 'refused');
         return reply(statusText(await opts.port.status(args[0])));
       }
       if (sub === 'revoke') {
-        if (!(await allowedFor(opts.approvals.issuers()))) return reply('You are not allowed to use /keyturn.', 'refused');
+        const outright = await refusedOutright();
+        if (outright) return reply(outright, 'refused');
         if (!opts.port.revoke) return reply('Revocation from Slack is not yet available; use the keyturn CLI.');
         const request = parseRevokeCommand(args);
         // Containment acts at once: only an approver of every affected issuer may start it. The deny-list
@@ -352,6 +364,7 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
         if (!issuer) return reply(`No signing key with kid \`${esc(request.value)}\` is known to keyturn.`, 'refused');
         const affected = request.kind === 'kid' ? [issuer] : [...new Set([issuer, ...((await opts.port.tokenIssuers?.(request.kind, request.value)) ?? [])])];
         for (const each of affected) {
+          if (slackOff(each)) return reply(`The keyturn policy does not take approvals for ${esc(each)} from Slack, so revocations for it are not started here either; use the keyturn CLI.`, 'refused');
           if (!(await allowedFor([each]))) return reply(`You are not allowed to revoke for ${esc(each)}: only its approvers may.`, 'refused');
         }
         const run = await opts.port.revoke({ ...request, requester: user });

@@ -92,3 +92,29 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
     expect(h.port.revocations).toEqual([{ kind: 'kid', value: 'kid-of-payments', reason: 'looks leaked', requester: 'U0PAYLEAD' }]);
   });
 });
+
+describe('/keyturn for an issuer whose policy does not take approvals from Slack', () => {
+  let h: Harness;
+  const command = (user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
+  const answers = () => h.slack.callsTo('response_url').map((c) => String(c.args.text));
+
+  beforeEach(async () => {
+    h = await startHarness({ canRevoke: true, policy: approvalsPolicy({ channels: ['cli'] }) });
+    h.port.kids.set('kid-of-auth', ISSUER);
+  });
+  afterEach(async () => h.stop());
+
+  it('rotate by a listed approver starts nothing and points to the CLI', async () => {
+    await command('U0ALICE', `rotate ${ISSUER} suspected leak`);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.started).toEqual([]);
+    expect(answers()).toEqual([expect.stringContaining('keyturn CLI')]);
+  });
+
+  it('revoke by a listed approver contains nothing and points to the CLI', async () => {
+    await command('U0ALICE', 'revoke kid kid-of-auth looks leaked');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(h.port.revocations).toEqual([]);
+    expect(answers()).toEqual([expect.stringContaining('keyturn CLI')]);
+  });
+});
