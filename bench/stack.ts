@@ -147,7 +147,8 @@ export async function startBenchStack(say: (line: string) => void): Promise<Benc
       if (!publicJwk) throw new Error(`key ${gen.kid} is not published`);
       keys.set(ip.algorithm, { kid: gen.kid, publicJwk });
     }
-    const client = await addClient(pool, { clientId: `bench-${run}`, scopes: ['read', 'write'] });
+    // It also stands for the resource servers' client: introspecting tokens it was not issued needs the grant.
+    const client = await addClient(pool, { clientId: `bench-${run}`, scopes: ['read', 'write'], mayIntrospect: true });
     const basicAuth = `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`;
     const tokenIssuer = new TokenIssuer({ pool, signer: km, appendAudit: services.appendAudit, clock: services.clock, policy: () => policy });
 

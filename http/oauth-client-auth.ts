@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { ClientRowReader } from '../agents/token-issuer/client-rows.js';
-import { authenticateClient } from '../agents/token-issuer/clients.js';
+import { authenticateClient, type ClientRecord } from '../agents/token-issuer/clients.js';
 import { AuditBudgets, type AuditBudgetsOptions, type BudgetBucket } from '../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { dummyHash } from '../agents/token-issuer/secret-hash.js';
@@ -23,6 +23,8 @@ export interface Authenticated {
   secretHash: string;
   /** True when the credentials were trusted from memory, without reading the client row. */
   remembered: boolean;
+  /** The client as its row was read for this request; absent when `remembered`. */
+  record?: ClientRecord;
   /** Counts and audits a refusal found after authentication (the secret rotated meanwhile). */
   refused(reason: string): Promise<void>;
   /** The WWW-Authenticate challenge a later 401 must carry when the client used Basic (RFC 6749 §5.2). */
@@ -232,7 +234,7 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
       oauthError(reply, 401, 'invalid_client', 'client authentication failed: check the client id and secret, and that the client is enabled', challenge);
       return undefined;
     }
-    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, refused, challenge };
+    return { clientId: result.client.clientId, secretHash: result.secretHash, remembered: false, record: result.client, refused, challenge };
   };
   return Object.assign(authenticate, { flushSuppressedAudit });
 }

@@ -1,3 +1,4 @@
+import { mayIntrospect } from '../agents/token-issuer/introspection-rule.js';
 import type { FastifyInstance } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
@@ -163,12 +164,21 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     scope.post('/oauth2/introspect', async (req, reply) => {
       const form = readForm(req, reply);
       if (!form) return reply;
-      if (!(await authenticate(req, reply, form, 'introspect'))) return reply;
+      const caller = await authenticate(req, reply, form, 'introspect');
+      if (!caller) return reply;
       const token = form.fields.token;
       if (token === undefined || token === '') return oauthError(reply, 400, 'invalid_request', 'token is missing; send token=<the access token>');
       if (!deps.validator) return oauthError(reply, 503, 'temporarily_unavailable', 'introspection is not configured on this server');
+      // Read fresh for introspection (never remembered), so a grant withdrawn a moment ago counts.
+      const record = caller.record;
+      const notAllowed = () => {
+        deps.log.info({ code: 'INTROSPECTION_NOT_ALLOWED' }, 'introspection: a token the caller may not introspect');
+        return reply.headers(NO_STORE).send({ active: false });
+      };
+      if (!record) return notAllowed();
       try {
         const claims = await deps.validator.verify(token);
+        if (!mayIntrospect(record, claims)) return notAllowed();
         return reply.headers(NO_STORE).send({ ...claims, token_type: 'Bearer', active: true });
       } catch (e) {
         // The caller learns only `active: false`; the reason is logged, the token never.

@@ -12,6 +12,8 @@ export interface ClientRecord {
   scopes: string[];
   tenant?: string;
   disabled: boolean;
+  /** May introspect tokens issued to other clients (a resource server's client); any client may introspect its own. */
+  mayIntrospect: boolean;
   createdAt: string;
   secretRotatedAt?: string;
 }
@@ -20,6 +22,7 @@ export interface NewClient {
   clientId: string;
   scopes: string[];
   tenant?: string;
+  mayIntrospect?: boolean;
 }
 
 /** `secretHash`: the stored hash the secret matched, for the issuance commit to re-check (TokenIssuer.issue); never log it. */
@@ -31,7 +34,7 @@ export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 
 function toRecord(r: ClientRow): ClientRecord {
-  const rec: ClientRecord = { clientId: r.client_id, scopes: r.scopes, disabled: r.disabled, createdAt: r.created_at.toISOString() };
+  const rec: ClientRecord = { clientId: r.client_id, scopes: r.scopes, disabled: r.disabled, mayIntrospect: r.may_introspect, createdAt: r.created_at.toISOString() };
   if (r.tenant !== null) rec.tenant = r.tenant;
   if (r.secret_rotated_at) rec.secretRotatedAt = r.secret_rotated_at.toISOString();
   return rec;
@@ -73,14 +76,15 @@ export async function addClient(db: Queryable, input: NewClient, audit?: AuditCo
   const hash = await hashSecret(secret);
   const scopes = [...new Set(input.scopes)];
   await withTransaction(db, async (tx) => {
-    const res = await tx.query(`INSERT INTO clients (client_id, secret_hash, scopes, tenant) VALUES ($1, $2, $3, $4) ON CONFLICT (client_id) DO NOTHING`, [
+    const res = await tx.query(`INSERT INTO clients (client_id, secret_hash, scopes, tenant, may_introspect) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO NOTHING`, [
       input.clientId,
       hash,
       scopes,
       input.tenant ?? null,
+      input.mayIntrospect === true,
     ]);
     if (res.rowCount !== 1) throw new KeyturnError('CLIENT_EXISTS', `client ${input.clientId} already exists`, 'Pick another id, or rotate its secret with `keyturn clients rotate-secret`.', { clientId: input.clientId });
-    await audited(tx, audit, 'client.add', input.clientId, { scopes, tenant: input.tenant ?? null });
+    await audited(tx, audit, 'client.add', input.clientId, { scopes, tenant: input.tenant ?? null, mayIntrospect: input.mayIntrospect === true });
   });
   return { clientId: input.clientId, secret };
 }
@@ -101,6 +105,16 @@ export async function disableClient(db: Queryable, clientId: string, audit?: Aud
     const res = await tx.query<ClientRow>(`UPDATE clients SET disabled = true WHERE client_id = $1 RETURNING ${COLUMNS}`, [clientId]);
     if (!res.rows[0]) throw notFound(clientId);
     await audited(tx, audit, 'client.disable', clientId);
+    return toRecord(res.rows[0]);
+  });
+}
+
+/** Lets a client introspect tokens issued to other clients, or stops it (audited). Its own it always may. */
+export async function setIntrospection(db: Queryable, clientId: string, allowed: boolean, audit?: AuditContext): Promise<ClientRecord> {
+  return withTransaction(db, async (tx) => {
+    const res = await tx.query<ClientRow>(`UPDATE clients SET may_introspect = $2 WHERE client_id = $1 RETURNING ${COLUMNS}`, [clientId, allowed]);
+    if (!res.rows[0]) throw notFound(clientId);
+    await audited(tx, audit, allowed ? 'client.allow-introspection' : 'client.deny-introspection', clientId);
     return toRecord(res.rows[0]);
   });
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
-import { addClient, disableClient, listClients, rotateSecret, type ClientRecord } from '../../agents/token-issuer/clients.js';
+import { addClient, disableClient, listClients, rotateSecret, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
 import type { AuditContext } from '../../agents/token-issuer/tx.js';
 import { withContext, type CliContext } from '../context.js';
 
@@ -21,10 +21,10 @@ export function auditContext(ctx: CliContext): AuditContext {
   return { appendAudit, actor: { role: 'Human', cliUser: `cli:${userInfo().username}` }, policyVersion };
 }
 
-/** `CLIENT  SCOPES  TENANT  STATUS  CREATED  SECRET ROTATED`: never a secret or hash. */
+/** `CLIENT  SCOPES  TENANT  STATUS  INTROSPECTS  CREATED  SECRET ROTATED`: never a secret or hash. */
 export function formatClientTable(clients: ClientRecord[]): string {
-  const header = ['CLIENT', 'SCOPES', 'TENANT', 'STATUS', 'CREATED', 'SECRET ROTATED'];
-  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', c.createdAt, c.secretRotatedAt ?? '-']);
+  const header = ['CLIENT', 'SCOPES', 'TENANT', 'STATUS', 'INTROSPECTS', 'CREATED', 'SECRET ROTATED'];
+  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', c.mayIntrospect ? 'any token' : 'own tokens', c.createdAt, c.secretRotatedAt ?? '-']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -44,11 +44,12 @@ export function registerClients(program: Command): void {
     .description('register a client; prints its secret once')
     .requiredOption('--scopes <list>', 'comma-separated scopes the client may request, e.g. read,write')
     .option('--tenant <tenant>', 'tenant claim put in its tokens')
-    .action((id: string, opts: { scopes: string; tenant?: string }) =>
+    .option('--introspect', 'may introspect tokens issued to other clients (a resource server); every client may introspect its own')
+    .action((id: string, opts: { scopes: string; tenant?: string; introspect?: boolean }) =>
       withContext(async (ctx) => {
         const scopes = opts.scopes.split(',').map((s) => s.trim()).filter((s) => s !== '');
-        const created = await addClient(ctx.db(), { clientId: id, scopes, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) }, auditContext(ctx));
-        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''})`);
+        const created = await addClient(ctx.db(), { clientId: id, scopes, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}), mayIntrospect: opts.introspect === true }, auditContext(ctx));
+        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''}${opts.introspect ? ', introspects any token' : ''})`);
         printSecret(created.clientId, created.secret);
       }),
     );
@@ -72,6 +73,26 @@ export function registerClients(program: Command): void {
       withContext(async (ctx) => {
         await disableClient(ctx.db(), id, auditContext(ctx));
         out(`disabled client ${id}`);
+      }),
+    );
+
+  clients
+    .command('allow-introspection <id>')
+    .description("let a client introspect tokens issued to other clients (within its tenant, if it has one)")
+    .action((id: string) =>
+      withContext(async (ctx) => {
+        await setIntrospection(ctx.db(), id, true, auditContext(ctx));
+        out(`client ${id} may now introspect tokens of other clients`);
+      }),
+    );
+
+  clients
+    .command('deny-introspection <id>')
+    .description('let a client introspect only its own tokens again (the default)')
+    .action((id: string) =>
+      withContext(async (ctx) => {
+        await setIntrospection(ctx.db(), id, false, auditContext(ctx));
+        out(`client ${id} may now introspect only its own tokens`);
       }),
     );
 

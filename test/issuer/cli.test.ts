@@ -50,6 +50,26 @@ describe('keyturn clients', () => {
     expect((await authenticateClient(pool, id, secretOf(out))).ok).toBe(true);
   });
 
+  it('add --introspect, then deny-introspection and allow-introspection, set whether the client may introspect others\' tokens, audited', async () => {
+    const id = unique('cli');
+    await run('clients', 'add', id, '--scopes', 'introspect', '--introspect');
+    const mayIntrospect = async () => (await pool.query<{ may_introspect: boolean }>('SELECT may_introspect FROM clients WHERE client_id = $1', [id])).rows[0]!.may_introspect;
+    expect(await mayIntrospect()).toBe(true);
+    expect((await run('clients', 'deny-introspection', id)).out).toMatch(/only its own tokens/);
+    expect(await mayIntrospect()).toBe(false);
+    expect((await run('clients', 'allow-introspection', id)).out).toMatch(/tokens of other clients/);
+    expect(await mayIntrospect()).toBe(true);
+    const actions = (await pool.query<{ action: string }>(`SELECT action FROM audit_log WHERE subject ->> 'client' = $1 ORDER BY seq`, [id])).rows.map((r) => r.action);
+    expect(actions).toEqual(['client.add', 'client.deny-introspection', 'client.allow-introspection']);
+  });
+
+  it('a client added without --introspect may introspect only its own tokens', async () => {
+    const id = unique('cli');
+    await run('clients', 'add', id, '--scopes', 'read');
+    const { out } = await run('clients', 'list');
+    expect(out.split('\n').find((l) => l.startsWith(id))).toContain('own tokens');
+  });
+
   it('registry changes are audited as the CLI user', async () => {
     const id = unique('cli');
     await run('clients', 'add', id, '--scopes', 'read');

@@ -58,8 +58,8 @@ describe('client registry', () => {
   it('lists clients without secrets or hashes', async () => {
     const { clientId } = await client(pool, ['a'], 'tenant-1');
     const listed = (await listClients(pool)).find((c) => c.clientId === clientId);
-    expect(listed).toMatchObject({ clientId, scopes: ['a'], tenant: 'tenant-1', disabled: false });
-    expect(Object.keys(listed!).sort()).toEqual(['clientId', 'createdAt', 'disabled', 'scopes', 'tenant']);
+    expect(listed).toMatchObject({ clientId, scopes: ['a'], tenant: 'tenant-1', disabled: false, mayIntrospect: false });
+    expect(Object.keys(listed!).sort()).toEqual(['clientId', 'createdAt', 'disabled', 'mayIntrospect', 'scopes', 'tenant']);
   });
 
   it('refuses a duplicate client id with CLIENT_EXISTS', async () => {

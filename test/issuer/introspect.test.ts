@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPool } from '../support/db.js';
+import { setIntrospection } from '../../agents/token-issuer/clients.js';
 import { app, basic, client, post, verifyToken, world, type World } from './support.js';
 
 const pool = testPool();
@@ -45,5 +46,42 @@ describe('POST /oauth2/introspect', () => {
     const { a, c } = await setup();
     const res = await post(a, '/oauth2/introspect', {}, { authorization: basic(c.clientId, c.secret) });
     expect(res.json()).toMatchObject({ error: 'invalid_request' });
+  });
+
+  describe('another client\'s token', () => {
+    it('a client not granted introspection learns only active: false, even for a valid token', async () => {
+      const { a, token } = await setup();
+      const other = await client(pool);
+      const res = await post(a, '/oauth2/introspect', { token }, { authorization: basic(other.clientId, other.secret) });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ active: false });
+    });
+
+    it('a client granted introspection gets active: true with the claims', async () => {
+      const { a, c, token } = await setup();
+      const server = await client(pool, ['introspect'], undefined, { mayIntrospect: true });
+      const res = await post(a, '/oauth2/introspect', { token }, { authorization: basic(server.clientId, server.secret) });
+      expect(res.json()).toMatchObject({ active: true, client_id: c.clientId });
+    });
+
+    it('a granted client with a tenant learns only active: false for a token of another tenant', async () => {
+      const w = await world(pool);
+      const owner = await client(pool, ['read'], 't1');
+      const token = (await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' })).accessToken;
+      const a = app(pool, w, { validator: validatorFor(w) });
+      const sameTenant = await client(pool, ['introspect'], 't1', { mayIntrospect: true });
+      const otherTenant = await client(pool, ['introspect'], 't2', { mayIntrospect: true });
+      expect((await post(a, '/oauth2/introspect', { token }, { authorization: basic(sameTenant.clientId, sameTenant.secret) })).json()).toMatchObject({ active: true, tenant: 't1' });
+      expect((await post(a, '/oauth2/introspect', { token }, { authorization: basic(otherTenant.clientId, otherTenant.secret) })).json()).toEqual({ active: false });
+    });
+
+    it('a grant withdrawn takes effect on the next request', async () => {
+      const { a, token } = await setup();
+      const server = await client(pool, ['introspect'], undefined, { mayIntrospect: true });
+      const ask = async () => (await post(a, '/oauth2/introspect', { token }, { authorization: basic(server.clientId, server.secret) })).json() as { active: boolean };
+      expect((await ask()).active).toBe(true);
+      await setIntrospection(pool, server.clientId, false);
+      expect(await ask()).toEqual({ active: false });
+    });
   });
 });

@@ -58,8 +58,8 @@ export async function world(pool: Pool, overrides: Partial<IssuerPolicy> = {}, c
 }
 
 /** A registered client with a unique id. */
-export async function client(pool: Pool, scopes = ['read', 'write'], tenant?: string): Promise<{ clientId: string; secret: string }> {
-  return addClient(pool, { clientId: unique('client'), scopes, ...(tenant ? { tenant } : {}) });
+export async function client(pool: Pool, scopes = ['read', 'write'], tenant?: string, o: { mayIntrospect?: boolean } = {}): Promise<{ clientId: string; secret: string }> {
+  return addClient(pool, { clientId: unique('client'), scopes, ...(tenant ? { tenant } : {}), ...(o.mayIntrospect ? { mayIntrospect: true } : {}) });
 }
 
 /** Verifies a token against the issuer's published keys, as a relying party would. */
