@@ -251,16 +251,20 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
     return 'decided';
   };
 
-  /** Runs one interaction's work after its ack, and reports how it ended. */
-  const settle = async (interaction: Handled['interaction'], user: string, work: () => Promise<Outcome>) => {
+  /**
+   * Runs one interaction's work after its ack, and reports how it ended. An unexpected failure (the
+   * database down, say) is told to the person too, so a click or a command never goes unanswered.
+   */
+  const settle = async (interaction: Handled['interaction'], ctx: Ctx, work: () => Promise<Outcome>) => {
     let outcome: Outcome;
     try {
       outcome = await work();
     } catch (e) {
       log.error({ err: (e as Error).message, interaction }, 'slack interaction failed');
+      await tell(ctx, explain.unexpected());
       outcome = 'error';
     }
-    handled(interaction, user, outcome);
+    handled(interaction, ctx.user, outcome);
   };
 
   /** A replayed request carries the same trigger id: it is acted on once. */
@@ -268,19 +272,21 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
 
   app.action<BlockButtonAction>(ACTION_APPROVE, async ({ ack, body, action, client, respond }) => {
     await ack();
-    await settle('approve', body.user.id, async () => {
+    const ctx = { client, user: body.user.id, channel: body.channel?.id, respond };
+    await settle('approve', ctx, async () => {
       if (!(await firstSight(body.trigger_id))) return 'replay';
-      return decide({ client, user: body.user.id, channel: body.channel?.id, respond }, { decision: 'approve', value: action.value });
+      return decide(ctx, { decision: 'approve', value: action.value });
     });
   });
 
   app.action<BlockButtonAction>(ACTION_REJECT, async ({ ack, body, action, client, respond }) => {
     await ack();
-    await settle('reject-button', body.user.id, async () => {
+    const ctx = { client, user: body.user.id, channel: body.channel?.id, respond };
+    await settle('reject-button', ctx, async () => {
       if (!(await firstSight(body.trigger_id))) return 'replay';
       const target = decodeButtonValue(action.value);
       if (!target) {
-        await tell({ client, user: body.user.id, channel: body.channel?.id, respond }, explain.staleButton());
+        await tell(ctx, explain.staleButton());
         return 'stale-button';
       }
       // The trigger expires 3 s after the click: open the modal first; every check runs on submission.
@@ -300,7 +306,7 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
       return;
     }
     await ack();
-    await settle('reject-modal', body.user.id, async () => {
+    await settle('reject-modal', { client, user: body.user.id, channel: undefined }, async () => {
       if (!(await firstSight(body.trigger_id || `view:${view.id}:${view.hash}`))) return 'replay';
       let channel: string | undefined;
       try {
@@ -380,7 +386,7 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
 
   app.command(opts.command ?? '/keyturn', async ({ ack, command, respond, client }) => {
     await ack();
-    await settle('command', command.user_id, async () => {
+    await settle('command', { client, user: command.user_id, channel: undefined, respond }, async () => {
       if (!(await firstSight(command.trigger_id))) return 'replay';
       return runCommand({ command, respond, client });
     });

@@ -274,6 +274,7 @@ export const explain = {
   failed: () => 'keyturn could not record your decision (the workflow service did not answer). Nothing was recorded; try again.',
   stateUnavailable: () => 'keyturn could not read this run (its worker or the workflow service did not answer). Nothing was recorded; try again in a minute.',
   groupsUnavailable: () => 'keyturn could not ask Slack who is in the approver user groups. Nothing was recorded; try again in a minute.',
+  unexpected: () => 'keyturn could not finish handling this (an internal error, logged for the operators). Check with `/keyturn status` what was recorded before you try again.',
   recorded: (decision: string, subject: string) => `Your ${decision === 'approve' ? 'approval' : 'rejection'} of ${esc(subject)} was sent; the workflow verifies it before it counts.`,
 };
 

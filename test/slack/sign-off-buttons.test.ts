@@ -289,3 +289,23 @@ describe('Slack sign-off buttons', () => {
     expect(h.port.decisions).toEqual([]);
   });
 });
+
+describe('a Slack click when keyturn\'s own records cannot be reached', () => {
+  let h: Harness;
+  const run = waitingRun();
+  const databaseDown = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+
+  beforeEach(async () => {
+    h = await startHarness({ claims: { claim: databaseDown, isClaimed: databaseDown, release: databaseDown } });
+    h.port.runs.set(run.workflowId, run);
+  });
+  afterEach(async () => h.stop());
+
+  it('tells the clicker it could not finish and to check /keyturn status, and decides nothing', async () => {
+    await sendSigned(h.url, payloadBody(buttonClick(h.workspace, { actionId: ACTION_APPROVE, value: buttonValueOf(run), user: 'U0ALICE' })), { secret: SIGNING_SECRET });
+    expect(await h.nextHandled()).toMatchObject({ interaction: 'approve', outcome: 'error' });
+    expect(h.port.decisions).toEqual([]);
+    expect(h.ephemerals()).toEqual([expect.stringContaining('/keyturn status')]);
+    expect(h.ephemerals().join()).not.toContain('ECONNREFUSED');
+  });
+});

@@ -1,3 +1,4 @@
+import type { ClaimLedger } from '../../../slack/claims.js';
 import type { ApprovalPolicy } from '../../../agents/planner/policy-types.js';
 import { createLogger } from '../../../infra/log/logger.js';
 import { createSlackApp, SLACK_ENDPOINT, type Handled, type SlackApp } from '../../../slack/app.js';
@@ -102,7 +103,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(o: { policy?: ApprovalPolicy; otherIssuers?: Record<string, ApprovalPolicy>; groups?: Record<string, string[]>; now?: () => number; canRevoke?: boolean } = {}): Promise<Harness> {
+export async function startHarness(o: { policy?: ApprovalPolicy; otherIssuers?: Record<string, ApprovalPolicy>; groups?: Record<string, string[]>; now?: () => number; canRevoke?: boolean; claims?: ClaimLedger } = {}): Promise<Harness> {
   const slack = await startFakeSlack({ teamId: WORKSPACE_IDS.teamId, groups: o.groups ?? { S0LEADS: ['U0GRACE'] } });
   const port = new RecordingPort();
   const policy = o.policy ?? approvalsPolicy();
@@ -121,6 +122,7 @@ export async function startHarness(o: { policy?: ApprovalPolicy; otherIssuers?: 
     port,
     log: createLogger({ name: 'test-slack', level: 'silent' }),
     ...(o.now ? { now: o.now } : {}),
+    ...(o.claims ? { claims: o.claims } : {}),
     onHandled: (h) => {
       const w = waiters.shift();
       if (w) w(h);
