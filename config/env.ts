@@ -6,6 +6,11 @@ import { KeyturnError } from './errors.js';
 const port = z.coerce.number().int().min(1).max(65535);
 
 /** An optional variable set to the empty string counts as unset (compose passes `VAR:` through empty). */
+function secureOrLoopback(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'https:' || (protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(hostname));
+}
+
 function unsetWhenEmpty<T extends z.ZodType>(schema: T) {
   return z.preprocess((v) => (v === '' ? undefined : v), schema);
 }
@@ -44,8 +49,8 @@ const EnvSchema = z.object({
   SLACK_APP_TOKEN: z.string().startsWith('xapp-').optional(),
   SLACK_APP_ID: z.string().min(1).optional(),
   SLACK_TEAM_ID: z.string().min(1).optional(),
-  /** Web API base URL; only for a stand-in in tests. */
-  SLACK_API_URL: z.string().url().optional(),
+  /** Web API base URL; only for a stand-in in tests. The bot token goes to it: https, or http to this machine only. */
+  SLACK_API_URL: z.string().url().refine(secureOrLoopback, 'must be https (the bot token is sent to it), or http to 127.0.0.1, ::1 or localhost for a local stand-in').optional(),
   /**
    * The reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the
    * client: behind a TLS proxy every request otherwise comes from the proxy's address, and one

@@ -124,6 +124,8 @@ describe('a metrics token', () => {
     registerMetricsRoute(app, createMetrics(), { token: 'metrics-token-0123456789' });
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
     expect((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer wrong-token-0123456789xx' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer short' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${'x'.repeat(4096)}` } })).statusCode).toBe(401);
     const ok = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } });
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['content-type']).toContain('text/plain');
