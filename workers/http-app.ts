@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { revocationFreshnessOf } from './revocation-freshness.js';
 import type { Policy } from '../agents/planner/policy-types.js';
 import { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { createIssuerValidators } from '../agents/validator/issuer-validators.js';
@@ -46,7 +47,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
   const revocations = new RevocationCache({
     db: services.pool,
     connectListener: pgListener(deps.databaseUrl, 'keyturn-http-revocations'),
-    freshnessSeconds: Math.min(...policy().issuers.map((p) => p.revocationFreshnessSeconds)),
+    freshnessSeconds: revocationFreshnessOf(policy),
     onError: (e) => deps.log.warn({ err: (e as Error).message }, 'revocation list refresh failed'),
   });
   await revocations.start().catch((e: unknown) => deps.log.error({ err: (e as Error).message }, 'revocation list not loaded yet; introspection fails closed until it is'));

@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { revocationFreshnessOf } from './revocation-freshness.js';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type ActivityInterceptorsFactory, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createAuditorActivities } from '../activities/auditor.js';
@@ -101,7 +102,7 @@ function lazyRevocationCache(databaseUrl: string, pool: Pool, policy: () => Poli
   let cache: Promise<RevocationCache> | undefined;
   return () =>
     (cache ??= (async () => {
-      const c = new RevocationCache({ db: pool, connectListener: pgListener(databaseUrl, 'keyturn-worker-revocations'), freshnessSeconds: Math.min(...policy().issuers.map((p) => p.revocationFreshnessSeconds)) });
+      const c = new RevocationCache({ db: pool, connectListener: pgListener(databaseUrl, 'keyturn-worker-revocations'), freshnessSeconds: revocationFreshnessOf(policy) });
       await c.start();
       return c;
     })());

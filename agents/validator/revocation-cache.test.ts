@@ -65,4 +65,26 @@ describe('RevocationCache', () => {
       await cache.close();
     }
   });
+
+  it('applies a freshness bound tightened after start at the next check', async () => {
+    const clock = fixedClock(T0);
+    let freshness = 60;
+    const cache = new RevocationCache({
+      db: { query: async () => ({ rows: [] as never[], rowCount: 0 }) },
+      connectListener: async () => fakeListener(),
+      freshnessSeconds: () => freshness,
+      resyncIntervalMs: 3_600_000,
+      heartbeatIntervalMs: 3_600_000,
+      clock,
+    });
+    await cache.start();
+    try {
+      clock.advance(30);
+      expect(await outcome(cache.check({ jti: 'j', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('accepted');
+      freshness = 10;
+      expect(await outcome(cache.check({ jti: 'j', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+    } finally {
+      await cache.close();
+    }
+  });
 });

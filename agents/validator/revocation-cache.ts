@@ -24,9 +24,12 @@ export interface RevocationCacheOptions {
   db: Queryable;
   /** Opens the dedicated LISTEN connection, e.g. {@link pgListener}. */
   connectListener: () => Promise<ListenerClient>;
-  /** Policy revocationFreshnessSeconds: older than this and every check fails closed (REVOCATION_STALE). */
-  freshnessSeconds: number;
-  /** Full reload period, healing missed notifications. Default: a third of the freshness bound. */
+  /**
+   * Policy revocationFreshnessSeconds: older than this and every check fails closed (REVOCATION_STALE).
+   * A function is read on every check, so a policy reloaded with a tighter bound applies at once.
+   */
+  freshnessSeconds: number | (() => number);
+  /** Full reload period, healing missed notifications. Default: a third of the freshness bound (as it is when each period starts). */
   resyncIntervalMs?: number;
   /** LISTEN connection health probe period. Default 5 000. */
   heartbeatIntervalMs?: number;
@@ -92,9 +95,8 @@ export class RevocationCache implements RevocationChecker {
 
   /** LISTENs, loads everything and starts the background loops. Rejects if the first load fails (the loops keep trying). */
   async start(): Promise<void> {
-    const resyncMs = this.o.resyncIntervalMs ?? Math.max(1_000, Math.floor((this.o.freshnessSeconds * 1000) / 3));
     const heartbeatMs = this.o.heartbeatIntervalMs ?? 5_000;
-    this.timers.push(setInterval(() => void this.resync().catch((e: unknown) => this.o.onError?.(e)), resyncMs).unref());
+    this.scheduleResync();
     this.timers.push(setInterval(() => void this.heartbeat(), heartbeatMs).unref());
     try {
       await this.connect();
@@ -105,6 +107,23 @@ export class RevocationCache implements RevocationChecker {
     await this.resync();
   }
 
+  private freshnessMs(): number {
+    const f = this.o.freshnessSeconds;
+    return (typeof f === 'function' ? f() : f) * 1000;
+  }
+
+  /** The next full reload, a period from now; each period is read afresh, as the freshness bound may have changed. */
+  private scheduleResync(): void {
+    const ms = this.o.resyncIntervalMs ?? Math.max(1_000, Math.floor(this.freshnessMs() / 3));
+    const timer = setTimeout(() => {
+      this.timers = this.timers.filter((t) => t !== timer);
+      if (this.closed) return;
+      void this.resync().catch((e: unknown) => this.o.onError?.(e));
+      this.scheduleResync();
+    }, ms).unref();
+    this.timers.push(timer);
+  }
+
   async check(t: RevocationSubject): Promise<void> {
     const now = this.clock.now().getTime();
     if (this.liveEntry('jti', t.jti, now)) throw new TokenRejected('REVOKED_JTI', 'token has been revoked');
@@ -112,7 +131,7 @@ export class RevocationCache implements RevocationChecker {
     if (t.sub !== undefined && this.liveEntry('sub', t.sub, now, t.iat * 1000)) {
       throw new TokenRejected('REVOKED_SUB', "token subject's tokens have been revoked");
     }
-    if (this.confirmedAt === undefined || now - this.confirmedAt > this.o.freshnessSeconds * 1000) {
+    if (this.confirmedAt === undefined || now - this.confirmedAt > this.freshnessMs()) {
       throw new TokenRejected('REVOCATION_STALE', 'the revocation list is not known to be current');
     }
   }
