@@ -5,12 +5,14 @@ import { KeyturnError } from './errors.js';
 
 const port = z.coerce.number().int().min(1).max(65535);
 
-/** An optional variable set to the empty string counts as unset (compose passes `VAR:` through empty). */
+/** https anywhere, or http to this machine only; anything unparseable is refused (by `.url()` as well). */
 function secureOrLoopback(url: string): boolean {
+  if (!URL.canParse(url)) return false;
   const { protocol, hostname } = new URL(url);
   return protocol === 'https:' || (protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(hostname));
 }
 
+/** An optional variable set to the empty string counts as unset (compose passes `VAR:` through empty). */
 function unsetWhenEmpty<T extends z.ZodType>(schema: T) {
   return z.preprocess((v) => (v === '' ? undefined : v), schema);
 }

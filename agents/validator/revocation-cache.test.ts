@@ -87,4 +87,21 @@ describe('RevocationCache', () => {
       await cache.close();
     }
   });
+
+  it('fails closed when the freshness bound it is given is not a number', async () => {
+    const cache = new RevocationCache({
+      db: { query: async () => ({ rows: [] as never[], rowCount: 0 }) },
+      connectListener: async () => fakeListener(),
+      freshnessSeconds: () => Number.NaN,
+      resyncIntervalMs: 3_600_000,
+      heartbeatIntervalMs: 3_600_000,
+      clock: fixedClock(T0),
+    });
+    await cache.start();
+    try {
+      expect(await outcome(cache.check({ jti: 'j', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+    } finally {
+      await cache.close();
+    }
+  });
 });

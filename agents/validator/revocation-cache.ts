@@ -56,6 +56,9 @@ interface Row {
   expires_at: Date;
 }
 
+/** The longest delay a Node timer honours (2^31 - 1 ms), and the reload period when the bound cannot be read. */
+const MAX_TIMER_MS = 2_147_483_647;
+const DEFAULT_RESYNC_MS = 10_000;
 const COLUMNS = `id::text AS id, kind, value, not_before, expires_at`;
 const keyOf = (kind: string, value: string) => `${kind}\u0000${value}`;
 
@@ -114,7 +117,14 @@ export class RevocationCache implements RevocationChecker {
 
   /** The next full reload, a period from now; each period is read afresh, as the freshness bound may have changed. */
   private scheduleResync(): void {
-    const ms = this.o.resyncIntervalMs ?? Math.max(1_000, Math.floor(this.freshnessMs() / 3));
+    let ms = this.o.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
+    try {
+      ms = this.o.resyncIntervalMs ?? Math.max(1_000, Math.floor(this.freshnessMs() / 3));
+    } catch (e) {
+      this.o.onError?.(e);
+    }
+    // Node fires a longer timer after 1 ms; a bound that is not a number reloads at the default pace.
+    ms = Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : DEFAULT_RESYNC_MS;
     const timer = setTimeout(() => {
       this.timers = this.timers.filter((t) => t !== timer);
       if (this.closed) return;
@@ -131,7 +141,8 @@ export class RevocationCache implements RevocationChecker {
     if (t.sub !== undefined && this.liveEntry('sub', t.sub, now, t.iat * 1000)) {
       throw new TokenRejected('REVOKED_SUB', "token subject's tokens have been revoked");
     }
-    if (this.confirmedAt === undefined || now - this.confirmedAt > this.freshnessMs()) {
+    // Written so that a bound that is not a number (a broken policy) counts as stale: fail closed.
+    if (this.confirmedAt === undefined || !(now - this.confirmedAt <= this.freshnessMs())) {
       throw new TokenRejected('REVOCATION_STALE', 'the revocation list is not known to be current');
     }
   }

@@ -15,5 +15,10 @@ describe('SLACK_API_URL', () => {
   it('is refused with CONFIG_INVALID naming it when plain http goes to another host', async () => {
     expect(await codeOf(async () => loadEnv({ SLACK_API_URL: 'http://slack-proxy.example.test/api/' }))).toBe('CONFIG_INVALID');
     expect(() => loadEnv({ SLACK_API_URL: 'http://10.0.0.8/api/' })).toThrow(/SLACK_API_URL/);
+    expect(() => loadEnv({ SLACK_API_URL: 'http://127.0.0.1.evil.test/api/' })).toThrow(/SLACK_API_URL/);
+  });
+
+  it('is refused with CONFIG_INVALID naming it when it is no URL at all', async () => {
+    expect(await codeOf(async () => loadEnv({ SLACK_API_URL: 'slack api' }))).toBe('CONFIG_INVALID');
   });
 });
