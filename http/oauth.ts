@@ -1,7 +1,7 @@
-import { mayIntrospect } from '../agents/token-issuer/introspection-rule.js';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
+import { mayIntrospect } from '../agents/token-issuer/introspection-rule.js';
 import type { AuditBudgetsOptions } from '../agents/token-issuer/failure-audit-budget.js';
 import type { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { findIssued } from '../agents/token-issuer/issued-tokens.js';
@@ -161,6 +161,12 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       }
     });
 
+    /** A token the caller may not introspect: answered as an inactive one. */
+    const notAllowed = (reply: FastifyReply) => {
+      deps.log.info({ code: 'INTROSPECTION_NOT_ALLOWED' }, 'introspection: a token the caller may not introspect');
+      return reply.headers(NO_STORE).send({ active: false });
+    };
+
     scope.post('/oauth2/introspect', async (req, reply) => {
       const form = readForm(req, reply);
       if (!form) return reply;
@@ -171,14 +177,10 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       if (!deps.validator) return oauthError(reply, 503, 'temporarily_unavailable', 'introspection is not configured on this server');
       // Read fresh for introspection (never remembered), so a grant withdrawn a moment ago counts.
       const record = caller.record;
-      const notAllowed = () => {
-        deps.log.info({ code: 'INTROSPECTION_NOT_ALLOWED' }, 'introspection: a token the caller may not introspect');
-        return reply.headers(NO_STORE).send({ active: false });
-      };
-      if (!record) return notAllowed();
+      if (!record) return notAllowed(reply);
       try {
         const claims = await deps.validator.verify(token);
-        if (!mayIntrospect(record, claims)) return notAllowed();
+        if (!mayIntrospect(record, claims)) return notAllowed(reply);
         return reply.headers(NO_STORE).send({ ...claims, token_type: 'Bearer', active: true });
       } catch (e) {
         // The caller learns only `active: false`; the reason is logged, the token never.

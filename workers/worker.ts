@@ -1,5 +1,4 @@
 import { dirname, join } from 'node:path';
-import { revocationFreshnessOf } from './revocation-freshness.js';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type ActivityInterceptorsFactory, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createAuditorActivities } from '../activities/auditor.js';
@@ -23,6 +22,7 @@ import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { ActivityCallLedger, purgeClosedRunCalls } from '../agents/shared/activity-calls.js';
 import { namespaceExists, runStateIn } from './run-state.js';
+import { revocationFreshnessOf } from './revocation-freshness.js';
 import { markCallIdUpgrade } from '../agents/shared/upgrade-marks.js';
 import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
 import { bindActivityResults } from './result-binding.js';

@@ -200,11 +200,19 @@ export class SignOffGate {
   }
 
   private async recordUnanswered(signal: Pending, details: { attempt: number; pause: number; unbound: boolean; reason: string }): Promise<void> {
+    await this.recordRefused(`${signal.decision} signal → Auditor: its check got no answer of its own; checked again in ${details.pause}s`, 'signoff.check_unanswered', { decision: signal.decision, planHash: this.request.planHash, ...details }, 'the unanswered sign-off check');
+  }
+
+  /** One Orchestrator → Auditor entry about signals that decided nothing; best effort: a failure to record is logged. Its audit seqs, if written. */
+  private async recordRefused(summary: string, action: string, details: Record<string, unknown>, what: string): Promise<number[]> {
     try {
-      this.track(await auditor.recordHandoff.executeWithOptions({ summary: display(`${signal.decision} signal → Auditor: its check got no answer of its own; checked again in ${details.pause}s`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.check_unanswered', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { decision: signal.decision, planHash: this.request.planHash, ...details } }]));
+      const recorded = await auditor.recordHandoff.executeWithOptions({ summary: display(summary) }, [{ from: 'Orchestrator', to: 'Auditor', action, subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details }]);
+      this.track(recorded);
+      return recorded.auditSeqs;
     } catch (recordError) {
       if (isCancellation(recordError)) throw recordError;
-      log.error('the unanswered sign-off check could not be recorded', { error: failureReason(recordError).slice(0, UNANSWERED_REASON_CHARS) });
+      log.error(`${what} could not be recorded`, { error: failureReason(recordError).slice(0, UNANSWERED_REASON_CHARS) });
+      return [];
     }
   }
 
@@ -230,14 +238,7 @@ export class SignOffGate {
       const unanswered = left.filter((x) => x.unanswered).length;
       const why = unanswered === left.length ? 'their checks got no answer of their own' : unanswered ? 'received too late to be taken up, or their checks got no answer of their own' : 'received too late to be taken up';
       log.warn('decision signals decided nothing and are recorded unchecked', { runOutcome, count: left.length, why });
-      try {
-        const recorded = await auditor.recordHandoff.executeWithOptions({ summary: display(`${left.length} decision signal(s) → Auditor: ${why}; recorded unchecked`) }, [{ from: 'Orchestrator', to: 'Auditor', action: 'signoff.signals_unhandled', subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details: { planHash: this.request.planHash, runOutcome, count: left.length, counts, signals, why, note: 'decided nothing: not checked, not acted on' } }]);
-        this.track(recorded);
-        auditSeqs.push(...recorded.auditSeqs);
-      } catch (recordError) {
-        if (isCancellation(recordError)) throw recordError;
-        log.error('the unhandled decision signals could not be recorded', { error: failureReason(recordError).slice(0, UNANSWERED_REASON_CHARS) });
-      }
+      auditSeqs.push(...(await this.recordRefused(`${left.length} decision signal(s) → Auditor: ${why}; recorded unchecked`, 'signoff.signals_unhandled', { planHash: this.request.planHash, runOutcome, count: left.length, counts, signals, why, note: 'decided nothing: not checked, not acted on' }, 'the unhandled decision signals')));
     }
     return { auditSeqs };
   }

@@ -117,21 +117,25 @@ export class RevocationCache implements RevocationChecker {
 
   /** The next full reload, a period from now; each period is read afresh, as the freshness bound may have changed. */
   private scheduleResync(): void {
-    let ms = this.o.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
-    try {
-      ms = this.o.resyncIntervalMs ?? Math.max(1_000, Math.floor(this.freshnessMs() / 3));
-    } catch (e) {
-      this.o.onError?.(e);
-    }
-    // Node fires a longer timer after 1 ms; a bound that is not a number reloads at the default pace.
-    ms = Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : DEFAULT_RESYNC_MS;
     const timer = setTimeout(() => {
       this.timers = this.timers.filter((t) => t !== timer);
       if (this.closed) return;
       void this.resync().catch((e: unknown) => this.o.onError?.(e));
       this.scheduleResync();
-    }, ms).unref();
+    }, this.resyncMs()).unref();
     this.timers.push(timer);
+  }
+
+  /** The reload period: a third of the freshness bound; the default pace when the bound cannot be read; never past what a Node timer honours (it fires a longer one after 1 ms). */
+  private resyncMs(): number {
+    if (this.o.resyncIntervalMs !== undefined) return Math.min(this.o.resyncIntervalMs, MAX_TIMER_MS);
+    try {
+      const ms = Math.max(1_000, Math.floor(this.freshnessMs() / 3));
+      return Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : DEFAULT_RESYNC_MS;
+    } catch (e) {
+      this.o.onError?.(e);
+      return DEFAULT_RESYNC_MS;
+    }
   }
 
   async check(t: RevocationSubject): Promise<void> {

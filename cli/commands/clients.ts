@@ -76,25 +76,21 @@ export function registerClients(program: Command): void {
       }),
     );
 
-  clients
-    .command('allow-introspection <id>')
-    .description("let a client introspect tokens issued to other clients (within its tenant, if it has one)")
-    .action((id: string) =>
-      withContext(async (ctx) => {
-        await setIntrospection(ctx.db(), id, true, auditContext(ctx));
-        out(`client ${id} may now introspect tokens of other clients`);
-      }),
-    );
-
-  clients
-    .command('deny-introspection <id>')
-    .description('let a client introspect only its own tokens again (the default)')
-    .action((id: string) =>
-      withContext(async (ctx) => {
-        await setIntrospection(ctx.db(), id, false, auditContext(ctx));
-        out(`client ${id} may now introspect only its own tokens`);
-      }),
-    );
+  const introspection = [
+    { command: 'allow-introspection', allowed: true, description: 'let a client introspect tokens issued to other clients (within its tenant, if it has one)', said: 'may now introspect tokens of other clients' },
+    { command: 'deny-introspection', allowed: false, description: 'let a client introspect only its own tokens again (the default)', said: 'may now introspect only its own tokens' },
+  ];
+  for (const c of introspection) {
+    clients
+      .command(`${c.command} <id>`)
+      .description(c.description)
+      .action((id: string) =>
+        withContext(async (ctx) => {
+          await setIntrospection(ctx.db(), id, c.allowed, auditContext(ctx));
+          out(`client ${id} ${c.said}`);
+        }),
+      );
+  }
 
   clients
     .command('rotate-secret <id>')

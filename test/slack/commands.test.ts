@@ -2,10 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { approvalsPolicy, ISSUER, SIGNING_SECRET, startHarness, waitingRun, type Harness } from './support/harness.js';
 import { form, sendSigned, slashCommand } from './support/signed.js';
 
+/** A /keyturn command as Slack sends it, signed. */
+const command = (h: Harness, user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
+/** What the app answered through the commands' response URLs. */
+const answers = (h: Harness) => h.slack.callsTo('response_url').map((c) => String(c.args.text));
+
 describe('/keyturn slash command', () => {
   let h: Harness;
-  const command = (user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
-  const answers = () => h.slack.callsTo('response_url').map((c) => String(c.args.text));
 
   beforeEach(async () => {
     h = await startHarness();
@@ -13,44 +16,42 @@ describe('/keyturn slash command', () => {
   afterEach(async () => h.stop());
 
   it('rotate by a listed user starts a rotation with them as requester and answers with the run', async () => {
-    expect((await command('U0ALICE', `rotate ${ISSUER} suspected leak of the old key`)).status).toBe(200);
+    expect((await command(h, 'U0ALICE', `rotate ${ISSUER} suspected leak of the old key`)).status).toBe(200);
     expect(await h.nextHandled()).toMatchObject({ interaction: 'command', outcome: 'answered' });
     expect(h.port.started).toEqual([{ issuer: ISSUER, reason: 'suspected leak of the old key', requester: 'U0ALICE' }]);
-    expect(answers()).toEqual([expect.stringContaining('rotate-test-1')]);
+    expect(answers(h)).toEqual([expect.stringContaining('rotate-test-1')]);
   });
 
   it('rotate by a user the policy does not list starts nothing', async () => {
-    await command('U0MALLORY', `rotate ${ISSUER} because`);
+    await command(h, 'U0MALLORY', `rotate ${ISSUER} because`);
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.started).toEqual([]);
-    expect(answers()).toEqual([expect.stringContaining('not allowed')]);
+    expect(answers(h)).toEqual([expect.stringContaining('not allowed')]);
   });
 
   it('rotate of an issuer not in the policy starts nothing', async () => {
-    await command('U0ALICE', 'rotate https://unknown.example.test because');
+    await command(h, 'U0ALICE', 'rotate https://unknown.example.test because');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.started).toEqual([]);
   });
 
   it('status lists the runs for a listed user', async () => {
     h.port.runs.set('rotate-x', waitingRun({ workflowId: 'rotate-x' }));
-    await command('U0ALICE', 'status');
+    await command(h, 'U0ALICE', 'status');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
-    expect(answers()).toEqual([expect.stringContaining('rotate-x')]);
+    expect(answers(h)).toEqual([expect.stringContaining('rotate-x')]);
   });
 
   it('revoke answers that it is not yet available when the port cannot revoke', async () => {
-    await command('U0ALICE', 'revoke kid abc');
+    await command(h, 'U0ALICE', 'revoke kid abc');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
-    expect(answers()).toEqual([expect.stringContaining('not yet available')]);
+    expect(answers(h)).toEqual([expect.stringContaining('not yet available')]);
   });
 });
 
 describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
   const OTHER = 'https://payments.example.test';
   let h: Harness;
-  const command = (user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
-  const answers = () => h.slack.callsTo('response_url').map((c) => String(c.args.text));
 
   beforeEach(async () => {
     h = await startHarness({ canRevoke: true, otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'] }) } });
@@ -59,35 +60,35 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
   afterEach(async () => h.stop());
 
   it('an approver of another issuer cannot revoke a key of this one: nothing is contained', async () => {
-    await command('U0ALICE', 'revoke kid kid-of-payments looks leaked');
+    await command(h, 'U0ALICE', 'revoke kid kid-of-payments looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers()).toEqual([expect.stringContaining('only its approvers')]);
+    expect(answers(h)).toEqual([expect.stringContaining('only its approvers')]);
   });
 
   it('an approver of another issuer cannot revoke a subject of this one', async () => {
-    await command('U0ALICE', `revoke sub some-client ${OTHER} looks leaked`);
+    await command(h, 'U0ALICE', `revoke sub some-client ${OTHER} looks leaked`);
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
   });
 
   it('a subject with live tokens from another issuer too cannot be revoked by an approver of one: the deny-list is not per issuer', async () => {
     h.port.tokens.set('sub:shared-client', [ISSUER, OTHER]);
-    await command('U0ALICE', `revoke sub shared-client ${ISSUER} looks leaked`);
+    await command(h, 'U0ALICE', `revoke sub shared-client ${ISSUER} looks leaked`);
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers()).toEqual([expect.stringContaining(OTHER)]);
+    expect(answers(h)).toEqual([expect.stringContaining(OTHER)]);
   });
 
   it('a kid keyturn does not know is refused before anything starts', async () => {
-    await command('U0PAYLEAD', 'revoke kid no-such-kid looks leaked');
+    await command(h, 'U0PAYLEAD', 'revoke kid no-such-kid looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers()).toEqual([expect.stringContaining('no-such-kid')]);
+    expect(answers(h)).toEqual([expect.stringContaining('no-such-kid')]);
   });
 
   it('the issuer\'s own approver starts the revocation', async () => {
-    await command('U0PAYLEAD', 'revoke kid kid-of-payments looks leaked');
+    await command(h, 'U0PAYLEAD', 'revoke kid kid-of-payments looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
     expect(h.port.revocations).toEqual([{ kind: 'kid', value: 'kid-of-payments', reason: 'looks leaked', requester: 'U0PAYLEAD' }]);
   });
@@ -95,8 +96,6 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
 
 describe('/keyturn for an issuer whose policy does not take approvals from Slack', () => {
   let h: Harness;
-  const command = (user: string, text: string) => sendSigned(h.url, form(slashCommand(h.workspace, { user, text })), { secret: SIGNING_SECRET });
-  const answers = () => h.slack.callsTo('response_url').map((c) => String(c.args.text));
 
   beforeEach(async () => {
     h = await startHarness({ canRevoke: true, policy: approvalsPolicy({ channels: ['cli'] }) });
@@ -105,16 +104,16 @@ describe('/keyturn for an issuer whose policy does not take approvals from Slack
   afterEach(async () => h.stop());
 
   it('rotate by a listed approver starts nothing and points to the CLI', async () => {
-    await command('U0ALICE', `rotate ${ISSUER} suspected leak`);
+    await command(h, 'U0ALICE', `rotate ${ISSUER} suspected leak`);
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.started).toEqual([]);
-    expect(answers()).toEqual([expect.stringContaining('keyturn CLI')]);
+    expect(answers(h)).toEqual([expect.stringContaining('keyturn CLI')]);
   });
 
   it('revoke by a listed approver contains nothing and points to the CLI', async () => {
-    await command('U0ALICE', 'revoke kid kid-of-auth looks leaked');
+    await command(h, 'U0ALICE', 'revoke kid kid-of-auth looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers()).toEqual([expect.stringContaining('keyturn CLI')]);
+    expect(answers(h)).toEqual([expect.stringContaining('keyturn CLI')]);
   });
 });
