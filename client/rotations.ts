@@ -47,9 +47,14 @@ export async function startRotation(client: Client, input: StartRotationInput): 
   }
 }
 
+/** A string literal for a Temporal visibility query: backslashes and single quotes escaped. */
+export function visibilityString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 export async function runningRotations(client: Client, issuer: string): Promise<string[]> {
   const ids: string[] = [];
-  const query = `WorkflowType = 'rotationWorkflow' AND ExecutionStatus = 'Running' AND KeyturnIssuer = '${issuer.replace(/'/g, "\\'")}'`;
+  const query = `WorkflowType = 'rotationWorkflow' AND ExecutionStatus = 'Running' AND KeyturnIssuer = ${visibilityString(issuer)}`;
   for await (const wf of client.workflow.list({ query })) {
     // Visibility lags behind a run that just ended; its own description does not.
     if ((await client.workflow.getHandle(wf.workflowId, wf.runId).describe()).status.name === 'RUNNING') ids.push(wf.workflowId);

@@ -357,7 +357,13 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
       if (sub === 'status') {
         const outright = await refusedOutright();
         if (outright) return reply(outright, 'refused');
-        return reply(statusText(await opts.port.status(args[0])));
+        // Only the runs of issuers this person may approve for from Slack today.
+        const issuers: string[] = [];
+        for (const issuer of opts.approvals.issuers()) if (await allowedFor([issuer])) issuers.push(issuer);
+        const workflowId = args[0];
+        const runs = await opts.port.status({ issuers, ...(workflowId ? { workflowId } : {}) });
+        if (workflowId && runs.length === 0) return reply(`No rotation or revocation \`${esc(workflowId)}\` of an issuer you approve for.`);
+        return reply(statusText(runs));
       }
       if (sub === 'revoke') {
         const outright = await refusedOutright();

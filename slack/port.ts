@@ -59,8 +59,11 @@ export interface KeyturnPort {
   /** Signs the decision with the Slack channel's key and signals the run. */
   decide(input: DecideInput): Promise<void>;
   startRotation(input: { issuer: string; reason: string; requester: string }): Promise<StartedRun>;
-  /** One run, or the recent runs when no id is given. */
-  status(workflowId?: string): Promise<RunStatusView[]>;
+  /**
+   * The recent rotations and revocations of these issuers, or the one run given when it is of one
+   * of them; a run of any other issuer, or of none (a policy change), is left out as if unknown.
+   */
+  status(scope: { issuers: readonly string[]; workflowId?: string }): Promise<RunStatusView[]>;
   /** Absent until revocation workflows exist; the command then answers "not yet available". */
   revoke?(input: RevokeCommand & { requester: string }): Promise<StartedRun>;
   /** The issuer of a signing key, so a kid revocation is authorised against that issuer's approvers. */

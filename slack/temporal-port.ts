@@ -8,7 +8,7 @@ import { startSigner } from '../agents/approvals/start-request.js';
 import { issuersWithLiveTokens } from '../agents/token-issuer/issued-tokens.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { startRevocation } from '../client/revocations.js';
-import { rotationStatus, startRotation, webUiLink } from '../client/rotations.js';
+import { rotationStatus, startRotation, visibilityString, webUiLink } from '../client/rotations.js';
 import { readSecretFile } from '../agents/shared/secret-file.js';
 import { KeyturnError } from '../config/errors.js';
 import type { RunStatus } from '../workflows/types.js';
@@ -115,14 +115,25 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
       return rows[0]?.issuer;
     },
 
-    async status(workflowId): Promise<RunStatusView[]> {
+    async status({ issuers, workflowId }): Promise<RunStatusView[]> {
+      if (issuers.length === 0) return [];
       if (workflowId) {
+        // The run's issuer is read before its status is queried: nothing of another issuer's run is read, not even whether it exists.
+        const issuer = await client.workflow.getHandle(workflowId).describe().then(
+          (d) => d.typedSearchAttributes.get(ISSUER),
+          (e: unknown) => {
+            if (e instanceof WorkflowNotFoundError) return undefined;
+            throw e;
+          },
+        );
+        if (issuer === undefined || !issuers.includes(issuer)) return [];
         const s = await rotationStatus(client, workflowId);
         return [{ workflowId, runId: s.runId, workflowStatus: s.workflowStatus, phase: s.phase, ...(s.planHash ? { planHash: s.planHash } : {}), approvals: s.approvals, ...(s.quorum ? { quorum: s.quorum } : {}), deadlines: s.deadlines, webUrl: link(workflowId) }];
       }
       const runs: RunStatusView[] = [];
       const limit = opts.listLimit ?? 10;
-      for await (const wf of client.workflow.list({ query: "WorkflowType = 'rotationWorkflow' OR WorkflowType = 'revocationWorkflow'", pageSize: limit })) {
+      const query = `(WorkflowType = 'rotationWorkflow' OR WorkflowType = 'revocationWorkflow') AND KeyturnIssuer IN (${issuers.map(visibilityString).join(', ')})`;
+      for await (const wf of client.workflow.list({ query, pageSize: limit })) {
         runs.push({ workflowId: wf.workflowId, runId: wf.runId, workflowStatus: wf.status.name, phase: wf.status.name.toLowerCase(), approvals: [], deadlines: {}, webUrl: link(wf.workflowId) });
         if (runs.length >= limit) break;
       }

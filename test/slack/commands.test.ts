@@ -94,6 +94,42 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
   });
 });
 
+describe("/keyturn status shows only the runs of issuers the person approves for", () => {
+  const OTHER = 'https://payments.example.test';
+  let h: Harness;
+
+  beforeEach(async () => {
+    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0PAYLEAD'] }) } });
+    h.port.runs.set('rotate-auth', waitingRun({ workflowId: 'rotate-auth' }));
+    h.port.runs.set('rotate-payments', waitingRun({ workflowId: 'rotate-payments', subject: OTHER }));
+  });
+  afterEach(async () => h.stop());
+
+  it("an approver of one issuer is listed that issuer's runs and not another's", async () => {
+    await command(h, 'U0ALICE', 'status');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
+    const [text] = answers(h);
+    expect(text).toContain('rotate-auth');
+    expect(text).not.toContain('rotate-payments');
+  });
+
+  it("asking for another issuer's run by its id answers as for an unknown run, without its state", async () => {
+    await command(h, 'U0ALICE', 'status rotate-payments');
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'answered' });
+    expect(answers(h)).toEqual([expect.stringMatching(/^No rotation or revocation `rotate-payments` of an issuer you approve for\.$/)]);
+  });
+
+  it('an approver of both issuers is listed the runs of both', async () => {
+    await h.stop();
+    h = await startHarness({ otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0ALICE'] }) } });
+    h.port.runs.set('rotate-auth', waitingRun({ workflowId: 'rotate-auth' }));
+    h.port.runs.set('rotate-payments', waitingRun({ workflowId: 'rotate-payments', subject: OTHER }));
+    await command(h, 'U0ALICE', 'status');
+    await h.nextHandled();
+    expect(answers(h)).toEqual([expect.stringMatching(/rotate-auth[\s\S]*rotate-payments/)]);
+  });
+});
+
 describe('/keyturn for an issuer whose policy does not take approvals from Slack', () => {
   let h: Harness;
 

@@ -73,6 +73,23 @@ describe('Temporal port against the real rotation workflow', () => {
     await handle.result();
   });
 
+  it("lists a run to its issuer's approvers only, and shows one run only when it is of their issuers", async () => {
+    const run = await port.startRotation({ issuer: stack.issuer, reason: 'status scope', requester: 'U0CAROL' });
+    const handle = stack.client.workflow.getHandle(run.workflowId);
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    const listed = async (issuers: string[]) => (await port.status({ issuers })).map((r) => r.workflowId);
+    // Visibility is eventually consistent: wait until the run is listed under its own issuer.
+    for (let i = 0; i < 100 && !(await listed([stack.issuer])).includes(run.workflowId); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await listed([stack.issuer])).toContain(run.workflowId);
+    expect(await listed(["https://other.example.test/it's"])).toEqual([]);
+    expect(await listed([])).toEqual([]);
+    expect(await port.status({ issuers: [stack.issuer], workflowId: run.workflowId })).toEqual([expect.objectContaining({ workflowId: run.workflowId, phase: 'awaiting_sign_off' })]);
+    expect(await port.status({ issuers: ['https://other.example.test'], workflowId: run.workflowId })).toEqual([]);
+    expect(await port.status({ issuers: [stack.issuer], workflowId: 'no-such-run' })).toEqual([]);
+    await port.decide({ workflowId: run.workflowId, runId: run.runId, planHash: (await stack.status(handle)).planHash!, decision: 'reject', approver: 'U0ALICE', reason: 'test over' });
+    await handle.result();
+  });
+
   it('finds the issuers with unexpired tokens of a jti or a sub, for the revoke command\'s authorisation', async () => {
     const claims = JSON.parse(Buffer.from((await stack.token()).split('.')[1]!, 'base64url').toString()) as { jti: string; sub: string };
     expect(await port.tokenIssuers!('jti', claims.jti)).toEqual([stack.issuer]);

@@ -68,8 +68,9 @@ export class RecordingPort implements KeyturnPort {
     return this.kids.get(kid);
   }
 
-  async status() {
-    return [...this.runs.values()].map((r) => ({ workflowId: r.workflowId, runId: r.runId, workflowStatus: r.decided ? 'COMPLETED' : 'RUNNING', phase: r.phase, ...(r.planHash ? { planHash: r.planHash } : {}), approvals: [], deadlines: {} }));
+  async status({ issuers, workflowId }: { issuers: readonly string[]; workflowId?: string }) {
+    const runs = [...this.runs.values()].filter((r) => r.kind !== 'policy' && issuers.includes(r.subject) && (workflowId === undefined || r.workflowId === workflowId));
+    return runs.map((r) => ({ workflowId: r.workflowId, runId: r.runId, workflowStatus: r.decided ? 'COMPLETED' : 'RUNNING', phase: r.phase, ...(r.planHash ? { planHash: r.planHash } : {}), approvals: [], deadlines: {} }));
   }
 
   webUiLink(workflowId: string, runId?: string) {
