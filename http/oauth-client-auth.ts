@@ -5,12 +5,13 @@ import type { AppendAudit } from '../agents/auditor/types.js';
 import { readClientCredentials } from '../agents/token-issuer/client-credentials.js';
 import { ClientRowReader } from '../agents/token-issuer/client-rows.js';
 import { authenticateClient, type ClientRecord } from '../agents/token-issuer/clients.js';
-import { AuditBudgets, type AuditBudgetsOptions, type BudgetBucket } from '../agents/token-issuer/failure-audit-budget.js';
+import type { AuditBudgetsOptions } from '../agents/token-issuer/failure-audit-budget.js';
 import { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { dummyHash } from '../agents/token-issuer/secret-hash.js';
 import { VerifiedSecretCache } from '../agents/token-issuer/verified-secrets.js';
 import { isKeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
+import { budgetedAudit } from './budgeted-audit.js';
 import { oauthError, type Form } from './oauth-form.js';
 import { setBounded } from '../agents/shared/bounded-map.js';
 
@@ -122,44 +123,20 @@ export function clientAuthenticator(deps: ClientAuthDeps): AuthenticateClient {
   const busyLog = throttledBusyLog();
   dummyHash().catch(() => undefined); // computed now, not during the first failed authentication (if refused, the first check retries)
 
-  const budgets = new AuditBudgets(deps.auditBudget);
-
-  const flushSuppressedAudit = async (o: { includeOpen?: boolean } = {}): Promise<void> => {
-    for (const { bucket, summary } of budgets.takeSummaries(o)) {
-      const client = bucket.kind === 'client' ? bucket.clientId : '(over the audit budget)';
-      try {
-        await deps.appendAudit(deps.pool, {
-          actor: bucket.kind === 'client' ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },
-          action: 'client.authenticate',
-          subject: { client },
-          policyVersion: deps.policyVersion(),
-          outcome: 'refused',
-          details: { reason: 'audit_budget_exceeded', suppressed: summary.count, from: summary.from, to: summary.to, byReason: summary.byReason, clients: summary.clients, moreClients: summary.moreClients, addresses: summary.addresses, moreAddresses: summary.moreAddresses },
-        });
-      } catch (e) {
-        budgets.restore(bucket, summary);
-        deps.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit the summary of failed client authentications over the audit budget');
-      }
-    }
-  };
+  const failures = budgetedAudit({ pool: deps.pool, appendAudit: deps.appendAudit, log: deps.log, policyVersion: deps.policyVersion, ...(deps.auditBudget ? { budget: deps.auditBudget } : {}) }, 'client.authenticate', { one: 'a failed client authentication', many: 'failed client authentications' });
+  const flushSuppressedAudit = failures.flush;
 
   const auditFailure = async (req: FastifyRequest, endpoint: string, method: string, reason: string, clientId?: string): Promise<void> => {
     const client = clientId === undefined ? undefined : reason === 'unknown_client' ? unknownClientLabel(clientId) : clientId.slice(0, 128);
-    await flushSuppressedAudit();
-    const bucket: BudgetBucket = client === undefined || ANONYMOUS_FAILURES.has(reason) ? { kind: 'anonymous' } : { kind: 'client', clientId: client };
-    if (!budgets.admit(bucket, reason, client, addressKey(req.ip))) return;
-    try {
-      await deps.appendAudit(deps.pool, {
-        actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },
-        action: 'client.authenticate',
-        subject: { client: client ?? '(none)' },
-        policyVersion: deps.policyVersion(),
-        outcome: 'refused',
-        details: { endpoint, method, reason, ip: req.ip },
-      });
-    } catch (e) {
-      deps.log.error({ code: isKeyturnError(e) ? e.code : 'AUDIT_FAILED' }, 'could not audit a failed client authentication');
-    }
+    await failures.record({
+      bucket: client === undefined || ANONYMOUS_FAILURES.has(reason) ? { kind: 'anonymous' } : { kind: 'client', clientId: client },
+      reason,
+      client,
+      address: addressKey(req.ip),
+      actor: client ? { role: 'TokenIssuer', client } : { role: 'TokenIssuer' },
+      subject: { client: client ?? '(none)' },
+      details: { endpoint, method, reason, ip: req.ip },
+    });
   };
 
   /**

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { Queryable } from '../agents/shared/db.js';
 import { mayIntrospect } from '../agents/token-issuer/introspection-rule.js';
@@ -10,7 +10,8 @@ import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js'
 import type { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { isKeyturnError } from '../config/errors.js';
 import { inTransaction, type Pool } from '../db/pool.js';
-import { clientAuthenticator, type Authenticated, type OAuthLog } from './oauth-client-auth.js';
+import { budgetedAudit } from './budgeted-audit.js';
+import { addressKey, clientAuthenticator, type Authenticated, type OAuthLog } from './oauth-client-auth.js';
 import { FORM_TYPE, isFormRequest, NO_STORE, oauthError, parseForm, readForm } from './oauth-form.js';
 
 export interface JtiRevocation {
@@ -41,6 +42,8 @@ export interface OAuthRouteDeps {
   onSecretScrypt?: () => void;
   /** Called each time a secret check is refused because too many wait (503; metrics). */
   onSecretCheckBusy?: () => void;
+  /** Called each time an authenticated client is refused a token it may not introspect (metrics). */
+  onIntrospectionRefused?: () => void;
 }
 
 /** A row in the validator's `revocations` list plus the notification its listeners wait for. */
@@ -74,11 +77,19 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     ...(deps.onSecretCheckBusy ? { onSecretCheckBusy: deps.onSecretCheckBusy } : {}),
   });
 
+  // Each refusal is audited, within the same budget per client as failed authentications: a client
+  // probing other clients' tokens shows in the audit log without being able to flood it.
+  const introspectionRefusals = budgetedAudit(
+    { pool: deps.pool, appendAudit: deps.appendAudit, log: deps.log, policyVersion: () => deps.issuer.policyVersion(), ...(deps.auditBudget ? { budget: deps.auditBudget } : {}) },
+    'token.introspect',
+    { one: 'a refused introspection', many: 'refused introspections' },
+  );
+
   // A summary of failures over the audit budget is written even when no further failure comes.
-  const flushing = setInterval(() => void authenticate.flushSuppressedAudit(), 60_000).unref();
+  const flushing = setInterval(() => void Promise.all([authenticate.flushSuppressedAudit(), introspectionRefusals.flush()]), 60_000).unref();
   app.addHook('onClose', async () => {
     clearInterval(flushing);
-    await authenticate.flushSuppressedAudit({ includeOpen: true });
+    await Promise.all([authenticate.flushSuppressedAudit({ includeOpen: true }), introspectionRefusals.flush({ includeOpen: true })]);
   });
 
   void app.register(async (scope) => {
@@ -161,9 +172,22 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       }
     });
 
-    /** A token the caller may not introspect: answered as an inactive one. */
-    const notAllowed = (reply: FastifyReply) => {
-      deps.log.info({ code: 'INTROSPECTION_NOT_ALLOWED' }, 'introspection: a token the caller may not introspect');
+    /** A token the caller may not introspect: answered as an inactive one, counted and audited (never the token itself). */
+    const notAllowed = (req: FastifyRequest, reply: FastifyReply, caller: string, claims?: Record<string, unknown>) => {
+      deps.log.info({ code: 'INTROSPECTION_NOT_ALLOWED', client: caller }, 'introspection: a token the caller may not introspect');
+      deps.onIntrospectionRefused?.();
+      const label = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : '(none)');
+      // Not awaited: the answer must take as long as for an invalid token, or its timing would tell
+      // the caller that another client's token is valid.
+      void introspectionRefusals.record({
+        bucket: { kind: 'client', clientId: caller },
+        reason: 'not_allowed_to_introspect',
+        client: caller,
+        address: addressKey(req.ip),
+        actor: { role: 'TokenIssuer', client: caller },
+        subject: claims ? { jti: label(claims.jti), client: label(claims.client_id) } : { client: '(unread)' },
+        details: { reason: 'not_allowed_to_introspect', ip: req.ip },
+      });
       return reply.headers(NO_STORE).send({ active: false });
     };
 
@@ -177,16 +201,17 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       if (!deps.validator) return oauthError(reply, 503, 'temporarily_unavailable', 'introspection is not configured on this server');
       // Read fresh for introspection (never remembered), so a grant withdrawn a moment ago counts.
       const record = caller.record;
-      if (!record) return notAllowed(reply);
+      if (!record) return notAllowed(req, reply, caller.clientId);
+      let claims: Record<string, unknown>;
       try {
-        const claims = await deps.validator.verify(token);
-        if (!mayIntrospect(record, claims)) return notAllowed(reply);
-        return reply.headers(NO_STORE).send({ ...claims, token_type: 'Bearer', active: true });
+        claims = await deps.validator.verify(token);
       } catch (e) {
         // The caller learns only `active: false`; the reason is logged, the token never.
         deps.log.info({ code: isKeyturnError(e) ? e.code : (e as { code?: string }).code ?? 'INVALID' }, 'introspection: inactive token');
         return reply.headers(NO_STORE).send({ active: false });
       }
+      if (!mayIntrospect(record, claims)) return notAllowed(req, reply, caller.clientId, claims);
+      return reply.headers(NO_STORE).send({ ...claims, token_type: 'Bearer', active: true });
     });
 
     scope.post('/oauth2/revoke', async (req, reply) => {

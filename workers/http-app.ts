@@ -94,7 +94,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
         appendAudit: services.appendAudit,
         log: deps.log,
         validator: { verify },
-        ...(m ? { onSecretScrypt: () => m.clientSecretScrypts.inc(), onSecretCheckBusy: () => m.clientSecretChecksBusy.inc() } : {}),
+        ...(m ? { onSecretScrypt: () => m.clientSecretScrypts.inc(), onSecretCheckBusy: () => m.clientSecretChecksBusy.inc(), onIntrospectionRefused: () => m.introspectionsRefused.inc() } : {}),
         onRevoke: async () => {
           m?.revocations.inc({ kind: 'jti', stage: 'confirmed' });
           await revocations.resync();

@@ -13,6 +13,7 @@ export interface KeyturnMetrics {
   jwksRequests: Counter<'status'>;
   clientSecretScrypts: Counter;
   clientSecretChecksBusy: Counter;
+  introspectionsRefused: Counter;
   revocations: Counter<'kind' | 'stage'>;
   rotationPhaseSeconds: Histogram<'phase'>;
   /** A label for a caller-chosen client id, from a bounded set. */
@@ -55,6 +56,7 @@ export function createMetrics(live: LiveReadings = {}): KeyturnMetrics {
     jwksRequests: new Counter({ name: 'keyturn_jwks_requests_total', help: 'JWKS requests, by HTTP status (304 = If-None-Match hit)', labelNames: ['status'], registers: [registry] }),
     clientSecretScrypts: new Counter({ name: 'keyturn_client_secret_scrypt_total', help: 'Client secrets checked with scrypt rather than from remembered credentials: a surge means guessing or many new clients', registers: [registry] }),
     clientSecretChecksBusy: new Counter({ name: 'keyturn_client_secret_checks_busy_total', help: 'Client authentications answered 503 because too many secret checks were waiting: a flood of guesses or of new clients', registers: [registry] }),
+    introspectionsRefused: new Counter({ name: 'keyturn_introspections_refused_total', help: 'Introspections answered inactive because the authenticated client may not introspect that token (another client\'s, without a grant): each is audited as token.introspect', registers: [registry] }),
     revocations: new Counter({ name: 'keyturn_revocations_total', help: 'Revocations, by kind (kid, jti, sub) and stage (contained, confirmed, lifted)', labelNames: ['kind', 'stage'], registers: [registry] }),
     rotationPhaseSeconds: new Histogram({ name: 'keyturn_rotation_phase_seconds', help: 'Time a rotation spent in each phase', labelNames: ['phase'], buckets: [0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 86400], registers: [registry] }),
     clientLabel(clientId) {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPool } from '../support/db.js';
 import { setIntrospection } from '../../agents/token-issuer/clients.js';
-import { app, basic, client, post, verifyToken, world, type World } from './support.js';
+import { app, auditEntries, basic, client, post, verifyToken, world, type World } from './support.js';
 
 const pool = testPool();
 afterAll(() => pool.end());
@@ -73,6 +73,37 @@ describe('POST /oauth2/introspect', () => {
       const otherTenant = await client(pool, ['introspect'], 't2', { mayIntrospect: true });
       expect((await post(a, '/oauth2/introspect', { token }, { authorization: basic(sameTenant.clientId, sameTenant.secret) })).json()).toMatchObject({ active: true, tenant: 't1' });
       expect((await post(a, '/oauth2/introspect', { token }, { authorization: basic(otherTenant.clientId, otherTenant.secret) })).json()).toEqual({ active: false });
+    });
+
+    it("a refusal is audited as token.introspect under the caller, naming the token's jti and client but never the token, and counted", async () => {
+      const { w, c, token } = await setup();
+      let refused = 0;
+      const a = app(pool, w, { validator: validatorFor(w), onIntrospectionRefused: () => refused++ });
+      const other = await client(pool);
+      await post(a, '/oauth2/introspect', { token }, { authorization: basic(other.clientId, other.secret) });
+      await a.close(); // waits for the refusal's audit entry, written after the answer
+      const { jti } = await verifyToken(w, token);
+      const entries = await auditEntries(pool, 'token.introspect', 'jti', jti!);
+      expect(entries).toEqual([expect.objectContaining({ outcome: 'refused', actor: { role: 'TokenIssuer', client: other.clientId }, details: expect.objectContaining({ reason: 'not_allowed_to_introspect' }) })]);
+      expect(JSON.stringify(entries)).not.toContain(token.split('.')[2]);
+      expect((await pool.query(`SELECT subject FROM audit_log WHERE action = 'token.introspect' AND subject ->> 'jti' = $1`, [jti])).rows[0].subject).toEqual({ jti, client: c.clientId });
+      expect(refused).toBe(1);
+    });
+
+    it('past its budget, a client\'s refused introspections are summarised under that client, not audited one by one', async () => {
+      const { w, token } = await setup();
+      let now = Date.now();
+      const a = app(pool, w, { validator: validatorFor(w), auditBudget: { perClientWindow: 2, now: () => now } });
+      const prober = await client(pool);
+      const probe = () => post(a, '/oauth2/introspect', { token }, { authorization: basic(prober.clientId, prober.secret) });
+      for (let i = 0; i < 5; i++) expect((await probe()).json()).toEqual({ active: false });
+      now += 60_000;
+      await probe();
+      await a.close();
+      const entries = (await pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = 'token.introspect' AND actor ->> 'client' = $1 ORDER BY seq`, [prober.clientId])).rows;
+      expect(entries.map((e) => [e.details.reason, e.details.suppressed ?? null])).toEqual([
+        ['not_allowed_to_introspect', null], ['not_allowed_to_introspect', null], ['audit_budget_exceeded', 3], ['not_allowed_to_introspect', null],
+      ]);
     });
 
     it('a grant withdrawn takes effect on the next request', async () => {

@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpoint as writeCheckpoint } from '../../agents/auditor/checkpoint.js';
+import { addClient } from '../../agents/token-issuer/clients.js';
 import { scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { startRevocation } from '../../client/revocations.js';
 import { registerMetricsRoute } from '../../http/metrics.js';
@@ -71,6 +72,15 @@ describe('GET /metrics of a running keyturn', () => {
     const text = await scrape();
     expect(sample(text, 'keyturn_validations_total', { outcome: 'accepted', code: 'OK' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'keyturn_validations_total', { outcome: 'rejected', code: 'SIGNATURE_INVALID' })).toBe(1);
+  });
+
+  it("counts introspections refused because the asking client may not introspect another client's token", async () => {
+    const token = await stack.token();
+    const other = await addClient(stack.pool, { clientId: `other-${Date.now()}`, scopes: ['read'] });
+    const before = sample(await scrape(), 'keyturn_introspections_refused_total') ?? 0;
+    const res = await fetch(`${stack.httpUrl}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${other.clientId}:${other.secret}`).toString('base64')}` }, body: new URLSearchParams({ token }).toString() });
+    expect(await res.json()).toEqual({ active: false });
+    expect(sample(await scrape(), 'keyturn_introspections_refused_total')).toBe(before + 1);
   });
 
   it('counts JWKS requests and the 304s of conditional ones', async () => {
