@@ -9,10 +9,11 @@ export interface ClientRow extends Record<string, unknown> {
   tenant: string | null;
   disabled: boolean;
   may_introspect: boolean;
+  audiences: string[] | null;
   created_at: Date;
   secret_rotated_at: Date | null;
 }
-export const CLIENT_COLUMNS = 'client_id, scopes, tenant, disabled, may_introspect, created_at, secret_rotated_at';
+export const CLIENT_COLUMNS = 'client_id, scopes, tenant, disabled, may_introspect, audiences, created_at, secret_rotated_at';
 
 /** A client's row as authentication reads it, secret hash included: never log it. */
 export interface StoredClientRow extends ClientRow {

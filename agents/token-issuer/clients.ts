@@ -14,6 +14,8 @@ export interface ClientRecord {
   disabled: boolean;
   /** May introspect tokens issued to other clients (a resource server's client); any client may introspect its own. */
   mayIntrospect: boolean;
+  /** The audiences its tokens may carry (those the issuer serves too); absent: every audience of the issuer. */
+  audiences?: string[];
   createdAt: string;
   secretRotatedAt?: string;
 }
@@ -23,6 +25,7 @@ export interface NewClient {
   scopes: string[];
   tenant?: string;
   mayIntrospect?: boolean;
+  audiences?: string[];
 }
 
 /** `secretHash`: the stored hash the secret matched, for the issuance commit to re-check (TokenIssuer.issue); never log it. */
@@ -36,6 +39,7 @@ export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 function toRecord(r: ClientRow): ClientRecord {
   const rec: ClientRecord = { clientId: r.client_id, scopes: r.scopes, disabled: r.disabled, mayIntrospect: r.may_introspect, createdAt: r.created_at.toISOString() };
   if (r.tenant !== null) rec.tenant = r.tenant;
+  if (r.audiences !== null) rec.audiences = r.audiences;
   if (r.secret_rotated_at) rec.secretRotatedAt = r.secret_rotated_at.toISOString();
   return rec;
 }
@@ -56,6 +60,16 @@ function assertScopes(scopes: unknown): asserts scopes is string[] {
   }
 }
 
+/** An audience as a client may be limited to: what a policy lists, without control characters (the issuance commit joins a list with newlines). */
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const AUDIENCE_PATTERN = /^[^\u0000-\u001f\u007f]{1,512}$/;
+
+function assertAudiences(audiences: unknown): asserts audiences is string[] {
+  if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && AUDIENCE_PATTERN.test(a))) {
+    throw new KeyturnError('CLIENT_INVALID', 'a client limited to audiences needs at least one; an audience is 1–512 characters without control characters', 'Pass the audiences as the policy spells them, e.g. `--audiences https://api.example.com`, or leave the client on every audience of its issuer.');
+  }
+}
+
 function notFound(clientId: string): KeyturnError {
   return new KeyturnError('CLIENT_NOT_FOUND', `no client ${clientId}`, 'List clients with `keyturn clients list`.', { clientId });
 }
@@ -72,19 +86,22 @@ export async function addClient(db: Queryable, input: NewClient, audit?: AuditCo
   if (input.tenant !== undefined && (typeof input.tenant !== 'string' || input.tenant.length < 1 || input.tenant.length > 256)) {
     throw new KeyturnError('CLIENT_INVALID', 'a tenant is 1–256 characters');
   }
+  if (input.audiences !== undefined) assertAudiences(input.audiences);
+  const audiences = input.audiences === undefined ? null : [...new Set(input.audiences)];
   const secret = newSecret();
   const hash = await hashSecret(secret);
   const scopes = [...new Set(input.scopes)];
   await withTransaction(db, async (tx) => {
-    const res = await tx.query(`INSERT INTO clients (client_id, secret_hash, scopes, tenant, may_introspect) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO NOTHING`, [
+    const res = await tx.query(`INSERT INTO clients (client_id, secret_hash, scopes, tenant, may_introspect, audiences) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO NOTHING`, [
       input.clientId,
       hash,
       scopes,
       input.tenant ?? null,
       input.mayIntrospect === true,
+      audiences,
     ]);
     if (res.rowCount !== 1) throw new KeyturnError('CLIENT_EXISTS', `client ${input.clientId} already exists`, 'Pick another id, or rotate its secret with `keyturn clients rotate-secret`.', { clientId: input.clientId });
-    await audited(tx, audit, 'client.add', input.clientId, { scopes, tenant: input.tenant ?? null, mayIntrospect: input.mayIntrospect === true });
+    await audited(tx, audit, 'client.add', input.clientId, { scopes, tenant: input.tenant ?? null, mayIntrospect: input.mayIntrospect === true, audiences });
   });
   return { clientId: input.clientId, secret };
 }
@@ -115,6 +132,21 @@ export async function setIntrospection(db: Queryable, clientId: string, allowed:
     const res = await tx.query<ClientRow>(`UPDATE clients SET may_introspect = $2 WHERE client_id = $1 RETURNING ${COLUMNS}`, [clientId, allowed]);
     if (!res.rows[0]) throw notFound(clientId);
     await audited(tx, audit, allowed ? 'client.allow-introspection' : 'client.deny-introspection', clientId);
+    return toRecord(res.rows[0]);
+  });
+}
+
+/**
+ * Limits the audiences a client's tokens may carry, or (`undefined`) lets it have every audience of
+ * its issuer again (audited). Tokens already issued keep theirs; the next issuance uses the new list.
+ */
+export async function setAudiences(db: Queryable, clientId: string, audiences: string[] | undefined, audit?: AuditContext): Promise<ClientRecord> {
+  if (audiences !== undefined) assertAudiences(audiences);
+  const list = audiences === undefined ? null : [...new Set(audiences)];
+  return withTransaction(db, async (tx) => {
+    const res = await tx.query<ClientRow>(`UPDATE clients SET audiences = $2 WHERE client_id = $1 RETURNING ${COLUMNS}`, [clientId, list]);
+    if (!res.rows[0]) throw notFound(clientId);
+    await audited(tx, audit, 'client.set-audiences', clientId, { audiences: list });
     return toRecord(res.rows[0]);
   });
 }

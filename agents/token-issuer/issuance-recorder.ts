@@ -43,11 +43,11 @@ export class IssuanceRecorder {
     return batcher.submit({ token, client, secretHash });
   }
 
-  /** One round trip: record_issued_tokens (db/migrations/1700000001000_issuance-commit-secret.sql) locks, checks and inserts. */
+  /** One round trip: record_issued_tokens (db/migrations/1700000002400_client-audiences.sql) locks, checks and inserts. */
   async #commit(issuer: string, batch: readonly Pending[]): Promise<RecordVerdict[]> {
     const tokens = batch.map((p) => p.token);
     const { rows } = await this.pool.query<{ verdicts: RecordVerdict[] }>(
-      `SELECT record_issued_tokens($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[]) AS verdicts`,
+      `SELECT record_issued_tokens($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) AS verdicts`,
       [
         issuer,
         tokens.map((t) => t.jti),
@@ -60,6 +60,7 @@ export class IssuanceRecorder {
         batch.map((p) => p.client.scopes.join(' ')),
         batch.map((p) => p.client.tenant ?? null),
         batch.map((p) => p.secretHash ?? null),
+        batch.map((p) => p.client.audiences?.join('\n') ?? null),
       ],
     );
     const verdicts = rows[0]?.verdicts;

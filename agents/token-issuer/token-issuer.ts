@@ -149,7 +149,7 @@ export class TokenIssuer {
     const client = await this.#client(req.clientId, fresh);
     try {
       const scopes = grantScopes(req.requestedScopes, client.scopes);
-      const aud = audienceFor(ip, req.audience);
+      const aud = audienceFor(ip, req.audience, client.audiences);
       const ttl = ttlOf(ip);
       if (await this.#paused(ip.issuer, fresh)) throw pausedError(ip.issuer);
       const handle = await this.#handle(ip.issuer, fresh);
@@ -303,16 +303,27 @@ function ttlOf(ip: IssuerPolicy): number {
   return ttl;
 }
 
-/** `aud`: the requested audience when it is one of the policy's; else all of them (a string when one). */
-export function audienceFor(ip: IssuerPolicy, requested?: string): string | string[] {
+/**
+ * `aud`: the requested audience when the issuer serves it and the client may have it; else every
+ * audience the issuer serves that the client may have (a string when one). `clientAudiences`
+ * absent: the client may have every audience of the issuer.
+ */
+export function audienceFor(ip: IssuerPolicy, requested?: string, clientAudiences?: readonly string[]): string | string[] {
   if (ip.audiences.length === 0) throw new KeyturnError('POLICY_INVALID', `issuer ${ip.issuer} has no audiences`, 'List at least one audience in policy.md.', { issuer: ip.issuer });
+  const allowed = clientAudiences === undefined ? ip.audiences : ip.audiences.filter((a) => clientAudiences.includes(a));
+  if (allowed.length === 0) {
+    throw new KeyturnError('INVALID_TARGET', `this client may get tokens for none of the audiences ${ip.issuer} serves`, 'Ask an operator to give the client one of the issuer\'s audiences (`keyturn clients set-audiences`).');
+  }
   if (requested !== undefined) {
     if (!ip.audiences.includes(requested)) {
-      throw new KeyturnError('INVALID_TARGET', `audience ${JSON.stringify(requested)} is not served by this issuer`, `Request one of: ${ip.audiences.join(', ')}, or omit audience.`);
+      throw new KeyturnError('INVALID_TARGET', `audience ${JSON.stringify(requested)} is not served by this issuer`, `Request one of: ${allowed.join(', ')}, or omit audience.`);
+    }
+    if (!allowed.includes(requested)) {
+      throw new KeyturnError('INVALID_TARGET', `audience ${JSON.stringify(requested)} is not one this client may get tokens for`, `Request one of: ${allowed.join(', ')}, or omit audience.`);
     }
     return requested;
   }
-  return ip.audiences.length === 1 ? ip.audiences[0]! : [...ip.audiences];
+  return allowed.length === 1 ? allowed[0]! : [...allowed];
 }
 
 /** Granted scopes: the requested ones when all are the client's (order kept, duplicates dropped); all the client's when none asked. */

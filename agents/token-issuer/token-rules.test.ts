@@ -24,6 +24,22 @@ describe('audienceFor', () => {
   });
 });
 
+describe('audienceFor a client limited to some audiences', () => {
+  it('is those of the issuer\'s audiences the client may have, in the policy\'s order', () => {
+    expect(audienceFor(ip(['a', 'b', 'c']), undefined, ['c', 'a', 'x'])).toEqual(['a', 'c']);
+    expect(audienceFor(ip(['a', 'b']), undefined, ['b'])).toBe('b');
+  });
+
+  it('refuses a requested audience the issuer serves but the client may not have', () => {
+    expect(code(() => audienceFor(ip(['a', 'b']), 'b', ['a']))).toBe('INVALID_TARGET');
+    expect(audienceFor(ip(['a', 'b']), 'a', ['a'])).toBe('a');
+  });
+
+  it('refuses a client that may have none of the issuer\'s audiences, rather than issue a token for all', () => {
+    expect(code(() => audienceFor(ip(['a', 'b']), undefined, ['x']))).toBe('INVALID_TARGET');
+  });
+});
+
 describe('grantScopes', () => {
   it('grants all client scopes when none are requested', () => {
     expect(grantScopes(undefined, ['r', 'w'])).toEqual(['r', 'w']);

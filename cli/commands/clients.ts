@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
-import { addClient, disableClient, listClients, rotateSecret, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
+import { addClient, disableClient, listClients, rotateSecret, setAudiences, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
+import { KeyturnError } from '../../config/errors.js';
 import type { AuditContext } from '../../agents/token-issuer/tx.js';
 import { withContext, type CliContext } from '../context.js';
 
@@ -21,14 +22,17 @@ export function auditContext(ctx: CliContext): AuditContext {
   return { appendAudit, actor: { role: 'Human', cliUser: `cli:${userInfo().username}` }, policyVersion };
 }
 
-/** `CLIENT  SCOPES  TENANT  STATUS  INTROSPECTS  CREATED  SECRET ROTATED`: never a secret or hash. */
+/** `CLIENT  SCOPES  TENANT  AUDIENCES  STATUS  INTROSPECTS  CREATED  SECRET ROTATED`: never a secret or hash. */
 export function formatClientTable(clients: ClientRecord[]): string {
-  const header = ['CLIENT', 'SCOPES', 'TENANT', 'STATUS', 'INTROSPECTS', 'CREATED', 'SECRET ROTATED'];
-  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', c.mayIntrospect ? 'any token' : 'own tokens', c.createdAt, c.secretRotatedAt ?? '-']);
+  const header = ['CLIENT', 'SCOPES', 'TENANT', 'AUDIENCES', 'STATUS', 'INTROSPECTS', 'CREATED', 'SECRET ROTATED'];
+  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.audiences?.join(' ') ?? "all of the issuer's", c.disabled ? 'disabled' : 'enabled', c.mayIntrospect ? 'any token' : 'own tokens', c.createdAt, c.secretRotatedAt ?? '-']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** A comma-separated list as the CLI takes scopes and audiences: trimmed, empty items dropped. */
+const listOf = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 function printSecret(clientId: string, secret: string): void {
   out(`client_id:     ${clientId}`);
@@ -45,11 +49,13 @@ export function registerClients(program: Command): void {
     .requiredOption('--scopes <list>', 'comma-separated scopes the client may request, e.g. read,write')
     .option('--tenant <tenant>', 'tenant claim put in its tokens')
     .option('--introspect', 'may introspect tokens issued to other clients (a resource server); every client may introspect its own')
-    .action((id: string, opts: { scopes: string; tenant?: string; introspect?: boolean }) =>
+    .option('--audiences <list>', "comma-separated audiences its tokens may carry (of those its issuer serves); default: all of the issuer's")
+    .action((id: string, opts: { scopes: string; tenant?: string; introspect?: boolean; audiences?: string }) =>
       withContext(async (ctx) => {
-        const scopes = opts.scopes.split(',').map((s) => s.trim()).filter((s) => s !== '');
-        const created = await addClient(ctx.db(), { clientId: id, scopes, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}), mayIntrospect: opts.introspect === true }, auditContext(ctx));
-        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''}${opts.introspect ? ', introspects any token' : ''})`);
+        const scopes = listOf(opts.scopes);
+        const audiences = opts.audiences === undefined ? undefined : listOf(opts.audiences);
+        const created = await addClient(ctx.db(), { clientId: id, scopes, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}), mayIntrospect: opts.introspect === true, ...(audiences ? { audiences } : {}) }, auditContext(ctx));
+        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''}${audiences ? `, audiences: ${audiences.join(' ')}` : ''}${opts.introspect ? ', introspects any token' : ''})`);
         printSecret(created.clientId, created.secret);
       }),
     );
@@ -91,6 +97,20 @@ export function registerClients(program: Command): void {
         }),
       );
   }
+
+  clients
+    .command('set-audiences <id> [audiences]')
+    .description("limit the audiences a client's tokens may carry (comma-separated, of those its issuer serves), or give it all of them again with --all")
+    .option('--all', "every audience of the client's issuer (the default for a new client)")
+    .action((id: string, list: string | undefined, opts: { all?: boolean }) =>
+      withContext(async (ctx) => {
+        if ((list === undefined) === (opts.all !== true)) {
+          throw new KeyturnError('INVALID_ARGUMENT', 'give either a comma-separated list of audiences or --all', 'e.g. `keyturn clients set-audiences billing-api https://api.example.com`, or `--all`.');
+        }
+        const updated = await setAudiences(ctx.db(), id, opts.all ? undefined : listOf(list!), auditContext(ctx));
+        out(`client ${id} may now get tokens for ${updated.audiences ? `these audiences of its issuer: ${updated.audiences.join(' ')}` : 'every audience of its issuer'}`);
+      }),
+    );
 
   clients
     .command('rotate-secret <id>')

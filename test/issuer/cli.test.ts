@@ -70,6 +70,37 @@ describe('keyturn clients', () => {
     expect(out.split('\n').find((l) => l.startsWith(id))).toContain('own tokens');
   });
 
+  it('add --audiences and set-audiences limit the audiences a client may have, and --all lifts the limit, audited', async () => {
+    const id = unique('cli');
+    const audiencesOf = async () => (await pool.query<{ audiences: string[] | null }>('SELECT audiences FROM clients WHERE client_id = $1', [id])).rows[0]!.audiences;
+    expect((await run('clients', 'add', id, '--scopes', 'read', '--audiences', 'https://api.test, https://billing.test')).out).toContain('audiences: https://api.test https://billing.test');
+    expect(await audiencesOf()).toEqual(['https://api.test', 'https://billing.test']);
+    expect((await run('clients', 'list')).out.split('\n').find((l) => l.startsWith(id))).toContain('https://api.test https://billing.test');
+    expect((await run('clients', 'set-audiences', id, 'https://billing.test')).out).toMatch(/these audiences of its issuer: https:\/\/billing\.test$/m);
+    expect(await audiencesOf()).toEqual(['https://billing.test']);
+    expect((await run('clients', 'set-audiences', id, '--all')).out).toMatch(/every audience of its issuer/);
+    expect(await audiencesOf()).toBeNull();
+    const entries = (await pool.query<{ action: string; details: Record<string, unknown> }>(`SELECT action, details FROM audit_log WHERE subject ->> 'client' = $1 ORDER BY seq`, [id])).rows;
+    expect(entries.map((e) => [e.action, e.details.audiences])).toEqual([
+      ['client.add', ['https://api.test', 'https://billing.test']], ['client.set-audiences', ['https://billing.test']], ['client.set-audiences', null],
+    ]);
+  });
+
+  it('set-audiences with neither a list nor --all, or with both, is refused and changes nothing', async () => {
+    const id = unique('cli');
+    await run('clients', 'add', id, '--scopes', 'read', '--audiences', 'https://api.test');
+    for (const args of [[], ['https://other.test', '--all']]) {
+      await expect(run('clients', 'set-audiences', id, ...args)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect((await pool.query('SELECT audiences FROM clients WHERE client_id = $1', [id])).rows[0].audiences).toEqual(['https://api.test']);
+  });
+
+  it('an audience with a control character is refused and adds no client', async () => {
+    const id = unique('cli');
+    await expect(run('clients', 'add', id, '--scopes', 'read', '--audiences', 'https://api.test\nx')).rejects.toMatchObject({ code: 'CLIENT_INVALID' });
+    expect((await pool.query('SELECT 1 FROM clients WHERE client_id = $1', [id])).rowCount).toBe(0);
+  });
+
   it('registry changes are audited as the CLI user', async () => {
     const id = unique('cli');
     await run('clients', 'add', id, '--scopes', 'read');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authenticateClient, disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
+import { authenticateClient, disableClient, rotateSecret, setAudiences } from '../../agents/token-issuer/clients.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { findIssued } from '../../agents/token-issuer/issued-tokens.js';
 import { isKeyturnError } from '../../config/errors.js';
@@ -85,6 +85,16 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
     await pool.query(`UPDATE clients SET scopes = $2 WHERE client_id = $1`, [c.clientId, ['read']]);
     const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
     expect([t.scope, (await verifyToken(w, t.accessToken)).scope]).toEqual(['read', 'read']);
+  });
+
+  it("a client's audiences narrowed after it was remembered: the token carries only the audiences it may have now", async () => {
+    const w = await world(pool, { audiences: ['https://a.test', 'https://b.test'] });
+    const c = await client(pool, ['read']);
+    await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
+    await setAudiences(pool, c.clientId, ['https://b.test']);
+    const t = await w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' });
+    expect((await verifyToken(w, t.accessToken)).aud).toBe('https://b.test');
+    expect(await issuedCount(pool, w.issuer)).toBe(2);
   });
 
   it('a pause after "not paused" was remembered: ISSUANCE_PAUSED, and the signed token is neither returned nor recorded', async () => {

@@ -1,6 +1,6 @@
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
+import { addClient, disableClient, rotateSecret } from '../../agents/token-issuer/clients.js';
 import type { Pool } from '../../db/pool.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { FailureLimiter } from '../../agents/token-issuer/failure-limiter.js';
@@ -354,6 +354,21 @@ describe('POST /oauth2/token', () => {
     const res = await post(app(pool, w), '/oauth2/token', { ...grant, scope: 'read admin' }, { authorization: basic(c.clientId, c.secret) });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ error: 'invalid_scope', error_description: expect.stringContaining('"admin"') });
+  });
+
+  it("an audience the client may not have gets 400 invalid_target naming those it may, even once its credentials are remembered", async () => {
+    const w = await world(pool, { audiences: ['https://a.test', 'https://b.test'] });
+    const c = await addClient(pool, { clientId: `aud-${Date.now()}`, scopes: ['read'], audiences: ['https://a.test'] });
+    const a = app(pool, w);
+    try {
+      const ask = (audience?: string) => post(a, '/oauth2/token', { ...grant, ...(audience ? { audience } : {}) }, { authorization: basic(c.clientId, c.secret) });
+      expect((await ask()).json()).toMatchObject({ access_token: expect.any(String) });
+      const res = await ask('https://b.test');
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'invalid_target', error_description: expect.stringMatching(/"https:\/\/b\.test".*Request one of: https:\/\/a\.test,/) });
+    } finally {
+      await a.close();
+    }
   });
 
   it('a paused issuer gets 503 temporarily_unavailable and no token is issued', async () => {

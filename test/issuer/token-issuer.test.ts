@@ -2,7 +2,7 @@ import { decodeProtectedHeader } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { fixedClock, systemClock } from '../../agents/shared/clock.js';
-import { disableClient } from '../../agents/token-issuer/clients.js';
+import { addClient, disableClient } from '../../agents/token-issuer/clients.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { tokensByKid, tokensBySub } from '../../agents/token-issuer/issued-tokens.js';
 import { CANARY_SUBJECT, TokenIssuer } from '../../agents/token-issuer/token-issuer.js';
@@ -60,6 +60,24 @@ describe('TokenIssuer.issue', () => {
     const w = await world(pool);
     const c = await client(pool);
     await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', audience: 'https://evil.test' })).rejects.toSatisfy((e) => code(e) === 'INVALID_TARGET');
+  });
+
+  it("a client limited to some audiences gets tokens for those of the issuer's only, and is refused another with INVALID_TARGET (audited)", async () => {
+    const w = await world(pool, { audiences: ['https://a.test', 'https://b.test', 'https://c.test'] });
+    const c = await addClient(pool, { clientId: `aud-${Date.now()}`, scopes: ['read'], audiences: ['https://c.test', 'https://a.test', 'https://elsewhere.test'] });
+    const issue = (audience?: string) => w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', ...(audience ? { audience } : {}) });
+    expect((await verifyToken(w, (await issue()).accessToken)).aud).toEqual(['https://a.test', 'https://c.test']);
+    expect((await verifyToken(w, (await issue('https://c.test')).accessToken)).aud).toBe('https://c.test');
+    await expect(issue('https://b.test')).rejects.toSatisfy((e) => code(e) === 'INVALID_TARGET');
+    expect((await auditEntries(pool, 'token.issue', 'client', c.clientId)).filter((e) => e.outcome === 'refused').map((e) => e.details)).toEqual([expect.objectContaining({ code: 'INVALID_TARGET', audience: 'https://b.test' })]);
+    expect(await issuedCount(pool, w.issuer)).toBe(2);
+  });
+
+  it("a client limited to audiences the issuer does not serve gets no token, rather than one for every audience", async () => {
+    const w = await world(pool);
+    const c = await addClient(pool, { clientId: `aud-${Date.now()}`, scopes: ['read'], audiences: ['https://elsewhere.test'] });
+    await expect(w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process' })).rejects.toSatisfy((e) => code(e) === 'INVALID_TARGET');
+    expect(await issuedCount(pool, w.issuer)).toBe(0);
   });
 
   it('grants only requested scopes, and refuses a scope outside the client with INVALID_SCOPE (audited)', async () => {
