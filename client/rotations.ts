@@ -62,8 +62,9 @@ export async function runningRotations(client: Client, issuer: string): Promise<
   return ids;
 }
 
-export async function rotationStatus(client: Client, workflowId: string): Promise<RunStatus & { workflowStatus: string; runId: string }> {
-  const handle = client.workflow.getHandle(workflowId);
+/** The status of a run: the latest of `workflowId`, or exactly `runId` when given. */
+export async function rotationStatus(client: Client, workflowId: string, runId?: string): Promise<RunStatus & { workflowStatus: string; runId: string }> {
+  const handle = client.workflow.getHandle(workflowId, runId);
   const description = await handle.describe().catch((e: unknown) => {
     if (e instanceof WorkflowNotFoundError) throw new KeyturnError('RUN_NOT_FOUND', `no run ${workflowId}`, 'List runs with `keyturn status`.');
     throw new KeyturnError('TEMPORAL_UNAVAILABLE', `could not read run ${workflowId} from Temporal: ${(e as Error).message}`, 'Check TEMPORAL_ADDRESS and that the Temporal server is up, then try again.');

@@ -25,7 +25,8 @@ export interface BudgetedRefusal {
 }
 
 export interface BudgetedAudit {
-  record(r: BudgetedRefusal): Promise<void>;
+  /** With `later`, nothing of it runs before the next turn of the event loop (a reply sent now goes out first); a close still waits for it. */
+  record(r: BudgetedRefusal, o?: { later?: boolean }): Promise<void>;
   /** Writes the summaries of refusals past the budget in windows that have ended (with `includeOpen`, also the current one). */
   flush(o?: { includeOpen?: boolean }): Promise<void>;
 }
@@ -74,8 +75,9 @@ export function budgetedAudit(deps: BudgetedAuditDeps, action: string, named: { 
     }
   };
 
-  const record = (r: BudgetedRefusal): Promise<void> => {
-    const p = write(r).finally(() => inFlight.delete(p));
+  const record = (r: BudgetedRefusal, o: { later?: boolean } = {}): Promise<void> => {
+    const written = o.later ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => write(r)) : write(r);
+    const p = written.finally(() => inFlight.delete(p));
     inFlight.add(p);
     return p;
   };

@@ -10,7 +10,7 @@ import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js'
 import type { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { isKeyturnError } from '../config/errors.js';
 import { inTransaction, type Pool } from '../db/pool.js';
-import { budgetedAudit } from './budgeted-audit.js';
+import { budgetedAudit, type BudgetedRefusal } from './budgeted-audit.js';
 import { addressKey, clientAuthenticator, type Authenticated, type OAuthLog } from './oauth-client-auth.js';
 import { FORM_TYPE, isFormRequest, NO_STORE, oauthError, parseForm, readForm } from './oauth-form.js';
 
@@ -177,17 +177,19 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       deps.log.info({ code: 'INTROSPECTION_NOT_ALLOWED', client: caller }, 'introspection: a token the caller may not introspect');
       deps.onIntrospectionRefused?.();
       const label = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : '(none)');
-      // Not awaited: the answer must take as long as for an invalid token, or its timing would tell
-      // the caller that another client's token is valid.
-      void introspectionRefusals.record({
+      const refusal: BudgetedRefusal = {
         bucket: { kind: 'client', clientId: caller },
         reason: 'not_allowed_to_introspect',
-        client: caller,
+        // The bucket names the caller: past its budget, the summary names whose tokens it asked about.
+        client: claims ? label(claims.client_id) : undefined,
         address: addressKey(req.ip),
         actor: { role: 'TokenIssuer', client: caller },
         subject: claims ? { jti: label(claims.jti), client: label(claims.client_id) } : { client: '(unread)' },
         details: { reason: 'not_allowed_to_introspect', ip: req.ip },
-      });
+      };
+      // After the answer is sent: it must take as long as for an invalid token, or its timing would
+      // tell the caller that another client's token is valid.
+      void introspectionRefusals.record(refusal, { later: true });
       return reply.headers(NO_STORE).send({ active: false });
     };
 

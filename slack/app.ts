@@ -336,6 +336,11 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
       return false;
     };
     const slackOff = (issuer: string) => opts.approvals.approvalsFor(issuer)?.channels.includes('slack') === false;
+    /** Whether the policy lists the user as an approver of `issuer`, whatever its channels: only then is the issuer named to them. */
+    const approves = async (issuer: string) => {
+      const policy = opts.approvals.approvalsFor(issuer);
+      return policy !== undefined && (await allowedApprover(client, policy, user)).allowed;
+    };
     /** Why the user may not use /keyturn at all, or undefined when they may. */
     const refusedOutright = async (): Promise<string | undefined> => {
       const issuers = opts.approvals.issuers();
@@ -372,10 +377,16 @@ export function createSlackApp(opts: SlackAppOptions): SlackApp {
         const request = parseRevokeCommand(args);
         // Containment acts at once: only an approver of every affected issuer may start it. The deny-list
         // is not per issuer, so a jti or sub affects each issuer with unexpired tokens of it too.
+        // Issuers the user did not name and does not approve for are never named to them: which
+        // issuer owns a kid, or has tokens of a jti or sub, is not theirs to learn.
         const issuer = request.kind === 'kid' ? await opts.port.kidIssuer?.(request.value) : request.issuer;
-        if (!issuer) return reply(`No signing key with kid \`${esc(request.value)}\` is known to keyturn.`, 'refused');
+        if (!issuer || (request.kind === 'kid' && !(await approves(issuer)))) {
+          return reply(`No signing key with kid \`${esc(request.value)}\` belongs to an issuer you approve for.`, 'refused');
+        }
         const affected = request.kind === 'kid' ? [issuer] : [...new Set([issuer, ...((await opts.port.tokenIssuers?.(request.kind, request.value)) ?? [])])];
         for (const each of affected) {
+          const nameable = each === issuer || (await approves(each));
+          if (!nameable) return reply(`This ${request.kind} also has unexpired tokens of an issuer you do not approve for: only an approver of every affected issuer may revoke it.`, 'refused');
           if (slackOff(each)) return reply(`The keyturn policy does not take approvals for ${esc(each)} from Slack, so revocations for it are not started here either; use the keyturn CLI.`, 'refused');
           if (!(await allowedFor([each]))) return reply(`You are not allowed to revoke for ${esc(each)}: only its approvers may.`, 'refused');
         }

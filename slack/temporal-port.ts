@@ -119,15 +119,16 @@ export function createTemporalPort(opts: TemporalPortOptions): KeyturnPort {
       if (issuers.length === 0) return [];
       if (workflowId) {
         // The run's issuer is read before its status is queried: nothing of another issuer's run is read, not even whether it exists.
-        const issuer = await client.workflow.getHandle(workflowId).describe().then(
-          (d) => d.typedSearchAttributes.get(ISSUER),
+        const described = await client.workflow.getHandle(workflowId).describe().then(
+          (d) => ({ issuer: d.typedSearchAttributes.get(ISSUER), runId: d.runId }),
           (e: unknown) => {
             if (e instanceof WorkflowNotFoundError) return undefined;
             throw e;
           },
         );
-        if (issuer === undefined || !issuers.includes(issuer)) return [];
-        const s = await rotationStatus(client, workflowId);
+        if (described?.issuer === undefined || !issuers.includes(described.issuer)) return [];
+        // That very run: a newer one under the same id would be another run, not checked here.
+        const s = await rotationStatus(client, workflowId, described.runId);
         return [{ workflowId, runId: s.runId, workflowStatus: s.workflowStatus, phase: s.phase, ...(s.planHash ? { planHash: s.planHash } : {}), approvals: s.approvals, ...(s.quorum ? { quorum: s.quorum } : {}), deadlines: s.deadlines, webUrl: link(workflowId) }];
       }
       const runs: RunStatusView[] = [];

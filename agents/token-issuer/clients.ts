@@ -60,13 +60,16 @@ function assertScopes(scopes: unknown): asserts scopes is string[] {
   }
 }
 
-/** An audience as a client may be limited to: what a policy lists, without control characters (the issuance commit joins a list with newlines). */
-// eslint-disable-next-line no-control-regex -- refusing control characters is the point
-const AUDIENCE_PATTERN = /^[^\u0000-\u001f\u007f]{1,512}$/;
+/**
+ * An audience as a client may be limited to: no control, format (bidi overrides) or line-separator
+ * characters, which would disguise it in `clients list` and the audit log, and which keep a newline
+ * free to join a list in the issuance commit.
+ */
+const AUDIENCE_PATTERN = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,512}$/u;
 
-function assertAudiences(audiences: unknown): asserts audiences is string[] {
+export function assertAudiences(audiences: unknown): asserts audiences is string[] {
   if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && AUDIENCE_PATTERN.test(a))) {
-    throw new KeyturnError('CLIENT_INVALID', 'a client limited to audiences needs at least one; an audience is 1–512 characters without control characters', 'Pass the audiences as the policy spells them, e.g. `--audiences https://api.example.com`, or leave the client on every audience of its issuer.');
+    throw new KeyturnError('CLIENT_INVALID', 'a client limited to audiences needs at least one; an audience is 1–512 characters without control, format or line-separator characters', 'Pass the audiences as the policy spells them, e.g. `--audiences https://api.example.com`, or leave the client on every audience of its issuer.');
   }
 }
 

@@ -148,8 +148,7 @@ export class TokenIssuer {
     const ip = this.issuerPolicy(req.issuer);
     const client = await this.#client(req.clientId, fresh);
     try {
-      const scopes = grantScopes(req.requestedScopes, client.scopes);
-      const aud = audienceFor(ip, req.audience, client.audiences);
+      const { scopes, aud } = this.#grant(req, ip, client, fresh);
       const ttl = ttlOf(ip);
       if (await this.#paused(ip.issuer, fresh)) throw pausedError(ip.issuer);
       const handle = await this.#handle(ip.issuer, fresh);
@@ -179,6 +178,23 @@ export class TokenIssuer {
             details: { code: e.code, requestedScopes: req.requestedScopes ?? null, audience: req.audience ?? null },
           })
           .catch(() => {});
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The scopes and audiences of the token. A refusal decided on a remembered client record is
+   * decided again on a fresh read: the record may predate a grant (say, `clients set-audiences`)
+   * that the commit, which a refused request never reaches, would otherwise never notice.
+   */
+  #grant(req: IssueRequest, ip: IssuerPolicy, client: ClientRecord, fresh: boolean): { scopes: string[]; aud: string | string[] } {
+    try {
+      return { scopes: grantScopes(req.requestedScopes, client.scopes), aud: audienceFor(ip, req.audience, client.audiences) };
+    } catch (e) {
+      if (!fresh && e instanceof KeyturnError && (e.code === 'INVALID_SCOPE' || e.code === 'INVALID_TARGET')) {
+        this.#clients.delete(client.clientId);
+        throw new StaleIssuance();
       }
       throw e;
     }

@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
-import { addClient, disableClient, listClients, rotateSecret, setAudiences, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
+import { activePolicy } from '../../agents/planner/policy-store.js';
+import type { Queryable } from '../../agents/shared/db.js';
+import { addClient, assertAudiences, disableClient, listClients, rotateSecret, setAudiences, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
 import { KeyturnError } from '../../config/errors.js';
 import type { AuditContext } from '../../agents/token-issuer/tx.js';
 import { withContext, type CliContext } from '../context.js';
@@ -25,7 +27,7 @@ export function auditContext(ctx: CliContext): AuditContext {
 /** `CLIENT  SCOPES  TENANT  AUDIENCES  STATUS  INTROSPECTS  CREATED  SECRET ROTATED`: never a secret or hash. */
 export function formatClientTable(clients: ClientRecord[]): string {
   const header = ['CLIENT', 'SCOPES', 'TENANT', 'AUDIENCES', 'STATUS', 'INTROSPECTS', 'CREATED', 'SECRET ROTATED'];
-  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.audiences?.join(' ') ?? "all of the issuer's", c.disabled ? 'disabled' : 'enabled', c.mayIntrospect ? 'any token' : 'own tokens', c.createdAt, c.secretRotatedAt ?? '-']);
+  const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.audiences?.join(',') ?? "all of the issuer's", c.disabled ? 'disabled' : 'enabled', c.mayIntrospect ? 'any token' : 'own tokens', c.createdAt, c.secretRotatedAt ?? '-']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -33,6 +35,26 @@ export function formatClientTable(clients: ClientRecord[]): string {
 
 /** A comma-separated list as the CLI takes scopes and audiences: trimmed, empty items dropped. */
 const listOf = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+/**
+ * Audiences no issuer of the policy in force serves get the client no token. All of them unserved is
+ * refused (most likely a typo: the client would get no token at all); some is warned about, as an
+ * audience may be given to a client before the policy change that serves it is signed off.
+ */
+async function checkServed(db: Queryable, audiences: string[]): Promise<void> {
+  assertAudiences(audiences);
+  const active = await activePolicy(db);
+  if (!active) {
+    warn('warning: no keyturn policy is in force yet, so these audiences were not checked against it.');
+    return;
+  }
+  const served = [...new Set(active.policy.issuers.flatMap((i) => i.audiences))];
+  const unserved = audiences.filter((a) => !served.includes(a));
+  if (unserved.length === audiences.length) {
+    throw new KeyturnError('CLIENT_INVALID', `no issuer of the policy in force serves ${unserved.join(', ')}: the client would get no token`, `Use audiences the policy lists (${served.join(', ')}), or add them to the policy first.`);
+  }
+  if (unserved.length > 0) warn(`warning: no issuer of the policy in force serves ${unserved.join(', ')}; the client gets tokens for its other audiences only until one does.`);
+}
 
 function printSecret(clientId: string, secret: string): void {
   out(`client_id:     ${clientId}`);
@@ -54,8 +76,9 @@ export function registerClients(program: Command): void {
       withContext(async (ctx) => {
         const scopes = listOf(opts.scopes);
         const audiences = opts.audiences === undefined ? undefined : listOf(opts.audiences);
+        if (audiences) await checkServed(ctx.db(), audiences);
         const created = await addClient(ctx.db(), { clientId: id, scopes, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}), mayIntrospect: opts.introspect === true, ...(audiences ? { audiences } : {}) }, auditContext(ctx));
-        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''}${audiences ? `, audiences: ${audiences.join(' ')}` : ''}${opts.introspect ? ', introspects any token' : ''})`);
+        out(`added client ${created.clientId} (scopes: ${scopes.join(' ')}${opts.tenant ? `, tenant: ${opts.tenant}` : ''}${audiences ? `, audiences: ${audiences.join(',')}` : ''}${opts.introspect ? ', introspects any token' : ''})`);
         printSecret(created.clientId, created.secret);
       }),
     );
@@ -107,8 +130,10 @@ export function registerClients(program: Command): void {
         if ((list === undefined) === (opts.all !== true)) {
           throw new KeyturnError('INVALID_ARGUMENT', 'give either a comma-separated list of audiences or --all', 'e.g. `keyturn clients set-audiences billing-api https://api.example.com`, or `--all`.');
         }
-        const updated = await setAudiences(ctx.db(), id, opts.all ? undefined : listOf(list!), auditContext(ctx));
-        out(`client ${id} may now get tokens for ${updated.audiences ? `these audiences of its issuer: ${updated.audiences.join(' ')}` : 'every audience of its issuer'}`);
+        const audiences = opts.all ? undefined : listOf(list!);
+        if (audiences) await checkServed(ctx.db(), audiences);
+        const updated = await setAudiences(ctx.db(), id, audiences, auditContext(ctx));
+        out(`client ${id} may now get tokens for ${updated.audiences ? `these audiences of its issuer: ${updated.audiences.join(',')}` : 'every audience of its issuer'}`);
       }),
     );
 

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { testPool } from '../support/db.js';
 import { setIntrospection } from '../../agents/token-issuer/clients.js';
 import { app, auditEntries, basic, client, post, verifyToken, world, type World } from './support.js';
@@ -90,19 +91,38 @@ describe('POST /oauth2/introspect', () => {
       expect(refused).toBe(1);
     });
 
-    it('past its budget, a client\'s refused introspections are summarised under that client, not audited one by one', async () => {
+    it('the refusal is answered without waiting for its audit entry to be written', async () => {
       const { w, token } = await setup();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const slowAudit: typeof appendAudit = async (db, entry) => {
+        if (entry.action === 'token.introspect') await held;
+        return appendAudit(db, entry);
+      };
+      const a = app(pool, w, { validator: validatorFor(w), appendAudit: slowAudit });
+      const other = await client(pool);
+      const res = await post(a, '/oauth2/introspect', { token }, { authorization: basic(other.clientId, other.secret) });
+      expect(res.json()).toEqual({ active: false });
+      release();
+      await a.close();
+      expect(await auditEntries(pool, 'token.introspect', 'jti', (await verifyToken(w, token)).jti!)).toHaveLength(1);
+    });
+
+    it('past its budget, a client\'s refused introspections are summarised under that client, naming whose tokens it asked about', async () => {
+      const { w, c, token } = await setup();
       let now = Date.now();
       const a = app(pool, w, { validator: validatorFor(w), auditBudget: { perClientWindow: 2, now: () => now } });
       const prober = await client(pool);
       const probe = () => post(a, '/oauth2/introspect', { token }, { authorization: basic(prober.clientId, prober.secret) });
       for (let i = 0; i < 5; i++) expect((await probe()).json()).toEqual({ active: false });
+      // Each refusal is counted on the event loop's next turn, after its answer went out.
+      for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
       now += 60_000;
       await probe();
       await a.close();
       const entries = (await pool.query<{ details: Record<string, unknown> }>(`SELECT details FROM audit_log WHERE action = 'token.introspect' AND actor ->> 'client' = $1 ORDER BY seq`, [prober.clientId])).rows;
-      expect(entries.map((e) => [e.details.reason, e.details.suppressed ?? null])).toEqual([
-        ['not_allowed_to_introspect', null], ['not_allowed_to_introspect', null], ['audit_budget_exceeded', 3], ['not_allowed_to_introspect', null],
+      expect(entries.map((e) => [e.details.reason, e.details.suppressed ?? null, e.details.clients ?? null])).toEqual([
+        ['not_allowed_to_introspect', null, null], ['not_allowed_to_introspect', null, null], ['audit_budget_exceeded', 3, [c.clientId]], ['not_allowed_to_introspect', null, null],
       ]);
     });
 

@@ -97,6 +97,31 @@ describe('TokenIssuer.issue: a token leaves only once its record commits against
     expect(await issuedCount(pool, w.issuer)).toBe(2);
   });
 
+  it('a client given back an audience after it was remembered without it gets a token at once, not a refusal from the remembered record', async () => {
+    const w = await world(pool, { audiences: ['https://a.test', 'https://b.test'] });
+    const c = await client(pool, ['read']);
+    await setAudiences(pool, c.clientId, ['https://a.test']);
+    const issue = (audience: string) => w.tokens.issue({ issuer: w.issuer, clientId: c.clientId, authentication: 'in-process', audience });
+    await issue('https://a.test');
+    await expect(issue('https://b.test')).rejects.toSatisfy((e) => code(e) === 'INVALID_TARGET');
+    await setAudiences(pool, c.clientId, undefined);
+    expect((await verifyToken(w, (await issue('https://b.test')).accessToken)).aud).toBe('https://b.test');
+  });
+
+  it('a worker of the version before, committing through the old record_issued_tokens, issues nothing for a client limited to audiences', async () => {
+    const w = await world(pool);
+    const c = await client(pool, ['read']);
+    await setAudiences(pool, c.clientId, ['https://elsewhere.test']);
+    const kid = (await w.km.activeKey(w.issuer))!.kid;
+    const jti = `old-worker-${randomUUID()}`;
+    const { rows } = await pool.query<{ verdicts: string[] }>(
+      `SELECT record_issued_tokens($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[]) AS verdicts`,
+      [w.issuer, [jti], [c.clientId], [c.clientId], [kid], [new Date(Date.now() + 60_000)], [new Date()], [POLICY_VERSION], ['read'], [null], [null]],
+    );
+    expect(rows[0]!.verdicts).toEqual(['client-changed']);
+    expect(await findIssued(pool, jti)).toBeUndefined();
+  });
+
   it('a pause after "not paused" was remembered: ISSUANCE_PAUSED, and the signed token is neither returned nor recorded', async () => {
     const w = await world(pool);
     const c = await client(pool);

@@ -59,11 +59,12 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
   });
   afterEach(async () => h.stop());
 
-  it('an approver of another issuer cannot revoke a key of this one: nothing is contained', async () => {
+  it('an approver of another issuer cannot revoke a key of this one, and is not told whose key it is: nothing is contained', async () => {
     await command(h, 'U0ALICE', 'revoke kid kid-of-payments looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers(h)).toEqual([expect.stringContaining('only its approvers')]);
+    expect(answers(h)).toEqual([expect.stringContaining('belongs to an issuer you approve for')]);
+    expect(answers(h)[0]).not.toContain(OTHER);
   });
 
   it('an approver of another issuer cannot revoke a subject of this one', async () => {
@@ -72,19 +73,29 @@ describe('/keyturn revoke is for the affected issuer\'s approvers only', () => {
     expect(h.port.revocations).toEqual([]);
   });
 
-  it('a subject with live tokens from another issuer too cannot be revoked by an approver of one: the deny-list is not per issuer', async () => {
+  it('a subject with live tokens from another issuer too cannot be revoked by an approver of one, who is not told which issuer: the deny-list is not per issuer', async () => {
     h.port.tokens.set('sub:shared-client', [ISSUER, OTHER]);
     await command(h, 'U0ALICE', `revoke sub shared-client ${ISSUER} looks leaked`);
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers(h)).toEqual([expect.stringContaining(OTHER)]);
+    expect(answers(h)).toEqual([expect.stringContaining('an issuer you do not approve for')]);
+    expect(answers(h)[0]).not.toContain(OTHER);
   });
 
-  it('a kid keyturn does not know is refused before anything starts', async () => {
+  it('an approver of both issuers is told which other issuer a subject has tokens of when its policy keeps Slack out', async () => {
+    await h.stop();
+    h = await startHarness({ canRevoke: true, otherIssuers: { [OTHER]: approvalsPolicy({ approvers: ['U0ALICE'], channels: ['cli'] }) } });
+    h.port.tokens.set('sub:shared-client', [ISSUER, OTHER]);
+    await command(h, 'U0ALICE', `revoke sub shared-client ${ISSUER} looks leaked`);
+    expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
+    expect(answers(h)).toEqual([expect.stringMatching(new RegExp(`${OTHER.replace(/[.]/g, '\\.')}.*keyturn CLI`))]);
+  });
+
+  it('a kid keyturn does not know is refused before anything starts, with the same answer as another issuer\'s kid', async () => {
     await command(h, 'U0PAYLEAD', 'revoke kid no-such-kid looks leaked');
     expect(await h.nextHandled()).toMatchObject({ outcome: 'refused' });
     expect(h.port.revocations).toEqual([]);
-    expect(answers(h)).toEqual([expect.stringContaining('no-such-kid')]);
+    expect(answers(h)).toEqual(['No signing key with kid `no-such-kid` belongs to an issuer you approve for.']);
   });
 
   it('the issuer\'s own approver starts the revocation', async () => {
