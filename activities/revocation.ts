@@ -9,7 +9,7 @@ import { describeGaps, signOffGaps } from '../agents/planner/sign-off-reach.js';
 import { requireRecordedRejection } from './recorded-sign-off.js';
 import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import {
-  buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidRevocationHorizon,
+  buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidHorizonAtConfirmation, kidRevocationHorizon,
   liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner,
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
@@ -195,7 +195,9 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
 
     async denyCompromisedKey(input: { issuer: string; kid: string; kidExpiresAt: string; reason: string; policyVersion: string }) {
       return asActivity(async () => {
-        const r = await revokeCompromisedKey(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid, kidExpiresAt: input.kidExpiresAt }, rd);
+        const known = (await deps.currentPolicy()).issuers.find((i) => i.issuer === input.issuer);
+        const kidExpiresAt = kidHorizonAtConfirmation(input.kidExpiresAt, known, deps.clock.now());
+        const r = await revokeCompromisedKey(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid, kidExpiresAt }, rd);
         return { deniedTokens: r.deniedCount, auditSeqs: await seqs() };
       });
     },
@@ -213,9 +215,12 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
 
     /** One signed notice to one subscriber; a non-2xx answer fails the attempt and Temporal retries it. */
     async deliverNotice(input: { subscriberId: string; event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'; kind: 'kid' | 'jti' | 'sub'; value: string; issuer: string; noticeId: string; revokedAt: string }) {
-      const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, issuer: input.issuer, revokedAt: input.revokedAt, jti: input.noticeId });
-      const jws = await signRevocationNotice(notice, await deps.noticeSigner());
-      return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }) };
+      // A missing or broken notice key or an invalid notice fails at once, not after every retry.
+      return asActivity(async () => {
+        const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, issuer: input.issuer, revokedAt: input.revokedAt, jti: input.noticeId });
+        const jws = await signRevocationNotice(notice, await deps.noticeSigner());
+        return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }) };
+      });
     },
   };
 }

@@ -52,7 +52,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   if (!auditSigner) throw new KeyturnError('AUDIT_KEY_MISSING', 'no audit checkpoint key configured', 'Set KEYTURN_AUDIT_KEY_FILE to a 0600 Ed25519 JWK file.');
   const keyManager = new KeyManager({ pool: opts.pool, kek, appendAudit, clock });
   let signer: Promise<RevocationNoticeSigner> | undefined;
-  const noticeSigner = () => (signer ??= loadNoticeSigner(opts.devDataDir, warn));
+  // A failed load is not remembered: a key file fixed meanwhile is read on the next delivery.
+  const noticeSigner = () =>
+    (signer ??= loadNoticeSigner(opts.devDataDir, warn).catch((e: unknown) => {
+      signer = undefined;
+      throw e;
+    }));
   return { pool: opts.pool, clock, appendAudit, keyManager, kekIds: kekIdsOf(kek), auditSigner, noticeSigner };
 }
 

@@ -1,7 +1,7 @@
 import { display } from './display.js';
 import { tellRecording } from './notify.js';
 import { failureReason } from './failure.js';
-import { CancellationScope, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, log, patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { KeyManagerActivities } from '../activities/key-manager.js';
 import type { RevocationActivities, RevocationPlan, RevocationRequest } from '../activities/revocation.js';
@@ -23,10 +23,16 @@ export interface RevocationResult {
   newKid?: string;
   deniedTokens?: number;
   refusedWith?: string;
-  notices?: { delivered: number; failed: number };
+  /** Subscriber notices; `unlisted`: times the subscribers could not be read, so nobody was told of that event. */
+  notices?: Notices;
   approvals: RecordedVote[];
   auditSeqRange: [number, number] | null;
 }
+
+type Notices = { delivered: number; failed: number; unlisted?: number };
+
+/** Behind this patch a failed run waits for the notices it started (Temporal drops an activity of a closed run) and reports them. */
+const AWAIT_NOTICES_ON_FAILURE_PATCH = 'await-notices-on-failure';
 
 const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 20 } } as const;
 const responder = proxyActivities<RevocationActivities>(retryable);
@@ -68,7 +74,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
-      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null } }]));
+      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null, ...(extra.notices ? { notices: extra.notices } : {}) } }]));
       await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
       if (signOffGate) track(await signOffGate.recordUnhandled(outcome));
     });
@@ -126,8 +132,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     phase('lifting', 'False alarm: lifting the containment');
     track(await responder.liftContainment.executeWithOptions({ summary: display('RevocationResponder: false alarm, lift containment and resume issuance') }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
     deliveries.push(notifyAll('revocation.lifted'));
-    await Promise.all(deliveries);
-    return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer });
+    return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer, notices: total(await Promise.all(deliveries)) });
   }
 
   // 3. Approved: make it permanent.
@@ -160,18 +165,34 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     } catch (e) {
       log.error('revocation not confirmed by a validator', { error: failureReason(e) });
       const why = isUnboundResult(e) ? 'the confirmation got no answer of its own' : 'a validator still accepted a token under it';
-      return finish('failed', { reason: `revoked, but ${why}: ${failureReason(e)}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}) });
+      const notices = patched(AWAIT_NOTICES_ON_FAILURE_PATCH) ? total(await Promise.all(deliveries)) : undefined;
+      return finish('failed', { reason: `revoked, but ${why}: ${failureReason(e)}`, issuer: plan.issuer, ...(newKid ? { newKid } : {}), ...(notices ? { notices } : {}) });
     }
   }
-  const told = await Promise.all(deliveries);
-  const notices = told.reduce((a, b) => ({ delivered: a.delivered + b.delivered, failed: a.failed + b.failed }), { delivered: 0, failed: 0 });
+  const notices = total(await Promise.all(deliveries));
   return finish('revoked', { issuer: plan.issuer, ...(newKid ? { newKid } : {}), ...(deniedTokens !== undefined ? { deniedTokens } : {}), ...(refusedWith ? { refusedWith } : {}), notices });
 
-  /** Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays down is reported, not fatal. */
-  async function notifyAll(event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'): Promise<{ delivered: number; failed: number }> {
-    const ids = await responder.listNoticeSubscribers.executeWithOptions({ summary: display(`RevocationResponder: who subscribes to ${event}`) }, []);
+  /**
+   * Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays
+   * down is reported, not fatal. Never rejects: it runs unawaited while the run waits for sign-off,
+   * where a rejection would fail every workflow task of the run and stop it taking sign-off.
+   */
+  async function notifyAll(event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'): Promise<Notices> {
+    let ids: string[];
+    try {
+      ids = await responder.listNoticeSubscribers.executeWithOptions({ summary: display(`RevocationResponder: who subscribes to ${event}`) }, []);
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      log.error('the notice subscribers could not be read: nobody is told of this event', { event, error: failureReason(e) });
+      return { delivered: 0, failed: 0, unlisted: 1 };
+    }
     const results = await Promise.allSettled(ids.map((subscriberId) =>
       webhooks.deliverNotice.executeWithOptions({ summary: display(`RevocationResponder → subscriber ${subscriberId}: ${event}`) }, [{ subscriberId, event, kind: input.kind, value: input.value, issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
     return { delivered: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length };
   }
+}
+
+function total(told: readonly Notices[]): Notices {
+  const sum = told.reduce((a, b) => ({ delivered: a.delivered + b.delivered, failed: a.failed + b.failed, unlisted: (a.unlisted ?? 0) + (b.unlisted ?? 0) }), { delivered: 0, failed: 0, unlisted: 0 });
+  return sum.unlisted ? sum : { delivered: sum.delivered, failed: sum.failed };
 }

@@ -25,6 +25,19 @@ export function kidRevocationHorizon(policy: Pick<IssuerPolicy, 'jwksMaxAgeSecon
   return new Date(at + (policy.jwksMaxAgeSeconds + policy.maxTokenAgeSeconds + policy.clockSkewSeconds) * 1000).toISOString();
 }
 
+/**
+ * The kid entry's end when a compromise is confirmed: the horizon counted from the confirmation,
+ * when the key leaves the JWKS (a sign-off may come days after the plan), never before the plan's.
+ * `policy`: the issuer's policy now, undefined when it has left the policy (the plan's horizon stands).
+ */
+export function kidHorizonAtConfirmation(planned: Instant, policy: Parameters<typeof kidRevocationHorizon>[0] | undefined, confirmedAt: Instant): string {
+  const plannedAt = new Date(planned);
+  if (Number.isNaN(plannedAt.getTime())) throw new KeyturnError('REVOCATION_INVALID', 'the planned kid horizon must be a valid instant');
+  if (!policy) return plannedAt.toISOString();
+  const fromNow = kidRevocationHorizon(policy, confirmedAt);
+  return Date.parse(fromNow) > plannedAt.getTime() ? fromNow : plannedAt.toISOString();
+}
+
 /** sha256 (hex) over the sorted jtis, one per line: evidence of exactly which tokens were denied. */
 export function jtiDigest(jtis: readonly string[]): string {
   return createHash('sha256').update([...jtis].sort().join('\n')).digest('hex');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clip, subjectOf, toDate } from './common.js';
-import { jtiDigest, kidRevocationHorizon } from './compromise.js';
+import { jtiDigest, kidHorizonAtConfirmation, kidRevocationHorizon } from './compromise.js';
 import { containmentPauseReason, isContainmentPause } from './containment.js';
 
 describe('kidRevocationHorizon', () => {
@@ -8,6 +8,25 @@ describe('kidRevocationHorizon', () => {
     const at = '2030-01-01T00:00:00.000Z';
     expect(kidRevocationHorizon({ jwksMaxAgeSeconds: 300, maxTokenAgeSeconds: 3600, clockSkewSeconds: 30 }, at)).toBe('2030-01-01T01:05:30.000Z');
     expect(() => kidRevocationHorizon({ jwksMaxAgeSeconds: 1, maxTokenAgeSeconds: 1, clockSkewSeconds: 1 }, 'nope')).toThrow(/revokedAt/);
+  });
+});
+
+describe('kidHorizonAtConfirmation', () => {
+  const policy = { jwksMaxAgeSeconds: 300, maxTokenAgeSeconds: 3600, clockSkewSeconds: 30 };
+  const planned = '2030-01-01T01:05:30.000Z';
+
+  it('is counted from the confirmation, when the key leaves the JWKS, and never ends before the plan\'s horizon', () => {
+    expect(kidHorizonAtConfirmation(planned, policy, '2030-01-01T00:10:00.000Z')).toBe('2030-01-01T01:15:30.000Z');
+    expect(kidHorizonAtConfirmation(planned, { ...policy, maxTokenAgeSeconds: 60 }, '2030-01-01T00:10:00.000Z')).toBe(planned);
+  });
+
+  it('is counted from the confirmation when the sign-off came after the plan\'s horizon had passed', () => {
+    expect(kidHorizonAtConfirmation(planned, policy, '2030-01-09T00:00:00.000Z')).toBe('2030-01-09T01:05:30.000Z');
+  });
+
+  it('is the plan\'s horizon when the issuer has left the policy, and refuses a planned horizon that is not an instant', () => {
+    expect(kidHorizonAtConfirmation(planned, undefined, '2030-01-09T00:00:00.000Z')).toBe(planned);
+    expect(() => kidHorizonAtConfirmation('nope', policy, '2030-01-09T00:00:00.000Z')).toThrow(/planned kid horizon/);
   });
 });
 

@@ -131,11 +131,12 @@ export function isWebhookDeliveryError(e: unknown): e is WebhookDeliveryError {
 export interface DeliverOptions {
   /** Default: the global fetch. */
   fetch?: typeof fetch;
-  /** Default 10 000. */
+  /** Default {@link DEFAULT_DELIVERY_TIMEOUT_MS}. */
   timeoutMs?: number;
 }
 
-export const DEFAULT_DELIVERY_TIMEOUT_MS = 10_000;
+/** Half the delivery activity's 10 s: an answer in time is never followed by a timed-out attempt that posts again. */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 5_000;
 
 function originOf(url: string): string {
   try {
