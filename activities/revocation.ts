@@ -172,7 +172,9 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
 
     async containKey(input: { issuer: string; kid: string; reason: string; policyVersion: string }) {
       return asActivity(async () => {
-        const c = await containKeyCompromise(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid }, rd);
+        const { workflowId, runId } = actorFor('RevocationResponder');
+        // Held by this run: while it waits for sign-off, the worker keeps the temporary entry from lapsing.
+        const c = await containKeyCompromise(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid, heldBy: { workflowId: workflowId!, runId: runId! } }, rd);
         return { keyState: c.keyState, pausedIssuance: c.pausedIssuance, issuancePaused: c.issuancePaused, auditSeqs: await seqs() };
       });
     },

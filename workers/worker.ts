@@ -20,8 +20,8 @@ import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
 import { FAILURE_CONVERTER_PATH, keyturnDataConverter } from '../infra/temporal/codec/data-converter.js';
 import type { PayloadKeyring } from '../infra/temporal/codec/keyring.js';
-import { ActivityCallLedger, purgeClosedRunCalls } from '../agents/shared/activity-calls.js';
-import { namespaceExists, runStateIn } from './run-state.js';
+import { ActivityCallLedger } from '../agents/shared/activity-calls.js';
+import { startMaintenance } from './maintenance.js';
 import { revocationFreshnessOf } from './revocation-freshness.js';
 import { markCallIdUpgrade } from '../agents/shared/upgrade-marks.js';
 import { checkCallIds, upgradeMarkReader } from './call-id-check.js';
@@ -122,38 +122,6 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
     activities: buildActivities(deps),
     interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool), firstScheduledMs: (c) => callLedger.firstScheduledMs(c) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
   });
-  purgeDaily(deps, connection, worker);
+  startMaintenance(deps, connection, worker);
   return { worker, connection };
-}
-
-/**
- * Purges the activity-call ledger of old calls of closed runs, now and then once a day, in the
- * background (no start waits for Temporal's answers); one purge at a time (one stuck for an hour no
- * longer counts), and none once the worker is past running.
- */
-function purgeDaily(deps: WorkerDeps, connection: NativeConnection, worker: Worker): void {
-  const log = createLogger({ name: 'keyturn-worker' });
-  const active = () => worker.getState() === 'INITIALIZED' || worker.getState() === 'RUNNING';
-  let runningSince: number | undefined;
-  const purge = async () => {
-    if (!active()) return clearInterval(timer);
-    if (runningSince !== undefined && Date.now() - runningSince < 3_600_000) return;
-    runningSince = Date.now();
-    try {
-      if (!(await namespaceExists(connection, deps.namespace))) {
-        if (active()) log.warn({ namespace: deps.namespace }, 'could not read the namespace, so no old activity call was purged; retried in a day');
-        return;
-      }
-      const report = await purgeClosedRunCalls(deps.pool, runStateIn(connection, deps.namespace));
-      if (report.purged || report.open || report.unknown) log.info(report, 'purged activity calls older than 400 days of closed runs; open runs and runs whose state could not be read keep theirs');
-    } catch (e) {
-      // A worker shut down while it purged (its pool or connection closed): nothing to report.
-      if (active()) log.warn({ err: (e as Error).message }, 'could not purge old activity calls; retried in a day');
-    } finally {
-      runningSince = undefined;
-    }
-  };
-  const timer = setInterval(() => void purge(), 86_400_000);
-  timer.unref();
-  void purge();
 }

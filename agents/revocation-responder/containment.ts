@@ -42,9 +42,23 @@ export function isContainmentPause(pause: Pick<IssuancePause, 'reason'> | undefi
 // ---------------------------------------------------------------------------------------------
 // Key compromise
 
+/** The revocation run a containment belongs to: while it is open, its temporary entry is kept (see keepHeldContainments). */
+export interface ContainmentHolder {
+  workflowId: string;
+  runId: string;
+}
+
+/** Notes that `holder` holds the temporary entry `revocationId` (idempotent), in the containment's transaction. */
+async function recordHold(tx: Queryable, revocationId: string, holder: ContainmentHolder | undefined): Promise<void> {
+  if (!holder) return;
+  await tx.query(`INSERT INTO containment_holds (revocation_id, workflow_id, run_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [revocationId, holder.workflowId, holder.runId]);
+}
+
 export interface ContainKeyRequest extends ResponderOpBase {
   issuer: string;
   kid: string;
+  /** The run the containment belongs to; without one, the temporary entry lapses after its hold whatever happens. */
+  heldBy?: ContainmentHolder;
   /** When the temporary kid entry lapses if nobody confirms or lifts it. Default: now + DEFAULT_CONTAINMENT_HOLD_SECONDS. */
   expiresAt?: Instant;
 }
@@ -115,6 +129,7 @@ export async function containKeyCompromise(db: Queryable, req: ContainKeyRequest
       let pause = await getPause(tx, issuer);
 
       if (existing && (!active || pause)) {
+        if (existing.temporary) await recordHold(tx, existing.id, req.heldBy);
         return {
           issuer,
           kid,
@@ -135,6 +150,7 @@ export async function containKeyCompromise(db: Queryable, req: ContainKeyRequest
       }
       // An existing entry (temporary or permanent) is kept as it is: containing twice never extends or downgrades it.
       const entry = existing ?? (await revoke(tx, { kind: 'kid', value: kid, expiresAt, temporary: true, reason: req.reason }));
+      if (entry.temporary) await recordHold(tx, entry.id, req.heldBy);
       const entryExpiry = existing ? existing.expiresAt : expiresAt;
       const result: KeyContainment = {
         issuer,

@@ -8,3 +8,4 @@ export * from './common.js';
 export * from './containment.js';
 export * from './compromise.js';
 export * from './webhooks.js';
+export * from './containment-holds.js';

@@ -63,6 +63,20 @@ export async function revoke(db: Queryable, r: RevokeInput): Promise<RevocationR
   return { id: row.id, kind: row.kind, value: row.value, temporary: row.temporary };
 }
 
+/**
+ * Moves a TEMPORARY entry's expiry later (never earlier) and notifies validators, which re-read it.
+ * The expiry it has afterwards, or undefined when there is no such temporary entry.
+ */
+export async function extendTemporaryRevocation(db: Queryable, id: string, expiresAt: Date): Promise<Date | undefined> {
+  checkId(id);
+  const { rows } = await db.query<{ expires_at: Date }>(
+    `WITH u AS (UPDATE revocations SET expires_at = GREATEST(expires_at, $2) WHERE id = $1 AND temporary RETURNING id, kind, value, expires_at)
+     SELECT u.expires_at, ${notify('u', 'upsert')} FROM u`,
+    [id, expiresAt],
+  );
+  return rows[0]?.expires_at;
+}
+
 function checkId(id: string): void {
   if (typeof id !== 'string' || !/^[1-9][0-9]{0,18}$/.test(id)) throw new KeyturnError('REVOCATION_NOT_FOUND', 'revocation ids are positive integers');
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import proto from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRevocation } from '../../client/revocations.js';
 import { namespaceExists, runStateIn } from '../../workers/run-state.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
@@ -41,6 +42,20 @@ describe('the state of a run, as the Temporal server reports it', () => {
     expect(await stateOf({ workflowId: handle.workflowId, runId })).toBe('open');
     await stack.decide(handle, 'reject', 'cli:alice', 'not now');
     await result(handle);
+    expect(await stateOf({ workflowId: handle.workflowId, runId })).toBe('closed');
+  });
+
+  it("a key revocation's containment is held by its run, which reads open while it waits for sign-off", async () => {
+    const kid = await seedActiveKey(stack);
+    const handle = await startRevocation(stack.client, { kind: 'kid', value: kid, reason: 'key seen in a paste', requester: 'cli:carol', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    const { runId } = await handle.describe();
+    const holds = await stack.pool.query<{ workflow_id: string; run_id: string }>(
+      `SELECT h.workflow_id, h.run_id FROM containment_holds h JOIN revocations r ON r.id = h.revocation_id WHERE r.kind = 'kid' AND r.value = $1 AND r.temporary`, [kid]);
+    expect(holds.rows).toEqual([{ workflow_id: handle.workflowId, run_id: runId }]);
+    expect(await stateOf({ workflowId: handle.workflowId, runId })).toBe('open');
+    await stack.decide(handle, 'reject', 'cli:alice', 'false alarm');
+    await handle.result();
     expect(await stateOf({ workflowId: handle.workflowId, runId })).toBe('closed');
   });
 

@@ -1,0 +1,88 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { containKeyCompromise } from '../../agents/revocation-responder/containment.js';
+import { keepHeldContainments } from '../../agents/revocation-responder/containment-holds.js';
+import type { LedgerRun, RunState } from '../../agents/shared/activity-calls.js';
+import { fixedClock } from '../../agents/shared/clock.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { activeKid, auditEntries, base, entries, POLICY_VERSION, world, type World } from './support.js';
+
+const DAY_MS = 86_400_000;
+const run = (n: number): LedgerRun => ({ workflowId: `revoke-kid-${n}`, runId: `run-${n}` });
+
+/**
+ * A contained key waits for sign-off with no end, but its temporary kid entry is written to lapse
+ * after 7 days. The worker keeps it in force while the run that holds it is open. Each test has a
+ * database of its own: the keeper looks at every held entry.
+ */
+describe('keepHeldContainments', () => {
+  let db: PolicyDb;
+  let w: World;
+  let kid: string;
+  beforeEach(async () => {
+    db = await policyDatabase();
+    w = await world(db.app);
+    kid = await activeKid(w);
+  });
+  afterEach(() => db.drop());
+
+  const states = (m: Record<string, RunState>) => async (r: LedgerRun): Promise<RunState> => m[r.workflowId] ?? 'unknown';
+  const keep = (stateOf: (r: LedgerRun) => Promise<RunState>, daysLater: number) =>
+    keepHeldContainments(db.app, stateOf, { clock: fixedClock(new Date(Date.now() + daysLater * DAY_MS)), policyVersion: POLICY_VERSION });
+  const expiry = async () => (await entries(db.app, 'kid', kid))[0]!.expires_at.getTime();
+  const contain = (heldBy?: LedgerRun) => containKeyCompromise(db.app, { ...base, issuer: w.issuer, kid, reason: 'key seen in a paste', ...(heldBy ? { heldBy } : {}) });
+
+  it('moves the entry of a run still waiting for sign-off 7 days past now, audits it and tells validators', async () => {
+    await contain(run(1));
+    const notices: string[] = [];
+    const listener = await db.listener();
+    listener.on('notification', (m) => notices.push(m.payload ?? ''));
+    await listener.query('LISTEN keyturn_revocations');
+    try {
+      expect(await keep(states({ [run(1).workflowId]: 'open' }), 5)).toEqual({ kept: 1, released: 0 });
+      expect(await expiry()).toBeGreaterThan(Date.now() + 11.9 * DAY_MS);
+      const audit = await auditEntries(db.app, 'revocation.containment_kept', 'kid', kid);
+      expect(audit).toEqual([expect.objectContaining({ outcome: 'ok', details: expect.objectContaining({ heldBy: [{ ...run(1), state: 'open' }] }) })]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(notices.map((n) => JSON.parse(n) as { kind: string; value: string })).toContainEqual(expect.objectContaining({ kind: 'kid', value: kid }));
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('lets the entry of a closed run lapse as it would have, and drops the hold', async () => {
+    await contain(run(1));
+    const before = await expiry();
+    expect(await keep(states({ [run(1).workflowId]: 'closed' }), 5)).toEqual({ kept: 0, released: 1 });
+    expect(await expiry()).toBe(before);
+    expect((await db.app.query('SELECT 1 FROM containment_holds')).rowCount).toBe(0);
+  });
+
+  it('keeps the entry when the run\'s state cannot be read: a containment fails closed', async () => {
+    await contain(run(1));
+    expect(await keep(states({}), 5)).toEqual({ kept: 1, released: 0 });
+  });
+
+  it('keeps an entry two runs hold while one of them is open, and drops the closed one\'s hold', async () => {
+    await contain(run(1));
+    await contain(run(2));
+    expect(await keep(states({ [run(1).workflowId]: 'closed', [run(2).workflowId]: 'open' }), 5)).toEqual({ kept: 1, released: 1 });
+    expect((await db.app.query<{ workflow_id: string }>('SELECT workflow_id FROM containment_holds')).rows).toEqual([{ workflow_id: run(2).workflowId }]);
+  });
+
+  it('leaves alone an entry far from its end, and one no run holds', async () => {
+    await contain(run(1));
+    const before = await expiry();
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 1)).toEqual({ kept: 0, released: 0 });
+    await db.app.query('DELETE FROM containment_holds');
+    expect(await keep(states({}), 6)).toEqual({ kept: 0, released: 0 });
+    expect(await expiry()).toBe(before);
+  });
+
+  it('never touches an entry once it is permanent', async () => {
+    await contain(run(1));
+    await db.app.query(`UPDATE revocations SET temporary = false WHERE kind = 'kid' AND value = $1`, [kid]);
+    const before = await expiry();
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 6)).toEqual({ kept: 0, released: 0 });
+    expect(await expiry()).toBe(before);
+  });
+});
