@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { runStateIn } from '../infra/temporal/run-state.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { canonicalJson } from '../agents/auditor/canonical-json.js';
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
@@ -183,7 +185,10 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return asActivity(async () => {
         await requireRecordedRejection(deps.pool, ['revocation.planned']);
         const target = input.kind === 'kid' ? { kind: 'kid' as const, issuer: input.issuer, kid: input.value } : { kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}) };
-        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target }, rd);
+        const { workflowId, runId } = actorFor('RevocationResponder');
+        // Another open revocation of the same key keeps the containment: its holders are asked of Temporal.
+        const { client, info } = Context.current();
+        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target, heldBy: { workflowId: workflowId!, runId: runId! } }, { ...rd, holderState: runStateIn(client.connection, info.namespace) });
         return { resumedIssuance: r.resumedIssuance, auditSeqs: await seqs() };
       });
     },

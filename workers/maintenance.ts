@@ -4,7 +4,7 @@ import { keepHeldContainments } from '../agents/revocation-responder/containment
 import { purgeClosedRunCalls } from '../agents/shared/activity-calls.js';
 import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
-import { namespaceExists, runStateIn } from './run-state.js';
+import { namespaceExists, runStateIn } from '../infra/temporal/run-state.js';
 import type { Services } from './services.js';
 
 export interface MaintenanceDeps {

@@ -289,7 +289,13 @@ export interface KeyTarget {
   kid: string;
 }
 
-export type LiftContainmentRequest = ResponderOpBase & (KeyTarget | TokenTarget);
+export type LiftContainmentRequest = ResponderOpBase & (KeyTarget | TokenTarget) & {
+  /** kid only: the run lifting its own containment; another run's hold on the same entry keeps it. */
+  heldBy?: ContainmentHolder;
+};
+
+/** Whether a run is still open, as Temporal says; 'unknown' when it cannot say (the hold then counts). */
+export type HolderState = (run: ContainmentHolder) => Promise<'open' | 'closed' | 'unknown'>;
 
 export interface LiftResult {
   /** The temporary entry that was removed, if one was. */
@@ -298,6 +304,8 @@ export interface LiftResult {
   resumedIssuance: boolean;
   /** kid only: the issuer's active key after the lift (issuance continues with it). */
   activeKid?: string;
+  /** kid only: other runs still hold the containment, so the entry and the pause stay (each run's own false alarm lifts only its hold). */
+  keptFor?: Array<ContainmentHolder & { state: 'open' | 'unknown' }>;
   changed: boolean;
 }
 
@@ -308,7 +316,7 @@ export interface LiftResult {
  * lifted: REVOCATION_PERMANENT, audited as refused. Idempotent: nothing left to lift → `changed`
  * false, nothing written.
  */
-export async function liftContainment(db: Queryable, req: LiftContainmentRequest, deps: ResponderDeps = {}): Promise<LiftResult> {
+export async function liftContainment(db: Queryable, req: LiftContainmentRequest, deps: ResponderDeps & { holderState?: HolderState } = {}): Promise<LiftResult> {
   requireBase(req);
   const { appendAudit, clock } = resolveDeps(deps);
   const now = clock.now();
@@ -317,6 +325,8 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
     const issuer = requireText(req.issuer, 'issuer');
     const kid = requireText(req.kid, 'kid', 1024);
     const subject = subjectOf('kid', kid, issuer);
+    // Asked before the transaction (Temporal may take seconds): holds added meanwhile count as open.
+    const known = await otherHolderStates(db, kid, req.heldBy, deps.holderState);
     return refusalAudited(db, appendAudit, req, 'revocation.false_alarm', subject, () =>
       withTransaction(db, async (tx) => {
         await lockTarget(tx, 'kid', kid);
@@ -330,6 +340,20 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
         const activeKid = active.rows[0]?.kid;
         const base: LiftResult = { liftedRevocationId: null, resumedIssuance: false, ...(activeKid ? { activeKid } : {}), changed: false };
         if (!entry && !ours) return base;
+        const keptFor = entry ? await releaseHold(tx, entry.id, req.heldBy, known) : [];
+        if (keptFor.length > 0) {
+          // Another revocation of this key still waits for its own sign-off: its containment stays.
+          const out: LiftResult = { ...base, keptFor, changed: true };
+          await appendAudit(tx, {
+            actor: req.actor,
+            action: 'revocation.false_alarm',
+            subject,
+            policyVersion: req.policyVersion,
+            outcome: 'ok',
+            details: { reason: req.reason, liftedRevocationId: null, resumedIssuance: false, activeKid: activeKid ?? null, keptFor },
+          });
+          return out;
+        }
         if (entry) await liftRevocation(tx, entry.id);
         if (ours) await resumeIssuance(tx, issuer, req.actor, { appendAudit, policyVersion: req.policyVersion });
         const out: LiftResult = { ...base, liftedRevocationId: entry?.id ?? null, resumedIssuance: ours, changed: true };
@@ -365,6 +389,38 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
       return { liftedRevocationId: entry.id, resumedIssuance: false, changed: true };
     }),
   );
+}
+
+/** The states of the runs other than `self` that hold the kid's containment; closed ones are no longer holds. */
+async function otherHolderStates(db: Queryable, kid: string, self: ContainmentHolder | undefined, stateOf: HolderState | undefined): Promise<Map<string, 'open' | 'closed' | 'unknown'>> {
+  const { rows } = await db.query<{ workflow_id: string; run_id: string }>(
+    `SELECT h.workflow_id, h.run_id FROM containment_holds h JOIN revocations r ON r.id = h.revocation_id WHERE r.kind = 'kid' AND r.value = $1 AND r.temporary`,
+    [kid],
+  );
+  const states = new Map<string, 'open' | 'closed' | 'unknown'>();
+  for (const r of rows) {
+    if (self && r.workflow_id === self.workflowId && r.run_id === self.runId) continue;
+    states.set(holdKey(r.workflow_id, r.run_id), stateOf ? await stateOf({ workflowId: r.workflow_id, runId: r.run_id }) : 'unknown');
+  }
+  return states;
+}
+
+const holdKey = (workflowId: string, runId: string) => `${workflowId}\u0000${runId}`;
+
+/**
+ * Drops `self`'s hold on the entry and those of runs known closed; the runs still holding it (open,
+ * or whose state is not known: fail closed) are returned, and keep the entry.
+ */
+async function releaseHold(tx: Queryable, revocationId: string, self: ContainmentHolder | undefined, known: Map<string, 'open' | 'closed' | 'unknown'>): Promise<Array<ContainmentHolder & { state: 'open' | 'unknown' }>> {
+  if (self) await tx.query(`DELETE FROM containment_holds WHERE revocation_id = $1 AND workflow_id = $2 AND run_id = $3`, [revocationId, self.workflowId, self.runId]);
+  const { rows } = await tx.query<{ workflow_id: string; run_id: string }>(`SELECT workflow_id, run_id FROM containment_holds WHERE revocation_id = $1 ORDER BY workflow_id, run_id FOR UPDATE`, [revocationId]);
+  const holding: Array<ContainmentHolder & { state: 'open' | 'unknown' }> = [];
+  for (const r of rows) {
+    const state = known.get(holdKey(r.workflow_id, r.run_id)) ?? 'open';
+    if (state === 'closed') await tx.query(`DELETE FROM containment_holds WHERE revocation_id = $1 AND workflow_id = $2 AND run_id = $3`, [revocationId, r.workflow_id, r.run_id]);
+    else holding.push({ workflowId: r.workflow_id, runId: r.run_id, state });
+  }
+  return holding;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { containKeyCompromise } from '../../agents/revocation-responder/containment.js';
+import { containKeyCompromise, liftContainment } from '../../agents/revocation-responder/containment.js';
 import { keepHeldContainments } from '../../agents/revocation-responder/containment-holds.js';
 import type { LedgerRun, RunState } from '../../agents/shared/activity-calls.js';
 import { fixedClock } from '../../agents/shared/clock.js';
@@ -84,5 +84,27 @@ describe('keepHeldContainments', () => {
     const before = await expiry();
     expect(await keep(states({ [run(1).workflowId]: 'open' }), 6)).toEqual({ kept: 0, released: 0 });
     expect(await expiry()).toBe(before);
+  });
+
+  describe('a false alarm of one of two runs holding the containment', () => {
+    const lift = (self: LedgerRun, others: Record<string, RunState>) =>
+      liftContainment(db.app, { ...base, kind: 'kid', issuer: w.issuer, kid, reason: 'false alarm', heldBy: self }, { holderState: states(others) });
+
+    it('lifts it when the other run is closed, dropping that run\'s hold', async () => {
+      await contain(run(1));
+      await contain(run(2));
+      expect(await lift(run(2), { [run(1).workflowId]: 'closed' })).toMatchObject({ liftedRevocationId: expect.any(String), resumedIssuance: true });
+      expect(await entries(db.app, 'kid', kid)).toEqual([]);
+    });
+
+    it('keeps it, and the pause, while the other run is open or its state cannot be read', async () => {
+      await contain(run(1));
+      await contain(run(2));
+      expect(await lift(run(2), {})).toMatchObject({ liftedRevocationId: null, resumedIssuance: false, keptFor: [{ ...run(1), state: 'unknown' }] });
+      expect(await entries(db.app, 'kid', kid)).toHaveLength(1);
+      expect((await db.app.query<{ workflow_id: string }>('SELECT workflow_id FROM containment_holds')).rows).toEqual([{ workflow_id: run(1).workflowId }]);
+      expect(await lift(run(1), {})).toMatchObject({ resumedIssuance: true });
+      expect(await entries(db.app, 'kid', kid)).toEqual([]);
+    });
   });
 });

@@ -3,7 +3,7 @@ import proto from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRevocation } from '../../client/revocations.js';
-import { namespaceExists, runStateIn } from '../../workers/run-state.js';
+import { namespaceExists, runStateIn } from '../../infra/temporal/run-state.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 

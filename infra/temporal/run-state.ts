@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import type { NativeConnection } from '@temporalio/worker';
-import type { LedgerRun, RunState } from '../agents/shared/activity-calls.js';
+import type { LedgerRun, RunState } from '../../agents/shared/activity-calls.js';
 
 // A CommonJS package: plain Node (worker processes) exposes it only as a default export.
 const { temporal } = proto;
