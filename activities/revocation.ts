@@ -157,7 +157,8 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         try {
           plan = await planOf(input);
           const { planned } = plan;
-          await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt, requestId: requestIdFor('contain') }, { ...rd, commitWith });
+          const { workflowId, runId } = actorFor('RevocationResponder');
+          await containToken(deps.pool, { ...base(input.reason, planned.policyVersion), kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), expiresAt: planned.expiresAt, requestId: requestIdFor('contain'), heldBy: { workflowId: workflowId!, runId: runId! } }, { ...rd, commitWith });
         } catch (e) {
           // Refused planning or containment rolled the nonce back: it is used all the same, so a
           // copy of this start fails as replayed. A refusal of the start itself is the one reported.

@@ -23,7 +23,8 @@ export interface KeepHeldReport {
  * Keeps a key's temporary containment in force while the revocation run that holds it is open: the
  * run waits for sign-off with no end, and an entry that lapsed would let tokens forged with the
  * suspect key validate again. An entry is moved later, audited and announced to validators when any
- * of its runs is open or cannot be read; the holds of closed runs are dropped.
+ * of its runs is open or cannot be read; the holds of closed runs are dropped. Only kid entries: a
+ * token's or subject's entry ends once the tokens it matches can no longer be valid anyway.
  */
 export async function keepHeldContainments(db: Queryable, stateOf: (run: LedgerRun) => Promise<RunState>, o: KeepHeldOptions): Promise<KeepHeldReport> {
   const { appendAudit, clock } = resolveDeps(o);
@@ -33,7 +34,7 @@ export async function keepHeldContainments(db: Queryable, stateOf: (run: LedgerR
   const { rows } = await db.query<{ id: string; kind: string; value: string; workflow_id: string; run_id: string }>(
     `SELECT r.id::text AS id, r.kind, r.value, h.workflow_id, h.run_id
        FROM revocations r JOIN containment_holds h ON h.revocation_id = r.id
-      WHERE r.temporary AND r.expires_at < $1
+      WHERE r.kind = 'kid' AND r.temporary AND r.expires_at < $1
       ORDER BY r.id, h.workflow_id, h.run_id`,
     [within],
   );

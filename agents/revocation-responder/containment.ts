@@ -196,6 +196,8 @@ export interface CommitWith {
 export interface ContainTokenRequest extends ResponderOpBase, TokenTarget {
   /** When every token the entry can match has expired (a jti: the token's own exp). */
   expiresAt: Instant;
+  /** The run the containment belongs to: another run's false alarm then leaves it in place. */
+  heldBy?: ContainmentHolder;
   /** The same for every attempt of one request: a retry after a lost reply adds no second audit entry. */
   requestId?: string;
 }
@@ -255,6 +257,7 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
       await deps.commitWith?.first?.(tx);
       const existing = await liveEntry(tx, kind, value, before, now);
       if (existing && existing.expiresAt.getTime() >= expiresAt.getTime()) {
+        if (existing.temporary) await recordHold(tx, existing.id, req.heldBy);
         await deps.commitWith?.audit?.(tx);
         return shape(existing.id, existing.temporary, existing.expiresAt, false);
       }
@@ -264,6 +267,7 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
       }
       // revoke() keeps a permanent entry permanent and only ever extends the expiry.
       const row = await revoke(tx, { kind, value, ...(before ? { before } : {}), expiresAt, temporary: true, reason: req.reason });
+      if (row.temporary) await recordHold(tx, row.id, req.heldBy);
       await deps.commitWith?.audit?.(tx);
       const out = shape(row.id, row.temporary, expiresAt, true);
       await appendAudit(tx, {
@@ -290,7 +294,7 @@ export interface KeyTarget {
 }
 
 export type LiftContainmentRequest = ResponderOpBase & (KeyTarget | TokenTarget) & {
-  /** kid only: the run lifting its own containment; another run's hold on the same entry keeps it. */
+  /** The run lifting its own containment; another run's hold on the same entry keeps it. */
   heldBy?: ContainmentHolder;
 };
 
@@ -304,7 +308,7 @@ export interface LiftResult {
   resumedIssuance: boolean;
   /** kid only: the issuer's active key after the lift (issuance continues with it). */
   activeKid?: string;
-  /** kid only: other runs still hold the containment, so the entry and the pause stay (each run's own false alarm lifts only its hold). */
+  /** Other runs still hold the containment, so the entry (and a key's pause) stays: each run's own false alarm lifts only its hold. */
   keptFor?: Array<ContainmentHolder & { state: 'open' | 'unknown' }>;
   changed: boolean;
 }
@@ -326,7 +330,7 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
     const kid = requireText(req.kid, 'kid', 1024);
     const subject = subjectOf('kid', kid, issuer);
     // Asked before the transaction (Temporal may take seconds): holds added meanwhile count as open.
-    const known = await otherHolderStates(db, kid, req.heldBy, deps.holderState);
+    const known = await otherHolderStates(db, { kind: 'kid', value: kid, before: undefined }, req.heldBy, deps.holderState);
     return refusalAudited(db, appendAudit, req, 'revocation.false_alarm', subject, () =>
       withTransaction(db, async (tx) => {
         await lockTarget(tx, 'kid', kid);
@@ -371,12 +375,25 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
   }
 
   const { kind, value, before } = checkTokenTarget(req);
+  const known = await otherHolderStates(db, { kind, value, before }, req.heldBy, deps.holderState);
   return refusalAudited(db, appendAudit, req, 'revocation.false_alarm', targetSubject(kind, value), () =>
     withTransaction(db, async (tx) => {
       await lockTarget(tx, kind, value);
       const entry = await liveEntry(tx, kind, value, before, now);
       if (!entry) return { liftedRevocationId: null, resumedIssuance: false, changed: false };
       if (!entry.temporary) throw permanent(entry.id);
+      const keptFor = await releaseHold(tx, entry.id, req.heldBy, known);
+      if (keptFor.length > 0) {
+        await appendAudit(tx, {
+          actor: req.actor,
+          action: 'revocation.false_alarm',
+          subject: targetSubject(kind, value),
+          policyVersion: req.policyVersion,
+          outcome: 'ok',
+          details: { reason: req.reason, liftedRevocationId: null, before: before?.toISOString() ?? null, keptFor },
+        });
+        return { liftedRevocationId: null, resumedIssuance: false, keptFor, changed: true };
+      }
       await liftRevocation(tx, entry.id);
       await appendAudit(tx, {
         actor: req.actor,
@@ -391,11 +408,12 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
   );
 }
 
-/** The states of the runs other than `self` that hold the kid's containment; closed ones are no longer holds. */
-async function otherHolderStates(db: Queryable, kid: string, self: ContainmentHolder | undefined, stateOf: HolderState | undefined): Promise<Map<string, 'open' | 'closed' | 'unknown'>> {
+/** The states of the runs other than `self` that hold the target's containment; closed ones are no longer holds. */
+async function otherHolderStates(db: Queryable, target: { kind: string; value: string; before: Date | undefined }, self: ContainmentHolder | undefined, stateOf: HolderState | undefined): Promise<Map<string, 'open' | 'closed' | 'unknown'>> {
   const { rows } = await db.query<{ workflow_id: string; run_id: string }>(
-    `SELECT h.workflow_id, h.run_id FROM containment_holds h JOIN revocations r ON r.id = h.revocation_id WHERE r.kind = 'kid' AND r.value = $1 AND r.temporary`,
-    [kid],
+    `SELECT h.workflow_id, h.run_id FROM containment_holds h JOIN revocations r ON r.id = h.revocation_id
+      WHERE r.kind = $1 AND r.value = $2 AND COALESCE(r.not_before, '-infinity'::timestamptz) = COALESCE($3::timestamptz, '-infinity'::timestamptz) AND r.temporary`,
+    [target.kind, target.value, target.before ?? null],
   );
   const states = new Map<string, 'open' | 'closed' | 'unknown'>();
   for (const r of rows) {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { containKeyCompromise, liftContainment } from '../../agents/revocation-responder/containment.js';
+import { containKeyCompromise, containToken, liftContainment } from '../../agents/revocation-responder/containment.js';
 import { keepHeldContainments } from '../../agents/revocation-responder/containment-holds.js';
 import type { LedgerRun, RunState } from '../../agents/shared/activity-calls.js';
 import { fixedClock } from '../../agents/shared/clock.js';
@@ -106,5 +106,18 @@ describe('keepHeldContainments', () => {
       expect(await lift(run(1), {})).toMatchObject({ resumedIssuance: true });
       expect(await entries(db.app, 'kid', kid)).toEqual([]);
     });
+  });
+
+  it("a token's containment held by two runs is kept by one's false alarm while the other is open, and never moved by the keeper", async () => {
+    const jti = `jti-${run(9).runId}-${Date.now()}`;
+    const tokenContain = (heldBy: LedgerRun) => containToken(db.app, { ...base, kind: 'jti', value: jti, reason: 'leaked', expiresAt: new Date(Date.now() + DAY_MS), heldBy });
+    await tokenContain(run(1));
+    await tokenContain(run(2));
+    const liftBy = (self: LedgerRun, others: Record<string, RunState>) => liftContainment(db.app, { ...base, kind: 'jti', value: jti, reason: 'false alarm', heldBy: self }, { holderState: states(others) });
+    expect(await liftBy(run(2), { [run(1).workflowId]: 'open' })).toMatchObject({ liftedRevocationId: null, keptFor: [{ ...run(1), state: 'open' }] });
+    expect(await entries(db.app, 'jti', jti)).toHaveLength(1);
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 0.5)).toEqual({ kept: 0, released: 0 });
+    expect(await liftBy(run(1), {})).toMatchObject({ liftedRevocationId: expect.any(String) });
+    expect(await entries(db.app, 'jti', jti)).toEqual([]);
   });
 });
