@@ -9,6 +9,7 @@ import { registerPolicy } from './policy.js';
 import { registerRevoke } from './revoke.js';
 import { registerRotation } from './rotation.js';
 import { registerSchedule } from './schedule.js';
+import { registerSubscribers } from './subscribers.js';
 
 /** Each command module adds its subcommands to the program. */
-export const commandModules: Array<(program: Command) => void> = [registerDoctor, registerPolicy, registerKeys, registerClients, registerAudit, registerRotation, registerSchedule, registerRevoke, registerCodec, registerDb];
+export const commandModules: Array<(program: Command) => void> = [registerDoctor, registerPolicy, registerKeys, registerClients, registerAudit, registerRotation, registerSchedule, registerRevoke, registerSubscribers, registerCodec, registerDb];

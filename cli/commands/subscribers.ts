@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import { addSubscriber, listSubscribers, setSubscriberDisabled, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
+import type { Queryable } from '../../agents/shared/db.js';
+import { KeyturnError } from '../../config/errors.js';
+import { withContext } from '../context.js';
+import { auditContext } from './clients.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** A subscriber's url without its path or query, which often embed a secret. */
+const origin = (url: string) => `${new URL(url).origin}/…`;
+
+/** `SUBSCRIBER  URL  STATUS  SINCE`: the url as its origin only. */
+export function formatSubscriberTable(subscribers: Subscriber[]): string {
+  const header = ['SUBSCRIBER', 'URL', 'STATUS', 'SINCE'];
+  const rows = subscribers.map((s) => [s.id, origin(s.url), s.disabled ? 'disabled' : 'enabled', s.createdAt]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+interface DeliveryRow extends Record<string, unknown> {
+  attempted_at: Date;
+  event: string;
+  notice_jti: string;
+  outcome: string;
+  http_status: number | null;
+  error: string | null;
+}
+
+async function deliveries(db: Queryable, id: string, limit: number): Promise<DeliveryRow[]> {
+  const res = await db.query<DeliveryRow>(
+    `SELECT attempted_at, event, notice_jti, outcome, http_status, error FROM revocation_deliveries WHERE subscriber_id = $1 ORDER BY id DESC LIMIT $2`,
+    [id, limit],
+  );
+  return res.rows.reverse();
+}
+
+export function registerSubscribers(program: Command): void {
+  const subscribers = program.command('subscribers').description('downstream systems told of every revocation with a signed notice (webhooks)');
+
+  subscribers
+    .command('add <id> <url>')
+    .description('register a subscriber: https, or http to this machine only; audited')
+    .action((id: string, url: string) =>
+      withContext(async (ctx) => {
+        const s = await addSubscriber(ctx.db(), { id, url }, auditContext(ctx));
+        out(`subscriber ${s.id} (${origin(s.url)}) gets every revocation notice from now on${s.disabled ? ', once enabled again (it is disabled)' : ''}`);
+      }),
+    );
+
+  subscribers
+    .command('list')
+    .description('every subscriber, enabled or not (urls shown as their origin)')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) =>
+      withContext(async (ctx) => {
+        const all = await listSubscribers(ctx.db(), { includeDisabled: true });
+        if (opts.json) out(JSON.stringify(all.map((s) => ({ ...s, url: origin(s.url) })), null, 2));
+        else out(all.length === 0 ? 'no subscribers' : formatSubscriberTable(all));
+      }),
+    );
+
+  for (const [command, disabled, said] of [['disable', true, 'gets no notice from now on'], ['enable', false, 'gets every revocation notice again']] as const) {
+    subscribers
+      .command(`${command} <id>`)
+      .description(`${command} deliveries to a subscriber; audited`)
+      .action((id: string) =>
+        withContext(async (ctx) => {
+          await setSubscriberDisabled(ctx.db(), id, disabled, auditContext(ctx));
+          out(`subscriber ${id} ${said}`);
+        }),
+      );
+  }
+
+  subscribers
+    .command('deliveries <id>')
+    .description("a subscriber's latest delivery attempts, oldest first: what it was told, and what failed")
+    .option('-n <count>', 'how many', '20')
+    .action((id: string, opts: { n: string }) =>
+      withContext(async (ctx) => {
+        const n = Number(opts.n);
+        if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new KeyturnError('INVALID_ARGUMENT', `-n ${opts.n} is not a count between 1 and 10000`, 'Pass a whole number, e.g. -n 50.');
+        const rows = await deliveries(ctx.db(), id, n);
+        if (rows.length === 0) out(`no delivery to ${id} yet`);
+        for (const r of rows) out(`${r.attempted_at.toISOString()}  ${r.event}  ${r.notice_jti}  ${r.outcome}${r.http_status ? ` ${r.http_status}` : ''}${r.error ? `  ${r.error}` : ''}`);
+      }),
+    );
+}

@@ -1,0 +1,48 @@
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { recordDelivery } from '../../agents/revocation-responder/webhooks.js';
+import { registerSubscribers } from '../../cli/commands/subscribers.js';
+import { runCli } from '../support/cli.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
+
+const run = (...args: string[]) => runCli(registerSubscribers, ...args);
+
+/** In a database of its own: every revocation run of the shared one would notify these subscribers. */
+describe('keyturn subscribers', () => {
+  let db: PolicyDb;
+  beforeEach(async () => {
+    db = await policyDatabase();
+    process.env.DATABASE_URL = db.url;
+  });
+  afterEach(async () => {
+    process.env.DATABASE_URL = inject('databaseUrl');
+    await db.drop();
+  });
+  const actions = async () => (await db.app.query<{ action: string }>(`SELECT action FROM audit_log WHERE subject ->> 'subscriber' = 'billing' ORDER BY seq`)).rows.map((r) => r.action);
+
+  it('add, disable and enable change who is told, each audited; list shows the url as its origin only', async () => {
+    expect((await run('subscribers', 'add', 'billing', 'https://billing.example/hooks/s3cr3t-path?token=abc')).out).toMatch(/^subscriber billing \(https:\/\/billing\.example\/…\) gets every revocation notice/);
+    expect((await run('subscribers', 'disable', 'billing')).out).toMatch(/gets no notice from now on/);
+    const { out } = await run('subscribers', 'list');
+    expect(out).toMatch(/^billing\s+https:\/\/billing\.example\/…\s+disabled/m);
+    expect(out).not.toContain('s3cr3t');
+    expect((await run('subscribers', 'list', '--json')).out).not.toContain('token=abc');
+    await run('subscribers', 'enable', 'billing');
+    expect(await actions()).toEqual(['revocation.subscriber.add', 'revocation.subscriber.disable', 'revocation.subscriber.enable']);
+  });
+
+  it('refuses a plain-http url to another machine, and one with credentials, registering nothing', async () => {
+    for (const url of ['http://billing.example/hooks', 'https://user:pw@billing.example/hooks']) {
+      await expect(run('subscribers', 'add', 'billing', url)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
+    }
+    expect((await run('subscribers', 'list')).out).toBe('no subscribers\n');
+  });
+
+  it('deliveries shows the latest attempts, oldest first, and refuses a count that is not one', async () => {
+    await run('subscribers', 'add', 'billing', 'https://billing.example/hooks');
+    await recordDelivery(db.app, { subscriberId: 'billing', noticeJti: 'revoke-kid-1:revocation.contained', event: 'revocation.contained', outcome: 'failed', error: 'delivery to https://billing.example failed: no answer within 5000 ms' });
+    await recordDelivery(db.app, { subscriberId: 'billing', noticeJti: 'revoke-kid-1:revocation.contained', event: 'revocation.contained', outcome: 'delivered', httpStatus: 204 });
+    const lines = (await run('subscribers', 'deliveries', 'billing')).out.trim().split('\n');
+    expect(lines).toEqual([expect.stringMatching(/revocation\.contained .* failed .*no answer within 5000 ms$/), expect.stringMatching(/revocation\.contained .* delivered 204$/)]);
+    await expect(run('subscribers', 'deliveries', 'billing', '-n', '0')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
