@@ -222,10 +222,11 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
     },
 
     /** One signed notice to one subscriber; a non-2xx answer fails the attempt and Temporal retries it. */
-    async deliverNotice(input: { subscriberId: string; event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'; kind: 'kid' | 'jti' | 'sub'; value: string; issuer: string; noticeId: string; revokedAt: string }) {
+    async deliverNotice(input: { subscriberId: string; event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'; kind: 'kid' | 'jti' | 'sub'; value: string; before?: string; issuer: string; noticeId: string; revokedAt: string }) {
       // A missing or broken notice key or an invalid notice fails at once, not after every retry.
       return asActivity(async () => {
-        const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, issuer: input.issuer, revokedAt: input.revokedAt, jti: input.noticeId });
+        // Signed for this subscriber only (aud): it cannot replay the notice to another.
+        const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, aud: input.subscriberId, jti: input.noticeId });
         const jws = await signRevocationNotice(notice, await deps.noticeSigner());
         return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }) };
       });

@@ -187,7 +187,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
       return { delivered: 0, failed: 0, unlisted: 1 };
     }
     const results = await Promise.allSettled(ids.map((subscriberId) =>
-      webhooks.deliverNotice.executeWithOptions({ summary: display(`RevocationResponder → subscriber ${subscriberId}: ${event}`) }, [{ subscriberId, event, kind: input.kind, value: input.value, issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
+      webhooks.deliverNotice.executeWithOptions({ summary: display(`RevocationResponder → subscriber ${subscriberId}: ${event}`) }, [{ subscriberId, event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
     return { delivered: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length };
   }
 }

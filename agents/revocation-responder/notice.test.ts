@@ -20,7 +20,10 @@ async function privateJwk(): Promise<JWK> {
   return exportJWK(privateKey);
 }
 
-const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'kid', value: 'k'.repeat(43), issuer: 'https://issuer.test', revokedAt: '2030-01-02T03:04:05.000Z', jti: 'notice-1' });
+const SENT = '2030-01-02T03:04:05.000Z';
+const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'kid', value: 'k'.repeat(43), issuer: 'https://issuer.test', revokedAt: SENT, aud: 'billing', jti: 'notice-1' });
+/** The subscriber's clock, a minute after the notice was sent. */
+const inTime = { now: () => new Date(Date.parse(SENT) + 60_000) };
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -51,8 +54,8 @@ describe('revocation notices', () => {
     const header = JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
     expect(header).toEqual({ alg: 'EdDSA', typ: REVOCATION_NOTICE_TYP, kid: signer.kid });
     expect(JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString())).toEqual(notice);
-    await expect(verifyRevocationNotice(jws, signer.publicJwk)).resolves.toEqual({ notice, kid: signer.kid });
-    await expect(verifyRevocationNotice(jws, { keys: [signer.publicJwk] })).resolves.toMatchObject({ notice });
+    await expect(verifyRevocationNotice(jws, signer.publicJwk, inTime)).resolves.toEqual({ notice, kid: signer.kid });
+    await expect(verifyRevocationNotice(jws, { keys: [signer.publicJwk] }, inTime)).resolves.toMatchObject({ notice });
   });
 
   it('sign deterministically: a rebuilt notice with the same jti is the same bytes', async () => {
@@ -61,19 +64,19 @@ describe('revocation notices', () => {
 
   it('refuse a tampered payload, a swapped signature and a truncated token', async () => {
     const jws = await signRevocationNotice(notice, signer);
-    expect(await code(verifyRevocationNotice(tamperPayload(jws, (p) => (p.value = 'other')), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(tamperPayload(jws, (p) => (p.value = 'other')), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
     const other = await signRevocationNotice({ ...notice, jti: 'notice-2' }, signer);
     const [h, p] = jws.split('.');
-    expect(await code(verifyRevocationNotice(`${h}.${p}.${other.split('.')[2]}`, signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
-    expect(await code(verifyRevocationNotice(`${h}.${p}.`, signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
-    expect(await code(verifyRevocationNotice('garbage', signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(`${h}.${p}.${other.split('.')[2]}`, signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(`${h}.${p}.`, signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice('garbage', signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
   });
 
   it('refuse a notice signed by an untrusted key, even under the trusted kid', async () => {
     const mallory = await revocationNoticeSignerFromJwk({ ...(await privateJwk()), kid: signer.kid }, 'mallory');
-    expect(await code(verifyRevocationNotice(await signRevocationNotice(notice, mallory), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(await signRevocationNotice(notice, mallory), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
     const stranger = await revocationNoticeSignerFromJwk(await privateJwk(), 'stranger');
-    expect(await code(verifyRevocationNotice(await signRevocationNotice(notice, stranger), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(await signRevocationNotice(notice, stranger), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
   });
 
   it('refuse another typ, alg none, and a payload with extra or missing members', async () => {
@@ -81,22 +84,43 @@ describe('revocation notices', () => {
     const key = await importJWK(jwk, 'EdDSA');
     const signWith = (header: Record<string, unknown>, payload: unknown) =>
       new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, ...header }).sign(key);
-    expect(await code(verifyRevocationNotice(await signWith({ typ: 'JWT' }, notice), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
-    expect(await code(verifyRevocationNotice(await signWith({}, notice), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
-    expect(await code(verifyRevocationNotice(await signWith({ typ: REVOCATION_NOTICE_TYP }, { ...notice, extra: 1 }), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(await signWith({ typ: 'JWT' }, notice), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(await signWith({}, notice), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(await signWith({ typ: REVOCATION_NOTICE_TYP }, { ...notice, extra: 1 }), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
     const { jti: _jti, ...noJti } = notice;
-    expect(await code(verifyRevocationNotice(await signWith({ typ: REVOCATION_NOTICE_TYP }, noJti), signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(await signWith({ typ: REVOCATION_NOTICE_TYP }, noJti), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
     const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: REVOCATION_NOTICE_TYP, kid: signer.kid })).toString('base64url')}.${Buffer.from(JSON.stringify(notice)).toString('base64url')}.`;
-    expect(await code(verifyRevocationNotice(none, signer.publicJwk))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(none, signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');
+  });
+
+  it('refuse a notice signed for another subscriber when the subscriber names itself', async () => {
+    const jws = await signRevocationNotice(notice, signer);
+    await expect(verifyRevocationNotice(jws, signer.publicJwk, { ...inTime, audience: 'billing' })).resolves.toMatchObject({ notice });
+    expect(await code(verifyRevocationNotice(jws, signer.publicJwk, { ...inTime, audience: 'payments' }))).toBe('REVOCATION_NOTICE_INVALID');
+  });
+
+  it('refuse a notice past its exp (an old one replayed) or dated in the future, within a minute of skew', async () => {
+    const jws = await signRevocationNotice(notice, signer);
+    const at = (ms: number) => ({ now: () => new Date(Date.parse(SENT) + ms) });
+    expect(notice.exp - notice.iat).toBe(600);
+    await expect(verifyRevocationNotice(jws, signer.publicJwk, at(600_000 + 59_000))).resolves.toMatchObject({ notice });
+    expect(await code(verifyRevocationNotice(jws, signer.publicJwk, at(600_000 + 61_000)))).toBe('REVOCATION_NOTICE_INVALID');
+    expect(await code(verifyRevocationNotice(jws, signer.publicJwk, at(-61_000)))).toBe('REVOCATION_NOTICE_INVALID');
+  });
+
+  it('carry a subject revocation\'s cutoff (before), and refuse one on any other kind', () => {
+    const sub = buildRevocationNotice({ event: 'revocation.lifted', kind: 'sub', value: 'client-1', before: '2030-01-01T00:00:00Z', issuer: 'https://i', revokedAt: SENT, aud: 'billing' });
+    expect(sub.before).toBe('2030-01-01T00:00:00.000Z');
+    expect(() => buildRevocationNotice({ event: 'revocation.lifted', kind: 'jti', value: 'j', before: '2030-01-01T00:00:00Z', issuer: 'https://i', revokedAt: SENT, aud: 'billing' })).toThrow(/before/);
   });
 
   it('build notices with a fresh jti by default and refuse malformed ones', () => {
-    const a = buildRevocationNotice({ event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0) });
-    const b = buildRevocationNotice({ event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0) });
+    const a = buildRevocationNotice({ event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0), aud: 'billing' });
+    const b = buildRevocationNotice({ event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0), aud: 'billing' });
     expect(a.jti).not.toBe(b.jti);
     expect(a.revokedAt).toBe('1970-01-01T00:00:00.000Z');
-    expect(() => buildRevocationNotice({ event: 'revocation.bogus' as never, kind: 'jti', value: 'j', issuer: 'i', revokedAt: new Date() })).toThrow(/event/);
-    expect(() => buildRevocationNotice({ event: 'revocation.lifted', kind: 'jti', value: '', issuer: 'i', revokedAt: new Date() })).toThrow(/value/);
+    expect(() => buildRevocationNotice({ event: 'revocation.bogus' as never, kind: 'jti', value: 'j', issuer: 'i', revokedAt: new Date(), aud: 'billing' })).toThrow(/event/);
+    expect(() => buildRevocationNotice({ event: 'revocation.lifted', kind: 'jti', value: '', issuer: 'i', revokedAt: new Date(), aud: 'billing' })).toThrow(/value/);
   });
 
   it('never expose the private key through inspect, JSON or errors', async () => {

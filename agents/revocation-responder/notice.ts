@@ -15,25 +15,46 @@ export const REVOCATION_NOTICE_CONTENT_TYPE = 'application/jose';
 export const REVOCATION_EVENTS = ['revocation.contained', 'revocation.confirmed', 'revocation.lifted'] as const;
 export type RevocationEvent = (typeof REVOCATION_EVENTS)[number];
 
-/** What a downstream subscriber is told. `jti` identifies the notice itself: subscribers drop repeats of one they have applied. */
+/** How long a notice is good for after it was issued: deliveries are retried for about a minute and a half. */
+export const REVOCATION_NOTICE_LIFETIME_SECONDS = 600;
+
+/**
+ * What a downstream subscriber is told. `jti` identifies the notice itself: subscribers drop repeats
+ * of one they have applied. `aud` is the subscriber it was signed for (no subscriber can replay it to
+ * another); `iat`/`exp` (seconds) bound when it may be applied, and order the notices of one target:
+ * apply one only if it is later than the last applied for the same kind, value and `before`.
+ */
 export interface RevocationNotice {
   event: RevocationEvent;
   kind: RevocationKind;
   value: string;
+  /** kind `sub` only: the entry covers the subject's tokens issued before this instant (ISO-8601); absent, all of them. */
+  before?: string;
   issuer: string;
-  /** ISO-8601. */
+  /** ISO-8601: when keyturn sent the notice for this event. */
   revokedAt: string;
+  aud: string;
+  iat: number;
+  exp: number;
   jti: string;
 }
 
-const NoticeSchema = z.strictObject({
-  event: z.enum(REVOCATION_EVENTS),
-  kind: z.enum(REVOCATION_KINDS as [RevocationKind, ...RevocationKind[]]),
-  value: z.string().min(1).max(1024),
-  issuer: z.string().min(1).max(2048),
-  revokedAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO-8601 instant'),
-  jti: z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/),
-});
+const instant = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO-8601 instant');
+const NoticeSchema = z
+  .strictObject({
+    event: z.enum(REVOCATION_EVENTS),
+    kind: z.enum(REVOCATION_KINDS as [RevocationKind, ...RevocationKind[]]),
+    value: z.string().min(1).max(1024),
+    before: instant.optional(),
+    issuer: z.string().min(1).max(2048),
+    revokedAt: instant,
+    aud: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/),
+    iat: z.number().int().nonnegative(),
+    exp: z.number().int().positive(),
+    jti: z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/),
+  })
+  .refine((n) => n.exp > n.iat, { message: 'exp must be after iat', path: ['exp'] })
+  .refine((n) => n.before === undefined || n.kind === 'sub', { message: 'before applies to sub notices only', path: ['before'] });
 
 function invalidNotice(message: string): KeyturnError {
   return new KeyturnError('REVOCATION_NOTICE_INVALID', message, 'Drop the notice: it was not signed by keyturn, was altered, or is malformed.');
@@ -53,11 +74,18 @@ function checkNotice(value: unknown, what: string): RevocationNotice {
  * workflow id) when the notice may be rebuilt on retry: Ed25519 is deterministic, so the same
  * notice signs to the same bytes and subscribers can de-duplicate.
  */
-export function buildRevocationNotice(input: Omit<RevocationNotice, 'jti' | 'revokedAt'> & { revokedAt: Date | string; jti?: string }): RevocationNotice {
+export function buildRevocationNotice(input: Omit<RevocationNotice, 'jti' | 'revokedAt' | 'iat' | 'exp' | 'before'> & { revokedAt: Date | string; before?: Date | string; jti?: string }): RevocationNotice {
   const revokedAt = new Date(input.revokedAt);
   if (Number.isNaN(revokedAt.getTime())) throw invalidNotice('revokedAt is not a valid instant');
+  const before = input.before === undefined ? undefined : new Date(input.before);
+  if (before !== undefined && Number.isNaN(before.getTime())) throw invalidNotice('before is not a valid instant');
+  // iat is the sending time, not the signing time: a notice rebuilt on retry signs to the same bytes.
+  const iat = Math.floor(revokedAt.getTime() / 1000);
   return checkNotice(
-    { event: input.event, kind: input.kind, value: input.value, issuer: input.issuer, revokedAt: revokedAt.toISOString(), jti: input.jti ?? randomBytes(16).toString('base64url') },
+    {
+      event: input.event, kind: input.kind, value: input.value, ...(before ? { before: before.toISOString() } : {}), issuer: input.issuer, revokedAt: revokedAt.toISOString(),
+      aud: input.aud, iat, exp: iat + REVOCATION_NOTICE_LIFETIME_SECONDS, jti: input.jti ?? randomBytes(16).toString('base64url'),
+    },
     'notice',
   );
 }
@@ -83,7 +111,7 @@ export class RevocationNoticeSigner {
   /** Compact JWS, protected header {alg: EdDSA, typ: keyturn-revocation+jws, kid}, over the notice's JSON. */
   async sign(notice: RevocationNotice): Promise<string> {
     const n = checkNotice(notice, 'notice');
-    const payload = { event: n.event, kind: n.kind, value: n.value, issuer: n.issuer, revokedAt: n.revokedAt, jti: n.jti };
+    const payload = { event: n.event, kind: n.kind, value: n.value, ...(n.before !== undefined ? { before: n.before } : {}), issuer: n.issuer, revokedAt: n.revokedAt, aud: n.aud, iat: n.iat, exp: n.exp, jti: n.jti };
     return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
       .setProtectedHeader({ alg: REVOCATION_NOTICE_ALG, typ: REVOCATION_NOTICE_TYP, kid: this.kid })
       .sign(this.#privateKey);
@@ -173,10 +201,20 @@ export interface VerifiedNotice {
 /**
  * For subscribers: verifies a notice's compact JWS against keyturn's notice public key(s) and
  * returns the notice. Refuses (REVOCATION_NOTICE_INVALID) any other typ or alg, an unknown kid, a
- * bad signature, or a payload that is not exactly a notice. Subscribers should also drop a jti
- * they have already applied.
+ * bad signature, a payload that is not exactly a notice, one past its exp or dated in the future,
+ * and, given `audience`, one signed for another subscriber. Subscribers should also drop a jti they
+ * have already applied, and one not later (iat) than the last they applied for the same target.
  */
-export async function verifyRevocationNotice(jws: string, trusted: NoticeKeys): Promise<VerifiedNotice> {
+export interface VerifyNoticeOptions {
+  /** The subscriber's own id: a notice signed for another subscriber is refused. */
+  audience?: string;
+  /** Default: the system clock. */
+  now?: () => Date;
+  /** Tolerated clock difference. Default 60 s. */
+  skewSeconds?: number;
+}
+
+export async function verifyRevocationNotice(jws: string, trusted: NoticeKeys, o: VerifyNoticeOptions = {}): Promise<VerifiedNotice> {
   if (typeof jws !== 'string' || jws.length > 16_384) throw invalidNotice('a notice must be a compact JWS string of at most 16 KiB');
   let header;
   try {
@@ -203,5 +241,11 @@ export async function verifyRevocationNotice(jws: string, trusted: NoticeKeys): 
   } catch {
     throw invalidNotice('the notice payload is not JSON');
   }
-  return { notice: checkNotice(parsed, 'notice payload'), kid: header.kid! };
+  const notice = checkNotice(parsed, 'notice payload');
+  if (o.audience !== undefined && notice.aud !== o.audience) throw invalidNotice('the notice was signed for another subscriber (aud)');
+  const now = (o.now?.() ?? new Date()).getTime() / 1000;
+  const skew = o.skewSeconds ?? 60;
+  if (notice.exp <= now - skew) throw invalidNotice('the notice has expired (exp): an old notice replayed, or one held back too long');
+  if (notice.iat > now + skew) throw invalidNotice('the notice is dated in the future (iat)');
+  return { notice, kid: header.kid! };
 }

@@ -120,7 +120,7 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
 
     // Downstream subscribers got signed notices they can verify with keyturn's notice key.
     const publicKey = (await stack.services.noticeSigner()).publicJwk;
-    const notices = await Promise.all(subscriber.bodies.map(async (b) => (await verifyRevocationNotice(b, publicKey)).notice));
+    const notices = await Promise.all(subscriber.bodies.map(async (b) => (await verifyRevocationNotice(b, publicKey, { audience: subscriberId })).notice));
     expect(notices.map((n) => [n.event, n.kind, n.value])).toEqual(expect.arrayContaining([['revocation.contained', 'kid', compromised], ['revocation.confirmed', 'kid', compromised]]));
     await setSubscriberDisabled(stack.pool, subscriberId, true, admin);
     await subscriber.close();

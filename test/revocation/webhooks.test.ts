@@ -75,7 +75,7 @@ afterAll(async () => {
 });
 
 async function signedNotice(value = unique('jti')) {
-  const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'jti', value, issuer: 'https://issuer.test', revokedAt: new Date() });
+  const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'jti', value, issuer: 'https://issuer.test', revokedAt: new Date(), aud: 'svc-test' });
   return { notice, jws: await signRevocationNotice(notice, signer) };
 }
 
