@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { runStateIn } from '../infra/temporal/run-state.js';
+import { currentRunStateIn } from '../infra/temporal/run-state.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { canonicalJson } from '../agents/auditor/canonical-json.js';
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
@@ -189,8 +189,8 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         const { workflowId, runId } = actorFor('RevocationResponder');
         // Another open revocation of the same key keeps the containment: its holders are asked of Temporal.
         const { client, info } = Context.current();
-        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target, heldBy: { workflowId: workflowId!, runId: runId! } }, { ...rd, holderState: runStateIn(client.connection, info.namespace) });
-        return { resumedIssuance: r.resumedIssuance, auditSeqs: await seqs() };
+        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target, heldBy: { workflowId: workflowId!, runId: runId! }, requestId: requestIdFor('lift') }, { ...rd, holderState: currentRunStateIn(client.connection, info.namespace) });
+        return { resumedIssuance: r.resumedIssuance, ...(r.keptFor?.length ? { keptFor: r.keptFor.map((h) => h.workflowId) } : {}), auditSeqs: await seqs() };
       });
     },
 
@@ -201,10 +201,11 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       });
     },
 
-    async denyCompromisedKey(input: { issuer: string; kid: string; kidExpiresAt: string; reason: string; policyVersion: string }) {
+    async denyCompromisedKey(input: { issuer: string; kid: string; kidExpiresAt: string; confirmedAt?: string; reason: string; policyVersion: string }) {
       return asActivity(async () => {
         const known = (await deps.currentPolicy()).issuers.find((i) => i.issuer === input.issuer);
-        const kidExpiresAt = kidHorizonAtConfirmation(input.kidExpiresAt, known, deps.clock.now());
+        // The run's time of approval, the same on every attempt: a retry writes nothing new.
+        const kidExpiresAt = kidHorizonAtConfirmation(input.kidExpiresAt, known, input.confirmedAt ?? deps.clock.now());
         const r = await revokeCompromisedKey(deps.pool, { ...base(input.reason, input.policyVersion), issuer: input.issuer, kid: input.kid, kidExpiresAt }, rd);
         return { deniedTokens: r.deniedCount, auditSeqs: await seqs() };
       });

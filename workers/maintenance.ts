@@ -4,7 +4,7 @@ import { keepHeldContainments } from '../agents/revocation-responder/containment
 import { purgeClosedRunCalls } from '../agents/shared/activity-calls.js';
 import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
-import { namespaceExists, runStateIn } from '../infra/temporal/run-state.js';
+import { currentRunStateIn, namespaceExists, runStateIn } from '../infra/temporal/run-state.js';
 import type { Services } from './services.js';
 
 export interface MaintenanceDeps {
@@ -37,11 +37,28 @@ export function startMaintenance(deps: MaintenanceDeps, connection: NativeConnec
   });
   const { services, policy } = deps;
   if (!services || !policy) return;
-  whileRunning(worker, HOUR_MS, 'could not keep the containments of open revocation runs; retried in an hour', async () => {
+  whileRunning(worker, HOUR_MS, 'could not keep the containments of open revocation runs; retried in an hour', () => alone(deps.pool, 'keyturn.containment-keeper', async () => {
     if (!(await namespaceKnown('no containment was kept', 'in an hour'))) return;
-    const report = await keepHeldContainments(deps.pool, stateOf, { appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
-    if (report.kept || report.released) log.info(report, 'kept the key containments of open revocation runs; those of closed runs lapse');
-  });
+    const report = await keepHeldContainments(deps.pool, currentRunStateIn(connection, deps.namespace), { appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
+    if (report.kept || report.released || report.orphaned) log.info(report, 'kept the key containments of open revocation runs; those of closed runs lapse');
+    if (report.orphaned) log.warn(report, 'key containments whose revocation runs all ended without lifting or confirming them will lapse: see revocation.containment_orphaned in the audit log');
+  }));
+}
+
+/** Runs `task` unless another worker of the database runs it now (a session advisory lock): one audit entry per change, not one per worker. */
+async function alone(pool: Pool, name: string, task: () => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [name]);
+    if (!rows[0]?.ok) return;
+    try {
+      await task();
+    } finally {
+      await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [name]);
+    }
+  } finally {
+    client.release();
+  }
 }
 
 /**

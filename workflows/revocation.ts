@@ -25,12 +25,16 @@ export interface RevocationResult {
   refusedWith?: string;
   /** Subscriber notices; `unlisted`: times the subscribers could not be read, so nobody was told of that event. */
   notices?: Notices;
+  /** A false alarm only: other open revocations of the same target still hold its containment, which stays. */
+  containmentKeptFor?: string[];
   approvals: RecordedVote[];
   auditSeqRange: [number, number] | null;
 }
 
 type Notices = { delivered: number; failed: number; unlisted?: number };
 
+/** Behind this patch a run whose notice subscribers cannot be read goes on (before, it failed, or stopped taking sign-off). */
+const NOTICES_NEVER_REJECT_PATCH = 'notices-never-reject';
 /** Behind this patch a failed run waits for the notices it started (Temporal drops an activity of a closed run) and reports them. */
 const AWAIT_NOTICES_ON_FAILURE_PATCH = 'await-notices-on-failure';
 
@@ -74,7 +78,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
-      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null, ...(extra.notices ? { notices: extra.notices } : {}) } }]));
+      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null, ...(extra.notices ? { notices: extra.notices } : {}), ...(extra.containmentKeptFor ? { containmentKeptFor: extra.containmentKeptFor } : {}) } }]));
       await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
       if (signOffGate) track(await signOffGate.recordUnhandled(outcome));
     });
@@ -130,9 +134,11 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
 
   if (decision.decided === 'rejected') {
     phase('lifting', 'False alarm: lifting the containment');
-    track(await responder.liftContainment.executeWithOptions({ summary: display('RevocationResponder: false alarm, lift containment and resume issuance') }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
-    deliveries.push(notifyAll('revocation.lifted'));
-    return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer, notices: total(await Promise.all(deliveries)) });
+    const lift = track(await responder.liftContainment.executeWithOptions({ summary: display('RevocationResponder: false alarm, lift containment and resume issuance') }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
+    // Another open revocation of the same target still holds the containment: nothing was lifted, so nobody is told it was.
+    const keptFor = 'keptFor' in lift && Array.isArray(lift.keptFor) ? lift.keptFor : undefined;
+    if (!keptFor) deliveries.push(notifyAll('revocation.lifted'));
+    return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer, notices: total(await Promise.all(deliveries)), ...(keptFor ? { containmentKeptFor: keptFor } : {}) });
   }
 
   // 3. Approved: make it permanent.
@@ -147,7 +153,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     } else if (plan.keyState && plan.keyState !== 'revoked') {
       track(await keyManager.revokeKey.executeWithOptions({ summary: display(`KeyManager: revoke ${input.value.slice(0, 12)}… and withdraw it from the JWKS`) }, [{ kid: input.value, reason: input.reason, policyVersion: plan.policyVersion }]));
     }
-    deniedTokens = track(await responder.denyCompromisedKey.executeWithOptions({ summary: display(`RevocationResponder: deny-list ${input.value.slice(0, 12)}… and every token issued under it until its expiry`) }, [{ issuer: plan.issuer, kid: input.value, kidExpiresAt: plan.expiresAt, ...common }])).deniedTokens;
+    deniedTokens = track(await responder.denyCompromisedKey.executeWithOptions({ summary: display(`RevocationResponder: deny-list ${input.value.slice(0, 12)}… and every token issued under it until its expiry`) }, [{ issuer: plan.issuer, kid: input.value, kidExpiresAt: plan.expiresAt, confirmedAt: new Date().toISOString(), ...common }])).deniedTokens;
     if (containedActiveKey) {
       track(await responder.releaseIssuance.executeWithOptions({ summary: display(`RevocationResponder → TokenIssuer: resume issuance for ${plan.issuer} with the new key`) }, [{ issuer: plan.issuer, compromisedKid: input.value, ...common }]));
     }
@@ -182,7 +188,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     try {
       ids = await responder.listNoticeSubscribers.executeWithOptions({ summary: display(`RevocationResponder: who subscribes to ${event}`) }, []);
     } catch (e) {
-      if (isCancellation(e)) throw e;
+      // A run that failed on this before (where it was awaited) replays as it ran.
+      if (isCancellation(e) || !patched(NOTICES_NEVER_REJECT_PATCH)) throw e;
       log.error('the notice subscribers could not be read: nobody is told of this event', { event, error: failureReason(e) });
       return { delivered: 0, failed: 0, unlisted: 1 };
     }

@@ -18,12 +18,19 @@ import {
   type ResponderDeps,
   type ResponderOpBase,
 } from './common.js';
+import { DEFAULT_CONTAINMENT_HOLD_SECONDS, otherHolderStates, recordHold, releaseHolds, type ContainmentHolder, type HolderState, type Holding } from './containment-holds.js';
 
-/**
- * How long a containment holds when nobody confirms or lifts it: long enough to outlast any
- * sign-off wait, short enough that a forgotten suspension ends by itself.
- */
-export const DEFAULT_CONTAINMENT_HOLD_SECONDS = 7 * 24 * 3600;
+/** A run joining a containment another run already holds: audited, as its hold decides whether a false alarm lifts it. */
+async function auditJoined(tx: Queryable, appendAudit: AppendAudit, req: ResponderOpBase & { heldBy?: ContainmentHolder }, subject: Record<string, string>, revocationId: string): Promise<void> {
+  await appendAudit(tx, {
+    actor: req.actor,
+    action: 'revocation.contained',
+    subject,
+    policyVersion: req.policyVersion,
+    outcome: 'ok',
+    details: { reason: req.reason, revocationId, joined: true, heldBy: req.heldBy?.workflowId ?? null, note: 'already contained by another run: this run holds it too' },
+  });
+}
 
 /** The pause reason a key containment writes; a false alarm resumes only a pause that starts with it. */
 export function containmentPauseReason(kid: string, reason: string): string {
@@ -41,18 +48,6 @@ export function isContainmentPause(pause: Pick<IssuancePause, 'reason'> | undefi
 
 // ---------------------------------------------------------------------------------------------
 // Key compromise
-
-/** The revocation run a containment belongs to: while it is open, its temporary entry is kept (see keepHeldContainments). */
-export interface ContainmentHolder {
-  workflowId: string;
-  runId: string;
-}
-
-/** Notes that `holder` holds the temporary entry `revocationId` (idempotent), in the containment's transaction. */
-async function recordHold(tx: Queryable, revocationId: string, holder: ContainmentHolder | undefined): Promise<void> {
-  if (!holder) return;
-  await tx.query(`INSERT INTO containment_holds (revocation_id, workflow_id, run_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [revocationId, holder.workflowId, holder.runId]);
-}
 
 export interface ContainKeyRequest extends ResponderOpBase {
   issuer: string;
@@ -129,7 +124,7 @@ export async function containKeyCompromise(db: Queryable, req: ContainKeyRequest
       let pause = await getPause(tx, issuer);
 
       if (existing && (!active || pause)) {
-        if (existing.temporary) await recordHold(tx, existing.id, req.heldBy);
+        if (existing.temporary && (await recordHold(tx, existing.id, req.heldBy))) await auditJoined(tx, appendAudit, req, subjectOf('kid', kid, issuer), existing.id);
         return {
           issuer,
           kid,
@@ -257,8 +252,8 @@ export async function containToken(db: Queryable, req: ContainTokenRequest, deps
       await deps.commitWith?.first?.(tx);
       const existing = await liveEntry(tx, kind, value, before, now);
       if (existing && existing.expiresAt.getTime() >= expiresAt.getTime()) {
-        if (existing.temporary) await recordHold(tx, existing.id, req.heldBy);
         await deps.commitWith?.audit?.(tx);
+        if (existing.temporary && (await recordHold(tx, existing.id, req.heldBy))) await auditJoined(tx, appendAudit, req, targetSubject(kind, value), existing.id);
         return shape(existing.id, existing.temporary, existing.expiresAt, false);
       }
       if (!existing && expiresAt.getTime() <= now.getTime()) {
@@ -296,10 +291,9 @@ export interface KeyTarget {
 export type LiftContainmentRequest = ResponderOpBase & (KeyTarget | TokenTarget) & {
   /** The run lifting its own containment; another run's hold on the same entry keeps it. */
   heldBy?: ContainmentHolder;
+  /** The same for every attempt: a retry of a lift that was kept for another run adds no second entry. */
+  requestId?: string;
 };
-
-/** Whether a run is still open, as Temporal says; 'unknown' when it cannot say (the hold then counts). */
-export type HolderState = (run: ContainmentHolder) => Promise<'open' | 'closed' | 'unknown'>;
 
 export interface LiftResult {
   /** The temporary entry that was removed, if one was. */
@@ -309,7 +303,7 @@ export interface LiftResult {
   /** kid only: the issuer's active key after the lift (issuance continues with it). */
   activeKid?: string;
   /** Other runs still hold the containment, so the entry (and a key's pause) stays: each run's own false alarm lifts only its hold. */
-  keptFor?: Array<ContainmentHolder & { state: 'open' | 'unknown' }>;
+  keptFor?: Holding[];
   changed: boolean;
 }
 
@@ -344,7 +338,7 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
         const activeKid = active.rows[0]?.kid;
         const base: LiftResult = { liftedRevocationId: null, resumedIssuance: false, ...(activeKid ? { activeKid } : {}), changed: false };
         if (!entry && !ours) return base;
-        const keptFor = entry ? await releaseHold(tx, entry.id, req.heldBy, known) : [];
+        const { holding: keptFor, dropped } = entry ? await releaseHolds(tx, entry.id, req.heldBy, known) : { holding: [], dropped: [] };
         if (keptFor.length > 0) {
           // Another revocation of this key still waits for its own sign-off: its containment stays.
           const out: LiftResult = { ...base, keptFor, changed: true };
@@ -354,7 +348,8 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
             subject,
             policyVersion: req.policyVersion,
             outcome: 'ok',
-            details: { reason: req.reason, liftedRevocationId: null, resumedIssuance: false, activeKid: activeKid ?? null, keptFor },
+            details: { reason: req.reason, liftedRevocationId: null, resumedIssuance: false, activeKid: activeKid ?? null, keptFor, releasedFor: dropped },
+            ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
           });
           return out;
         }
@@ -382,7 +377,7 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
       const entry = await liveEntry(tx, kind, value, before, now);
       if (!entry) return { liftedRevocationId: null, resumedIssuance: false, changed: false };
       if (!entry.temporary) throw permanent(entry.id);
-      const keptFor = await releaseHold(tx, entry.id, req.heldBy, known);
+      const { holding: keptFor, dropped } = await releaseHolds(tx, entry.id, req.heldBy, known);
       if (keptFor.length > 0) {
         await appendAudit(tx, {
           actor: req.actor,
@@ -390,7 +385,8 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
           subject: targetSubject(kind, value),
           policyVersion: req.policyVersion,
           outcome: 'ok',
-          details: { reason: req.reason, liftedRevocationId: null, before: before?.toISOString() ?? null, keptFor },
+          details: { reason: req.reason, liftedRevocationId: null, before: before?.toISOString() ?? null, keptFor, releasedFor: dropped },
+          ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
         });
         return { liftedRevocationId: null, resumedIssuance: false, keptFor, changed: true };
       }
@@ -406,39 +402,6 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
       return { liftedRevocationId: entry.id, resumedIssuance: false, changed: true };
     }),
   );
-}
-
-/** The states of the runs other than `self` that hold the target's containment; closed ones are no longer holds. */
-async function otherHolderStates(db: Queryable, target: { kind: string; value: string; before: Date | undefined }, self: ContainmentHolder | undefined, stateOf: HolderState | undefined): Promise<Map<string, 'open' | 'closed' | 'unknown'>> {
-  const { rows } = await db.query<{ workflow_id: string; run_id: string }>(
-    `SELECT h.workflow_id, h.run_id FROM containment_holds h JOIN revocations r ON r.id = h.revocation_id
-      WHERE r.kind = $1 AND r.value = $2 AND COALESCE(r.not_before, '-infinity'::timestamptz) = COALESCE($3::timestamptz, '-infinity'::timestamptz) AND r.temporary`,
-    [target.kind, target.value, target.before ?? null],
-  );
-  const states = new Map<string, 'open' | 'closed' | 'unknown'>();
-  for (const r of rows) {
-    if (self && r.workflow_id === self.workflowId && r.run_id === self.runId) continue;
-    states.set(holdKey(r.workflow_id, r.run_id), stateOf ? await stateOf({ workflowId: r.workflow_id, runId: r.run_id }) : 'unknown');
-  }
-  return states;
-}
-
-const holdKey = (workflowId: string, runId: string) => `${workflowId}\u0000${runId}`;
-
-/**
- * Drops `self`'s hold on the entry and those of runs known closed; the runs still holding it (open,
- * or whose state is not known: fail closed) are returned, and keep the entry.
- */
-async function releaseHold(tx: Queryable, revocationId: string, self: ContainmentHolder | undefined, known: Map<string, 'open' | 'closed' | 'unknown'>): Promise<Array<ContainmentHolder & { state: 'open' | 'unknown' }>> {
-  if (self) await tx.query(`DELETE FROM containment_holds WHERE revocation_id = $1 AND workflow_id = $2 AND run_id = $3`, [revocationId, self.workflowId, self.runId]);
-  const { rows } = await tx.query<{ workflow_id: string; run_id: string }>(`SELECT workflow_id, run_id FROM containment_holds WHERE revocation_id = $1 ORDER BY workflow_id, run_id FOR UPDATE`, [revocationId]);
-  const holding: Array<ContainmentHolder & { state: 'open' | 'unknown' }> = [];
-  for (const r of rows) {
-    const state = known.get(holdKey(r.workflow_id, r.run_id)) ?? 'open';
-    if (state === 'closed') await tx.query(`DELETE FROM containment_holds WHERE revocation_id = $1 AND workflow_id = $2 AND run_id = $3`, [revocationId, r.workflow_id, r.run_id]);
-    else holding.push({ workflowId: r.workflow_id, runId: r.run_id, state });
-  }
-  return holding;
 }
 
 // ---------------------------------------------------------------------------------------------

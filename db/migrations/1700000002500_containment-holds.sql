@@ -10,6 +10,8 @@ CREATE TABLE containment_holds (
   created_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (revocation_id, workflow_id, run_id)
 );
+-- Default privileges grant keyturn_app full DML; a hold is written or dropped, never changed.
+REVOKE UPDATE, TRUNCATE ON containment_holds FROM keyturn_app;
 
 -- Down Migration
 DROP TABLE containment_holds;

@@ -36,6 +36,12 @@ export function runStateIn(connection: Asker, namespace: string): (run: LedgerRu
   };
 }
 
+/** Whether a workflow's current run (the latest, a reset one included) is still open: see runStateIn. */
+export function currentRunStateIn(connection: Asker, namespace: string): (workflowId: string) => Promise<RunState> {
+  const stateOf = runStateIn(connection, namespace);
+  return (workflowId) => stateOf({ workflowId, runId: '' });
+}
+
 /** Whether the namespace exists: a run it does not know is gone only if it does (else every run would read as gone). */
 export async function namespaceExists(connection: Asker, namespace: string): Promise<boolean> {
   try {

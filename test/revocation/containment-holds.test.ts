@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containKeyCompromise, containToken, liftContainment } from '../../agents/revocation-responder/containment.js';
 import { keepHeldContainments } from '../../agents/revocation-responder/containment-holds.js';
 import type { LedgerRun, RunState } from '../../agents/shared/activity-calls.js';
+import { isPaused } from '../../agents/token-issuer/issuance-control.js';
 import { fixedClock } from '../../agents/shared/clock.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
 import { activeKid, auditEntries, base, entries, POLICY_VERSION, world, type World } from './support.js';
@@ -25,8 +26,8 @@ describe('keepHeldContainments', () => {
   });
   afterEach(() => db.drop());
 
-  const states = (m: Record<string, RunState>) => async (r: LedgerRun): Promise<RunState> => m[r.workflowId] ?? 'unknown';
-  const keep = (stateOf: (r: LedgerRun) => Promise<RunState>, daysLater: number) =>
+  const states = (m: Record<string, RunState>) => async (workflowId: string): Promise<RunState> => m[workflowId] ?? 'unknown';
+  const keep = (stateOf: (workflowId: string) => Promise<RunState>, daysLater: number) =>
     keepHeldContainments(db.app, stateOf, { clock: fixedClock(new Date(Date.now() + daysLater * DAY_MS)), policyVersion: POLICY_VERSION });
   const expiry = async () => (await entries(db.app, 'kid', kid))[0]!.expires_at.getTime();
   const contain = (heldBy?: LedgerRun) => containKeyCompromise(db.app, { ...base, issuer: w.issuer, kid, reason: 'key seen in a paste', ...(heldBy ? { heldBy } : {}) });
@@ -38,10 +39,10 @@ describe('keepHeldContainments', () => {
     listener.on('notification', (m) => notices.push(m.payload ?? ''));
     await listener.query('LISTEN keyturn_revocations');
     try {
-      expect(await keep(states({ [run(1).workflowId]: 'open' }), 5)).toEqual({ kept: 1, released: 0 });
+      expect(await keep(states({ [run(1).workflowId]: 'open' }), 5)).toEqual({ kept: 1, released: 0, orphaned: 0 });
       expect(await expiry()).toBeGreaterThan(Date.now() + 11.9 * DAY_MS);
       const audit = await auditEntries(db.app, 'revocation.containment_kept', 'kid', kid);
-      expect(audit).toEqual([expect.objectContaining({ outcome: 'ok', details: expect.objectContaining({ heldBy: [{ ...run(1), state: 'open' }] }) })]);
+      expect(audit).toEqual([expect.objectContaining({ outcome: 'ok', details: expect.objectContaining({ heldBy: [{ workflowId: run(1).workflowId, state: 'open' }] }) })]);
       await new Promise((r) => setTimeout(r, 100));
       expect(notices.map((n) => JSON.parse(n) as { kind: string; value: string })).toContainEqual(expect.objectContaining({ kind: 'kid', value: kid }));
     } finally {
@@ -49,32 +50,55 @@ describe('keepHeldContainments', () => {
     }
   });
 
-  it('lets the entry of a closed run lapse as it would have, and drops the hold', async () => {
+  it('lets the entry of a closed run lapse as it would have, drops the hold and records the containment as orphaned', async () => {
     await contain(run(1));
     const before = await expiry();
-    expect(await keep(states({ [run(1).workflowId]: 'closed' }), 5)).toEqual({ kept: 0, released: 1 });
+    expect(await keep(states({ [run(1).workflowId]: 'closed' }), 5)).toEqual({ kept: 0, released: 1, orphaned: 1 });
     expect(await expiry()).toBe(before);
     expect((await db.app.query('SELECT 1 FROM containment_holds')).rowCount).toBe(0);
+    expect(await auditEntries(db.app, 'revocation.containment_orphaned', 'kid', kid)).toEqual([expect.objectContaining({ details: expect.objectContaining({ releasedFor: [run(1).workflowId] }) })]);
+  });
+
+  it('holds by workflow: a run reset to an earlier point holds what its first run held', async () => {
+    await contain(run(1));
+    await contain({ workflowId: run(1).workflowId, runId: 'run-after-reset' });
+    expect((await db.app.query('SELECT run_id FROM containment_holds')).rows).toEqual([{ run_id: run(1).runId }]);
+    expect(await liftContainment(db.app, { ...base, kind: 'kid', issuer: w.issuer, kid, reason: 'false alarm', heldBy: { workflowId: run(1).workflowId, runId: 'run-after-reset' } }, { holderState: states({}) })).toMatchObject({ resumedIssuance: true });
+    expect(await entries(db.app, 'kid', kid)).toEqual([]);
+  });
+
+  it('never moves an entry that has already ended', async () => {
+    await contain(run(1));
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 8)).toEqual({ kept: 0, released: 0, orphaned: 0 });
+  });
+
+  it('audits a run joining a containment another run holds, once', async () => {
+    await contain(run(1));
+    await contain(run(2));
+    await contain(run(2));
+    const joined = (await auditEntries(db.app, 'revocation.contained', 'kid', kid)).filter((e) => e.details.joined === true);
+    expect(joined).toEqual([expect.objectContaining({ details: expect.objectContaining({ heldBy: run(2).workflowId }) })]);
   });
 
   it('keeps the entry when the run\'s state cannot be read: a containment fails closed', async () => {
     await contain(run(1));
-    expect(await keep(states({}), 5)).toEqual({ kept: 1, released: 0 });
+    expect(await keep(states({}), 5)).toEqual({ kept: 1, released: 0, orphaned: 0 });
   });
 
   it('keeps an entry two runs hold while one of them is open, and drops the closed one\'s hold', async () => {
     await contain(run(1));
     await contain(run(2));
-    expect(await keep(states({ [run(1).workflowId]: 'closed', [run(2).workflowId]: 'open' }), 5)).toEqual({ kept: 1, released: 1 });
+    expect(await keep(states({ [run(1).workflowId]: 'closed', [run(2).workflowId]: 'open' }), 5)).toEqual({ kept: 1, released: 1, orphaned: 0 });
     expect((await db.app.query<{ workflow_id: string }>('SELECT workflow_id FROM containment_holds')).rows).toEqual([{ workflow_id: run(2).workflowId }]);
+    expect((await auditEntries(db.app, 'revocation.containment_kept', 'kid', kid))[0]!.details).toMatchObject({ releasedFor: [run(1).workflowId] });
   });
 
   it('leaves alone an entry far from its end, and one no run holds', async () => {
     await contain(run(1));
     const before = await expiry();
-    expect(await keep(states({ [run(1).workflowId]: 'open' }), 1)).toEqual({ kept: 0, released: 0 });
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 1)).toEqual({ kept: 0, released: 0, orphaned: 0 });
     await db.app.query('DELETE FROM containment_holds');
-    expect(await keep(states({}), 6)).toEqual({ kept: 0, released: 0 });
+    expect(await keep(states({}), 6)).toEqual({ kept: 0, released: 0, orphaned: 0 });
     expect(await expiry()).toBe(before);
   });
 
@@ -82,7 +106,7 @@ describe('keepHeldContainments', () => {
     await contain(run(1));
     await db.app.query(`UPDATE revocations SET temporary = false WHERE kind = 'kid' AND value = $1`, [kid]);
     const before = await expiry();
-    expect(await keep(states({ [run(1).workflowId]: 'open' }), 6)).toEqual({ kept: 0, released: 0 });
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 6)).toEqual({ kept: 0, released: 0, orphaned: 0 });
     expect(await expiry()).toBe(before);
   });
 
@@ -100,8 +124,9 @@ describe('keepHeldContainments', () => {
     it('keeps it, and the pause, while the other run is open or its state cannot be read', async () => {
       await contain(run(1));
       await contain(run(2));
-      expect(await lift(run(2), {})).toMatchObject({ liftedRevocationId: null, resumedIssuance: false, keptFor: [{ ...run(1), state: 'unknown' }] });
+      expect(await lift(run(2), {})).toMatchObject({ liftedRevocationId: null, resumedIssuance: false, keptFor: [{ workflowId: run(1).workflowId, state: 'unknown' }] });
       expect(await entries(db.app, 'kid', kid)).toHaveLength(1);
+      expect(await isPaused(db.app, w.issuer)).toBe(true);
       expect((await db.app.query<{ workflow_id: string }>('SELECT workflow_id FROM containment_holds')).rows).toEqual([{ workflow_id: run(1).workflowId }]);
       expect(await lift(run(1), {})).toMatchObject({ resumedIssuance: true });
       expect(await entries(db.app, 'kid', kid)).toEqual([]);
@@ -114,9 +139,9 @@ describe('keepHeldContainments', () => {
     await tokenContain(run(1));
     await tokenContain(run(2));
     const liftBy = (self: LedgerRun, others: Record<string, RunState>) => liftContainment(db.app, { ...base, kind: 'jti', value: jti, reason: 'false alarm', heldBy: self }, { holderState: states(others) });
-    expect(await liftBy(run(2), { [run(1).workflowId]: 'open' })).toMatchObject({ liftedRevocationId: null, keptFor: [{ ...run(1), state: 'open' }] });
+    expect(await liftBy(run(2), { [run(1).workflowId]: 'open' })).toMatchObject({ liftedRevocationId: null, keptFor: [{ workflowId: run(1).workflowId, state: 'open' }] });
     expect(await entries(db.app, 'jti', jti)).toHaveLength(1);
-    expect(await keep(states({ [run(1).workflowId]: 'open' }), 0.5)).toEqual({ kept: 0, released: 0 });
+    expect(await keep(states({ [run(1).workflowId]: 'open' }), 0.5)).toEqual({ kept: 0, released: 0, orphaned: 0 });
     expect(await liftBy(run(1), {})).toMatchObject({ liftedRevocationId: expect.any(String) });
     expect(await entries(db.app, 'jti', jti)).toEqual([]);
   });
