@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { generateChannelKey } from '../../agents/approvals/channel-keys.js';
 import { recordDelivery } from '../../agents/revocation-responder/webhooks.js';
 import { registerSubscribers } from '../../cli/commands/subscribers.js';
 import { runCli } from '../support/cli.js';
@@ -44,5 +48,24 @@ describe('keyturn subscribers', () => {
     const lines = (await run('subscribers', 'deliveries', 'billing')).out.trim().split('\n');
     expect(lines).toEqual([expect.stringMatching(/revocation\.contained .* failed .*no answer within 5000 ms$/), expect.stringMatching(/revocation\.contained .* delivered 204$/)]);
     await expect(run('subscribers', 'deliveries', 'billing', '-n', '0')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('key prints the notice public key as a JWKS, never the private key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyturn-notice-'));
+    const saved = process.env.KEYTURN_REVOCATION_KEY_FILE;
+    try {
+      const { privateJwk } = await generateChannelKey();
+      const file = join(dir, 'notice.jwk');
+      writeFileSync(file, JSON.stringify(privateJwk), { mode: 0o600 });
+      process.env.KEYTURN_REVOCATION_KEY_FILE = file;
+      const { out } = await run('subscribers', 'key');
+      const jwks = JSON.parse(out) as { keys: Array<Record<string, unknown>> };
+      expect(jwks.keys).toEqual([expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', x: privateJwk.x, use: 'sig', alg: 'EdDSA' })]);
+      expect(out).not.toContain(String(privateJwk.d));
+    } finally {
+      if (saved === undefined) delete process.env.KEYTURN_REVOCATION_KEY_FILE;
+      else process.env.KEYTURN_REVOCATION_KEY_FILE = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
