@@ -81,7 +81,7 @@ describe('Temporal port against the real rotation workflow', () => {
     // Visibility is eventually consistent: wait until the run is listed under its own issuer.
     for (let i = 0; i < 100 && !(await listed([stack.issuer])).includes(run.workflowId); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await listed([stack.issuer])).toContain(run.workflowId);
-    expect(await listed(["https://other.example.test/it's"])).toEqual([]);
+    expect(await listed(["https://other.example.test/it's", 'https://other.example.test/back\\slash\\'])).toEqual([]);
     expect(await listed([])).toEqual([]);
     expect(await port.status({ issuers: [stack.issuer], workflowId: run.workflowId })).toEqual([expect.objectContaining({ workflowId: run.workflowId, phase: 'awaiting_sign_off' })]);
     expect(await port.status({ issuers: ['https://other.example.test'], workflowId: run.workflowId })).toEqual([]);
