@@ -1,8 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { generateChannelKey } from '../agents/approvals/channel-keys.js';
 import { appendAudit } from '../agents/auditor/audit-log.js';
-import { loadRevocationNoticeKey, type RevocationNoticeSigner } from '../agents/revocation-responder/index.js';
+import { loadDevRevocationNoticeKey, loadRevocationNoticeKey, type RevocationNoticeSigner } from '../agents/revocation-responder/notice.js';
 import { loadAuditKey, type AuditSigner } from '../agents/auditor/audit-key.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { KekProvider } from '../agents/key-manager/envelope.js';
@@ -62,16 +59,6 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
 }
 
 /** KEYTURN_REVOCATION_KEY_FILE / KEYTURN_REVOCATION_KEY; in dev, a generated 0600 file in the data dir. */
-async function loadNoticeSigner(devDataDir: string | undefined, warn: (m: string) => void): Promise<RevocationNoticeSigner> {
-  const env = { ...process.env };
-  if (devDataDir && !env.KEYTURN_REVOCATION_KEY_FILE && !env.KEYTURN_REVOCATION_KEY) {
-    const path = join(devDataDir, 'revocation-key.jwk');
-    if (!existsSync(path)) {
-      const key = await generateChannelKey();
-      writeFileSync(path, `${JSON.stringify(key.privateJwk)}\n`, { mode: 0o600, flag: 'wx' });
-      warn(`generated a development revocation-notice key at ${path} (0600); set KEYTURN_REVOCATION_KEY_FILE for anything real`);
-    }
-    env.KEYTURN_REVOCATION_KEY_FILE = path;
-  }
-  return loadRevocationNoticeKey({ env });
+function loadNoticeSigner(devDataDir: string | undefined, warn: (m: string) => void): Promise<RevocationNoticeSigner> {
+  return devDataDir ? loadDevRevocationNoticeKey(devDataDir, process.env, warn) : loadRevocationNoticeKey({ env: process.env });
 }

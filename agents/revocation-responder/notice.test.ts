@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKeyturnError } from '../../config/errors.js';
 import {
   buildRevocationNotice,
+  loadDevRevocationNoticeKey,
   loadRevocationNoticeKey,
   REVOCATION_NOTICE_TYP,
   revocationNoticeSignerFromJwk,
@@ -161,5 +162,18 @@ describe('loadRevocationNoticeKey', () => {
     expect(await code(loadRevocationNoticeKey({ env: { KEYTURN_REVOCATION_KEY_FILE: join(dir, 'absent.jwk') } }))).toBe('SECRET_FILE_MISSING');
     expect(await code(loadRevocationNoticeKey({ env: { KEYTURN_REVOCATION_KEY: '{"kty":"EC"}' } }))).toBe('REVOCATION_KEY_INVALID');
     expect(await code(loadRevocationNoticeKey({ env: { KEYTURN_REVOCATION_KEY: 'not json' } }))).toBe('REVOCATION_KEY_INVALID');
+  });
+
+  it('on a development machine, generates a 0600 key in the data directory once, and uses a configured one first', async () => {
+    const devDir = await mkdtemp(join(dir, 'dev-'));
+    const said: string[] = [];
+    const first = await loadDevRevocationNoticeKey(devDir, {}, (m) => said.push(m));
+    const again = await loadDevRevocationNoticeKey(devDir, {}, (m) => said.push(m));
+    expect(again.publicJwk.x).toBe(first.publicJwk.x);
+    expect(said).toEqual([expect.stringContaining('revocation-key.jwk')]);
+    expect((await stat(join(devDir, 'revocation-key.jwk'))).mode & 0o777).toBe(0o600);
+    const jwk = await privateJwk();
+    const configured = await loadDevRevocationNoticeKey(devDir, { KEYTURN_REVOCATION_KEY: JSON.stringify(jwk) }, () => {});
+    expect(configured.publicJwk.x).toBe(jwk.x);
   });
 });

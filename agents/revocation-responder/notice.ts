@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { calculateJwkThumbprint, CompactSign, compactVerify, decodeProtectedHeader, importJWK, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, CompactSign, compactVerify, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { z } from 'zod';
 import { isKeyturnError, KeyturnError } from '../../config/errors.js';
 import { readSecretFile } from '../auditor/audit-key.js';
@@ -188,6 +190,29 @@ export async function loadRevocationNoticeKey(opts: LoadRevocationNoticeKeyOptio
     'no revocation notice signing key is configured',
     'Set KEYTURN_REVOCATION_KEY_FILE to an Ed25519 private JWK file (mode 0600), or KEYTURN_REVOCATION_KEY to its JSON.',
   );
+}
+
+/**
+ * The notice key of a development machine: KEYTURN_REVOCATION_KEY_FILE / KEYTURN_REVOCATION_KEY when
+ * set, else `revocation-key.jwk` in the data directory, generated (0600) the first time it is needed.
+ */
+export async function loadDevRevocationNoticeKey(devDataDir: string, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<RevocationNoticeSigner> {
+  const e = { ...env };
+  if (!e.KEYTURN_REVOCATION_KEY_FILE && !e.KEYTURN_REVOCATION_KEY) {
+    const path = join(devDataDir, 'revocation-key.jwk');
+    if (!existsSync(path)) {
+      const { privateKey } = await generateKeyPair(REVOCATION_NOTICE_ALG, { crv: 'Ed25519', extractable: true });
+      try {
+        writeFileSync(path, `${JSON.stringify(await exportJWK(privateKey))}\n`, { mode: 0o600, flag: 'wx' });
+        warn(`generated a development revocation-notice key at ${path} (0600); set KEYTURN_REVOCATION_KEY_FILE for anything real`);
+      } catch (err) {
+        // Another process created it first: that one is the key.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    e.KEYTURN_REVOCATION_KEY_FILE = path;
+  }
+  return loadRevocationNoticeKey({ env: e });
 }
 
 /** Public keys a subscriber trusts: one JWK, a list, or a JWKS. */

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadRevocationNoticeKey } from '../../agents/revocation-responder/notice.js';
+import { loadDevRevocationNoticeKey, loadRevocationNoticeKey } from '../../agents/revocation-responder/notice.js';
 import { addSubscriber, listSubscribers, setSubscriberDisabled, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
@@ -81,11 +79,8 @@ export function registerSubscribers(program: Command): void {
     .description("the public key subscribers verify notices with, as a JWKS (never the private key)")
     .action(() =>
       withContext(async (ctx) => {
-        const env = { ...process.env };
-        // A machine running `npm run dev` keeps its generated notice key in the data directory.
-        const devKey = join(ctx.env.dataDir, 'revocation-key.jwk');
-        if (!env.KEYTURN_REVOCATION_KEY_FILE && !env.KEYTURN_REVOCATION_KEY && existsSync(devKey)) env.KEYTURN_REVOCATION_KEY_FILE = devKey;
-        const signer = await loadRevocationNoticeKey({ env });
+        // A machine running `npm run dev` (its runtime file is in the data directory) keeps a generated notice key there.
+        const signer = ctx.local ? await loadDevRevocationNoticeKey(ctx.env.dataDir, process.env, (m) => process.stderr.write(`${m}\n`)) : await loadRevocationNoticeKey({ env: process.env });
         out(JSON.stringify({ keys: [signer.publicJwk] }, null, 2));
       }),
     );
