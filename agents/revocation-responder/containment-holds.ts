@@ -1,8 +1,7 @@
 import type { RunState } from '../shared/activity-calls.js';
 import { withTransaction, type Queryable } from '../shared/db.js';
-import { extendTemporaryRevocation } from '../validator/revocation-list.js';
+import { extendTemporaryRevocation, type RevocationKind } from '../validator/revocation-list.js';
 import { lockTarget, resolveDeps, type ResponderDeps } from './common.js';
-import type { RevocationKind } from '../validator/revocation-list.js';
 
 /**
  * How long a containment holds when nobody confirms or lifts it: long enough to outlast any

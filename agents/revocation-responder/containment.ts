@@ -307,6 +307,19 @@ export interface LiftResult {
   changed: boolean;
 }
 
+/** The `revocation.false_alarm` entry of a lift; one kept for another run carries the request id, so a retry adds no second entry. */
+function auditFalseAlarm(tx: Queryable, appendAudit: AppendAudit, req: LiftContainmentRequest, subject: Record<string, string>, details: Record<string, unknown>, kept: boolean): Promise<unknown> {
+  return appendAudit(tx, {
+    actor: req.actor,
+    action: 'revocation.false_alarm',
+    subject,
+    policyVersion: req.policyVersion,
+    outcome: 'ok',
+    details: { reason: req.reason, ...details },
+    ...(kept && req.requestId !== undefined ? { requestId: req.requestId } : {}),
+  });
+}
+
 /**
  * A false alarm: removes the TEMPORARY deny-list entry and, for a key, resumes issuance (with the
  * same key: keys are not touched) if, and only if, the pause in force is one a containment of this
@@ -342,28 +355,13 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
         if (keptFor.length > 0) {
           // Another revocation of this key still waits for its own sign-off: its containment stays.
           const out: LiftResult = { ...base, keptFor, changed: true };
-          await appendAudit(tx, {
-            actor: req.actor,
-            action: 'revocation.false_alarm',
-            subject,
-            policyVersion: req.policyVersion,
-            outcome: 'ok',
-            details: { reason: req.reason, liftedRevocationId: null, resumedIssuance: false, activeKid: activeKid ?? null, keptFor, releasedFor: dropped },
-            ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
-          });
+          await auditFalseAlarm(tx, appendAudit, req, subject, { liftedRevocationId: null, resumedIssuance: false, activeKid: activeKid ?? null, keptFor, releasedFor: dropped }, true);
           return out;
         }
         if (entry) await liftRevocation(tx, entry.id);
         if (ours) await resumeIssuance(tx, issuer, req.actor, { appendAudit, policyVersion: req.policyVersion });
         const out: LiftResult = { ...base, liftedRevocationId: entry?.id ?? null, resumedIssuance: ours, changed: true };
-        await appendAudit(tx, {
-          actor: req.actor,
-          action: 'revocation.false_alarm',
-          subject,
-          policyVersion: req.policyVersion,
-          outcome: 'ok',
-          details: { reason: req.reason, liftedRevocationId: out.liftedRevocationId, resumedIssuance: ours, activeKid: activeKid ?? null },
-        });
+        await auditFalseAlarm(tx, appendAudit, req, subject, { liftedRevocationId: out.liftedRevocationId, resumedIssuance: ours, activeKid: activeKid ?? null }, false);
         return out;
       }),
     );
@@ -379,26 +377,11 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
       if (!entry.temporary) throw permanent(entry.id);
       const { holding: keptFor, dropped } = await releaseHolds(tx, entry.id, req.heldBy, known);
       if (keptFor.length > 0) {
-        await appendAudit(tx, {
-          actor: req.actor,
-          action: 'revocation.false_alarm',
-          subject: targetSubject(kind, value),
-          policyVersion: req.policyVersion,
-          outcome: 'ok',
-          details: { reason: req.reason, liftedRevocationId: null, before: before?.toISOString() ?? null, keptFor, releasedFor: dropped },
-          ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
-        });
+        await auditFalseAlarm(tx, appendAudit, req, targetSubject(kind, value), { liftedRevocationId: null, before: before?.toISOString() ?? null, keptFor, releasedFor: dropped }, true);
         return { liftedRevocationId: null, resumedIssuance: false, keptFor, changed: true };
       }
       await liftRevocation(tx, entry.id);
-      await appendAudit(tx, {
-        actor: req.actor,
-        action: 'revocation.false_alarm',
-        subject: targetSubject(kind, value),
-        policyVersion: req.policyVersion,
-        outcome: 'ok',
-        details: { reason: req.reason, liftedRevocationId: entry.id, before: before?.toISOString() ?? null },
-      });
+      await auditFalseAlarm(tx, appendAudit, req, targetSubject(kind, value), { liftedRevocationId: entry.id, before: before?.toISOString() ?? null }, false);
       return { liftedRevocationId: entry.id, resumedIssuance: false, changed: true };
     }),
   );

@@ -8,6 +8,7 @@ import type { Queryable } from '../../agents/shared/db.js';
 import { addClient, assertAudiences, disableClient, listClients, rotateSecret, setAudiences, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
 import { KeyturnError } from '../../config/errors.js';
 import type { AuditContext } from '../../agents/token-issuer/tx.js';
+import { formatTable } from '../table.js';
 import { withContext, type CliContext } from '../context.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -28,9 +29,7 @@ export function auditContext(ctx: CliContext): AuditContext {
 export function formatClientTable(clients: ClientRecord[]): string {
   const header = ['CLIENT', 'SCOPES', 'TENANT', 'AUDIENCES', 'STATUS', 'INTROSPECTS', 'CREATED', 'SECRET ROTATED'];
   const rows = clients.map((c) => [c.clientId, c.scopes.join(' '), c.tenant ?? '-', c.audiences?.join(',') ?? "all of the issuer's", c.disabled ? 'disabled' : 'enabled', c.mayIntrospect ? 'any token' : 'own tokens', c.createdAt, c.secretRotatedAt ?? '-']);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 /** A comma-separated list as the CLI takes scopes and audiences: trimmed, empty items dropped. */

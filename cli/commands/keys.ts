@@ -6,6 +6,7 @@ import { keysByKek, resealUnderActiveKek } from '../../agents/key-manager/reseal
 import { listKeyRecords } from '../../agents/key-manager/store.js';
 import type { KeyRecord } from '../../agents/key-manager/types.js';
 import { KeyturnError } from '../../config/errors.js';
+import { formatTable } from '../table.js';
 import { withContext, type CliContext } from '../context.js';
 import { auditContext } from './clients.js';
 
@@ -22,9 +23,7 @@ function kekRing(ctx: CliContext) {
 export function formatKeyTable(keys: KeyRecord[]): string {
   const header = ['KID', 'ISSUER', 'ALG', 'STATE', 'CREATED', 'ACTIVATED'];
   const rows = keys.map((k) => [k.kid, k.issuer, k.alg, k.state, k.createdAt, k.activatedAt ?? '-']);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 export function registerKeys(program: Command): void {

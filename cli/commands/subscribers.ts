@@ -3,6 +3,7 @@ import { loadDevRevocationNoticeKey, loadRevocationNoticeKey } from '../../agent
 import { addSubscriber, listSubscribers, setSubscriberDisabled, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
+import { formatTable } from '../table.js';
 import { withContext } from '../context.js';
 import { auditContext } from './clients.js';
 
@@ -15,9 +16,7 @@ const origin = (url: string) => `${new URL(url).origin}/…`;
 export function formatSubscriberTable(subscribers: Subscriber[]): string {
   const header = ['SUBSCRIBER', 'URL', 'STATUS', 'SINCE'];
   const rows = subscribers.map((s) => [s.id, origin(s.url), s.disabled ? 'disabled' : 'enabled', s.createdAt]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 interface DeliveryRow extends Record<string, unknown> {
