@@ -1,6 +1,7 @@
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Policy } from '../agents/planner/policy-types.js';
 import { keepHeldContainments } from '../agents/revocation-responder/containment-holds.js';
+import { resendOwedNotices } from '../agents/revocation-responder/notice-outbox.js';
 import { purgeClosedRunCalls } from '../agents/shared/activity-calls.js';
 import type { Pool } from '../db/pool.js';
 import { createLogger } from '../infra/log/logger.js';
@@ -16,12 +17,14 @@ export interface MaintenanceDeps {
 
 const log = createLogger({ name: 'keyturn-worker' });
 const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
 
 /**
  * The worker's background upkeep, each task now and then every period: purging the activity-call
- * ledger of closed runs (daily), and keeping the containments of open revocation runs in force
- * (hourly). Both ask Temporal about runs, and only once the namespace is confirmed to exist (a run
- * a mistyped namespace does not know would read as closed). None starts a step of any run.
+ * ledger of closed runs (daily), keeping the containments of open revocation runs in force
+ * (hourly), and resending the revocation notices runs could not deliver (every minute). The first
+ * two ask Temporal about runs, and only once the namespace is confirmed to exist (a run a mistyped
+ * namespace does not know would read as closed). None starts a step of any run.
  */
 export function startMaintenance(deps: MaintenanceDeps, connection: NativeConnection, worker: Worker): void {
   const stateOf = runStateIn(connection, deps.namespace);
@@ -42,6 +45,12 @@ export function startMaintenance(deps: MaintenanceDeps, connection: NativeConnec
     const report = await keepHeldContainments(deps.pool, currentRunStateIn(connection, deps.namespace), { appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
     if (report.kept || report.released || report.orphaned) log.info(report, 'kept the key containments of open revocation runs; those of closed runs lapse');
     if (report.orphaned) log.warn(report, 'key containments whose revocation runs all ended without lifting or confirming them will lapse: see revocation.containment_orphaned in the audit log');
+  }));
+  whileRunning(worker, MINUTE_MS, 'could not resend undelivered revocation notices; retried in a minute', () => alone(deps.pool, 'keyturn.notice-outbox', async () => {
+    const report = await resendOwedNotices(deps.pool, { signer: services.noticeSigner, appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
+    if (report.delivered || report.superseded) log.info(report, 'resent revocation notices that runs could not deliver');
+    if (report.failed) log.warn(report, 'some revocation notices are still undelivered: see keyturn subscribers deliveries <id>; they are resent with a growing pause');
+    if (report.abandoned) log.error(report, 'revocation notices undelivered for 7 days were abandoned: see revocation.notice_abandoned in the audit log');
   }));
 }
 

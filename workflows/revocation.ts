@@ -180,7 +180,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
 
   /**
    * Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays
-   * down is reported, not fatal. Never rejects: it runs unawaited while the run waits for sign-off,
+   * down is reported, not fatal, and the worker resends what it is owed later. Never rejects: it runs unawaited while the run waits for sign-off,
    * where a rejection would fail every workflow task of the run and stop it taking sign-off.
    */
   async function notifyAll(event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'): Promise<Notices> {

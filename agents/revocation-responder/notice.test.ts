@@ -63,6 +63,12 @@ describe('revocation notices', () => {
     expect(await signRevocationNotice({ ...notice }, signer)).toBe(await signRevocationNotice(notice, signer));
   });
 
+  it('issue a resent notice anew (iat and exp from the resend) with the same jti and revokedAt', () => {
+    const resentAt = new Date(Date.parse(SENT) + 3_600_000);
+    const resent = buildRevocationNotice({ ...notice, issuedAt: resentAt });
+    expect(resent).toEqual({ ...notice, iat: resentAt.getTime() / 1000, exp: resentAt.getTime() / 1000 + 600 });
+  });
+
   it('refuse a tampered payload, a swapped signature and a truncated token', async () => {
     const jws = await signRevocationNotice(notice, signer);
     expect(await code(verifyRevocationNotice(tamperPayload(jws, (p) => (p.value = 'other')), signer.publicJwk, inTime))).toBe('REVOCATION_NOTICE_INVALID');

@@ -17,14 +17,15 @@ export const REVOCATION_NOTICE_CONTENT_TYPE = 'application/jose';
 export const REVOCATION_EVENTS = ['revocation.contained', 'revocation.confirmed', 'revocation.lifted'] as const;
 export type RevocationEvent = (typeof REVOCATION_EVENTS)[number];
 
-/** How long a notice is good for after it was issued: deliveries are retried for about a minute and a half. */
+/** How long a notice is good for after it was signed: a run retries for about a minute and a half, and a notice resent later is signed again. */
 export const REVOCATION_NOTICE_LIFETIME_SECONDS = 600;
 
 /**
  * What a downstream subscriber is told. `jti` identifies the notice itself: subscribers drop repeats
  * of one they have applied. `aud` is the subscriber it was signed for (no subscriber can replay it to
- * another); `iat`/`exp` (seconds) bound when it may be applied, and order the notices of one target:
- * apply one only if it is later than the last applied for the same kind, value and `before`.
+ * another); `iat`/`exp` (seconds) bound when it may be applied. `revokedAt` orders the notices of one
+ * target: apply one only if it is later than the last applied for the same kind, value and `before`
+ * (a notice resent later keeps its `revokedAt` and jti, and gets a new `iat`).
  */
 export interface RevocationNotice {
   event: RevocationEvent;
@@ -33,7 +34,7 @@ export interface RevocationNotice {
   /** kind `sub` only: the entry covers the subject's tokens issued before this instant (ISO-8601); absent, all of them. */
   before?: string;
   issuer: string;
-  /** ISO-8601: when keyturn sent the notice for this event. */
+  /** ISO-8601: when the run reached this event; the same in every sending of the notice. */
   revokedAt: string;
   aud: string;
   iat: number;
@@ -76,13 +77,14 @@ function checkNotice(value: unknown, what: string): RevocationNotice {
  * workflow id) when the notice may be rebuilt on retry: Ed25519 is deterministic, so the same
  * notice signs to the same bytes and subscribers can de-duplicate.
  */
-export function buildRevocationNotice(input: Omit<RevocationNotice, 'jti' | 'revokedAt' | 'iat' | 'exp' | 'before'> & { revokedAt: Date | string; before?: Date | string; jti?: string }): RevocationNotice {
+export function buildRevocationNotice(input: Omit<RevocationNotice, 'jti' | 'revokedAt' | 'iat' | 'exp' | 'before'> & { revokedAt: Date | string; before?: Date | string; jti?: string; issuedAt?: Date }): RevocationNotice {
   const revokedAt = new Date(input.revokedAt);
   if (Number.isNaN(revokedAt.getTime())) throw invalidNotice('revokedAt is not a valid instant');
   const before = input.before === undefined ? undefined : new Date(input.before);
   if (before !== undefined && Number.isNaN(before.getTime())) throw invalidNotice('before is not a valid instant');
-  // iat is the sending time, not the signing time: a notice rebuilt on retry signs to the same bytes.
-  const iat = Math.floor(revokedAt.getTime() / 1000);
+  // iat is the event's time unless given, not the signing time: a notice rebuilt on a run's retry
+  // signs to the same bytes. A notice resent later (notice-outbox.ts) is issued anew.
+  const iat = Math.floor((input.issuedAt ?? revokedAt).getTime() / 1000);
   return checkNotice(
     {
       event: input.event, kind: input.kind, value: input.value, ...(before ? { before: before.toISOString() } : {}), issuer: input.issuer, revokedAt: revokedAt.toISOString(),

@@ -177,11 +177,14 @@ export async function deliver(subscriber: Pick<Subscriber, 'id' | 'url'>, signed
   return { status: res.status };
 }
 
+/** `superseded` and `abandoned` end a notice the worker stopped resending (notice-outbox.ts). */
+export type DeliveryOutcomeName = 'delivered' | 'failed' | 'superseded' | 'abandoned';
+
 export interface DeliveryRecord {
   subscriberId: string;
   noticeJti: string;
   event: string;
-  outcome: 'delivered' | 'failed';
+  outcome: DeliveryOutcomeName;
   httpStatus?: number;
   /** A short reason; never a body or a secret. */
   error?: string;
@@ -204,7 +207,7 @@ export interface DeliveryAttempt {
   subscriberId: string;
   noticeJti: string;
   event: string;
-  outcome: 'delivered' | 'failed';
+  outcome: DeliveryOutcomeName;
   httpStatus: number | null;
   error: string | null;
   attemptedAt: string;
@@ -212,7 +215,7 @@ export interface DeliveryAttempt {
 
 /** Every attempt for a notice, oldest first. */
 export async function deliveriesOf(db: Queryable, noticeJti: string): Promise<DeliveryAttempt[]> {
-  const res = await db.query<{ id: string; subscriber_id: string; notice_jti: string; event: string; outcome: 'delivered' | 'failed'; http_status: number | null; error: string | null; attempted_at: Date }>(
+  const res = await db.query<{ id: string; subscriber_id: string; notice_jti: string; event: string; outcome: DeliveryOutcomeName; http_status: number | null; error: string | null; attempted_at: Date }>(
     `SELECT id::text AS id, subscriber_id, notice_jti, event, outcome, http_status, error, attempted_at FROM revocation_deliveries WHERE notice_jti = $1 ORDER BY id`,
     [noticeJti],
   );
@@ -221,15 +224,24 @@ export async function deliveriesOf(db: Queryable, noticeJti: string): Promise<De
 
 export type DeliveryOutcome = { status: 'delivered'; httpStatus: number } | { status: 'already-delivered' } | { status: 'skipped'; why: 'disabled' | 'unknown' };
 
+/** Records that `notice` is owed to the subscriber (once per notice and subscriber): the worker resends it until it is delivered. */
+async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<void> {
+  await db.query(
+    `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+    [n.jti, subscriberId, n.event, n.kind, n.value, n.before ?? null, n.issuer, n.revokedAt],
+  );
+}
+
 /**
- * One activity attempt: re-reads the subscriber (a disabled or unknown one is skipped), skips a
- * notice already delivered to it, delivers, and logs the attempt either way. Rethrows the
- * WebhookDeliveryError after logging it, so Temporal retries.
+ * One activity attempt: re-reads the subscriber (a disabled or unknown one is skipped), records the
+ * notice as owed to it, skips it when already delivered, delivers, and logs the attempt either way.
+ * Rethrows the WebhookDeliveryError after logging it, so Temporal retries.
  */
-export async function deliverToSubscriber(db: Queryable, subscriberId: string, signed: { jws: string; notice: Pick<RevocationNotice, 'jti' | 'event'> }, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
+export async function deliverToSubscriber(db: Queryable, subscriberId: string, signed: { jws: string; notice: RevocationNotice }, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
   const sub = await getSubscriber(db, subscriberId);
   if (!sub) return { status: 'skipped', why: 'unknown' };
   if (sub.disabled) return { status: 'skipped', why: 'disabled' };
+  await owe(db, subscriberId, signed.notice);
   const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
   if (done.rows.length > 0) return { status: 'already-delivered' };
   try {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadDevRevocationNoticeKey, loadRevocationNoticeKey } from '../../agents/revocation-responder/notice.js';
+import { owedNoticeCounts } from '../../agents/revocation-responder/notice-outbox.js';
 import { addSubscriber, listSubscribers, setSubscriberDisabled, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
@@ -12,10 +13,10 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 /** A subscriber's url without its path or query, which often embed a secret. */
 const origin = (url: string) => `${new URL(url).origin}/…`;
 
-/** `SUBSCRIBER  URL  STATUS  SINCE`: the url as its origin only. */
-export function formatSubscriberTable(subscribers: Subscriber[]): string {
-  const header = ['SUBSCRIBER', 'URL', 'STATUS', 'SINCE'];
-  const rows = subscribers.map((s) => [s.id, origin(s.url), s.disabled ? 'disabled' : 'enabled', s.createdAt]);
+/** `SUBSCRIBER  URL  STATUS  OWED  SINCE`: the url as its origin only; OWED counts the notices not delivered yet. */
+export function formatSubscriberTable(subscribers: Subscriber[], owed: ReadonlyMap<string, number>): string {
+  const header = ['SUBSCRIBER', 'URL', 'STATUS', 'OWED', 'SINCE'];
+  const rows = subscribers.map((s) => [s.id, origin(s.url), s.disabled ? 'disabled' : 'enabled', String(owed.get(s.id) ?? 0), s.createdAt]);
   return formatTable(header, rows);
 }
 
@@ -51,13 +52,13 @@ export function registerSubscribers(program: Command): void {
 
   subscribers
     .command('list')
-    .description('every subscriber, enabled or not (urls shown as their origin)')
+    .description('every subscriber, enabled or not (urls shown as their origin), and how many notices it is owed')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
       withContext(async (ctx) => {
-        const all = await listSubscribers(ctx.db(), { includeDisabled: true });
-        if (opts.json) out(JSON.stringify(all.map((s) => ({ ...s, url: origin(s.url) })), null, 2));
-        else out(all.length === 0 ? 'no subscribers' : formatSubscriberTable(all));
+        const [all, owed] = await Promise.all([listSubscribers(ctx.db(), { includeDisabled: true }), owedNoticeCounts(ctx.db())]);
+        if (opts.json) out(JSON.stringify(all.map((s) => ({ ...s, url: origin(s.url), owed: owed.get(s.id) ?? 0 })), null, 2));
+        else out(all.length === 0 ? 'no subscribers' : formatSubscriberTable(all, owed));
       }),
     );
 

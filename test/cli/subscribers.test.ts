@@ -50,6 +50,17 @@ describe('keyturn subscribers', () => {
     await expect(run('subscribers', 'deliveries', 'billing', '-n', '0')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('list counts the notices each subscriber is still owed', async () => {
+    await run('subscribers', 'add', 'billing', 'https://billing.example/hooks');
+    for (const jti of ['revoke-kid-1:revocation.contained', 'revoke-kid-1:revocation.confirmed']) {
+      await db.app.query(`INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at) VALUES ($1, 'billing', $2, 'kid', 'k1', 'https://issuer.test', now())`, [jti, jti.split(':')[1]]);
+    }
+    await recordDelivery(db.app, { subscriberId: 'billing', noticeJti: 'revoke-kid-1:revocation.contained', event: 'revocation.contained', outcome: 'delivered', httpStatus: 204 });
+
+    expect((await run('subscribers', 'list')).out).toMatch(/^SUBSCRIBER\s+URL\s+STATUS\s+OWED\s+SINCE\nbilling\s+https:\/\/billing\.example\/…\s+enabled\s+1\s/);
+    expect(JSON.parse((await run('subscribers', 'list', '--json')).out)).toEqual([expect.objectContaining({ id: 'billing', owed: 1 })]);
+  });
+
   it('key prints the notice public key as a JWKS, never the private key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyturn-notice-'));
     const saved = process.env.KEYTURN_REVOCATION_KEY_FILE;
