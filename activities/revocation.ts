@@ -12,7 +12,7 @@ import { requireRecordedRejection } from './recorded-sign-off.js';
 import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import {
   buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidHorizonAtConfirmation, kidRevocationHorizon,
-  liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner,
+  liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner, type SubscriberAddressPolicy,
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
 import type { ChannelKey } from '../agents/approvals/attestation.js';
@@ -58,6 +58,8 @@ export interface RevocationActivityDeps {
   currentPolicy: () => Promise<Policy>;
   /** The key that signs webhook notices; only loaded when there is a subscriber to tell. */
   noticeSigner: () => Promise<RevocationNoticeSigner>;
+  /** Where notices may be delivered (KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS). */
+  subscriberAddresses: SubscriberAddressPolicy;
   /** Registered approval channel keys, by kid: they vouch for signed start requests. */
   channelKey: (kid: string) => Promise<ChannelKey | undefined>;
 }
@@ -222,14 +224,14 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       return (await listSubscribers(deps.pool)).map((s) => s.id);
     },
 
-    /** One signed notice to one subscriber; a non-2xx answer fails the attempt and Temporal retries it. */
+    /** One signed notice to one subscriber; a non-2xx answer fails the attempt and Temporal retries it, a refused address fails it for good. */
     async deliverNotice(input: { subscriberId: string; event: 'revocation.contained' | 'revocation.confirmed' | 'revocation.lifted'; kind: 'kid' | 'jti' | 'sub'; value: string; before?: string; issuer: string; noticeId: string; revokedAt: string }) {
-      // A missing or broken notice key or an invalid notice fails at once, not after every retry.
+      // A missing or broken notice key, an invalid notice or a refused address fails at once, not after every retry.
       return asActivity(async () => {
         // Signed for this subscriber only (aud): it cannot replay the notice to another.
         const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, aud: input.subscriberId, jti: input.noticeId });
         const jws = await signRevocationNotice(notice, await deps.noticeSigner());
-        return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }) };
+        return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }, { addresses: deps.subscriberAddresses }) };
       });
     },
   };

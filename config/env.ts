@@ -58,11 +58,13 @@ const EnvSchema = z.object({
    * client: behind a TLS proxy every request otherwise comes from the proxy's address, and one
    * address's failed authentications would lock every client out. Default: none trusted.
    */
-  KEYTURN_TRUST_PROXY: unsetWhenEmpty(z
-    .string()
-    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
-    .refine((list) => list.length > 0 && list.every(isAddressOrRange), 'a comma-separated list of IP addresses or CIDR ranges, such as 10.0.0.5,10.1.0.0/16')
-    .optional()),
+  KEYTURN_TRUST_PROXY: unsetWhenEmpty(addressList('10.0.0.5,10.1.0.0/16').optional()),
+  /**
+   * The non-public networks (addresses or CIDR ranges, comma-separated) revocation subscribers may
+   * be reached on: loopback, private, link-local and other special ranges are refused at every
+   * connection unless listed here. Default: none (`npm run dev`: loopback).
+   */
+  KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS: unsetWhenEmpty(addressList('10.20.0.0/16,fd00:1::/64', (s) => isAddressOrRange(s) && !s.includes('%')).optional()),
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   KEYTURN_METRICS_TOKEN: unsetWhenEmpty(z.string().min(16).optional()),
   /** The worker process's own /metrics port (production; in dev the HTTP service serves them). */
@@ -71,6 +73,20 @@ const EnvSchema = z.object({
   KEYTURN_CODEC_ALLOWED_ORIGINS: z.string().min(1).optional(),
   KEYTURN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
+
+/** A comma-separated list of addresses or CIDR ranges, at least one; a bad entry is named in the error. */
+function addressList(example: string, accept: (entry: string) => boolean = isAddressOrRange) {
+  return z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+    .superRefine((list, ctx) => {
+      const bad = list.find((s) => !accept(s));
+      if (list.length === 0 || bad !== undefined) {
+        const what = bad === undefined ? 'no address in it' : `${JSON.stringify(bad)} is not an IP address or CIDR range`;
+        ctx.addIssue({ code: 'custom', message: `${what}; expected a comma-separated list of IP addresses or CIDR ranges, such as ${example}` });
+      }
+    });
+}
 
 /** Dotted-quad IPv4 or IPv6, alone or as a CIDR range (no `10.1` or hex shorthands). */
 function isAddressOrRange(s: string): boolean {

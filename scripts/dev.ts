@@ -121,6 +121,7 @@ life.run(async () => {
       `  Temporal Web UI  ${uiUrl ?? '(external server: set KEYTURN_TEMPORAL_UI_URL)'}`,
       `  keyturn HTTP     ${httpUrl}/healthz  ${httpUrl}/.well-known/jwks.json  ${httpUrl}/metrics`,
       `  Web UI decoding  sign in at ${httpUrl}/codec/login with the token in ${process.env.KEYTURN_CODEC_TOKEN ? 'KEYTURN_CODEC_TOKEN' : (process.env.KEYTURN_CODEC_TOKEN_FILE ?? devCodecTokenPath(env.dataDir))}, then set the UI's codec endpoint to ${httpUrl}/codec`,
+      `  Subscribers      public addresses and ${services.subscriberAddresses.allowedNetworks.join(', ') || 'nothing else'} (KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS)`,
       `  Slack            ${slack ? `${env.publicUrl}/slack/events${env.SLACK_APP_TOKEN ? ' (Socket Mode)' : ''}` : 'not configured (approvals via CLI only)'}`,
       '  Ctrl-C stops everything.',
       '',

@@ -47,7 +47,7 @@ export function startMaintenance(deps: MaintenanceDeps, connection: NativeConnec
     if (report.orphaned) log.warn(report, 'key containments whose revocation runs all ended without lifting or confirming them will lapse: see revocation.containment_orphaned in the audit log');
   }));
   whileRunning(worker, MINUTE_MS, 'could not resend undelivered revocation notices; retried in a minute', () => alone(deps.pool, 'keyturn.notice-outbox', async () => {
-    const report = await resendOwedNotices(deps.pool, { signer: services.noticeSigner, appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
+    const report = await resendOwedNotices(deps.pool, { signer: services.noticeSigner, deliver: { addresses: services.subscriberAddresses }, appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
     if (report.delivered || report.superseded) log.info(report, 'resent revocation notices that runs could not deliver');
     if (report.failed) log.warn(report, 'some revocation notices are still undelivered: see keyturn subscribers deliveries <id>; they are resent with a growing pause');
     if (report.abandoned) log.error(report, 'revocation notices undelivered for 7 days were abandoned: see revocation.notice_abandoned in the audit log');

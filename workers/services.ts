@@ -1,5 +1,6 @@
 import { appendAudit } from '../agents/auditor/audit-log.js';
 import { loadDevRevocationNoticeKey, loadRevocationNoticeKey, type RevocationNoticeSigner } from '../agents/revocation-responder/notice.js';
+import { subscriberAddressPolicy, type SubscriberAddressPolicy } from '../agents/revocation-responder/subscriber-address.js';
 import { loadAuditKey, type AuditSigner } from '../agents/auditor/audit-key.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import type { KekProvider } from '../agents/key-manager/envelope.js';
@@ -7,6 +8,7 @@ import { kekFromEnv, loadOrCreateDevKek } from '../agents/key-manager/kek.js';
 import { kekIdsOf, type KekIds } from '../agents/key-manager/kek-holders.js';
 import { KeyManager } from '../agents/key-manager/key-manager.js';
 import { systemClock, type Clock } from '../agents/shared/clock.js';
+import { loadEnv } from '../config/env.js';
 import { KeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
 
@@ -21,11 +23,13 @@ export interface Services {
   auditSigner: AuditSigner;
   /** Signs revocation webhooks; loaded on first use (only a subscriber needs it). */
   noticeSigner: () => Promise<RevocationNoticeSigner>;
+  /** Where revocation notices may be delivered: KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS (dev default: loopback). */
+  subscriberAddresses: SubscriberAddressPolicy;
 }
 
 export interface ServiceOptions {
   pool: Pool;
-  /** Dev mode may create a KEK and an audit key in its data dir; production must be given them. */
+  /** Dev mode may create a KEK and an audit key in its data dir, and lets notices go to loopback; production must be given them. */
   devDataDir?: string;
   warn?: (message: string) => void;
   clock?: Clock;
@@ -55,7 +59,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       signer = undefined;
       throw e;
     }));
-  return { pool: opts.pool, clock, appendAudit, keyManager, kekIds: kekIdsOf(kek), auditSigner, noticeSigner };
+  const subscriberAddresses = subscriberAddressPolicy(loadEnv(), { dev: opts.devDataDir !== undefined });
+  return { pool: opts.pool, clock, appendAudit, keyManager, kekIds: kekIdsOf(kek), auditSigner, noticeSigner, subscriberAddresses };
 }
 
 /** KEYTURN_REVOCATION_KEY_FILE / KEYTURN_REVOCATION_KEY; in dev, a generated 0600 file in the data dir. */

@@ -87,7 +87,7 @@ export function buildActivities(deps: WorkerDeps) {
     ...createTokenIssuerActivities({ pool: s.pool, tokenIssuer, appendAudit: s.appendAudit }),
     ...createValidatorActivities({ pool: s.pool, appendAudit: s.appendAudit, currentPolicy, jwksUrl: deps.jwksUrl, ...(revocation ? { revocation } : {}) }),
     ...createPolicyActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey }),
-    ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner, channelKey }),
+    ...createRevocationActivities({ pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, keyManager: s.keyManager, currentPolicy, noticeSigner: s.noticeSigner, subscriberAddresses: s.subscriberAddresses, channelKey }),
     ...createAuditorActivities({ pool: s.pool, appendAudit: s.appendAudit }),
     ...createSignOffActivities({
       pool: s.pool, appendAudit: s.appendAudit, clock: s.clock, channelKey,

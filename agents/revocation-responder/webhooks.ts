@@ -3,6 +3,8 @@ import type { Queryable } from '../shared/db.js';
 import { withTransaction } from '../shared/db.js';
 import type { AuditContext } from '../token-issuer/tx.js';
 import { REVOCATION_NOTICE_CONTENT_TYPE, type RevocationNotice } from './notice.js';
+import { postPinned, systemResolve, unlessAborted, type Resolve, type ResolvedAddress } from './pinned-post.js';
+import { ALLOWED_NETWORKS_VARIABLE, ipLiteral, subscriberAddressPolicy, type SubscriberAddressPolicy } from './subscriber-address.js';
 
 export {
   buildRevocationNotice,
@@ -18,6 +20,8 @@ export {
   type RevocationNotice,
   type VerifiedNotice,
 } from './notice.js';
+export { LOOPBACK_NETWORKS, SubscriberAddressPolicy, subscriberAddressPolicy } from './subscriber-address.js';
+export type { Resolve, ResolvedAddress } from './pinned-post.js';
 
 export interface Subscriber {
   id: string;
@@ -38,8 +42,10 @@ const toSubscriber = (r: SubscriberRow): Subscriber => ({ id: r.id, url: r.url, 
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** A subscriber url: https, or http to a loopback host only; no credentials in it. Returns it normalised. */
-export function checkSubscriberUrl(url: string): string {
+const ALLOW_INTERNAL = `Add its network to ${ALLOWED_NETWORKS_VARIABLE} if this subscriber is meant to be internal; otherwise register its public url.`;
+
+/** A subscriber url's form: https, or http to a loopback host only; no credentials in it. */
+function parseSubscriberUrl(url: string): URL {
   let u: URL;
   try {
     u = new URL(url);
@@ -51,9 +57,23 @@ export function checkSubscriberUrl(url: string): string {
   }
   if (u.username || u.password) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must not carry credentials', 'Subscribers authenticate keyturn by the notice signature.');
   if (u.hash) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must not have a fragment');
-  const s = u.toString();
-  if (s.length > 2048) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must be at most 2048 characters');
-  return s;
+  if (u.toString().length > 2048) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber url must be at most 2048 characters');
+  return u;
+}
+
+/**
+ * A subscriber url (see parseSubscriberUrl), returned normalised. An IP address as its host must be
+ * one `addresses` allows (default: the configuration's); a host name is checked at each delivery,
+ * against every address it resolves to then.
+ */
+export function checkSubscriberUrl(url: string, addresses: SubscriberAddressPolicy = subscriberAddressPolicy()): string {
+  const u = parseSubscriberUrl(url);
+  const literal = ipLiteral(u.hostname);
+  const refused = literal && addresses.refusal(literal.address);
+  if (refused) {
+    throw new KeyturnError('SUBSCRIBER_ADDRESS_REFUSED', `a subscriber url must name a public address: ${refused}`, `${ALLOW_INTERNAL} (Host names are checked at each delivery.)`, { origin: u.origin });
+  }
+  return u.toString();
 }
 
 function checkSubscriberId(id: string): string {
@@ -67,9 +87,9 @@ function checkSubscriberId(id: string): string {
  * Registers a subscriber, audited (`revocation.subscriber.add`). Idempotent for the same id and url;
  * the same id with another url is SUBSCRIBER_CONFLICT.
  */
-export async function addSubscriber(db: Queryable, input: { id: string; url: string }, ctx: AuditContext): Promise<Subscriber> {
+export async function addSubscriber(db: Queryable, input: { id: string; url: string }, ctx: AuditContext, opts: { addresses?: SubscriberAddressPolicy } = {}): Promise<Subscriber> {
   const id = checkSubscriberId(input.id);
-  const url = checkSubscriberUrl(input.url);
+  const url = checkSubscriberUrl(input.url, opts.addresses);
   return withTransaction(db, async (tx) => {
     const ins = await tx.query<SubscriberRow>(`INSERT INTO revocation_subscribers (id, url) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING ${SUBSCRIBER_COLUMNS}`, [id, url]);
     if (!ins.rows[0]) {
@@ -108,19 +128,37 @@ export async function listSubscribers(db: Queryable, opts: { includeDisabled?: b
 
 /**
  * A delivery that did not get a 2xx: a network error, a timeout, a redirect or a non-2xx status.
- * Always retryable (the activity lets Temporal retry with backoff); `status` is set when the
- * subscriber answered. The message names the subscriber id and the url's origin only: paths and
- * query strings of webhook urls often embed secrets.
+ * Retryable (the activity lets Temporal retry with backoff); `status` is set when the subscriber
+ * answered. The message names the subscriber id and the url's origin only: paths and query strings
+ * of webhook urls often embed secrets.
  */
 export class WebhookDeliveryError extends KeyturnError {
-  readonly retryable = true as const;
+  readonly retryable: boolean = true;
 
   constructor(
     readonly subscriberId: string,
     readonly status: number | undefined,
     message: string,
+    code = 'WEBHOOK_DELIVERY_FAILED',
+    hint = 'The delivery is retried; disable the subscriber if it is gone for good.',
   ) {
-    super('WEBHOOK_DELIVERY_FAILED', message, 'The delivery is retried; disable the subscriber if it is gone for good.', { subscriberId, ...(status !== undefined ? { status } : {}) });
+    super(code, message, hint, { subscriberId, ...(status !== undefined ? { status } : {}) });
+  }
+}
+
+/**
+ * A delivery not attempted: the subscriber's host is, or resolves to, an address the policy refuses
+ * (SUBSCRIBER_ADDRESS_REFUSED); logged as a failed attempt like any other. Not retryable: what fixes
+ * it (the allow-list, the subscriber's url or its DNS) takes a person longer than the delivery's
+ * minute and a half of retries. DNS can change within that time, but a name that moves from an
+ * internal address to a public one within seconds looks like rebinding, not like a fix worth
+ * waiting for. The notice stays owed: the worker's resends (notice-outbox.ts) send it once fixed.
+ */
+export class SubscriberAddressRefusedError extends WebhookDeliveryError {
+  override readonly retryable = false;
+
+  constructor(subscriberId: string, message: string) {
+    super(subscriberId, undefined, message, 'SUBSCRIBER_ADDRESS_REFUSED', ALLOW_INTERNAL);
   }
 }
 
@@ -129,8 +167,10 @@ export function isWebhookDeliveryError(e: unknown): e is WebhookDeliveryError {
 }
 
 export interface DeliverOptions {
-  /** Default: the global fetch. */
-  fetch?: typeof fetch;
+  /** Where deliveries may connect. Default: the configuration's (see subscriberAddressPolicy). */
+  addresses?: SubscriberAddressPolicy;
+  /** How a host name is resolved. Default: the system resolver. */
+  resolve?: Resolve;
   /** Default {@link DEFAULT_DELIVERY_TIMEOUT_MS}. */
   timeoutMs?: number;
 }
@@ -138,43 +178,45 @@ export interface DeliverOptions {
 /** Half the delivery activity's 10 s: an answer in time is never followed by a timed-out attempt that posts again. */
 export const DEFAULT_DELIVERY_TIMEOUT_MS = 5_000;
 
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return '(invalid url)';
-  }
-}
-
 /**
- * POSTs a signed notice (compact JWS, content-type application/jose) to the subscriber. Redirects
- * are not followed. Resolves with the 2xx status; throws WebhookDeliveryError otherwise.
+ * POSTs a signed notice (compact JWS, content-type application/jose) to the subscriber. The host is
+ * resolved once and every address it has must be allowed; the connection then goes to those
+ * addresses only. Redirects are not followed. Resolves with the 2xx status; throws
+ * SubscriberAddressRefusedError before connecting to a refused address, WebhookDeliveryError otherwise.
  */
 export async function deliver(subscriber: Pick<Subscriber, 'id' | 'url'>, signedBody: string, opts: DeliverOptions = {}): Promise<{ status: number }> {
-  const url = checkSubscriberUrl(subscriber.url);
-  const doFetch = opts.fetch ?? fetch;
+  const url = parseSubscriberUrl(subscriber.url);
+  const addresses = opts.addresses ?? subscriberAddressPolicy();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_DELIVERY_TIMEOUT_MS;
-  const where = `subscriber ${subscriber.id} (${originOf(url)})`;
-  let res: Response;
+  const where = `subscriber ${subscriber.id} (${url.origin})`;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const failed = (e: unknown) => {
+    const err = e as { name?: unknown; code?: unknown; cause?: { code?: unknown } };
+    const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `network error (${String(err.code ?? err.cause?.code ?? err.name ?? 'unknown')})`;
+    return new WebhookDeliveryError(subscriber.id, undefined, `delivery to ${where} failed: ${why}`);
+  };
+  let to: ResolvedAddress[];
   try {
-    res = await doFetch(url, {
-      method: 'POST',
-      headers: { 'content-type': REVOCATION_NOTICE_CONTENT_TYPE, accept: 'application/json, text/plain, */*' },
-      body: signedBody,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const literal = ipLiteral(url.hostname);
+    to = literal ? [literal] : await unlessAborted((opts.resolve ?? systemResolve)(url.hostname), signal);
   } catch (e) {
-    const err = e as { name?: unknown; cause?: { code?: unknown } };
-    const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `network error (${String(err.cause?.code ?? err.name ?? 'unknown')})`;
-    throw new WebhookDeliveryError(subscriber.id, undefined, `delivery to ${where} failed: ${why}`);
+    throw failed(e);
   }
-  // Never read what the subscriber says beyond its status; free the connection.
-  await res.body?.cancel().catch(() => {});
-  if (res.status < 200 || res.status > 299) {
-    throw new WebhookDeliveryError(subscriber.id, res.status, `delivery to ${where} failed: HTTP ${res.status}`);
+  if (to.length === 0) throw new WebhookDeliveryError(subscriber.id, undefined, `delivery to ${where} failed: the host has no address`);
+  for (const { address } of to) {
+    const refused = addresses.refusal(address);
+    if (refused) throw new SubscriberAddressRefusedError(subscriber.id, `delivery to ${where} refused: ${refused}; add its network to ${ALLOWED_NETWORKS_VARIABLE} if this subscriber is meant to be internal`);
   }
-  return { status: res.status };
+  let status: number;
+  try {
+    status = await postPinned(url, to, signedBody, { 'content-type': REVOCATION_NOTICE_CONTENT_TYPE, accept: 'application/json, text/plain, */*' }, signal);
+  } catch (e) {
+    throw failed(e);
+  }
+  if (status < 200 || status > 299) {
+    throw new WebhookDeliveryError(subscriber.id, status, `delivery to ${where} failed: HTTP ${status}`);
+  }
+  return { status };
 }
 
 /** `superseded` and `abandoned` end a notice the worker stopped resending (notice-outbox.ts). */
@@ -235,7 +277,8 @@ async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Pr
 /**
  * One activity attempt: re-reads the subscriber (a disabled or unknown one is skipped), records the
  * notice as owed to it, skips it when already delivered, delivers, and logs the attempt either way.
- * Rethrows the WebhookDeliveryError after logging it, so Temporal retries.
+ * Rethrows the WebhookDeliveryError after logging it, so Temporal retries (a refused address: see
+ * SubscriberAddressRefusedError).
  */
 export async function deliverToSubscriber(db: Queryable, subscriberId: string, signed: { jws: string; notice: RevocationNotice }, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
   const sub = await getSubscriber(db, subscriberId);

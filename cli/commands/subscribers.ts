@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadDevRevocationNoticeKey, loadRevocationNoticeKey } from '../../agents/revocation-responder/notice.js';
 import { owedNoticeCounts } from '../../agents/revocation-responder/notice-outbox.js';
-import { addSubscriber, listSubscribers, setSubscriberDisabled, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
+import { addSubscriber, listSubscribers, setSubscriberDisabled, subscriberAddressPolicy, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
 import { formatTable } from '../table.js';
@@ -42,10 +42,12 @@ export function registerSubscribers(program: Command): void {
 
   subscribers
     .command('add <id> <url>')
-    .description('register a subscriber: https, or http to this machine only; audited')
+    .description('register a subscriber: https, or http to this machine only; an IP address must be public or in KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS; audited')
     .action((id: string, url: string) =>
       withContext(async (ctx) => {
-        const s = await addSubscriber(ctx.db(), { id, url }, auditContext(ctx));
+        // Against the `npm run dev` database, loopback is allowed as the dev worker allows it.
+        const addresses = subscriberAddressPolicy(ctx.env, { dev: ctx.local !== undefined && !ctx.env.DATABASE_URL });
+        const s = await addSubscriber(ctx.db(), { id, url }, auditContext(ctx), { addresses });
         out(`subscriber ${s.id} (${origin(s.url)}) gets every revocation notice from now on${s.disabled ? ', once enabled again (it is disabled)' : ''}`);
       }),
     );

@@ -41,6 +41,24 @@ describe('keyturn subscribers', () => {
     expect((await run('subscribers', 'list')).out).toBe('no subscribers\n');
   });
 
+  it('add refuses an IP address outside KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS, registering nothing, and accepts it once the network is allowed', async () => {
+    const urls = ['https://169.254.169.254/latest/meta-data/', 'https://[::ffff:a00:1]/'];
+    for (const url of urls) {
+      await expect(run('subscribers', 'add', 'billing', url)).rejects.toMatchObject({ code: 'SUBSCRIBER_ADDRESS_REFUSED', hint: expect.stringContaining('KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS') });
+    }
+    expect((await run('subscribers', 'list')).out).toBe('no subscribers\n');
+    const saved = process.env.KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS;
+    try {
+      process.env.KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS = '169.254.169.254/32,10.0.0.0/8';
+      await run('subscribers', 'add', 'billing', urls[0]!);
+      await run('subscribers', 'add', 'billing-internal', urls[1]!);
+    } finally {
+      if (saved === undefined) delete process.env.KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS;
+      else process.env.KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS = saved;
+    }
+    expect((await run('subscribers', 'list')).out).toMatch(/^billing\s+https:\/\/169\.254\.169\.254\/…\s+enabled/m);
+  });
+
   it('deliveries shows the latest attempts, oldest first, and refuses a count that is not one', async () => {
     await run('subscribers', 'add', 'billing', 'https://billing.example/hooks');
     await recordDelivery(db.app, { subscriberId: 'billing', noticeJti: 'revoke-kid-1:revocation.contained', event: 'revocation.contained', outcome: 'failed', error: 'delivery to https://billing.example failed: no answer within 5000 ms' });

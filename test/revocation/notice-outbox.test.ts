@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { resendOwedNotices } from '../../agents/revocation-responder/notice-outbox.js';
+import { SubscriberAddressPolicy } from '../../agents/revocation-responder/subscriber-address.js';
 import {
   addSubscriber,
   buildRevocationNotice,
@@ -14,6 +15,7 @@ import {
   setSubscriberDisabled,
   signRevocationNotice,
   verifyRevocationNotice,
+  type DeliverOptions,
   type RevocationEvent,
   type RevocationNoticeSigner,
 } from '../../agents/revocation-responder/webhooks.js';
@@ -63,7 +65,8 @@ describe('resendOwedNotices', () => {
   afterEach(() => db.drop());
 
   const later = (minutes: number) => new Date(Date.now() + minutes * MINUTE_MS);
-  const resend = (at: number | Date) => resendOwedNotices(db.app, { signer: async () => signer, clock: fixedClock(typeof at === 'number' ? later(at) : at), policyVersion: POLICY_VERSION });
+  const resend = (at: number | Date, deliver?: DeliverOptions) =>
+    resendOwedNotices(db.app, { signer: async () => signer, clock: fixedClock(typeof at === 'number' ? later(at) : at), policyVersion: POLICY_VERSION, ...(deliver ? { deliver } : {}) });
   const revokedAt = new Date(Date.now() - 5 * MINUTE_MS);
   const notice = (event: RevocationEvent, at = revokedAt) =>
     buildRevocationNotice({ event, kind: 'jti', value: 'tok-1', issuer: 'https://issuer.test', revokedAt: at, aud: sub, jti: `revoke-jti-1:${event}` });
@@ -161,5 +164,17 @@ describe('resendOwedNotices', () => {
     await setSubscriberDisabled(db.app, sub, false, admin);
     expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
     expect(received).toHaveLength(1);
+  });
+
+  it('logs a resend to a refused address as failed and sends it once the address is allowed', async () => {
+    await runDelivers('revocation.contained');
+    status = 200;
+    received.length = 0;
+
+    expect(await resend(3, { addresses: new SubscriberAddressPolicy([]) })).toEqual({ delivered: 0, failed: 1, superseded: 0, abandoned: 0 });
+    expect(received).toEqual([]);
+    expect((await deliveriesOf(db.app, notice('revocation.contained').jti)).at(-1)).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/refused: 127\.0\.0\.1 is a loopback address/) });
+
+    expect(await resend(10, { addresses: new SubscriberAddressPolicy(['127.0.0.0/8']) })).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
   });
 });

@@ -1,17 +1,22 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
+import { ApplicationFailure } from '@temporalio/activity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asActivity } from '../../activities/context.js';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import {
   addSubscriber,
   buildRevocationNotice,
   deliveriesOf,
   deliverToSubscriber,
+  getSubscriber,
   listSubscribers,
   revocationNoticeSignerFromJwk,
   setSubscriberDisabled,
   signRevocationNotice,
+  SubscriberAddressPolicy,
+  SubscriberAddressRefusedError,
   verifyRevocationNotice,
   WebhookDeliveryError,
   type RevocationNoticeSigner,
@@ -34,6 +39,7 @@ let server: Server;
 let url: string;
 let status = 200;
 const received: Received[] = [];
+let connections = 0;
 let signer: RevocationNoticeSigner;
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -55,6 +61,7 @@ beforeAll(async () => {
       res.end(status < 300 ? 'ok' : 'try later');
     });
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/revocations`;
 });
@@ -116,6 +123,42 @@ describe('revocation subscribers', () => {
     status = 200;
     expect(await deliverToSubscriber(pool, sub.id, signed)).toEqual({ status: 'delivered', httpStatus: 200 });
     expect((await deliveriesOf(pool, signed.notice.jti)).map((d) => d.outcome)).toEqual(['failed', 'delivered']);
+  });
+
+  it('refuse a delivery to an address outside the allow-list without connecting, logging the failed attempt', async () => {
+    status = 200;
+    const sub = await register({ id: unique('svc'), url });
+    const signed = await signedNotice();
+    connections = 0;
+
+    const err = await deliverToSubscriber(pool, sub.id, signed, { addresses: new SubscriberAddressPolicy() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(err).toBeInstanceOf(WebhookDeliveryError);
+    expect(err).toMatchObject({ code: 'SUBSCRIBER_ADDRESS_REFUSED', retryable: false, subscriberId: sub.id });
+    expect(connections).toBe(0);
+    expect(await deliveriesOf(pool, signed.notice.jti)).toEqual([
+      expect.objectContaining({ outcome: 'failed', httpStatus: null, error: expect.stringMatching(/127\.0\.0\.1 is a loopback address.*KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS/) }),
+    ]);
+  });
+
+  it('a refused address fails the delivery activity for good, where other failures are retried', async () => {
+    const refused = await asActivity(() => Promise.reject(new SubscriberAddressRefusedError('svc', 'refused'))).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({ type: 'SUBSCRIBER_ADDRESS_REFUSED', nonRetryable: true });
+    const failed = new WebhookDeliveryError('svc', 503, 'HTTP 503');
+    await expect(asActivity(() => Promise.reject(failed))).rejects.toBe(failed);
+  });
+
+  it('refuse to register an IP address outside the allow-list, registering and auditing nothing', async () => {
+    for (const bad of ['https://169.254.169.254/latest/meta-data/', 'https://[::ffff:a00:1]/']) {
+      const id = unique('svc');
+      await expect(addSubscriber(pool, { id, url: bad }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_ADDRESS_REFUSED' });
+      expect(await getSubscriber(pool, id)).toBeUndefined();
+      expect(await auditCount(pool, 'revocation.subscriber.add', 'subscriber', id)).toBe(0);
+    }
   });
 
   it('a tampered notice fails the subscriber’s verification', async () => {
