@@ -44,7 +44,7 @@ export function startMaintenance(deps: MaintenanceDeps, connection: NativeConnec
     if (!(await namespaceKnown('no containment was kept', 'in an hour'))) return;
     const report = await keepHeldContainments(deps.pool, currentRunStateIn(connection, deps.namespace), { appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });
     if (report.kept || report.released || report.orphaned) log.info(report, 'kept the key containments of open revocation runs; those of closed runs lapse');
-    if (report.orphaned) log.warn(report, 'key containments whose revocation runs all ended without lifting or confirming them will lapse: see revocation.containment_orphaned in the audit log');
+    if (report.orphaned) log.warn(report, 'key containments whose revocation runs all ended without lifting or confirming them will lapse, and issuance stays paused: see revocation.containment_orphaned in the audit log, and revoke the key again to settle it');
   }));
   whileRunning(worker, MINUTE_MS, 'could not resend undelivered revocation notices; retried in a minute', () => alone(deps.pool, 'keyturn.notice-outbox', async () => {
     const report = await resendOwedNotices(deps.pool, { signer: services.noticeSigner, deliver: { addresses: services.subscriberAddresses }, appendAudit: services.appendAudit, clock: services.clock, policyVersion: policy().version });

@@ -94,7 +94,7 @@ export interface KeepHeldReport {
  * suspect key validate again. An entry is moved later, audited and announced to validators when any
  * of its holders is open or cannot be read; the holds of closed runs are dropped (audited), and an
  * entry left with none is recorded as orphaned: it lapses, and an issuance pause it came with stays
- * until someone resumes it. Only kid entries: a token's or subject's entry ends once the tokens it
+ * until a new revocation of the key settles it (approved: a rotation; rejected: a lift). Only kid entries: a token's or subject's entry ends once the tokens it
  * matches can no longer be valid anyway. Each entry in its own transaction, under the target's lock.
  */
 export async function keepHeldContainments(db: Queryable, stateOf: HolderState, o: KeepHeldOptions): Promise<KeepHeldReport> {
@@ -122,7 +122,7 @@ export async function keepHeldContainments(db: Queryable, stateOf: HolderState, 
       if (holding.length === 0) {
         if (dropped.length === 0) return;
         report.orphaned++;
-        await audit('revocation.containment_orphaned', { releasedFor: dropped, note: 'every revocation run holding it ended without lifting or confirming it: the entry lapses at its expiry; an issuance pause it came with stays until resumed' });
+        await audit('revocation.containment_orphaned', { releasedFor: dropped, note: 'every revocation run holding it ended without lifting or confirming it: the entry lapses at its expiry; an issuance pause it came with stays; to settle it, revoke the key again: approving that run rotates the key, rejecting it lifts the containment and resumes issuance' });
         return;
       }
       const until = await extendTemporaryRevocation(tx, id, new Date(now.getTime() + holdMs));

@@ -59,6 +59,18 @@ describe('keepHeldContainments', () => {
     expect(await auditEntries(db.app, 'revocation.containment_orphaned', 'kid', kid)).toEqual([expect.objectContaining({ details: expect.objectContaining({ releasedFor: [run(1).workflowId] }) })]);
   });
 
+  it('lets a new revocation of the key settle an orphaned containment: its false alarm lifts the entry and resumes issuance', async () => {
+    await contain(run(1));
+    expect((await keep(states({ [run(1).workflowId]: 'closed' }), 5)).orphaned).toBe(1);
+    expect(await isPaused(db.app, w.issuer)).toBe(true);
+
+    await contain(run(2));
+    expect(await liftContainment(db.app, { ...base, kind: 'kid', issuer: w.issuer, kid, reason: 'false alarm', heldBy: run(2) }, { holderState: states({}) })).toMatchObject({ resumedIssuance: true });
+
+    expect(await entries(db.app, 'kid', kid)).toEqual([]);
+    expect(await isPaused(db.app, w.issuer)).toBe(false);
+  });
+
   it('holds by workflow: a run reset to an earlier point holds what its first run held', async () => {
     await contain(run(1));
     await contain({ workflowId: run(1).workflowId, runId: 'run-after-reset' });
