@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { noticeSeq, workflowOfNotice } from '../agents/revocation-responder/notice-seq.js';
 import { currentRunStateIn } from '../infra/temporal/run-state.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { canonicalJson } from '../agents/auditor/canonical-json.js';
@@ -229,12 +231,19 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
       // A missing or broken notice key, an invalid notice or a refused address fails at once, not after every retry.
       return asActivity(async () => {
         // Signed for this subscriber only (aud): it cannot replay the notice to another.
-        const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, aud: input.subscriberId, jti: input.noticeId });
-        const jws = await signRevocationNotice(notice, await deps.noticeSigner());
-        return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { jws, notice }, { addresses: deps.subscriberAddresses }) };
+        const seq = await noticeSeq(deps.pool, workflowOfNotice(input.noticeId), input.event);
+        const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, seq, aud: input.subscriberId, jti: input.noticeId });
+        const sign = async () => signRevocationNotice(notice, await deps.noticeSigner().catch(keyUnavailable));
+        return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { notice, sign }, { addresses: deps.subscriberAddresses }) };
       });
     },
   };
 }
 
 export type RevocationActivities = ReturnType<typeof createRevocationActivities>;
+
+/** A notice key file that cannot be read fails the delivery at once, as a missing key does: the notice stays owed and the worker resends it once the key is back. */
+function keyUnavailable(e: unknown): never {
+  if (isKeyturnError(e) && e.code.startsWith('SECRET_FILE_')) throw ApplicationFailure.create({ message: e.message, type: e.code, nonRetryable: true });
+  throw e;
+}

@@ -2,32 +2,30 @@ import { isKeyturnError } from '../../config/errors.js';
 import type { Queryable } from '../shared/db.js';
 import { withTransaction } from '../shared/db.js';
 import type { RevocationKind } from '../validator/revocation-list.js';
+import type { AppendAudit } from '../auditor/types.js';
 import { resolveDeps, type ResponderDeps } from './common.js';
 import { buildRevocationNotice, signRevocationNotice, type RevocationEvent, type RevocationNoticeSigner } from './notice.js';
 import { deliverToSubscriber, isWebhookDeliveryError, recordDelivery, type DeliverOptions } from './webhooks.js';
 
 /** How long an undelivered notice is resent before it is abandoned (audited). */
 export const NOTICE_RESEND_DAYS = 7;
-/** Attempts a run makes itself before the worker takes over (workflows/revocation.ts: 6). */
-const RUN_ATTEMPTS = 6;
-/** The pause after the last attempt: 2 minutes, doubling with each resend that failed, at most an hour. */
-const FIRST_PAUSE_SECONDS = 120;
+/** The pause after a notice's last attempt: half its time owed so far, from 2 minutes to an hour. */
+const SHORTEST_PAUSE_SECONDS = 120;
 const LONGEST_PAUSE_SECONDS = 3_600;
-const MAX_DOUBLINGS = Math.ceil(Math.log2(LONGEST_PAUSE_SECONDS / FIRST_PAUSE_SECONDS));
 
 export interface ResendOptions extends ResponderDeps {
   signer: () => Promise<RevocationNoticeSigner>;
   policyVersion: string;
   deliver?: DeliverOptions;
-  /** Notices looked at in one pass, oldest first. Default 500. */
-  batch?: number;
+  /** Notices sent to one subscriber in one pass, oldest first. Default 50. */
+  perSubscriber?: number;
   /** Subscribers resent to at once. Default 8. */
   concurrency?: number;
 }
 
 export interface ResendReport {
   delivered: number;
-  /** Resends that failed: the notice is tried again after a longer pause. */
+  /** Resends that failed: the subscriber's oldest owed notice is tried again after a longer pause. */
   failed: number;
   /** A later notice of the same target reached the subscriber: nothing more is owed. */
   superseded: number;
@@ -44,76 +42,82 @@ interface OwedRow extends Record<string, unknown> {
   before: Date | null;
   issuer: string;
   revoked_at: Date;
-  disabled: boolean;
-  superseded: boolean;
-  expired: boolean;
+  seq: string;
 }
 
+/** Not yet delivered, superseded or abandoned. */
+const UNENDED = `NOT EXISTS (
+  SELECT 1 FROM revocation_deliveries e
+  WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ('delivered', 'superseded', 'abandoned'))`;
+
 /**
- * Notices with no delivered, superseded or abandoned attempt, that are due: past their pause since
- * the last attempt (enabled subscribers only), superseded, or past the resend window. A notice too
- * old to be looked at (window + 7 days) was abandoned by an earlier pass or missed while no worker ran.
+ * A later change of the same target (a greater seq) has reached the subscriber. A `confirmed`
+ * notice is final: a later containment (another run of an already revoked target) does not replace it.
  */
-const OWED_SQL = `
-SELECT * FROM (
-  SELECT n.notice_jti, n.subscriber_id, n.event, n.kind, n.value, n.before, n.issuer, n.revoked_at, s.disabled,
-         n.created_at <= $1::timestamptz - make_interval(days => $2) AS expired,
-         greatest(n.created_at, max(d.attempted_at))
-           <= $1::timestamptz - make_interval(secs => least($3, $4 * power(2, least($5, greatest(0, count(d.id) FILTER (WHERE d.outcome = 'failed') - $6))))) AS due,
-         coalesce(bool_or(d.outcome IN ('delivered', 'superseded', 'abandoned')), false) AS settled,
-         EXISTS (
-           SELECT 1 FROM revocation_notices l
-           JOIN revocation_deliveries ld ON ld.notice_jti = l.notice_jti AND ld.subscriber_id = l.subscriber_id AND ld.outcome = 'delivered'
-           WHERE l.subscriber_id = n.subscriber_id AND l.kind = n.kind AND l.value = n.value AND l.issuer = n.issuer
-             AND l.before IS NOT DISTINCT FROM n.before AND l.revoked_at > n.revoked_at
-         ) AS superseded
+const SUPERSEDED = `EXISTS (
+  SELECT 1 FROM revocation_notices l
+  JOIN revocation_deliveries ld ON ld.notice_jti = l.notice_jti AND ld.subscriber_id = l.subscriber_id AND ld.outcome = 'delivered'
+  WHERE l.subscriber_id = n.subscriber_id AND l.kind = n.kind AND l.value = n.value AND l.issuer = n.issuer
+    AND l.before IS NOT DISTINCT FROM n.before AND l.seq > n.seq
+    AND NOT (n.event = 'revocation.confirmed' AND l.event = 'revocation.contained'))`;
+
+const COLUMNS = 'n.notice_jti, n.subscriber_id, n.event, n.kind, n.value, n.before, n.issuer, n.revoked_at, n.seq::text AS seq';
+
+/** Owed notices to end: superseded ones, and those past the resend window. Looked at up to a week past it, so a worker down for days still abandons them. */
+const TO_END_SQL = `
+SELECT ${COLUMNS}, ${SUPERSEDED} AS superseded
+FROM revocation_notices n
+WHERE n.created_at > $1::timestamptz - make_interval(days => $2 + 7) AND ${UNENDED}
+  AND (n.created_at <= $1::timestamptz - make_interval(days => $2) OR ${SUPERSEDED})
+ORDER BY n.seq
+LIMIT 1000`;
+
+/**
+ * Per enabled subscriber, its owed notices oldest first (by seq), up to $3, when the oldest is due:
+ * its pause since its last attempt (or since it was owed) has passed. Only the oldest one's pause
+ * counts, so a subscriber that is down gets one attempt per pause, whatever its backlog.
+ */
+const TO_SEND_SQL = `
+WITH owed AS (
+  SELECT ${COLUMNS}, n.created_at,
+         coalesce((SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id), n.created_at) AS last_at
   FROM revocation_notices n
-  JOIN revocation_subscribers s ON s.id = n.subscriber_id
-  LEFT JOIN revocation_deliveries d ON d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id
-  WHERE n.created_at > $1::timestamptz - make_interval(days => $2 + 7)
-  GROUP BY n.notice_jti, n.subscriber_id, s.disabled
-) owed
-WHERE NOT settled AND (expired OR superseded OR (due AND NOT disabled))
-ORDER BY subscriber_id, revoked_at, notice_jti
-LIMIT $7`;
+  JOIN revocation_subscribers s ON s.id = n.subscriber_id AND NOT s.disabled
+  WHERE n.created_at > $1::timestamptz - make_interval(days => $2) AND ${UNENDED} AND NOT ${SUPERSEDED}
+), ranked AS (
+  SELECT owed.*, row_number() OVER w AS pos, first_value(last_at) OVER w AS head_last_at, first_value(created_at) OVER w AS head_created_at
+  FROM owed WINDOW w AS (PARTITION BY subscriber_id ORDER BY seq::bigint, notice_jti)
+)
+SELECT notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq
+FROM ranked
+WHERE pos <= $3
+  AND head_last_at <= $1::timestamptz - greatest(make_interval(secs => $4), least(make_interval(secs => $5), (head_last_at - head_created_at) / 2))
+ORDER BY subscriber_id, pos`;
 
 /**
  * Resends the notices a run could not deliver (a subscriber down for more than its minute and a
- * half of attempts), re-signed with a new iat and exp and the same jti and revokedAt, so a
- * subscriber drops a repeat and orders notices by revokedAt. One subscriber's notices go oldest
- * first, and its pass stops at its first failure. A notice whose target a later notice has since
- * reached is marked superseded; one still undelivered after NOTICE_RESEND_DAYS is abandoned.
+ * half of attempts, a notice key that could not be read), each signed anew when sent: a new iat
+ * and exp, the same jti, seq and revokedAt, so a subscriber drops a repeat and orders notices by
+ * seq. One subscriber's notices go oldest first, and its pass stops at its first failure. A notice
+ * whose target a later change has since reached at the subscriber is marked superseded; one still
+ * undelivered after NOTICE_RESEND_DAYS is abandoned (audited).
  */
 export async function resendOwedNotices(db: Queryable, o: ResendOptions): Promise<ResendReport> {
   const { appendAudit, clock } = resolveDeps(o);
   const now = clock.now();
-  const { rows } = await db.query<OwedRow>(OWED_SQL, [now, NOTICE_RESEND_DAYS, LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS, MAX_DOUBLINGS, RUN_ATTEMPTS, o.batch ?? 500]);
   const report: ResendReport = { delivered: 0, failed: 0, superseded: 0, abandoned: 0 };
-  const toSend = new Map<string, OwedRow[]>();
-  for (const r of rows) {
-    const attempt = { subscriberId: r.subscriber_id, noticeJti: r.notice_jti, event: r.event };
-    if (r.superseded) {
-      await recordDelivery(db, { ...attempt, outcome: 'superseded', error: 'a later notice of the same target was delivered' });
-      report.superseded++;
-    } else if (r.expired) {
-      await withTransaction(db, async (tx) => {
-        await recordDelivery(tx, { ...attempt, outcome: 'abandoned', error: `not delivered within ${NOTICE_RESEND_DAYS} days` });
-        await appendAudit(tx, {
-          actor: { role: 'RevocationResponder' }, action: 'revocation.notice_abandoned', subject: { subscriber: r.subscriber_id }, policyVersion: o.policyVersion, outcome: 'failed',
-          details: { notice: r.notice_jti, event: r.event, target: { [r.kind]: r.value, ...(r.before ? { before: r.before.toISOString() } : {}) }, issuer: r.issuer, resentForDays: NOTICE_RESEND_DAYS },
-        });
-      });
-      report.abandoned++;
-    } else {
-      toSend.set(r.subscriber_id, [...(toSend.get(r.subscriber_id) ?? []), r]);
-    }
+  const toEnd = await db.query<OwedRow & { superseded: boolean }>(TO_END_SQL, [now, NOTICE_RESEND_DAYS]);
+  for (const r of toEnd.rows) {
+    if (await endNotice(db, r, r.superseded ? 'superseded' : 'abandoned', appendAudit, o.policyVersion)) report[r.superseded ? 'superseded' : 'abandoned']++;
   }
-  const signer = toSend.size > 0 ? await o.signer() : undefined;
-  const queue = [...toSend.values()];
-  const worker = async () => {
+  const toSend = await db.query<OwedRow>(TO_SEND_SQL, [now, NOTICE_RESEND_DAYS, o.perSubscriber ?? 50, SHORTEST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS]);
+  const bySubscriber = new Map<string, OwedRow[]>();
+  for (const r of toSend.rows) bySubscriber.set(r.subscriber_id, [...(bySubscriber.get(r.subscriber_id) ?? []), r]);
+  const queue = [...bySubscriber.values()];
+  const sendAll = async () => {
     for (let owed = queue.shift(); owed; owed = queue.shift()) {
       for (const r of owed) {
-        const outcome = await resendOne(db, r, signer!, now, o.deliver);
+        const outcome = await resendOne(db, r, () => o.signer(), clock.now(), o.deliver);
         if (outcome === 'delivered') report.delivered++;
         if (outcome === 'failed') {
           report.failed++;
@@ -122,37 +126,55 @@ export async function resendOwedNotices(db: Queryable, o: ResendOptions): Promis
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 8, queue.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 8, queue.length) }, sendAll));
   return report;
 }
 
+/** Ends a notice once (a unique index stops a second worker); an abandoned one is audited with it. False when another worker ended it first. */
+async function endNotice(db: Queryable, r: OwedRow, outcome: 'superseded' | 'abandoned', appendAudit: AppendAudit, policyVersion: string): Promise<boolean> {
+  return withTransaction(db, async (tx) => {
+    const error = outcome === 'superseded' ? 'a later notice of the same target was delivered' : `not delivered within ${NOTICE_RESEND_DAYS} days`;
+    const ins = await tx.query(
+      `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned') DO NOTHING RETURNING id`,
+      [r.subscriber_id, r.notice_jti, r.event, outcome, error],
+    );
+    if (ins.rowCount !== 1) return false;
+    if (outcome === 'abandoned') {
+      await appendAudit(tx, {
+        actor: { role: 'RevocationResponder' }, action: 'revocation.notice_abandoned', subject: { subscriber: r.subscriber_id }, policyVersion, outcome: 'failed',
+        details: { notice: r.notice_jti, event: r.event, seq: Number(r.seq), target: { [r.kind]: r.value, ...(r.before ? { before: r.before.toISOString() } : {}) }, issuer: r.issuer, resentForDays: NOTICE_RESEND_DAYS },
+      });
+    }
+    return true;
+  });
+}
+
 /** `skipped`: delivered meanwhile, or the subscriber was disabled meanwhile. */
-async function resendOne(db: Queryable, r: OwedRow, signer: RevocationNoticeSigner, now: Date, deliver: DeliverOptions | undefined): Promise<'delivered' | 'failed' | 'skipped'> {
+async function resendOne(db: Queryable, r: OwedRow, signer: () => Promise<RevocationNoticeSigner>, now: Date, deliver: DeliverOptions | undefined): Promise<'delivered' | 'failed' | 'skipped'> {
   const notice = buildRevocationNotice({
     event: r.event, kind: r.kind, value: r.value, ...(r.before ? { before: r.before } : {}), issuer: r.issuer,
-    revokedAt: r.revoked_at, aud: r.subscriber_id, jti: r.notice_jti, issuedAt: now,
+    revokedAt: r.revoked_at, seq: Number(r.seq), aud: r.subscriber_id, jti: r.notice_jti, issuedAt: now,
   });
   try {
-    const done = await deliverToSubscriber(db, r.subscriber_id, { jws: await signRevocationNotice(notice, signer), notice }, deliver);
+    const done = await deliverToSubscriber(db, r.subscriber_id, { notice, sign: async () => signRevocationNotice(notice, await signer()) }, deliver);
     return done.status === 'delivered' ? 'delivered' : 'skipped';
   } catch (e) {
-    // deliverToSubscriber logs a failed delivery; anything else is logged here, so the pause before the next attempt grows.
-    if (!isWebhookDeliveryError(e)) {
-      const code = isKeyturnError(e) ? e.code : 'INTERNAL';
-      await recordDelivery(db, { subscriberId: r.subscriber_id, noticeJti: r.notice_jti, event: r.event, outcome: 'failed', error: `not resent: ${code}` }).catch(() => undefined);
+    // Failed deliveries and signing failures are logged by deliverToSubscriber; anything else here, so the pause before the next attempt grows.
+    if (!isWebhookDeliveryError(e) && !isKeyturnError(e)) {
+      await recordDelivery(db, { subscriberId: r.subscriber_id, noticeJti: r.notice_jti, event: r.event, outcome: 'failed', error: 'not resent: INTERNAL' }).catch(() => undefined);
     }
     return 'failed';
   }
 }
 
-/** Per subscriber, the notices still owed to it (not yet delivered, superseded or abandoned); subscribers owed none are absent. */
-export async function owedNoticeCounts(db: Queryable): Promise<Map<string, number>> {
-  const { rows } = await db.query<{ subscriber_id: string; owed: number }>(`
-    SELECT n.subscriber_id, count(*)::int AS owed FROM revocation_notices n
-    WHERE NOT EXISTS (
-      SELECT 1 FROM revocation_deliveries d
-      WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id AND d.outcome IN ('delivered', 'superseded', 'abandoned')
-    )
-    GROUP BY n.subscriber_id`);
+/** Per subscriber, the notices still owed to it (within the resend window, not yet delivered, superseded or abandoned); subscribers owed none are absent. */
+export async function owedNoticeCounts(db: Queryable, now = new Date()): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ subscriber_id: string; owed: number }>(
+    `SELECT n.subscriber_id, count(*)::int AS owed FROM revocation_notices n
+     WHERE n.created_at > $1::timestamptz - make_interval(days => $2) AND ${UNENDED}
+     GROUP BY n.subscriber_id`,
+    [now, NOTICE_RESEND_DAYS],
+  );
   return new Map(rows.map((r) => [r.subscriber_id, r.owed]));
 }

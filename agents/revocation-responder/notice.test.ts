@@ -22,7 +22,7 @@ async function privateJwk(): Promise<JWK> {
 }
 
 const SENT = '2030-01-02T03:04:05.000Z';
-const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'kid', value: 'k'.repeat(43), issuer: 'https://issuer.test', revokedAt: SENT, aud: 'billing', jti: 'notice-1' });
+const notice = buildRevocationNotice({ seq: 1, event: 'revocation.confirmed', kind: 'kid', value: 'k'.repeat(43), issuer: 'https://issuer.test', revokedAt: SENT, aud: 'billing', jti: 'notice-1' });
 /** The subscriber's clock, a minute after the notice was sent. */
 const inTime = { now: () => new Date(Date.parse(SENT) + 60_000) };
 
@@ -116,18 +116,18 @@ describe('revocation notices', () => {
   });
 
   it('carry a subject revocation\'s cutoff (before), and refuse one on any other kind', () => {
-    const sub = buildRevocationNotice({ event: 'revocation.lifted', kind: 'sub', value: 'client-1', before: '2030-01-01T00:00:00Z', issuer: 'https://i', revokedAt: SENT, aud: 'billing' });
+    const sub = buildRevocationNotice({ seq: 1, event: 'revocation.lifted', kind: 'sub', value: 'client-1', before: '2030-01-01T00:00:00Z', issuer: 'https://i', revokedAt: SENT, aud: 'billing' });
     expect(sub.before).toBe('2030-01-01T00:00:00.000Z');
-    expect(() => buildRevocationNotice({ event: 'revocation.lifted', kind: 'jti', value: 'j', before: '2030-01-01T00:00:00Z', issuer: 'https://i', revokedAt: SENT, aud: 'billing' })).toThrow(/before/);
+    expect(() => buildRevocationNotice({ seq: 1, event: 'revocation.lifted', kind: 'jti', value: 'j', before: '2030-01-01T00:00:00Z', issuer: 'https://i', revokedAt: SENT, aud: 'billing' })).toThrow(/before/);
   });
 
   it('build notices with a fresh jti by default and refuse malformed ones', () => {
-    const a = buildRevocationNotice({ event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0), aud: 'billing' });
-    const b = buildRevocationNotice({ event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0), aud: 'billing' });
+    const a = buildRevocationNotice({ seq: 1, event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0), aud: 'billing' });
+    const b = buildRevocationNotice({ seq: 1, event: 'revocation.contained', kind: 'jti', value: 'j1', issuer: 'https://i', revokedAt: new Date(0), aud: 'billing' });
     expect(a.jti).not.toBe(b.jti);
     expect(a.revokedAt).toBe('1970-01-01T00:00:00.000Z');
-    expect(() => buildRevocationNotice({ event: 'revocation.bogus' as never, kind: 'jti', value: 'j', issuer: 'i', revokedAt: new Date(), aud: 'billing' })).toThrow(/event/);
-    expect(() => buildRevocationNotice({ event: 'revocation.lifted', kind: 'jti', value: '', issuer: 'i', revokedAt: new Date(), aud: 'billing' })).toThrow(/value/);
+    expect(() => buildRevocationNotice({ seq: 1, event: 'revocation.bogus' as never, kind: 'jti', value: 'j', issuer: 'i', revokedAt: new Date(), aud: 'billing' })).toThrow(/event/);
+    expect(() => buildRevocationNotice({ seq: 1, event: 'revocation.lifted', kind: 'jti', value: '', issuer: 'i', revokedAt: new Date(), aud: 'billing' })).toThrow(/value/);
   });
 
   it('never expose the private key through inspect, JSON or errors', async () => {

@@ -23,9 +23,10 @@ export const REVOCATION_NOTICE_LIFETIME_SECONDS = 600;
 /**
  * What a downstream subscriber is told. `jti` identifies the notice itself: subscribers drop repeats
  * of one they have applied. `aud` is the subscriber it was signed for (no subscriber can replay it to
- * another); `iat`/`exp` (seconds) bound when it may be applied. `revokedAt` orders the notices of one
- * target: apply one only if it is later than the last applied for the same kind, value and `before`
- * (a notice resent later keeps its `revokedAt` and jti, and gets a new `iat`).
+ * another); `iat`/`exp` (seconds) bound when it may be applied. `seq` orders the notices of one
+ * target (kind, value, `before` and issuer): apply one only if its seq is greater than the last
+ * applied for the target, except that a `confirmed` target stays revoked (apply `confirmed` whatever
+ * its seq). A notice resent later keeps its jti, seq and `revokedAt`, and gets a new `iat`.
  */
 export interface RevocationNotice {
   event: RevocationEvent;
@@ -36,6 +37,12 @@ export interface RevocationNotice {
   issuer: string;
   /** ISO-8601: when the run reached this event; the same in every sending of the notice. */
   revokedAt: string;
+  /**
+   * The audit-log sequence number of the change this notice reports (the containment, lift or
+   * confirmation): audit entries are appended one at a time, in the order their changes commit, so
+   * it orders the changes of one target even when their notices travel out of order.
+   */
+  seq: number;
   aud: string;
   iat: number;
   exp: number;
@@ -51,6 +58,7 @@ const NoticeSchema = z
     before: instant.optional(),
     issuer: z.string().min(1).max(2048),
     revokedAt: instant,
+    seq: z.number().int().positive(),
     aud: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/),
     iat: z.number().int().nonnegative(),
     exp: z.number().int().positive(),
@@ -88,7 +96,7 @@ export function buildRevocationNotice(input: Omit<RevocationNotice, 'jti' | 'rev
   return checkNotice(
     {
       event: input.event, kind: input.kind, value: input.value, ...(before ? { before: before.toISOString() } : {}), issuer: input.issuer, revokedAt: revokedAt.toISOString(),
-      aud: input.aud, iat, exp: iat + REVOCATION_NOTICE_LIFETIME_SECONDS, jti: input.jti ?? randomBytes(16).toString('base64url'),
+      seq: input.seq, aud: input.aud, iat, exp: iat + REVOCATION_NOTICE_LIFETIME_SECONDS, jti: input.jti ?? randomBytes(16).toString('base64url'),
     },
     'notice',
   );
@@ -115,7 +123,7 @@ export class RevocationNoticeSigner {
   /** Compact JWS, protected header {alg: EdDSA, typ: keyturn-revocation+jws, kid}, over the notice's JSON. */
   async sign(notice: RevocationNotice): Promise<string> {
     const n = checkNotice(notice, 'notice');
-    const payload = { event: n.event, kind: n.kind, value: n.value, ...(n.before !== undefined ? { before: n.before } : {}), issuer: n.issuer, revokedAt: n.revokedAt, aud: n.aud, iat: n.iat, exp: n.exp, jti: n.jti };
+    const payload = { event: n.event, kind: n.kind, value: n.value, ...(n.before !== undefined ? { before: n.before } : {}), issuer: n.issuer, revokedAt: n.revokedAt, seq: n.seq, aud: n.aud, iat: n.iat, exp: n.exp, jti: n.jti };
     return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
       .setProtectedHeader({ alg: REVOCATION_NOTICE_ALG, typ: REVOCATION_NOTICE_TYP, kid: this.kid })
       .sign(this.#privateKey);
@@ -230,7 +238,7 @@ export interface VerifiedNotice {
  * returns the notice. Refuses (REVOCATION_NOTICE_INVALID) any other typ or alg, an unknown kid, a
  * bad signature, a payload that is not exactly a notice, one past its exp or dated in the future,
  * and, given `audience`, one signed for another subscriber. Subscribers should also drop a jti they
- * have already applied, and one not later (iat) than the last they applied for the same target.
+ * have already applied, and order the notices of one target by seq (see RevocationNotice).
  */
 export interface VerifyNoticeOptions {
   /** The subscriber's own id: a notice signed for another subscriber is refused. */

@@ -1,4 +1,4 @@
-import { KeyturnError } from '../../config/errors.js';
+import { isKeyturnError, KeyturnError } from '../../config/errors.js';
 import type { Queryable } from '../shared/db.js';
 import { withTransaction } from '../shared/db.js';
 import type { AuditContext } from '../token-issuer/tx.js';
@@ -269,26 +269,40 @@ export type DeliveryOutcome = { status: 'delivered'; httpStatus: number } | { st
 /** Records that `notice` is owed to the subscriber (once per notice and subscriber): the worker resends it until it is delivered. */
 async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<void> {
   await db.query(
-    `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-    [n.jti, subscriberId, n.event, n.kind, n.value, n.before ?? null, n.issuer, n.revokedAt],
+    `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+    [n.jti, subscriberId, n.event, n.kind, n.value, n.before ?? null, n.issuer, n.revokedAt, n.seq],
   );
+}
+
+/** A notice for one subscriber, and how to sign it: signed only once it is recorded as owed, so a notice whose key cannot be loaded is still resent later. */
+export interface NoticeToDeliver {
+  notice: RevocationNotice;
+  sign: () => Promise<string>;
 }
 
 /**
  * One activity attempt: re-reads the subscriber (a disabled or unknown one is skipped), records the
- * notice as owed to it, skips it when already delivered, delivers, and logs the attempt either way.
- * Rethrows the WebhookDeliveryError after logging it, so Temporal retries (a refused address: see
- * SubscriberAddressRefusedError).
+ * notice as owed to it, skips it when already delivered, signs and delivers it, and logs the attempt
+ * either way. Rethrows the WebhookDeliveryError after logging it, so Temporal retries (a refused
+ * address: see SubscriberAddressRefusedError).
  */
-export async function deliverToSubscriber(db: Queryable, subscriberId: string, signed: { jws: string; notice: RevocationNotice }, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
+export async function deliverToSubscriber(db: Queryable, subscriberId: string, signed: NoticeToDeliver, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
   const sub = await getSubscriber(db, subscriberId);
   if (!sub) return { status: 'skipped', why: 'unknown' };
   if (sub.disabled) return { status: 'skipped', why: 'disabled' };
   await owe(db, subscriberId, signed.notice);
   const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
   if (done.rows.length > 0) return { status: 'already-delivered' };
+  let jws: string;
   try {
-    const { status } = await deliver(sub, signed.jws, opts);
+    jws = await signed.sign();
+  } catch (e) {
+    const code = isKeyturnError(e) ? e.code : ((e as { type?: unknown }).type ?? 'INTERNAL');
+    await recordDelivery(db, { subscriberId, noticeJti: signed.notice.jti, event: signed.notice.event, outcome: 'failed', error: `not signed: ${String(code)}` }).catch(() => {});
+    throw e;
+  }
+  try {
+    const { status } = await deliver(sub, jws, opts);
     await recordDelivery(db, { subscriberId, noticeJti: signed.notice.jti, event: signed.notice.event, outcome: 'delivered', httpStatus: status });
     return { status: 'delivered', httpStatus: status };
   } catch (e) {

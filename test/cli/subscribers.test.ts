@@ -71,7 +71,7 @@ describe('keyturn subscribers', () => {
   it('list counts the notices each subscriber is still owed', async () => {
     await run('subscribers', 'add', 'billing', 'https://billing.example/hooks');
     for (const jti of ['revoke-kid-1:revocation.contained', 'revoke-kid-1:revocation.confirmed']) {
-      await db.app.query(`INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at) VALUES ($1, 'billing', $2, 'kid', 'k1', 'https://issuer.test', now())`, [jti, jti.split(':')[1]]);
+      await db.app.query(`INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at, seq) VALUES ($1, 'billing', $2, 'kid', 'k1', 'https://issuer.test', now(), 1)`, [jti, jti.split(':')[1]]);
     }
     await recordDelivery(db.app, { subscriberId: 'billing', noticeJti: 'revoke-kid-1:revocation.contained', event: 'revocation.contained', outcome: 'delivered', httpStatus: 204 });
 

@@ -122,6 +122,11 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
     const publicKey = (await stack.services.noticeSigner()).publicJwk;
     const notices = await Promise.all(subscriber.bodies.map(async (b) => (await verifyRevocationNotice(b, publicKey, { audience: subscriberId })).notice));
     expect(notices.map((n) => [n.event, n.kind, n.value])).toEqual(expect.arrayContaining([['revocation.contained', 'kid', compromised], ['revocation.confirmed', 'kid', compromised]]));
+    // Ordered as the changes committed: the containment's audit entry before the confirmation's.
+    const seqOf = (event: string) => notices.find((n) => n.event === event)!.seq;
+    expect(seqOf('revocation.contained')).toBeLessThan(seqOf('revocation.confirmed'));
+    const audited = await stack.pool.query<{ seq: string }>(`SELECT seq::text AS seq FROM audit_log WHERE action = 'revocation.confirmed' AND actor ->> 'workflowId' = $1 ORDER BY seq DESC LIMIT 1`, [handle.workflowId]);
+    expect(seqOf('revocation.confirmed')).toBe(Number(audited.rows[0]!.seq));
     await setSubscriberDisabled(stack.pool, subscriberId, true, admin);
     await subscriber.close();
   });

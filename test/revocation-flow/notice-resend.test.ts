@@ -35,7 +35,7 @@ describe('the worker resends an owed revocation notice', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     subscriber = (await addSubscriber(pool, { id: `resend-${randomUUID()}`, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks` }, admin)).id;
     await pool.query(
-      `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at, created_at) VALUES ($1, $2, 'revocation.confirmed', 'jti', 'leaked-token', 'https://issuer.test', now() - interval '10 minutes', now() - interval '10 minutes')`,
+      `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at, seq, created_at) VALUES ($1, $2, 'revocation.confirmed', 'jti', 'leaked-token', 'https://issuer.test', now() - interval '10 minutes', 1, now() - interval '10 minutes')`,
       [jti, subscriber],
     );
     stack = await startRotationStack({ name: 'notice-resend' });
@@ -50,7 +50,7 @@ describe('the worker resends an owed revocation notice', () => {
   it('delivers it with the same jti, signed for the subscriber, and logs the delivery', async () => {
     await eventually(() => received.length > 0, 90_000);
 
-    expect(decodeJwt(received[0]!)).toMatchObject({ jti, aud: subscriber, event: 'revocation.confirmed', kind: 'jti', value: 'leaked-token' });
+    expect(decodeJwt(received[0]!)).toMatchObject({ jti, aud: subscriber, event: 'revocation.confirmed', kind: 'jti', value: 'leaked-token', seq: 1 });
     expect((await deliveriesOf(pool, jti)).map((d) => d.outcome)).toEqual(['delivered']);
   }, 120_000);
 });

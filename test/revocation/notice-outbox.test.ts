@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
-import { resendOwedNotices } from '../../agents/revocation-responder/notice-outbox.js';
+import { ApplicationFailure } from '@temporalio/common';
+import { createRevocationActivities, type RevocationActivityDeps } from '../../activities/revocation.js';
+import { owedNoticeCounts, resendOwedNotices } from '../../agents/revocation-responder/notice-outbox.js';
+import { KeyturnError } from '../../config/errors.js';
 import { SubscriberAddressPolicy } from '../../agents/revocation-responder/subscriber-address.js';
 import {
   addSubscriber,
@@ -68,12 +71,23 @@ describe('resendOwedNotices', () => {
   const resend = (at: number | Date, deliver?: DeliverOptions) =>
     resendOwedNotices(db.app, { signer: async () => signer, clock: fixedClock(typeof at === 'number' ? later(at) : at), policyVersion: POLICY_VERSION, ...(deliver ? { deliver } : {}) });
   const revokedAt = new Date(Date.now() - 5 * MINUTE_MS);
-  const notice = (event: RevocationEvent, at = revokedAt) =>
-    buildRevocationNotice({ event, kind: 'jti', value: 'tok-1', issuer: 'https://issuer.test', revokedAt: at, aud: sub, jti: `revoke-jti-1:${event}` });
+  /** A run's notices of one target, ordered as their changes committed (seq). */
+  const SEQ: Record<RevocationEvent, number> = { 'revocation.contained': 10, 'revocation.lifted': 20, 'revocation.confirmed': 20 };
+  const notice = (event: RevocationEvent, o: { seq?: number; run?: string; to?: string } = {}) =>
+    buildRevocationNotice({ seq: o.seq ?? SEQ[event], event, kind: 'jti', value: 'tok-1', issuer: 'https://issuer.test', revokedAt, aud: o.to ?? sub, jti: `${o.run ?? 'revoke-jti-1'}:${event}` });
   /** What a run's activity does: deliver once (the subscriber answers `status`). */
-  const runDelivers = async (event: RevocationEvent, at?: Date) => {
-    const n = notice(event, at);
-    return deliverToSubscriber(db.app, sub, { jws: await signRevocationNotice(n, signer), notice: n }).catch(() => 'failed' as const);
+  const runDelivers = async (event: RevocationEvent, o: { seq?: number; run?: string; to?: string } = {}) => {
+    const n = notice(event, o);
+    return deliverToSubscriber(db.app, o.to ?? sub, { notice: n, sign: () => signRevocationNotice(n, signer) }).catch(() => 'failed' as const);
+  };
+  /** A notice owed since `minutesAgo`, with a failed attempt now. */
+  const owedSince = async (minutesAgo: number) => {
+    const n = notice('revocation.contained');
+    await db.app.query(
+      `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at, seq, created_at) VALUES ($1, $2, $3, 'jti', 'tok-1', $4, $5, $6, now() - make_interval(mins => $7))`,
+      [n.jti, sub, n.event, n.issuer, n.revokedAt, n.seq, minutesAgo],
+    );
+    await recordDelivery(db.app, { subscriberId: sub, noticeJti: n.jti, event: n.event, outcome: 'failed' });
   };
   const outcomes = async (event: RevocationEvent) => (await deliveriesOf(db.app, notice(event).jti)).map((d) => d.outcome);
 
@@ -101,22 +115,22 @@ describe('resendOwedNotices', () => {
     expect(received).toEqual([]);
   });
 
-  it('doubles the pause after each failed resend, up to an hour', async () => {
-    await runDelivers('revocation.contained');
-    const failed = { subscriberId: sub, noticeJti: notice('revocation.contained').jti, event: 'revocation.contained', outcome: 'failed' as const };
-    for (let i = 0; i < 6; i++) await recordDelivery(db.app, failed); // 7 failures: the run's 6 and one resend
-    received.length = 0;
-    expect((await resend(3)).failed).toBe(0);
-    expect((await resend(5)).failed).toBe(1);
+  it('pauses half the time a notice has been owed after its last attempt', async () => {
+    await owedSince(40);
+    expect((await resend(19)).failed).toBe(0);
+    expect((await resend(21)).failed).toBe(1);
+  });
 
-    for (let i = 0; i < 20; i++) await recordDelivery(db.app, failed);
+  it('pauses at most an hour', async () => {
+    await owedSince(300);
     expect((await resend(59)).failed).toBe(0);
     expect((await resend(61)).failed).toBe(1);
   });
 
   it("sends one subscriber's notices oldest first and stops its pass at the first failure", async () => {
-    await runDelivers('revocation.contained', revokedAt);
-    await runDelivers('revocation.lifted', new Date(revokedAt.getTime() + 1000));
+    await runDelivers('revocation.lifted', { run: 'revoke-jti-0', seq: 5 });
+    await runDelivers('revocation.contained');
+    await runDelivers('revocation.lifted');
     received.length = 0;
 
     expect(await resend(3)).toEqual({ delivered: 0, failed: 1, superseded: 0, abandoned: 0 });
@@ -124,20 +138,46 @@ describe('resendOwedNotices', () => {
 
     status = 200;
     received.length = 0;
-    expect(await resend(10)).toEqual({ delivered: 2, failed: 0, superseded: 0, abandoned: 0 });
-    const events = await Promise.all(received.map(async (b) => (await verifyRevocationNotice(b, { keys: [signer.publicJwk] }, { audience: sub, now: () => later(10) })).notice.event));
-    expect(events).toEqual(['revocation.contained', 'revocation.lifted']);
+    expect(await resend(10)).toEqual({ delivered: 3, failed: 0, superseded: 0, abandoned: 0 });
+    const sent = await Promise.all(received.map(async (b) => (await verifyRevocationNotice(b, { keys: [signer.publicJwk] }, { audience: sub, now: () => later(10) })).notice));
+    expect(sent.map((n) => [n.event, n.seq])).toEqual([['revocation.lifted', 5], ['revocation.contained', 10], ['revocation.lifted', 20]]);
   });
 
-  it('marks a notice superseded, without sending it, once a later notice of the same target was delivered', async () => {
-    await runDelivers('revocation.contained', revokedAt);
+  it("sends to other subscribers while one is down with a backlog", async () => {
+    const down = (await addSubscriber(db.app, { id: 'audit', url: 'http://127.0.0.1:9/hooks' }, admin)).id;
+    for (let i = 1; i <= 5; i++) await runDelivers('revocation.contained', { run: `revoke-jti-${i}`, seq: i, to: down });
+    await runDelivers('revocation.confirmed');
     status = 200;
-    await runDelivers('revocation.confirmed', new Date(revokedAt.getTime() + 1000));
+
+    expect(await resend(3)).toEqual({ delivered: 1, failed: 1, superseded: 0, abandoned: 0 });
+    expect((await deliveriesOf(db.app, 'revoke-jti-1:revocation.contained')).map((d) => d.outcome)).toEqual(['failed', 'failed']);
+    expect((await deliveriesOf(db.app, 'revoke-jti-2:revocation.contained')).map((d) => d.outcome)).toEqual(['failed']);
+  });
+
+  it('marks a notice superseded, without sending it, once a later change of the same target was delivered', async () => {
+    await runDelivers('revocation.contained');
+    status = 200;
+    await runDelivers('revocation.confirmed');
     received.length = 0;
 
     expect(await resend(3)).toEqual({ delivered: 0, failed: 0, superseded: 1, abandoned: 0 });
     expect(received).toEqual([]);
     expect(await outcomes('revocation.contained')).toEqual(['failed', 'superseded']);
+  });
+
+  it('still sends a confirmation after a later containment of the same target was delivered: a confirmed revocation is final', async () => {
+    await runDelivers('revocation.confirmed');
+    status = 200;
+    await runDelivers('revocation.contained', { run: 'revoke-jti-2', seq: 30 });
+
+    expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
+  });
+
+  it('ends a notice once when two workers abandon it at the same time', async () => {
+    await runDelivers('revocation.contained');
+    const reports = await Promise.all([resend(7 * 24 * 60 + 1), resend(7 * 24 * 60 + 1)]);
+    expect(reports.map((r) => r.abandoned).sort()).toEqual([0, 1]);
+    expect(await auditEntries(db.app, 'revocation.notice_abandoned', 'subscriber', sub)).toHaveLength(1);
   });
 
   it('abandons a notice still undelivered after 7 days, audited, and sends it no more', async () => {
@@ -176,5 +216,23 @@ describe('resendOwedNotices', () => {
     expect((await deliveriesOf(db.app, notice('revocation.contained').jti)).at(-1)).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/refused: 127\.0\.0\.1 is a loopback address/) });
 
     expect(await resend(10, { addresses: new SubscriberAddressPolicy(['127.0.0.0/8']) })).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
+  });
+
+  it("fails a run's delivery at once when the notice key file cannot be read, and resends the notice once the key is back", async () => {
+    status = 200;
+    const keyGone = async (): Promise<RevocationNoticeSigner> => {
+      throw new KeyturnError('SECRET_FILE_MISSING', 'secret file /run/secrets/notice.jwk cannot be read');
+    };
+    const activities = createRevocationActivities({ pool: db.app, noticeSigner: keyGone, subscriberAddresses: new SubscriberAddressPolicy(['127.0.0.0/8']) } as unknown as RevocationActivityDeps);
+
+    const failure = await activities
+      .deliverNotice({ subscriberId: sub, event: 'revocation.confirmed', kind: 'jti', value: 'tok-1', issuer: 'https://issuer.test', noticeId: 'revoke-jti-1:revocation.confirmed', revokedAt: revokedAt.toISOString() })
+      .catch((e: unknown) => e);
+
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: 'SECRET_FILE_MISSING', nonRetryable: true });
+    expect(await owedNoticeCounts(db.app)).toEqual(new Map([[sub, 1]]));
+    expect(await deliveriesOf(db.app, 'revoke-jti-1:revocation.confirmed')).toEqual([expect.objectContaining({ outcome: 'failed', error: 'not signed: SECRET_FILE_MISSING' })]);
+    expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
   });
 });

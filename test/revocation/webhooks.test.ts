@@ -82,8 +82,9 @@ afterAll(async () => {
 });
 
 async function signedNotice(value = unique('jti')) {
-  const notice = buildRevocationNotice({ event: 'revocation.confirmed', kind: 'jti', value, issuer: 'https://issuer.test', revokedAt: new Date(), aud: 'svc-test' });
-  return { notice, jws: await signRevocationNotice(notice, signer) };
+  const notice = buildRevocationNotice({ seq: 1, event: 'revocation.confirmed', kind: 'jti', value, issuer: 'https://issuer.test', revokedAt: new Date(), aud: 'svc-test' });
+  const jws = await signRevocationNotice(notice, signer);
+  return { notice, jws, sign: async () => jws };
 }
 
 describe('revocation subscribers', () => {

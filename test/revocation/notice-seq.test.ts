@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
+import { noticeSeq, workflowOfNotice } from '../../agents/revocation-responder/notice-seq.js';
+import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { POLICY_VERSION } from './support.js';
+
+/** Notices of one target are ordered by the audit seq of the change each reports, not by when a run got round to sending it. */
+describe('noticeSeq', () => {
+  let db: PolicyDb;
+  beforeAll(async () => {
+    db = await policyDatabase();
+  });
+  afterAll(() => db.drop());
+
+  const change = async (workflowId: string, action: string) =>
+    (await appendAudit(db.app, { actor: { role: 'RevocationResponder', workflowId, runId: 'r1', activityId: '1' }, action, subject: { jti: 'tok-1' }, policyVersion: POLICY_VERSION, outcome: 'ok' })).seq;
+
+  it("is the seq of the audited change the event reports, even when another run's later change was sent first", async () => {
+    const contained = await change('revoke-a', 'revocation.contained');
+    const lifted = await change('revoke-a', 'revocation.false_alarm');
+    const containedAgain = await change('revoke-b', 'revocation.contained');
+
+    expect(await noticeSeq(db.app, 'revoke-b', 'revocation.contained')).toBe(containedAgain);
+    expect(await noticeSeq(db.app, 'revoke-a', 'revocation.lifted')).toBe(lifted);
+    expect(await noticeSeq(db.app, 'revoke-a', 'revocation.contained')).toBe(contained);
+    expect(lifted).toBeLessThan(containedAgain);
+  });
+
+  it('is the latest seq when the run audited no such change', async () => {
+    const latest = await change('revoke-c', 'revocation.requested');
+    expect(await noticeSeq(db.app, 'revoke-d', 'revocation.confirmed')).toBe(latest);
+  });
+
+  it('reads the workflow id from a notice id', () => {
+    expect(workflowOfNotice('revoke-kid-abc:def:revocation.confirmed')).toBe('revoke-kid-abc:def');
+  });
+});
