@@ -14,7 +14,7 @@ import { requireRecordedRejection } from './recorded-sign-off.js';
 import type { ApprovalPolicy, Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import {
   buildRevocationNotice, confirmRevocation, containKeyCompromise, containToken, deliverToSubscriber, kidHorizonAtConfirmation, kidRevocationHorizon,
-  liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNoticeSigner, type SubscriberAddressPolicy,
+  liftContainment, listSubscribers, releaseIssuance, revokeCompromisedKey, signRevocationNotice, type RevocationNotice, type RevocationNoticeSigner, type SubscriberAddressPolicy,
 } from '../agents/revocation-responder/index.js';
 import type { Clock } from '../agents/shared/clock.js';
 import type { ChannelKey } from '../agents/approvals/attestation.js';
@@ -233,7 +233,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         // Signed for this subscriber only (aud): it cannot replay the notice to another.
         const seq = await noticeSeq(deps.pool, workflowOfNotice(input.noticeId), input.event);
         const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, seq, aud: input.subscriberId, jti: input.noticeId });
-        const sign = async () => signRevocationNotice(notice, await deps.noticeSigner().catch(keyUnavailable));
+        const sign = async (owed: RevocationNotice) => signRevocationNotice(owed, await deps.noticeSigner().catch(keyUnavailable));
         return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { notice, sign }, { addresses: deps.subscriberAddresses }) };
       });
     },

@@ -1,11 +1,10 @@
-import { isKeyturnError } from '../../config/errors.js';
 import type { Queryable } from '../shared/db.js';
 import { withTransaction } from '../shared/db.js';
 import type { RevocationKind } from '../validator/revocation-list.js';
 import type { AppendAudit } from '../auditor/types.js';
 import { resolveDeps, type ResponderDeps } from './common.js';
 import { buildRevocationNotice, signRevocationNotice, type RevocationEvent, type RevocationNoticeSigner } from './notice.js';
-import { deliverToSubscriber, isWebhookDeliveryError, recordDelivery, type DeliverOptions } from './webhooks.js';
+import { deliverToSubscriber, isWebhookDeliveryError, type DeliverOptions } from './webhooks.js';
 
 /** How long an undelivered notice is resent before it is abandoned (audited). */
 export const NOTICE_RESEND_DAYS = 7;
@@ -61,6 +60,9 @@ const SUPERSEDED = `EXISTS (
     AND l.before IS NOT DISTINCT FROM n.before AND l.seq > n.seq
     AND NOT (n.event = 'revocation.confirmed' AND l.event = 'revocation.contained'))`;
 
+/** Half the time from `since` to `last`, from 2 minutes ($4) to an hour ($5). */
+const pause = (last: string, since: string) => `greatest(make_interval(secs => $4), least(make_interval(secs => $5), (${last} - ${since}) / 2))`;
+
 const COLUMNS = 'n.notice_jti, n.subscriber_id, n.event, n.kind, n.value, n.before, n.issuer, n.revoked_at, n.seq::text AS seq';
 
 /** Owed notices to end: superseded ones, and those past the resend window. Looked at up to a week past it, so a worker down for days still abandons them. */
@@ -73,25 +75,34 @@ ORDER BY n.seq
 LIMIT 1000`;
 
 /**
- * Per enabled subscriber, its owed notices oldest first (by seq), up to $3, when the oldest is due:
- * its pause since its last attempt (or since it was owed) has passed. Only the oldest one's pause
- * counts, so a subscriber that is down gets one attempt per pause, whatever its backlog.
+ * Per enabled subscriber, up to $3 owed notices in seq order, of the targets whose oldest owed notice
+ * is due (its pause since its last attempt, or since it was owed, has passed), when the subscriber
+ * itself is due: its pause since its last failed attempt, counted from its oldest owed notice, has
+ * passed. So a subscriber that is down gets one attempt per pause whatever its backlog, and one
+ * notice it keeps refusing holds up only the later notices of its own target.
  */
 const TO_SEND_SQL = `
 WITH owed AS (
   SELECT ${COLUMNS}, n.created_at,
-         coalesce((SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id), n.created_at) AS last_at
+         coalesce((SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id), n.created_at) AS last_at,
+         (SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id AND d.outcome = 'failed') AS failed_at
   FROM revocation_notices n
-  JOIN revocation_subscribers s ON s.id = n.subscriber_id AND NOT s.disabled
+  JOIN revocation_subscribers s ON s.id = n.subscriber_id AND NOT s.disabled AND (s.issuers IS NULL OR n.issuer = ANY (s.issuers))
   WHERE n.created_at > $1::timestamptz - make_interval(days => $2) AND ${UNENDED} AND NOT ${SUPERSEDED}
 ), ranked AS (
-  SELECT owed.*, row_number() OVER w AS pos, first_value(last_at) OVER w AS head_last_at, first_value(created_at) OVER w AS head_created_at
-  FROM owed WINDOW w AS (PARTITION BY subscriber_id ORDER BY seq::bigint, notice_jti)
+  SELECT owed.*,
+         first_value(last_at) OVER target AS head_last_at, first_value(created_at) OVER target AS head_created_at,
+         min(created_at) OVER subscriber AS oldest_at, max(failed_at) OVER subscriber AS sub_failed_at,
+         row_number() OVER (PARTITION BY subscriber_id ORDER BY seq::bigint, notice_jti) AS pos
+  FROM owed
+  WINDOW target AS (PARTITION BY subscriber_id, kind, value, before, issuer ORDER BY seq::bigint, notice_jti),
+         subscriber AS (PARTITION BY subscriber_id)
 )
 SELECT notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq
 FROM ranked
 WHERE pos <= $3
-  AND head_last_at <= $1::timestamptz - greatest(make_interval(secs => $4), least(make_interval(secs => $5), (head_last_at - head_created_at) / 2))
+  AND head_last_at <= $1::timestamptz - ${pause('head_last_at', 'head_created_at')}
+  AND (sub_failed_at IS NULL OR sub_failed_at <= $1::timestamptz - ${pause('sub_failed_at', 'oldest_at')})
 ORDER BY subscriber_id, pos`;
 
 /**
@@ -116,13 +127,16 @@ export async function resendOwedNotices(db: Queryable, o: ResendOptions): Promis
   const queue = [...bySubscriber.values()];
   const sendAll = async () => {
     for (let owed = queue.shift(); owed; owed = queue.shift()) {
+      const refusedTargets = new Set<string>();
       for (const r of owed) {
+        const target = JSON.stringify([r.kind, r.value, r.before, r.issuer]);
+        if (refusedTargets.has(target)) continue;
         const outcome = await resendOne(db, r, () => o.signer(), clock.now(), o.deliver);
         if (outcome === 'delivered') report.delivered++;
-        if (outcome === 'failed') {
-          report.failed++;
-          break;
-        }
+        if (outcome === 'refused' || outcome === 'failed') report.failed++;
+        // A notice the subscriber answered 4xx to holds up its target's later notices only; any other failure ends its pass.
+        if (outcome === 'refused') refusedTargets.add(target);
+        if (outcome === 'failed') break;
       }
     }
   };
@@ -150,21 +164,22 @@ async function endNotice(db: Queryable, r: OwedRow, outcome: 'superseded' | 'aba
   });
 }
 
-/** `skipped`: delivered meanwhile, or the subscriber was disabled meanwhile. */
-async function resendOne(db: Queryable, r: OwedRow, signer: () => Promise<RevocationNoticeSigner>, now: Date, deliver: DeliverOptions | undefined): Promise<'delivered' | 'failed' | 'skipped'> {
-  const notice = buildRevocationNotice({
-    event: r.event, kind: r.kind, value: r.value, ...(r.before ? { before: r.before } : {}), issuer: r.issuer,
-    revokedAt: r.revoked_at, seq: Number(r.seq), aud: r.subscriber_id, jti: r.notice_jti, issuedAt: now,
-  });
+/**
+ * `refused`: the subscriber answered 4xx (but 408 or 429) to this notice; `failed`: anything else
+ * (down, 5xx, a refused address, no notice key); `skipped`: delivered meanwhile, or the subscriber
+ * was disabled meanwhile. Failures are logged by deliverToSubscriber.
+ */
+async function resendOne(db: Queryable, r: OwedRow, signer: () => Promise<RevocationNoticeSigner>, now: Date, deliver: DeliverOptions | undefined): Promise<'delivered' | 'refused' | 'failed' | 'skipped'> {
   try {
-    const done = await deliverToSubscriber(db, r.subscriber_id, { notice, sign: async () => signRevocationNotice(notice, await signer()) }, deliver);
+    const notice = buildRevocationNotice({
+      event: r.event, kind: r.kind, value: r.value, ...(r.before ? { before: r.before } : {}), issuer: r.issuer,
+      revokedAt: r.revoked_at, seq: Number(r.seq), aud: r.subscriber_id, jti: r.notice_jti, issuedAt: now,
+    });
+    const done = await deliverToSubscriber(db, r.subscriber_id, { notice, sign: async (owed) => signRevocationNotice(owed, await signer()) }, deliver);
     return done.status === 'delivered' ? 'delivered' : 'skipped';
   } catch (e) {
-    // Failed deliveries and signing failures are logged by deliverToSubscriber; anything else here, so the pause before the next attempt grows.
-    if (!isWebhookDeliveryError(e) && !isKeyturnError(e)) {
-      await recordDelivery(db, { subscriberId: r.subscriber_id, noticeJti: r.notice_jti, event: r.event, outcome: 'failed', error: 'not resent: INTERNAL' }).catch(() => undefined);
-    }
-    return 'failed';
+    const status = isWebhookDeliveryError(e) ? e.status : undefined;
+    return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429 ? 'refused' : 'failed';
   }
 }
 

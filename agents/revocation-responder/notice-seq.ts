@@ -10,16 +10,18 @@ const ACTION_OF: Record<RevocationEvent, string> = {
 
 /**
  * The seq a notice of `event` by the revocation workflow `workflowId` carries: the audit entry of
- * the change it reports, which was appended in the change's own transaction, under the audit log's
- * append lock, so seqs follow the order in which the changes of one target committed. With no such
- * entry (nothing changed: a kid already revoked for good, say), the log's latest seq, which is later
- * than any change already made.
+ * the change it reports (written by RevocationResponder in the change's own transaction, under the
+ * audit log's append lock), so seqs follow the order in which the changes of one target committed.
+ * With no such entry (the step changed nothing: a containment that had already lapsed when it was
+ * lifted, a key already revoked for good), the run's own latest entry: no later than the step, and
+ * later than anything the run had seen of the target before it. Never the log's latest seq, which
+ * could be another run's later change of the same target.
  */
 export async function noticeSeq(db: Queryable, workflowId: string, event: RevocationEvent): Promise<number> {
   const { rows } = await db.query<{ seq: string }>(
     `SELECT coalesce(
-       (SELECT max(seq) FROM audit_log WHERE actor ->> 'workflowId' = $1 AND action = $2 AND outcome = 'ok'),
-       (SELECT max(seq) FROM audit_log),
+       (SELECT max(seq) FROM audit_log WHERE actor ->> 'workflowId' = $1 AND actor ->> 'role' = 'RevocationResponder' AND action = $2 AND outcome = 'ok'),
+       (SELECT max(seq) FROM audit_log WHERE actor ->> 'workflowId' = $1),
        1)::text AS seq`,
     [workflowId, ACTION_OF[event]],
   );

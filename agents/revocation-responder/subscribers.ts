@@ -9,6 +9,8 @@ export interface Subscriber {
   url: string;
   createdAt: string;
   disabled: boolean;
+  /** The issuers whose revocations it is told of; null: every issuer. */
+  issuers: string[] | null;
 }
 
 interface SubscriberRow extends Record<string, unknown> {
@@ -16,10 +18,25 @@ interface SubscriberRow extends Record<string, unknown> {
   url: string;
   created_at: Date;
   disabled: boolean;
+  issuers: string[] | null;
 }
 
-const SUBSCRIBER_COLUMNS = 'id, url, created_at, disabled';
-const toSubscriber = (r: SubscriberRow): Subscriber => ({ id: r.id, url: r.url, createdAt: r.created_at.toISOString(), disabled: r.disabled });
+const SUBSCRIBER_COLUMNS = 'id, url, created_at, disabled, issuers';
+const toSubscriber = (r: SubscriberRow): Subscriber => ({ id: r.id, url: r.url, createdAt: r.created_at.toISOString(), disabled: r.disabled, issuers: r.issuers });
+
+/** Whether `subscriber` is told of the revocations of `issuer`. */
+export const tellsOf = (subscriber: Pick<Subscriber, 'issuers'>, issuer: string): boolean => subscriber.issuers === null || subscriber.issuers.includes(issuer);
+
+/** 1–100 distinct issuer urls (as the policy names them), or undefined for every issuer. */
+function checkIssuers(issuers: readonly string[] | undefined): string[] | undefined {
+  if (issuers === undefined) return undefined;
+  const distinct = [...new Set(issuers)];
+  if (distinct.length < 1 || distinct.length > 100) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber is told of 1–100 issuers, or of every issuer', 'Give a comma-separated list of issuer urls, or --all.');
+  for (const i of distinct) {
+    if (!URL.canParse(i) || i.length > 2048) throw new KeyturnError('SUBSCRIBER_INVALID', `${JSON.stringify(i.slice(0, 100))} is not an issuer url`, 'Issuers are named by their url, as in the policy (iss).');
+  }
+  return distinct;
+}
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -68,17 +85,19 @@ function checkSubscriberId(id: string): string {
  * Registers a subscriber, audited (`revocation.subscriber.add`). Idempotent for the same id and url;
  * the same id with another url is SUBSCRIBER_CONFLICT.
  */
-export async function addSubscriber(db: Queryable, input: { id: string; url: string }, ctx: AuditContext, opts: { addresses?: SubscriberAddressPolicy } = {}): Promise<Subscriber> {
+export async function addSubscriber(db: Queryable, input: { id: string; url: string; issuers?: string[] }, ctx: AuditContext, opts: { addresses?: SubscriberAddressPolicy } = {}): Promise<Subscriber> {
   const id = checkSubscriberId(input.id);
   const url = checkSubscriberUrl(input.url, opts.addresses);
+  const issuers = checkIssuers(input.issuers) ?? null;
   return withTransaction(db, async (tx) => {
-    const ins = await tx.query<SubscriberRow>(`INSERT INTO revocation_subscribers (id, url) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING ${SUBSCRIBER_COLUMNS}`, [id, url]);
+    const ins = await tx.query<SubscriberRow>(`INSERT INTO revocation_subscribers (id, url, issuers) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING ${SUBSCRIBER_COLUMNS}`, [id, url, issuers]);
     if (!ins.rows[0]) {
       const existing = (await getSubscriber(tx, id))!;
       if (existing.url !== url) throw new KeyturnError('SUBSCRIBER_CONFLICT', `subscriber ${id} already exists with another url`, 'Disable it and register the new url under a new id.', { id });
+      if (JSON.stringify(existing.issuers) !== JSON.stringify(issuers)) throw new KeyturnError('SUBSCRIBER_CONFLICT', `subscriber ${id} already exists, told of other issuers`, 'Change its issuers with `keyturn subscribers set-issuers`.', { id });
       return existing;
     }
-    await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.add', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { origin: new URL(url).origin } });
+    await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.add', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { origin: new URL(url).origin, issuers } });
     return toSubscriber(ins.rows[0]);
   });
 }
@@ -102,4 +121,15 @@ export async function getSubscriber(db: Queryable, id: string): Promise<Subscrib
 export async function listSubscribers(db: Queryable, opts: { includeDisabled?: boolean } = {}): Promise<Subscriber[]> {
   const res = await db.query<SubscriberRow>(`SELECT ${SUBSCRIBER_COLUMNS} FROM revocation_subscribers WHERE $1::boolean OR NOT disabled ORDER BY id`, [opts.includeDisabled ?? false]);
   return res.rows.map(toSubscriber);
+}
+
+/** Limits the issuers a subscriber is told of (undefined: every issuer again), audited. SUBSCRIBER_NOT_FOUND when unknown. */
+export async function setSubscriberIssuers(db: Queryable, id: string, issuers: string[] | undefined, ctx: AuditContext): Promise<Subscriber> {
+  const checked = checkIssuers(issuers) ?? null;
+  return withTransaction(db, async (tx) => {
+    const res = await tx.query<SubscriberRow>(`UPDATE revocation_subscribers SET issuers = $2 WHERE id = $1 RETURNING ${SUBSCRIBER_COLUMNS}`, [id, checked]);
+    if (!res.rows[0]) throw new KeyturnError('SUBSCRIBER_NOT_FOUND', `no revocation subscriber ${id}`);
+    await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.issuers', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { issuers: checked } });
+    return toSubscriber(res.rows[0]);
+  });
 }

@@ -3,7 +3,7 @@ import type { Queryable } from '../shared/db.js';
 import { REVOCATION_NOTICE_CONTENT_TYPE, type RevocationNotice } from './notice.js';
 import { postPinned, systemResolve, unlessAborted, type Resolve, type ResolvedAddress } from './pinned-post.js';
 import { ALLOWED_NETWORKS_VARIABLE, ipLiteral, subscriberAddressPolicy, type SubscriberAddressPolicy } from './subscriber-address.js';
-import { ALLOW_INTERNAL, getSubscriber, parseSubscriberUrl, type Subscriber } from './subscribers.js';
+import { ALLOW_INTERNAL, getSubscriber, parseSubscriberUrl, tellsOf, type Subscriber } from './subscribers.js';
 
 export {
   buildRevocationNotice,
@@ -19,7 +19,7 @@ export {
   type RevocationNotice,
   type VerifiedNotice,
 } from './notice.js';
-export { addSubscriber, checkSubscriberUrl, getSubscriber, listSubscribers, setSubscriberDisabled, type Subscriber } from './subscribers.js';
+export { addSubscriber, checkSubscriberUrl, getSubscriber, listSubscribers, setSubscriberDisabled, setSubscriberIssuers, tellsOf, type Subscriber } from './subscribers.js';
 export { LOOPBACK_NETWORKS, SubscriberAddressPolicy, subscriberAddressPolicy } from './subscriber-address.js';
 export type { Resolve, ResolvedAddress } from './pinned-post.js';
 
@@ -164,24 +164,30 @@ export async function deliveriesOf(db: Queryable, noticeJti: string): Promise<De
   return res.rows.map((r) => ({ id: r.id, subscriberId: r.subscriber_id, noticeJti: r.notice_jti, event: r.event, outcome: r.outcome, httpStatus: r.http_status, error: r.error, attemptedAt: r.attempted_at.toISOString() }));
 }
 
-export type DeliveryOutcome = { status: 'delivered'; httpStatus: number } | { status: 'already-delivered' } | { status: 'skipped'; why: 'disabled' | 'unknown' };
+export type DeliveryOutcome = { status: 'delivered'; httpStatus: number } | { status: 'already-delivered' } | { status: 'skipped'; why: 'disabled' | 'unknown' | 'other-issuer' };
 
 /** Records that `notice` is owed to the subscriber (once per notice and subscriber): the worker resends it until it is delivered. */
-async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<void> {
+async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<RevocationNotice> {
   await db.query(
     `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
     [n.jti, subscriberId, n.event, n.kind, n.value, n.before ?? null, n.issuer, n.revokedAt, n.seq],
   );
+  // Every attempt and resend of a notice carries the seq it was first owed with.
+  const { rows } = await db.query<{ seq: string }>(`SELECT seq::text AS seq FROM revocation_notices WHERE notice_jti = $1 AND subscriber_id = $2`, [n.jti, subscriberId]);
+  const seq = Number(rows[0]!.seq);
+  return seq === n.seq ? n : { ...n, seq };
 }
 
 /** A notice for one subscriber, and how to sign it: signed only once it is recorded as owed, so a notice whose key cannot be loaded is still resent later. */
 export interface NoticeToDeliver {
   notice: RevocationNotice;
-  sign: () => Promise<string>;
+  /** Signs the notice as owed (its seq the first one recorded). */
+  sign: (notice: RevocationNotice) => Promise<string>;
 }
 
 /**
- * One activity attempt: re-reads the subscriber (a disabled or unknown one is skipped), records the
+ * One activity attempt: re-reads the subscriber (a disabled or unknown one, or one not told of the
+ * notice's issuer, is skipped), records the
  * notice as owed to it, skips it when already delivered, signs and delivers it, and logs the attempt
  * either way. Rethrows the WebhookDeliveryError after logging it, so Temporal retries (a refused
  * address: see SubscriberAddressRefusedError).
@@ -190,12 +196,13 @@ export async function deliverToSubscriber(db: Queryable, subscriberId: string, s
   const sub = await getSubscriber(db, subscriberId);
   if (!sub) return { status: 'skipped', why: 'unknown' };
   if (sub.disabled) return { status: 'skipped', why: 'disabled' };
-  await owe(db, subscriberId, signed.notice);
+  if (!tellsOf(sub, signed.notice.issuer)) return { status: 'skipped', why: 'other-issuer' };
+  const notice = await owe(db, subscriberId, signed.notice);
   const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
   if (done.rows.length > 0) return { status: 'already-delivered' };
   let jws: string;
   try {
-    jws = await signed.sign();
+    jws = await signed.sign(notice);
   } catch (e) {
     const code = isKeyturnError(e) ? e.code : ((e as { type?: unknown }).type ?? 'INTERNAL');
     await recordDelivery(db, { subscriberId, noticeJti: signed.notice.jti, event: signed.notice.event, outcome: 'failed', error: `not signed: ${String(code)}` }).catch(() => {});

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { loadDevRevocationNoticeKey, loadRevocationNoticeKey } from '../../agents/revocation-responder/notice.js';
 import { owedNoticeCounts } from '../../agents/revocation-responder/notice-outbox.js';
-import { addSubscriber, listSubscribers, setSubscriberDisabled, subscriberAddressPolicy, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
+import { activePolicy } from '../../agents/planner/policy-store.js';
+import { addSubscriber, listSubscribers, setSubscriberDisabled, setSubscriberIssuers, subscriberAddressPolicy, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
 import { formatTable } from '../table.js';
@@ -9,14 +10,25 @@ import { withContext } from '../context.js';
 import { auditContext } from './clients.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+const warn = (line: string) => process.stderr.write(`${line}\n`);
+const listOf = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const toldOf = (s: Subscriber) => (s.issuers ? `the revocations of ${s.issuers.join(', ')}` : 'every revocation notice');
+
+/** Issuers the policy in force does not name are most likely typos: warned about, as a subscriber may be set up before the policy change that adds its issuer. */
+async function warnUnknownIssuers(db: Queryable, issuers: string[]): Promise<void> {
+  const active = await activePolicy(db);
+  const known = new Set(active?.policy.issuers.map((i) => i.issuer) ?? []);
+  const unknown = issuers.filter((i) => !known.has(i));
+  if (active && unknown.length > 0) warn(`warning: the policy in force has no issuer ${unknown.join(', ')}; the subscriber is told of its revocations once it does.`);
+}
 
 /** A subscriber's url without its path or query, which often embed a secret. */
 const origin = (url: string) => `${new URL(url).origin}/…`;
 
-/** `SUBSCRIBER  URL  STATUS  OWED  SINCE`: the url as its origin only; OWED counts the notices not delivered yet. */
+/** `SUBSCRIBER  URL  STATUS  ISSUERS  OWED  SINCE`: the url as its origin only; OWED counts the notices not delivered yet. */
 export function formatSubscriberTable(subscribers: Subscriber[], owed: ReadonlyMap<string, number>): string {
-  const header = ['SUBSCRIBER', 'URL', 'STATUS', 'OWED', 'SINCE'];
-  const rows = subscribers.map((s) => [s.id, origin(s.url), s.disabled ? 'disabled' : 'enabled', String(owed.get(s.id) ?? 0), s.createdAt]);
+  const header = ['SUBSCRIBER', 'URL', 'STATUS', 'ISSUERS', 'OWED', 'SINCE'];
+  const rows = subscribers.map((s) => [s.id, origin(s.url), s.disabled ? 'disabled' : 'enabled', s.issuers?.join(',') ?? 'all', String(owed.get(s.id) ?? 0), s.createdAt]);
   return formatTable(header, rows);
 }
 
@@ -43,12 +55,31 @@ export function registerSubscribers(program: Command): void {
   subscribers
     .command('add <id> <url>')
     .description('register a subscriber: https, or http to this machine only; an IP address must be public or in KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS; audited')
-    .action((id: string, url: string) =>
+    .option('--issuers <list>', 'comma-separated issuer urls: it is told of their revocations only (default: every issuer)')
+    .action((id: string, url: string, opts: { issuers?: string }) =>
       withContext(async (ctx) => {
         // Against the `npm run dev` database, loopback is allowed as the dev worker allows it.
         const addresses = subscriberAddressPolicy(ctx.env, { dev: ctx.local !== undefined && !ctx.env.DATABASE_URL });
-        const s = await addSubscriber(ctx.db(), { id, url }, auditContext(ctx), { addresses });
-        out(`subscriber ${s.id} (${origin(s.url)}) gets every revocation notice from now on${s.disabled ? ', once enabled again (it is disabled)' : ''}`);
+        const issuers = opts.issuers === undefined ? undefined : listOf(opts.issuers);
+        const s = await addSubscriber(ctx.db(), { id, url, ...(issuers ? { issuers } : {}) }, auditContext(ctx), { addresses });
+        if (issuers) await warnUnknownIssuers(ctx.db(), issuers);
+        out(`subscriber ${s.id} (${origin(s.url)}) gets ${toldOf(s)} from now on${s.disabled ? ', once enabled again (it is disabled)' : ''}`);
+      }),
+    );
+
+  subscribers
+    .command('set-issuers <id> [issuers]')
+    .description('limit the issuers whose revocations a subscriber is told of (comma-separated urls), or tell it of every issuer again with --all; audited')
+    .option('--all', 'every issuer (the default for a new subscriber)')
+    .action((id: string, list: string | undefined, opts: { all?: boolean }) =>
+      withContext(async (ctx) => {
+        if ((list === undefined) === (opts.all !== true)) {
+          throw new KeyturnError('INVALID_ARGUMENT', 'give either a comma-separated list of issuers or --all', 'e.g. `keyturn subscribers set-issuers billing https://auth.example.com`, or `--all`.');
+        }
+        const issuers = opts.all ? undefined : listOf(list!);
+        const s = await setSubscriberIssuers(ctx.db(), id, issuers, auditContext(ctx));
+        if (issuers) await warnUnknownIssuers(ctx.db(), issuers);
+        out(`subscriber ${s.id} gets ${toldOf(s)} from now on`);
       }),
     );
 

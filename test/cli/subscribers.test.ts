@@ -68,6 +68,15 @@ describe('keyturn subscribers', () => {
     await expect(run('subscribers', 'deliveries', 'billing', '-n', '0')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('add --issuers and set-issuers limit what a subscriber is told of, each audited; --all tells it of every issuer again', async () => {
+    expect((await run('subscribers', 'add', 'billing', 'https://billing.example/hooks', '--issuers', 'https://a.example, https://b.example')).out).toMatch(/gets the revocations of https:\/\/a\.example, https:\/\/b\.example from now on/);
+    expect((await run('subscribers', 'list')).out).toMatch(/^billing\s+\S+\s+enabled\s+https:\/\/a\.example,https:\/\/b\.example\s/m);
+    expect((await run('subscribers', 'set-issuers', 'billing', '--all')).out).toMatch(/gets every revocation notice from now on/);
+    await expect(run('subscribers', 'set-issuers', 'billing')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(run('subscribers', 'set-issuers', 'billing', 'https://a.example', '--all')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await actions()).toEqual(['revocation.subscriber.add', 'revocation.subscriber.issuers']);
+  });
+
   it('list counts the notices each subscriber is still owed', async () => {
     await run('subscribers', 'add', 'billing', 'https://billing.example/hooks');
     for (const jti of ['revoke-kid-1:revocation.contained', 'revoke-kid-1:revocation.confirmed']) {
@@ -75,7 +84,7 @@ describe('keyturn subscribers', () => {
     }
     await recordDelivery(db.app, { subscriberId: 'billing', noticeJti: 'revoke-kid-1:revocation.contained', event: 'revocation.contained', outcome: 'delivered', httpStatus: 204 });
 
-    expect((await run('subscribers', 'list')).out).toMatch(/^SUBSCRIBER\s+URL\s+STATUS\s+OWED\s+SINCE\nbilling\s+https:\/\/billing\.example\/…\s+enabled\s+1\s/);
+    expect((await run('subscribers', 'list')).out).toMatch(/^SUBSCRIBER\s+URL\s+STATUS\s+ISSUERS\s+OWED\s+SINCE\nbilling\s+https:\/\/billing\.example\/…\s+enabled\s+all\s+1\s/);
     expect(JSON.parse((await run('subscribers', 'list', '--json')).out)).toEqual([expect.objectContaining({ id: 'billing', owed: 1 })]);
   });
 

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { ApplicationFailure } from '@temporalio/common';
@@ -29,10 +29,11 @@ import { auditEntries, POLICY_VERSION } from './support.js';
 const MINUTE_MS = 60_000;
 const admin = { appendAudit, actor: { role: 'Human' as const, cliUser: 'alice' }, policyVersion: POLICY_VERSION };
 
-/** A subscriber on loopback that answers `status` and keeps what it was sent. */
+/** A subscriber on loopback that answers `status` (400 to notices about `refusedValue`) and keeps what it was sent. */
 let server: Server;
 let url: string;
 let status = 503;
+let refusedValue: string | undefined;
 const received: string[] = [];
 let signer: RevocationNoticeSigner;
 
@@ -44,7 +45,7 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       received.push(body);
-      res.writeHead(status).end();
+      res.writeHead(refusedValue !== undefined && decodeJwt(body).value === refusedValue ? 400 : status).end();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -63,6 +64,7 @@ describe('resendOwedNotices', () => {
     db = await policyDatabase();
     sub = (await addSubscriber(db.app, { id: 'billing', url }, admin)).id;
     status = 503;
+    refusedValue = undefined;
     received.length = 0;
   });
   afterEach(() => db.drop());
@@ -73,21 +75,22 @@ describe('resendOwedNotices', () => {
   const revokedAt = new Date(Date.now() - 5 * MINUTE_MS);
   /** A run's notices of one target, ordered as their changes committed (seq). */
   const SEQ: Record<RevocationEvent, number> = { 'revocation.contained': 10, 'revocation.lifted': 20, 'revocation.confirmed': 20 };
-  const notice = (event: RevocationEvent, o: { seq?: number; run?: string; to?: string } = {}) =>
-    buildRevocationNotice({ seq: o.seq ?? SEQ[event], event, kind: 'jti', value: 'tok-1', issuer: 'https://issuer.test', revokedAt, aud: o.to ?? sub, jti: `${o.run ?? 'revoke-jti-1'}:${event}` });
+  type Of = { seq?: number; run?: string; to?: string; value?: string };
+  const notice = (event: RevocationEvent, o: Of = {}) =>
+    buildRevocationNotice({ seq: o.seq ?? SEQ[event], event, kind: 'jti', value: o.value ?? 'tok-1', issuer: 'https://issuer.test', revokedAt, aud: o.to ?? sub, jti: `${o.run ?? 'revoke-jti-1'}:${event}` });
   /** What a run's activity does: deliver once (the subscriber answers `status`). */
-  const runDelivers = async (event: RevocationEvent, o: { seq?: number; run?: string; to?: string } = {}) => {
+  const runDelivers = async (event: RevocationEvent, o: Of = {}) => {
     const n = notice(event, o);
-    return deliverToSubscriber(db.app, o.to ?? sub, { notice: n, sign: () => signRevocationNotice(n, signer) }).catch(() => 'failed' as const);
+    return deliverToSubscriber(db.app, o.to ?? sub, { notice: n, sign: (owed) => signRevocationNotice(owed, signer) }).catch(() => 'failed' as const);
   };
-  /** A notice owed since `minutesAgo`, with a failed attempt now. */
-  const owedSince = async (minutesAgo: number) => {
-    const n = notice('revocation.contained');
+  /** A notice owed since `minutesAgo`, with a failed attempt now unless `attempted` is false. */
+  const owedSince = async (minutesAgo: number, o: Of & { attempted?: boolean } = {}) => {
+    const n = notice('revocation.contained', o);
     await db.app.query(
-      `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at, seq, created_at) VALUES ($1, $2, $3, 'jti', 'tok-1', $4, $5, $6, now() - make_interval(mins => $7))`,
-      [n.jti, sub, n.event, n.issuer, n.revokedAt, n.seq, minutesAgo],
+      `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, issuer, revoked_at, seq, created_at) VALUES ($1, $2, $3, 'jti', $4, $5, $6, $7, now() - make_interval(mins => $8))`,
+      [n.jti, sub, n.event, n.value, n.issuer, n.revokedAt, n.seq, minutesAgo],
     );
-    await recordDelivery(db.app, { subscriberId: sub, noticeJti: n.jti, event: n.event, outcome: 'failed' });
+    if (o.attempted !== false) await recordDelivery(db.app, { subscriberId: sub, noticeJti: n.jti, event: n.event, outcome: 'failed' });
   };
   const outcomes = async (event: RevocationEvent) => (await deliveriesOf(db.app, notice(event).jti)).map((d) => d.outcome);
 
@@ -234,5 +237,36 @@ describe('resendOwedNotices', () => {
     expect(await owedNoticeCounts(db.app)).toEqual(new Map([[sub, 1]]));
     expect(await deliveriesOf(db.app, 'revoke-jti-1:revocation.confirmed')).toEqual([expect.objectContaining({ outcome: 'failed', error: 'not signed: SECRET_FILE_MISSING' })]);
     expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
+  });
+
+  it("holds up only the later notices of a target whose notice the subscriber refuses (4xx), not the subscriber's other targets", async () => {
+    await runDelivers('revocation.contained', { value: 'tok-bad', run: 'revoke-bad', seq: 1 });
+    await runDelivers('revocation.confirmed', { value: 'tok-bad', run: 'revoke-bad', seq: 2 });
+    await runDelivers('revocation.contained');
+    status = 200;
+    refusedValue = 'tok-bad';
+    received.length = 0;
+
+    expect(await resend(3)).toEqual({ delivered: 1, failed: 1, superseded: 0, abandoned: 0 });
+    expect(received.map((b) => decodeJwt(b).value)).toEqual(['tok-bad', 'tok-1']);
+  });
+
+  it('tries none of a down subscriber\'s notices before its own pause since its last failure has passed', async () => {
+    await runDelivers('revocation.contained');
+    await owedSince(40, { value: 'tok-2', run: 'revoke-jti-2', attempted: false });
+    received.length = 0;
+
+    expect(await resend(1)).toEqual({ delivered: 0, failed: 0, superseded: 0, abandoned: 0 });
+    expect(await resend(21)).toEqual({ delivered: 0, failed: 1, superseded: 0, abandoned: 0 });
+    expect(received).toHaveLength(1);
+  });
+
+  it('signs every attempt of a notice with the seq it was first owed with', async () => {
+    await runDelivers('revocation.contained', { seq: 10 });
+    status = 200;
+    received.length = 0;
+    await runDelivers('revocation.contained', { seq: 99 });
+
+    expect(decodeJwt(received[0]!).seq).toBe(10);
   });
 });

@@ -26,9 +26,16 @@ describe('noticeSeq', () => {
     expect(lifted).toBeLessThan(containedAgain);
   });
 
-  it('is the latest seq when the run audited no such change', async () => {
-    const latest = await change('revoke-c', 'revocation.requested');
-    expect(await noticeSeq(db.app, 'revoke-d', 'revocation.confirmed')).toBe(latest);
+  it("is the run's own latest entry when it audited no such change, never another run's later one", async () => {
+    const own = await change('revoke-c', 'approval.decided');
+    await change('revoke-d', 'revocation.contained');
+    expect(await noticeSeq(db.app, 'revoke-c', 'revocation.lifted')).toBe(own);
+  });
+
+  it("ignores the orchestrator's record of the run's outcome, which names the same action", async () => {
+    const lifted = await change('revoke-e', 'revocation.false_alarm');
+    await appendAudit(db.app, { actor: { role: 'Orchestrator', workflowId: 'revoke-e', runId: 'r1', activityId: '9' }, action: 'revocation.false_alarm', subject: { jti: 'tok-1' }, policyVersion: POLICY_VERSION, outcome: 'ok' });
+    expect(await noticeSeq(db.app, 'revoke-e', 'revocation.lifted')).toBe(lifted);
   });
 
   it('reads the workflow id from a notice id', () => {

@@ -14,11 +14,13 @@ import {
   listSubscribers,
   revocationNoticeSignerFromJwk,
   setSubscriberDisabled,
+  setSubscriberIssuers,
   signRevocationNotice,
   SubscriberAddressPolicy,
   SubscriberAddressRefusedError,
   verifyRevocationNotice,
   WebhookDeliveryError,
+  type RevocationNotice,
   type RevocationNoticeSigner,
 } from '../../agents/revocation-responder/webhooks.js';
 import { superuserPool, testPool, unique } from '../support/db.js';
@@ -68,7 +70,7 @@ beforeAll(async () => {
 
 /** Subscribers this file registers; switched off at the end so other files' revocations do not call a closed server. */
 const created: string[] = [];
-const register = async (input: { id: string; url: string }) => {
+const register = async (input: { id: string; url: string; issuers?: string[] }) => {
   const sub = await addSubscriber(pool, input, ctx);
   created.push(sub.id);
   return sub;
@@ -84,7 +86,7 @@ afterAll(async () => {
 async function signedNotice(value = unique('jti')) {
   const notice = buildRevocationNotice({ seq: 1, event: 'revocation.confirmed', kind: 'jti', value, issuer: 'https://issuer.test', revokedAt: new Date(), aud: 'svc-test' });
   const jws = await signRevocationNotice(notice, signer);
-  return { notice, jws, sign: async () => jws };
+  return { notice, jws, sign: async (owed: RevocationNotice) => (owed === notice ? jws : signRevocationNotice(owed, signer)) };
 }
 
 describe('revocation subscribers', () => {
@@ -185,6 +187,28 @@ describe('revocation subscribers', () => {
     expect(await auditCount(pool, 'revocation.subscriber.add', 'subscriber', sub.id)).toBe(1);
     expect(await auditCount(pool, 'revocation.subscriber.disable', 'subscriber', sub.id)).toBe(1);
     await expect(addSubscriber(pool, { id: unique('svc'), url: 'http://example.test/hook' }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
+  });
+
+  it("tell a subscriber limited to some issuers of their revocations only, owing it nothing of another's", async () => {
+    status = 200;
+    const sub = await register({ id: unique('svc'), url, issuers: ['https://tenant-a.test'] });
+    received.length = 0;
+    const other = await signedNotice();
+    expect(other.notice.issuer).toBe('https://issuer.test');
+
+    expect(await deliverToSubscriber(pool, sub.id, other)).toEqual({ status: 'skipped', why: 'other-issuer' });
+    expect(received).toHaveLength(0);
+    expect((await pool.query('SELECT 1 FROM revocation_notices WHERE subscriber_id = $1', [sub.id])).rowCount).toBe(0);
+
+    await setSubscriberIssuers(pool, sub.id, ['https://tenant-a.test', 'https://issuer.test'], ctx);
+    expect(await deliverToSubscriber(pool, sub.id, other)).toMatchObject({ status: 'delivered' });
+    expect(await auditCount(pool, 'revocation.subscriber.issuers', 'subscriber', sub.id)).toBe(1);
+  });
+
+  it('refuse an issuer list that is empty or not of urls, registering nothing', async () => {
+    for (const issuers of [[], ['not a url']]) {
+      await expect(addSubscriber(pool, { id: unique('svc'), url, issuers }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
+    }
   });
 });
 
