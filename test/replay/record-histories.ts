@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { Payload } from '@temporalio/common';
+import { ApplicationFailure, type Payload } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { afterAll, describe, it } from 'vitest';
@@ -130,6 +130,33 @@ describe('record workflow histories for replay', { timeout: 300_000 }, () => {
     await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
     await stack.decide(handle, 'approve', 'cli:alice');
     await save('revocation-kid', handle);
+  });
+
+  it('a key revocation rejected as a false alarm', async () => {
+    const stack = await startRotationStack({ name: 'rec-false-alarm', issuer: { accessTokenTtl: '60s', postRetireOverlap: '62s' } });
+    stops.push(() => stack.stop());
+    const kid = await seedActiveKey(stack);
+    const handle = await startRevocation(stack.client, { kind: 'kid', value: kid, reason: 'a scanner flagged the key', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'reject', 'cli:alice');
+    await save('revocation-false-alarm', handle);
+  });
+
+  it('a token revocation whose notice subscribers cannot be read', async () => {
+    const unreadable: ActivityInterceptorsFactory = (ctx) => ({
+      inbound: {
+        async execute(input, next) {
+          if (ctx.info.activityType === 'listNoticeSubscribers') throw ApplicationFailure.nonRetryable('subscribers unreadable (recording)', 'RECORDING_UNREADABLE');
+          return next(input);
+        },
+      },
+    });
+    const stack = await startRotationStack({ name: 'rec-unlisted', activityInterceptors: [unreadable] });
+    stops.push(() => stack.stop());
+    const handle = await startRevocation(stack.client, { kind: 'jti', value: `unlisted-${Date.now()}`, issuer: stack.issuer, reason: 'leaked token', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await save('revocation-notices-unlisted', handle);
   });
 
   it('a policy change signed off and activated', async () => {

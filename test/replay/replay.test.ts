@@ -16,7 +16,9 @@ import { workflowBundle } from '../../workers/worker.js';
  * `*.pre-call-ids.json` were recorded before activity ids named their call's type and run: they
  * replay with the SDK's plain ids. `*.pre-unhandled.json` were recorded before a run's end recorded
  * the decision signals it left unhandled (a rollback sent while the previous key is retired): they
- * end without that entry, as they did.
+ * end without that entry, as they did. `*.pre-notice-patches.json` were recorded before a run went on
+ * when its notice subscribers could not be read (patch `notices-never-reject`, recorded in
+ * `revocation-notices-unlisted.current.json`) and before notices were owed and ordered by audit seq.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -71,12 +73,13 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before call ids, bound results, per-issuer groups and recorded late signals', () => {
+  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals and the notice patches', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-groups.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-unhandled.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-notice-patches.json'))).toBe(true);
   });
 
   it.each(recorded)('%s replays without nondeterminism', async (file) => {
