@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
+import pLimit from 'p-limit';
 
 export interface ResolvedAddress {
   address: string;
@@ -11,8 +12,21 @@ export interface ResolvedAddress {
 /** Every address a host name resolves to. */
 export type Resolve = (hostname: string) => Promise<ResolvedAddress[]>;
 
-/** The system resolver (getaddrinfo: /etc/hosts, then DNS), every answer in its order. */
-export const systemResolve: Resolve = async (hostname) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+/** `resolve`, with at most `concurrency` lookups running at once (the rest wait their turn). */
+export function limitedResolve(resolve: Resolve, concurrency: number): Resolve {
+  const slot = pLimit(concurrency);
+  return (hostname) => slot(() => resolve(hostname));
+}
+
+const getaddrinfo: Resolve = async (hostname) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+
+/**
+ * The system resolver (getaddrinfo: /etc/hosts, then DNS), every answer in its order. getaddrinfo
+ * runs on libuv's thread pool (4 threads by default) and cannot be cancelled: a subscriber whose
+ * DNS hangs would hold a thread past the delivery's timeout. Two at most run at once, so slow
+ * subscriber domains never take the pool that file and crypto work share.
+ */
+export const systemResolve: Resolve = limitedResolve(getaddrinfo, 2);
 
 /**
  * POSTs `body` to `url`, connecting only to the addresses given (already checked): the socket's
