@@ -24,7 +24,7 @@ export interface ResendOptions extends ResponderDeps {
 
 export interface ResendReport {
   delivered: number;
-  /** Resends that failed: the subscriber's oldest owed notice is tried again after a longer pause. */
+  /** Resends that failed or were refused: each is tried again after a longer pause. */
   failed: number;
   /** A later notice of the same target reached the subscriber: nothing more is owed. */
   superseded: number;
@@ -42,12 +42,13 @@ interface OwedRow extends Record<string, unknown> {
   issuer: string;
   revoked_at: Date;
   seq: string;
+  concerns: string[] | null;
 }
 
-/** Not yet delivered, superseded or abandoned. */
+/** Not yet delivered, superseded, abandoned or withdrawn. */
 const UNENDED = `NOT EXISTS (
   SELECT 1 FROM revocation_deliveries e
-  WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ('delivered', 'superseded', 'abandoned'))`;
+  WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ('delivered', 'superseded', 'abandoned', 'withdrawn'))`;
 
 /**
  * A later change of the same target (a greater seq) has reached the subscriber. A `confirmed`
@@ -63,7 +64,7 @@ const SUPERSEDED = `EXISTS (
 /** Half the time from `since` to `last`, from 2 minutes ($4) to an hour ($5). */
 const pause = (last: string, since: string) => `greatest(make_interval(secs => $4), least(make_interval(secs => $5), (${last} - ${since}) / 2))`;
 
-const COLUMNS = 'n.notice_jti, n.subscriber_id, n.event, n.kind, n.value, n.before, n.issuer, n.revoked_at, n.seq::text AS seq';
+const COLUMNS = 'n.notice_jti, n.subscriber_id, n.event, n.kind, n.value, n.before, n.issuer, n.revoked_at, n.seq::text AS seq, n.concerns';
 
 /** Owed notices to end: superseded ones, and those past the resend window. Looked at up to a week past it, so a worker down for days still abandons them. */
 const TO_END_SQL = `
@@ -74,42 +75,44 @@ WHERE n.created_at > $1::timestamptz - make_interval(days => $2 + 7) AND ${UNEND
 ORDER BY n.seq
 LIMIT 1000`;
 
+/** A failed attempt that says the subscriber is unwell (down, 5xx, refused address, gone), not that it refused one notice (4xx). */
+const SUBSCRIBER_FAILURE = `d.outcome = 'failed' AND (d.http_status IS NULL OR d.http_status NOT BETWEEN 400 AND 499 OR d.http_status IN (401, 403, 404, 408, 410, 429))`;
+
 /**
- * Per enabled subscriber, up to $3 owed notices in seq order, of the targets whose oldest owed notice
- * is due (its pause since its last attempt, or since it was owed, has passed), when the subscriber
- * itself is due: its pause since its last failed attempt, counted from its oldest owed notice, has
- * passed. So a subscriber that is down gets one attempt per pause whatever its backlog, and one
- * notice it keeps refusing holds up only the later notices of its own target.
+ * Per enabled subscriber told of what they concern, up to $3 owed notices in seq order that are due
+ * (their pause since their last attempt, or since they were owed, has passed), when the subscriber
+ * itself is due: its pause since its last failure of its own (not a 4xx refusal of one notice),
+ * counted from its oldest owed notice, has passed. So a subscriber that is down gets one attempt per
+ * pause whatever its backlog.
  */
 const TO_SEND_SQL = `
 WITH owed AS (
   SELECT ${COLUMNS}, n.created_at,
          coalesce((SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id), n.created_at) AS last_at,
-         (SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id AND d.outcome = 'failed') AS failed_at
+         (SELECT max(d.attempted_at) FROM revocation_deliveries d WHERE d.notice_jti = n.notice_jti AND d.subscriber_id = n.subscriber_id AND ${SUBSCRIBER_FAILURE}) AS failed_at
   FROM revocation_notices n
-  JOIN revocation_subscribers s ON s.id = n.subscriber_id AND NOT s.disabled AND (s.issuers IS NULL OR n.issuer = ANY (s.issuers))
+  JOIN revocation_subscribers s ON s.id = n.subscriber_id AND NOT s.disabled AND (s.issuers IS NULL OR coalesce(n.concerns, ARRAY[n.issuer]) && s.issuers)
   WHERE n.created_at > $1::timestamptz - make_interval(days => $2) AND ${UNENDED} AND NOT ${SUPERSEDED}
-), ranked AS (
-  SELECT owed.*,
-         first_value(last_at) OVER target AS head_last_at, first_value(created_at) OVER target AS head_created_at,
-         min(created_at) OVER subscriber AS oldest_at, max(failed_at) OVER subscriber AS sub_failed_at,
-         row_number() OVER (PARTITION BY subscriber_id ORDER BY seq::bigint, notice_jti) AS pos
+), gated AS (
+  SELECT owed.*, min(created_at) OVER (PARTITION BY subscriber_id) AS oldest_at, max(failed_at) OVER (PARTITION BY subscriber_id) AS sub_failed_at
   FROM owed
-  WINDOW target AS (PARTITION BY subscriber_id, kind, value, before, issuer ORDER BY seq::bigint, notice_jti),
-         subscriber AS (PARTITION BY subscriber_id)
+), due AS (
+  SELECT gated.*, row_number() OVER (PARTITION BY subscriber_id ORDER BY seq::bigint, notice_jti) AS pos
+  FROM gated
+  WHERE last_at <= $1::timestamptz - ${pause('last_at', 'created_at')}
+    AND (sub_failed_at IS NULL OR sub_failed_at <= $1::timestamptz - ${pause('sub_failed_at', 'oldest_at')})
 )
-SELECT notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq
-FROM ranked
+SELECT notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq, concerns
+FROM due
 WHERE pos <= $3
-  AND head_last_at <= $1::timestamptz - ${pause('head_last_at', 'head_created_at')}
-  AND (sub_failed_at IS NULL OR sub_failed_at <= $1::timestamptz - ${pause('sub_failed_at', 'oldest_at')})
 ORDER BY subscriber_id, pos`;
 
 /**
  * Resends the notices a run could not deliver (a subscriber down for more than its minute and a
  * half of attempts, a notice key that could not be read), each signed anew when sent: a new iat
  * and exp, the same jti, seq and revokedAt, so a subscriber drops a repeat and orders notices by
- * seq. One subscriber's notices go oldest first, and its pass stops at its first failure. A notice
+ * seq. One subscriber's notices go oldest first; its pass stops at its first failure, but goes on
+ * past a notice it refused (4xx). A notice
  * whose target a later change has since reached at the subscriber is marked superseded; one still
  * undelivered after NOTICE_RESEND_DAYS is abandoned (audited).
  */
@@ -127,15 +130,11 @@ export async function resendOwedNotices(db: Queryable, o: ResendOptions): Promis
   const queue = [...bySubscriber.values()];
   const sendAll = async () => {
     for (let owed = queue.shift(); owed; owed = queue.shift()) {
-      const refusedTargets = new Set<string>();
       for (const r of owed) {
-        const target = JSON.stringify([r.kind, r.value, r.before, r.issuer]);
-        if (refusedTargets.has(target)) continue;
         const outcome = await resendOne(db, r, () => o.signer(), clock.now(), o.deliver);
         if (outcome === 'delivered') report.delivered++;
         if (outcome === 'refused' || outcome === 'failed') report.failed++;
-        // A notice the subscriber answered 4xx to holds up its target's later notices only; any other failure ends its pass.
-        if (outcome === 'refused') refusedTargets.add(target);
+        // A notice the subscriber refused (4xx) is its own trouble: the next one goes on (subscribers order by seq).
         if (outcome === 'failed') break;
       }
     }
@@ -165,7 +164,8 @@ async function endNotice(db: Queryable, r: OwedRow, outcome: 'superseded' | 'aba
 }
 
 /**
- * `refused`: the subscriber answered 4xx (but 408 or 429) to this notice; `failed`: anything else
+ * `refused`: the subscriber answered 4xx to this notice (but 401, 403, 404, 410: it is gone or
+ * shuts keyturn out; 408, 429: it is busy); `failed`: anything else
  * (down, 5xx, a refused address, no notice key); `skipped`: delivered meanwhile, or the subscriber
  * was disabled meanwhile. Failures are logged by deliverToSubscriber.
  */
@@ -175,11 +175,11 @@ async function resendOne(db: Queryable, r: OwedRow, signer: () => Promise<Revoca
       event: r.event, kind: r.kind, value: r.value, ...(r.before ? { before: r.before } : {}), issuer: r.issuer,
       revokedAt: r.revoked_at, seq: Number(r.seq), aud: r.subscriber_id, jti: r.notice_jti, issuedAt: now,
     });
-    const done = await deliverToSubscriber(db, r.subscriber_id, { notice, sign: async (owed) => signRevocationNotice(owed, await signer()) }, deliver);
+    const done = await deliverToSubscriber(db, r.subscriber_id, { notice, sign: async (owed) => signRevocationNotice(owed, await signer()), ...(r.concerns ? { concerns: r.concerns } : {}) }, deliver);
     return done.status === 'delivered' ? 'delivered' : 'skipped';
   } catch (e) {
     const status = isWebhookDeliveryError(e) ? e.status : undefined;
-    return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429 ? 'refused' : 'failed';
+    return status !== undefined && status >= 400 && status < 500 && ![401, 403, 404, 408, 410, 429].includes(status) ? 'refused' : 'failed';
   }
 }
 

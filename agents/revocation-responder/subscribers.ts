@@ -24,16 +24,21 @@ interface SubscriberRow extends Record<string, unknown> {
 const SUBSCRIBER_COLUMNS = 'id, url, created_at, disabled, issuers';
 const toSubscriber = (r: SubscriberRow): Subscriber => ({ id: r.id, url: r.url, createdAt: r.created_at.toISOString(), disabled: r.disabled, issuers: r.issuers });
 
-/** Whether `subscriber` is told of the revocations of `issuer`. */
-export const tellsOf = (subscriber: Pick<Subscriber, 'issuers'>, issuer: string): boolean => subscriber.issuers === null || subscriber.issuers.includes(issuer);
+/** Whether `subscriber` is told of a notice concerning `issuers` (its own issuer, and for a jti or sub every issuer with live tokens of it). */
+export const tellsOf = (subscriber: Pick<Subscriber, 'issuers'>, issuers: readonly string[]): boolean => subscriber.issuers === null || issuers.some((i) => subscriber.issuers!.includes(i));
 
-/** 1–100 distinct issuer urls (as the policy names them), or undefined for every issuer. */
+const NOT_IN_AN_ISSUER = /[\p{Cc}\p{Cf}\p{Z}]/u;
+
+/** 1–100 distinct http(s) issuer urls with no space, control or format character, sorted; or undefined for every issuer. */
 function checkIssuers(issuers: readonly string[] | undefined): string[] | undefined {
   if (issuers === undefined) return undefined;
-  const distinct = [...new Set(issuers)];
-  if (distinct.length < 1 || distinct.length > 100) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber is told of 1–100 issuers, or of every issuer', 'Give a comma-separated list of issuer urls, or --all.');
+  const distinct = [...new Set(issuers)].sort();
+  if (distinct.length < 1 || distinct.length > 100) throw new KeyturnError('SUBSCRIBER_INVALID', 'a subscriber is told of 1–100 issuers, or of every issuer', 'Give a comma-separated list of issuer urls (as the policy names them).');
   for (const i of distinct) {
-    if (!URL.canParse(i) || i.length > 2048) throw new KeyturnError('SUBSCRIBER_INVALID', `${JSON.stringify(i.slice(0, 100))} is not an issuer url`, 'Issuers are named by their url, as in the policy (iss).');
+    const url = !NOT_IN_AN_ISSUER.test(i) && i.length <= 2048 && URL.canParse(i) ? new URL(i) : undefined;
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      throw new KeyturnError('SUBSCRIBER_INVALID', `${JSON.stringify(i.slice(0, 100))} is not an issuer url`, 'Issuers are named by their http(s) url, exactly as the policy names them (iss).');
+    }
   }
   return distinct;
 }
@@ -94,7 +99,7 @@ export async function addSubscriber(db: Queryable, input: { id: string; url: str
     if (!ins.rows[0]) {
       const existing = (await getSubscriber(tx, id))!;
       if (existing.url !== url) throw new KeyturnError('SUBSCRIBER_CONFLICT', `subscriber ${id} already exists with another url`, 'Disable it and register the new url under a new id.', { id });
-      if (JSON.stringify(existing.issuers) !== JSON.stringify(issuers)) throw new KeyturnError('SUBSCRIBER_CONFLICT', `subscriber ${id} already exists, told of other issuers`, 'Change its issuers with `keyturn subscribers set-issuers`.', { id });
+      if (JSON.stringify(existing.issuers?.toSorted() ?? null) !== JSON.stringify(issuers)) throw new KeyturnError('SUBSCRIBER_CONFLICT', `subscriber ${id} already exists, told of other issuers`, 'Change its issuers with `keyturn subscribers set-issuers`.', { id });
       return existing;
     }
     await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.add', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { origin: new URL(url).origin, issuers } });
@@ -123,13 +128,27 @@ export async function listSubscribers(db: Queryable, opts: { includeDisabled?: b
   return res.rows.map(toSubscriber);
 }
 
-/** Limits the issuers a subscriber is told of (undefined: every issuer again), audited. SUBSCRIBER_NOT_FOUND when unknown. */
+/**
+ * Limits the issuers a subscriber is told of (undefined: every issuer again), audited with the list
+ * before. The notices it is still owed that concern none of them are withdrawn in the same transaction.
+ * SUBSCRIBER_NOT_FOUND when unknown.
+ */
 export async function setSubscriberIssuers(db: Queryable, id: string, issuers: string[] | undefined, ctx: AuditContext): Promise<Subscriber> {
   const checked = checkIssuers(issuers) ?? null;
   return withTransaction(db, async (tx) => {
+    const before = await tx.query<{ issuers: string[] | null }>(`SELECT issuers FROM revocation_subscribers WHERE id = $1 FOR UPDATE`, [id]);
+    if (!before.rows[0]) throw new KeyturnError('SUBSCRIBER_NOT_FOUND', `no revocation subscriber ${id}`);
     const res = await tx.query<SubscriberRow>(`UPDATE revocation_subscribers SET issuers = $2 WHERE id = $1 RETURNING ${SUBSCRIBER_COLUMNS}`, [id, checked]);
-    if (!res.rows[0]) throw new KeyturnError('SUBSCRIBER_NOT_FOUND', `no revocation subscriber ${id}`);
-    await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.issuers', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { issuers: checked } });
-    return toSubscriber(res.rows[0]);
+    const withdrawn = checked === null ? 0 : (await tx.query(
+      `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error)
+       SELECT n.subscriber_id, n.notice_jti, n.event, 'withdrawn', 'the subscriber is no longer told of the issuers this notice concerns'
+       FROM revocation_notices n
+       WHERE n.subscriber_id = $1 AND NOT (coalesce(n.concerns, ARRAY[n.issuer]) && $2::text[])
+         AND NOT EXISTS (SELECT 1 FROM revocation_deliveries e WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ('delivered', 'superseded', 'abandoned', 'withdrawn'))
+       ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING`,
+      [id, checked],
+    )).rowCount ?? 0;
+    await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.issuers', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { issuers: checked, before: before.rows[0].issuers, withdrawn } });
+    return toSubscriber(res.rows[0]!);
   });
 }

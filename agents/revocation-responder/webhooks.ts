@@ -120,7 +120,7 @@ export async function deliver(subscriber: Pick<Subscriber, 'id' | 'url'>, signed
 }
 
 /** `superseded` and `abandoned` end a notice the worker stopped resending (notice-outbox.ts). */
-export type DeliveryOutcomeName = 'delivered' | 'failed' | 'superseded' | 'abandoned';
+export type DeliveryOutcomeName = 'delivered' | 'failed' | 'superseded' | 'abandoned' | 'withdrawn';
 
 export interface DeliveryRecord {
   subscriberId: string;
@@ -167,10 +167,10 @@ export async function deliveriesOf(db: Queryable, noticeJti: string): Promise<De
 export type DeliveryOutcome = { status: 'delivered'; httpStatus: number } | { status: 'already-delivered' } | { status: 'skipped'; why: 'disabled' | 'unknown' | 'other-issuer' };
 
 /** Records that `notice` is owed to the subscriber (once per notice and subscriber): the worker resends it until it is delivered. */
-async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<RevocationNotice> {
+async function owe(db: Queryable, subscriberId: string, n: RevocationNotice, concerns: readonly string[] | undefined): Promise<RevocationNotice> {
   await db.query(
-    `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-    [n.jti, subscriberId, n.event, n.kind, n.value, n.before ?? null, n.issuer, n.revokedAt, n.seq],
+    `INSERT INTO revocation_notices (notice_jti, subscriber_id, event, kind, value, before, issuer, revoked_at, seq, concerns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+    [n.jti, subscriberId, n.event, n.kind, n.value, n.before ?? null, n.issuer, n.revokedAt, n.seq, concerns && concerns.length > 1 ? concerns : null],
   );
   // Every attempt and resend of a notice carries the seq it was first owed with.
   const { rows } = await db.query<{ seq: string }>(`SELECT seq::text AS seq FROM revocation_notices WHERE notice_jti = $1 AND subscriber_id = $2`, [n.jti, subscriberId]);
@@ -178,9 +178,24 @@ async function owe(db: Queryable, subscriberId: string, n: RevocationNotice): Pr
   return seq === n.seq ? n : { ...n, seq };
 }
 
+/**
+ * Whether the subscriber got an earlier notice of the same target: it then gets the later ones too
+ * (a lift of what it was told is contained), even when the target's tokens of its issuers have expired since.
+ */
+async function wasToldOf(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM revocation_notices o JOIN revocation_deliveries d ON d.notice_jti = o.notice_jti AND d.subscriber_id = o.subscriber_id AND d.outcome = 'delivered'
+     WHERE o.subscriber_id = $1 AND o.kind = $2 AND o.value = $3 AND o.issuer = $4 AND o.before IS NOT DISTINCT FROM $5::timestamptz LIMIT 1`,
+    [subscriberId, n.kind, n.value, n.issuer, n.before ?? null],
+  );
+  return rows.length > 0;
+}
+
 /** A notice for one subscriber, and how to sign it: signed only once it is recorded as owed, so a notice whose key cannot be loaded is still resent later. */
 export interface NoticeToDeliver {
   notice: RevocationNotice;
+  /** The issuers it concerns, when more than its own: a jti or sub revocation reaches every issuer with live tokens of it. */
+  concerns?: readonly string[];
   /** Signs the notice as owed (its seq the first one recorded). */
   sign: (notice: RevocationNotice) => Promise<string>;
 }
@@ -196,8 +211,9 @@ export async function deliverToSubscriber(db: Queryable, subscriberId: string, s
   const sub = await getSubscriber(db, subscriberId);
   if (!sub) return { status: 'skipped', why: 'unknown' };
   if (sub.disabled) return { status: 'skipped', why: 'disabled' };
-  if (!tellsOf(sub, signed.notice.issuer)) return { status: 'skipped', why: 'other-issuer' };
-  const notice = await owe(db, subscriberId, signed.notice);
+  const concerns = [...new Set([signed.notice.issuer, ...(signed.concerns ?? [])])];
+  if (!tellsOf(sub, concerns) && !(await wasToldOf(db, subscriberId, signed.notice))) return { status: 'skipped', why: 'other-issuer' };
+  const notice = await owe(db, subscriberId, signed.notice, concerns);
   const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
   if (done.rows.length > 0) return { status: 'already-delivered' };
   let jws: string;

@@ -14,12 +14,23 @@ const warn = (line: string) => process.stderr.write(`${line}\n`);
 const listOf = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 const toldOf = (s: Subscriber) => (s.issuers ? `the revocations of ${s.issuers.join(', ')}` : 'every revocation notice');
 
-/** Issuers the policy in force does not name are most likely typos: warned about, as a subscriber may be set up before the policy change that adds its issuer. */
-async function warnUnknownIssuers(db: Queryable, issuers: string[]): Promise<void> {
+/**
+ * Issuers the policy in force does not name are most likely typos (a trailing slash, say): none of
+ * them named is refused (the subscriber would be told nothing), some is warned about, before anything
+ * is written, as a subscriber may be set up before the policy change that adds its issuer.
+ */
+async function checkKnownIssuers(db: Queryable, issuers: string[]): Promise<void> {
   const active = await activePolicy(db);
-  const known = new Set(active?.policy.issuers.map((i) => i.issuer) ?? []);
-  const unknown = issuers.filter((i) => !known.has(i));
-  if (active && unknown.length > 0) warn(`warning: the policy in force has no issuer ${unknown.join(', ')}; the subscriber is told of its revocations once it does.`);
+  if (!active) {
+    warn('warning: no keyturn policy is in force yet, so these issuers were not checked against it.');
+    return;
+  }
+  const known = active.policy.issuers.map((i) => i.issuer);
+  const unknown = issuers.filter((i) => !known.includes(i));
+  if (unknown.length === issuers.length) {
+    throw new KeyturnError('SUBSCRIBER_INVALID', `the policy in force has no issuer ${unknown.join(', ')}: the subscriber would be told of nothing`, `Name issuers exactly as the policy does (${known.join(', ')}).`);
+  }
+  if (unknown.length > 0) warn(`warning: the policy in force has no issuer ${unknown.join(', ')}; the subscriber is told of its revocations once it does.`);
 }
 
 /** A subscriber's url without its path or query, which often embed a secret. */
@@ -61,8 +72,8 @@ export function registerSubscribers(program: Command): void {
         // Against the `npm run dev` database, loopback is allowed as the dev worker allows it.
         const addresses = subscriberAddressPolicy(ctx.env, { dev: ctx.local !== undefined && !ctx.env.DATABASE_URL });
         const issuers = opts.issuers === undefined ? undefined : listOf(opts.issuers);
+        if (issuers) await checkKnownIssuers(ctx.db(), issuers);
         const s = await addSubscriber(ctx.db(), { id, url, ...(issuers ? { issuers } : {}) }, auditContext(ctx), { addresses });
-        if (issuers) await warnUnknownIssuers(ctx.db(), issuers);
         out(`subscriber ${s.id} (${origin(s.url)}) gets ${toldOf(s)} from now on${s.disabled ? ', once enabled again (it is disabled)' : ''}`);
       }),
     );
@@ -77,8 +88,8 @@ export function registerSubscribers(program: Command): void {
           throw new KeyturnError('INVALID_ARGUMENT', 'give either a comma-separated list of issuers or --all', 'e.g. `keyturn subscribers set-issuers billing https://auth.example.com`, or `--all`.');
         }
         const issuers = opts.all ? undefined : listOf(list!);
+        if (issuers) await checkKnownIssuers(ctx.db(), issuers);
         const s = await setSubscriberIssuers(ctx.db(), id, issuers, auditContext(ctx));
-        if (issuers) await warnUnknownIssuers(ctx.db(), issuers);
         out(`subscriber ${s.id} gets ${toldOf(s)} from now on`);
       }),
     );

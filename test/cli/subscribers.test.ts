@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { generateChannelKey } from '../../agents/approvals/channel-keys.js';
+import { appendAudit } from '../../agents/auditor/audit-log.js';
+import { issuerWith, policyDoc } from '../../agents/planner/policy-fixtures.js';
+import { bootstrapPolicy } from '../../agents/planner/policy-store.js';
 import { recordDelivery } from '../../agents/revocation-responder/webhooks.js';
 import { registerSubscribers } from '../../cli/commands/subscribers.js';
 import { runCli } from '../support/cli.js';
@@ -75,6 +78,20 @@ describe('keyturn subscribers', () => {
     await expect(run('subscribers', 'set-issuers', 'billing')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(run('subscribers', 'set-issuers', 'billing', 'https://a.example', '--all')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await actions()).toEqual(['revocation.subscriber.add', 'revocation.subscriber.issuers']);
+  });
+
+  it('refuses issuers none of which the policy in force names, registering nothing, and warns of some', async () => {
+    await bootstrapPolicy(db.app, policyDoc(issuerWith()), appendAudit, { role: 'Orchestrator' });
+    await expect(run('subscribers', 'add', 'billing', 'https://billing.example/hooks', '--issuers', 'https://auth.example.test/')).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
+    expect((await run('subscribers', 'list')).out).toBe('no subscribers\n');
+    const { err } = await run('subscribers', 'add', 'billing', 'https://billing.example/hooks', '--issuers', 'https://auth.example.test,https://later.example.test');
+    expect(err).toMatch(/has no issuer https:\/\/later\.example\.test/);
+  });
+
+  it('refuses an issuer that is not an http(s) url or carries a control character', async () => {
+    for (const issuer of ['javascript:alert(1)', 'https://auth.example.test\u001b[2J']) {
+      await expect(run('subscribers', 'add', 'billing', 'https://billing.example/hooks', '--issuers', issuer)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
+    }
   });
 
   it('list counts the notices each subscriber is still owed', async () => {

@@ -16,6 +16,7 @@ import {
   recordDelivery,
   revocationNoticeSignerFromJwk,
   setSubscriberDisabled,
+  setSubscriberIssuers,
   signRevocationNotice,
   verifyRevocationNotice,
   type DeliverOptions,
@@ -239,9 +240,8 @@ describe('resendOwedNotices', () => {
     expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
   });
 
-  it("holds up only the later notices of a target whose notice the subscriber refuses (4xx), not the subscriber's other targets", async () => {
+  it('goes on past a notice the subscriber refuses (4xx) to its other notices', async () => {
     await runDelivers('revocation.contained', { value: 'tok-bad', run: 'revoke-bad', seq: 1 });
-    await runDelivers('revocation.confirmed', { value: 'tok-bad', run: 'revoke-bad', seq: 2 });
     await runDelivers('revocation.contained');
     status = 200;
     refusedValue = 'tok-bad';
@@ -249,6 +249,36 @@ describe('resendOwedNotices', () => {
 
     expect(await resend(3)).toEqual({ delivered: 1, failed: 1, superseded: 0, abandoned: 0 });
     expect(received.map((b) => decodeJwt(b).value)).toEqual(['tok-bad', 'tok-1']);
+  });
+
+  it('does not pause a subscriber for a notice it refused (4xx), only that notice', async () => {
+    status = 200;
+    refusedValue = 'tok-bad';
+    await runDelivers('revocation.contained', { value: 'tok-bad', run: 'revoke-bad', seq: 1 });
+    await owedSince(40, { value: 'tok-2', run: 'revoke-jti-2', attempted: false });
+    received.length = 0;
+
+    expect(await resend(1)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
+    expect(received.map((b) => decodeJwt(b).value)).toEqual(['tok-2']);
+  });
+
+  it('withdraws the notices owed to a subscriber once it is no longer told of their issuer, audited', async () => {
+    await runDelivers('revocation.contained');
+
+    await setSubscriberIssuers(db.app, sub, ['https://other.test'], admin);
+
+    expect(await outcomes('revocation.contained')).toEqual(['failed', 'withdrawn']);
+    expect(await owedNoticeCounts(db.app)).toEqual(new Map());
+    expect(await auditEntries(db.app, 'revocation.subscriber.issuers', 'subscriber', sub)).toEqual([expect.objectContaining({ details: { issuers: ['https://other.test'], before: null, withdrawn: 1 } })]);
+  });
+
+  it('resends a token notice to a subscriber limited to another issuer it concerns', async () => {
+    await setSubscriberIssuers(db.app, sub, ['https://tenant-b.test'], admin);
+    const n = notice('revocation.contained');
+    await deliverToSubscriber(db.app, sub, { notice: n, sign: (owed) => signRevocationNotice(owed, signer), concerns: ['https://tenant-b.test'] }).catch(() => undefined);
+    status = 200;
+
+    expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
   });
 
   it('tries none of a down subscriber\'s notices before its own pause since its last failure has passed', async () => {

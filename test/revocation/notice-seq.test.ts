@@ -32,6 +32,12 @@ describe('noticeSeq', () => {
     expect(await noticeSeq(db.app, 'revoke-c', 'revocation.lifted')).toBe(own);
   });
 
+  it("keeps a containment that changed nothing before the run's later lift", async () => {
+    const decided = await change('revoke-f', 'approval.decided');
+    await change('revoke-f', 'revocation.false_alarm');
+    expect(await noticeSeq(db.app, 'revoke-f', 'revocation.contained')).toBe(decided);
+  });
+
   it("ignores the orchestrator's record of the run's outcome, which names the same action", async () => {
     const lifted = await change('revoke-e', 'revocation.false_alarm');
     await appendAudit(db.app, { actor: { role: 'Orchestrator', workflowId: 'revoke-e', runId: 'r1', activityId: '9' }, action: 'revocation.false_alarm', subject: { jti: 'tok-1' }, policyVersion: POLICY_VERSION, outcome: 'ok' });

@@ -205,6 +205,14 @@ describe('revocation subscribers', () => {
     expect(await auditCount(pool, 'revocation.subscriber.issuers', 'subscriber', sub.id)).toBe(1);
   });
 
+  it('tell a subscriber limited to another issuer of a token revocation that also concerns its issuer', async () => {
+    status = 200;
+    const sub = await register({ id: unique('svc'), url, issuers: ['https://tenant-b.test'] });
+    const signed = await signedNotice();
+
+    expect(await deliverToSubscriber(pool, sub.id, { ...signed, concerns: ['https://issuer.test', 'https://tenant-b.test'] })).toMatchObject({ status: 'delivered' });
+  });
+
   it('refuse an issuer list that is empty or not of urls, registering nothing', async () => {
     for (const issuers of [[], ['not a url']]) {
       await expect(addSubscriber(pool, { id: unique('svc'), url, issuers }, ctx)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
