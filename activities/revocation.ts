@@ -235,7 +235,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, seq, aud: input.subscriberId, jti: input.noticeId });
         const sign = async (owed: RevocationNotice) => signRevocationNotice(owed, await deps.noticeSigner().catch(keyUnavailable));
         // The deny-list is not per issuer: a jti or sub notice concerns every issuer with live tokens of it.
-        const concerns = input.kind === 'kid' ? undefined : await issuersWithLiveTokens(deps.pool, input.kind, input.value);
+        const concerns = input.kind === 'kid' ? undefined : await issuersWithLiveTokens(deps.pool, input.kind, input.value, input.before);
         return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { notice, sign, ...(concerns ? { concerns } : {}) }, { addresses: deps.subscriberAddresses }) };
       });
     },

@@ -149,7 +149,7 @@ async function endNotice(db: Queryable, r: OwedRow, outcome: 'superseded' | 'aba
     const error = outcome === 'superseded' ? 'a later notice of the same target was delivered' : `not delivered within ${NOTICE_RESEND_DAYS} days`;
     const ins = await tx.query(
       `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned') DO NOTHING RETURNING id`,
+       ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING RETURNING id`,
       [r.subscriber_id, r.notice_jti, r.event, outcome, error],
     );
     if (ins.rowCount !== 1) return false;

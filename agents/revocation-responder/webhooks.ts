@@ -179,15 +179,33 @@ async function owe(db: Queryable, subscriberId: string, n: RevocationNotice, con
 }
 
 /**
- * Whether the subscriber got an earlier notice of the same target: it then gets the later ones too
- * (a lift of what it was told is contained), even when the target's tokens of its issuers have expired since.
+ * The issuers that earlier notices of the same target, owed to the subscriber and not withdrawn,
+ * concerned, among those it is told of now: it then gets the later notices too (a lift of what it
+ * was told is contained), even once the target's tokens of its issuers have expired.
  */
-async function wasToldOf(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<boolean> {
-  const { rows } = await db.query(
-    `SELECT 1 FROM revocation_notices o JOIN revocation_deliveries d ON d.notice_jti = o.notice_jti AND d.subscriber_id = o.subscriber_id AND d.outcome = 'delivered'
-     WHERE o.subscriber_id = $1 AND o.kind = $2 AND o.value = $3 AND o.issuer = $4 AND o.before IS NOT DISTINCT FROM $5::timestamptz LIMIT 1`,
-    [subscriberId, n.kind, n.value, n.issuer, n.before ?? null],
+async function toldOfBefore(db: Queryable, subscriberId: string, told: readonly string[], n: RevocationNotice): Promise<string[]> {
+  const { rows } = await db.query<{ issuer: string }>(
+    `SELECT DISTINCT c.issuer FROM revocation_notices o, unnest(coalesce(o.concerns, ARRAY[o.issuer])) AS c(issuer)
+     WHERE o.subscriber_id = $1 AND o.kind = $2 AND o.value = $3 AND o.issuer = $4 AND o.before IS NOT DISTINCT FROM $5::timestamptz
+       AND c.issuer = ANY ($6::text[])
+       AND NOT EXISTS (SELECT 1 FROM revocation_deliveries w WHERE w.notice_jti = o.notice_jti AND w.subscriber_id = o.subscriber_id AND w.outcome = 'withdrawn')`,
+    [subscriberId, n.kind, n.value, n.issuer, n.before ?? null, told],
   );
+  return rows.map((r) => r.issuer);
+}
+
+/** Ends a notice owed to a subscriber no longer told of its issuers (as setSubscriberIssuers does for those owed before). */
+async function withdraw(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<void> {
+  await db.query(
+    `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, 'withdrawn', 'the subscriber is no longer told of the issuers this notice concerns')
+     ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING`,
+    [subscriberId, n.jti, n.event],
+  );
+}
+
+/** Whether the notice was withdrawn from the subscriber (its issuers were narrowed while it was being delivered). */
+async function withdrawn(db: Queryable, subscriberId: string, jti: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'withdrawn'`, [jti, subscriberId]);
   return rows.length > 0;
 }
 
@@ -211,9 +229,18 @@ export async function deliverToSubscriber(db: Queryable, subscriberId: string, s
   const sub = await getSubscriber(db, subscriberId);
   if (!sub) return { status: 'skipped', why: 'unknown' };
   if (sub.disabled) return { status: 'skipped', why: 'disabled' };
-  const concerns = [...new Set([signed.notice.issuer, ...(signed.concerns ?? [])])];
-  if (!tellsOf(sub, concerns) && !(await wasToldOf(db, subscriberId, signed.notice))) return { status: 'skipped', why: 'other-issuer' };
+  let concerns = [...new Set([signed.notice.issuer, ...(signed.concerns ?? [])])];
+  if (!tellsOf(sub, concerns)) concerns = [...concerns, ...(await toldOfBefore(db, subscriberId, sub.issuers!, signed.notice))];
+  if (!tellsOf(sub, concerns)) return { status: 'skipped', why: 'other-issuer' };
   const notice = await owe(db, subscriberId, signed.notice, concerns);
+  // Read again once owed: narrowed meanwhile, the subscriber is told nothing more of it.
+  const now = await getSubscriber(db, subscriberId);
+  if (now?.disabled) return { status: 'skipped', why: 'disabled' };
+  if (!now || !tellsOf(now, concerns)) {
+    await withdraw(db, subscriberId, notice);
+    return { status: 'skipped', why: 'other-issuer' };
+  }
+  if (await withdrawn(db, subscriberId, notice.jti)) return { status: 'skipped', why: 'other-issuer' };
   const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
   if (done.rows.length > 0) return { status: 'already-delivered' };
   let jws: string;

@@ -61,8 +61,9 @@ export async function tokensBySub(db: Queryable, sub: string, before?: Date): Pr
 }
 
 /** Issuers with unexpired tokens of this jti or sub: the deny-list is not per issuer, so each is affected by its revocation. */
-export async function issuersWithLiveTokens(db: Queryable, kind: 'jti' | 'sub', value: string): Promise<string[]> {
+export async function issuersWithLiveTokens(db: Queryable, kind: 'jti' | 'sub', value: string, before?: string): Promise<string[]> {
   const column = kind === 'jti' ? 'jti' : 'sub';
-  const res = await db.query<{ issuer: string }>(`SELECT DISTINCT issuer FROM issued_tokens WHERE ${column} = $1 AND exp > now() ORDER BY issuer`, [value]);
+  // `before` (a sub revocation's cutoff): only tokens issued before it are affected.
+  const res = await db.query<{ issuer: string }>(`SELECT DISTINCT issuer FROM issued_tokens WHERE ${column} = $1 AND exp > now() AND ($2::timestamptz IS NULL OR iat < $2) ORDER BY issuer`, [value, before ?? null]);
   return res.rows.map((r) => r.issuer);
 }

@@ -19,6 +19,8 @@ CREATE UNIQUE INDEX revocation_deliveries_ended_once ON revocation_deliveries (n
   WHERE outcome IN ('superseded', 'abandoned', 'withdrawn');
 
 -- Down Migration
+-- Dropping the issuer limits tells every subscriber of every issuer again, as before: the notices
+-- withdrawn from limited subscribers become owed again and are resent.
 DROP INDEX revocation_deliveries_ended_once;
 ALTER TABLE revocation_deliveries DISABLE TRIGGER revocation_deliveries_no_update_delete;
 DELETE FROM revocation_deliveries WHERE outcome = 'withdrawn';

@@ -76,13 +76,13 @@ describe('resendOwedNotices', () => {
   const revokedAt = new Date(Date.now() - 5 * MINUTE_MS);
   /** A run's notices of one target, ordered as their changes committed (seq). */
   const SEQ: Record<RevocationEvent, number> = { 'revocation.contained': 10, 'revocation.lifted': 20, 'revocation.confirmed': 20 };
-  type Of = { seq?: number; run?: string; to?: string; value?: string };
+  type Of = { seq?: number; run?: string; to?: string; value?: string; concerns?: string[] };
   const notice = (event: RevocationEvent, o: Of = {}) =>
     buildRevocationNotice({ seq: o.seq ?? SEQ[event], event, kind: 'jti', value: o.value ?? 'tok-1', issuer: 'https://issuer.test', revokedAt, aud: o.to ?? sub, jti: `${o.run ?? 'revoke-jti-1'}:${event}` });
   /** What a run's activity does: deliver once (the subscriber answers `status`). */
   const runDelivers = async (event: RevocationEvent, o: Of = {}) => {
     const n = notice(event, o);
-    return deliverToSubscriber(db.app, o.to ?? sub, { notice: n, sign: (owed) => signRevocationNotice(owed, signer) }).catch(() => 'failed' as const);
+    return deliverToSubscriber(db.app, o.to ?? sub, { notice: n, sign: (owed) => signRevocationNotice(owed, signer), ...(o.concerns ? { concerns: o.concerns } : {}) }).catch(() => 'failed' as const);
   };
   /** A notice owed since `minutesAgo`, with a failed attempt now unless `attempted` is false. */
   const owedSince = async (minutesAgo: number, o: Of & { attempted?: boolean } = {}) => {
@@ -298,5 +298,24 @@ describe('resendOwedNotices', () => {
     await runDelivers('revocation.contained', { seq: 99 });
 
     expect(decodeJwt(received[0]!).seq).toBe(10);
+  });
+
+  it("tells a limited subscriber of a target's later notices once it was told of an earlier one for its issuer, and resends them", async () => {
+    await setSubscriberIssuers(db.app, sub, ['https://tenant-b.test'], admin);
+    status = 200;
+    await runDelivers('revocation.contained', { concerns: ['https://issuer.test', 'https://tenant-b.test'] });
+    status = 503;
+    expect(await runDelivers('revocation.lifted')).toBe('failed');
+    status = 200;
+
+    expect(await resend(3)).toEqual({ delivered: 1, failed: 0, superseded: 0, abandoned: 0 });
+  });
+
+  it("tells a subscriber narrowed away from an issuer nothing more of that issuer's targets", async () => {
+    status = 200;
+    await runDelivers('revocation.contained');
+    await setSubscriberIssuers(db.app, sub, ['https://tenant-b.test'], admin);
+
+    expect(await runDelivers('revocation.confirmed')).toEqual({ status: 'skipped', why: 'other-issuer' });
   });
 });
