@@ -4,6 +4,7 @@ import type { RevocationKind } from '../validator/revocation-list.js';
 import type { AppendAudit } from '../auditor/types.js';
 import { resolveDeps, type ResponderDeps } from './common.js';
 import { buildRevocationNotice, signRevocationNotice, type RevocationEvent, type RevocationNoticeSigner } from './notice.js';
+import { endOwedNotice, UNENDED } from './owed-notices.js';
 import { deliverToSubscriber, isWebhookDeliveryError, type DeliverOptions } from './webhooks.js';
 
 /** How long an undelivered notice is resent before it is abandoned (audited). */
@@ -44,11 +45,6 @@ interface OwedRow extends Record<string, unknown> {
   seq: string;
   concerns: string[] | null;
 }
-
-/** Not yet delivered, superseded, abandoned or withdrawn. */
-const UNENDED = `NOT EXISTS (
-  SELECT 1 FROM revocation_deliveries e
-  WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ('delivered', 'superseded', 'abandoned', 'withdrawn'))`;
 
 /**
  * A later change of the same target (a greater seq) has reached the subscriber. A `confirmed`
@@ -146,13 +142,8 @@ export async function resendOwedNotices(db: Queryable, o: ResendOptions): Promis
 /** Ends a notice once (a unique index stops a second worker); an abandoned one is audited with it. False when another worker ended it first. */
 async function endNotice(db: Queryable, r: OwedRow, outcome: 'superseded' | 'abandoned', appendAudit: AppendAudit, policyVersion: string): Promise<boolean> {
   return withTransaction(db, async (tx) => {
-    const error = outcome === 'superseded' ? 'a later notice of the same target was delivered' : `not delivered within ${NOTICE_RESEND_DAYS} days`;
-    const ins = await tx.query(
-      `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING RETURNING id`,
-      [r.subscriber_id, r.notice_jti, r.event, outcome, error],
-    );
-    if (ins.rowCount !== 1) return false;
+    const why = outcome === 'superseded' ? 'a later notice of the same target was delivered' : `not delivered within ${NOTICE_RESEND_DAYS} days`;
+    if (!(await endOwedNotice(tx, { subscriberId: r.subscriber_id, jti: r.notice_jti, event: r.event }, outcome, why))) return false;
     if (outcome === 'abandoned') {
       await appendAudit(tx, {
         actor: { role: 'RevocationResponder' }, action: 'revocation.notice_abandoned', subject: { subscriber: r.subscriber_id }, policyVersion, outcome: 'failed',

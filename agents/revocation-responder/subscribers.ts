@@ -2,6 +2,7 @@ import { KeyturnError } from '../../config/errors.js';
 import type { Queryable } from '../shared/db.js';
 import { withTransaction } from '../shared/db.js';
 import type { AuditContext } from '../token-issuer/tx.js';
+import { ENDED_ONCE, UNENDED, WITHDRAWN_BECAUSE } from './owed-notices.js';
 import { ALLOWED_NETWORKS_VARIABLE, ipLiteral, subscriberAddressPolicy, type SubscriberAddressPolicy } from './subscriber-address.js';
 
 export interface Subscriber {
@@ -141,12 +142,11 @@ export async function setSubscriberIssuers(db: Queryable, id: string, issuers: s
     const res = await tx.query<SubscriberRow>(`UPDATE revocation_subscribers SET issuers = $2 WHERE id = $1 RETURNING ${SUBSCRIBER_COLUMNS}`, [id, checked]);
     const withdrawn = checked === null ? 0 : (await tx.query(
       `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error)
-       SELECT n.subscriber_id, n.notice_jti, n.event, 'withdrawn', 'the subscriber is no longer told of the issuers this notice concerns'
+       SELECT n.subscriber_id, n.notice_jti, n.event, 'withdrawn', $3
        FROM revocation_notices n
-       WHERE n.subscriber_id = $1 AND NOT (coalesce(n.concerns, ARRAY[n.issuer]) && $2::text[])
-         AND NOT EXISTS (SELECT 1 FROM revocation_deliveries e WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ('delivered', 'superseded', 'abandoned', 'withdrawn'))
-       ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING`,
-      [id, checked],
+       WHERE n.subscriber_id = $1 AND NOT (coalesce(n.concerns, ARRAY[n.issuer]) && $2::text[]) AND ${UNENDED}
+       ${ENDED_ONCE}`,
+      [id, checked, WITHDRAWN_BECAUSE],
     )).rowCount ?? 0;
     await ctx.appendAudit(tx, { actor: ctx.actor, action: 'revocation.subscriber.issuers', subject: { subscriber: id }, policyVersion: ctx.policyVersion, outcome: 'ok', details: { issuers: checked, before: before.rows[0].issuers, withdrawn } });
     return toSubscriber(res.rows[0]!);

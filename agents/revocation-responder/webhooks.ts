@@ -3,6 +3,7 @@ import type { Queryable } from '../shared/db.js';
 import { REVOCATION_NOTICE_CONTENT_TYPE, type RevocationNotice } from './notice.js';
 import { postPinned, systemResolve, unlessAborted, type Resolve, type ResolvedAddress } from './pinned-post.js';
 import { ALLOWED_NETWORKS_VARIABLE, ipLiteral, subscriberAddressPolicy, type SubscriberAddressPolicy } from './subscriber-address.js';
+import { endOwedNotice, WITHDRAWN_BECAUSE } from './owed-notices.js';
 import { ALLOW_INTERNAL, getSubscriber, parseSubscriberUrl, tellsOf, type Subscriber } from './subscribers.js';
 
 export {
@@ -194,19 +195,13 @@ async function toldOfBefore(db: Queryable, subscriberId: string, told: readonly 
   return rows.map((r) => r.issuer);
 }
 
-/** Ends a notice owed to a subscriber no longer told of its issuers (as setSubscriberIssuers does for those owed before). */
-async function withdraw(db: Queryable, subscriberId: string, n: RevocationNotice): Promise<void> {
-  await db.query(
-    `INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, 'withdrawn', 'the subscriber is no longer told of the issuers this notice concerns')
-     ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING`,
-    [subscriberId, n.jti, n.event],
+/** How the notice has ended for the subscriber, if it was delivered or withdrawn (its issuers narrowed while it was being delivered). */
+async function endedAs(db: Queryable, subscriberId: string, jti: string): Promise<'delivered' | 'withdrawn' | undefined> {
+  const { rows } = await db.query<{ outcome: 'delivered' | 'withdrawn' }>(
+    `SELECT outcome FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome IN ('delivered', 'withdrawn') ORDER BY outcome = 'withdrawn' DESC LIMIT 1`,
+    [jti, subscriberId],
   );
-}
-
-/** Whether the notice was withdrawn from the subscriber (its issuers were narrowed while it was being delivered). */
-async function withdrawn(db: Queryable, subscriberId: string, jti: string): Promise<boolean> {
-  const { rows } = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'withdrawn'`, [jti, subscriberId]);
-  return rows.length > 0;
+  return rows[0]?.outcome;
 }
 
 /** A notice for one subscriber, and how to sign it: signed only once it is recorded as owed, so a notice whose key cannot be loaded is still resent later. */
@@ -237,12 +232,12 @@ export async function deliverToSubscriber(db: Queryable, subscriberId: string, s
   const now = await getSubscriber(db, subscriberId);
   if (now?.disabled) return { status: 'skipped', why: 'disabled' };
   if (!now || !tellsOf(now, concerns)) {
-    await withdraw(db, subscriberId, notice);
+    await endOwedNotice(db, { subscriberId, jti: notice.jti, event: notice.event }, 'withdrawn', WITHDRAWN_BECAUSE);
     return { status: 'skipped', why: 'other-issuer' };
   }
-  if (await withdrawn(db, subscriberId, notice.jti)) return { status: 'skipped', why: 'other-issuer' };
-  const done = await db.query(`SELECT 1 FROM revocation_deliveries WHERE notice_jti = $1 AND subscriber_id = $2 AND outcome = 'delivered' LIMIT 1`, [signed.notice.jti, subscriberId]);
-  if (done.rows.length > 0) return { status: 'already-delivered' };
+  const ended = await endedAs(db, subscriberId, notice.jti);
+  if (ended === 'withdrawn') return { status: 'skipped', why: 'other-issuer' };
+  if (ended === 'delivered') return { status: 'already-delivered' };
   let jws: string;
   try {
     jws = await signed.sign(notice);

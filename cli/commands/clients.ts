@@ -8,6 +8,7 @@ import type { Queryable } from '../../agents/shared/db.js';
 import { addClient, assertAudiences, disableClient, listClients, rotateSecret, setAudiences, setIntrospection, type ClientRecord } from '../../agents/token-issuer/clients.js';
 import { KeyturnError } from '../../config/errors.js';
 import type { AuditContext } from '../../agents/token-issuer/tx.js';
+import { listOf, listOrAll } from '../list-args.js';
 import { formatTable } from '../table.js';
 import { withContext, type CliContext } from '../context.js';
 
@@ -32,8 +33,6 @@ export function formatClientTable(clients: ClientRecord[]): string {
   return formatTable(header, rows);
 }
 
-/** A comma-separated list as the CLI takes scopes and audiences: trimmed, empty items dropped. */
-const listOf = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 /**
  * Audiences no issuer of the policy in force serves get the client no token. All of them unserved is
@@ -126,10 +125,7 @@ export function registerClients(program: Command): void {
     .option('--all', "every audience of the client's issuer (the default for a new client)")
     .action((id: string, list: string | undefined, opts: { all?: boolean }) =>
       withContext(async (ctx) => {
-        if ((list === undefined) === (opts.all !== true)) {
-          throw new KeyturnError('INVALID_ARGUMENT', 'give either a comma-separated list of audiences or --all', 'e.g. `keyturn clients set-audiences billing-api https://api.example.com`, or `--all`.');
-        }
-        const audiences = opts.all ? undefined : listOf(list!);
+        const audiences = listOrAll(list, opts.all, 'audiences', 'keyturn clients set-audiences billing-api https://api.example.com');
         if (audiences) await checkServed(ctx.db(), audiences);
         const updated = await setAudiences(ctx.db(), id, audiences, auditContext(ctx));
         out(`client ${id} may now get tokens for ${updated.audiences ? `these audiences of its issuer: ${updated.audiences.join(',')}` : 'every audience of its issuer'}`);

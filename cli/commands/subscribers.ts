@@ -5,13 +5,13 @@ import { activePolicy } from '../../agents/planner/policy-store.js';
 import { addSubscriber, listSubscribers, setSubscriberDisabled, setSubscriberIssuers, subscriberAddressPolicy, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
 import { KeyturnError } from '../../config/errors.js';
+import { listOf, listOrAll } from '../list-args.js';
 import { formatTable } from '../table.js';
 import { withContext } from '../context.js';
 import { auditContext } from './clients.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const warn = (line: string) => process.stderr.write(`${line}\n`);
-const listOf = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 const toldOf = (s: Subscriber) => (s.issuers ? `the revocations of ${s.issuers.join(', ')}` : 'every revocation notice');
 
 /**
@@ -84,10 +84,7 @@ export function registerSubscribers(program: Command): void {
     .option('--all', 'every issuer (the default for a new subscriber)')
     .action((id: string, list: string | undefined, opts: { all?: boolean }) =>
       withContext(async (ctx) => {
-        if ((list === undefined) === (opts.all !== true)) {
-          throw new KeyturnError('INVALID_ARGUMENT', 'give either a comma-separated list of issuers or --all', 'e.g. `keyturn subscribers set-issuers billing https://auth.example.com`, or `--all`.');
-        }
-        const issuers = opts.all ? undefined : listOf(list!);
+        const issuers = listOrAll(list, opts.all, 'issuers', 'keyturn subscribers set-issuers billing https://auth.example.com');
         if (issuers) await checkKnownIssuers(ctx.db(), issuers);
         const s = await setSubscriberIssuers(ctx.db(), id, issuers, auditContext(ctx));
         out(`subscriber ${s.id} gets ${toldOf(s)} from now on`);

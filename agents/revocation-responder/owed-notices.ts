@@ -1,0 +1,19 @@
+import type { Queryable } from '../shared/db.js';
+
+/** The outcomes that end an owed notice; the last three are written once (unique index revocation_deliveries_ended_once). */
+const ENDED = `('delivered', 'superseded', 'abandoned', 'withdrawn')`;
+/** The ON CONFLICT clause that lets a second writer of an ending outcome do nothing. */
+export const ENDED_ONCE = `ON CONFLICT (notice_jti, subscriber_id) WHERE outcome IN ('superseded', 'abandoned', 'withdrawn') DO NOTHING`;
+
+/** SQL: the notice `n` (a revocation_notices row) has no ending outcome yet. */
+export const UNENDED = `NOT EXISTS (
+  SELECT 1 FROM revocation_deliveries e
+  WHERE e.notice_jti = n.notice_jti AND e.subscriber_id = n.subscriber_id AND e.outcome IN ${ENDED})`;
+
+export const WITHDRAWN_BECAUSE = 'the subscriber is no longer told of the issuers this notice concerns';
+
+/** Ends one owed notice as superseded, abandoned or withdrawn. False when it was already ended so. */
+export async function endOwedNotice(db: Queryable, n: { subscriberId: string; jti: string; event: string }, outcome: 'superseded' | 'abandoned' | 'withdrawn', why: string): Promise<boolean> {
+  const ins = await db.query(`INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, $4, $5) ${ENDED_ONCE} RETURNING id`, [n.subscriberId, n.jti, n.event, outcome, why]);
+  return ins.rowCount === 1;
+}
