@@ -12,6 +12,7 @@ import { renderCurrentDetails } from './current-details.js';
 import { SignOffGate } from './sign-off.js';
 import { pinnedApprovals, type RecordedVote, type RunStatus } from './types.js';
 import { isUnboundResult } from './interceptors.js';
+import { tallyDeliveries, totalNotices as total, type Notices } from './notice-tally.js';
 
 export type { RevocationRequest };
 
@@ -23,15 +24,13 @@ export interface RevocationResult {
   newKid?: string;
   deniedTokens?: number;
   refusedWith?: string;
-  /** Subscriber notices; `unlisted`: times the subscribers could not be read, so nobody was told of that event. */
+  /** Subscriber notices (see Notices). */
   notices?: Notices;
   /** A false alarm only: other open revocations of the same target still hold its containment, which stays. */
   containmentKeptFor?: string[];
   approvals: RecordedVote[];
   auditSeqRange: [number, number] | null;
 }
-
-type Notices = { delivered: number; failed: number; unlisted?: number };
 
 /** Behind this patch a run whose notice subscribers cannot be read goes on (before, it failed, or stopped taking sign-off). */
 const NOTICES_NEVER_REJECT_PATCH = 'notices-never-reject';
@@ -195,11 +194,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     }
     const results = await Promise.allSettled(ids.map((subscriberId) =>
       webhooks.deliverNotice.executeWithOptions({ summary: display(`RevocationResponder → subscriber ${subscriberId}: ${event}`) }, [{ subscriberId, event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: plan.issuer, noticeId: `${workflowInfo().workflowId}:${event}`, revokedAt: new Date().toISOString() }])));
-    return { delivered: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length };
+    return tallyDeliveries(results);
   }
 }
 
-function total(told: readonly Notices[]): Notices {
-  const sum = told.reduce((a, b) => ({ delivered: a.delivered + b.delivered, failed: a.failed + b.failed, unlisted: (a.unlisted ?? 0) + (b.unlisted ?? 0) }), { delivered: 0, failed: 0, unlisted: 0 });
-  return sum.unlisted ? sum : { delivered: sum.delivered, failed: sum.failed };
-}

@@ -92,6 +92,11 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
     const subscriber = await startSubscriber();
     const admin = { appendAudit: stack.services.appendAudit, actor: { role: 'Human' as const, cliUser: 'cli:admin' }, policyVersion: stack.policy.version };
     const { id: subscriberId } = await addSubscriber(stack.pool, { id: `rp-${Date.now()}`, url: subscriber.url }, admin);
+    // Two more, told nothing of this revocation: one limited to another issuer, one disabled.
+    const bystander = await startSubscriber();
+    const { id: otherIssuers } = await addSubscriber(stack.pool, { id: `rp-other-${Date.now()}`, url: bystander.url, issuers: ['https://other-tenant.example'] }, admin);
+    const { id: disabledId } = await addSubscriber(stack.pool, { id: `rp-off-${Date.now()}`, url: bystander.url }, admin);
+    await setSubscriberDisabled(stack.pool, disabledId, true, admin);
     const token = await stack.token();
     const compromised = kidOf(token);
     expect(await Promise.all(parties.map((p) => p.verify(token)))).toEqual(['ok', 'ok', 'ok']);
@@ -109,6 +114,10 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
     const r = (await handle.result()) as RevocationResult;
     expect(r).toMatchObject({ outcome: 'revoked', refusedWith: expect.stringMatching(/REVOKED_KID|REVOKED_JTI|KID_UNKNOWN/) });
     expect(r.deniedTokens).toBeGreaterThanOrEqual(1);
+    // The one limited to another issuer is counted as skipped, not delivered, for each of the two
+    // events; a disabled one is not listed at all. Other files' subscribers may add to both counts.
+    expect(r.notices?.skipped).toBeGreaterThanOrEqual(2);
+    expect(r.notices?.delivered).toBeGreaterThanOrEqual(2);
 
     for (const p of parties) expect(refusedForKey(await p.eventually(token, refusedForKey))).toBe(true);
     expect(await introspect(token)).toBe(false);
@@ -127,7 +136,10 @@ describe('key compromise: contain, revoke on sign-off, reach three validator pro
     expect(seqOf('revocation.contained')).toBeLessThan(seqOf('revocation.confirmed'));
     const audited = await stack.pool.query<{ seq: string }>(`SELECT seq::text AS seq FROM audit_log WHERE action = 'revocation.confirmed' AND actor ->> 'workflowId' = $1 ORDER BY seq DESC LIMIT 1`, [handle.workflowId]);
     expect(seqOf('revocation.confirmed')).toBe(Number(audited.rows[0]!.seq));
+    expect(bystander.bodies).toEqual([]);
     await setSubscriberDisabled(stack.pool, subscriberId, true, admin);
+    await setSubscriberDisabled(stack.pool, otherIssuers, true, admin);
+    await bystander.close();
     await subscriber.close();
   });
 
