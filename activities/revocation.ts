@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { noticeSeq, workflowOfNotice } from '../agents/revocation-responder/notice-seq.js';
+import { noticeConcerns } from '../agents/revocation-responder/owed-notices.js';
 import { currentRunStateIn } from '../infra/temporal/run-state.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { canonicalJson } from '../agents/auditor/canonical-json.js';
@@ -234,8 +235,7 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         const seq = await noticeSeq(deps.pool, workflowOfNotice(input.noticeId), input.event);
         const notice = buildRevocationNotice({ event: input.event, kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: input.issuer, revokedAt: input.revokedAt, seq, aud: input.subscriberId, jti: input.noticeId });
         const sign = async (owed: RevocationNotice) => signRevocationNotice(owed, await deps.noticeSigner().catch(keyUnavailable));
-        // The deny-list is not per issuer: a jti or sub notice concerns every issuer with live tokens of it.
-        const concerns = input.kind === 'kid' ? undefined : await issuersWithLiveTokens(deps.pool, input.kind, input.value, input.before);
+        const concerns = input.kind === 'kid' ? undefined : await noticeConcerns(deps.pool, { kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), noticeId: input.noticeId });
         return { outcome: await deliverToSubscriber(deps.pool, input.subscriberId, { notice, sign, ...(concerns ? { concerns } : {}) }, { addresses: deps.subscriberAddresses }) };
       });
     },

@@ -1,4 +1,7 @@
+import { issuersWithLiveTokens } from '../token-issuer/issued-tokens.js';
 import type { Queryable } from '../shared/db.js';
+import { REVOCATION_EVENTS } from './notice.js';
+import { workflowOfNotice } from './notice-seq.js';
 
 /** The outcomes that end an owed notice; the last three are written once (unique index revocation_deliveries_ended_once). */
 const ENDED = `('delivered', 'superseded', 'abandoned', 'withdrawn')`;
@@ -16,4 +19,19 @@ export const WITHDRAWN_BECAUSE = 'the subscriber is no longer told of the issuer
 export async function endOwedNotice(db: Queryable, n: { subscriberId: string; jti: string; event: string }, outcome: 'superseded' | 'abandoned' | 'withdrawn', why: string): Promise<boolean> {
   const ins = await db.query(`INSERT INTO revocation_deliveries (subscriber_id, notice_jti, event, outcome, error) VALUES ($1, $2, $3, $4, $5) ${ENDED_ONCE} RETURNING id`, [n.subscriberId, n.jti, n.event, outcome, why]);
   return ins.rowCount === 1;
+}
+
+/**
+ * The issuers a jti or sub notice concerns: the deny-list is not per issuer, so every issuer with
+ * live tokens of the target (a sub's tokens issued before its cutoff only), and every issuer the
+ * run's earlier notices concerned (revocation_notices.concerns; NULL is the notice's own issuer).
+ * Once the tokens expire, a run's later notices still reach the subscribers its earlier ones did.
+ */
+export async function noticeConcerns(db: Queryable, n: { kind: 'jti' | 'sub'; value: string; before?: string; noticeId: string }): Promise<string[]> {
+  const { rows } = await db.query<{ issuer: string }>(
+    `SELECT DISTINCT c AS issuer FROM revocation_notices n, unnest(coalesce(n.concerns, ARRAY[n.issuer])) AS c WHERE n.notice_jti = ANY ($1::text[])`,
+    [REVOCATION_EVENTS.map((event) => `${workflowOfNotice(n.noticeId)}:${event}`)],
+  );
+  const live = await issuersWithLiveTokens(db, n.kind, n.value, n.before);
+  return [...new Set([...live, ...rows.map((r) => r.issuer)])].sort();
 }
