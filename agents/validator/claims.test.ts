@@ -29,6 +29,19 @@ describe('checkClaims', () => {
   it('refuses a non-numeric exp', () => expect(codeOf({ ...base, exp: '123' })).toBe('EXP_INVALID'));
   it('refuses a non-numeric nbf', () => expect(codeOf({ ...base, nbf: 'soon' })).toBe('NBF_INVALID'));
   it('accepts nbf within the skew', () => expect(codeOf({ ...base, nbf: NOW + 60 })).toBe('ok'));
+  it('judges a fractional nbf against the whole current second, never a later fraction of it', () => {
+    const at = (c: Record<string, unknown>) => {
+      try {
+        checkClaims(c, rules, NOW + 0.9);
+        return 'ok';
+      } catch (e) {
+        return (e as TokenRejected).code;
+      }
+    };
+    expect(at({ ...base, nbf: NOW + 60.5 })).toBe('NBF_IN_FUTURE');
+    expect(at({ ...base, iat: NOW + 60.5 })).toBe('IAT_IN_FUTURE');
+    expect(at({ ...base, nbf: NOW + 60 })).toBe('ok');
+  });
   it('refuses a missing iat', () => expect(codeOf({ ...base, iat: undefined })).toBe('IAT_INVALID'));
   it('refuses an absent iat member', () => {
     const { iat: _iat, ...rest } = base;

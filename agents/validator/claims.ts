@@ -30,6 +30,9 @@ const isNumericDate = (v: unknown): v is number => typeof v === 'number' && Numb
  */
 export function checkClaims(c: Record<string, unknown>, r: ClaimRules, now: number): CheckedClaims {
   const skew = r.clockSkewSeconds;
+  // "Not yet" is judged in whole seconds, as jose does: a fraction of the current second never lets a
+  // token in early. exp and the maximum age use the exact time, which is the stricter reading there.
+  const wholeNow = Math.floor(now);
   if (typeof c.iss !== 'string' || c.iss !== r.issuer) reject('ISS_MISMATCH', 'token iss is not the expected issuer');
   const aud = c.aud;
   const audOk = typeof aud === 'string' ? aud === r.audience : Array.isArray(aud) && aud.every((a) => typeof a === 'string') && aud.includes(r.audience);
@@ -42,13 +45,13 @@ export function checkClaims(c: Record<string, unknown>, r: ClaimRules, now: numb
 
   if (Object.hasOwn(c, 'nbf')) {
     if (!isNumericDate(c.nbf)) reject('NBF_INVALID', 'token nbf is not a NumericDate');
-    if (c.nbf > now + skew) reject('NBF_IN_FUTURE', 'token is not valid yet (nbf)');
+    if (c.nbf > wholeNow + skew) reject('NBF_IN_FUTURE', 'token is not valid yet (nbf)');
   }
 
   if (!Object.hasOwn(c, 'iat')) reject('IAT_MISSING', 'token has no iat');
   const iat = c.iat;
   if (!isNumericDate(iat)) reject('IAT_INVALID', 'token iat is not a NumericDate');
-  if (iat > now + skew) reject('IAT_IN_FUTURE', 'token iat is in the future');
+  if (iat > wholeNow + skew) reject('IAT_IN_FUTURE', 'token iat is in the future');
   if (now - iat - skew > r.maxTokenAgeSeconds) reject('TOKEN_TOO_OLD', 'token is older than the maximum token age');
 
   if (!Object.hasOwn(c, 'jti')) reject('JTI_MISSING', 'token has no jti');

@@ -20,12 +20,31 @@ describe('importVerificationKey', () => {
   });
   it('ignores a key whose alg contradicts its curve', () => expect(importVerificationKey({ ...ec, alg: 'EdDSA' }, ['ES256', 'EdDSA'])).toBeUndefined());
   it('ignores a key whose kid is outside [A-Za-z0-9_-]', () => expect(importVerificationKey({ ...ec, kid: '../x' }, ['ES256'])).toBeUndefined());
+  it('ignores a key whose key_ops do not include verify', () => expect(importVerificationKey({ ...ec, key_ops: ['sign'] }, ['ES256'])).toBeUndefined());
+  it('ignores key_ops that are not an array of distinct strings', () => {
+    expect(importVerificationKey({ ...ec, key_ops: 'verify' } as unknown as JWK, ['ES256'])).toBeUndefined();
+    expect(importVerificationKey({ ...ec, key_ops: ['verify', 'verify'] }, ['ES256'])).toBeUndefined();
+  });
+  it('imports a key whose key_ops include verify', () => expect(importVerificationKey({ ...ec, key_ops: ['verify'] }, ['ES256'])?.alg).toBe('ES256'));
+  it('ignores a key whose ext is not a boolean', () => expect(importVerificationKey({ ...ec, ext: 'yes' } as unknown as JWK, ['ES256'])).toBeUndefined());
+  it('ignores a key published with its private member d: whoever reads the set can sign with it', () => {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const leaked = { ...(pair.privateKey.export({ format: 'jwk' }) as JWK), kid: 'leak' };
+    expect(importVerificationKey(leaked, ['ES256'])).toBeUndefined();
+  });
 });
 
 describe('buildKeyMap', () => {
   it('drops a kid that appears twice rather than guessing between the keys', () => {
     const other = { ...(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as JWK), kid: 'ec1' };
     expect(buildKeyMap([ec, other], ['ES256']).has('ec1')).toBe(false);
+  });
+  it('keeps a kid that an unusable key (use enc) shares with a signing key', () => {
+    expect(buildKeyMap([ec, { ...ec, use: 'enc' }], ['ES256']).has('ec1')).toBe(true);
+  });
+  it('drops a key whose key_ops stop allowing verify at the next refresh', () => {
+    const first = buildKeyMap([ec], ['ES256']);
+    expect(buildKeyMap([{ ...ec, key_ops: ['encrypt'] }], ['ES256'], first).has('ec1')).toBe(false);
   });
   it('reuses an already imported KeyObject for an unchanged key', () => {
     const first = buildKeyMap([ec], ['ES256']);

@@ -26,15 +26,27 @@ function algOf(jwk: JWK): SigningAlgorithm | undefined {
   return jwk.alg === undefined || jwk.alg === implied ? implied : undefined;
 }
 
+/** Members only a private or symmetric key has: a set that publishes one is broken, and its key is anyone's. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** `key_ops` absent, or distinct strings that include `verify` (RFC 7517 §4.3); `ext` absent or a boolean. */
+function usableForVerification(jwk: JWK): boolean {
+  const ops: unknown = jwk.key_ops;
+  if (ops !== undefined && !(Array.isArray(ops) && ops.every((op, i) => typeof op === 'string' && ops.indexOf(op) === i) && ops.includes('verify'))) return false;
+  return jwk.ext === undefined || typeof jwk.ext === 'boolean';
+}
+
 /**
  * The checks of a JWK that need no import: an object of a supported type with a well-formed kid,
- * `use` absent or `sig`, an algorithm in `allowed`, and its public members as strings.
+ * `use` absent or `sig`, `key_ops` allowing `verify`, no private member, an algorithm in `allowed`,
+ * and its public members as strings.
  */
 function describedKey(jwk: JWK, allowed: readonly SigningAlgorithm[]): { kid: string; alg: SigningAlgorithm; bare: Record<string, unknown> } | undefined {
   if (jwk === null || typeof jwk !== 'object') return undefined;
   const members = typeof jwk.kty === 'string' ? PUBLIC_MEMBERS[jwk.kty] : undefined;
   if (!members || typeof jwk.kid !== 'string' || !KID_PATTERN.test(jwk.kid)) return undefined;
   if (jwk.use !== undefined && jwk.use !== 'sig') return undefined;
+  if (!usableForVerification(jwk) || PRIVATE_MEMBERS.some((m) => Object.hasOwn(jwk, m))) return undefined;
   const alg = algOf(jwk);
   if (!alg || !allowed.includes(alg)) return undefined;
   const bare: Record<string, unknown> = {};
@@ -69,21 +81,23 @@ export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorit
 }
 
 /**
- * A kid → key map built from a JWK set. A kid that appears twice is dropped entirely: which key
- * it names would be ambiguous, so tokens under it are refused rather than guessed at.
+ * A kid → key map built from a JWK set. A kid that two usable keys share is dropped entirely: which
+ * key it names would be ambiguous, so tokens under it are refused rather than guessed at. A key that
+ * could never verify here (`use: enc`, another algorithm, …) makes no kid ambiguous.
  */
 export function buildKeyMap(jwks: readonly JWK[], allowed: readonly SigningAlgorithm[], previous?: ReadonlyMap<string, VerificationKey>): Map<string, VerificationKey> {
   const out = new Map<string, VerificationKey>();
   const seen = new Map<string, number>();
-  for (const jwk of jwks) {
-    const kid = (jwk as { kid?: unknown } | null)?.kid;
-    if (typeof kid === 'string') seen.set(kid, (seen.get(kid) ?? 0) + 1);
-  }
-  for (const jwk of jwks) {
-    if (typeof jwk?.kid !== 'string' || seen.get(jwk.kid) !== 1) continue;
-    const cached = previous?.get(jwk.kid);
-    // A key already imported is reused only if this JWK would be accepted afresh (a `use` changed to enc is not).
-    const imported = cached && describedKey(jwk, allowed) && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);
+  const usable = jwks.flatMap((jwk) => {
+    const described = describedKey(jwk, allowed);
+    return described ? [{ jwk, kid: described.kid }] : [];
+  });
+  for (const { kid } of usable) seen.set(kid, (seen.get(kid) ?? 0) + 1);
+  for (const { jwk, kid } of usable) {
+    if (seen.get(kid) !== 1) continue;
+    const cached = previous?.get(kid);
+    // Only usable JWKs get here: a key whose `use` changed to enc since is not reused, it is gone.
+    const imported = cached && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);
     if (imported) out.set(imported.kid, imported);
   }
   return out;

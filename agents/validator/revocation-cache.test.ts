@@ -66,6 +66,36 @@ describe('RevocationCache', () => {
     }
   });
 
+  it('does not let heartbeats vouch for a list after an unreadable notice, when the resync it calls for fails', async () => {
+    const clock = fixedClock(T0);
+    const rows: Array<{ id: string; kind: string; value: string; not_before: Date | null; expires_at: Date }> = [];
+    let dbDown = false;
+    const db = {
+      query: async () => {
+        if (dbDown) throw new Error('pool: timeout acquiring a connection');
+        return { rows: [...rows] as never[], rowCount: rows.length };
+      },
+    };
+    const listener = fakeListener();
+    const cache = new RevocationCache({ db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
+    await cache.start();
+    try {
+      rows.push({ id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) });
+      dbDown = true;
+      // A notice without a kind and value names no entry to re-read: only a full resync tells what changed.
+      listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
+      clock.advance(120);
+      const seen = listener.queries;
+      await until(() => listener.queries >= seen + 4);
+      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+      dbDown = false;
+      await cache.resync();
+      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOKED_JTI');
+    } finally {
+      await cache.close();
+    }
+  });
+
   it('applies a freshness bound tightened after start at the next check', async () => {
     const clock = fixedClock(T0);
     let freshness = 60;

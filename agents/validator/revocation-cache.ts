@@ -259,6 +259,8 @@ export class RevocationCache implements RevocationChecker {
       // Unreadable notice: fall through to a full resync.
     }
     if (typeof kind !== 'string' || typeof value !== 'string') {
+      // Some change is unknown until a full resync succeeds: heartbeats may not vouch for the list before.
+      this.dirty = true;
       void this.resync().catch((e: unknown) => this.o.onError?.(e));
       return;
     }
