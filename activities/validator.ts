@@ -1,4 +1,7 @@
+import { decodeJwt, type JWTPayload } from 'jose';
 import { issuerPolicy } from '../agents/planner/policy.js';
+import { CANARY_AUDIENCE } from '../agents/shared/canary.js';
+import { fixedClock } from '../agents/shared/clock.js';
 import type { Policy } from '../agents/planner/policy-types.js';
 import { checkCanaries } from '../agents/validator/canary.js';
 import { createValidator, isTokenRejected, type RevocationChecker } from '../agents/validator/index.js';
@@ -40,22 +43,34 @@ export function createValidatorActivities(deps: ValidatorActivityDeps) {
   };
 }
 
+/** What a relying party refuses a token for once its key is revoked: nothing else proves the revocation reached it. */
+const KEY_REFUSALS: readonly string[] = ['REVOKED_KID', 'REVOKED_JTI', 'KID_UNKNOWN'];
+
 /**
  * After a revocation: a relying party's validator (JWKS over HTTP, the revocation list) must now
- * refuse a token signed with the revoked key. Returns the rejection code; throws (so the activity
- * retries until propagation is seen) while the token is still accepted.
+ * refuse the probe, a canary signed with the revoked key, for that key. The probe is judged as of
+ * the moment it was minted (sign-off may come long after a short-lived canary expired) and against
+ * its own audience, so an expiry or an audience is never taken for the revocation. Returns the
+ * rejection code; throws (so the activity retries until propagation is seen) while the probe is
+ * accepted or refused for another reason.
  */
 async function confirmRefused(deps: ValidatorActivityDeps, input: { issuer: string; token: string; policyVersion: string }) {
   const p = issuerPolicy(await deps.currentPolicy(), input.issuer);
+  const probe = probeClaims(input.token);
   const validator = createValidator({
-    issuer: p.issuer, audience: p.audiences[0]!, algorithms: [p.algorithm], jwksUri: deps.jwksUrl(input.issuer),
+    // Probes minted before canaries had an audience of their own carry the issuer's.
+    issuer: p.issuer, audience: probe.audiences.includes(CANARY_AUDIENCE) ? CANARY_AUDIENCE : p.audiences[0]!, algorithms: [p.algorithm], jwksUri: deps.jwksUrl(input.issuer),
     clockSkewSeconds: p.clockSkewSeconds, maxTokenAgeSeconds: p.maxTokenAgeSeconds, jwksCooldownMs: 0,
+    ...(probe.mintedAt ? { clock: fixedClock(probe.mintedAt) } : {}),
     ...(deps.revocation ? { revocation: await deps.revocation() } : {}),
   });
   try {
     await validator.verify(input.token);
   } catch (e) {
     if (!isTokenRejected(e)) throw e;
+    if (!KEY_REFUSALS.includes(e.code)) {
+      throw new KeyturnError('REVOCATION_NOT_SEEN', `the probe under the revoked key was refused, but for ${e.code}, not for its key`, 'Propagation is retried; check LISTEN/NOTIFY, the JWKS cache and the revocation list if this persists.');
+    }
     const entry = await deps.appendAudit(deps.pool, {
       actor: actorFor('Validator'), action: 'revocation.verified', subject: { issuer: input.issuer }, policyVersion: input.policyVersion, outcome: 'ok',
       details: { handoff: 'RevocationResponder → Validator', code: e.code }, requestId: requestIdFor('confirm-refused'),
@@ -65,6 +80,18 @@ async function confirmRefused(deps: ValidatorActivityDeps, input: { issuer: stri
     validator.close();
   }
   throw new KeyturnError('REVOCATION_NOT_SEEN', 'a token under the revoked key still verifies', 'Propagation is retried; check LISTEN/NOTIFY and the JWKS cache if this persists.');
+}
+
+/** The probe's audiences and minting time, read without verifying: they only choose what it is checked against. */
+function probeClaims(token: string): { audiences: string[]; mintedAt?: Date } {
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    return { audiences: [] };
+  }
+  const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  return { audiences, ...(typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? { mintedAt: new Date(claims.iat * 1000) } : {}) };
 }
 
 export type ValidatorActivities = ReturnType<typeof createValidatorActivities>;

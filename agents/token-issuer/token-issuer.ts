@@ -5,6 +5,7 @@ import type { SigningHandle } from '../key-manager/types.js';
 import type { IssuerPolicy, Policy } from '../planner/policy-types.js';
 import type { Clock } from '../shared/clock.js';
 import { randomId } from '../shared/random-id.js';
+import { CANARY_AUDIENCE } from '../shared/canary.js';
 import { getClient, SCOPE_TOKEN_PATTERN, type ClientRecord } from './clients.js';
 import { isPaused } from './issuance-control.js';
 import { IssuanceRecorder } from './issuance-recorder.js';
@@ -277,7 +278,8 @@ export class TokenIssuer {
   }
 
   /**
-   * A token for the rotation's canary check: sub and client_id `keyturn:canary`, no scope, at most
+   * A token for the rotation's canary check: sub, client_id and aud `keyturn:canary` (an audience no
+   * relying party accepts: the canary crosses the run's history), no scope, at most
    * CANARY_MAX_TTL_SECONDS. Audited (`token.canary`, with `step` in the details). Not refused while issuance is paused: an emergency rotation must be able to prove
    * its new key before issuance resumes.
    */
@@ -285,7 +287,7 @@ export class TokenIssuer {
     const policy = this.#deps.policy();
     const ip = this.issuerPolicy(issuer);
     return this.#mintCanary(
-      { ip, version: policy.version, sub: CANARY_SUBJECT, scopes: [], aud: audienceFor(ip), ttl: Math.min(ttlOf(ip), CANARY_MAX_TTL_SECONDS) },
+      { ip, version: policy.version, sub: CANARY_SUBJECT, scopes: [], aud: CANARY_AUDIENCE, ttl: Math.min(ttlOf(ip), CANARY_MAX_TTL_SECONDS) },
       { actor: opts.actor ?? ACTOR, step: opts.step ?? 'canary' },
     );
   }

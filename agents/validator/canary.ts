@@ -1,5 +1,6 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import type { IssuerPolicy } from '../planner/policy-types.js';
+import { CANARY_AUDIENCE } from '../shared/canary.js';
 
 export interface CanaryVerdict {
   ok: boolean;
@@ -37,7 +38,8 @@ export async function checkCanaries(opts: {
         ...(typeof iat === 'number' ? { currentDate: new Date(iat * 1000) } : {}),
         algorithms: [opts.policy.algorithm],
         issuer: opts.policy.issuer,
-        audience: opts.policy.audiences,
+        // Canaries carry only their own audience, which no relying party accepts.
+        audience: CANARY_AUDIENCE,
         typ: 'at+jwt',
         clockTolerance: opts.policy.clockSkewSeconds,
         requiredClaims: ['exp', 'iat', 'jti'],

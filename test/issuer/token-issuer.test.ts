@@ -5,7 +5,9 @@ import { fixedClock, systemClock } from '../../agents/shared/clock.js';
 import { addClient, disableClient } from '../../agents/token-issuer/clients.js';
 import { pauseIssuance } from '../../agents/token-issuer/issuance-control.js';
 import { tokensByKid, tokensBySub } from '../../agents/token-issuer/issued-tokens.js';
+import { CANARY_AUDIENCE } from '../../agents/shared/canary.js';
 import { CANARY_SUBJECT, TokenIssuer } from '../../agents/token-issuer/token-issuer.js';
+import { createValidator } from '../../agents/validator/index.js';
 import { isKeyturnError } from '../../config/errors.js';
 import { testPool } from '../support/db.js';
 import { auditEntries, client, issuedCount, POLICY_VERSION, TTL, verifyToken, world } from './support.js';
@@ -139,11 +141,21 @@ describe('TokenIssuer.issueCanary', () => {
     const w = await world(pool);
     const t = await w.tokens.issueCanary(w.issuer, { step: 'canary-after' });
     const claims = await verifyToken(w, t.accessToken);
-    expect(claims).toMatchObject({ sub: CANARY_SUBJECT, client_id: CANARY_SUBJECT, iss: w.issuer, jti: t.jti });
+    expect(claims).toMatchObject({ sub: CANARY_SUBJECT, client_id: CANARY_SUBJECT, iss: w.issuer, jti: t.jti, aud: CANARY_AUDIENCE });
     expect(claims.scope).toBeUndefined();
     const [rec] = await tokensByKid(pool, t.kid);
     expect(rec).toMatchObject({ jti: t.jti, sub: CANARY_SUBJECT });
     expect(rec!.clientId).toBeUndefined();
     expect((await auditEntries(pool, 'token.canary', 'jti', t.jti)).map((e) => e.details)).toEqual([{ kid: t.kid, exp: claims.exp, step: 'canary-after' }]);
+  });
+
+  it("issues a canary no relying party accepts (its own audience), so one read from a run's history is no credential", async () => {
+    const w = await world(pool);
+    const jwks = await w.km.jwks(w.issuer);
+    const p = w.policy.issuers[0]!;
+    const relyingParty = createValidator({ issuer: w.issuer, audience: p.audiences[0]!, algorithms: ['ES256'], keys: jwks.keys, clockSkewSeconds: p.clockSkewSeconds, maxTokenAgeSeconds: p.maxTokenAgeSeconds });
+    const t = await w.tokens.issueCanary(w.issuer, { step: 'canary-after' });
+
+    await expect(relyingParty.verify(t.accessToken)).rejects.toMatchObject({ code: 'AUD_MISMATCH' });
   });
 });
