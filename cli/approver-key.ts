@@ -47,15 +47,20 @@ export interface CliStarter {
  * default KEYTURN_APPROVER_KEY), who signs the start request with it and so cannot approve the run;
  * without a key, cli:<login name>, unsigned, which matches an approver only through the policy's
  * `people` links (and which a policy with `requireSignedStart` refuses).
+ *
+ * A key given but unreadable (missing, not 0600, not a key) refuses the start, except for an
+ * emergency (a revocation), which must not wait for a key file: that run names the login, unsigned,
+ * with a warning.
  */
-export async function cliStarter(keyFile: string | undefined, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<CliStarter> {
+export async function cliStarter(keyFile: string | undefined, o: { emergency?: boolean; warn?: (line: string) => void } = {}): Promise<CliStarter> {
   const login = `cli:${userInfo().username.toLowerCase()}`;
   if (!keyFile) return { requester: login };
   try {
     const key = await readApproverKey(keyFile);
     return { requester: key.approver, signStart: startSigner('cli', { kid: key.kid, privateJwk: key.privateJwk }) };
   } catch (e) {
-    // An emergency start must not wait for a key file: the run names the login, and that key cannot approve anyway.
+    if (!o.emergency) throw e;
+    const warn = o.warn ?? ((l: string) => process.stderr.write(`${l}\n`));
     warn(`warning: approver key ${keyFile} unreadable (${isKeyturnError(e) ? e.code : 'error'}); the run names ${login} as requester, unsigned`);
     return { requester: login };
   }

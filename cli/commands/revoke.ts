@@ -28,7 +28,7 @@ export function registerRevoke(program: Command): void {
         if (kind !== 'kid' && !opts.issuer) {
           throw new KeyturnError('REVOCATION_INVALID', `a --${kind} revocation needs --issuer: the issuer whose tokens carry it`, 'Add --issuer <iss>; `keyturn policy show` lists the issuers.');
         }
-        const starter = await cliStarter(opts.key);
+        const starter = await cliStarter(opts.key, { emergency: true });
         const client = await ctx.temporal();
         const handle = await startRevocation(client, {
           kind, value: opts[kind]!, reason: opts.reason, requester: starter.requester, taskQueue: ctx.env.KEYTURN_TASK_QUEUE,

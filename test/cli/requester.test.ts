@@ -36,7 +36,14 @@ describe('the requester a CLI start names', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'kt-req-')), 'open.json');
     writeFileSync(file, '{}', { mode: 0o644 });
     const warnings: string[] = [];
-    expect(await cliStarter(file, (l) => warnings.push(l))).toEqual({ requester: login });
+    expect(await cliStarter(file, { emergency: true, warn: (l) => warnings.push(l) })).toEqual({ requester: login });
     expect(warnings).toEqual([expect.stringContaining(`the run names ${login} as requester, unsigned`)]);
+  });
+
+  it('refuses to start anything else when the given key cannot be read (readable by others)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kt-req-')), 'open.json');
+    const key = await generateChannelKey();
+    writeFileSync(file, JSON.stringify({ approver: 'cli:alice', kid: key.kid, privateJwk: key.privateJwk }), { mode: 0o644 });
+    await expect(cliStarter(file)).rejects.toMatchObject({ code: expect.stringMatching(/^SECRET_FILE_/) });
   });
 });
