@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { envForOtherPrograms } from '../infra/process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM)) {
@@ -13,7 +14,7 @@ if (!existsSync(CHROMIUM)) {
     process.exit(1);
   }
   say('chromium is missing; installing Debian\'s chromium with apt-get (for the Web UI test)…');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = { ...envForOtherPrograms(), DEBIAN_FRONTEND: 'noninteractive' };
   const run = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
   if (!(run(['update', '-qq']) && run(['install', '-y', '-qq', 'chromium']))) {
     say('error CHROMIUM_INSTALL_FAILED: apt-get could not install chromium — install it and rerun');

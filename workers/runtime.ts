@@ -1,13 +1,27 @@
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
+import { createLogger, type Logger } from '../infra/log/logger.js';
 
 let installed = false;
 
+const PINO_LEVEL = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const satisfies Record<LogLevel, string>;
+
 /**
- * Installs the Temporal runtime once per process: SDK logs at WARN and above, and no signal
- * handlers of its own, since keyturn's processes shut their parts down in order themselves.
+ * The SDK's logger, writing through keyturn's at the same levels: its entries are redacted like
+ * every other log line, and an error in them (the SDK logs every failed activity's) is reduced to
+ * its type, code, message and stack, never its other properties (KeyturnError details, pg's
+ * `detail`). The SDK's default logger printed them all to stderr with util.inspect.
+ */
+export function temporalLogger(log: Logger, level: LogLevel = 'WARN'): DefaultLogger {
+  return new DefaultLogger(level, ({ level: l, message, meta }: LogEntry) => log[PINO_LEVEL[l]](meta ?? {}, message));
+}
+
+/**
+ * Installs the Temporal runtime once per process: SDK logs at WARN and above through keyturn's
+ * logger, and no signal handlers of its own, since keyturn's processes shut their parts down in
+ * order themselves.
  */
 export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
   if (installed) return;
-  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+  Runtime.install({ logger: temporalLogger(createLogger({ name: 'keyturn-temporal' }), level), shutdownSignals: [] });
   installed = true;
 }

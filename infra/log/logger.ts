@@ -1,30 +1,60 @@
+import { KeyObject } from 'node:crypto';
 import pino, { type Logger, type DestinationStream } from 'pino';
 
 /**
- * Field names whose values are secret wherever they appear, at any depth. Values shaped like a
- * secret (Slack tokens, PEM private keys) are redacted under any name.
+ * Field names whose values are secret wherever they appear, at any depth (compared without case).
+ * Values shaped like a secret (Slack tokens, PEM private keys, JWTs) and key material (bytes, key
+ * objects) are redacted under any name.
  */
 export const SECRET_FIELDS = [
   'd', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k',
   'privateKey', 'privateJwk', 'private_key', 'kek', 'dataKey', 'wrappedKey', 'ciphertext',
   'secret', 'clientSecret', 'client_secret', 'password', 'token', 'accessToken', 'access_token',
+  'refreshToken', 'refresh_token', 'idToken', 'id_token', 'payloadKey', 'codecToken',
   'botToken', 'appToken', 'signingSecret', 'authorization', 'Authorization', 'cookie', 'attestation',
 ];
 
 const SECRET_KEYS = new Set(SECRET_FIELDS.map((f) => f.toLowerCase()));
 const SECRET_VALUE = /^(xox[abprs]-|xapp-)|-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+/** A compact JWS (three base64url segments) or JWE (five), its header starting `{"` (`eyJ`). */
+const JWT = /eyJ[\w-]+(?:\.[\w-]*){2,}/g;
 const CENSOR = '[REDACTED]';
 const MAX_DEPTH = 8;
+
+function redactString(value: string): string {
+  if (SECRET_VALUE.test(value)) return CENSOR;
+  return value.includes('eyJ') ? value.replace(JWT, '[redacted jwt]') : value;
+}
+
+/** Keys and raw bytes, under any name: a Buffer would otherwise be printed byte by byte. */
+function keyMaterial(value: object): string | undefined {
+  if (value instanceof KeyObject || Object.prototype.toString.call(value) === '[object CryptoKey]') return '[redacted key]';
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return '[redacted bytes]';
+  return undefined;
+}
+
+/** An error as its type, code and message (and stack): never its other properties, which may quote secrets or rows. */
+function redactError(e: Error): Record<string, unknown> {
+  const { code } = e as { code?: unknown };
+  return {
+    type: e.name,
+    ...(typeof code === 'string' ? { code: redactString(code) } : typeof code === 'number' ? { code } : {}),
+    message: redactString(e.message),
+    ...(e.stack ? { stack: redactString(e.stack) } : {}),
+  };
+}
 
 /**
  * A redacted deep copy: the logged object is never modified (pino's path-based redaction mutated
  * objects reached through two paths, and left them mutated).
  */
 export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return SECRET_VALUE.test(value) ? CENSOR : value;
+  if (typeof value === 'string') return redactString(value);
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return '[depth]';
-  if (value instanceof Error) return { type: value.name, message: value.message, ...(value.stack ? { stack: value.stack } : {}) };
+  const material = keyMaterial(value);
+  if (material) return material;
+  if (value instanceof Error) return redactError(value);
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value instanceof Date) return value;
   const out: Record<string, unknown> = {};

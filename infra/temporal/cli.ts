@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyturnError } from '../../config/errors.js';
+import { envForOtherPrograms } from '../process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The tools module pins the CLI release and the patched server it is built against. */
@@ -95,7 +96,7 @@ export async function buildGoBinaries(say: Say, what: string, go: string, builds
 /** One step of a Go build, its output shown; fails with TEMPORAL_CLI_BUILD_FAILED. */
 function runBuildStep(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOFLAGS: '-mod=readonly' } });
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...envForOtherPrograms(), GOFLAGS: '-mod=readonly' } });
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0) resolvePromise();
@@ -105,5 +106,5 @@ function runBuildStep(cmd: string, args: string[], cwd: string): Promise<void> {
 }
 
 export function temporalCliVersion(bin: string): string {
-  return spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return spawnSync(bin, ['--version'], { encoding: 'utf8', env: envForOtherPrograms() }).stdout.trim();
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Connection } from '@temporalio/client';
 import { isKeyturnError, KeyturnError } from '../../config/errors.js';
 import { freePort } from '../net.js';
-import { stopChild } from '../process.js';
+import { envForOtherPrograms, stopChild } from '../process.js';
 import { ensureTemporalCli, type Say } from './cli.js';
 import { KEYTURN_SEARCH_ATTRIBUTES } from './search-attributes.js';
 
@@ -79,7 +79,7 @@ async function launch(cli: string, opts: DevServerOptions): Promise<DevServer> {
     ...(opts.dbFilename ? ['--db-filename', opts.dbFilename] : []),
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false, env: envForOtherPrograms() });
   let output = '';
   const keep = (b: Buffer) => {
     output = (output + b.toString()).slice(-4000);

@@ -10,6 +10,7 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { provisionTemporalLogin } from '../../db/temporal-login.js';
+import { envForOtherPrograms } from '../../infra/process.js';
 
 import { superuserPool } from '../support/db.js';
 
@@ -35,7 +36,7 @@ let address = '';
 
 function sqlTool(as: { user: string; password: string }, database: string, ...args: string[]): Promise<void> {
   const child = spawn(tools.sqlTool, ['--plugin', 'postgres12', '--ep', adminUrl.hostname, '-p', adminUrl.port, '-u', as.user, '--db', database, ...args], {
-    env: { ...process.env, SQL_PASSWORD: as.password },
+    env: { ...envForOtherPrograms(), SQL_PASSWORD: as.password },
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -94,7 +95,7 @@ async function startServer([main, visibility]: readonly [string, string]): Promi
   writeFileSync(join(root, 'config', 'development.yaml'), stringify(config), { mode: 0o600 });
   const log = join(root, 'server.log');
   writeFileSync(log, '');
-  server = spawn('sh', ['-c', `exec "$0" --root "$1" --config config --env development start >>"$2" 2>&1`, tools.server, root, log]);
+  server = spawn('sh', ['-c', `exec "$0" --root "$1" --config config --env development start >>"$2" 2>&1`, tools.server, root, log], { env: envForOtherPrograms() });
   for (let i = 0; i < 120; i++) {
     if (server.exitCode !== null) throw new Error(`temporal-server exited ${server.exitCode}:\n${readFileSync(log, 'utf8').slice(-3000)}`);
     const connection = await Connection.connect({ address, connectTimeout: 1000 }).catch(() => undefined);

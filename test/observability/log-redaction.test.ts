@@ -1,6 +1,7 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { KeyturnError } from '../../config/errors.js';
 import { createLogger } from '../../infra/log/logger.js';
 
 function capture() {
@@ -48,5 +49,45 @@ describe('structured logs', () => {
     run.warn({ phase: 'canary' }, 'second');
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ workflowId: 'rotate-x-1', runId: 'run-1', service: 'keyturn' });
+  });
+
+  it('print bytes under any field name as "[redacted bytes]", never byte by byte', () => {
+    const { lines, log } = capture();
+    const key = randomBytes(32);
+    log.info({ activeKey: key, view: new Uint8Array(key), raw: key.buffer.slice(key.byteOffset, key.byteOffset + key.length), data: new DataView(new Uint8Array(key).buffer) }, 'bytes');
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ activeKey: '[redacted bytes]', view: '[redacted bytes]', raw: '[redacted bytes]', data: '[redacted bytes]' });
+    expect(lines[0]).not.toContain(`"0":${key[0]!}`);
+  });
+
+  it('print a KeyObject or CryptoKey under any field name as "[redacted key]"', async () => {
+    const { lines, log } = capture();
+    const web = await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, true, ['sign']);
+    log.info({ signing: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, wrapping: createSecretKey(randomBytes(32)), web }, 'keys');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ signing: '[redacted key]', wrapping: '[redacted key]', web: '[redacted key]' });
+  });
+
+  it('replace a JWT under any field name, alone or within text, with "[redacted jwt]"', () => {
+    const { lines, log } = capture();
+    const jwt = `eyJhbGciOiJFUzI1NiJ9.${Buffer.from('{"sub":"agent"}').toString('base64url')}.${randomBytes(64).toString('base64url')}`;
+    log.info({ presented: jwt, note: `rejected ${jwt} at the gateway` }, 'jwt');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ presented: '[redacted jwt]', note: 'rejected [redacted jwt] at the gateway' });
+  });
+
+  it.each(['payloadKey', 'codecToken', 'refresh_token', 'refreshToken', 'access_token', 'client_secret', 'id_token', 'idToken'])('redact the value of a field named %s', (field) => {
+    const { lines, log } = capture();
+    log.info({ nested: { [field]: clientSecret } }, 'named');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ nested: { [field]: '[REDACTED]' } });
+  });
+
+  it('print an error as its type, code, message and stack, never its other properties', () => {
+    const { lines, log } = capture();
+    const rowQuote = `Key (secret)=(${clientSecret}) already exists.`;
+    log.warn({ error: new KeyturnError('KEY_WRAP_FAILED', 'could not wrap', 'retry', { dataKey: kek, note: clientSecret }), cause: Object.assign(new Error('duplicate key'), { code: '23505', detail: rowQuote }) }, 'failed');
+    const line = JSON.parse(lines[0]!) as Record<string, Record<string, unknown>>;
+    expect(line.error).toMatchObject({ type: 'KeyturnError', code: 'KEY_WRAP_FAILED', message: 'could not wrap' });
+    expect(Object.keys(line.error!).sort()).toEqual(['code', 'message', 'stack', 'type']);
+    expect(Object.keys(line.cause!).sort()).toEqual(['code', 'message', 'stack', 'type']);
+    expect(lines[0]).not.toContain(clientSecret);
   });
 });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { envForOtherPrograms } from '../../infra/process.js';
 import { buildGoBinaries, findGo, isExecutable, keyturnCacheBase, TOOLS_MODULE_DIR, type Say } from '../../infra/temporal/cli.js';
 
 /** Bump with the server release in tools/temporal-cli/go.mod. */
@@ -30,6 +31,6 @@ export async function ensureTemporalServerTools(say: Say): Promise<TemporalServe
     const seconds = await buildGoBinaries(say, 'Temporal server tools', go, missing.map(([key, pkg]) => ({ pkg, target: tools[key] })));
     say(`[keyturn] built Temporal server tools in ${seconds}s`);
   }
-  const moduleDir = execFileSync(go, ['list', '-m', '-f', '{{.Dir}}', SERVER_MODULE], { cwd: TOOLS_MODULE_DIR, encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=readonly' } }).trim();
+  const moduleDir = execFileSync(go, ['list', '-m', '-f', '{{.Dir}}', SERVER_MODULE], { cwd: TOOLS_MODULE_DIR, encoding: 'utf8', env: { ...envForOtherPrograms(), GOFLAGS: '-mod=readonly' } }).trim();
   return { ...tools, postgresSchemaDir: join(moduleDir, 'schema', 'postgresql', 'v12') };
 }

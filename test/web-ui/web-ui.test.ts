@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { envForOtherPrograms } from '../../infra/process.js';
 import type { RunResult } from '../../workflows/types.js';
 import { result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
@@ -38,7 +39,7 @@ describe('the Temporal Web UI shows a rotation to an auditor, with no codec', ()
     }
     ui = inject('temporalUiUrl').replace(/\/$/, '');
     if (!ui) throw new Error('No Temporal Web UI URL: with an external TEMPORAL_ADDRESS, set KEYTURN_TEMPORAL_UI_URL to its Web UI.');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, env: envForOtherPrograms() });
     mkdirSync(ARTIFACTS, { recursive: true });
 
     stack = await startRotationStack({ name: 'webui', issuer: { postRetireOverlap: '6s' }, codec: { allowedOrigins: [ui] } });
