@@ -4,6 +4,7 @@ import { owedNoticeCounts } from '../../agents/revocation-responder/notice-outbo
 import { activePolicy } from '../../agents/planner/policy-store.js';
 import { addSubscriber, listSubscribers, setSubscriberDisabled, setSubscriberIssuers, subscriberAddressPolicy, type Subscriber } from '../../agents/revocation-responder/webhooks.js';
 import type { Queryable } from '../../agents/shared/db.js';
+import { readSecretFile } from '../../agents/shared/secret-file.js';
 import { KeyturnError } from '../../config/errors.js';
 import { listOf, listOrAll } from '../list-args.js';
 import { formatTable } from '../table.js';
@@ -60,15 +61,25 @@ async function deliveries(db: Queryable, id: string, limit: number): Promise<Del
   return res.rows.reverse();
 }
 
+/** The url argument, or the first line of --url-file (a secret file: 0600, owned by this user); exactly one. */
+function subscriberUrl(given: string | undefined, file: string | undefined): string {
+  if ((given === undefined) === (file === undefined)) {
+    throw new KeyturnError('INVALID_ARGUMENT', 'give the subscriber url either as an argument or with --url-file, not both', 'e.g. `keyturn subscribers add billing --url-file ./billing-hook.url`.');
+  }
+  return given ?? readSecretFile(file!).split(/\r?\n/, 1)[0]!.trim();
+}
+
 export function registerSubscribers(program: Command): void {
   const subscribers = program.command('subscribers').description('downstream systems told of every revocation with a signed notice (webhooks)');
 
   subscribers
-    .command('add <id> <url>')
+    .command('add <id> [url]')
     .description('register a subscriber: https, or http to this machine only; an IP address must be public or in KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS; audited')
     .option('--issuers <list>', 'comma-separated issuer urls: it is told of their revocations only (default: every issuer)')
-    .action((id: string, url: string, opts: { issuers?: string }) =>
+    .option('--url-file <file>', 'read the url from this file (mode 0600) instead: a url that carries a secret stays out of the process list and shell history')
+    .action((id: string, given: string | undefined, opts: { issuers?: string; urlFile?: string }) =>
       withContext(async (ctx) => {
+        const url = subscriberUrl(given, opts.urlFile);
         // Against the `npm run dev` database, loopback is allowed as the dev worker allows it.
         const addresses = subscriberAddressPolicy(ctx.env, { dev: ctx.local !== undefined && !ctx.env.DATABASE_URL });
         const issuers = opts.issuers === undefined ? undefined : listOf(opts.issuers);

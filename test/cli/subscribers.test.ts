@@ -37,6 +37,32 @@ describe('keyturn subscribers', () => {
     expect(await actions()).toEqual(['revocation.subscriber.add', 'revocation.subscriber.disable', 'revocation.subscriber.enable']);
   });
 
+  it('add reads the url from a 0600 --url-file, so a secret in it stays out of the process list', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kt-sub-'));
+    const file = join(dir, 'billing.url');
+    writeFileSync(file, 'https://billing.example/hooks/s3cr3t-path\n', { mode: 0o600 });
+    try {
+      expect((await run('subscribers', 'add', 'billing', '--url-file', file)).out).toMatch(/^subscriber billing \(https:\/\/billing\.example\/…\)/);
+      const { rows } = await db.app.query<{ url: string }>(`SELECT url FROM revocation_subscribers WHERE id = 'billing'`);
+      expect(rows[0]?.url).toBe('https://billing.example/hooks/s3cr3t-path');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('add refuses a --url-file readable by others, and a url given both ways, registering nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kt-sub-'));
+    const file = join(dir, 'billing.url');
+    writeFileSync(file, 'https://billing.example/hooks\n', { mode: 0o644 });
+    try {
+      await expect(run('subscribers', 'add', 'billing', '--url-file', file)).rejects.toMatchObject({ code: 'SECRET_FILE_PERMISSIONS' });
+      await expect(run('subscribers', 'add', 'billing', 'https://billing.example/hooks', '--url-file', file)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect((await run('subscribers', 'list')).out).toBe('no subscribers\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a plain-http url to another machine, and one with credentials, registering nothing', async () => {
     for (const url of ['http://billing.example/hooks', 'https://user:pw@billing.example/hooks']) {
       await expect(run('subscribers', 'add', 'billing', url)).rejects.toMatchObject({ code: 'SUBSCRIBER_INVALID' });
