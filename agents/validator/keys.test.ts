@@ -25,7 +25,8 @@ describe('importVerificationKey', () => {
     expect(importVerificationKey({ ...ec, key_ops: 'verify' } as unknown as JWK, ['ES256'])).toBeUndefined();
     expect(importVerificationKey({ ...ec, key_ops: ['verify', 'verify'] }, ['ES256'])).toBeUndefined();
   });
-  it('imports a key whose key_ops include verify', () => expect(importVerificationKey({ ...ec, key_ops: ['verify'] }, ['ES256'])?.alg).toBe('ES256'));
+  it('imports a key whose key_ops are verify', () => expect(importVerificationKey({ ...ec, key_ops: ['verify'] }, ['ES256'])?.alg).toBe('ES256'));
+  it('ignores a public key whose key_ops claim more than verify', () => expect(importVerificationKey({ ...ec, key_ops: ['verify', 'sign'] }, ['ES256'])).toBeUndefined());
   it('ignores a key whose ext is not a boolean', () => expect(importVerificationKey({ ...ec, ext: 'yes' } as unknown as JWK, ['ES256'])).toBeUndefined());
   it('ignores a key published with its private member d: whoever reads the set can sign with it', () => {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -41,6 +42,11 @@ describe('buildKeyMap', () => {
   });
   it('keeps a kid that an unusable key (use enc) shares with a signing key', () => {
     expect(buildKeyMap([ec, { ...ec, use: 'enc' }], ['ES256']).has('ec1')).toBe(true);
+  });
+  it('drops a kid that a JWK unusable here would also claim for the same algorithm (a private copy, an RSA key without alg)', () => {
+    const rs = { ...rsa, kid: 'r1', alg: 'RS256' };
+    expect(buildKeyMap([rs, { ...rs, d: 'AQAB' }], ['RS256']).has('r1')).toBe(false);
+    expect(buildKeyMap([rs, { ...rs, alg: undefined }], ['RS256']).has('r1')).toBe(false);
   });
   it('drops a key whose key_ops stop allowing verify at the next refresh', () => {
     const first = buildKeyMap([ec], ['ES256']);

@@ -29,11 +29,29 @@ function algOf(jwk: JWK): SigningAlgorithm | undefined {
 /** Members only a private or symmetric key has: a set that publishes one is broken, and its key is anyone's. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
-/** `key_ops` absent, or distinct strings that include `verify` (RFC 7517 §4.3); `ext` absent or a boolean. */
-function usableForVerification(jwk: JWK): boolean {
+/** `key_ops` absent or distinct strings that include `verify` (RFC 7517 §4.3); `ext` absent or a boolean. */
+function claimsVerify(jwk: JWK): boolean {
   const ops: unknown = jwk.key_ops;
   if (ops !== undefined && !(Array.isArray(ops) && ops.every((op, i) => typeof op === 'string' && ops.indexOf(op) === i) && ops.includes('verify'))) return false;
   return jwk.ext === undefined || typeof jwk.ext === 'boolean';
+}
+
+/** As {@link claimsVerify}, and `key_ops` is then exactly `["verify"]`: a public key can do nothing else (WebCrypto, and so jose, refuse one that claims more). */
+function usableForVerification(jwk: JWK): boolean {
+  return claimsVerify(jwk) && (jwk.key_ops === undefined || jwk.key_ops.length === 1);
+}
+
+const KTY_OF: Record<SigningAlgorithm, { kty: string; crv?: string }> = { RS256: { kty: 'RSA' }, PS256: { kty: 'RSA' }, ES256: { kty: 'EC', crv: 'P-256' }, EdDSA: { kty: 'OKP', crv: 'Ed25519' } };
+
+/**
+ * Whether a relying party picking keys by kid and alg (as jose does) would also take this JWK for
+ * `alg`: the same type and curve, no other `alg`, `use` sig, `key_ops` with verify. Such a JWK makes
+ * the kid ambiguous even when it is not usable here (a private copy, an RSA key without `alg`).
+ */
+function competesFor(jwk: JWK, alg: SigningAlgorithm): boolean {
+  const want = KTY_OF[alg];
+  if (jwk === null || typeof jwk !== 'object' || jwk.kty !== want.kty || (want.crv !== undefined && jwk.crv !== want.crv)) return false;
+  return (jwk.alg === undefined || jwk.alg === alg) && (jwk.use === undefined || jwk.use === 'sig') && claimsVerify(jwk);
 }
 
 /**
@@ -81,20 +99,21 @@ export function importVerificationKey(jwk: JWK, allowed: readonly SigningAlgorit
 }
 
 /**
- * A kid → key map built from a JWK set. A kid that two usable keys share is dropped entirely: which
- * key it names would be ambiguous, so tokens under it are refused rather than guessed at. A key that
- * could never verify here (`use: enc`, another algorithm, …) makes no kid ambiguous.
+ * A kid → key map built from a JWK set. A kid whose key is ambiguous is dropped entirely, so tokens
+ * under it are refused rather than guessed at: two usable keys share it, or another JWK of it would
+ * be taken for the same algorithm by a relying party (see competesFor). A JWK that could never verify
+ * that algorithm (`use: enc`, another key type) makes no kid ambiguous.
  */
 export function buildKeyMap(jwks: readonly JWK[], allowed: readonly SigningAlgorithm[], previous?: ReadonlyMap<string, VerificationKey>): Map<string, VerificationKey> {
   const out = new Map<string, VerificationKey>();
   const seen = new Map<string, number>();
   const usable = jwks.flatMap((jwk) => {
     const described = describedKey(jwk, allowed);
-    return described ? [{ jwk, kid: described.kid }] : [];
+    return described ? [{ jwk, kid: described.kid, alg: described.alg }] : [];
   });
   for (const { kid } of usable) seen.set(kid, (seen.get(kid) ?? 0) + 1);
-  for (const { jwk, kid } of usable) {
-    if (seen.get(kid) !== 1) continue;
+  for (const { jwk, kid, alg } of usable) {
+    if (seen.get(kid) !== 1 || jwks.some((other) => other !== jwk && other?.kid === kid && competesFor(other, alg))) continue;
     const cached = previous?.get(kid);
     // Only usable JWKs get here: a key whose `use` changed to enc since is not reused, it is gone.
     const imported = cached && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);
