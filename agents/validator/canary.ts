@@ -38,8 +38,9 @@ export async function checkCanaries(opts: {
         ...(typeof iat === 'number' ? { currentDate: new Date(iat * 1000) } : {}),
         algorithms: [opts.policy.algorithm],
         issuer: opts.policy.issuer,
-        // Canaries carry only their own audience, which no relying party accepts.
-        audience: CANARY_AUDIENCE,
+        // Canaries carry only their own audience, which no relying party accepts; one minted before
+        // they did (a rotation in flight across the upgrade) carries the issuer's.
+        audience: [CANARY_AUDIENCE, ...opts.policy.audiences],
         typ: 'at+jwt',
         clockTolerance: opts.policy.clockSkewSeconds,
         requiredClaims: ['exp', 'iat', 'jti'],
