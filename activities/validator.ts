@@ -1,8 +1,8 @@
-import { decodeJwt, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { issuerPolicy } from '../agents/planner/policy.js';
 import { CANARY_AUDIENCE } from '../agents/shared/canary.js';
 import { fixedClock } from '../agents/shared/clock.js';
-import type { Policy } from '../agents/planner/policy-types.js';
+import type { Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
 import { checkCanaries } from '../agents/validator/canary.js';
 import { createValidator, isTokenRejected, type RevocationChecker } from '../agents/validator/index.js';
 import { KeyturnError } from '../config/errors.js';
@@ -58,8 +58,13 @@ async function confirmRefused(deps: ValidatorActivityDeps, input: { issuer: stri
   const p = issuerPolicy(await deps.currentPolicy(), input.issuer);
   const probe = probeClaims(input.token);
   const validator = createValidator({
-    // Probes minted before canaries had an audience of their own carry the issuer's.
-    issuer: p.issuer, audience: probe.audiences.includes(CANARY_AUDIENCE) ? CANARY_AUDIENCE : p.audiences[0]!, algorithms: [p.algorithm], jwksUri: deps.jwksUrl(input.issuer),
+    // The probe's own audience and algorithm: the policy may have changed since it was minted, and
+    // neither is what the confirmation is about (probes minted before canaries had an audience of
+    // their own carry the issuer's).
+    issuer: p.issuer,
+    audience: probe.audiences.includes(CANARY_AUDIENCE) ? CANARY_AUDIENCE : (probe.audiences[0] ?? p.audiences[0]!),
+    algorithms: [probe.alg ?? p.algorithm],
+    jwksUri: deps.jwksUrl(input.issuer),
     clockSkewSeconds: p.clockSkewSeconds, maxTokenAgeSeconds: p.maxTokenAgeSeconds, jwksCooldownMs: 0,
     ...(probe.mintedAt ? { clock: fixedClock(probe.mintedAt) } : {}),
     ...(deps.revocation ? { revocation: await deps.revocation() } : {}),
@@ -82,16 +87,24 @@ async function confirmRefused(deps: ValidatorActivityDeps, input: { issuer: stri
   throw new KeyturnError('REVOCATION_NOT_SEEN', 'a token under the revoked key still verifies', 'Propagation is retried; check LISTEN/NOTIFY and the JWKS cache if this persists.');
 }
 
-/** The probe's audiences and minting time, read without verifying: they only choose what it is checked against. */
-function probeClaims(token: string): { audiences: string[]; mintedAt?: Date } {
+const SIGNING_ALGORITHMS: readonly string[] = ['RS256', 'PS256', 'ES256', 'EdDSA'] satisfies SigningAlgorithm[];
+
+/** The probe's audiences, algorithm and minting time, read without verifying: they only choose what it is checked against. */
+function probeClaims(token: string): { audiences: string[]; alg?: SigningAlgorithm; mintedAt?: Date } {
   let claims: JWTPayload;
+  let alg: unknown;
   try {
     claims = decodeJwt(token);
+    alg = decodeProtectedHeader(token).alg;
   } catch {
     return { audiences: [] };
   }
   const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
-  return { audiences, ...(typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? { mintedAt: new Date(claims.iat * 1000) } : {}) };
+  return {
+    audiences,
+    ...(typeof alg === 'string' && SIGNING_ALGORITHMS.includes(alg) ? { alg: alg as SigningAlgorithm } : {}),
+    ...(typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? { mintedAt: new Date(claims.iat * 1000) } : {}),
+  };
 }
 
 export type ValidatorActivities = ReturnType<typeof createValidatorActivities>;

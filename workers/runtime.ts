@@ -22,6 +22,11 @@ export function temporalLogger(log: Logger, level: LogLevel = 'WARN'): DefaultLo
  */
 export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
   if (installed) return;
-  Runtime.install({ logger: temporalLogger(createLogger({ name: 'keyturn-temporal' }), level), shutdownSignals: [] });
+  Runtime.install({
+    logger: temporalLogger(createLogger({ name: 'keyturn-temporal' }), level),
+    // The native core's lines too (failed workflow tasks, nondeterminism…): through the same logger, not straight to stderr.
+    telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } },
+    shutdownSignals: [],
+  });
   installed = true;
 }

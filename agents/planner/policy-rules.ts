@@ -1,5 +1,6 @@
 import { issuerSlug } from '../../workflows/ids.js';
 import { KeyturnError } from '../../config/errors.js';
+import { CANARY_AUDIENCE } from '../shared/canary.js';
 import { formatDuration as d } from './duration.js';
 import { personOf } from './people.js';
 import type { IssuerDocument } from './policy-schema.js';
@@ -36,6 +37,8 @@ export function tokenLifetimeSeconds(p: Pick<IssuerPolicy, 'maxTokenAgeSeconds' 
 export function checkIssuer(doc: IssuerDocument, at: string): IssuerPolicy {
   checkIssuerUrl(doc.issuer, `${at}.issuer`);
   if (doc.audiences.length === 0) refuse(`${at}.audiences`, 'audiences-empty', 'must list at least one audience');
+  // Canaries cross run histories: they must stay useless to every relying party.
+  if (doc.audiences.includes(CANARY_AUDIENCE)) refuse(`${at}.audiences`, 'audience-reserved', `must not list ${CANARY_AUDIENCE}, the audience of keyturn's own canary tokens`);
   const algorithm = checkAlgorithm(doc.algorithm, `${at}.algorithm`);
   if (isRsa(algorithm) && doc.rsaModulusLength < MIN_RSA_MODULUS_LENGTH) {
     refuse(`${at}.rsaModulusLength`, 'rsa-too-small', `must be at least ${MIN_RSA_MODULUS_LENGTH} bits for ${algorithm} (got ${doc.rsaModulusLength})`);

@@ -250,6 +250,10 @@ describe('refusals', () => {
     expect(refused({ audiences: [] })).toEqual({ field: 'issuers[0].audiences', rule: 'audiences-empty' });
   });
 
+  it("refuse the canaries' own audience, so a canary read from a run's history stays useless to every relying party", () => {
+    expect(refused({ audiences: ['https://api.example', 'keyturn:canary'] })).toEqual({ field: 'issuers[0].audiences', rule: 'audience-reserved' });
+  });
+
   it('refuse a max token age shorter than the TTL', () => {
     expect(refused({ maxTokenAge: '5m' })).toEqual({ field: 'issuers[0].maxTokenAge', rule: 'max-age-shorter-than-ttl' });
   });

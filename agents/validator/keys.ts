@@ -112,8 +112,17 @@ export function buildKeyMap(jwks: readonly JWK[], allowed: readonly SigningAlgor
     return described ? [{ jwk, kid: described.kid, alg: described.alg }] : [];
   });
   for (const { kid } of usable) seen.set(kid, (seen.get(kid) ?? 0) + 1);
+  // Every JWK by its kid, once: a set of thousands of keys is still read in one pass.
+  const byKid = new Map<string, JWK[]>();
+  for (const jwk of jwks) {
+    const kid: unknown = (jwk as { kid?: unknown } | null)?.kid;
+    if (typeof kid !== 'string' || !seen.has(kid)) continue;
+    const group = byKid.get(kid);
+    if (group) group.push(jwk);
+    else byKid.set(kid, [jwk]);
+  }
   for (const { jwk, kid, alg } of usable) {
-    if (seen.get(kid) !== 1 || jwks.some((other) => other !== jwk && other?.kid === kid && competesFor(other, alg))) continue;
+    if (seen.get(kid) !== 1 || byKid.get(kid)!.some((other) => other !== jwk && competesFor(other, alg))) continue;
     const cached = previous?.get(kid);
     // Only usable JWKs get here: a key whose `use` changed to enc since is not reused, it is gone.
     const imported = cached && sameMaterial(cached, jwk) ? cached : importVerificationKey(jwk, allowed);

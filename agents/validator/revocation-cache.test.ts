@@ -96,6 +96,44 @@ describe('RevocationCache', () => {
     }
   });
 
+  it('does not let a resync that began before an unreadable notice vouch for the list', async () => {
+    const clock = fixedClock(T0);
+    const rows: Array<{ id: string; kind: string; value: string; not_before: Date | null; expires_at: Date }> = [];
+    let holdNext = false;
+    let release: ((v: { rows: never[]; rowCount: number }) => void) | undefined;
+    let dbDown = false;
+    const db = {
+      query: async () => {
+        if (dbDown) throw new Error('pool: timeout acquiring a connection');
+        if (holdNext) {
+          // The resync under test has read the list as it was; it answers when the test says so.
+          holdNext = false;
+          return new Promise<{ rows: never[]; rowCount: number }>((r) => (release = r));
+        }
+        return { rows: [...rows] as never[], rowCount: rows.length };
+      },
+    };
+    const listener = fakeListener();
+    const cache = new RevocationCache({ db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
+    await cache.start();
+    try {
+      holdNext = true;
+      const inFlight = cache.resync();
+      await until(() => release !== undefined);
+      rows.push({ id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) });
+      listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
+      dbDown = true;
+      release!({ rows: [] as never[], rowCount: 0 });
+      await inFlight;
+      clock.advance(120);
+      const seen = listener.queries;
+      await until(() => listener.queries >= seen + 4);
+      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+    } finally {
+      await cache.close();
+    }
+  });
+
   it('applies a freshness bound tightened after start at the next check', async () => {
     const clock = fixedClock(T0);
     let freshness = 60;

@@ -77,6 +77,8 @@ export class RevocationCache implements RevocationChecker {
    * heartbeats may not confirm until a full resync that began while the current connection listened succeeds.
    */
   private dirty = true;
+  /** Counts the times the list was marked dirty: a resync that began before the latest did not see what it missed. */
+  private dirtied = 0;
   /** Every load runs in order on this chain, so a notice is never overwritten by an older snapshot. */
   private chain: Promise<void> = Promise.resolve();
   private listener: ListenerClient | undefined;
@@ -166,8 +168,10 @@ export class RevocationCache implements RevocationChecker {
   resync(): Promise<void> {
     return this.enqueue(async () => {
       const started = this.clock.now().getTime();
-      // Only a load that began while this connection listened covers every notice it could have missed.
+      // Only a load that began while this connection listened, and after the list was last marked
+      // dirty, covers every notice it could have missed.
       const listening = this.listener;
+      const dirtied = this.dirtied;
       const { rows } = await this.o.db.query<Row & Record<string, unknown>>(`SELECT ${COLUMNS} FROM revocations WHERE expires_at > $1`, [new Date(started)]);
       const next = new Map<string, Entry[]>();
       for (const r of rows) {
@@ -175,7 +179,7 @@ export class RevocationCache implements RevocationChecker {
         next.set(k, [...(next.get(k) ?? []), entryOf(r)]);
       }
       this.entries = next;
-      if (listening !== undefined && listening === this.listener) this.dirty = false;
+      if (listening !== undefined && listening === this.listener && dirtied === this.dirtied) this.dirty = false;
       this.confirm(started);
     });
   }
@@ -191,6 +195,11 @@ export class RevocationCache implements RevocationChecker {
       await l.end().catch(() => {});
     }
     await this.chain.catch(() => {});
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    this.dirtied++;
   }
 
   private confirm(at: number): void {
@@ -212,7 +221,7 @@ export class RevocationCache implements RevocationChecker {
     const lost = (e?: unknown) => {
       if (this.listener !== client) return;
       this.listener = undefined;
-      this.dirty = true;
+      this.markDirty();
       if (e) this.o.onError?.(e);
       client.removeAllListeners('notification');
       void client.end().catch(() => {});
@@ -260,7 +269,7 @@ export class RevocationCache implements RevocationChecker {
     }
     if (typeof kind !== 'string' || typeof value !== 'string') {
       // Some change is unknown until a full resync succeeds: heartbeats may not vouch for the list before.
-      this.dirty = true;
+      this.markDirty();
       void this.resync().catch((e: unknown) => this.o.onError?.(e));
       return;
     }
@@ -271,7 +280,7 @@ export class RevocationCache implements RevocationChecker {
         if (list.length > 0) this.entries.set(keyOf(kind, value), list);
         else this.entries.delete(keyOf(kind, value));
       } catch (e) {
-        this.dirty = true;
+        this.markDirty();
         this.o.onError?.(e);
       }
     });
@@ -287,7 +296,7 @@ export class RevocationCache implements RevocationChecker {
     } catch (e) {
       if (this.listener === l) {
         this.listener = undefined;
-        this.dirty = true;
+        this.markDirty();
         this.o.onError?.(e);
         l.removeAllListeners('notification');
         void l.end().catch(() => {});

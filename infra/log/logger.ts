@@ -45,11 +45,23 @@ function redactError(e: Error): Record<string, unknown> {
 }
 
 /**
+ * Text that is public by construction and must be logged as it is, though it looks like a secret:
+ * a signed audit checkpoint (a JWS), which `keyturn audit verify --witness` reads back from the log.
+ */
+export class PublicText {
+  constructor(readonly text: string) {}
+  toJSON(): string {
+    return this.text;
+  }
+}
+
+/**
  * A redacted deep copy: the logged object is never modified (pino's path-based redaction mutated
  * objects reached through two paths, and left them mutated).
  */
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactString(value);
+  if (value instanceof PublicText) return value.text;
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return '[depth]';
   const material = keyMaterial(value);
@@ -68,6 +80,12 @@ export function createLogger(opts: { level?: string; name?: string } = {}, desti
       name: opts.name ?? 'keyturn',
       level: opts.level ?? process.env.KEYTURN_LOG_LEVEL ?? 'info',
       formatters: { log: (obj) => redact(obj) as Record<string, unknown> },
+      // The message too (and its format arguments): a template string can carry a token as well as a field.
+      hooks: {
+        logMethod(args, method) {
+          return method.apply(this, args.map((a) => (typeof a === 'string' ? redactString(a) : a)) as Parameters<typeof method>);
+        },
+      },
       base: { service: 'keyturn' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

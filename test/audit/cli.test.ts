@@ -7,8 +7,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { loadAuditKey } from '../../agents/auditor/audit-key.js';
 import { checkpoint } from '../../agents/auditor/checkpoint.js';
-import { CHECKPOINT_LOG_MESSAGE, checkpointLogFields } from '../../agents/auditor/witness.js';
+import { CHECKPOINT_LOG_MESSAGE } from '../../agents/auditor/witness.js';
 import { createLogger } from '../../infra/log/logger.js';
+import { logCheckpoint } from '../../workers/checkpoint-logging.js';
 import { listAudit } from '../../agents/auditor/queries.js';
 import type { AuditEntry } from '../../agents/auditor/types.js';
 import { followAudit, registerAudit } from '../../cli/commands/audit.js';
@@ -115,7 +116,7 @@ describe('keyturn audit', () => {
     const file = join(dir, 'worker.log');
     const log = createLogger({ level: 'info' }, pino.destination({ dest: file, sync: true }));
     log.info({ note: 'other lines are skipped' }, 'keyturn worker started');
-    log.info(checkpointLogFields(cp), CHECKPOINT_LOG_MESSAGE);
+    logCheckpoint(log, cp);
     const { stdout, error } = await run('verify', '--witness', file);
     expect(error).toBeUndefined();
     expect(stdout).toMatch(/^ok: 5 entries and 2 checkpoints \(1 of them logged copies\) verified; head seq 5/);

@@ -2,7 +2,7 @@ import { createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { KeyturnError } from '../../config/errors.js';
-import { createLogger } from '../../infra/log/logger.js';
+import { createLogger, PublicText } from '../../infra/log/logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -72,6 +72,22 @@ describe('structured logs', () => {
     const jwt = `eyJhbGciOiJFUzI1NiJ9.${Buffer.from('{"sub":"agent"}').toString('base64url')}.${randomBytes(64).toString('base64url')}`;
     log.info({ presented: jwt, note: `rejected ${jwt} at the gateway` }, 'jwt');
     expect(JSON.parse(lines[0]!)).toMatchObject({ presented: '[redacted jwt]', note: 'rejected [redacted jwt] at the gateway' });
+  });
+
+  it('redact a JWT or a Slack token within the message itself', () => {
+    const { lines, log } = capture();
+    const jwt = `eyJhbGciOiJFUzI1NiJ9.${Buffer.from('{"sub":"agent"}').toString('base64url')}.${randomBytes(64).toString('base64url')}`;
+    log.warn(`refused ${jwt} from the gateway`);
+    log.warn({ at: 'slack' }, slackBotToken);
+    expect(JSON.parse(lines[0]!).msg).toBe('refused [redacted jwt] from the gateway');
+    expect(JSON.parse(lines[1]!).msg).toBe('[REDACTED]');
+  });
+
+  it('print an audit checkpoint marked public as it is, for the witness check', () => {
+    const { lines, log } = capture();
+    const jws = `eyJhbGciOiJFZERTQSJ9.${Buffer.from('{"seq":5}').toString('base64url')}.${randomBytes(64).toString('base64url')}`;
+    log.info({ jws: new PublicText(jws) }, 'audit checkpoint signed');
+    expect(JSON.parse(lines[0]!).jws).toBe(jws);
   });
 
   it.each(['payloadKey', 'codecToken', 'refresh_token', 'refreshToken', 'access_token', 'client_secret', 'id_token', 'idToken'])('redact the value of a field named %s', (field) => {

@@ -7,6 +7,7 @@ import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { fixedClock } from '../../agents/shared/clock.js';
 import { inActivity } from '../support/activity-context.js';
 import { testPool } from '../support/db.js';
+import type { Policy } from '../../agents/planner/policy-types.js';
 import { POLICY_VERSION, world } from '../issuer/support.js';
 
 const pool = testPool();
@@ -30,11 +31,13 @@ afterAll(async () => {
  * long after the short-lived probe expired: its expiry must not pass for the revocation.
  */
 describe('confirmRefused', () => {
-  const probeMinutesAgo = async (minutes: number) => {
+  const probeMinutesAgo = async (minutes: number, o: { policy?: (p: Policy) => Policy; token?: (t: string) => string } = {}) => {
     const w = await world(pool, {}, fixedClock(new Date(Date.now() - minutes * 60_000)));
     const probe = await w.tokens.issueCanary(w.issuer, { step: 'revocation-probe' });
-    const activities = createValidatorActivities({ pool, appendAudit, currentPolicy: async () => w.policy, jwksUrl: () => jwksUrl });
-    const confirm = () => inActivity(() => activities.confirmRefused({ issuer: w.issuer, token: probe.accessToken, policyVersion: POLICY_VERSION }), { workflowId: `revoke-${probe.jti}` });
+    const policy = o.policy ? o.policy(w.policy) : w.policy;
+    const activities = createValidatorActivities({ pool, appendAudit, currentPolicy: async () => policy, jwksUrl: () => jwksUrl });
+    const token = o.token ? o.token(probe.accessToken) : probe.accessToken;
+    const confirm = () => inActivity(() => activities.confirmRefused({ issuer: w.issuer, token, policyVersion: POLICY_VERSION }), { workflowId: `revoke-${probe.jti}` });
     return { w, confirm };
   };
 
@@ -47,6 +50,24 @@ describe('confirmRefused', () => {
 
   it('confirms once the key is gone from the JWKS relying parties fetch', async () => {
     const { confirm } = await probeMinutesAgo(30);
+    served = { keys: [] };
+
+    expect((await confirm()).code).toBe('KID_UNKNOWN');
+  });
+
+  it('does not count a refusal for another reason than its key (a probe altered on its way)', async () => {
+    const altered = (t: string) => {
+      const [h, p, sig] = t.split('.') as [string, string, string];
+      return `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'someone' })).toString('base64url')}.${sig}`;
+    };
+    const { w, confirm } = await probeMinutesAgo(30, { token: altered });
+    served = await w.km.jwks(w.issuer);
+
+    await expect(confirm()).rejects.toMatchObject({ code: 'REVOCATION_NOT_SEEN', message: expect.stringContaining('SIGNATURE_INVALID') });
+  });
+
+  it("judges the probe by its own algorithm when the policy's has changed since it was minted", async () => {
+    const { confirm } = await probeMinutesAgo(30, { policy: (p) => ({ ...p, issuers: p.issuers.map((i) => ({ ...i, algorithm: 'RS256' })) }) });
     served = { keys: [] };
 
     expect((await confirm()).code).toBe('KID_UNKNOWN');
