@@ -1,8 +1,10 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { containedKeyOfRun } from '../agents/revocation-responder/containment.js';
 import { issuerPolicy } from '../agents/planner/policy.js';
 import { CANARY_AUDIENCE } from '../agents/shared/canary.js';
 import { fixedClock } from '../agents/shared/clock.js';
-import type { Policy, SigningAlgorithm } from '../agents/planner/policy-types.js';
+import type { Policy } from '../agents/planner/policy-types.js';
 import { checkCanaries } from '../agents/validator/canary.js';
 import { createValidator, isTokenRejected, type RevocationChecker } from '../agents/validator/index.js';
 import { KeyturnError } from '../config/errors.js';
@@ -43,27 +45,38 @@ export function createValidatorActivities(deps: ValidatorActivityDeps) {
   };
 }
 
-/** What a relying party refuses a token for once its key is revoked: nothing else proves the revocation reached it. */
+/**
+ * What a relying party refuses the probe for once its key is revoked: nothing else proves the
+ * revocation reached it. REVOKED_JTI counts because approval deny-lists every token under the key,
+ * the probe's included, in the same transaction as the key's own entry.
+ */
 const KEY_REFUSALS: readonly string[] = ['REVOKED_KID', 'REVOKED_JTI', 'KID_UNKNOWN'];
 
 /**
  * After a revocation: a relying party's validator (JWKS over HTTP, the revocation list) must now
- * refuse the probe, a canary signed with the revoked key, for that key. The probe is judged as of
- * the moment it was minted (sign-off may come long after a short-lived canary expired) and against
- * its own audience, so an expiry or an audience is never taken for the revocation. Returns the
- * rejection code; throws (so the activity retries until propagation is seen) while the probe is
- * accepted or refused for another reason.
+ * refuse the probe, a canary signed with the revoked key, for that key. The probe must name the key
+ * the run contained, and is verified with that key's algorithm as KeyManager recorded it: neither
+ * is taken from the probe. It is judged as of the moment it was minted (sign-off may come long after
+ * a short-lived canary expired) and against its own audience, so neither an expiry nor an audience
+ * is taken for the revocation. Returns the rejection code; throws (so the activity retries until
+ * propagation is seen) while the probe is accepted or refused for another reason.
  */
 async function confirmRefused(deps: ValidatorActivityDeps, input: { issuer: string; token: string; policyVersion: string }) {
   const p = issuerPolicy(await deps.currentPolicy(), input.issuer);
   const probe = probeClaims(input.token);
+  const contained = await containedKeyOfRun(deps.pool, actorFor('Validator').workflowId ?? 'standalone');
+  if (!contained || probe.kid !== contained.kid) {
+    throw ApplicationFailure.create({
+      type: 'REVOCATION_PROBE_MISMATCH',
+      message: 'the probe is not signed with the key this run contained: nothing it shows would confirm the revocation',
+      nonRetryable: true,
+    });
+  }
   const validator = createValidator({
-    // The probe's own audience and algorithm: the policy may have changed since it was minted, and
-    // neither is what the confirmation is about (probes minted before canaries had an audience of
-    // their own carry the issuer's).
+    // Probes minted before canaries had an audience of their own carry the issuer's.
     issuer: p.issuer,
     audience: probe.audiences.includes(CANARY_AUDIENCE) ? CANARY_AUDIENCE : (probe.audiences[0] ?? p.audiences[0]!),
-    algorithms: [probe.alg ?? p.algorithm],
+    algorithms: [contained.alg ?? p.algorithm],
     jwksUri: deps.jwksUrl(input.issuer),
     clockSkewSeconds: p.clockSkewSeconds, maxTokenAgeSeconds: p.maxTokenAgeSeconds, jwksCooldownMs: 0,
     ...(probe.mintedAt ? { clock: fixedClock(probe.mintedAt) } : {}),
@@ -87,22 +100,20 @@ async function confirmRefused(deps: ValidatorActivityDeps, input: { issuer: stri
   throw new KeyturnError('REVOCATION_NOT_SEEN', 'a token under the revoked key still verifies', 'Propagation is retried; check LISTEN/NOTIFY and the JWKS cache if this persists.');
 }
 
-const SIGNING_ALGORITHMS: readonly string[] = ['RS256', 'PS256', 'ES256', 'EdDSA'] satisfies SigningAlgorithm[];
-
-/** The probe's audiences, algorithm and minting time, read without verifying: they only choose what it is checked against. */
-function probeClaims(token: string): { audiences: string[]; alg?: SigningAlgorithm; mintedAt?: Date } {
+/** The probe's kid, audiences and minting time, read without verifying: they only choose what it is checked against. */
+function probeClaims(token: string): { kid?: string; audiences: string[]; mintedAt?: Date } {
   let claims: JWTPayload;
-  let alg: unknown;
+  let kid: unknown;
   try {
     claims = decodeJwt(token);
-    alg = decodeProtectedHeader(token).alg;
+    kid = decodeProtectedHeader(token).kid;
   } catch {
     return { audiences: [] };
   }
   const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
   return {
+    ...(typeof kid === 'string' ? { kid } : {}),
     audiences,
-    ...(typeof alg === 'string' && SIGNING_ALGORITHMS.includes(alg) ? { alg: alg as SigningAlgorithm } : {}),
     ...(typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? { mintedAt: new Date(claims.iat * 1000) } : {}),
   };
 }

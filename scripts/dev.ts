@@ -23,12 +23,15 @@ import { createKeyturnHttp } from '../workers/http-app.js';
 import { codecRoutesFor, withCodec } from '../workers/codec-wiring.js';
 import { slackAppFor, slackConfigured, slackNotifierFor } from '../workers/slack-wiring.js';
 import { loggedCheckpoints } from '../workers/checkpoint-logging.js';
+import { flushTemporalLogs } from '../workers/runtime.js';
 import { createKeyturnWorker } from '../workers/worker.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const life = new Lifecycle(say);
 
 life.run(async () => {
+  // Added first, so it runs last: the Temporal log lines of the shutdown itself are written too.
+  life.add('temporal logs', async () => flushTemporalLogs());
   const started = Date.now();
   const env = loadEnv();
   const log = createLogger({ name: 'keyturn-dev', level: env.KEYTURN_LOG_LEVEL });

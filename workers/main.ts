@@ -15,10 +15,13 @@ import { createKeyturnWorker } from './worker.js';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
 import { CHECKPOINT_INTERVAL_MS, startCheckpointer } from '../agents/auditor/checkpoint.js';
 import { loggedCheckpoints } from './checkpoint-logging.js';
+import { flushTemporalLogs } from './runtime.js';
 
 const life = new Lifecycle();
 
 life.run(async () => {
+  // Added first, so it runs last: the Temporal log lines of the shutdown itself are written too.
+  life.add('temporal logs', async () => flushTemporalLogs());
   const env = requireEnv(loadEnv(), ['DATABASE_URL', 'TEMPORAL_ADDRESS']);
   const log = createLogger({ name: 'keyturn-worker', level: env.KEYTURN_LOG_LEVEL });
   const { pool, policy, services, payloadKeyring } = await bootstrap(env, life);

@@ -30,3 +30,8 @@ export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
   });
   installed = true;
 }
+
+/** Writes out the Temporal log lines still buffered (forwarded lines wait up to 100 ms): call before the process exits. */
+export function flushTemporalLogs(): void {
+  if (installed) Runtime.instance().flushLogs();
+}

@@ -113,15 +113,22 @@ export async function createKeyturnWorker(deps: WorkerDeps): Promise<{ worker: W
   await markCallIdUpgrade(deps.pool);
   const callLedger = new ActivityCallLedger(deps.pool);
   const connection = await NativeConnection.connect({ address: deps.temporalAddress });
-  const worker = await Worker.create({
-    connection,
-    namespace: deps.namespace,
-    taskQueue: deps.taskQueue,
-    workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
-    dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
-    activities: buildActivities(deps),
-    interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool), firstScheduledMs: (c) => callLedger.firstScheduledMs(c) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
-  });
+  // A worker that cannot be created leaves no connection open: the runtime (and its log buffer) can shut down.
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace: deps.namespace,
+      taskQueue: deps.taskQueue,
+      workflowBundle: deps.workflowBundle ?? (await workflowBundle()),
+      dataConverter: keyturnDataConverter(deps.payloadKeyring, 'worker'),
+      activities: buildActivities(deps),
+      interceptors: { activity: [...(deps.outsideAnswers ?? []), checkCallIds({ upgradedAt: upgradeMarkReader(deps.pool), firstScheduledMs: (c) => callLedger.firstScheduledMs(c) }), bindActivityResults, ...(deps.activityInterceptors ?? [])] },
+    });
+  } catch (e) {
+    await connection.close().catch(() => {});
+    throw e;
+  }
   startMaintenance(deps, connection, worker);
   return { worker, connection };
 }

@@ -1,6 +1,7 @@
 import { isKeyturnError, KeyturnError } from '../../config/errors.js';
 import type { AppendAudit } from '../auditor/types.js';
 import type { KeyState } from '../key-manager/types.js';
+import type { SigningAlgorithm } from '../planner/policy-types.js';
 import { withTransaction, type Queryable } from '../shared/db.js';
 import { getPause, pauseIssuance, resumeIssuance, type IssuancePause } from '../token-issuer/issuance-control.js';
 import { liftRevocation, makePermanent, revoke } from '../validator/revocation-list.js';
@@ -464,4 +465,20 @@ export async function refusalAudited<T>(db: Queryable, appendAudit: AppendAudit,
     }
     throw e;
   }
+}
+
+/**
+ * The key a revocation run contained (its `revocation.contained` entry) and that key's algorithm, as
+ * KeyManager recorded it: what the run's probe must be signed with. Undefined when the run contained
+ * no key.
+ */
+export async function containedKeyOfRun(db: Queryable, workflowId: string): Promise<{ kid: string; alg: SigningAlgorithm | undefined } | undefined> {
+  const { rows } = await db.query<{ kid: string; alg: SigningAlgorithm | null }>(
+    `SELECT a.subject ->> 'kid' AS kid, k.alg FROM audit_log a LEFT JOIN signing_keys k ON k.kid = a.subject ->> 'kid'
+      WHERE a.actor ->> 'workflowId' = $1 AND a.action = 'revocation.contained' AND a.outcome = 'ok' AND a.subject ? 'kid'
+      ORDER BY a.seq LIMIT 1`,
+    [workflowId],
+  );
+  const row = rows[0];
+  return row ? { kid: row.kid, alg: row.alg ?? undefined } : undefined;
 }

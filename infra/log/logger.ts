@@ -16,6 +16,8 @@ export const SECRET_FIELDS = [
 
 const SECRET_KEYS = new Set(SECRET_FIELDS.map((f) => f.toLowerCase()));
 const SECRET_VALUE = /^(xox[abprs]-|xapp-)|-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+/** A Slack token within other text. */
+const SLACK_TOKEN = /\b(?:xox[abprs]|xapp)-[\w-]+/g;
 /** A compact JWS (three base64url segments) or JWE (five), its header starting `{"` (`eyJ`). */
 const JWT = /eyJ[\w-]+(?:\.[\w-]*){2,}/g;
 const CENSOR = '[REDACTED]';
@@ -23,7 +25,8 @@ const MAX_DEPTH = 8;
 
 function redactString(value: string): string {
   if (SECRET_VALUE.test(value)) return CENSOR;
-  return value.includes('eyJ') ? value.replace(JWT, '[redacted jwt]') : value;
+  const text = value.includes('xox') || value.includes('xapp-') ? value.replace(SLACK_TOKEN, CENSOR) : value;
+  return text.includes('eyJ') ? text.replace(JWT, '[redacted jwt]') : text;
 }
 
 /** Keys and raw bytes, under any name: a Buffer would otherwise be printed byte by byte. */
@@ -49,7 +52,11 @@ function redactError(e: Error): Record<string, unknown> {
  * a signed audit checkpoint (a JWS), which `keyturn audit verify --witness` reads back from the log.
  */
 export class PublicText {
-  constructor(readonly text: string) {}
+  readonly text: string;
+  /** Only a compact JWS (three base64url segments): nothing else, a PEM key say, gets past redaction this way. */
+  constructor(text: string) {
+    this.text = /^[\w-]+\.[\w-]+\.[\w-]+$/.test(text) ? text : redactString(text);
+  }
   toJSON(): string {
     return this.text;
   }
@@ -74,16 +81,28 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/**
+ * A log call's arguments, redacted: the message and format arguments (the first object is redacted by
+ * the log formatter). An error logged alone gives its (redacted) message as the line's message, as
+ * pino would give the error's own.
+ */
+function redactedCall(args: unknown[]): unknown[] {
+  const [first, ...rest] = args;
+  if (first instanceof Error && rest.length === 0) return [{ err: first }, redactString(first.message)];
+  const head = typeof first === 'string' ? redactString(first) : first;
+  return [head, ...rest.map((a) => (typeof a === 'string' ? redactString(a) : redact(a)))];
+}
+
 export function createLogger(opts: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
-  return pino(
+  const logger = pino(
     {
       name: opts.name ?? 'keyturn',
       level: opts.level ?? process.env.KEYTURN_LOG_LEVEL ?? 'info',
       formatters: { log: (obj) => redact(obj) as Record<string, unknown> },
-      // The message too (and its format arguments): a template string can carry a token as well as a field.
+      // The message too, and its format arguments (%j, %o…): text can carry a token as well as a field.
       hooks: {
         logMethod(args, method) {
-          return method.apply(this, args.map((a) => (typeof a === 'string' ? redactString(a) : a)) as Parameters<typeof method>);
+          return method.apply(this, redactedCall(args) as Parameters<typeof method>);
         },
       },
       base: { service: 'keyturn' },
@@ -91,6 +110,13 @@ export function createLogger(opts: { level?: string; name?: string } = {}, desti
     },
     destination,
   );
+  // A child logger's bindings are printed on every line it writes, and pino's bindings formatter
+  // does not see them: they are redacted as they are bound (children of children included).
+  const bindChild = logger.child;
+  logger.child = function (this: Logger, bindings, options) {
+    return bindChild.call(this, redact(bindings) as typeof bindings, options);
+  } as typeof logger.child;
+  return logger;
 }
 
 export type { Logger };

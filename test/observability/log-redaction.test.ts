@@ -83,6 +83,34 @@ describe('structured logs', () => {
     expect(JSON.parse(lines[1]!).msg).toBe('[REDACTED]');
   });
 
+  it('redact format arguments (%j, %o) as fields are', () => {
+    const { lines, log } = capture();
+    const jwt = `eyJhbGciOiJFUzI1NiJ9.${Buffer.from('{"sub":"agent"}').toString('base64url')}.${randomBytes(64).toString('base64url')}`;
+    log.info('presented %j and %o', { presented: jwt }, { token: clientSecret });
+    expect(lines[0]).not.toContain(jwt);
+    expect(lines[0]).not.toContain(clientSecret);
+  });
+
+  it('take the redacted message of an error logged alone', () => {
+    const { lines, log } = capture();
+    log.error(new Error(`gateway sent ${slackBotToken}`));
+    expect(lines[0]).not.toContain(slackBotToken);
+  });
+
+  it("redact a child logger's bindings", () => {
+    const { lines, log } = capture();
+    log.child({ authorization: `Bearer ${clientSecret}`, note: slackBotToken }).info('child');
+    expect(lines[0]).not.toContain(clientSecret);
+    expect(lines[0]).not.toContain(slackBotToken);
+  });
+
+  it('let only a compact JWS past redaction as public text, never a PEM key', () => {
+    const { lines, log } = capture();
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    log.info({ jws: new PublicText(pem) }, 'not a checkpoint');
+    expect(lines[0]).not.toContain('PRIVATE KEY');
+  });
+
   it('print an audit checkpoint marked public as it is, for the witness check', () => {
     const { lines, log } = capture();
     const jws = `eyJhbGciOiJFZERTQSJ9.${Buffer.from('{"seq":5}').toString('base64url')}.${randomBytes(64).toString('base64url')}`;
