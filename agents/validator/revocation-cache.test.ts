@@ -24,21 +24,39 @@ async function until(fn: () => boolean): Promise<void> {
 
 const outcome = (p: Promise<void>) => p.then(() => 'accepted', (e: unknown) => (isTokenRejected(e) ? e.code : String(e)));
 
+type Row = { id: string; kind: string; value: string; not_before: Date | null; expires_at: Date };
+const STOLEN: Row = { id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) };
+const checkStolen = (cache: RevocationCache) => outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }));
+
+/** The revocations table as the cache reads it: it can be made unreachable (`down`), and its next read held until released. */
+function revocationsTable() {
+  const t = {
+    rows: [] as Row[],
+    down: false,
+    holdNext: false,
+    release: undefined as ((v: { rows: never[]; rowCount: number }) => void) | undefined,
+    db: {
+      query: async () => {
+        if (t.down) throw new Error('pool: timeout acquiring a connection');
+        if (t.holdNext) {
+          t.holdNext = false;
+          return new Promise<{ rows: never[]; rowCount: number }>((r) => (t.release = r));
+        }
+        return { rows: [...t.rows] as never[], rowCount: t.rows.length };
+      },
+    },
+  };
+  return t;
+}
+
 describe('RevocationCache', () => {
   it('does not let heartbeats vouch for a list that missed notices while disconnected, when the resync after reconnecting fails', async () => {
     const clock = fixedClock(T0);
-    const rows: Array<{ id: string; kind: string; value: string; not_before: Date | null; expires_at: Date }> = [];
-    let dbDown = false;
-    const db = {
-      query: async () => {
-        if (dbDown) throw new Error('pool: timeout acquiring a connection');
-        return { rows: [...rows] as never[], rowCount: rows.length };
-      },
-    };
+    const table = revocationsTable();
     const [first, second] = [fakeListener(), fakeListener()];
     let connects = 0;
     const cache = new RevocationCache({
-      db,
+      db: table.db,
       connectListener: async () => [first, second][Math.min(connects++, 1)]!,
       freshnessSeconds: 30,
       resyncIntervalMs: 3_600_000,
@@ -50,17 +68,17 @@ describe('RevocationCache', () => {
     try {
       first.emit('end');
       // While disconnected a jti is revoked (its NOTIFY reaches nobody), and the resync after reconnecting fails.
-      rows.push({ id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) });
-      dbDown = true;
+      table.rows.push(STOLEN);
+      table.down = true;
       await until(() => connects === 2);
       clock.advance(120);
       // LISTEN, then heartbeats on the new connection.
       await until(() => second.queries >= 4);
-      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+      expect(await checkStolen(cache)).toBe('REVOCATION_STALE');
       // Once a resync succeeds on the new connection, the list is current again and refuses the jti.
-      dbDown = false;
+      table.down = false;
       await cache.resync();
-      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOKED_JTI');
+      expect(await checkStolen(cache)).toBe('REVOKED_JTI');
     } finally {
       await cache.close();
     }
@@ -68,29 +86,22 @@ describe('RevocationCache', () => {
 
   it('does not let heartbeats vouch for a list after an unreadable notice, when the resync it calls for fails', async () => {
     const clock = fixedClock(T0);
-    const rows: Array<{ id: string; kind: string; value: string; not_before: Date | null; expires_at: Date }> = [];
-    let dbDown = false;
-    const db = {
-      query: async () => {
-        if (dbDown) throw new Error('pool: timeout acquiring a connection');
-        return { rows: [...rows] as never[], rowCount: rows.length };
-      },
-    };
+    const table = revocationsTable();
     const listener = fakeListener();
-    const cache = new RevocationCache({ db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
+    const cache = new RevocationCache({ db: table.db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
     await cache.start();
     try {
-      rows.push({ id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) });
-      dbDown = true;
+      table.rows.push(STOLEN);
+      table.down = true;
       // A notice without a kind and value names no entry to re-read: only a full resync tells what changed.
       listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
       clock.advance(120);
       const seen = listener.queries;
       await until(() => listener.queries >= seen + 4);
-      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
-      dbDown = false;
+      expect(await checkStolen(cache)).toBe('REVOCATION_STALE');
+      table.down = false;
       await cache.resync();
-      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOKED_JTI');
+      expect(await checkStolen(cache)).toBe('REVOKED_JTI');
     } finally {
       await cache.close();
     }
@@ -98,37 +109,23 @@ describe('RevocationCache', () => {
 
   it('does not let a resync that began before an unreadable notice vouch for the list', async () => {
     const clock = fixedClock(T0);
-    const rows: Array<{ id: string; kind: string; value: string; not_before: Date | null; expires_at: Date }> = [];
-    let holdNext = false;
-    let release: ((v: { rows: never[]; rowCount: number }) => void) | undefined;
-    let dbDown = false;
-    const db = {
-      query: async () => {
-        if (dbDown) throw new Error('pool: timeout acquiring a connection');
-        if (holdNext) {
-          // The resync under test has read the list as it was; it answers when the test says so.
-          holdNext = false;
-          return new Promise<{ rows: never[]; rowCount: number }>((r) => (release = r));
-        }
-        return { rows: [...rows] as never[], rowCount: rows.length };
-      },
-    };
+    const table = revocationsTable();
     const listener = fakeListener();
-    const cache = new RevocationCache({ db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
+    const cache = new RevocationCache({ db: table.db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
     await cache.start();
     try {
-      holdNext = true;
+      table.holdNext = true;
       const inFlight = cache.resync();
-      await until(() => release !== undefined);
-      rows.push({ id: '1', kind: 'jti', value: 'stolen', not_before: null, expires_at: new Date(T0.getTime() + 3_600_000) });
+      await until(() => table.release !== undefined);
+      table.rows.push(STOLEN);
       listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
-      dbDown = true;
-      release!({ rows: [] as never[], rowCount: 0 });
+      table.down = true;
+      table.release!({ rows: [] as never[], rowCount: 0 });
       await inFlight;
       clock.advance(120);
       const seen = listener.queries;
       await until(() => listener.queries >= seen + 4);
-      expect(await outcome(cache.check({ jti: 'stolen', kid: 'k', iat: T0.getTime() / 1000 }))).toBe('REVOCATION_STALE');
+      expect(await checkStolen(cache)).toBe('REVOCATION_STALE');
     } finally {
       await cache.close();
     }
