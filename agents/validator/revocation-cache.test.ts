@@ -49,6 +49,25 @@ function revocationsTable() {
   return t;
 }
 
+/** A started cache over the stand-in table and one LISTEN connection, heartbeating every 10 ms, with a 30 s freshness bound. */
+async function listeningCache() {
+  const clock = fixedClock(T0);
+  const table = revocationsTable();
+  const listener = fakeListener();
+  const cache = new RevocationCache({ db: table.db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
+  await cache.start();
+  return { clock, table, listener, cache };
+}
+
+/** A notice without a kind and value: it names no entry to re-read, so only a full resync tells what changed. */
+const unreadableNotice = (listener: EventEmitter) => listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
+
+/** Waits for a few heartbeats on the connection. */
+async function heartbeats(listener: { queries: number }): Promise<void> {
+  const seen = listener.queries;
+  await until(() => listener.queries >= seen + 4);
+}
+
 describe('RevocationCache', () => {
   it('does not let heartbeats vouch for a list that missed notices while disconnected, when the resync after reconnecting fails', async () => {
     const clock = fixedClock(T0);
@@ -85,19 +104,13 @@ describe('RevocationCache', () => {
   });
 
   it('does not let heartbeats vouch for a list after an unreadable notice, when the resync it calls for fails', async () => {
-    const clock = fixedClock(T0);
-    const table = revocationsTable();
-    const listener = fakeListener();
-    const cache = new RevocationCache({ db: table.db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
-    await cache.start();
+    const { clock, table, listener, cache } = await listeningCache();
     try {
       table.rows.push(STOLEN);
       table.down = true;
-      // A notice without a kind and value names no entry to re-read: only a full resync tells what changed.
-      listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
+      unreadableNotice(listener);
       clock.advance(120);
-      const seen = listener.queries;
-      await until(() => listener.queries >= seen + 4);
+      await heartbeats(listener);
       expect(await checkStolen(cache)).toBe('REVOCATION_STALE');
       table.down = false;
       await cache.resync();
@@ -108,23 +121,18 @@ describe('RevocationCache', () => {
   });
 
   it('does not let a resync that began before an unreadable notice vouch for the list', async () => {
-    const clock = fixedClock(T0);
-    const table = revocationsTable();
-    const listener = fakeListener();
-    const cache = new RevocationCache({ db: table.db, connectListener: async () => listener, freshnessSeconds: 30, resyncIntervalMs: 3_600_000, heartbeatIntervalMs: 10, clock });
-    await cache.start();
+    const { clock, table, listener, cache } = await listeningCache();
     try {
       table.holdNext = true;
       const inFlight = cache.resync();
       await until(() => table.release !== undefined);
       table.rows.push(STOLEN);
-      listener.emit('notification', { channel: 'keyturn_revocations', payload: '{"op":"upsert","id":"1"}' });
+      unreadableNotice(listener);
       table.down = true;
       table.release!({ rows: [] as never[], rowCount: 0 });
       await inFlight;
       clock.advance(120);
-      const seen = listener.queries;
-      await until(() => listener.queries >= seen + 4);
+      await heartbeats(listener);
       expect(await checkStolen(cache)).toBe('REVOCATION_STALE');
     } finally {
       await cache.close();

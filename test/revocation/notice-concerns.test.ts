@@ -1,39 +1,27 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { createRevocationActivities, type RevocationActivityDeps } from '../../activities/revocation.js';
 import { SubscriberAddressPolicy } from '../../agents/revocation-responder/subscriber-address.js';
-import { addSubscriber, revocationNoticeSignerFromJwk, type RevocationEvent, type RevocationNoticeSigner } from '../../agents/revocation-responder/webhooks.js';
+import { addSubscriber, type RevocationEvent, type RevocationNoticeSigner } from '../../agents/revocation-responder/webhooks.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { noticeSink, testNoticeSigner, type NoticeSink } from './notice-sink.js';
 import { POLICY_VERSION } from './support.js';
 
 const admin = { appendAudit, actor: { role: 'Human' as const, cliUser: 'alice' }, policyVersion: POLICY_VERSION };
 const ISSUER_A = 'https://a.issuer.test';
 const ISSUER_B = 'https://b.issuer.test';
 
-/** Subscribers on loopback: every notice is answered 204 and kept, with the path it was sent to. */
-let server: Server;
-let base: string;
-const received: { path: string; notice: Record<string, unknown> }[] = [];
+let sink: NoticeSink;
 let signer: RevocationNoticeSigner;
 
 beforeAll(async () => {
-  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-  signer = await revocationNoticeSignerFromJwk(await exportJWK(privateKey), 'test');
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      received.push({ path: req.url ?? '', notice: decodeJwt(body) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  signer = await testNoticeSigner();
+  sink = await noticeSink();
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => sink.close());
+/** What the subscribers were sent, with the path (the subscriber) each went to. */
+const received = () => sink.bodies.map((b, i) => ({ path: sink.paths[i], notice: decodeJwt(b) }));
 
 /**
  * A jti or sub notice concerns every issuer with live tokens of its target, and every issuer the
@@ -44,9 +32,10 @@ describe('the issuers a token revocation notice concerns', () => {
   let db: PolicyDb;
   beforeEach(async () => {
     db = await policyDatabase();
-    await addSubscriber(db.app, { id: 'everyone', url: `${base}/everyone` }, admin);
-    await addSubscriber(db.app, { id: 'tenant-b', url: `${base}/tenant-b`, issuers: [ISSUER_B] }, admin);
-    received.length = 0;
+    await addSubscriber(db.app, { id: 'everyone', url: `${sink.base}/everyone` }, admin);
+    await addSubscriber(db.app, { id: 'tenant-b', url: `${sink.base}/tenant-b`, issuers: [ISSUER_B] }, admin);
+    sink.bodies.length = 0;
+    sink.paths.length = 0;
   });
   afterEach(() => db.drop());
 
@@ -67,7 +56,7 @@ describe('the issuers a token revocation notice concerns', () => {
     const r = await deliver('revoke-jti-9', 'revocation.confirmed', 'tenant-b');
 
     expect(r.outcome).toEqual({ status: 'delivered', httpStatus: 204 });
-    expect(received).toEqual([{ path: '/tenant-b', notice: expect.objectContaining({ event: 'revocation.confirmed', value: 'tok-1', aud: 'tenant-b' }) }]);
+    expect(received()).toEqual([{ path: '/tenant-b', notice: expect.objectContaining({ event: 'revocation.confirmed', value: 'tok-1', aud: 'tenant-b' }) }]);
   });
 
   it("does not reach it for the concerns of another run's notices", async () => {
@@ -76,6 +65,6 @@ describe('the issuers a token revocation notice concerns', () => {
     const r = await deliver('revoke-jti-9', 'revocation.confirmed', 'tenant-b');
 
     expect(r.outcome).toEqual({ status: 'skipped', why: 'other-issuer' });
-    expect(received).toEqual([]);
+    expect(received()).toEqual([]);
   });
 });

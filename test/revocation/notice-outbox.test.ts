@@ -1,6 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
 import { ApplicationFailure } from '@temporalio/common';
@@ -14,7 +12,6 @@ import {
   deliveriesOf,
   deliverToSubscriber,
   recordDelivery,
-  revocationNoticeSignerFromJwk,
   setSubscriberDisabled,
   setSubscriberIssuers,
   signRevocationNotice,
@@ -25,34 +22,27 @@ import {
 } from '../../agents/revocation-responder/webhooks.js';
 import { fixedClock } from '../../agents/shared/clock.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { noticeSink, testNoticeSigner, type NoticeSink } from './notice-sink.js';
 import { auditEntries, POLICY_VERSION } from './support.js';
 
 const MINUTE_MS = 60_000;
 const admin = { appendAudit, actor: { role: 'Human' as const, cliUser: 'alice' }, policyVersion: POLICY_VERSION };
 
 /** A subscriber on loopback that answers `status` (400 to notices about `refusedValue`) and keeps what it was sent. */
-let server: Server;
+let sink: NoticeSink;
 let url: string;
 let status = 503;
 let refusedValue: string | undefined;
-const received: string[] = [];
+let received: string[];
 let signer: RevocationNoticeSigner;
 
 beforeAll(async () => {
-  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-  signer = await revocationNoticeSignerFromJwk(await exportJWK(privateKey), 'test');
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      received.push(body);
-      res.writeHead(refusedValue !== undefined && decodeJwt(body).value === refusedValue ? 400 : status).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+  signer = await testNoticeSigner();
+  sink = await noticeSink((body) => (refusedValue !== undefined && decodeJwt(body).value === refusedValue ? 400 : status));
+  received = sink.bodies;
+  url = `${sink.base}/hooks`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => sink.close());
 
 /**
  * A run tries each notice for about a minute and a half; the worker resends the ones still owed.
