@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +76,8 @@ export async function ensureTemporalCli(say: Say = (l) => process.stderr.write(`
 
 /**
  * Builds Go packages of the tools module into their targets (each written whole, never half), saying
- * every 30 s that `what` is still building; returns the seconds it took.
+ * every 30 s that `what` is still building; returns the seconds it took. Each build writes a file of
+ * its own and renames it into place, so two processes building at once (test runs) both succeed.
  */
 export async function buildGoBinaries(say: Say, what: string, go: string, builds: Array<{ pkg: string; target: string; flags?: string[] }>): Promise<number> {
   const started = Date.now();
@@ -84,8 +85,13 @@ export async function buildGoBinaries(say: Say, what: string, go: string, builds
   try {
     await runBuildStep(go, ['mod', 'download'], TOOLS_MODULE_DIR);
     for (const { pkg, target, flags = [] } of builds) {
-      await runBuildStep(go, ['build', '-trimpath', ...flags, '-o', `${target}.partial`, pkg], TOOLS_MODULE_DIR);
-      await runBuildStep('mv', [`${target}.partial`, target], dirname(target));
+      const partial = `${target}.${process.pid}.partial`;
+      try {
+        await runBuildStep(go, ['build', '-trimpath', ...flags, '-o', partial, pkg], TOOLS_MODULE_DIR);
+        renameSync(partial, target);
+      } finally {
+        rmSync(partial, { force: true });
+      }
     }
   } finally {
     clearInterval(ticker);
