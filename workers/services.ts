@@ -51,7 +51,13 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     create: opts.devDataDir !== undefined,
   });
   if (!auditSigner) throw new KeyturnError('AUDIT_KEY_MISSING', 'no audit checkpoint key configured', 'Set KEYTURN_AUDIT_KEY_FILE to a 0600 Ed25519 JWK file.');
-  const keyManager = new KeyManager({ pool: opts.pool, kek, appendAudit, clock });
+  const keyManager = new KeyManager({
+    pool: opts.pool,
+    kek,
+    appendAudit,
+    clock,
+    onWithheld: (k) => warn(`key ${k.kid} of ${k.issuer} is left out of the JWKS (${k.code}): ${k.message}${k.hint ? ` — ${k.hint}` : ''}`),
+  });
   let signer: Promise<RevocationNoticeSigner> | undefined;
   // A failed load is not remembered: a key file fixed meanwhile is read on the next delivery.
   const noticeSigner = () =>

@@ -1,17 +1,19 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import { isKeyturnError, KeyturnError } from '../../config/errors.js';
 import { inTransaction, type Pool, type PoolClient } from '../../db/pool.js';
 import type { AppendAudit, AuditActor } from '../auditor/types.js';
 import type { SigningAlgorithm } from '../planner/policy-types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Queryable } from '../shared/db.js';
-import { openPrivateKey, sealPrivateKey, type KekProvider } from './envelope.js';
-import { generateSigningKey, publicJwkOnly, SIGNING_ALGORITHMS } from './keygen.js';
+import { sealPrivateKey, type KekProvider } from './envelope.js';
+import { generateSigningKey, SIGNING_ALGORITHMS } from './keygen.js';
+import { Publication, type WithheldKey } from './publication.js';
 import { assertRequestId, claimRequest, fingerprint, priorResult, recordResult } from './requests.js';
 import { joseSignOffThread } from './signer.js';
-import { findKey, keyNotFound, listKeyRecords, publishedJwks, PUBLIC_COLUMNS, rowToRecord, SEALED_COLUMNS, sealedKeyOf, type KeyRow, type ListKeysFilter, type SealedRow } from './store.js';
+import { findKey, keyNotFound, listKeyRecords, PUBLIC_COLUMNS, rowToRecord, SEALED_COLUMNS, type KeyRow, type ListKeysFilter, type SealedRow } from './store.js';
 import { assertTransition } from './transitions.js';
+import { unsealSigningKey } from './unseal.js';
 import type { KeyRecord, KeyState, SigningHandle } from './types.js';
 
 export interface KeyManagerDeps {
@@ -19,6 +21,8 @@ export interface KeyManagerDeps {
   kek: KekProvider;
   appendAudit: AppendAudit;
   clock: Clock;
+  /** Told of each stored key left out of the JWKS because this process cannot open it (once per key and KEK). */
+  onWithheld?: (key: WithheldKey) => void;
 }
 
 /** Every state change carries these: the idempotency key, the policy it acts under, and who acts. */
@@ -140,6 +144,7 @@ export class KeyManager {
   readonly #privateKeys = new Map<string, { issuer: string; key: KeyObject }>();
   /** Per issuer, how many times a key was moved out of `active` by this instance: a handle read before a move is not cached after it. */
   readonly #evictions = new Map<string, number>();
+  readonly #publication: Publication;
   #changes = 0;
 
   constructor(deps: KeyManagerDeps) {
@@ -147,6 +152,7 @@ export class KeyManager {
     this.#kek = deps.kek;
     this.#appendAudit = deps.appendAudit;
     this.#clock = deps.clock;
+    this.#publication = new Publication(deps.kek, deps.onWithheld);
   }
 
   /** Increases after every state change committed through this instance (JWKS caches watch it). */
@@ -172,7 +178,7 @@ export class KeyManager {
     const der = key.privateKey.export({ format: 'der', type: 'pkcs8' });
     const sealed = await sealPrivateKey(der, { issuer, kid: key.kid }, this.#kek).finally(() => der.fill(0));
 
-    return this.#transact<KeyRecord>('generate', req, params, async (c, now) => {
+    const generated = await this.#transact<KeyRecord>('generate', req, params, async (c, now) => {
       const res = await c.query<KeyRow>(
         `INSERT INTO signing_keys (kid, issuer, alg, state, public_jwk, private_ciphertext, wrapped_dek, nonce, kek_id, policy_version, created_at)
          VALUES ($1, $2, $3, 'pending', $4::jsonb, $5, $6, $7, $8, $9, $10)
@@ -181,6 +187,8 @@ export class KeyManager {
       );
       return { value: rowToRecord(res.rows[0]!), kid: key.kid, subject: { kid: key.kid, issuer }, details: { alg: req.alg, state: 'pending' } };
     });
+    if (generated.kid === key.kid) this.#publication.vouch(key.kid, issuer, req.alg, key.publicJwk);
+    return generated;
   }
 
   async activate(req: ActivateRequest): Promise<ActivateResult> {
@@ -279,9 +287,12 @@ export class KeyManager {
     return key;
   }
 
-  /** Published keys (pending, active, retiring), public members only; all issuers when none is given. */
+  /**
+   * Published keys (pending, active, retiring), public members only; all issuers when none is given.
+   * Only keys this process can open are published, as the public half of their private key.
+   */
   jwks(issuer?: string): Promise<{ keys: JWK[] }> {
-    return publishedJwks(this.#pool, issuer);
+    return this.#publication.jwks(this.#pool, issuer);
   }
 
   /**
@@ -332,26 +343,8 @@ export class KeyManager {
     });
   }
 
-  async #unseal(row: SealedRow): Promise<KeyObject> {
-    const der = await openPrivateKey(
-      sealedKeyOf(row),
-      { issuer: row.issuer, kid: row.kid },
-      this.#kek,
-    );
-    let key: KeyObject;
-    try {
-      key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-    } catch {
-      throw new KeyturnError('KEY_CIPHERTEXT_TAMPERED', `the decrypted private key of ${row.kid} is not a valid key`, 'Revoke the key.', { kid: row.kid });
-    } finally {
-      der.fill(0);
-    }
-    // The private key must be the one whose public half is published under this kid.
-    const thumbprint = await calculateJwkThumbprint(publicJwkOnly(createPublicKey(key).export({ format: 'jwk' }) as JWK), 'sha256');
-    if (thumbprint !== row.kid) {
-      throw new KeyturnError('KEY_BINDING_MISMATCH', `the private key stored for ${row.kid} does not match its public key`, 'Revoke the key and investigate who could write signing_keys.', { kid: row.kid });
-    }
-    return key;
+  #unseal(row: SealedRow): Promise<KeyObject> {
+    return unsealSigningKey(row, this.#kek);
   }
 
   async #transitionByKid(op: Op, req: KidRequest, to: KeyState, reason?: string): Promise<KeyRecord> {

@@ -90,16 +90,3 @@ export function keyNotFound(kid: string, issuer?: string): KeyturnError {
     { kid },
   );
 }
-
-const JWKS_ORDER = `CASE state WHEN 'active' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END`;
-
-/** Published keys: pending (pre-published), active and retiring; public members only. */
-export async function publishedJwks(db: Queryable, issuer?: string): Promise<{ keys: JWK[] }> {
-  const res = await db.query<{ public_jwk: JWK }>(
-    `SELECT public_jwk FROM signing_keys
-      WHERE state IN ('pending', 'active', 'retiring') AND ($1::text IS NULL OR issuer = $1)
-      ORDER BY ${JWKS_ORDER}, created_at DESC, kid`,
-    [issuer ?? null],
-  );
-  return { keys: res.rows.map((r) => publicJwkOnly(r.public_jwk)) };
-}

@@ -3,6 +3,7 @@ import { appendAudit } from '../../agents/auditor/audit-log.js';
 import type { AppendAudit, AuditActor } from '../../agents/auditor/types.js';
 import { LocalKekProvider } from '../../agents/key-manager/kek.js';
 import { KeyManager } from '../../agents/key-manager/key-manager.js';
+import type { WithheldKey } from '../../agents/key-manager/publication.js';
 import type { KeyRecord, KeyState } from '../../agents/key-manager/types.js';
 import type { SigningAlgorithm } from '../../agents/planner/policy-types.js';
 import { systemClock } from '../../agents/shared/clock.js';
@@ -17,8 +18,8 @@ export const rid = (): string => `test-${randomUUID()}`;
 export const newIssuer = (): string => unique('https://iss');
 export const newKek = (): LocalKekProvider => new LocalKekProvider(randomBytes(32));
 
-export function keyManager(pool: Pool, opts: { kek?: LocalKekProvider; appendAudit?: AppendAudit } = {}): KeyManager {
-  return new KeyManager({ pool, kek: opts.kek ?? newKek(), appendAudit: opts.appendAudit ?? appendAudit, clock: systemClock });
+export function keyManager(pool: Pool, opts: { kek?: LocalKekProvider; appendAudit?: AppendAudit; onWithheld?: (key: WithheldKey) => void } = {}): KeyManager {
+  return new KeyManager({ pool, kek: opts.kek ?? newKek(), appendAudit: opts.appendAudit ?? appendAudit, clock: systemClock, ...(opts.onWithheld ? { onWithheld: opts.onWithheld } : {}) });
 }
 
 const base = () => ({ requestId: rid(), policyVersion, actor });
