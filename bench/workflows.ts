@@ -6,6 +6,7 @@ import { keyturnClient } from '../infra/temporal/client.js';
 import { loadPayloadKeyring } from '../infra/temporal/codec/keyring.js';
 import { signAttestation } from '../agents/approvals/attestation.js';
 import { generateChannelKey, registerChannelKey } from '../agents/approvals/channel-keys.js';
+import { createPool } from '../db/pool.js';
 import { issuerWith, policyDoc } from '../agents/planner/policy-fixtures.js';
 import { loadPolicy } from '../agents/planner/policy.js';
 import type { Policy } from '../agents/planner/policy-types.js';
@@ -47,7 +48,9 @@ export async function startWorkflowBench(stack: BenchStack, issuers: number, say
   }))));
   const policy = await loadPolicy(policyPath);
   const key = await generateChannelKey();
-  await registerChannelKey(stack.pool, { kid: key.kid, channel: 'cli', approver: 'cli:bench-approver', publicJwk: key.publicJwk }, { appendAudit: stack.services.appendAudit, actor: { role: 'Human', cliUser: 'cli:bench-setup' }, policyVersion: 'none' });
+  // Registering an approval key is the table owner's change, not the runtime login's.
+  const admin = createPool(stack.databaseUrl, { max: 1, appRole: false });
+  await registerChannelKey(admin, { kid: key.kid, channel: 'cli', approver: 'cli:bench-approver', publicJwk: key.publicJwk }, { appendAudit: stack.services.appendAudit, actor: { role: 'Human', cliUser: 'cli:bench-setup' }, policyVersion: 'none' }).finally(() => admin.end());
 
   const port = await freePort();
   const httpUrl = `http://127.0.0.1:${port}`;

@@ -12,6 +12,7 @@ export class CliContext {
   /** A running `npm run dev` on this machine, used when DATABASE_URL / TEMPORAL_ADDRESS are unset. */
   readonly local: RuntimeInfo | undefined = readRuntimeInfo(this.env.dataDir);
   private pool?: Pool;
+  private adminPool?: Pool;
   private connection?: Connection;
 
   db(): Pool {
@@ -21,6 +22,19 @@ export class CliContext {
     }
     this.pool ??= createPool(url, 2);
     return this.pool;
+  }
+
+  /**
+   * The table owner's login, for changes keyturn's runtime login may not make (registering an
+   * approval key): KEYTURN_DB_ADMIN_URL, or a running `npm run dev`'s own database.
+   */
+  adminDb(why: string): Pool {
+    const url = this.env.KEYTURN_DB_ADMIN_URL ?? (this.env.DATABASE_URL ? undefined : this.local?.databaseUrl);
+    if (!url) {
+      throw new KeyturnError('DB_ADMIN_URL_MISSING', `${why} needs the database owner's login, and KEYTURN_DB_ADMIN_URL is not set`, 'An administrator runs this with KEYTURN_DB_ADMIN_URL (the login `keyturn db migrate` uses); nothing was changed.');
+    }
+    this.adminPool ??= createPool(url, { max: 2, appRole: false });
+    return this.adminPool;
   }
 
   async temporal(): Promise<Client> {
@@ -39,6 +53,7 @@ export class CliContext {
 
   async close(): Promise<void> {
     await this.pool?.end();
+    await this.adminPool?.end();
     await this.connection?.close();
   }
 }

@@ -30,22 +30,39 @@ export interface ChannelKeyRecord {
 
 const subjectOf = (k: { kid: string; channel: ApprovalChannel; approver?: string }) => ({ kid: k.kid, channel: k.channel, ...(k.approver ? { approver: k.approver } : {}) });
 
-/** Registers the public half of an approval channel's key, audited: a key that vouches for approvals never appears unrecorded. */
+/**
+ * Registers the public half of an approval channel's key, audited: a key that vouches for approvals
+ * never appears unrecorded. Only the table owner's login may (CHANNEL_KEY_ADMIN_ONLY otherwise).
+ */
 export async function registerChannelKey(db: Queryable, key: { kid: string; channel: ApprovalChannel; approver?: string; publicJwk: JWK }, audit: ChannelKeyAudit): Promise<void> {
   if (key.channel === 'cli' && !key.approver?.startsWith('cli:')) {
     throw new KeyturnError('APPROVER_INVALID', `CLI approver ids start with "cli:" (got ${key.approver ?? 'none'})`, 'Use e.g. cli:alice, as listed in the policy.');
   }
   if ('d' in key.publicJwk) throw new KeyturnError('KEY_NOT_PUBLIC', 'refusing to store a private key as a channel key', 'Pass the public JWK only.');
   await withTransaction(db, async (tx) => {
-    const res = await tx.query(
-      `INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (kid) DO NOTHING`,
-      [key.kid, key.channel, key.approver ?? null, JSON.stringify(key.publicJwk)],
-    );
+    const res = await tx
+      .query(
+        `INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (kid) DO NOTHING`,
+        [key.kid, key.channel, key.approver ?? null, JSON.stringify(key.publicJwk)],
+      )
+      .catch((e: unknown) => {
+        throw (e as { code?: unknown }).code === INSUFFICIENT_PRIVILEGE ? adminOnly() : e;
+      });
     if (res.rowCount === 1) {
       await audit.appendAudit(tx, { actor: audit.actor, action: 'approval.key.register', subject: subjectOf(key), policyVersion: audit.policyVersion, outcome: 'ok' });
     }
   });
+}
+
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+function adminOnly(): KeyturnError {
+  return new KeyturnError(
+    'CHANNEL_KEY_ADMIN_ONLY',
+    "keyturn's runtime login may not register approval keys",
+    'An administrator registers them with KEYTURN_DB_ADMIN_URL set (`keyturn approvers add-cli-key` / `add-slack-key`); nothing was changed.',
+  );
 }
 
 /** Disables a channel key for good (a lost laptop, a departed approver): its attestations stop counting at once. */

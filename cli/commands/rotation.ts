@@ -83,7 +83,7 @@ export function registerRotation(program: Command): void {
     .requiredOption('--out <file>', 'where to write the private key (must not exist)')
     .action((opts: { out: string }) =>
       withContext(async (ctx) => {
-        const { kid } = await createSlackChannelKey(ctx.db(), opts.out, auditContext(ctx));
+        const { kid } = await createSlackChannelKey(ctx.adminDb('registering an approval key'), opts.out, auditContext(ctx));
         out(`Slack attestation key ${kid} written to ${opts.out} (0600); set KEYTURN_SLACK_KEY_FILE=${opts.out} for the HTTP service`);
       }),
     );
@@ -94,7 +94,7 @@ export function registerRotation(program: Command): void {
     .action((approver: string, opts: { out: string }) =>
       withContext(async (ctx) => {
         const key = await generateChannelKey();
-        await registerChannelKey(ctx.db(), { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk }, auditContext(ctx));
+        await registerChannelKey(ctx.adminDb('registering an approval key'), { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk }, auditContext(ctx));
         await writeApproverKey(opts.out, { approver, kid: key.kid, privateJwk: key.privateJwk });
         out(`approver ${approver} key ${key.kid} written to ${opts.out} (0600); list ${approver} in the policy's approvers`);
       }),

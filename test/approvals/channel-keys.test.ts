@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -6,25 +6,38 @@ import { registerRotation } from '../../cli/commands/rotation.js';
 import { runCli } from '../support/cli.js';
 import { channelKeyLookup, disableChannelKey, generateChannelKey, listChannelKeys, registerChannelKey } from '../../agents/approvals/channel-keys.js';
 import { codeOf } from '../support/error-code.js';
-import { testPool, unique } from '../support/db.js';
+import { superuserPool, testPool, unique } from '../support/db.js';
 import { setupAudit } from '../support/setup-audit.js';
 
 const pool = testPool();
-afterAll(() => pool.end());
+// Registering is an administrator's change: the table owner's login, as `KEYTURN_DB_ADMIN_URL`.
+const admin = superuserPool();
+afterAll(async () => {
+  await pool.end();
+  await admin.end();
+});
 
 const approver = () => `cli:${unique('approver').toLowerCase()}`;
 async function registered(who = approver()) {
   const key = await generateChannelKey();
-  await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: who, publicJwk: key.publicJwk }, setupAudit);
+  await registerChannelKey(admin, { kid: key.kid, channel: 'cli', approver: who, publicJwk: key.publicJwk }, setupAudit);
   return { ...key, approver: who };
 }
 const entriesFor = async (action: string, kid: string) =>
   (await pool.query<{ subject: Record<string, string>; actor: Record<string, string> }>(`SELECT subject, actor FROM audit_log WHERE action = $1 AND subject ->> 'kid' = $2`, [action, kid])).rows;
 
 describe('approval channel keys', () => {
+  it("keyturn's runtime login may not register a key: CHANNEL_KEY_ADMIN_ONLY, and nothing is stored or audited", async () => {
+    const key = await generateChannelKey();
+    const refused = () => registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: approver(), publicJwk: key.publicJwk }, setupAudit);
+    expect(await codeOf(refused)).toBe('CHANNEL_KEY_ADMIN_ONLY');
+    expect((await admin.query('SELECT 1 FROM approval_channel_keys WHERE kid = $1', [key.kid])).rowCount).toBe(0);
+    expect(await entriesFor('approval.key.register', key.kid)).toEqual([]);
+  });
+
   it('a registration is audited with the key id, channel and approver, and registering the same key again adds nothing', async () => {
     const key = await registered();
-    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: key.approver, publicJwk: key.publicJwk }, setupAudit);
+    await registerChannelKey(admin, { kid: key.kid, channel: 'cli', approver: key.approver, publicJwk: key.publicJwk }, setupAudit);
     expect(await entriesFor('approval.key.register', key.kid)).toEqual([{ subject: { kid: key.kid, channel: 'cli', approver: key.approver }, actor: setupAudit.actor }]);
   });
 
@@ -52,12 +65,10 @@ describe('approval channel keys', () => {
     await expect(pool.query('DELETE FROM approval_channel_keys WHERE kid = $1', [key.kid])).rejects.toThrow(/permission denied/);
   });
 
-  it('a key inserted without its audit entry (keyturn\'s role can insert) vouches for nothing, and the role cannot mark it as older than the audit', async () => {
+  it('a key inserted without its audit entry vouches for nothing', async () => {
     const key = await generateChannelKey();
-    await pool.query('INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk) VALUES ($1, $2, $3, $4)', [key.kid, 'cli', approver(), JSON.stringify(key.publicJwk)]);
+    await admin.query('INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk) VALUES ($1, $2, $3, $4)', [key.kid, 'cli', approver(), JSON.stringify(key.publicJwk)]);
     expect(await channelKeyLookup(pool)(key.kid)).toBeUndefined();
-    const other = await generateChannelKey();
-    await expect(pool.query('INSERT INTO approval_channel_keys (kid, channel, approver, public_jwk, registered_before_audit) VALUES ($1, $2, $3, $4, true)', [other.kid, 'slack', null, JSON.stringify(other.publicJwk)])).rejects.toThrow(/permission denied/);
   });
 
   it('a key registered through keyturn vouches for its approver', async () => {
@@ -79,13 +90,26 @@ describe('keyturn approvers', () => {
     let key = await generateChannelKey();
     while (!key.kid.startsWith('-')) key = await generateChannelKey();
     const who = approver();
-    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver: who, publicJwk: key.publicJwk }, setupAudit);
+    await registerChannelKey(admin, { kid: key.kid, channel: 'cli', approver: who, publicJwk: key.publicJwk }, setupAudit);
     expect((await runCli(registerRotation, 'approvers', 'disable', key.kid)).out).toContain(`key ${key.kid} (cli ${who}) disabled`);
     expect(await channelKeyLookup(pool)(key.kid)).toBeUndefined();
   });
 
+  it('add-cli-key without KEYTURN_DB_ADMIN_URL is DB_ADMIN_URL_MISSING and writes no key file', async () => {
+    process.env.DATABASE_URL = inject('databaseUrl');
+    const dir = mkdtempSync(join(tmpdir(), 'keyturn-approver-'));
+    try {
+      const run = () => runCli(registerRotation, 'approvers', 'add-cli-key', approver(), '--out', join(dir, 'key.json'));
+      expect(await codeOf(run)).toBe('DB_ADMIN_URL_MISSING');
+      expect(existsSync(join(dir, 'key.json'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('add-cli-key registers a key that list shows enabled, and disable turns it off for good', async () => {
     process.env.DATABASE_URL = inject('databaseUrl');
+    process.env.KEYTURN_DB_ADMIN_URL = inject('databaseUrl');
     const dir = mkdtempSync(join(tmpdir(), 'keyturn-approver-'));
     try {
       const who = approver();
@@ -97,6 +121,7 @@ describe('keyturn approvers', () => {
       expect((await run('list')).out).toMatch(new RegExp(`^${kid}  cli  ${who}  \\S+  disabled \\S+$`, 'm'));
       expect(await channelKeyLookup(pool)(kid)).toBeUndefined();
     } finally {
+      delete process.env.KEYTURN_DB_ADMIN_URL;
       rmSync(dir, { recursive: true, force: true });
     }
   });

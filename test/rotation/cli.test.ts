@@ -16,17 +16,20 @@ describe('the keyturn CLI drives a rotation end to end', () => {
   afterAll(() => stack?.stop());
 
   /** Async on purpose: this process hosts the worker, which must keep answering the CLI's queries. */
-  const keyturn = (...args: string[]) =>
+  const keyturn = (...argsAndEnv: Array<string | NodeJS.ProcessEnv>) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      const args = argsAndEnv.filter((a): a is string => typeof a === 'string');
+      const extraEnv = argsAndEnv.find((a): a is NodeJS.ProcessEnv => typeof a !== 'string');
       execFile(process.execPath, ['bin/keyturn.mjs', ...args], { env: {
         ...process.env,
+        ...extraEnv,
         TEMPORAL_ADDRESS: stack.temporalAddress, TEMPORAL_NAMESPACE: stack.namespace, DATABASE_URL: stack.databaseUrl,
         KEYTURN_POLICY: stack.policyPath, KEYTURN_TASK_QUEUE: stack.taskQueue, KEYTURN_TEMPORAL_UI_URL: inject('temporalUiUrl') || 'http://127.0.0.1:8233',
       } }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
     });
 
   it('`approvers add-cli-key` writes a 0600 key file and `rotate` prints the run id and its Web UI link', async () => {
-    const add = await keyturn('approvers', 'add-cli-key', 'cli:dave', '--out', keyFile);
+    const add = await keyturn('approvers', 'add-cli-key', 'cli:dave', '--out', keyFile, { KEYTURN_DB_ADMIN_URL: stack.databaseUrl });
     expect(add.status, add.stderr).toBe(0);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
     const rotate = await keyturn('rotate', '--issuer', stack.issuer, '--reason', 'cli drill');

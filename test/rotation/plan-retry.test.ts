@@ -51,7 +51,7 @@ describe('a planning step retried after its reply was lost', () => {
   /** A second key of carol's to sign starts with. */
   async function carolKey() {
     const key = await generateChannelKey();
-    await registerChannelKey(stack.pool, { kid: key.kid, channel: 'cli', approver: 'cli:carol', publicJwk: key.publicJwk }, setupAudit);
+    await registerChannelKey(stack.adminPool, { kid: key.kid, channel: 'cli', approver: 'cli:carol', publicJwk: key.publicJwk }, setupAudit);
     return { kid: key.kid, signer: startSigner('cli', { kid: key.kid, privateJwk: key.privateJwk }) };
   }
   /** Such a key, disabled once `activity` has committed its first attempt. */

@@ -52,9 +52,9 @@ async function slackStack(name: string, approvals: Record<string, unknown>, stac
     ...stackOptions,
     approvals: { approvers: ['U0ALICE', 'U0BOB', 'U0CAROL', 'S0LEADS'], channels: ['slack'], slackChannel: WORKSPACE_IDS.channel, ...approvals },
     notifier: ({ pool }) => slackNotifierFor(env, pool, 'http://ui.test', log),
-    httpRoutes: async ({ pool, client, policy }) => {
+    httpRoutes: async ({ pool, adminPool, client, policy }) => {
       const keyFile = join(keyDir, 'slack.key');
-      await createSlackChannelKey(pool, keyFile, setupAudit);
+      await createSlackChannelKey(adminPool, keyFile, setupAudit);
       process.env.KEYTURN_SLACK_KEY_FILE = keyFile;
       env = {
         SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: 'xoxb-test-bot-token', SLACK_APP_ID: WORKSPACE_IDS.appId, SLACK_TEAM_ID: WORKSPACE_IDS.teamId,

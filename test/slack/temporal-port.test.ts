@@ -16,7 +16,7 @@ async function slackPortStack(name: string, extra: { clock?: RotationStackOption
   });
   const keyDir = mkdtempSync(join(tmpdir(), 'keyturn-slack-key-'));
   const keyFile = join(keyDir, 'slack-key.json');
-  await createSlackChannelKey(stack.pool, keyFile, setupAudit);
+  await createSlackChannelKey(stack.adminPool, keyFile, setupAudit);
   const port = createTemporalPort({ client: stack.client, namespace: stack.namespace, taskQueue: stack.taskQueue, channelKey: await loadSlackChannelKey({ KEYTURN_SLACK_KEY_FILE: keyFile }), db: stack.pool });
   return { stack, port, stop: async () => { await stack.stop(); rmSync(keyDir, { recursive: true, force: true }); } };
 }

@@ -83,7 +83,7 @@ export interface RotationStackOptions {
   /** Answer activity tasks before the worker binds results to their calls, as an outsider could. */
   outsideAnswers?: ActivityInterceptorsFactory[];
   /** Extra route groups for the HTTP service (e.g. the Slack app), built once the stack's parts exist. */
-  httpRoutes?: (ctx: { pool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
+  httpRoutes?: (ctx: { pool: Pool; adminPool: Pool; client: Client; policy: () => Policy }) => Promise<Array<(app: FastifyInstance) => void>>;
 }
 
 export const APPROVERS = ['cli:alice', 'cli:bob', 'cli:carol'] as const;
@@ -103,6 +103,8 @@ export interface RotationStack {
   /** The policy the stack's processes apply now (with policyFromStore, followed over LISTEN/NOTIFY). */
   currentPolicy: () => Policy;
   pool: Pool;
+  /** The table owner's login, for an administrator's changes (registering an approval key). */
+  adminPool: Pool;
   client: Client;
   services: Services;
   taskQueue: string;
@@ -147,6 +149,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
     approvals: { approvers: [...APPROVERS], quorum: 1, timeout: '60s', escalationInterval: '30s', channels: ['cli'], ...o.approvals },
   }));
   const pool = createPool(databaseUrl, { max: 10 });
+  const adminPool = createPool(databaseUrl, { max: 2, appRole: false });
   const services = await createServices({ pool, devDataDir: dataDir, warn: () => {}, ...(o.clock ? { clock: o.clock } : {}) });
   let watcher: PolicyWatcher | undefined;
   let currentPolicy: () => Policy;
@@ -169,12 +172,12 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const keys = new Map<string, { kid: string; privateJwk: JWK }>();
   for (const approver of APPROVERS) {
     const key = await generateChannelKey();
-    await registerChannelKey(pool, { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk }, setupAudit);
+    await registerChannelKey(adminPool, { kid: key.kid, channel: 'cli', approver, publicJwk: key.publicJwk }, setupAudit);
     keys.set(approver, { kid: key.kid, privateJwk: key.privateJwk });
   }
   const oauthClient = await addClient(pool, { clientId: unique('rp'), scopes: ['read'] });
 
-  const routes = o.httpRoutes ? await o.httpRoutes({ pool, client, policy: currentPolicy }) : [];
+  const routes = o.httpRoutes ? await o.httpRoutes({ pool, adminPool, client, policy: currentPolicy }) : [];
   const codecToken = o.codec ? randomBytes(32).toString('base64url') : undefined;
   const codec = o.codec && codecToken
     ? { codec: new EncryptionCodec(payloadKeyring, 'operator'), token: new CodecOperatorToken(codecToken), sessionEnds: pgCodecSessionEnds(pool), allowedOrigins: o.codec.allowedOrigins, secureCookie: false }
@@ -209,7 +212,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
   const validators: Validator[] = [];
 
   const stack: RotationStack = {
-    issuer, audience, policyPath, dataDir, policy, currentPolicy, pool, client, services, taskQueue, httpUrl, databaseUrl, temporalAddress, namespace, oauthClient,
+    issuer, audience, policyPath, dataDir, policy, currentPolicy, pool, adminPool, client, services, taskQueue, httpUrl, databaseUrl, temporalAddress, namespace, oauthClient,
     ...(codecToken ? { codecToken } : {}),
     rotate: (reason = 'scheduled hygiene', requester = 'cli:requester') =>
       startRotation(client, { issuer, reason, requester: { kind: 'cli', id: requester }, taskQueue }),
@@ -283,6 +286,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
       await watcher?.close();
       await connection.close();
       await pool.end();
+      await adminPool.end();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
