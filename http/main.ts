@@ -33,6 +33,7 @@ life.run(async () => {
     metrics,
     ...withCodec(codecRoutesFor(env, payloadKeyring, pool)),
     ...(env.KEYTURN_METRICS_TOKEN ? { metricsToken: env.KEYTURN_METRICS_TOKEN } : {}),
+    listenHost: env.KEYTURN_HTTP_HOST,
     ...(env.KEYTURN_TRUST_PROXY ? { trustProxy: env.KEYTURN_TRUST_PROXY } : {}),
     services,
     databaseUrl: env.DATABASE_URL,

@@ -6,7 +6,7 @@ import { createIssuerValidators } from '../agents/validator/issuer-validators.js
 import { pgListener, RevocationCache } from '../agents/validator/revocation-list.js';
 import { registerCodecRoutes, type CodecRouteOptions } from '../http/codec.js';
 import { registerJwksRoutes } from '../http/jwks.js';
-import { registerMetricsRoute } from '../http/metrics.js';
+import { metricsAccess, registerMetricsRoute } from '../http/metrics.js';
 import { registerOAuthRoutes } from '../http/oauth.js';
 import type { KeyturnMetrics } from '../infra/metrics/registry.js';
 import { buildHttpServer } from '../http/server.js';
@@ -24,6 +24,8 @@ export interface KeyturnHttpDeps {
   /** Prometheus metrics served on GET /metrics (bearer-protected when metricsToken is set). */
   metrics?: KeyturnMetrics;
   metricsToken?: string;
+  /** The address the server listens on: without a metrics token, /metrics is served on loopback only. Default 127.0.0.1. */
+  listenHost?: string;
   /** The codec endpoint for the Temporal Web UI and CLI; not served without an operator token. */
   codec?: CodecRouteOptions;
   /** Extra route groups (Slack, metrics) mounted by the hosting process. */
@@ -78,6 +80,8 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
     pool: services.pool, signer: services.keyManager, appendAudit: services.appendAudit, clock: services.clock, policy,
     ...(m ? { onIssued: (e: { clientId: string; alg: string }) => m.tokensIssued.inc({ client: m.clientLabel(e.clientId), alg: e.alg }) } : {}),
   });
+  const access = metricsAccess(deps.listenHost ?? '127.0.0.1', deps.metricsToken);
+  if (m && access === 'off') deps.log.warn({ listenHost: deps.listenHost }, 'GET /metrics is not served: the listener is not loopback and KEYTURN_METRICS_TOKEN is unset; set it (16+ characters) to serve metrics to its bearers');
   const app = buildHttpServer({
     pool: services.pool,
     temporalHealthy: deps.temporalHealthy,
@@ -86,7 +90,7 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
       (a) => registerJwksRoutes(a, {
         keyManager: services.keyManager, jwksMaxAgeSeconds: maxAge, issuerBaseUrl: deps.publicUrl,
         issuers: policyIssuers, tokenIssuer: () => policy().issuers[0]!.issuer, ...(m ? { onServed: (status: 200 | 304) => m.jwksRequests.inc({ status: String(status) }) } : {}) }),
-      ...(m ? [(a: FastifyInstance) => registerMetricsRoute(a, m, deps.metricsToken ? { token: deps.metricsToken } : {})] : []),
+      ...(m && access !== 'off' ? [(a: FastifyInstance) => registerMetricsRoute(a, m, access === 'loopback' ? {} : access)] : []),
       (a) => registerOAuthRoutes(a, {
         issuer,
         pool: services.pool,

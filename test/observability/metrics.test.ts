@@ -4,7 +4,7 @@ import { checkpoint as writeCheckpoint } from '../../agents/auditor/checkpoint.j
 import { addClient } from '../../agents/token-issuer/clients.js';
 import { scryptSlots } from '../../agents/token-issuer/secret-hash.js';
 import { startRevocation } from '../../client/revocations.js';
-import { registerMetricsRoute } from '../../http/metrics.js';
+import { isLoopbackHost, metricsAccess, registerMetricsRoute } from '../../http/metrics.js';
 import { createMetrics, lastCheckpointAgeSeconds, type KeyturnMetrics } from '../../infra/metrics/registry.js';
 import { pendingApprovals } from '../../infra/metrics/temporal-readings.js';
 import { jwksUrlFor } from '../../workers/bootstrap.js';
@@ -139,5 +139,23 @@ describe('a metrics token', () => {
     const ok = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } });
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['content-type']).toContain('text/plain');
+  });
+});
+
+describe('without a metrics token', () => {
+  it('/metrics is served on a loopback listener only', () => {
+    expect(['127.0.0.1', '127.8.0.1', 'localhost', '::1', '[::1]'].map(isLoopbackHost)).toEqual([true, true, true, true, true]);
+    expect(['0.0.0.0', '::', '10.0.0.5', 'keyturn.internal', '127.0.0.1.example'].map(isLoopbackHost)).toEqual([false, false, false, false, false]);
+    expect([metricsAccess('127.0.0.1', undefined), metricsAccess('0.0.0.0', undefined), metricsAccess('0.0.0.0', 't'.repeat(16))]).toEqual(['loopback', 'off', { token: 't'.repeat(16) }]);
+  });
+
+  it('a keyturn listening on every address does not serve /metrics, and still serves its other routes', async () => {
+    const stack = await startRotationStack({ name: 'metrics-public', noWorker: true, metrics: createMetrics(), httpListenHost: '0.0.0.0' });
+    try {
+      expect((await fetch(`${stack.httpUrl}/metrics`)).status).toBe(404);
+      expect((await fetch(`${stack.httpUrl}/healthz`)).status).toBe(200);
+    } finally {
+      await stack.stop();
+    }
   });
 });

@@ -70,6 +70,8 @@ export interface RotationStackOptions {
   temporalAddress?: string;
   /** Served on /metrics and fed by the worker's run events. */
   metrics?: KeyturnMetrics;
+  /** The address the HTTP service declares it listens on (it listens on 127.0.0.1 whatever this says). */
+  httpListenHost?: string;
   /** Default: a fresh private queue. */
   taskQueue?: string;
   /** The worker's notifier (default: the log notifier). */
@@ -184,7 +186,7 @@ export async function startRotationStack(o: RotationStackOptions): Promise<Rotat
     : undefined;
   const http: KeyturnHttp = await createKeyturnHttp({
     ...(codec ? { codec } : {}),
-    services, databaseUrl, policy: currentPolicy, publicUrl: httpUrl, log, routes, ...(o.metrics ? { metrics: o.metrics } : {}),
+    services, databaseUrl, policy: currentPolicy, publicUrl: httpUrl, log, routes, ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.httpListenHost ? { listenHost: o.httpListenHost } : {}),
     temporalHealthy: async () => void (await connection.workflowService.getSystemInfo({})),
   });
   await http.app.listen({ host: '127.0.0.1', port });
