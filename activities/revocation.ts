@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { noticeSeq, workflowOfNotice } from '../agents/revocation-responder/notice-seq.js';
-import { noticeConcerns } from '../agents/revocation-responder/owed-notices.js';
+import { noticeConcerns, recordRunConcerns } from '../agents/revocation-responder/owed-notices.js';
 import { currentRunStateIn } from '../infra/temporal/run-state.js';
 import type { AppendAudit } from '../agents/auditor/types.js';
 import { canonicalJson } from '../agents/auditor/canonical-json.js';
@@ -156,7 +156,11 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         // are told after one commit instead of three.
         let plan: { planned: Planned; requester: RequesterCheck | undefined };
         const commitWith = {
-          first: (tx: Queryable) => consumeRunStart(tx, input.startNonce),
+          first: async (tx: Queryable) => {
+            await consumeRunStart(tx, input.startNonce);
+            // Recorded with the containment even when no subscriber is owed its notice: the run's later notices concern these issuers too, once the tokens have expired.
+            await recordRunConcerns(tx, actorFor('RevocationResponder').workflowId!, { kind: input.kind, value: input.value, ...(input.before ? { before: input.before } : {}), issuer: plan.planned.issuer });
+          },
           audit: async (tx: Queryable) => void (await recordPlan(tx, input, plan)),
         };
         try {

@@ -1,10 +1,15 @@
 import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../agents/auditor/audit-log.js';
+import { parsePolicy } from '../../agents/planner/policy.js';
+import { issuerWith, policyDoc } from '../../agents/planner/policy-fixtures.js';
+import { systemClock } from '../../agents/shared/clock.js';
+import { newStartNonce } from '../../agents/shared/run-starts.js';
 import { createRevocationActivities, type RevocationActivityDeps } from '../../activities/revocation.js';
 import { SubscriberAddressPolicy } from '../../agents/revocation-responder/subscriber-address.js';
 import { addSubscriber, type RevocationEvent, type RevocationNoticeSigner } from '../../agents/revocation-responder/webhooks.js';
 import { policyDatabase, type PolicyDb } from '../policy/support.js';
+import { inActivity } from '../support/activity-context.js';
 import { noticeSink, testNoticeSigner, type NoticeSink } from './notice-sink.js';
 import { POLICY_VERSION } from './support.js';
 
@@ -63,6 +68,59 @@ describe('the issuers a token revocation notice concerns', () => {
     await containedConcerning('revoke-jti-8', [ISSUER_A, ISSUER_B]);
 
     const r = await deliver('revoke-jti-9', 'revocation.confirmed', 'tenant-b');
+
+    expect(r.outcome).toEqual({ status: 'skipped', why: 'other-issuer' });
+    expect(received()).toEqual([]);
+  });
+});
+
+/**
+ * A run's containment notice may be owed to nobody (no subscriber registered yet): the issuers it
+ * concerned are recorded with the containment all the same, so the run's later notices reach a
+ * subscriber of one of them registered since, once the target's tokens there have expired.
+ */
+describe('the issuers a token revocation notice concerns, when its containment was owed to no subscriber', () => {
+  const SUB = 'client-1';
+  const policy = parsePolicy(policyDoc(issuerWith({ issuer: ISSUER_A, audiences: ['https://a.api.test'] }), issuerWith({ issuer: ISSUER_B, audiences: ['https://b.api.test'] })));
+  let db: PolicyDb;
+  beforeEach(async () => {
+    db = await policyDatabase();
+    sink.bodies.length = 0;
+    sink.paths.length = 0;
+  });
+  afterEach(() => db.drop());
+
+  const activities = () =>
+    createRevocationActivities({
+      pool: db.app, appendAudit, clock: systemClock, currentPolicy: async () => policy, channelKey: async () => undefined,
+      noticeSigner: async () => signer, subscriberAddresses: new SubscriberAddressPolicy(['127.0.0.0/8']),
+    } as unknown as RevocationActivityDeps);
+  /** Run `run` contains the client's tokens (named for issuer A) while they are live under `liveUnder`, with no subscriber registered; they expire right after. */
+  const containedWithNoSubscriber = async (run: string, liveUnder: string[]) => {
+    for (const [i, issuer] of liveUnder.entries()) {
+      await db.su.query(`INSERT INTO issued_tokens (jti, issuer, sub, client_id, kid, exp, iat, policy_version) VALUES ($1, $2, $3, $3, 'kid-1', now() + interval '10 minutes', now() - interval '10 minutes', 'v')`, [`${run}-tok-${i}`, issuer, SUB]);
+    }
+    await inActivity(() => activities().planAndContainToken({ kind: 'sub', value: SUB, issuer: ISSUER_A, reason: 'leaked client secret', requester: 'cli:carol', startNonce: newStartNonce() }), { workflowId: run });
+    await db.su.query(`UPDATE issued_tokens SET exp = now() - interval '1 second' WHERE sub = $1`, [SUB]);
+  };
+  const confirmed = (run: string, subscriberId: string) =>
+    activities().deliverNotice({ subscriberId, event: 'revocation.confirmed', kind: 'sub', value: SUB, issuer: ISSUER_A, noticeId: `${run}:revocation.confirmed`, revokedAt: new Date().toISOString() });
+
+  it("reaches a subscriber of an issuer the containment concerned, registered after it, once that issuer's tokens have expired", async () => {
+    await containedWithNoSubscriber('revoke-sub-1', [ISSUER_A, ISSUER_B]);
+    await addSubscriber(db.app, { id: 'tenant-b', url: `${sink.base}/tenant-b`, issuers: [ISSUER_B] }, admin);
+
+    const r = await confirmed('revoke-sub-1', 'tenant-b');
+
+    expect(r.outcome).toEqual({ status: 'delivered', httpStatus: 204 });
+    expect(received()).toEqual([{ path: '/tenant-b', notice: expect.objectContaining({ event: 'revocation.confirmed', kind: 'sub', value: SUB, aud: 'tenant-b' }) }]);
+  });
+
+  it('does not reach a subscriber of an issuer the containment did not concern', async () => {
+    await containedWithNoSubscriber('revoke-sub-1', [ISSUER_A]);
+    await addSubscriber(db.app, { id: 'tenant-b', url: `${sink.base}/tenant-b`, issuers: [ISSUER_B] }, admin);
+
+    const r = await confirmed('revoke-sub-1', 'tenant-b');
 
     expect(r.outcome).toEqual({ status: 'skipped', why: 'other-issuer' });
     expect(received()).toEqual([]);
