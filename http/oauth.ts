@@ -1,25 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppendAudit } from '../agents/auditor/types.js';
-import type { Queryable } from '../agents/shared/db.js';
+import { revokeForOwner } from '../agents/revocation-responder/owner-revocation.js';
 import { mayIntrospect } from '../agents/token-issuer/introspection-rule.js';
 import type { AuditBudgetsOptions } from '../agents/token-issuer/failure-audit-budget.js';
 import type { FailureLimiter } from '../agents/token-issuer/failure-limiter.js';
 import { findIssued } from '../agents/token-issuer/issued-tokens.js';
 import { unverifiedPayload } from '../agents/token-issuer/jws.js';
 import { purgeExpiredRevocations } from '../agents/validator/revocation-list.js';
-import type { TokenIssuer } from '../agents/token-issuer/token-issuer.js';
+import type { IssueRefusal, TokenIssuer } from '../agents/token-issuer/token-issuer.js';
 import { isKeyturnError } from '../config/errors.js';
 import { inTransaction, type Pool } from '../db/pool.js';
 import { budgetedAudit, type BudgetedRefusal } from './budgeted-audit.js';
 import { addressKey, clientAuthenticator, type Authenticated, type OAuthLog } from './oauth-client-auth.js';
 import { FORM_TYPE, isFormRequest, NO_STORE, oauthError, parseForm, readForm } from './oauth-form.js';
-
-export interface JtiRevocation {
-  jti: string;
-  /** The token's own exp: the entry is useless after it. */
-  expiresAt: Date;
-  reason: string;
-}
 
 export interface OAuthRouteDeps {
   issuer: TokenIssuer;
@@ -30,13 +23,18 @@ export interface OAuthRouteDeps {
   validator?: { verify(token: string): Promise<Record<string, unknown>> };
   appendAudit: AppendAudit;
   log: OAuthLog;
-  /** Called after a revocation committed (e.g. to refresh a local revocation cache). */
+  /**
+   * Called after a revocation committed a change (e.g. to apply it to this process's revocation
+   * cache at once); not after a repeat of a revocation already in force.
+   */
   onRevoke?: (jti: string) => Promise<void>;
-  /** Writes a jti revocation inside the caller's transaction. Default: {@link writeJtiRevocation}. */
-  revokeJti?: (db: Queryable, r: JtiRevocation) => Promise<void>;
   /** Authentication-failure limiter, shared by the three endpoints. Default: 10 failures / 60 s per client address (an IPv6 /64). */
   limiter?: FailureLimiter;
-  /** Failed authentications audited one by one; default 100 anonymous and 20 per client a minute per process, the rest summarised. */
+  /**
+   * Refusals audited one by one per minute and process, the rest summarised: failed authentications
+   * (default 100 anonymous, 20 per client), and, each with budgets of their own of the same sizes,
+   * refused introspections, scope and audience refusals, and refused revocations (per client).
+   */
   auditBudget?: AuditBudgetsOptions;
   /** Called each time a client secret is checked with scrypt, i.e. not from remembered credentials (metrics). */
   onSecretScrypt?: () => void;
@@ -44,15 +42,6 @@ export interface OAuthRouteDeps {
   onSecretCheckBusy?: () => void;
   /** Called each time an authenticated client is refused a token it may not introspect (metrics). */
   onIntrospectionRefused?: () => void;
-}
-
-/** A row in the validator's `revocations` list plus the notification its listeners wait for. */
-export async function writeJtiRevocation(db: Queryable, r: JtiRevocation): Promise<void> {
-  await db.query(
-    `INSERT INTO revocations (kind, value, expires_at, temporary, reason) VALUES ('jti', $1, $2, false, $3) ON CONFLICT DO NOTHING`,
-    [r.jti, r.expiresAt, r.reason],
-  );
-  await db.query(`SELECT pg_notify('keyturn_revocations', $1)`, [JSON.stringify({ kind: 'jti', value: r.jti })]);
 }
 
 const PAUSE_RETRY_SECONDS = 30;
@@ -65,7 +54,6 @@ const CLIENT_DEPENDENT_REFUSALS = ['CLIENT_SECRET_CHANGED', 'CLIENT_NOT_AUTHORIZ
  * handler), so they leave the rest of the server alone. Never logs secrets or tokens.
  */
 export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): void {
-  const revokeJti = deps.revokeJti ?? writeJtiRevocation;
   const authenticate = clientAuthenticator({
     pool: deps.pool,
     appendAudit: deps.appendAudit,
@@ -77,19 +65,22 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     ...(deps.onSecretCheckBusy ? { onSecretCheckBusy: deps.onSecretCheckBusy } : {}),
   });
 
-  // Each refusal is audited, within the same budget per client as failed authentications: a client
-  // probing other clients' tokens shows in the audit log without being able to flood it.
-  const introspectionRefusals = budgetedAudit(
-    { pool: deps.pool, appendAudit: deps.appendAudit, log: deps.log, policyVersion: () => deps.issuer.policyVersion(), ...(deps.auditBudget ? { budget: deps.auditBudget } : {}) },
-    'token.introspect',
-    { one: 'a refused introspection', many: 'refused introspections' },
-  );
+  // Each refusal is audited, within a budget per client of the same size as failed authentications':
+  // a client probing other clients' tokens, asking for scopes or audiences it does not have, or
+  // revoking tokens not its own shows in the audit log without being able to flood it (each such
+  // request is cheap to send, and the log is append-only behind one append lock).
+  const budgeted = (action: string, named: { one: string; many: string }) =>
+    budgetedAudit({ pool: deps.pool, appendAudit: deps.appendAudit, log: deps.log, policyVersion: () => deps.issuer.policyVersion(), ...(deps.auditBudget ? { budget: deps.auditBudget } : {}) }, action, named);
+  const introspectionRefusals = budgeted('token.introspect', { one: 'a refused introspection', many: 'refused introspections' });
+  const issueRefusals = budgeted('token.issue', { one: 'a refused scope or audience', many: 'refused scopes and audiences' });
+  const revokeRefusals = budgeted('token.revoke', { one: 'a refused revocation', many: 'refused revocations' });
+  const budgets = [introspectionRefusals, issueRefusals, revokeRefusals];
 
-  // A summary of failures over the audit budget is written even when no further failure comes.
-  const flushing = setInterval(() => void Promise.all([authenticate.flushSuppressedAudit(), introspectionRefusals.flush()]), 60_000).unref();
+  // A summary of refusals over the audit budget is written even when no further refusal comes.
+  const flushing = setInterval(() => void Promise.all([authenticate.flushSuppressedAudit(), ...budgets.map((b) => b.flush())]), 60_000).unref();
   app.addHook('onClose', async () => {
     clearInterval(flushing);
-    await Promise.all([authenticate.flushSuppressedAudit({ includeOpen: true }), introspectionRefusals.flush({ includeOpen: true })]);
+    await Promise.all([authenticate.flushSuppressedAudit({ includeOpen: true }), ...budgets.map((b) => b.flush({ includeOpen: true }))]);
   });
 
   void app.register(async (scope) => {
@@ -128,6 +119,16 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
           authentication: { secretHash: c.secretHash, remembered: c.remembered },
           ...(scopeParam && scopeParam.length > 0 ? { requestedScopes: scopeParam } : {}),
           ...(audience !== undefined ? { audience } : {}),
+          auditRefusal: (r: IssueRefusal) =>
+            issueRefusals.record({
+              bucket: { kind: 'client', clientId: c.clientId },
+              reason: r.code,
+              client: undefined,
+              address: addressKey(req.ip),
+              actor: r.actor,
+              subject: r.subject,
+              details: { ...r.details, ip: req.ip },
+            }),
         });
       try {
         let t;
@@ -229,39 +230,51 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
       const record = typeof jti === 'string' && jti.length <= 64 ? await findIssued(deps.pool, jti) : undefined;
       const ok = () => reply.code(200).headers(NO_STORE).send();
       if (!record) return ok();
-      const policyVersion = deps.issuer.policyVersion();
       if (record.clientId !== client.clientId) {
-        await deps
-          .appendAudit(deps.pool, {
+        // Audited within the caller's budget, after the answer (which is the same as for a token
+        // keyturn never issued), so its timing does not tell that another client's token exists.
+        void revokeRefusals.record(
+          {
+            bucket: { kind: 'client', clientId: client.clientId },
+            reason: 'not_token_owner',
+            // Past the budget, the summary names whose tokens the caller tried to revoke.
+            client: record.clientId ?? '(none)',
+            address: addressKey(req.ip),
             actor: { role: 'TokenIssuer', client: client.clientId },
-            action: 'token.revoke',
             subject: { jti: record.jti },
-            policyVersion,
-            outcome: 'refused',
-            details: { reason: 'not the token owner' },
-          })
-          .catch(() => deps.log.error('could not audit a refused revocation'));
+            details: { reason: 'not_token_owner', ip: req.ip },
+          },
+          { later: true },
+        );
         return ok();
       }
       // Deny-listed for as long as a validator may still accept the token: its exp plus the clock skew.
       const acceptedUntil = new Date(record.exp.getTime() + deps.issuer.clockSkewSecondsOf(record.issuer) * 1000);
-      if (acceptedUntil.getTime() <= Date.now()) return ok();
+      const now = new Date();
+      if (acceptedUntil.getTime() <= now.getTime()) return ok();
+      let changed: boolean;
       try {
-        await inTransaction(deps.pool, async (tx) => {
-          await revokeJti(tx, { jti: record.jti, expiresAt: acceptedUntil, reason: `revoked by client ${client.clientId} (RFC 7009)` });
+        // Under the target lock the RevocationResponder takes: a temporary containment of the jti
+        // becomes permanent, so a false alarm lifting it afterwards cannot undo the owner's revocation.
+        changed = await inTransaction(deps.pool, async (tx) => {
+          const r = await revokeForOwner(tx, { jti: record.jti, expiresAt: acceptedUntil, reason: `revoked by client ${client.clientId} (RFC 7009)` }, now);
+          // Revoking a token already revoked changes nothing: 200 as before (RFC 7009 §2.2), no second entry, nothing announced.
+          if (!r.changed) return false;
           await deps.appendAudit(tx, {
             actor: { role: 'TokenIssuer', client: client.clientId },
             action: 'token.revoke',
             subject: { jti: record.jti },
-            policyVersion,
+            policyVersion: deps.issuer.policyVersion(),
             outcome: 'ok',
-            details: { kid: record.kid, exp: record.exp.toISOString() },
+            details: { kid: record.kid, exp: record.exp.toISOString(), revocationId: r.revocationId, wasTemporary: r.wasTemporary },
           });
+          return true;
         });
       } catch (e) {
         deps.log.error({ code: isKeyturnError(e) ? e.code : (e as { code?: string }).code ?? 'UNKNOWN' }, 'revocation failed');
         return oauthError(reply, 503, 'temporarily_unavailable', 'the token could not be revoked right now; retry later', { 'retry-after': '5' });
       }
+      if (!changed) return ok();
       if (deps.onRevoke) await deps.onRevoke(record.jti).catch(() => deps.log.warn('onRevoke hook failed'));
       // Entries that can no longer match a valid token go, a batch at a time, so the list stays the size of what is live.
       await purgeExpiredRevocations(deps.pool, new Date()).catch(() => deps.log.warn('could not purge expired revocations'));

@@ -99,9 +99,11 @@ export async function createKeyturnHttp(deps: KeyturnHttpDeps): Promise<KeyturnH
         log: deps.log,
         validator: { verify },
         ...(m ? { onSecretScrypt: () => m.clientSecretScrypts.inc(), onSecretCheckBusy: () => m.clientSecretChecksBusy.inc(), onIntrospectionRefused: () => m.introspectionsRefused.inc() } : {}),
-        onRevoke: async () => {
+        onRevoke: async (jti) => {
           m?.revocations.inc({ kind: 'jti', stage: 'confirmed' });
-          await revocations.resync();
+          // This process's introspection refuses the token at once: only its entry is read again
+          // (other processes learn it from the write's notice), never the whole list.
+          await revocations.refresh('jti', jti);
         },
       }),
       ...(deps.codec ? [(a: FastifyInstance) => registerCodecRoutes(a, deps.codec!)] : []),

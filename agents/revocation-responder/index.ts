@@ -9,3 +9,4 @@ export * from './containment.js';
 export * from './compromise.js';
 export * from './webhooks.js';
 export * from './containment-holds.js';
+export * from './owner-revocation.js';

@@ -10,6 +10,7 @@ import { getClient, SCOPE_TOKEN_PATTERN, type ClientRecord } from './clients.js'
 import { isPaused } from './issuance-control.js';
 import { IssuanceRecorder } from './issuance-recorder.js';
 import { recordIssued, type IssuedToken } from './issued-tokens.js';
+import { describeRequested } from './requested-values.js';
 import { signCompact } from './jws.js';
 
 export interface TokenIssuerDeps {
@@ -34,6 +35,20 @@ export interface IssueRequest {
   audience?: string;
   /** How the caller authenticated the client; required, so no caller can skip the secret re-check by omission. */
   authentication: ClientAuthentication;
+  /**
+   * Where a scope or audience refusal is audited. Default: appended to the audit log at once (for
+   * callers inside keyturn's trust boundary). The OAuth endpoint passes its per-client audit budget:
+   * such refusals cost a client nothing to cause, and the audit log is append-only.
+   */
+  auditRefusal?: (r: IssueRefusal) => Promise<void>;
+}
+
+/** A scope or audience refusal to audit (`token.issue`, outcome refused); its details are bounded (see describeRequested). */
+export interface IssueRefusal {
+  code: 'INVALID_SCOPE' | 'INVALID_TARGET';
+  actor: AuditActor;
+  subject: Record<string, string>;
+  details: Record<string, unknown>;
 }
 
 /**
@@ -169,16 +184,21 @@ export class TokenIssuer {
     } catch (e) {
       const remembered = req.authentication !== 'in-process' && req.authentication.remembered;
       if (e instanceof KeyturnError && (e.code === 'INVALID_SCOPE' || e.code === 'INVALID_TARGET') && !remembered) {
-        await this.#deps
-          .appendAudit(this.#deps.pool, {
-            actor: { ...ACTOR, client: client.clientId },
-            action: 'token.issue',
-            subject: { client: client.clientId, issuer: req.issuer },
-            policyVersion: policy.version,
-            outcome: 'refused',
-            details: { code: e.code, requestedScopes: req.requestedScopes ?? null, audience: req.audience ?? null },
-          })
-          .catch(() => {});
+        const refusal: IssueRefusal = {
+          code: e.code,
+          actor: { ...ACTOR, client: client.clientId },
+          subject: { client: client.clientId, issuer: req.issuer },
+          // What was asked for, bounded: the raw text can be as long as the request body.
+          details: {
+            code: e.code,
+            requestedScopes: req.requestedScopes ? describeRequested(req.requestedScopes) : null,
+            audience: req.audience !== undefined ? describeRequested([req.audience]) : null,
+          },
+        };
+        const audit =
+          req.auditRefusal ??
+          (async (r: IssueRefusal) => void (await this.#deps.appendAudit(this.#deps.pool, { actor: r.actor, action: 'token.issue', subject: r.subject, policyVersion: policy.version, outcome: 'refused', details: r.details })));
+        await audit(refusal).catch(() => {});
       }
       throw e;
     }

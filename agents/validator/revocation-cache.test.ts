@@ -139,6 +139,31 @@ describe('RevocationCache', () => {
     }
   });
 
+  it('refresh applies one identity\'s entries at once, before any notice of them arrives', async () => {
+    const { table, cache } = await listeningCache();
+    try {
+      table.rows.push(STOLEN);
+      await cache.refresh('jti', 'stolen');
+      expect(await checkStolen(cache)).toBe('REVOKED_JTI');
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('a refresh that fails rejects, and heartbeats do not vouch for the list until a resync succeeds', async () => {
+    const { clock, table, listener, cache } = await listeningCache();
+    try {
+      table.rows.push(STOLEN);
+      table.down = true;
+      await expect(cache.refresh('jti', 'stolen')).rejects.toThrow();
+      clock.advance(120);
+      await heartbeats(listener);
+      expect(await checkStolen(cache)).toBe('REVOCATION_STALE');
+    } finally {
+      await cache.close();
+    }
+  });
+
   it('applies a freshness bound tightened after start at the next check', async () => {
     const clock = fixedClock(T0);
     let freshness = 60;

@@ -184,6 +184,16 @@ export class RevocationCache implements RevocationChecker {
     });
   }
 
+  /**
+   * Re-reads one identity's entries now, as its notice would. For a writer in this process that
+   * must see its own revocation at once: the notice reaches the LISTEN connection only some time
+   * after the commit. A failed read marks the list as possibly incomplete (heartbeats stop vouching
+   * for it until a full resync succeeds) and rejects.
+   */
+  refresh(kind: string, value: string): Promise<void> {
+    return this.enqueue(() => this.reload(kind, value));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
@@ -273,17 +283,20 @@ export class RevocationCache implements RevocationChecker {
       void this.resync().catch((e: unknown) => this.o.onError?.(e));
       return;
     }
-    void this.enqueue(async () => {
-      try {
-        const { rows } = await this.o.db.query<Row & Record<string, unknown>>(`SELECT ${COLUMNS} FROM revocations WHERE kind = $1 AND value = $2`, [kind, value]);
-        const list = rows.map(entryOf);
-        if (list.length > 0) this.entries.set(keyOf(kind, value), list);
-        else this.entries.delete(keyOf(kind, value));
-      } catch (e) {
-        this.markDirty();
-        this.o.onError?.(e);
-      }
-    });
+    void this.enqueue(() => this.reload(kind, value)).catch((e: unknown) => this.o.onError?.(e));
+  }
+
+  /** Replaces one identity's entries with what the table holds now; on a failed read the list is marked dirty. Runs on the chain. */
+  private async reload(kind: string, value: string): Promise<void> {
+    try {
+      const { rows } = await this.o.db.query<Row & Record<string, unknown>>(`SELECT ${COLUMNS} FROM revocations WHERE kind = $1 AND value = $2`, [kind, value]);
+      const list = rows.map(entryOf);
+      if (list.length > 0) this.entries.set(keyOf(kind, value), list);
+      else this.entries.delete(keyOf(kind, value));
+    } catch (e) {
+      this.markDirty();
+      throw e;
+    }
   }
 
   /** A round-trip on the LISTEN connection: every notice committed before it has arrived; once they are applied the list is current. */
