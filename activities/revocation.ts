@@ -198,8 +198,14 @@ export function createRevocationActivities(deps: RevocationActivityDeps) {
         const { workflowId, runId } = actorFor('RevocationResponder');
         // Another open revocation of the same key keeps the containment: its holders are asked of Temporal.
         const { client, info } = Context.current();
-        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target, heldBy: { workflowId: workflowId!, runId: runId! }, requestId: requestIdFor('lift') }, { ...rd, holderState: currentRunStateIn(client.connection, info.namespace) });
-        return { resumedIssuance: r.resumedIssuance, ...(r.keptFor?.length ? { keptFor: r.keptFor.map((h) => h.workflowId) } : {}), auditSeqs: await seqs() };
+        // The run's own false alarm: an entry confirmed meanwhile by someone else (the token's owner, another run) stands.
+        const r = await liftContainment(deps.pool, { ...base(input.reason, input.policyVersion), ...target, heldBy: { workflowId: workflowId!, runId: runId! }, requestId: requestIdFor('lift'), confirmedElsewhereStands: true }, { ...rd, holderState: currentRunStateIn(client.connection, info.namespace) });
+        return {
+          resumedIssuance: r.resumedIssuance,
+          ...(r.keptFor?.length ? { keptFor: r.keptFor.map((h) => h.workflowId) } : {}),
+          ...(r.confirmedRevocationId ? { confirmedRevocationId: r.confirmedRevocationId } : {}),
+          auditSeqs: await seqs(),
+        };
       });
     },
 

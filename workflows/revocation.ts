@@ -28,6 +28,8 @@ export interface RevocationResult {
   notices?: Notices;
   /** A false alarm only: other open revocations of the same target still hold its containment, which stays. */
   containmentKeptFor?: string[];
+  /** A false alarm whose deny-list entry was confirmed meanwhile by someone else: it stands (its revocation id). */
+  confirmedElsewhere?: string;
   approvals: RecordedVote[];
   auditSeqRange: [number, number] | null;
 }
@@ -77,7 +79,7 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     phase(outcome, extra.reason);
     upsertSearchAttributes({ KeyturnOutcome: [outcome] });
     await CancellationScope.nonCancellable(async () => {
-      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null, ...(extra.notices ? { notices: extra.notices } : {}), ...(extra.containmentKeptFor ? { containmentKeptFor: extra.containmentKeptFor } : {}) } }]));
+      track(await auditor.recordHandoff.executeWithOptions({ summary: display(`Orchestrator → Auditor: record revocation ${outcome}`) }, [{ from: 'Orchestrator', to: 'Auditor', action: `revocation.${outcome}`, subject: { [input.kind]: input.value }, policyVersion: status.policyVersion ?? 'unknown', outcome: outcome === 'failed' ? 'failed' : 'ok', details: { reason: extra.reason ?? null, newKid: extra.newKid ?? null, ...(extra.notices ? { notices: extra.notices } : {}), ...(extra.containmentKeptFor ? { containmentKeptFor: extra.containmentKeptFor } : {}), ...(extra.confirmedElsewhere ? { confirmedElsewhere: extra.confirmedElsewhere } : {}) } }]));
       await event(`run.${outcome === 'revoked' ? 'completed' : outcome === 'false_alarm' ? 'rejected' : 'failed'}`, { reason: extra.reason ?? null });
       if (signOffGate) track(await signOffGate.recordUnhandled(outcome));
     });
@@ -136,8 +138,13 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
     const lift = track(await responder.liftContainment.executeWithOptions({ summary: display('RevocationResponder: false alarm, lift containment and resume issuance') }, [{ kind: input.kind, value: input.value, issuer: plan.issuer, ...(input.before ? { before: input.before } : {}), ...common }]));
     // Another open revocation of the same target still holds the containment: nothing was lifted, so nobody is told it was.
     const keptFor = 'keptFor' in lift && Array.isArray(lift.keptFor) ? lift.keptFor : undefined;
-    if (!keptFor) deliveries.push(notifyAll('revocation.lifted'));
-    return finish('false_alarm', { reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer, notices: total(await Promise.all(deliveries)), ...(keptFor ? { containmentKeptFor: keptFor } : {}) });
+    // Confirmed meanwhile by someone else (the token's owner, another run): it stands, and nobody is told it was lifted.
+    const confirmedRevocationId = 'confirmedRevocationId' in lift && typeof lift.confirmedRevocationId === 'string' ? lift.confirmedRevocationId : undefined;
+    if (!keptFor && !confirmedRevocationId) deliveries.push(notifyAll('revocation.lifted'));
+    return finish('false_alarm', {
+      reason: decision.rejectionReason ?? 'rejected', issuer: plan.issuer, notices: total(await Promise.all(deliveries)),
+      ...(keptFor ? { containmentKeptFor: keptFor } : {}), ...(confirmedRevocationId ? { confirmedElsewhere: confirmedRevocationId } : {}),
+    });
   }
 
   // 3. Approved: make it permanent.

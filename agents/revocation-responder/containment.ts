@@ -19,6 +19,7 @@ import {
   type ResponderDeps,
   type ResponderOpBase,
 } from './common.js';
+import type { RunState } from '../shared/activity-calls.js';
 import { DEFAULT_CONTAINMENT_HOLD_SECONDS, otherHolderStates, recordHold, releaseHolds, type ContainmentHolder, type HolderState, type Holding } from './containment-holds.js';
 
 /** A run joining a containment another run already holds: audited, as its hold decides whether a false alarm lifts it. */
@@ -294,6 +295,12 @@ export type LiftContainmentRequest = ResponderOpBase & (KeyTarget | TokenTarget)
   heldBy?: ContainmentHolder;
   /** The same for every attempt: a retry of a lift that was kept for another run adds no second entry. */
   requestId?: string;
+  /**
+   * A run's own false alarm, when the entry has meanwhile been made permanent by someone else (another
+   * run's confirmation, the token's owner revoking it): the permanent entry stands, this run's hold is
+   * released, and the false alarm is recorded as such instead of refused with REVOCATION_PERMANENT.
+   */
+  confirmedElsewhereStands?: boolean;
 };
 
 export interface LiftResult {
@@ -305,6 +312,8 @@ export interface LiftResult {
   activeKid?: string;
   /** Other runs still hold the containment, so the entry (and a key's pause) stays: each run's own false alarm lifts only its hold. */
   keptFor?: Holding[];
+  /** The permanent entry that stands because it was confirmed elsewhere (with `confirmedElsewhereStands`). */
+  confirmedRevocationId?: string;
   changed: boolean;
 }
 
@@ -345,7 +354,7 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
         const key = await lockKey(tx, kid);
         assertIssuer(kid, key, issuer);
         const entry = await liveEntry(tx, 'kid', kid, undefined, now);
-        if (entry && !entry.temporary) throw permanent(entry.id);
+        if (entry && !entry.temporary) return standConfirmed(tx, appendAudit, req, subject, entry.id, known);
         const pause = await getPause(tx, issuer);
         const ours = isContainmentPause(pause, kid);
         const active = await tx.query<{ kid: string }>(`SELECT kid FROM signing_keys WHERE issuer = $1 AND state = 'active'`, [issuer]);
@@ -375,7 +384,7 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
       await lockTarget(tx, kind, value);
       const entry = await liveEntry(tx, kind, value, before, now);
       if (!entry) return { liftedRevocationId: null, resumedIssuance: false, changed: false };
-      if (!entry.temporary) throw permanent(entry.id);
+      if (!entry.temporary) return standConfirmed(tx, appendAudit, req, targetSubject(kind, value), entry.id, known);
       const { holding: keptFor, dropped } = await releaseHolds(tx, entry.id, req.heldBy, known);
       if (keptFor.length > 0) {
         await auditFalseAlarm(tx, appendAudit, req, targetSubject(kind, value), { liftedRevocationId: null, before: before?.toISOString() ?? null, keptFor, releasedFor: dropped }, true);
@@ -386,6 +395,14 @@ export async function liftContainment(db: Queryable, req: LiftContainmentRequest
       return { liftedRevocationId: entry.id, resumedIssuance: false, changed: true };
     }),
   );
+}
+
+/** A lift that meets a permanent entry: refused, or (for a run's own false alarm) the entry stands and the run's hold goes. */
+async function standConfirmed(tx: Queryable, appendAudit: AppendAudit, req: LiftContainmentRequest, subject: Record<string, string>, id: string, known: Map<string, RunState>): Promise<LiftResult> {
+  if (!req.confirmedElsewhereStands) throw permanent(id);
+  await releaseHolds(tx, id, req.heldBy, known);
+  await auditFalseAlarm(tx, appendAudit, req, subject, { liftedRevocationId: null, resumedIssuance: false, confirmedRevocationId: id }, true);
+  return { liftedRevocationId: null, resumedIssuance: false, confirmedRevocationId: id, changed: true };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -145,6 +145,17 @@ describe('containToken / confirmRevocation', () => {
     expect((await auditEntries(pool, 'revocation.false_alarm', 'jti', jti)).map((e) => e.outcome)).toEqual(['refused']);
   });
 
+  it("a run's own false alarm leaves an entry confirmed meanwhile by someone else standing, and records why", async () => {
+    const jti = unique('jti');
+    const expiresAt = new Date(Date.now() + 600_000);
+    await containToken(pool, { ...base, kind: 'jti', value: jti, expiresAt, reason: 'token in a log line' });
+    const conf = await confirmRevocation(pool, { ...base, kind: 'jti', value: jti, expiresAt, reason: 'confirmed by another run' });
+    const lift = await liftContainment(pool, { ...base, kind: 'jti', value: jti, reason: 'false alarm', confirmedElsewhereStands: true });
+    expect(lift).toEqual({ liftedRevocationId: null, resumedIssuance: false, confirmedRevocationId: conf.revocationId, changed: true });
+    expect(await entries(pool, 'jti', jti)).toEqual([expect.objectContaining({ temporary: false })]);
+    expect((await auditEntries(pool, 'revocation.false_alarm', 'jti', jti)).map((e) => [e.outcome, e.details.confirmedRevocationId])).toEqual([['ok', conf.revocationId]]);
+  });
+
   it('contains a subject before an instant and lifts it as a false alarm', async () => {
     const sub = unique('client');
     const before = new Date(Date.now() - 1000);
