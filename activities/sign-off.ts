@@ -146,7 +146,8 @@ export function createSignOffActivities(deps: SignOffDeps) {
           subject: { workflowId: input.workflowId, planHash: input.planHash },
           policyVersion: input.policyVersion,
           outcome: 'ok',
-          details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims), ...(input.receivedAt ? { signalReceivedAt: input.receivedAt } : {}) },
+          // The attestation itself: effects count a recorded vote only once its signature is checked again (recordedVotes).
+          details: { channel: claims.channel, ...(claims.reason ? { reason: claims.reason } : {}), ...groupsOf(claims), ...(input.receivedAt ? { signalReceivedAt: input.receivedAt } : {}), attestation: input.attestation },
           requestId: decisionRequestId(input),
         });
         const standing = claims.decision === 'rollback' ? undefined : tally([...input.votes, vote], input.approvals.quorum, input.approvals);
