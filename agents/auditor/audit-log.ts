@@ -1,6 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Queryable } from '../shared/db.js';
-import { normalizeJson } from './canonical-json.js';
+import { KeyturnError } from '../../config/errors.js';
+import { canonicalJson, normalizeJson } from './canonical-json.js';
 import { entryHash, GENESIS_HASH } from './chain.js';
 import { validateEntryInput } from './entry-schema.js';
 import { ENTRY_COLUMNS, rowToEntry, type AuditRow } from './rows.js';
@@ -12,6 +13,21 @@ export const AUDIT_APPEND_LOCK = 7_201_604_240_001n;
 export interface AppendAuditOptions {
   /** Source of `at`. Default: the database clock, read after the lock, so `at` never goes backwards along seq. */
   clock?: Clock;
+}
+
+/**
+ * A retry finds the entry its first attempt wrote, by request id. Request ids are predictable, so an
+ * entry someone else wrote under one first must not stand in for a different record: the action and
+ * subject must be the ones asked for (the details may differ between attempts).
+ */
+function sameRecord(existing: AuditEntry, input: AuditEntryInput): AuditEntry {
+  if (existing.action === input.action && canonicalJson(existing.subject) === canonicalJson(normalizeJson(input.subject))) return existing;
+  throw new KeyturnError(
+    'AUDIT_REQUEST_ID_CONFLICT',
+    `audit entry ${existing.seq} already holds request id ${input.requestId} for ${existing.action}, not for ${input.action}`,
+    'Someone appended an entry under this step\'s request id: investigate who can write audit_log; nothing was recorded for this step.',
+    { seq: existing.seq },
+  );
 }
 
 /**
@@ -27,7 +43,7 @@ export function createAppendAudit(opts: AppendAuditOptions = {}): AppendAudit {
 
     if (input.requestId !== undefined) {
       const existing = await db.query<AuditRow>(`SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE request_id = $1`, [input.requestId]);
-      if (existing.rows[0]) return rowToEntry(existing.rows[0]);
+      if (existing.rows[0]) return sameRecord(rowToEntry(existing.rows[0]), input);
     }
 
     const head = await db.query<{ seq: string | null; hash: string | null; now: string }>(

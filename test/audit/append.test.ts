@@ -26,11 +26,21 @@ describe('appendAudit', () => {
     expect(entryHash(stored!)).toBe(stored!.hash);
   });
 
-  it('returns the existing entry for a replayed requestId and appends nothing', async () => {
+  it('returns the existing entry for a replayed requestId (details may differ between attempts) and appends nothing', async () => {
     const requestId = unique('req');
-    const first = await appendAudit(pool, sampleEntry({ requestId }));
-    const again = await appendAudit(pool, sampleEntry({ requestId, action: 'key.other' }));
+    const entry = sampleEntry({ requestId });
+    const first = await appendAudit(pool, entry);
+    const again = await appendAudit(pool, { ...entry, details: { alg: 'EdDSA', attempt: 2 } });
     expect(again).toEqual(first);
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM audit_log WHERE request_id = $1', [requestId]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('an entry already holding the requestId for another action or subject is AUDIT_REQUEST_ID_CONFLICT, and nothing is appended', async () => {
+    const requestId = unique('req');
+    const planted = await appendAudit(pool, sampleEntry({ requestId, action: 'noop' }));
+    await expect(appendAudit(pool, sampleEntry({ requestId, action: 'key.revoke', subject: planted.subject }))).rejects.toMatchObject({ code: 'AUDIT_REQUEST_ID_CONFLICT' });
+    await expect(appendAudit(pool, sampleEntry({ requestId, action: 'noop' }))).rejects.toMatchObject({ code: 'AUDIT_REQUEST_ID_CONFLICT' });
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM audit_log WHERE request_id = $1', [requestId]);
     expect(rows[0].n).toBe(1);
   });
