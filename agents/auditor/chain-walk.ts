@@ -48,6 +48,19 @@ export const CHECKPOINT_COLUMNS = `id::text AS id, seq::text AS seq, head_hash, 
 
 const BATCH = 1000;
 
+export interface WalkedChain {
+  head: ChainPosition;
+  entries: number;
+  /** Checkpoints verified. */
+  checkpoints: number;
+  /**
+   * Rows that no signature by the audit key covers: whoever can insert into audit_checkpoints can
+   * add one, so they vouch for nothing and stop nothing; the walk goes on past them, and the caller
+   * reports them (after any break of the chain itself, which matters more).
+   */
+  forged: Array<{ checkpoint: CheckpointRow; message: string; chainHash: string }>;
+}
+
 /**
  * Walks entries after `start` in seq order, batch by batch, checking each link and every checkpoint
  * whose seq it passes. Run it inside one REPEATABLE READ transaction for a consistent snapshot.
@@ -57,7 +70,7 @@ export async function walkChain(
   start: ChainPosition,
   checkpoints: CheckpointRow[],
   key: CryptoKey | null,
-): Promise<{ head: ChainPosition; entries: number; checkpoints: number } | ChainBreak> {
+): Promise<WalkedChain | ChainBreak> {
   const pending = new Map<number, CheckpointRow[]>();
   for (const cp of checkpoints) {
     const s = Number(cp.seq);
@@ -66,6 +79,16 @@ export async function walkChain(
   let prev = start;
   let entries = 0;
   let checked = 0;
+  const forged: WalkedChain['forged'] = [];
+  /** A checkpoint's verdict: null when it holds, a break when it is ours and contradicts the chain; forged ones are set aside. */
+  const judge = async (cp: CheckpointRow, chainHash: string): Promise<ChainBreak | null | 'forged'> => {
+    const unsigned = await checkSignature(cp, chainHash, key);
+    if (unsigned && key !== null) {
+      forged.push({ checkpoint: cp, message: unsigned.message, chainHash });
+      return 'forged';
+    }
+    return unsigned ?? checkCheckpoint(cp, chainHash, key);
+  };
   for (;;) {
     const { rows } = await db.query<AuditRow>(`SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY audit_log.seq LIMIT ${BATCH}`, [prev.seq]);
     for (const row of rows) {
@@ -83,8 +106,9 @@ export async function walkChain(
       prev = { seq: e.seq, hash: e.hash };
       entries++;
       for (const cp of pending.get(e.seq) ?? []) {
-        const bad = await checkCheckpoint(cp, e.hash, key);
-        if (bad) return bad;
+        const verdict = await judge(cp, e.hash);
+        if (verdict === 'forged') continue;
+        if (verdict) return verdict;
         checked++;
       }
       pending.delete(e.seq);
@@ -95,12 +119,13 @@ export async function walkChain(
     for (const cp of cps) {
       if (Number(cp.seq) <= start.seq) continue; // before the walk's start: not this walk's business
       // A checkpoint that is not the audit key's says nothing about where the chain should end.
-      const unsigned = await checkSignature(cp, '', key);
-      if (unsigned) return unsigned;
+      const verdict = await judge(cp, '');
+      if (verdict === 'forged') continue;
+      if (verdict && key === null) return verdict;
       return brk(Number(cp.seq), '', cp.head_hash, 'checkpoint-invalid', `${nameOf(cp)} vouches for seq ${cp.seq}, but the chain ends at seq ${prev.seq}: entries were removed from the end`, idOf(cp));
     }
   }
-  return { head: prev, entries, checkpoints: checked };
+  return { head: prev, entries, checkpoints: checked, forged };
 }
 
 /** Signature by the audit key (null: none available, so unverifiable), payload equal to the row, head_hash equal to the chain's hash at that seq. */

@@ -55,19 +55,27 @@ export async function checkpoint(pool: Pool, signer: AuditSigner, opts: Checkpoi
   }
 }
 
-/** Walks from the newest checkpoint that is ours and still matches the chain; from genesis (checking every checkpoint) otherwise. */
+/** How many of the newest checkpoint rows are tried for one that is ours before walking from genesis. */
+const NEWEST_TRIED = 20;
+
+/**
+ * Walks from the newest checkpoint that is ours and still matches the chain; from genesis (checking
+ * every checkpoint) otherwise. Rows the audit key did not sign (anyone who can insert can add one)
+ * are passed over: they must not keep the checkpointer from signing, and `audit verify` reports them.
+ */
 async function verifyTail(client: PoolClient, key: CryptoKey) {
-  const latest = await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY audit_checkpoints.seq DESC, audit_checkpoints.id DESC LIMIT 1`);
-  const last = latest.rows[0];
-  if (last) {
-    const at = await client.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = $1', [last.seq]);
+  const newest = await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY audit_checkpoints.seq DESC, audit_checkpoints.id DESC LIMIT ${NEWEST_TRIED}`);
+  for (const cp of newest.rows) {
+    const at = await client.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = $1', [cp.seq]);
     const rowHash = at.rows[0]?.hash;
-    if (rowHash !== undefined && (await checkCheckpoint(last, rowHash, key)) === null) {
-      return { last, walked: await walkChain(client, { seq: Number(last.seq), hash: last.head_hash }, [], key) };
+    if (rowHash !== undefined && (await checkCheckpoint(cp, rowHash, key)) === null) {
+      return { last: cp, walked: await walkChain(client, { seq: Number(cp.seq), hash: cp.head_hash }, [], key) };
     }
   }
   const all = await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY audit_checkpoints.seq, audit_checkpoints.id`);
-  return { last, walked: await walkChain(client, { seq: 0, hash: GENESIS_HASH }, all.rows, key) };
+  const walked = await walkChain(client, { seq: 0, hash: GENESIS_HASH }, all.rows, key);
+  const last = all.rows.filter((cp) => !('ok' in walked) && !walked.forged.some((f) => f.checkpoint === cp)).at(-1);
+  return { last, walked };
 }
 
 export interface CheckpointerOptions {

@@ -51,6 +51,17 @@ export async function verifyAuditChain(pool: Pool, publicKey: CryptoKey | JWK | 
       await client.query('COMMIT');
       return walked;
     }
+    const first = walked.forged[0];
+    if (first) {
+      await client.query('COMMIT');
+      const cp = first.checkpoint;
+      const n = walked.forged.length;
+      return {
+        ok: false, seq: Number(cp.seq), expectedHash: first.chainHash, foundHash: cp.head_hash, reason: 'checkpoint-invalid',
+        message: `${first.message}; ${n === 1 ? 'it is the only such row' : `${n} such rows`}. Someone inserted ${n === 1 ? 'it' : 'them'} into audit_checkpoints: they vouch for nothing, and the chain itself verified through seq ${walked.head.seq}`,
+        ...(cp.witness === undefined ? { checkpointId: Number(cp.id) } : {}),
+      };
+    }
     // Ordered by seq: the last one covers the most (a spread over a year of checkpoints would overflow the stack).
     const coveredSeq = Number(checkpoints.at(-1)?.seq ?? 0);
     const uncovered = walked.head.seq > coveredSeq ? await oldestAfter(client, coveredSeq, walked.head.seq) : undefined;

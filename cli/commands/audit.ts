@@ -42,6 +42,9 @@ export function registerAudit(program: Command): void {
           if (w && result.newestStored && result.newestStored.seq > w.seq) {
             process.stderr.write(`warning: the logs end before the newest checkpoint in the database (seq ${result.newestStored.seq} at ${result.newestStored.at}); entries after seq ${w.seq} are checked against the database's checkpoints only: pass every worker's logs, up to now\n`);
           }
+          if (result.checkpoints === 0 && result.entries > 0) {
+            process.stderr.write(`warning: no signed checkpoint vouches for any of the ${result.entries} entries: the hash chain alone cannot show a rewrite by whoever owns the tables. A keyturn worker signs one every minute; \`--witness\` with the workers' logs also catches checkpoints deleted from the database\n`);
+          }
           const u = result.uncovered;
           if (u && Date.now() - Date.parse(u.oldestAt) > UNCOVERED_GRACE_MS) {
             process.stderr.write(`warning: ${u.count} entries (seq ${u.fromSeq} to ${result.headSeq}, the oldest written ${u.oldestAt}) are covered by no signed checkpoint, only by the hash chain, which whoever can bypass the database's grants could rewrite unnoticed; is a keyturn worker running? It signs one every minute\n`);
