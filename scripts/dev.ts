@@ -19,6 +19,7 @@ import { keyturnClient } from '../infra/temporal/client.js';
 import { devCodecTokenPath } from '../infra/temporal/codec/operator-token.js';
 import { startDevServer } from '../infra/temporal/dev-server.js';
 import { bootstrap, ensureRotationSchedules, jwksUrlFor } from '../workers/bootstrap.js';
+import { checkpointSigner } from '../workers/services.js';
 import { createKeyturnHttp } from '../workers/http-app.js';
 import { codecRoutesFor, withCodec } from '../workers/codec-wiring.js';
 import { slackAppFor, slackConfigured, slackNotifierFor } from '../workers/slack-wiring.js';
@@ -46,7 +47,7 @@ life.run(async () => {
     databaseUrl = pg.url;
   }
   const { pool, policy, services, payloadKeyring } = await bootstrap({ ...env, DATABASE_URL: databaseUrl }, life, { devDataDir: env.dataDir, embeddedDatabase, migrations: 'apply', say });
-  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, loggedCheckpoints(log)));
+  life.add('audit checkpointer', startCheckpointer(pool, checkpointSigner(services), CHECKPOINT_INTERVAL_MS, loggedCheckpoints(log)));
 
   let temporalAddress = env.TEMPORAL_ADDRESS;
   let uiUrl = env.KEYTURN_TEMPORAL_UI_URL;

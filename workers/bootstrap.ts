@@ -23,12 +23,12 @@ export interface Bootstrapped {
 }
 
 /** What every keyturn process does first: migrate (or check), connect, read the policy, wire the agents. */
-export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifecycle, opts: { devDataDir?: string; embeddedDatabase?: boolean; migrations?: 'apply' | 'check'; say?: (line: string) => void } = {}): Promise<Bootstrapped> {
+export async function bootstrap(env: Env & { DATABASE_URL: string }, life: Lifecycle, opts: { devDataDir?: string; embeddedDatabase?: boolean; migrations?: 'apply' | 'check'; say?: (line: string) => void; signsCheckpoints?: boolean } = {}): Promise<Bootstrapped> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
   const payloadKeyring = loadPayloadKeyring({ ...(opts.devDataDir ? { devDataDir: opts.devDataDir, create: true } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
   const pool = await openDatabase(env, { say, ...(opts.embeddedDatabase ? { embedded: true } : {}), ...(opts.migrations ? { defaultMode: opts.migrations } : {}) });
   life.add('database pool', () => pool.end());
-  const services = await createServices({ pool, ...(opts.devDataDir ? { devDataDir: opts.devDataDir } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
+  const services = await createServices({ pool, ...(opts.devDataDir ? { devDataDir: opts.devDataDir } : {}), ...(opts.signsCheckpoints === false ? { signsCheckpoints: false } : {}), warn: (m) => say(`[keyturn] warning: ${m}`) });
   const kekReport = new KekHolderReport(pool, services.kekIds, (e) => {
     if (!life.isStopping) say(`[keyturn] warning: could not report this process's KEK ids: ${(e as Error).message}`);
   });

@@ -10,6 +10,7 @@ import { createMetrics, lastCheckpointAgeSeconds } from '../infra/metrics/regist
 import { metricsNotifier } from '../infra/metrics/run-events.js';
 import { createLogger } from '../infra/log/logger.js';
 import { bootstrap, ensureRotationSchedules, jwksUrlFor } from './bootstrap.js';
+import { checkpointSigner } from './services.js';
 import { slackConfigured, slackNotifierFor } from './slack-wiring.js';
 import { createKeyturnWorker } from './worker.js';
 import { fanOut, logNotifier } from '../agents/approvals/notifier.js';
@@ -46,7 +47,7 @@ life.run(async () => {
   // Signed checkpoints are what let `keyturn audit verify` catch a log rewritten by someone who
   // can bypass the database's grants and triggers; each is also logged, signed, as a copy outside the
   // database that `keyturn audit verify --witness <log>` checks the log against.
-  life.add('audit checkpointer', startCheckpointer(pool, services.auditSigner, CHECKPOINT_INTERVAL_MS, loggedCheckpoints(log)));
+  life.add('audit checkpointer', startCheckpointer(pool, checkpointSigner(services), CHECKPOINT_INTERVAL_MS, loggedCheckpoints(log)));
   const running = worker.run();
   life.add('worker', async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -20,7 +20,8 @@ export interface Services {
   keyManager: KeyManager;
   /** Public ids of the KEKs this process holds (reported for `keys reseal`); never the KEKs. */
   kekIds: KekIds;
-  auditSigner: AuditSigner;
+  /** Signs audit checkpoints; loaded only in the process that signs them (the worker, `npm run dev`). */
+  auditSigner: AuditSigner | undefined;
   /** Signs revocation webhooks; loaded on first use (only a subscriber needs it). */
   noticeSigner: () => Promise<RevocationNoticeSigner>;
   /** Where revocation notices may be delivered: KEYTURN_SUBSCRIBER_ALLOWED_NETWORKS (dev default: loopback). */
@@ -33,6 +34,8 @@ export interface ServiceOptions {
   devDataDir?: string;
   warn?: (message: string) => void;
   clock?: Clock;
+  /** Load the audit checkpoint key (default true). The HTTP service signs no checkpoints and is given none. */
+  signsCheckpoints?: boolean;
 }
 
 export async function createServices(opts: ServiceOptions): Promise<Services> {
@@ -45,12 +48,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     kek = dev.provider;
   }
   if (!kek) throw new KeyturnError('KEK_MISSING', 'no key-encryption key configured', 'Set KEYTURN_KEK_FILE (a 0600 file with base64 of 32 random bytes) or KEYTURN_KEK.');
-  const auditSigner: AuditSigner | null = await loadAuditKey({
-    env: opts.devDataDir ? { ...process.env, KEYTURN_DATA_DIR: process.env.KEYTURN_DATA_DIR ?? opts.devDataDir } : process.env,
-    warn,
-    create: opts.devDataDir !== undefined,
-  });
-  if (!auditSigner) throw new KeyturnError('AUDIT_KEY_MISSING', 'no audit checkpoint key configured', 'Set KEYTURN_AUDIT_KEY_FILE to a 0600 Ed25519 JWK file.');
+  const auditSigner = opts.signsCheckpoints === false ? undefined : await requiredAuditKey(opts.devDataDir, warn);
   const keyManager = new KeyManager({
     pool: opts.pool,
     kek,
@@ -67,6 +65,22 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     }));
   const subscriberAddresses = subscriberAddressPolicy(loadEnv(), { dev: opts.devDataDir !== undefined });
   return { pool: opts.pool, clock, appendAudit, keyManager, kekIds: kekIdsOf(kek), auditSigner, noticeSigner, subscriberAddresses };
+}
+
+async function requiredAuditKey(devDataDir: string | undefined, warn: (m: string) => void): Promise<AuditSigner> {
+  const signer = await loadAuditKey({
+    env: devDataDir ? { ...process.env, KEYTURN_DATA_DIR: process.env.KEYTURN_DATA_DIR ?? devDataDir } : process.env,
+    warn,
+    create: devDataDir !== undefined,
+  });
+  if (!signer) throw new KeyturnError('AUDIT_KEY_MISSING', 'no audit checkpoint key configured', 'Set KEYTURN_AUDIT_KEY_FILE to a 0600 Ed25519 JWK file.');
+  return signer;
+}
+
+/** The checkpoint signer of a process that signs checkpoints (created with signsCheckpoints). */
+export function checkpointSigner(services: Services): AuditSigner {
+  if (!services.auditSigner) throw new KeyturnError('AUDIT_KEY_MISSING', 'this process was started without the audit checkpoint key', 'Only the worker (and `npm run dev`) signs checkpoints.');
+  return services.auditSigner;
 }
 
 /** KEYTURN_REVOCATION_KEY_FILE / KEYTURN_REVOCATION_KEY; in dev, a generated 0600 file in the data dir. */

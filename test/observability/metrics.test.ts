@@ -8,6 +8,7 @@ import { isLoopbackHost, metricsAccess, registerMetricsRoute } from '../../http/
 import { createMetrics, lastCheckpointAgeSeconds, type KeyturnMetrics } from '../../infra/metrics/registry.js';
 import { pendingApprovals } from '../../infra/metrics/temporal-readings.js';
 import { jwksUrlFor } from '../../workers/bootstrap.js';
+import { checkpointSigner } from '../../workers/services.js';
 import { kidOf, result, seedActiveKey } from '../rotation/support.js';
 import { startRotationStack, type RotationStack } from '../support/rotation-stack.js';
 
@@ -121,7 +122,7 @@ describe('GET /metrics of a running keyturn', () => {
   });
 
   it('reports the age of the last audit checkpoint', async () => {
-    await writeCheckpoint(stack.pool, stack.services.auditSigner);
+    await writeCheckpoint(stack.pool, checkpointSigner(stack.services));
     const age = sample(await scrape(), 'keyturn_audit_checkpoint_age_seconds');
     expect(age).toBeGreaterThanOrEqual(0);
     expect(age).toBeLessThan(60);
