@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditActor, RosterRole } from '../agents/auditor/types.js';
@@ -12,10 +13,23 @@ export function actorFor(role: RosterRole): AuditActor {
   return { role, workflowId: info.workflowExecution?.workflowId ?? 'standalone', runId: info.workflowExecution?.runId ?? 'standalone', activityId: info.activityId };
 }
 
-/** A request id stable across retries of the same activity, for idempotent effects. */
+/** The longest request id KeyManager takes (REQUEST_ID_INVALID beyond). */
+const MAX_REQUEST_ID = 160;
+
+/**
+ * A request id stable across retries of the same activity, for idempotent effects. One longer than
+ * KeyManager takes (a workflow id naming a long issuer) becomes its step and a digest of the whole:
+ * as stable and as unique, and short enough for every store.
+ */
 export function requestIdFor(step: string): string {
   const { workflowId, runId } = actorFor('Orchestrator');
-  return `${workflowId}:${runId}:${step}`;
+  return boundedRequestId(`${workflowId}:${runId}:${step}`, step);
+}
+
+export function boundedRequestId(full: string, step: string): string {
+  if (full.length <= MAX_REQUEST_ID) return full;
+  const digest = createHash('sha256').update(full).digest('base64url');
+  return `${digest}:${step}`.slice(0, MAX_REQUEST_ID);
 }
 
 /** A retried step whose recorded outcome no longer holds: the run stops rather than act on another one. */
@@ -73,7 +87,7 @@ const NON_RETRYABLE = new Set([
   'PLAN_UNKNOWN_ISSUER', 'NO_ACTIVE_KEY', 'KEY_BINDING_MISMATCH', 'KEY_CIPHERTEXT_TAMPERED', 'KEK_MISMATCH',
   'POLICY_CHANGE_UNSAFE', 'POLICY_CHANGE_NOT_SIGNED_OFF', 'POLICY_NOT_BOOTSTRAPPED', 'POLICY_ACTIVE_CHANGED', 'POLICY_UNCHANGED', 'POLICY_CHANGE_INVALID',
   'START_REPLAYED', 'STEP_CHANGED_ON_RETRY', 'START_NONCE_MISSING', 'START_EXPIRED', 'START_UNSIGNED', 'START_SIGNATURE_INVALID', 'SLACK_REFUSED', 'REVOCATION_PERMANENT', 'REVOCATION_INVALID', 'REVOCATION_RELEASE_UNSAFE', 'REVOCATION_NOTICE_INVALID', 'REVOCATION_KEY_MISSING', 'REVOCATION_KEY_INVALID', 'SUBSCRIBER_INVALID', 'SUBSCRIBER_ADDRESS_REFUSED',
-  'SIGN_OFF_NOT_RECORDED',
+  'SIGN_OFF_NOT_RECORDED', 'REQUEST_ID_INVALID', 'REQUEST_ID_CONFLICT', 'AUDIT_REQUEST_ID_CONFLICT',
 ]);
 
 /** Runs an activity body, turning keyturn's permanent errors into non-retryable failures with their code. */
