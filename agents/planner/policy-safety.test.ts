@@ -36,6 +36,12 @@ describe('refuseUnsafeChange', () => {
     expect(codes({ current, next: shorter, inFlight: [rotatingA], issuedTokens: tokensUntil(15), now: NOW })).toEqual([`overlap-shorter-than-live-tokens ${A}`]);
   });
 
+  it('refuses a longer access token lifetime for an issuer mid-rotation, whose run retires the old key after the overlap it planned', () => {
+    const longer = policy(issuerWith({ accessTokenTtl: '2h', postRetireOverlap: '3h' }), issuerWith({ issuer: B }));
+    expect(codes({ current, next: longer, inFlight: [rotatingA], issuedTokens: [], now: NOW })).toEqual([`ttl-longer-in-flight ${A}`]);
+    expect(codes({ current, next: longer, inFlight: [], issuedTokens: [], now: NOW })).toEqual([]);
+  });
+
   it('refuses removing an issuer whose rotation is in flight', () => {
     expect(codes({ current, next: policy(issuerWith({ issuer: B })), inFlight: [rotatingA], issuedTokens: [], now: NOW })).toEqual([`issuer-removed-in-flight ${A}`]);
   });

@@ -11,6 +11,8 @@ import { describeGaps, signOffGaps } from './sign-off-reach.js';
  * - `issuer-removed-in-flight`: `next` drops an issuer whose rotation is in flight.
  * - `algorithm-changed-in-flight`: `next` gives such an issuer an algorithm other than the one the
  *   running rotation is rolling out (its `algorithm`, else the issuer's in `current`).
+ * - `ttl-longer-in-flight`: `next` lengthens such an issuer's access token lifetime: the run retires
+ *   the old key after the overlap it was planned with, before the longer-lived tokens expire.
  * - `overlap-shorter-than-live-tokens`: `next` shortens such an issuer's postRetireOverlap so that
  *   an old key retired from `now` would leave the JWKS before every token already issued for the
  *   issuer has expired: now + next overlap < latest exp + clock skew (the larger of the two
@@ -24,7 +26,7 @@ import { describeGaps, signOffGaps } from './sign-off-reach.js';
  * Pure; at most one refusal per code and issuer, in `inFlight` order.
  */
 
-export type SafetyCode = 'issuer-removed-in-flight' | 'algorithm-changed-in-flight' | 'overlap-shorter-than-live-tokens' | 'sign-off-unreachable';
+export type SafetyCode = 'issuer-removed-in-flight' | 'algorithm-changed-in-flight' | 'overlap-shorter-than-live-tokens' | 'ttl-longer-in-flight' | 'sign-off-unreachable';
 
 export interface ChangeRefusal {
   /** Stable machine-readable code (the rule's name above). */
@@ -78,6 +80,11 @@ export function refuseUnsafeChange(input: SafetyCheckInput): ChangeRefusal[] {
     const rolling = run.algorithm ?? o?.algorithm;
     if (rolling !== undefined && n.algorithm !== rolling) {
       add({ code: 'algorithm-changed-in-flight', issuer: run.issuer, message: `${who}: algorithm ${rolling} → ${n.algorithm} refused mid-rotation; change it after the rotation finishes` });
+    }
+    if (o && n.accessTokenTtlSeconds > o.accessTokenTtlSeconds) {
+      // The run retires the old key after the overlap it was planned with: tokens the old key signs
+      // with the longer lifetime until activation would outlive it.
+      add({ code: 'ttl-longer-in-flight', issuer: run.issuer, message: `${who}: access token lifetime ${d(o.accessTokenTtlSeconds)} → ${d(n.accessTokenTtlSeconds)} refused mid-rotation: the old key is retired after the overlap the run was planned with, before tokens with the longer lifetime expire; change it after the rotation finishes` });
     }
     if (!o || n.postRetireOverlapSeconds >= o.postRetireOverlapSeconds) continue;
     const live = input.issuedTokens.filter((t) => t.issuer === run.issuer).map((t) => t.maxExp.getTime());
