@@ -30,4 +30,26 @@ describe('the rotation lock of a run that ended without releasing it', () => {
     const shown = await keyturnProcess(stack, 'audit', 'show', next.workflowId);
     expect(shown.status, shown.stdout + shown.stderr).toBe(0);
   });
+
+  it('the next rotation withdraws the pending key the ended run left published', async () => {
+    const slow = await startRotationStack({ name: 'stale-lock-pending', issuer: { prePublishLead: '60s' } });
+    try {
+      const first = await slow.rotate('terminated with its first key pre-published');
+      await slow.decide(first, 'approve', 'cli:alice');
+      const pendingKid = async () => (await slow.services.keyManager.listKeys({ issuer: slow.issuer, states: ['pending'] }))[0]?.kid;
+      while (!(await pendingKid())) await new Promise((r) => setTimeout(r, 50));
+      const orphan = (await pendingKid())!;
+      expect(await slow.jwksKids()).toContain(orphan);
+      await first.terminate('an operator ended it');
+
+      const next = await slow.rotate('after the terminated one');
+      await slow.waitFor(next, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+      expect((await slow.services.keyManager.getKey(orphan)).state).toBe('failed');
+      expect(await slow.jwksKids()).not.toContain(orphan);
+      await slow.decide(next, 'reject', 'cli:bob', 'test over');
+      expect((await result(next)).outcome).toBe('rejected');
+    } finally {
+      await slow.stop();
+    }
+  });
 });
