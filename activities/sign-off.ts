@@ -40,6 +40,11 @@ export interface CheckDecisionInput {
    * back by a database outage past its attestation's five minutes still counts.
    */
   receivedAt?: string;
+  /**
+   * false: a refusal is returned, not written to the audit log (the run has spent its budget of
+   * `approval.ignored` entries and counts it into a summary entry). Absent: written, as always.
+   */
+  auditRefusal?: boolean;
 }
 
 export interface CheckedDecision {
@@ -49,6 +54,10 @@ export interface CheckedDecision {
   /** Where the sign-off stands with this vote counted (accepted approve/reject votes only). */
   standing?: 'approved' | 'rejected' | 'pending';
   auditSeqs: number[];
+  /** A refusal not written to the audit log, as the input asked (`auditRefusal: false`): the run counts it. */
+  unrecorded?: true;
+  /** Whose attested vote an unrecorded refusal refused, when the attestation named someone. */
+  refusedFor?: { channel: string; approver: string };
 }
 
 /** The user groups the Slack app vouched for, as the vote records them. */
@@ -96,7 +105,8 @@ export function createSignOffActivities(deps: SignOffDeps) {
   return {
     async checkDecision(input: CheckDecisionInput): Promise<CheckedDecision> {
       const actor = actorFor('Auditor');
-      const refuse = async (refusal: string, named?: { channel: string; approver: string }): Promise<CheckedDecision> => {
+      const refuse = async (refusal: string, named?: { channel: string; approver: string }, audited = input.auditRefusal !== false): Promise<CheckedDecision> => {
+        if (!audited) return { accepted: false, refusal, auditSeqs: [], unrecorded: true, ...(named ? { refusedFor: { channel: named.channel, approver: named.approver } } : {}) };
         const entry = await deps.appendAudit(deps.pool, {
           actor: { ...actor, ...(named ? humanOf(named.channel, named.approver) : {}) },
           action: 'approval.ignored',
@@ -109,7 +119,8 @@ export function createSignOffActivities(deps: SignOffDeps) {
       };
       // The run a vote is checked for is the one the task says scheduled the check, not the one its
       // input names: a check scheduled elsewhere with a copy of this run's input decides nothing.
-      if (input.workflowId !== actor.workflowId || input.runId !== actor.runId) return refuse('check-scheduled-by-another-run');
+      // Always audited: the input's `auditRefusal` is that other run's word, not this one's.
+      if (input.workflowId !== actor.workflowId || input.runId !== actor.runId) return refuse('check-scheduled-by-another-run', undefined, true);
       try {
         let claims;
         try {

@@ -1,6 +1,6 @@
 import { display } from './display.js';
 import type { Tell } from './notify.js';
-import { condition, defineSignal, isCancellation, log, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, defineSignal, isCancellation, log, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { AuditorActivities } from '../activities/auditor.js';
 import type { SignOffActivities } from '../activities/sign-off.js';
 import { failureReason } from './failure.js';
@@ -67,8 +67,42 @@ const UNHANDLED_LISTED = 20;
 /** Signals that keep arriving while the entry is written get at most this many entries in all, so they cannot keep the run open. */
 const UNHANDLED_ROUNDS = 3;
 
+/**
+ * The gate's wait keeps to its deadline however many signals come (histories from before checked
+ * every queued signal before looking at the clock again): signals received after the deadline are not
+ * checked, and reminders and escalations fall due while signals are being checked.
+ */
+const DEADLINE_PATCH = 'signoff-checks-bounded-by-deadline';
+/** Refused decision signals past the per-run budget below are counted into a summary entry (histories from before audited each). */
+const REFUSAL_BUDGET_PATCH = 'signoff-refusal-audit-budget';
+/** Refused decision signals of one run audited one entry each (`approval.ignored`); the rest are counted, not listed. */
+const IGNORED_LISTED = 20;
+/** Past the budget, a summary entry once this many refusals have been counted (and whatever is left when the gate closes and when the run ends). */
+const IGNORED_SUMMARY_EVERY = 500;
+/** Approvers named in a summary entry (each with a count); the others are only counted. */
+const IGNORED_SUMMARY_NAMES = 20;
+/** The verifier refuses an attestation longer than this (agents/approvals/channel-jws.ts). */
+const ATTESTATION_MAX_CHARS = 4096;
+/** A compact JWS has three non-empty parts (base64url has no dot); every attestation the channels sign has this shape. */
+const JWS_SHAPE = /^[^.]+\.[^.]+\.[^.]+$/;
+
 /** A decision signal as it arrived; `receivedAt` is the workflow's time then (ms), which its check judges expiry by. */
 type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: string; receivedAt: number; unanswered?: number };
+
+/** Refused decision signals past the audit budget, counted for the next summary entry. */
+interface Suppressed {
+  count: number;
+  bySignal: Record<Pending['decision'], number>;
+  byRefusal: Record<string, number>;
+  /** Approvers whose attested votes were refused (at most IGNORED_SUMMARY_NAMES), with counts. */
+  approvers: Record<string, number>;
+  moreApprovers: number;
+  /** Workflow time (ms) the first and last of them were received. */
+  from: number;
+  to: number;
+  /** The count at which the next summary entry is written (later again after one that could not be). */
+  writeAt: number;
+}
 
 /**
  * The sign-off gate shared by rotations, revocations and policy changes. Signals are only
@@ -78,6 +112,11 @@ type Pending = { decision: 'approve' | 'reject' | 'rollback'; attestation: strin
 export class SignOffGate {
   readonly state: SignOffState = { votes: [], decided: undefined, auditSeqs: [] };
   private readonly queue: Pending[] = [];
+  /** Once true, the run keeps to its deadline (DEADLINE_PATCH): a run that reached live execution on this code. */
+  private bounded = false;
+  /** Refusals of this run audited one entry each, against IGNORED_LISTED. */
+  private ignoredListed = 0;
+  private suppressed: Suppressed | undefined;
 
   constructor(private readonly request: SignOffRequest) {
     const enqueue = (decision: Pending['decision']) => (s: DecisionSignal) => {
@@ -88,7 +127,19 @@ export class SignOffGate {
     setHandler(rollbackSignal, enqueue('rollback'));
   }
 
-  /** Asks for sign-off and waits for quorum, a rejection, or the policy's timeout. */
+  /**
+   * Asks for sign-off and waits for quorum, a rejection, or the policy's timeout.
+   *
+   * The deadline is the workflow's clock, and a vote's time is when its signal reached the run
+   * (`receivedAt`, which its check also judges the attestation's expiry by): a signal received by the
+   * deadline is checked even when its turn comes after it (checks queue one after another, and a
+   * database outage holds one back), so a vote cast in time is not lost behind others; a signal
+   * received after the deadline is not checked at all and decides nothing (the run's end records it
+   * unchecked, see recordUnhandled). Past the deadline each signal received in time is checked once:
+   * one whose check got no answer of its own is not checked again, and the gate expires. A gate that
+   * holds past its deadline (holdPastDeadline) checks every signal, as it waits for any decision.
+   * Checking signals never holds back a reminder or escalation that falls due.
+   */
   async await(): Promise<SignOffState> {
     const { approvals } = this.request;
     const started = Date.now();
@@ -100,8 +151,46 @@ export class SignOffGate {
 
     let nextReminder = started + interval;
     let escalated = false;
+    const alarm = new Alarm();
+    const remind = async () => {
+      const escalate: boolean = this.state.overdue === true || (!escalated && deadline - Date.now() <= interval);
+      escalated ||= escalate;
+      await this.request.tell(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder', { type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false });
+      nextReminder += interval;
+    };
     while (!this.state.decided) {
       const now = Date.now();
+      // Asked at every turn of the loop: a run waiting here when this code was deployed keeps to its deadline from its next turn.
+      if (!this.bounded) this.bounded = patched(DEADLINE_PATCH);
+      if (this.bounded) {
+        if (now >= deadline && !this.request.holdPastDeadline) {
+          // Signals received in time, each checked once; then the gate expires.
+          if (this.queue.length > 0 && !this.queue[0]!.unanswered && this.queue[0]!.receivedAt <= deadline) {
+            await this.drain('signoff', deadline);
+            continue;
+          }
+          this.state.decided = 'expired';
+          break;
+        }
+        if (now >= deadline && !this.state.overdue) {
+          this.state.overdue = true;
+          nextReminder = now;
+        }
+        if (now >= nextReminder && (now < deadline || this.state.overdue)) {
+          await remind();
+          continue;
+        }
+        const wake = this.state.overdue ? nextReminder : Math.min(deadline, nextReminder);
+        if (this.queue.length > 0) {
+          // Stops at the next reminder or the deadline, for the loop to see to it.
+          await this.drain('signoff', Infinity, wake);
+          continue;
+        }
+        // One timer for each wake-up time, however many signals wake the gate before it.
+        await alarm.until(() => this.queue.length > 0, wake, display(`waiting for ${approvals.quorum} approval(s) until ${this.state.deadline}`));
+        continue;
+      }
+      // Histories from before DEADLINE_PATCH: every queued signal was checked before the deadline was looked at again.
       if (now >= deadline && !this.request.holdPastDeadline) {
         this.state.decided = 'expired';
         break;
@@ -116,22 +205,33 @@ export class SignOffGate {
         await this.drain('signoff');
         continue;
       }
-      if (Date.now() >= nextReminder && (Date.now() < deadline || this.state.overdue)) {
-        const escalate: boolean = this.state.overdue === true || (!escalated && deadline - Date.now() <= interval);
-        escalated ||= escalate;
-        await this.request.tell(escalate ? 'Orchestrator → escalation channel: sign-off deadline near' : 'Orchestrator → approvers: reminder', { type: escalate ? 'signoff.escalated' : 'signoff.reminder', ...this.event(), deadline: this.state.deadline, overdue: this.state.overdue ?? false });
-        nextReminder += interval;
-      }
+      if (Date.now() >= nextReminder && (Date.now() < deadline || this.state.overdue)) await remind();
     }
+    alarm.cancel();
+    await this.recordSuppressed('the sign-off closed');
     return this.state;
   }
 
   /**
    * Handles queued signals after the gate: only attested rollbacks matter then. `receivedBy`: only
-   * the signals received by then (workflow time, ms); the queue is in order of arrival.
+   * the signals received by then (workflow time, ms); the queue is in order of arrival. `until`: no
+   * signal is taken up once the workflow's clock has reached it (the gate's next reminder or deadline).
+   *
+   * Refused signals of the run get an `approval.ignored` entry each, up to IGNORED_LISTED; past that
+   * (REFUSAL_BUDGET_PATCH) they are counted into a summary entry instead (recordSuppressed), and a
+   * signal whose attestation cannot be a compact JWS (all a sender without the payload key can send:
+   * the worker's codec hands on their payload only as a refusal) is refused here, without a check.
+   * Every other signal is still checked, so a genuine vote counts whatever came before it.
    */
-  async drain(phase: 'signoff' | 'after', receivedBy = Infinity): Promise<void> {
+  async drain(phase: 'signoff' | 'after', receivedBy = Infinity, until = Infinity): Promise<void> {
     while (this.queue.length > 0 && this.queue[0]!.receivedAt <= receivedBy) {
+      if (Date.now() >= until) return;
+      const overBudget = this.ignoredListed >= IGNORED_LISTED && patched(REFUSAL_BUDGET_PATCH);
+      const shapeRefusal = overBudget ? refusedByShape(this.queue[0]!.attestation) : undefined;
+      if (shapeRefusal) {
+        await this.suppress(this.queue.shift()!, shapeRefusal);
+        continue;
+      }
       const next = this.queue.shift()!;
       const info = workflowInfo();
       const checked = await this.checkOrRequeue(next, () => signOff.checkDecision.executeWithOptions({ summary: display(`${next.decision} signal → Auditor: check its attestation and the approval policy`) }, [{
@@ -148,10 +248,16 @@ export class SignOffGate {
         kind: this.request.kind,
         subject: this.request.subject,
         receivedAt: new Date(next.receivedAt).toISOString(),
+        ...(overBudget ? { auditRefusal: false } : {}),
       }]));
       // Not checked: the signal is queued again, and the caller's loop, which watches its deadline, comes back.
       if (!checked) return;
       this.track(checked);
+      if (!checked.accepted && checked.unrecorded) {
+        await this.suppress(next, checked.refusal ?? 'refused', checked.refusedFor);
+        continue;
+      }
+      if (!checked.accepted && (checked.auditSeqs?.length ?? 0) > 0) this.ignoredListed++;
       if (!checked.accepted || !checked.vote) continue;
       if (checked.vote.decision === 'rollback') {
         this.state.rollbackRequested ??= { by: checked.vote.approver, ...(checked.vote.reason ? { reason: checked.vote.reason } : {}) };
@@ -203,10 +309,56 @@ export class SignOffGate {
     await this.recordRefused(`${signal.decision} signal → Auditor: its check got no answer of its own; checked again in ${details.pause}s`, 'signoff.check_unanswered', { decision: signal.decision, planHash: this.request.planHash, ...details }, 'the unanswered sign-off check');
   }
 
+  /**
+   * Counts a refused signal past the audit budget (REFUSAL_BUDGET_PATCH) for the next summary entry,
+   * which is written once IGNORED_SUMMARY_EVERY have been counted.
+   */
+  private async suppress(signal: Pending, refusal: string, refusedFor?: { channel: string; approver: string }): Promise<void> {
+    if (!this.suppressed) {
+      log.warn('decision signals keep being refused: past the audit budget they are counted into one summary entry', { listed: IGNORED_LISTED });
+    }
+    const s = (this.suppressed ??= { count: 0, bySignal: { approve: 0, reject: 0, rollback: 0 }, byRefusal: {}, approvers: {}, moreApprovers: 0, from: signal.receivedAt, to: signal.receivedAt, writeAt: IGNORED_SUMMARY_EVERY });
+    s.count++;
+    s.bySignal[signal.decision]++;
+    s.byRefusal[refusal] = (s.byRefusal[refusal] ?? 0) + 1;
+    s.from = Math.min(s.from, signal.receivedAt);
+    s.to = Math.max(s.to, signal.receivedAt);
+    if (refusedFor) {
+      const who = `${refusedFor.approver} (${refusedFor.channel})`;
+      if (s.approvers[who] !== undefined || Object.keys(s.approvers).length < IGNORED_SUMMARY_NAMES) s.approvers[who] = (s.approvers[who] ?? 0) + 1;
+      else s.moreApprovers++;
+    }
+    if (s.count >= s.writeAt) await this.recordSuppressed('counted so far');
+  }
+
+  /**
+   * One `approval.ignored` entry counting the refused signals past the audit budget since the last
+   * one (by signal, by refusal, the approvers named), if any. Best effort: counts not recorded are
+   * kept for the next one, tried again once IGNORED_SUMMARY_EVERY more have been counted (or when the
+   * gate closes or the run ends), not at every signal.
+   */
+  private async recordSuppressed(when: string): Promise<number[]> {
+    const s = this.suppressed;
+    if (!s) return [];
+    this.suppressed = undefined;
+    const seqs = await this.recordRefused(
+      `${s.count} refused decision signal(s) → Auditor: past the run's first ${IGNORED_LISTED}, counted in one entry`,
+      'approval.ignored',
+      {
+        refusal: 'audit-budget-exceeded', suppressed: s.count, bySignal: s.bySignal, byRefusal: s.byRefusal, approvers: s.approvers, moreApprovers: s.moreApprovers,
+        signalsReceivedFrom: new Date(s.from).toISOString(), signalsReceivedTo: new Date(s.to).toISOString(), listedIndividually: IGNORED_LISTED, when, planHash: this.request.planHash,
+      },
+      'the summary of refused decision signals',
+      { workflowId: workflowInfo().workflowId },
+    );
+    if (seqs.length === 0) this.suppressed = { ...s, writeAt: s.count + IGNORED_SUMMARY_EVERY };
+    return seqs;
+  }
+
   /** One Orchestrator → Auditor entry about signals that decided nothing; best effort: a failure to record is logged. Its audit seqs, if written. */
-  private async recordRefused(summary: string, action: string, details: Record<string, unknown>, what: string): Promise<number[]> {
+  private async recordRefused(summary: string, action: string, details: Record<string, unknown>, what: string, subject: Record<string, string> = { [this.request.kind]: this.request.subject }): Promise<number[]> {
     try {
-      const recorded = await auditor.recordHandoff.executeWithOptions({ summary: display(summary) }, [{ from: 'Orchestrator', to: 'Auditor', action, subject: { [this.request.kind]: this.request.subject }, policyVersion: this.request.policyVersion, outcome: 'refused', details }]);
+      const recorded = await auditor.recordHandoff.executeWithOptions({ summary: display(summary) }, [{ from: 'Orchestrator', to: 'Auditor', action, subject, policyVersion: this.request.policyVersion, outcome: 'refused', details }]);
       this.track(recorded);
       return recorded.auditSeqs;
     } catch (recordError) {
@@ -221,10 +373,11 @@ export class SignOffGate {
    * their check never got an answer of its own). An audit entry lists them, unchecked, so a rollback
    * sent too late is seen rather than silently dropped: all counted by decision, the rollbacks listed
    * first, then the latest others. Signals that arrive while it is written get another entry, up to
-   * three in all; any after that are only logged. Best effort, like every notice.
+   * three in all; any after that are only logged. Best effort, like every notice. Refused signals
+   * past the audit budget not yet counted in a summary entry get theirs first.
    */
   async recordUnhandled(runOutcome: string): Promise<{ auditSeqs: number[] }> {
-    const auditSeqs: number[] = [];
+    const auditSeqs: number[] = [...(await this.recordSuppressed(`the run ended ${runOutcome}`))];
     for (let round = 0; this.queue.length > 0; round++) {
       if (!patched(RECORD_UNHANDLED_PATCH)) break;
       const left = this.queue.splice(0);
@@ -267,6 +420,40 @@ export class SignOffGate {
 
   private track(r: { auditSeqs?: number[] } | undefined): void {
     if (r?.auditSeqs) this.state.auditSeqs.push(...r.auditSeqs);
+  }
+}
+
+/** Why the check would refuse this attestation for its shape alone (see verifyChannelJws), or undefined. */
+function refusedByShape(attestation: string): string | undefined {
+  if (attestation.length > ATTESTATION_MAX_CHARS) return 'attestation:missing-or-oversized';
+  return JWS_SHAPE.test(attestation) ? undefined : 'attestation:malformed';
+}
+
+/**
+ * A wait until a time, kept across wake-ups: `condition(fn, timeout)` starts a timer each time and
+ * cancels it when `fn` wakes it first, two more history events for every signal.
+ */
+class Alarm {
+  private timer: { at: number; fired: boolean; scope: CancellationScope } | undefined;
+
+  /** Resolves once `fn()` holds or the workflow's clock reaches `at`. */
+  async until(fn: () => boolean, at: number, summary: string): Promise<void> {
+    if (this.timer?.at !== at || this.timer.fired) {
+      this.cancel();
+      const timer = { at, fired: false, scope: new CancellationScope() };
+      this.timer = timer;
+      // Cancelled (a later wake-up time, or the gate closed) is expected; anything else fails the workflow task, as an unawaited failure does.
+      void timer.scope.run(() => sleep(Math.max(1, at - Date.now()), { summary })).then(() => (timer.fired = true), (e: unknown) => {
+        if (!isCancellation(e)) throw e;
+      });
+    }
+    const timer = this.timer;
+    await condition(() => fn() || timer.fired);
+  }
+
+  cancel(): void {
+    if (this.timer && !this.timer.fired) this.timer.scope.cancel();
+    this.timer = undefined;
   }
 }
 

@@ -171,6 +171,19 @@ describe('reconcileRun', () => {
     expect(flagged(r)).toEqual([expect.objectContaining({ status: 'audit_only', audit: [expect.objectContaining({ seq: late.seq, actor: 'Human(cli:mallory)' })] })]);
   });
 
+  it('takes a check whose refusal the run asked not to be written (past its budget) as counted elsewhere, but flags a check that wrote nothing unasked', () => {
+    const { h, entries } = completedRun();
+    h.signal(7950, 'approve');
+    h.activity('checkDecision', 7960, { result: { accepted: false, refusal: 'attestation:signature', auditSeqs: [], unrecorded: true } });
+    h.signal(7970, 'approve');
+    h.activity('checkDecision', 7980, { result: { accepted: false, refusal: 'attestation:signature', auditSeqs: [] } });
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries });
+    const checks = r.rows.filter((x) => x.history?.activityType === 'checkDecision');
+    expect(checks.map((x) => x.status)).toEqual(['paired', 'info', 'history_only']);
+    expect(checks[1]!.note).toMatch(/counted in its summary entry/);
+    expect(flagged(r)).toEqual([checks[2]]);
+  });
+
   it('flags an entry of the run that no activity wrote (inserted by hand)', () => {
     const { h, entries } = completedRun();
     const forged = entry({ action: 'approval.approve', ms: 9000, actor: { role: 'Human', cliUser: 'cli:mallory', workflowId: WF, runId: RUN } });

@@ -114,6 +114,11 @@ export interface ActivityRecord {
   failureType?: string;
   /** Its result was not produced for this call: it lacks the nonce the call sent (or carries one the call never sent). */
   unboundResult?: true;
+  /**
+   * A checkDecision whose refusal the run asked not to be written (past its budget of
+   * `approval.ignored` entries): counted in the run's summary entry instead.
+   */
+  unrecordedRefusal?: true;
 }
 
 export type HistorySideKind = 'activity' | 'timer' | 'signal' | 'completion' | 'event';
@@ -244,6 +249,7 @@ export function foldActivities(events: PlainHistoryEvent[], run: { namespace: st
     }
     const seqs = auditSeqsOf(result.value);
     if (seqs) rec.auditSeqs = seqs;
+    if (rec.activityType === 'checkDecision' && isUnrecordedRefusal(result.value)) rec.unrecordedRefusal = true;
   }
   return [...byScheduled.values()].sort((a, b) => a.eventId - b.eventId);
 }
@@ -293,6 +299,13 @@ function auditSeqsOf(result: unknown): number[] | undefined {
   const seqs = (result as { auditSeqs?: unknown }).auditSeqs;
   if (!Array.isArray(seqs) || !seqs.every((s) => Number.isSafeInteger(s))) return undefined;
   return seqs as number[];
+}
+
+/** A check's refusal written to no entry of its own, at the run's request: `{ accepted: false, unrecorded: true, auditSeqs: [] }`. */
+function isUnrecordedRefusal(result: unknown): boolean {
+  if (!result || typeof result !== 'object') return false;
+  const r = result as { accepted?: unknown; unrecorded?: unknown; auditSeqs?: unknown };
+  return r.accepted === false && r.unrecorded === true && Array.isArray(r.auditSeqs) && r.auditSeqs.length === 0;
 }
 
 function runResultOf(result: unknown): { outcome?: string; auditSeqRange: [number, number] | null } {
@@ -427,7 +440,7 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
     } else {
       const wrong = mine.filter((e) => !rule.matches(e.action, a));
       if (wrong.length) problems.push(`expected ${rule.expect(a)}, found ${wrong.map((e) => `${e.action} (seq ${e.seq})`).join(', ')}`);
-      if (mine.length === 0 && a.status === 'completed') {
+      if (mine.length === 0 && a.status === 'completed' && !a.unrecordedRefusal) {
         status = 'history_only';
         problems.unshift(`completed, but the audit log holds no ${rule.expect(a)} entry for it`);
       } else if (mine.length === 0) {
@@ -452,7 +465,10 @@ export function reconcileRun(input: ReconcileInput): RunReconciliation {
       },
       audit: mine.map(auditSide),
     };
-    const remark = problems.length ? problems.join('; ') : a.status !== 'completed' ? `activity ${a.status.replace('_', ' ')}${a.failure ? `: ${a.failure}` : ''}` : undefined;
+    const remark = problems.length ? problems.join('; ')
+      : a.status !== 'completed' ? `activity ${a.status.replace('_', ' ')}${a.failure ? `: ${a.failure}` : ''}`
+      : a.unrecordedRefusal && mine.length === 0 ? 'a refusal past the run\'s budget of approval.ignored entries: counted in its summary entry, not written on its own'
+      : undefined;
     if (remark) row.note = remark;
     rows.push(row);
   });

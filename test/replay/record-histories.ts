@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, type Payload } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
@@ -157,6 +157,39 @@ describe('record workflow histories for replay', { timeout: 300_000 }, () => {
     await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
     await stack.decide(handle, 'approve', 'cli:alice');
     await save('revocation-notices-unlisted', handle);
+  });
+
+  it('a rotation flooded with plaintext decision signals, some received after its deadline, with an approval among them', async () => {
+    let entered!: () => void;
+    let release!: () => void;
+    const checking = new Promise<void>((r) => (entered = r));
+    const released = new Promise<void>((r) => (release = r));
+    let holding = true;
+    const holdFirstCheck: ActivityInterceptorsFactory = (ctx) => ({
+      inbound: {
+        async execute(input, next) {
+          if (holding && ctx.info.activityType === 'checkDecision') {
+            holding = false;
+            entered();
+            await released;
+          }
+          return next(input);
+        },
+      },
+    });
+    const stack = await startRotationStack({ name: 'rec-flood', approvals: { timeout: '6s', escalationInterval: '2s' }, activityInterceptors: [holdFirstCheck] });
+    stops.push(() => stack.stop());
+    const handle = await stack.rotate('flooded');
+    const { deadlines } = await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off' && s.deadlines.approval !== undefined, 'sign-off');
+    const bare = new Client({ connection: stack.client.connection, namespace: stack.namespace }).workflow.getHandle(handle.workflowId);
+    await bare.signal('approve', { attestation: 'not encrypted' });
+    await checking;
+    for (let i = 0; i < 25; i++) await bare.signal(i % 5 === 0 ? 'reject' : 'approve', { attestation: 'not encrypted' });
+    while (Date.now() <= Date.parse(deadlines.approval!)) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 5; i++) await bare.signal('approve', { attestation: 'not encrypted' });
+    await stack.decide(handle, 'approve', 'cli:alice');
+    release();
+    await save('rotation-signal-flood', handle);
   });
 
   it('a policy change signed off and activated', async () => {

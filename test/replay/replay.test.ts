@@ -19,6 +19,12 @@ import { workflowBundle } from '../../workers/worker.js';
  * end without that entry, as they did. `*.pre-notice-patches.json` were recorded before a run went on
  * when its notice subscribers could not be read (patch `notices-never-reject`, recorded in
  * `revocation-notices-unlisted.current.json`) and before notices were owed and ordered by audit seq.
+ * `*.pre-flood-bounds.json` were recorded before the sign-off gate kept to its deadline while signals
+ * queued and before refused signals past a run's first 20 were only counted (patches
+ * `signoff-checks-bounded-by-deadline`, `signoff-refusal-audit-budget`); among them
+ * `rotation-signal-flood`, a flood of plaintext signals, some after the deadline with an approval among
+ * them, which that code checked one by one and let complete the rotation: it must replay that way. Its
+ * `.current.json` twin expires at the deadline.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -73,13 +79,14 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals and the notice patches', () => {
+  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals, the notice patches and the flood bounds', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-groups.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-unhandled.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-notice-patches.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-flood-bounds.json'))).toBe(true);
   });
 
   it.each(recorded)('%s replays without nondeterminism', async (file) => {
