@@ -51,8 +51,9 @@ export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActiv
     async retireKey(input: { kid: string; policyVersion: string }) {
       return asActivity(async () => {
         const requestId = requestIdFor(`retire:${input.kid}`);
-        await keyManager.retire({ requestId, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
-        return { auditSeqs: await seqs(requestId) };
+        const key = await keyManager.retire({ requestId, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
+        // Revoked meanwhile (a revocation run, an operator): it left the JWKS then, nothing was retired now.
+        return { auditSeqs: await seqs(requestId), ...(key.state === 'revoked' ? { alreadyRevoked: true as const } : {}) };
       });
     },
     async revokeKey(input: { kid: string; reason: string; policyVersion: string }) {

@@ -115,6 +115,8 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   const previousKid = plan.replacesKid;
   upsertSearchAttributes({ KeyturnKid: [newKid] });
   let activated = false;
+  /** Something the completed run found on its way, for its outcome entry. */
+  let completedNote: string | undefined;
 
   const compensate = async (why: string): Promise<RunResult> => {
     phase('compensating', why);
@@ -200,10 +202,12 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       const stopOverlap = await waitOrRollback(timing.postRetireOverlapSeconds, summarise.waitOverlap(timing.postRetireOverlapSeconds, previousKid));
       if (stopOverlap) return compensate(stopOverlap);
       phase('retiring');
-      track(await keyManager.retireKey.executeWithOptions({ summary: display(summarise.retire(previousKid)) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
+      const retired = track(await keyManager.retireKey.executeWithOptions({ summary: display(summarise.retire(previousKid)) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
+      // Revoked during the rotation: it left the JWKS with its revocation, which is all retiring it would do.
+      if (retired.alreadyRevoked) completedNote = `${previousKid} was already revoked: it had left the JWKS, nothing was left to retire`;
     }
   } catch (e) {
     return compensate(`step failed: ${failureReason(e)}`);
   }
-  return finish('completed', { newKid, ...(previousKid ? { previousKid } : {}) });
+  return finish('completed', { newKid, ...(previousKid ? { previousKid } : {}), ...(completedNote ? { reason: completedNote } : {}) });
 }
