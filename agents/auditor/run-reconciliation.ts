@@ -78,6 +78,7 @@ export const ACTIVITY_AUDIT_RULES: Readonly<Record<string, ActivityAuditRule | n
   revokeKey: exact('key.revoke'),
   restorePreviousKey: exact('key.restore'),
   markKeyFailed: exact('key.fail'),
+  keyStates: null,
   issueCanary: exact('token.canary'),
   validateCanaries: exact('rotation.canary'),
   pauseIssuance: exact('issuance.pause'),
