@@ -1,4 +1,6 @@
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
+import type { KeyState } from '../agents/key-manager/types.js';
+import { isKeyturnError } from '../config/errors.js';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
 import type { Pool } from '../db/pool.js';
 import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor } from './context.js';
@@ -51,8 +53,25 @@ export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActiv
     async retireKey(input: { kid: string; policyVersion: string }) {
       return asActivity(async () => {
         const requestId = requestIdFor(`retire:${input.kid}`);
-        await keyManager.retire({ requestId, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
-        return { auditSeqs: await seqs(requestId) };
+        const key = await keyManager.retire({ requestId, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager') });
+        // Revoked meanwhile (a revocation run, an operator): it left the JWKS then, nothing was retired now.
+        return { auditSeqs: await seqs(requestId), ...(key.state === 'revoked' ? { alreadyRevoked: true as const } : {}) };
+      });
+    },
+    /** The named keys' states as they are now (`missing`: no such key): what a compensation acts on. Reads only. */
+    async keyStates(input: { kids: string[] }) {
+      return asActivity(async () => {
+        const states: Record<string, KeyState | 'missing'> = {};
+        for (const kid of input.kids) {
+          states[kid] = await keyManager.getKey(kid).then(
+            (k) => k.state,
+            (e: unknown) => {
+              if (isKeyturnError(e, 'KEY_NOT_FOUND')) return 'missing' as const;
+              throw e;
+            },
+          );
+        }
+        return { states };
       });
     },
     async revokeKey(input: { kid: string; reason: string; policyVersion: string }) {

@@ -27,6 +27,12 @@ import { pinnedApprovals, type RotationInput, type RunOutcome, type RunResult, t
 export const statusQuery = defineQuery<RunStatus>('status');
 /** Signals received by a wait's deadline are checked before the run moves on (histories from before moved on). */
 const CHECK_BEFORE_MOVING_ON_PATCH = 'check-rollbacks-received-by-deadline';
+/**
+ * A rollback acts on the keys' real states and every step of it is guarded, so the run always
+ * reaches its end (histories from before chose the branch from a flag of their own and failed with
+ * the first refused step).
+ */
+const ROLLBACK_BY_KEY_STATES_PATCH = 'rollback-follows-key-states';
 
 const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 } } as const;
 const planner = proxyActivities<PlannerActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } });
@@ -114,28 +120,104 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
   const newKid = generated.kid;
   const previousKid = plan.replacesKid;
   upsertSearchAttributes({ KeyturnKid: [newKid] });
+  /** Set by this run's own steps only: a reset run, or a reply lost, may leave the keys ahead of them. */
   let activated = false;
+  let canaryPassed = false;
+  /** Something the completed run found on its way, for its outcome entry. */
+  let completedNote: string | undefined;
 
-  const compensate = async (why: string): Promise<RunResult> => {
-    phase('compensating', why);
-    await CancellationScope.nonCancellable(async () => {
-      let restored = false;
-      if (activated && previousKid) {
-        try {
-          track(await keyManager.restorePreviousKey.executeWithOptions({ summary: display(summarise.restore(previousKid, newKid)) }, [{ issuer: input.issuer, previousKid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
-          restored = true;
-        } catch (e) {
-          log.error('restoring the previous key failed', { error: failureReason(e) });
-        }
-      } else {
-        track(await keyManager.markKeyFailed.executeWithOptions({ summary: display(summarise.markFailed(newKid)) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
-        restored = !activated;
+  /** Histories from before ROLLBACK_BY_KEY_STATES_PATCH: the branch follows `activated`, a refused step fails the run. */
+  const compensateByFlag = async (why: string): Promise<void> => {
+    let restored = false;
+    if (activated && previousKid) {
+      try {
+        track(await keyManager.restorePreviousKey.executeWithOptions({ summary: display(summarise.restore(previousKid, newKid)) }, [{ issuer: input.issuer, previousKid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+        restored = true;
+      } catch (e) {
+        log.error('restoring the previous key failed', { error: failureReason(e) });
       }
-      if (!restored) {
-        track(await tokenIssuer.pauseIssuance.executeWithOptions({ summary: display(summarise.pause(input.issuer)) }, [{ issuer: input.issuer, reason: `rotation rollback could not restore a signing key: ${why}`, policyVersion: plan.policyVersion }]));
+    } else {
+      track(await keyManager.markKeyFailed.executeWithOptions({ summary: display(summarise.markFailed(newKid)) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+      restored = !activated;
+    }
+    if (!restored) {
+      track(await tokenIssuer.pauseIssuance.executeWithOptions({ summary: display(summarise.pause(input.issuer)) }, [{ issuer: input.issuer, reason: `rotation rollback could not restore a signing key: ${why}`, policyVersion: plan.policyVersion }]));
+    }
+  };
+
+  /** Runs one compensation step; its failure's reason, or undefined when it succeeded. */
+  const attempt = async (what: string, step: () => Promise<unknown>): Promise<string | undefined> => {
+    try {
+      await step();
+      return undefined;
+    } catch (e) {
+      log.error(`${what} failed`, { error: failureReason(e) });
+      return failureReason(e);
+    }
+  };
+  const restorePrevious = (kid: string, why: string) => async () =>
+    track(await keyManager.restorePreviousKey.executeWithOptions({ summary: display(summarise.restore(kid, newKid)) }, [{ issuer: input.issuer, previousKid: kid, failedKid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+  const withdrawNewKey = (why: string) => async () =>
+    track(await keyManager.markKeyFailed.executeWithOptions({ summary: display(summarise.markFailed(newKid)) }, [{ kid: newKid, reason: why, policyVersion: plan.policyVersion }]));
+  const pauseIssuance = (why: string) => async () =>
+    track(await tokenIssuer.pauseIssuance.executeWithOptions({ summary: display(summarise.pause(input.issuer)) }, [{ issuer: input.issuer, reason: `rotation rollback could not restore a signing key: ${why}`, policyVersion: plan.policyVersion }]));
+
+  /**
+   * Undoes the rotation as far as the keys' real states allow. With a previous key, KeyManager's
+   * restorePrevious decides: it takes the new key pending or active and the previous key retiring or
+   * still active, so whether the new key was activated (by this run, by an attempt whose reply was
+   * lost, by a run reset since) need not be known here. Without one (a first rotation) the new key
+   * is withdrawn. When that is refused, the keys as they are decide what is left: a new key still
+   * pending is withdrawn; an active one that passed its canary (only retiring the previous key
+   * failed) goes on signing; an active one not known good, or one whose state cannot be read, stops
+   * issuance (fail closed). A failed step is reported in the reason; none keeps the run from its end.
+   */
+  const rollBack = async (why: string, newKeyHealthy: boolean): Promise<{ outcome: RunOutcome; reason: string }> => {
+    let refused: string;
+    if (previousKid) {
+      const notRestored = await attempt('restoring the previous key', restorePrevious(previousKid, why));
+      if (notRestored === undefined) return { outcome: 'rolled_back', reason: why };
+      refused = `rolling back to ${previousKid} failed (${notRestored})`;
+    } else {
+      const notWithdrawn = await attempt('withdrawing the new key', withdrawNewKey(why));
+      if (notWithdrawn === undefined) {
+        // A first rotation had no key to restore: an activated new key leaves the issuer without one.
+        const notPaused = activated ? await attempt('pausing issuance', pauseIssuance(why)) : undefined;
+        if (notPaused === undefined) return { outcome: 'rolled_back', reason: why };
+        return { outcome: 'failed', reason: `${why}; ${newKid} withdrawn, and issuance could not be paused (${notPaused})` };
       }
+      refused = `withdrawing ${newKid} failed (${notWithdrawn})`;
+    }
+    const told = `${why}; ${refused}`;
+    let state: string | undefined;
+    const unread = await attempt('reading the key states', async () => {
+      const kids = previousKid ? [newKid, previousKid] : [newKid];
+      state = (await keyManager.keyStates.executeWithOptions({ summary: display(summarise.keyStates(kids)) }, [{ kids }])).states[newKid];
     });
-    return finish('rolled_back', { reason: why, newKid, ...(previousKid ? { previousKid } : {}) });
+    if (state === 'active' && newKeyHealthy) return { outcome: 'failed', reason: `${told}; ${newKid} stays active: it passed its canary, issuance goes on` };
+    if (state === 'pending' && previousKid) {
+      const notWithdrawn = await attempt('withdrawing the new key', withdrawNewKey(why));
+      if (notWithdrawn === undefined) return { outcome: 'rolled_back', reason: `${told}; ${newKid} withdrawn` };
+      return { outcome: 'failed', reason: `${told}; ${newKid} is pending and could not be withdrawn (${notWithdrawn})` };
+    }
+    if (state === 'active' || state === undefined) {
+      const which = state === 'active' ? `${newKid} is active and not known good` : `the keys' states could not be read (${unread})`;
+      const notPaused = await attempt('pausing issuance', pauseIssuance(why));
+      return { outcome: 'failed', reason: notPaused === undefined ? `${told}; ${which}: issuance paused` : `${told}; ${which}, and issuance could not be paused (${notPaused})` };
+    }
+    return { outcome: 'failed', reason: `${told}; ${newKid} is ${state}` };
+  };
+
+  /** `newKeyHealthy`: the new key passed its canary and nobody asked to roll back (only a later step failed). */
+  const compensate = async (why: string, newKeyHealthy = false): Promise<RunResult> => {
+    phase('compensating', why);
+    const kids = { newKid, ...(previousKid ? { previousKid } : {}) };
+    if (!patched(ROLLBACK_BY_KEY_STATES_PATCH)) {
+      await CancellationScope.nonCancellable(() => compensateByFlag(why));
+      return finish('rolled_back', { reason: why, ...kids });
+    }
+    const end = await CancellationScope.nonCancellable(() => rollBack(why, newKeyHealthy));
+    return finish(end.outcome, { reason: end.reason, ...kids });
   };
 
   const rollbackRequested = () => {
@@ -192,6 +274,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
     const verdict = track(await validator.validateCanaries.executeWithOptions({ summary: display(summarise.validate(input.issuer)) }, [{ issuer: input.issuer, expectedNewKid: newKid, canaryToken: after.token, previousToken: before?.token ?? null, policyVersion: plan.policyVersion }]));
     await notice(`Validator → approvers: canary ${verdict.ok ? 'passed' : 'failed'}`, { type: verdict.ok ? 'run.canary_passed' : 'run.canary_failed', kind: 'rotation', workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, subject: input.issuer, newKid, failures: verdict.failures, planHash: plan.planHash });
     if (!verdict.ok) return compensate(`canary validation failed: ${verdict.failures.join('; ')}`);
+    canaryPassed = true;
 
     // 4. Overlap, then retire the previous key from the JWKS.
     if (previousKid) {
@@ -200,10 +283,12 @@ export async function rotationWorkflow(input: RotationInput): Promise<RunResult>
       const stopOverlap = await waitOrRollback(timing.postRetireOverlapSeconds, summarise.waitOverlap(timing.postRetireOverlapSeconds, previousKid));
       if (stopOverlap) return compensate(stopOverlap);
       phase('retiring');
-      track(await keyManager.retireKey.executeWithOptions({ summary: display(summarise.retire(previousKid)) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
+      const retired = track(await keyManager.retireKey.executeWithOptions({ summary: display(summarise.retire(previousKid)) }, [{ kid: previousKid, policyVersion: plan.policyVersion }]));
+      // Revoked during the rotation: it left the JWKS with its revocation, which is all retiring it would do.
+      if (retired.alreadyRevoked) completedNote = `${previousKid} was already revoked: it had left the JWKS, nothing was left to retire`;
     }
   } catch (e) {
-    return compensate(`step failed: ${failureReason(e)}`);
+    return compensate(`step failed: ${failureReason(e)}`, canaryPassed);
   }
-  return finish('completed', { newKid, ...(previousKid ? { previousKid } : {}) });
+  return finish('completed', { newKid, ...(previousKid ? { previousKid } : {}), ...(completedNote ? { reason: completedNote } : {}) });
 }

@@ -16,6 +16,7 @@ export const summarise = {
   retire: (kid: string) => `Validator → KeyManager: retire ${kid.slice(0, 12)}… from the JWKS`,
   restore: (previousKid: string, failedKid: string) => `Orchestrator → KeyManager: compensate, restore ${previousKid.slice(0, 12)}…, withdraw ${failedKid.slice(0, 12)}…`,
   markFailed: (kid: string) => `Orchestrator → KeyManager: compensate, withdraw ${kid.slice(0, 12)}…`,
+  keyStates: (kids: string[]) => `Orchestrator → KeyManager: read the states of ${kids.map((k) => `${k.slice(0, 12)}…`).join(', ')} (rollback refused)`,
   pause: (issuer: string) => `Orchestrator → TokenIssuer: pause issuance for ${issuer} (fail closed)`,
   finish: (outcome: string) => `Orchestrator → Auditor: record outcome ${outcome}`,
 };

@@ -207,6 +207,14 @@ describe('reconcileRun', () => {
     expect(f[0]!.note).toMatch(/^completed, but the audit log holds no key\.generate entry for it; its result reports audit seq 103, which the audit log does not hold/);
   });
 
+  it('pairs a retire step that found the previous key already revoked with its key.retire_skipped entry', () => {
+    const { h, entries } = completedRun();
+    const skipped = entries.map((e) => (e.action === 'key.retire' ? { ...e, action: 'key.retire_skipped' } : e));
+    const r = reconcileRun({ namespace: NS, workflowId: WF, runId: RUN, events: h.events, entries: skipped });
+    expect(flagged(r)).toEqual([]);
+    expect(pairs(r)).toContainEqual(['retireKey', 'key.retire_skipped']);
+  });
+
   it('flags a handoff whose entry has the wrong action', () => {
     const { h, entries } = completedRun();
     const swapped = entries.map((e) => (e.action === 'key.activate' ? { ...e, action: 'key.retire' } : e));

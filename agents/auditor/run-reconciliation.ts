@@ -73,10 +73,12 @@ export const ACTIVITY_AUDIT_RULES: Readonly<Record<string, ActivityAuditRule | n
   checkDecision: { expect: () => 'approval.*', matches: (a) => /^approval\.[a-z_]+$/.test(a) },
   generateKey: exact('key.generate'),
   activateKey: exact('key.activate'),
-  retireKey: exact('key.retire'),
+  // A previous key already revoked is not retired again: the step records that it found nothing to retire.
+  retireKey: { expect: () => 'key.retire or key.retire_skipped', matches: (a) => a === 'key.retire' || a === 'key.retire_skipped' },
   revokeKey: exact('key.revoke'),
   restorePreviousKey: exact('key.restore'),
   markKeyFailed: exact('key.fail'),
+  keyStates: null,
   issueCanary: exact('token.canary'),
   validateCanaries: exact('rotation.canary'),
   pauseIssuance: exact('issuance.pause'),

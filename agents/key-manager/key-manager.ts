@@ -81,6 +81,8 @@ interface Outcome<T> {
   kid: string;
   subject: Record<string, string>;
   details?: Record<string, unknown>;
+  /** The audit action when it is not `key.<op>` (a request that found nothing to change). */
+  action?: string;
 }
 
 const REFUSALS = new Set(['KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'KEY_ACTIVE_CONFLICT', 'REQUEST_ID_CONFLICT', 'KEY_PARAMS_INVALID']);
@@ -255,9 +257,13 @@ export class KeyManager {
     return restored;
   }
 
-  /** retiring → retired: no longer published. */
+  /**
+   * retiring → retired: no longer published. A key already revoked left the JWKS with its
+   * revocation: there is nothing to retire, so it is returned as it is (still `revoked`), and the
+   * audit entry says so (`key.retire_skipped`), never that it was retired.
+   */
   retire(req: KidRequest): Promise<KeyRecord> {
-    return this.#transitionByKid('retire', req, 'retired');
+    return this.#transitionByKid('retire', req, 'retired', undefined, 'revoked');
   }
 
   /** pending/active/retiring/retired → revoked. */
@@ -347,13 +353,17 @@ export class KeyManager {
     return unsealSigningKey(row, this.#kek);
   }
 
-  async #transitionByKid(op: Op, req: KidRequest, to: KeyState, reason?: string): Promise<KeyRecord> {
+  /** `settled`: a key already in that state needs no change; it is returned unchanged, recorded as `key.<op>_skipped`. */
+  async #transitionByKid(op: Op, req: KidRequest, to: KeyState, reason?: string, settled?: KeyState): Promise<KeyRecord> {
     const rec = await this.#transact<KeyRecord>(op, req, { kid: req.kid }, async (c, now) => {
       const found = await c.query<{ issuer: string }>('SELECT issuer FROM signing_keys WHERE kid = $1', [req.kid]);
       if (!found.rows[0]) throw keyNotFound(req.kid);
       const { issuer } = found.rows[0];
       await lockIssuer(c, issuer);
       const key = (await findKey(c, req.kid, true))!;
+      if (settled !== undefined && key.state === settled) {
+        return { value: key, kid: req.kid, subject: { kid: req.kid, issuer }, action: `key.${op}_skipped`, details: { state: key.state, unchanged: true } };
+      }
       assertTransition(req.kid, key.state, to);
       const moved = await setState(c, req.kid, to, now, reason);
       this.#evict(issuer, req.kid);
@@ -385,7 +395,7 @@ export class KeyManager {
         const out = await work(c, now);
         await this.#appendAudit(c, {
           actor: base.actor,
-          action: `key.${op}`,
+          action: out.action ?? `key.${op}`,
           subject: out.subject,
           policyVersion: base.policyVersion,
           outcome: 'ok',

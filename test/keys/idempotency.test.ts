@@ -86,7 +86,7 @@ describe('atomicity with the audit log', () => {
 
   it('a refused transition is audited as refused', async () => {
     const key = await keyIn(km, 'revoked');
-    await errorCode(km.retire({ ...opBase(), kid: key.kid }));
+    await errorCode(km.markFailed({ ...opBase(), kid: key.kid, reason: 'x' }));
     const res = await pool.query<{ details: { code: string } }>(`SELECT details FROM audit_log WHERE subject ->> 'kid' = $1 AND outcome = 'refused'`, [key.kid]);
     expect(res.rows.map((r) => r.details.code)).toEqual(['KEY_TRANSITION_FORBIDDEN']);
   });

@@ -3,7 +3,7 @@ import type { KeyState } from '../../agents/key-manager/types.js';
 import type { KeyManager } from '../../agents/key-manager/key-manager.js';
 import { isKeyturnError } from '../../config/errors.js';
 import { testPool } from '../support/db.js';
-import { errorCode, keyIn, keyManager, newIssuer, opBase } from './support.js';
+import { errorCode, keyIn, keyManager, newIssuer, opBase, rid } from './support.js';
 
 const pool = testPool();
 afterAll(() => pool.end());
@@ -34,6 +34,8 @@ const ALLOWED = new Set([
 ]);
 const STATES: KeyState[] = ['pending', 'active', 'retiring', 'retired', 'revoked', 'failed'];
 const METHODS: Method[] = ['activate', 'retire', 'revoke', 'markFailed'];
+// Retiring a revoked key has nothing left to do (it left the JWKS when revoked): neither moved nor refused.
+const SETTLED = new Set(['revoked→retired']);
 const CASES = STATES.flatMap((from) => METHODS.map((method) => ({ from, method, to: target[method] })));
 
 describe('KeyManager transitions', () => {
@@ -43,12 +45,22 @@ describe('KeyManager transitions', () => {
     expect((await km.getKey(key.kid)).state).toBe(to);
   });
 
-  it.each(CASES.filter((c) => !ALLOWED.has(`${c.from}→${c.to}`)))('$method refuses a $from key (→ $to) and leaves it unchanged', async ({ from, method, to }) => {
+  it.each(CASES.filter((c) => !ALLOWED.has(`${c.from}→${c.to}`) && !SETTLED.has(`${c.from}→${c.to}`)))('$method refuses a $from key (→ $to) and leaves it unchanged', async ({ from, method, to }) => {
     const key = await keyIn(km, from);
     const err: unknown = await call(km, method, key.kid, key.issuer).then(() => undefined, (e: unknown) => e);
     expect(isKeyturnError(err, 'KEY_TRANSITION_FORBIDDEN')).toBe(true);
     expect((err as Error).message).toContain(`from ${from} to ${to}`);
     expect((await km.getKey(key.kid)).state).toBe(from);
+  });
+
+  it('retire leaves an already revoked key revoked and unchanged, recording that there was nothing to retire', async () => {
+    const key = await keyIn(km, 'revoked');
+    const requestId = rid();
+    const returned = await km.retire({ ...opBase(), requestId, kid: key.kid });
+    expect(returned).toEqual(key);
+    expect(await km.getKey(key.kid)).toEqual(key);
+    const entries = await pool.query<{ action: string; outcome: string; details: Record<string, unknown> }>('SELECT action, outcome, details FROM audit_log WHERE request_id = $1', [`key.retire:${requestId}`]);
+    expect(entries.rows).toEqual([{ action: 'key.retire_skipped', outcome: 'ok', details: { state: 'revoked', unchanged: true } }]);
   });
 
   it('activating a key moves the previous active key to retiring', async () => {

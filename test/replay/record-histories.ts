@@ -122,6 +122,17 @@ describe('record workflow histories for replay', { timeout: 300_000 }, () => {
     await save('rotation-rolled-back', handle);
   });
 
+  it('a rotation rolled back before activation (a rollback attested during sign-off)', async () => {
+    const stack = await startRotationStack({ name: 'rec-early-rollback' });
+    stops.push(() => stack.stop());
+    await seedActiveKey(stack);
+    const handle = await stack.rotate('held before activation');
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    await stack.decide(handle, 'rollback', 'cli:bob', 'hold this rotation');
+    await stack.decide(handle, 'approve', 'cli:alice');
+    await save('rotation-rolled-back-early', handle);
+  });
+
   it('a key revocation', async () => {
     const stack = await startRotationStack({ name: 'rec-revocation', issuer: { accessTokenTtl: '60s', postRetireOverlap: '62s' } });
     stops.push(() => stack.stop());

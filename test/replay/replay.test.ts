@@ -25,6 +25,9 @@ import { workflowBundle } from '../../workers/worker.js';
  * `rotation-signal-flood`, a flood of plaintext signals, some after the deadline with an approval among
  * them, which that code checked one by one and let complete the rotation: it must replay that way. Its
  * `.current.json` twin expires at the deadline.
+ * `*.pre-key-state-rollback.json` were recorded before a rollback acted on the keys' real states
+ * (patch `rollback-follows-key-states`): `rotation-rolled-back-early` withdrew its new key with
+ * markKeyFailed where today's code asks restorePreviousKey, and must replay as it ran.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -79,7 +82,7 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals, the notice patches and the flood bounds', () => {
+  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals, the notice patches, the flood bounds and rollbacks by key states', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
@@ -87,6 +90,7 @@ describe('recorded workflow histories replay on the current workflow code', () =
     expect(recorded.some((f) => f.endsWith('.pre-unhandled.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-notice-patches.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-flood-bounds.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-key-state-rollback.json'))).toBe(true);
   });
 
   it.each(recorded)('%s replays without nondeterminism', async (file) => {
