@@ -89,7 +89,7 @@ interface Outcome<T> {
   details?: Record<string, unknown>;
 }
 
-const REFUSALS = new Set(['KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'KEY_ACTIVE_CONFLICT', 'KEY_ACTIVE_CHANGED', 'REQUEST_ID_CONFLICT', 'KEY_PARAMS_INVALID']);
+const REFUSALS = new Set(['KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'KEY_ACTIVE_CONFLICT', 'KEY_ACTIVE_CHANGED', 'KEY_DENY_LISTED', 'REQUEST_ID_CONFLICT', 'KEY_PARAMS_INVALID']);
 
 /** Serialises every state change of one issuer's keys (taken before any row lock: no deadlocks). */
 async function lockIssuer(db: Queryable, issuer: string): Promise<void> {
@@ -110,6 +110,27 @@ async function setState(db: Queryable, kid: string, to: KeyState, at: Date, reas
     [kid, to, at, reason ?? null],
   );
   return rowToRecord(res.rows[0]!);
+}
+
+/**
+ * Refuses (KEY_DENY_LISTED) to make `kid` active while a kid entry of the deny-list still matches it:
+ * a key contained as compromised (temporary entry) or revoked for good (permanent) never signs again.
+ * The caller holds the key's row lock: a containment share-locks that row before it writes its entry,
+ * so the entry is either seen here or written only once this transaction has ended.
+ */
+async function assertNotDenyListed(db: Queryable, kid: string, now: Date): Promise<void> {
+  const res = await db.query<{ temporary: boolean }>(
+    `SELECT temporary FROM revocations WHERE kind = 'kid' AND value = $1 AND expires_at > $2 ORDER BY temporary LIMIT 1`,
+    [kid, now],
+  );
+  const entry = res.rows[0];
+  if (!entry) return;
+  throw new KeyturnError(
+    'KEY_DENY_LISTED',
+    `key ${kid} is on the deny-list (${entry.temporary ? 'contained by a revocation awaiting sign-off' : 'revoked'}) and cannot be made active`,
+    'Nothing was changed. Keep another key active (or pause issuance) until the revocation is decided; a rejected revocation lifts the entry.',
+    { kid, temporary: entry.temporary },
+  );
 }
 
 function activeChanged(issuer: string, expected: string, actual: string | undefined): KeyturnError {
@@ -217,6 +238,7 @@ export class KeyManager {
       const target = await findKey(c, req.kid, true);
       if (!target || target.issuer !== req.issuer) throw keyNotFound(req.kid, req.issuer);
       assertTransition(req.kid, target.state, 'active');
+      await assertNotDenyListed(c, req.kid, now);
       const current = await c.query<{ kid: string }>(`SELECT kid FROM signing_keys WHERE issuer = $1 AND state = 'active' FOR UPDATE`, [req.issuer]);
       if (expected !== undefined && (current.rows.length !== 1 || current.rows[0]!.kid !== expected)) throw activeChanged(req.issuer, expected, current.rows[0]?.kid);
       let previous: KeyRecord | undefined;
@@ -237,7 +259,11 @@ export class KeyManager {
     return result;
   }
 
-  /** Compensation for a failed rotation: `failedKid` (active or pending) → failed, `previousKid` (retiring) → active. */
+  /**
+   * Compensation for a failed rotation: `failedKid` (active or pending) → failed, `previousKid`
+   * (retiring) → active. Refused (KEY_DENY_LISTED, nothing changed) while `previousKid` is on the
+   * deny-list: a key contained as compromised is not put back to sign.
+   */
   async restorePrevious(req: RestorePreviousRequest): Promise<RestoreResult> {
     const params = { issuer: req.issuer, previousKid: req.previousKid, failedKid: req.failedKid };
     const restored = await this.#transact<RestoreResult>('restore', req, params, async (c, now) => {
@@ -260,6 +286,7 @@ export class KeyManager {
           to: 'active',
         });
       }
+      if (prev.state !== 'active') await assertNotDenyListed(c, req.previousKid, now);
       const failed = await setState(c, req.failedKid, 'failed', now, req.reason);
       this.#evict(req.issuer, req.failedKid);
       const active = prev.state === 'active' ? prev : await setState(c, req.previousKid, 'active', now);
