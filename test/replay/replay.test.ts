@@ -19,6 +19,10 @@ import { workflowBundle } from '../../workers/worker.js';
  * end without that entry, as they did. `*.pre-notice-patches.json` were recorded before a run went on
  * when its notice subscribers could not be read (patch `notices-never-reject`, recorded in
  * `revocation-notices-unlisted.current.json`) and before notices were owed and ordered by audit seq.
+ * `*.pre-key-state-at-approval.json` were recorded before an approved key revocation read the key's
+ * state at approval (patch `revocation-key-state-at-approval`): they replace the key as planned, as
+ * they did; `revocation-kid-rotated-meanwhile.current.json` records the patch's direct revocation of a
+ * key a rotation replaced while the run waited for sign-off.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -73,13 +77,14 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals and the notice patches', () => {
+  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals, the notice patches and the key state at approval', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-groups.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-unhandled.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-notice-patches.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-key-state-at-approval.json'))).toBe(true);
   });
 
   it.each(recorded)('%s replays without nondeterminism', async (file) => {

@@ -54,7 +54,7 @@ describe('a rotation rolled back while the revocation of its previous key waits 
 describe('a revocation approved after a rollback of the rotation that replaced its key', () => {
   let stack: RotationStack;
   beforeAll(async () => {
-    stack = await startRotationStack({ name: 'rev-restore-approved', issuer: { postRetireOverlap: '300s' } });
+    stack = await startRotationStack({ name: 'rev-restore-ok', issuer: { postRetireOverlap: '300s' } });
   });
   afterAll(() => stack?.stop());
 
