@@ -1,7 +1,7 @@
 import type { KeyManager } from '../agents/key-manager/key-manager.js';
 import type { KeyState } from '../agents/key-manager/types.js';
-import { isKeyturnError } from '../config/errors.js';
 import type { SigningAlgorithm } from '../agents/planner/policy-types.js';
+import { isKeyturnError } from '../config/errors.js';
 import type { Pool } from '../db/pool.js';
 import { actorFor, asActivity, auditSeqsOfThisActivity, requestIdFor } from './context.js';
 import { requireRecordedApproval } from './recorded-sign-off.js';
@@ -29,11 +29,28 @@ export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActiv
         return { kid: key.kid, state: key.state, auditSeqs: await seqs(requestId) };
       });
     },
-    async activateKey(input: { issuer: string; kid: string; policyVersion: string; previousTo?: 'retiring' | 'revoked' }) {
+    /** `expectedPreviousKid`: activate only while that key is the issuer's active one (KEY_ACTIVE_CHANGED otherwise, nothing changed). */
+    async activateKey(input: { issuer: string; kid: string; policyVersion: string; previousTo?: 'retiring' | 'revoked'; expectedPreviousKid?: string }) {
       return asActivity(async () => {
         const requestId = requestIdFor(`activate:${input.kid}`);
-        const r = await keyManager.activate({ requestId, issuer: input.issuer, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager'), ...(input.previousTo ? { previousTo: input.previousTo } : {}) });
+        const r = await keyManager.activate({
+          requestId, issuer: input.issuer, kid: input.kid, policyVersion: input.policyVersion, actor: actorFor('KeyManager'),
+          ...(input.previousTo ? { previousTo: input.previousTo } : {}), ...(input.expectedPreviousKid ? { expectedPreviousKid: input.expectedPreviousKid } : {}),
+        });
         return { kid: r.active.kid, previousKid: r.previous?.kid ?? null, auditSeqs: await seqs(requestId) };
+      });
+    },
+    /** Each key's state now, null for a kid keyturn holds no key for: a run acts on the keys as they are, not as it planned them. Reads only. */
+    async readKeyStates(input: { kids: string[] }): Promise<{ states: Record<string, KeyState | null> }> {
+      return asActivity(async () => {
+        const states: Record<string, KeyState | null> = {};
+        for (const kid of input.kids) {
+          states[kid] = await keyManager.getKey(kid).then((k) => k.state, (e: unknown) => {
+            if (isKeyturnError(e, 'KEY_NOT_FOUND')) return null;
+            throw e;
+          });
+        }
+        return { states };
       });
     },
     async restorePreviousKey(input: { issuer: string; previousKid: string; failedKid: string; reason: string; policyVersion: string }) {

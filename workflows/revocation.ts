@@ -38,6 +38,13 @@ export interface RevocationResult {
 const NOTICES_NEVER_REJECT_PATCH = 'notices-never-reject';
 /** Behind this patch a failed run waits for the notices it started (Temporal drops an activity of a closed run) and reports them. */
 const AWAIT_NOTICES_ON_FAILURE_PATCH = 'await-notices-on-failure';
+/**
+ * Behind this patch an approved kid revocation acts on the key's state at approval, not at planning:
+ * it replaces the key only while it is still the issuer's active key (the activation names it), and
+ * otherwise revokes it directly, replacing or revoking no other key. Before, a key a rotation had
+ * replaced meanwhile was "replaced" by revoking the rotation's healthy key in its place.
+ */
+const KEY_STATE_AT_APPROVAL_PATCH = 'revocation-key-state-at-approval';
 
 const retryable = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 20 } } as const;
 const responder = proxyActivities<RevocationActivities>(retryable);
@@ -152,7 +159,10 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   let newKid: string | undefined;
   let deniedTokens: number | undefined;
   if (input.kind === 'kid') {
-    if (plan.keyState === 'active') {
+    const atApproval = patched(KEY_STATE_AT_APPROVAL_PATCH);
+    if (atApproval) {
+      newKid = await replaceOrRevokeKey();
+    } else if (plan.keyState === 'active') {
       const generated = track(await keyManager.generateKey.executeWithOptions({ summary: display(`Security lead → KeyManager: emergency ${plan.newKey.alg} key for ${plan.issuer} (no pre-publication wait)`) }, [{ issuer: plan.issuer, plan: { newKey: plan.newKey, policyVersion: plan.policyVersion } }]));
       newKid = generated.kid;
       track(await keyManager.activateKey.executeWithOptions({ summary: display(`KeyManager: activate ${newKid.slice(0, 12)}… at once, compromised key to revoked`) }, [{ issuer: plan.issuer, kid: newKid, policyVersion: plan.policyVersion, previousTo: 'revoked' }]));
@@ -160,7 +170,8 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
       track(await keyManager.revokeKey.executeWithOptions({ summary: display(`KeyManager: revoke ${input.value.slice(0, 12)}… and withdraw it from the JWKS`) }, [{ kid: input.value, reason: input.reason, policyVersion: plan.policyVersion }]));
     }
     deniedTokens = track(await responder.denyCompromisedKey.executeWithOptions({ summary: display(`RevocationResponder: deny-list ${input.value.slice(0, 12)}… and every token issued under it until its expiry`) }, [{ issuer: plan.issuer, kid: input.value, kidExpiresAt: plan.expiresAt, confirmedAt: new Date().toISOString(), ...common }])).deniedTokens;
-    if (containedActiveKey) {
+    // Resumes only a pause this key's containment wrote, and only once a key other than it is active.
+    if (containedActiveKey || (atApproval && newKid)) {
       track(await responder.releaseIssuance.executeWithOptions({ summary: display(`RevocationResponder → TokenIssuer: resume issuance for ${plan.issuer} with the new key`) }, [{ issuer: plan.issuer, compromisedKid: input.value, ...common }]));
     }
   } else {
@@ -183,6 +194,45 @@ export async function revocationWorkflow(input: RevocationRequest): Promise<Revo
   }
   const notices = total(await Promise.all(deliveries));
   return finish('revoked', { issuer: plan.issuer, ...(newKid ? { newKid } : {}), ...(deniedTokens !== undefined ? { deniedTokens } : {}), ...(refusedWith ? { refusedWith } : {}), notices });
+
+  /**
+   * The compromised key as it is now that the revocation is approved. Still the active key: an
+   * emergency key replaces it at once (no pre-publication wait), the activation naming it, so a key
+   * that became active meanwhile is never the one revoked. Otherwise (a rotation replaced it while the
+   * run waited, or it was never active) it is revoked directly and no other key is touched; an
+   * emergency key generated for an activation that was refused is marked failed. Returns the
+   * emergency key's kid when it became active.
+   */
+  async function replaceOrRevokeKey(): Promise<string | undefined> {
+    const kid = input.value;
+    const short = `${kid.slice(0, 12)}…`;
+    const statesOf = async (kids: string[], why: string) =>
+      (await keyManager.readKeyStates.executeWithOptions({ summary: display(`KeyManager: state of ${kids.map((k) => `${k.slice(0, 12)}…`).join(', ')} ${why}`) }, [{ kids }])).states;
+    let state = (await statesOf([kid], 'now that its revocation is approved'))[kid];
+    if (state === 'active') {
+      const generated = track(await keyManager.generateKey.executeWithOptions({ summary: display(`Security lead → KeyManager: emergency ${plan.newKey.alg} key for ${plan.issuer} (no pre-publication wait)`) }, [{ issuer: plan.issuer, plan: { newKey: plan.newKey, policyVersion: plan.policyVersion } }]));
+      try {
+        track(await keyManager.activateKey.executeWithOptions({ summary: display(`KeyManager: activate ${generated.kid.slice(0, 12)}… at once if ${short} is still active, ${short} to revoked`) }, [{ issuer: plan.issuer, kid: generated.kid, policyVersion: plan.policyVersion, previousTo: 'revoked', expectedPreviousKid: kid }]));
+        return generated.kid;
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        // Refused (KEY_ACTIVE_CHANGED: another key became active meanwhile) or failed: the keys as they are now decide.
+        const now = await statesOf([kid, generated.kid], 'after the emergency activation failed');
+        if (now[generated.kid] === 'active') return generated.kid;
+        if (now[kid] === 'active') throw e;
+        log.warn('the compromised key was no longer active: it is revoked directly, the emergency key is not used', { kid, error: failureReason(e) });
+        state = now[kid];
+        if (now[generated.kid] === 'pending') {
+          track(await keyManager.markKeyFailed.executeWithOptions({ summary: display(`KeyManager: emergency key ${generated.kid.slice(0, 12)}… not needed (${short} no longer active), to failed`) }, [{ kid: generated.kid, reason: `not activated: ${kid} was no longer the active key when its revocation was approved`, policyVersion: plan.policyVersion }]));
+        }
+      }
+    }
+    // Never an active key here: revoking it would leave the issuer without one.
+    if (state === 'pending' || state === 'retiring' || state === 'retired') {
+      track(await keyManager.revokeKey.executeWithOptions({ summary: display(`KeyManager: revoke ${short} and withdraw it from the JWKS`) }, [{ kid, reason: input.reason, policyVersion: plan.policyVersion }]));
+    }
+    return undefined;
+  }
 
   /**
    * Signed notices to every subscriber, each delivery retried on its own; a subscriber that stays

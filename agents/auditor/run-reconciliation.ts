@@ -88,6 +88,7 @@ export const ACTIVITY_AUDIT_RULES: Readonly<Record<string, ActivityAuditRule | n
     matches: (a, act) => (act.handoffAction === undefined ? /^[a-z]+\.[a-z_]+$/.test(a) : a === act.handoffAction),
   },
   notify: null,
+  readKeyStates: null,
   releaseRotationLock: null,
   recordProbe: null,
 };

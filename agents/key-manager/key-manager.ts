@@ -47,6 +47,12 @@ export interface ActivateRequest extends KeyOpBase {
   previousTo?: 'retiring' | 'revoked';
   /** Recorded as the previous key's state_reason when it is revoked. */
   reason?: string;
+  /**
+   * Activate only if this is the issuer's active key now (an emergency replacement names the
+   * compromised key): otherwise KEY_ACTIVE_CHANGED and nothing changes, so a key that became active
+   * meanwhile is never the one retired or revoked in its place.
+   */
+  expectedPreviousKid?: string;
 }
 
 export interface RestorePreviousRequest extends KeyOpBase {
@@ -85,7 +91,7 @@ interface Outcome<T> {
   action?: string;
 }
 
-const REFUSALS = new Set(['KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'KEY_ACTIVE_CONFLICT', 'REQUEST_ID_CONFLICT', 'KEY_PARAMS_INVALID']);
+const REFUSALS = new Set(['KEY_TRANSITION_FORBIDDEN', 'KEY_NOT_FOUND', 'KEY_ACTIVE_CONFLICT', 'KEY_ACTIVE_CHANGED', 'KEY_DENY_LISTED', 'REQUEST_ID_CONFLICT', 'KEY_PARAMS_INVALID']);
 
 /** Serialises every state change of one issuer's keys (taken before any row lock: no deadlocks). */
 async function lockIssuer(db: Queryable, issuer: string): Promise<void> {
@@ -106,6 +112,36 @@ async function setState(db: Queryable, kid: string, to: KeyState, at: Date, reas
     [kid, to, at, reason ?? null],
   );
   return rowToRecord(res.rows[0]!);
+}
+
+/**
+ * Refuses (KEY_DENY_LISTED) to make `kid` active while a kid entry of the deny-list still matches it:
+ * a key contained as compromised (temporary entry) or revoked for good (permanent) never signs again.
+ * The caller holds the key's row lock: a containment share-locks that row before it writes its entry,
+ * so the entry is either seen here or written only once this transaction has ended.
+ */
+async function assertNotDenyListed(db: Queryable, kid: string, now: Date): Promise<void> {
+  const res = await db.query<{ temporary: boolean }>(
+    `SELECT temporary FROM revocations WHERE kind = 'kid' AND value = $1 AND expires_at > $2 ORDER BY temporary LIMIT 1`,
+    [kid, now],
+  );
+  const entry = res.rows[0];
+  if (!entry) return;
+  throw new KeyturnError(
+    'KEY_DENY_LISTED',
+    `key ${kid} is on the deny-list (${entry.temporary ? 'contained by a revocation awaiting sign-off' : 'revoked'}) and cannot be made active`,
+    'Nothing was changed. Keep another key active (or pause issuance) until the revocation is decided; a rejected revocation lifts the entry.',
+    { kid, temporary: entry.temporary },
+  );
+}
+
+function activeChanged(issuer: string, expected: string, actual: string | undefined): KeyturnError {
+  return new KeyturnError(
+    'KEY_ACTIVE_CHANGED',
+    `the active key of ${issuer} is ${actual ?? 'none'}, not ${expected}`,
+    `Nothing was changed. Re-read the keys: ${expected} is no longer the active key, so it is not replaced (revoke it directly if it must go).`,
+    { issuer, expectedPreviousKid: expected, activeKid: actual ?? null },
+  );
 }
 
 function keyNotActive(kid: string): KeyturnError {
@@ -196,13 +232,17 @@ export class KeyManager {
   async activate(req: ActivateRequest): Promise<ActivateResult> {
     const previousTo = req.previousTo ?? 'retiring';
     if (previousTo !== 'retiring' && previousTo !== 'revoked') throw new KeyturnError('KEY_PARAMS_INVALID', `previousTo must be retiring or revoked`);
-    const params = { issuer: req.issuer, kid: req.kid, previousTo };
+    const expected = req.expectedPreviousKid === undefined ? undefined : requireText(req.expectedPreviousKid, 'expectedPreviousKid');
+    // Without an expected key the fingerprint is the one requests had before the option existed.
+    const params = { issuer: req.issuer, kid: req.kid, previousTo, ...(expected !== undefined ? { expectedPreviousKid: expected } : {}) };
     const result = await this.#transact<ActivateResult>('activate', req, params, async (c, now) => {
       await lockIssuer(c, req.issuer);
       const target = await findKey(c, req.kid, true);
       if (!target || target.issuer !== req.issuer) throw keyNotFound(req.kid, req.issuer);
       assertTransition(req.kid, target.state, 'active');
+      await assertNotDenyListed(c, req.kid, now);
       const current = await c.query<{ kid: string }>(`SELECT kid FROM signing_keys WHERE issuer = $1 AND state = 'active' FOR UPDATE`, [req.issuer]);
+      if (expected !== undefined && (current.rows.length !== 1 || current.rows[0]!.kid !== expected)) throw activeChanged(req.issuer, expected, current.rows[0]?.kid);
       let previous: KeyRecord | undefined;
       for (const { kid } of current.rows) {
         assertTransition(kid, 'active', previousTo);
@@ -213,6 +253,7 @@ export class KeyManager {
       const value: ActivateResult = previous ? { active, previous } : { active };
       const details: Record<string, unknown> = { from: target.state, previousTo };
       if (previous) details.previousKid = previous.kid;
+      if (expected !== undefined) details.expectedPreviousKid = expected;
       return { value, kid: req.kid, subject: { kid: req.kid, issuer: req.issuer }, details };
     });
     // Again once committed: a handle read while the transaction was open saw the old key active.
@@ -220,7 +261,11 @@ export class KeyManager {
     return result;
   }
 
-  /** Compensation for a failed rotation: `failedKid` (active or pending) → failed, `previousKid` (retiring) → active. */
+  /**
+   * Compensation for a failed rotation: `failedKid` (active or pending) → failed, `previousKid`
+   * (retiring) → active. Refused (KEY_DENY_LISTED, nothing changed) while `previousKid` is on the
+   * deny-list: a key contained as compromised is not put back to sign.
+   */
   async restorePrevious(req: RestorePreviousRequest): Promise<RestoreResult> {
     const params = { issuer: req.issuer, previousKid: req.previousKid, failedKid: req.failedKid };
     const restored = await this.#transact<RestoreResult>('restore', req, params, async (c, now) => {
@@ -243,6 +288,7 @@ export class KeyManager {
           to: 'active',
         });
       }
+      if (prev.state !== 'active') await assertNotDenyListed(c, req.previousKid, now);
       const failed = await setState(c, req.failedKid, 'failed', now, req.reason);
       this.#evict(req.issuer, req.failedKid);
       const active = prev.state === 'active' ? prev : await setState(c, req.previousKid, 'active', now);

@@ -143,6 +143,20 @@ describe('record workflow histories for replay', { timeout: 300_000 }, () => {
     await save('revocation-kid', handle);
   });
 
+  it('a key revocation approved after a rotation replaced the key', async () => {
+    const stack = await startRotationStack({ name: 'rec-rev-rotated', issuer: { accessTokenTtl: '60s', postRetireOverlap: '300s' } });
+    stops.push(() => stack.stop());
+    const kid = await seedActiveKey(stack);
+    const handle = await startRevocation(stack.client, { kind: 'kid', value: kid, reason: 'key pasted in a CI log', requester: 'cli:requester', taskQueue: stack.taskQueue });
+    await stack.waitFor(handle, (s) => s.phase === 'awaiting_sign_off', 'sign-off');
+    const rotation = await stack.rotate('scheduled hygiene');
+    await stack.decide(rotation, 'approve', 'cli:alice');
+    await stack.waitFor(rotation, (s) => s.phase === 'overlap', 'the rotation\'s overlap');
+    await stack.decide(handle, 'approve', 'cli:bob');
+    await save('revocation-kid-rotated-meanwhile', handle);
+    await rotation.terminate('recorded');
+  });
+
   it('a key revocation rejected as a false alarm', async () => {
     const stack = await startRotationStack({ name: 'rec-false-alarm', issuer: { accessTokenTtl: '60s', postRetireOverlap: '62s' } });
     stops.push(() => stack.stop());

@@ -28,6 +28,10 @@ import { workflowBundle } from '../../workers/worker.js';
  * `*.pre-key-state-rollback.json` were recorded before a rollback acted on the keys' real states
  * (patch `rollback-follows-key-states`): `rotation-rolled-back-early` withdrew its new key with
  * markKeyFailed where today's code asks restorePreviousKey, and must replay as it ran.
+ * `*.pre-key-state-at-approval.json` were recorded before an approved key revocation read the key's
+ * state at approval (patch `revocation-key-state-at-approval`): they replace the key as planned, as
+ * they did; `revocation-kid-rotated-meanwhile.current.json` records the patch's direct revocation of a
+ * key a rotation replaced while the run waited for sign-off.
  */
 const DIR = fileURLToPath(new URL('./histories', import.meta.url));
 const recorded = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -82,7 +86,7 @@ function tradeResults(history: temporal.api.history.v1.IHistory, activityType: s
 }
 
 describe('recorded workflow histories replay on the current workflow code', () => {
-  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals, the notice patches, the flood bounds and rollbacks by key states', () => {
+  it('has histories from the current code, from before call ids, bound results, per-issuer groups, recorded late signals, the notice patches, the flood bounds, rollbacks by key states and the key state at approval', () => {
     expect(recorded.some((f) => f.endsWith('.current.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-call-ids.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-bound-results.json'))).toBe(true);
@@ -91,6 +95,7 @@ describe('recorded workflow histories replay on the current workflow code', () =
     expect(recorded.some((f) => f.endsWith('.pre-notice-patches.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-flood-bounds.json'))).toBe(true);
     expect(recorded.some((f) => f.endsWith('.pre-key-state-rollback.json'))).toBe(true);
+    expect(recorded.some((f) => f.endsWith('.pre-key-state-at-approval.json'))).toBe(true);
   });
 
   it.each(recorded)('%s replays without nondeterminism', async (file) => {
