@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isKeyturnError } from '../../config/errors.js';
+import { codeOf } from '../support/error-code.js';
 import { containKeyCompromise } from '../../agents/revocation-responder/containment.js';
 import { testPool } from '../support/db.js';
 import { actor as keyActor } from '../issuer/support.js';
@@ -11,14 +11,6 @@ afterAll(() => pool.end());
 
 const keyOp = () => ({ requestId: `t-${randomUUID()}`, policyVersion: POLICY_VERSION, actor: keyActor });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return isKeyturnError(e) ? e.code : `not a KeyturnError: ${String(e)}`;
-  }
-  return 'resolved';
-}
 
 /** A rotation's activation of its new key (KeyManager's default: the previous key goes retiring). */
 async function rotationActivates(w: World): Promise<string> {
@@ -36,7 +28,7 @@ describe('a key contained as compromised while a rotation moves keys', () => {
     const next = await rotationActivates(w);
     await containKeyCompromise(pool, { ...base, issuer: w.issuer, kid: compromised, reason: 'key seen in a paste' });
 
-    expect(await code(w.km.restorePrevious({ ...keyOp(), issuer: w.issuer, previousKid: compromised, failedKid: next, reason: 'canary failed' }))).toBe('KEY_DENY_LISTED');
+    expect(await codeOf(() => w.km.restorePrevious({ ...keyOp(), issuer: w.issuer, previousKid: compromised, failedKid: next, reason: 'canary failed' }))).toBe('KEY_DENY_LISTED');
     expect(await states(w)).toEqual({ [compromised]: 'retiring', [next]: 'active' });
     const owner = await client(pool);
     expect((await w.tokens.issue({ issuer: w.issuer, clientId: owner.clientId, authentication: 'in-process' })).kid).toBe(next);
@@ -49,7 +41,7 @@ describe('a key contained as compromised while a rotation moves keys', () => {
     const next = await rotationActivates(w);
     const emergency = await pendingKid(w);
 
-    expect(await code(w.km.activate({ ...keyOp(), issuer: w.issuer, kid: emergency, previousTo: 'revoked', expectedPreviousKid: compromised }))).toBe('KEY_ACTIVE_CHANGED');
+    expect(await codeOf(() => w.km.activate({ ...keyOp(), issuer: w.issuer, kid: emergency, previousTo: 'revoked', expectedPreviousKid: compromised }))).toBe('KEY_ACTIVE_CHANGED');
     expect(await states(w)).toEqual({ [compromised]: 'retiring', [next]: 'active', [emergency]: 'pending' });
   });
 });
