@@ -33,7 +33,12 @@ interface Dump {
 
 /** Headers skip the codec by Temporal's design, and Core writes patch markers itself. */
 const PROTOCOL_PATHS = /\.header\.fields\.keyturn-result-binding$|\.markerRecordedEventAttributes\.details\.patch-data\.payloads\.\d+$/;
-const KEYTURN_PATCHES = [RESULT_BINDING_PATCH, CALL_ID_PATCH, 'best-effort-notices'];
+/** Every patch id keyturn's workflows ask for (`grep -rn "patched(" workflows`): a marker may carry only one of these. */
+const KEYTURN_PATCHES = [
+  RESULT_BINDING_PATCH, CALL_ID_PATCH, 'best-effort-notices', 'check-rollbacks-received-by-deadline', 'rollback-follows-key-states',
+  'notices-never-reject', 'await-notices-on-failure', 'revocation-key-state-at-approval',
+  'record-signals-unhandled-at-end', 'signoff-checks-bounded-by-deadline', 'signoff-refusal-audit-budget',
+];
 
 /** Every payload object ({metadata: {encoding}, data}) and every failure object anywhere in a history dump. */
 function walk(node: unknown, dump: Dump, path = ''): void {
