@@ -16,6 +16,24 @@ interface PlanRef {
   policyVersion: string;
 }
 
+/**
+ * Each key's state now, `missing` standing for a kid keyturn holds no key for. The revocation's and
+ * the rotation's reads differ only in that stand-in (each is in recorded histories under its name).
+ */
+async function statesOf<M>(keyManager: KeyManager, kids: readonly string[], missing: M): Promise<Record<string, KeyState | M>> {
+  const states: Record<string, KeyState | M> = {};
+  for (const kid of kids) {
+    states[kid] = await keyManager.getKey(kid).then(
+      (k) => k.state,
+      (e: unknown) => {
+        if (isKeyturnError(e, 'KEY_NOT_FOUND')) return missing;
+        throw e;
+      },
+    );
+  }
+  return states;
+}
+
 /** KeyManager's activities: ids in, ids out. Key material never crosses into workflow history. */
 export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActivityDeps) {
   const seqs = (_requestId: string) => auditSeqsOfThisActivity(pool);
@@ -42,16 +60,7 @@ export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActiv
     },
     /** Each key's state now, null for a kid keyturn holds no key for: a run acts on the keys as they are, not as it planned them. Reads only. */
     async readKeyStates(input: { kids: string[] }): Promise<{ states: Record<string, KeyState | null> }> {
-      return asActivity(async () => {
-        const states: Record<string, KeyState | null> = {};
-        for (const kid of input.kids) {
-          states[kid] = await keyManager.getKey(kid).then((k) => k.state, (e: unknown) => {
-            if (isKeyturnError(e, 'KEY_NOT_FOUND')) return null;
-            throw e;
-          });
-        }
-        return { states };
-      });
+      return asActivity(async () => ({ states: await statesOf(keyManager, input.kids, null) }));
     },
     async restorePreviousKey(input: { issuer: string; previousKid: string; failedKid: string; reason: string; policyVersion: string }) {
       return asActivity(async () => {
@@ -77,19 +86,7 @@ export function createKeyManagerActivities({ keyManager, pool }: KeyManagerActiv
     },
     /** The named keys' states as they are now (`missing`: no such key): what a compensation acts on. Reads only. */
     async keyStates(input: { kids: string[] }) {
-      return asActivity(async () => {
-        const states: Record<string, KeyState | 'missing'> = {};
-        for (const kid of input.kids) {
-          states[kid] = await keyManager.getKey(kid).then(
-            (k) => k.state,
-            (e: unknown) => {
-              if (isKeyturnError(e, 'KEY_NOT_FOUND')) return 'missing' as const;
-              throw e;
-            },
-          );
-        }
-        return { states };
-      });
+      return asActivity(async () => ({ states: await statesOf(keyManager, input.kids, 'missing' as const) }));
     },
     async revokeKey(input: { kid: string; reason: string; policyVersion: string }) {
       return asActivity(async () => {
